@@ -1,0 +1,55 @@
+//! x86_64: everything that touches the CPU, its tables and its devices.
+
+pub mod apic;
+pub mod boot;
+pub mod cpu;
+pub mod entry;
+pub mod gdt;
+pub mod idt;
+pub mod ioapic;
+pub mod irq;
+pub mod mptable;
+pub mod paging;
+pub mod percpu;
+pub mod pvh;
+pub mod serial;
+pub mod smp;
+pub mod syscall;
+pub mod traps;
+pub mod tsc;
+
+/// Base of the direct map of physical memory.
+pub const PAGE_OFFSET: u64 = 0xffff_8000_0000_0000;
+/// Base of the kernel image mapping.
+pub const KERNEL_VMA: u64 = 0xffff_ffff_8000_0000;
+/// End of the user half of the address space.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+
+pub fn phys_to_virt(phys: u64) -> u64 {
+    phys + PAGE_OFFSET
+}
+
+pub fn virt_to_phys(virt: u64) -> u64 {
+    if virt >= KERNEL_VMA {
+        virt - KERNEL_VMA
+    } else {
+        virt - PAGE_OFFSET
+    }
+}
+
+/// Early console output (the UART).
+pub fn console_write(bytes: &[u8]) {
+    serial::write_bytes(bytes);
+}
+
+/// Power off with an exit status (QEMU's isa-debug-exit convention; our VMM exits with it).
+pub fn power_off(status: u32) -> ! {
+    cpu::outl(abi::ports::DEBUG_EXIT, status);
+    // Without a debug-exit device (plain QEMU), stop here.
+    cpu::halt_forever()
+}
+
+/// Mark boot progress on the debug port.
+pub fn boot_progress(code: u8) {
+    cpu::outb(abi::ports::DEBUG_PORT, code);
+}

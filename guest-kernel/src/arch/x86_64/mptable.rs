@@ -1,0 +1,73 @@
+//! CPU discovery from the Intel MultiProcessor tables (our VMM writes them in the EBDA; QEMU's
+//! firmware in the BIOS area).
+
+use super::phys_to_virt;
+
+pub const MAX_APIC_IDS: usize = super::percpu::MAX_CPUS;
+
+pub struct CpuList {
+    pub apic_ids: [u32; MAX_APIC_IDS],
+    pub count: usize,
+}
+
+fn bytes(phys: u64, len: usize) -> &'static [u8] {
+    // SAFETY: low memory (below 1 MiB) is mapped by the direct map and never reused.
+    unsafe { core::slice::from_raw_parts(phys_to_virt(phys) as *const u8, len) }
+}
+
+fn checksum_ok(b: &[u8]) -> bool {
+    b.iter().fold(0u8, |a, &x| a.wrapping_add(x)) == 0
+}
+
+fn find_floating_pointer() -> Option<u64> {
+    let ebda = abi::layout::EBDA_START;
+    for (start, len) in [(ebda, 1024u64), (0xf0000, 0x10000)] {
+        let area = bytes(start, len as usize);
+        for off in (0..area.len() - 16).step_by(16) {
+            if &area[off..off + 4] == b"_MP_" && checksum_ok(&area[off..off + 16]) {
+                return Some(start + off as u64);
+            }
+        }
+    }
+    None
+}
+
+/// APIC ids of the enabled processors, boot CPU first. None without an MP table.
+pub fn cpus() -> Option<CpuList> {
+    let fp = bytes(find_floating_pointer()?, 16);
+    let table_phys = u32::from_le_bytes(fp[4..8].try_into().ok()?) as u64;
+    if table_phys == 0 || table_phys >= 0x10_0000 {
+        return None;
+    }
+    let header = bytes(table_phys, 44);
+    if &header[0..4] != b"PCMP" {
+        return None;
+    }
+    let length = u16::from_le_bytes([header[4], header[5]]) as usize;
+    let entries = u16::from_le_bytes([header[34], header[35]]) as usize;
+    let table = bytes(table_phys, length.min(0x10000));
+    let mut list = CpuList { apic_ids: [0; MAX_APIC_IDS], count: 0 };
+    let mut off = 44;
+    for _ in 0..entries {
+        let Some(&kind) = table.get(off) else { break };
+        let size = if kind == 0 { 20 } else { 8 };
+        if off + size > table.len() {
+            break;
+        }
+        if kind == 0 {
+            let (apic_id, flags) = (table[off + 1] as u32, table[off + 3]);
+            if flags & 1 != 0 && list.count < MAX_APIC_IDS {
+                if flags & 2 != 0 {
+                    // Boot processor first.
+                    list.apic_ids.copy_within(0..list.count, 1);
+                    list.apic_ids[0] = apic_id;
+                } else {
+                    list.apic_ids[list.count] = apic_id;
+                }
+                list.count += 1;
+            }
+        }
+        off += size;
+    }
+    (list.count > 0).then_some(list)
+}

@@ -1,0 +1,92 @@
+//! Per-CPU data, reached through `%gs` while in the kernel.
+//!
+//! The first fields have fixed offsets that `entry.rs` uses: `gs:[8]` is the kernel stack top
+//! for `syscall`, `gs:[16]` the scratch slot for the user stack pointer.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::cpu::{msr, rdmsr, wrmsr};
+use super::gdt::CpuTables;
+
+pub const MAX_CPUS: usize = 32;
+
+#[repr(C)]
+pub struct PerCpu {
+    self_ptr: u64,
+    /// Top of the running task's kernel stack (`syscall` entry switches to it).
+    pub kernel_rsp: u64,
+    user_rsp_scratch: u64,
+    /// Logical CPU number, 0 = boot CPU.
+    pub cpu: usize,
+    /// Local APIC id.
+    pub apic_id: u32,
+    pub tables: CpuTables,
+}
+
+static mut PERCPU: [PerCpu; MAX_CPUS] = [const {
+    PerCpu {
+        self_ptr: 0,
+        kernel_rsp: 0,
+        user_rsp_scratch: 0,
+        cpu: 0,
+        apic_id: 0,
+        tables: CpuTables::new(),
+    }
+}; MAX_CPUS];
+
+static ONLINE: AtomicUsize = AtomicUsize::new(0);
+
+/// Set up this CPU's per-CPU area, GDT and TSS, and point `%gs` at it. Called once per CPU.
+pub fn init_this_cpu(cpu: usize, apic_id: u32) {
+    assert!(cpu < MAX_CPUS);
+    // SAFETY: each CPU initializes only its own slot, exactly once, before using `%gs`.
+    let area = unsafe { &mut *core::ptr::addr_of_mut!(PERCPU[cpu]) };
+    area.self_ptr = area as *mut PerCpu as u64;
+    area.cpu = cpu;
+    area.apic_id = apic_id;
+    let base = area.self_ptr;
+    // SAFETY: the tables are this CPU's own and live forever.
+    let tables: &'static mut CpuTables = unsafe { &mut *core::ptr::addr_of_mut!(area.tables) };
+    tables.load();
+    // SAFETY: GS_BASE points at this CPU's per-CPU area for as long as the kernel runs;
+    // KERNEL_GS_BASE starts as the user's (zero) value for the first `swapgs`.
+    unsafe {
+        wrmsr(msr::IA32_GS_BASE, base);
+        wrmsr(msr::IA32_KERNEL_GS_BASE, 0);
+    }
+    ONLINE.fetch_add(1, Ordering::Release);
+}
+
+/// This CPU's per-CPU area.
+pub fn this_cpu() -> &'static mut PerCpu {
+    let ptr: u64;
+    // SAFETY: `%gs:0` holds the self pointer once `init_this_cpu` ran on this CPU.
+    unsafe { core::arch::asm!("mov {}, gs:[0]", out(reg) ptr, options(nostack, readonly, preserves_flags)) };
+    // SAFETY: the pointer is this CPU's own static area; interrupts touching it run on this CPU.
+    unsafe { &mut *(ptr as *mut PerCpu) }
+}
+
+/// Whether `%gs` already points at a per-CPU area (false very early in boot).
+pub fn ready() -> bool {
+    rdmsr(msr::IA32_GS_BASE) != 0
+}
+
+pub fn cpu_id() -> usize {
+    if ready() {
+        this_cpu().cpu
+    } else {
+        0
+    }
+}
+
+/// Number of CPUs that have come online.
+pub fn online_cpus() -> usize {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// Set the stack the CPU switches to on entry from user mode (TSS.RSP0 and `syscall`).
+pub fn set_kernel_stack(top: u64) {
+    let area = this_cpu();
+    area.kernel_rsp = top;
+    area.tables.tss.rsp[0] = top;
+}

@@ -1,0 +1,173 @@
+//! Bringing up the application processors the architectural way: INIT + SIPI from the boot
+//! CPU, a real-mode trampoline at `abi::layout::AP_TRAMPOLINE`, then the same long-mode switch
+//! as the PVH entry, onto a fresh stack, into `start_secondary`.
+//!
+//! APs are started one at a time; each reports in through `AP_STARTED` before the next SIPI.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{apic, boot, mptable, phys_to_virt, tsc};
+use crate::mm::page_alloc::alloc_pages;
+
+const TRAMPOLINE: u64 = abi::layout::AP_TRAMPOLINE;
+const AP_STACK_ORDER: usize = 2; // 16 KiB
+
+static AP_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+core::arch::global_asm!(
+    r#"
+    .section .rodata.ap_trampoline, "a"
+    .global ap_trampoline_start, ap_trampoline_end
+    .code16
+ap_trampoline_start:
+    cli
+    cld
+    xor %ax, %ax
+    mov %ax, %ds
+    lgdtl AP_GDT_PTR_ABS
+    mov %cr0, %eax
+    or $1, %eax
+    mov %eax, %cr0
+    ljmpl $0x08, $AP_PROTECTED_ABS
+    .code32
+ap_protected:
+    mov $0x18, %ax
+    mov %ax, %ds
+    mov %ax, %es
+    mov %ax, %ss
+    mov $0x6a0, %eax
+    mov %eax, %cr4
+    mov AP_CR3_ABS, %eax
+    mov %eax, %cr3
+    mov $0xc0000080, %ecx
+    rdmsr
+    or $0x901, %eax
+    wrmsr
+    mov $0x80010033, %eax
+    mov %eax, %cr0
+    ljmp $0x10, $AP_LONG_ABS
+    .code64
+ap_long:
+    mov $0x18, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    xor %eax, %eax
+    mov %eax, %fs
+    mov %eax, %gs
+    mov AP_STACK_ABS, %rsp
+    mov AP_CPU_ABS, %rdi
+    xor %ebp, %ebp
+    mov AP_ENTRY_ABS, %rax
+    call *%rax
+2:  hlt
+    jmp 2b
+
+    .p2align 3
+ap_gdt:
+    .quad 0
+    .quad 0x00cf9a000000ffff    /* 0x08: 32-bit code */
+    .quad 0x00af9a000000ffff    /* 0x10: 64-bit code */
+    .quad 0x00cf92000000ffff    /* 0x18: data */
+ap_gdt_ptr:
+    .word ap_gdt_ptr - ap_gdt - 1
+    .long {base} + (ap_gdt - ap_trampoline_start)
+    .p2align 3
+    .global ap_cr3, ap_stack, ap_cpu, ap_entry
+ap_cr3:   .quad 0
+ap_stack: .quad 0
+ap_cpu:   .quad 0
+ap_entry: .quad 0
+ap_trampoline_end:
+    .set AP_GDT_PTR_ABS, {base} + (ap_gdt_ptr - ap_trampoline_start)
+    .set AP_PROTECTED_ABS, {base} + (ap_protected - ap_trampoline_start)
+    .set AP_LONG_ABS, {base} + (ap_long - ap_trampoline_start)
+    .set AP_CR3_ABS, {base} + (ap_cr3 - ap_trampoline_start)
+    .set AP_STACK_ABS, {base} + (ap_stack - ap_trampoline_start)
+    .set AP_CPU_ABS, {base} + (ap_cpu - ap_trampoline_start)
+    .set AP_ENTRY_ABS, {base} + (ap_entry - ap_trampoline_start)
+    .text
+"#,
+    base = const TRAMPOLINE,
+    options(att_syntax)
+);
+
+extern "C" {
+    static ap_trampoline_start: u8;
+    static ap_trampoline_end: u8;
+    static ap_cr3: u8;
+    static ap_stack: u8;
+    static ap_cpu: u8;
+    static ap_entry: u8;
+}
+
+/// Offset of a trampoline symbol from its start.
+fn offset_of(sym: *const u8) -> u64 {
+    // SAFETY: only addresses are taken.
+    sym as u64 - unsafe { core::ptr::addr_of!(ap_trampoline_start) } as u64
+}
+
+fn set_slot(sym: *const u8, value: u64) {
+    let ptr = phys_to_virt(TRAMPOLINE + offset_of(sym)) as *mut u64;
+    // SAFETY: the slot lies inside the copied trampoline page, reserved for this purpose.
+    unsafe { ptr.write_volatile(value) };
+}
+
+/// Start every processor the MP table lists; returns how many CPUs are online.
+pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
+    let Some(cpus) = mptable::cpus() else {
+        crate::pr_info!("smp: no MP table, running on the boot CPU only");
+        return 1;
+    };
+    // SAFETY: addresses of linker symbols delimiting the trampoline code.
+    let (start, end) = unsafe {
+        (core::ptr::addr_of!(ap_trampoline_start), core::ptr::addr_of!(ap_trampoline_end))
+    };
+    let len = end as usize - start as usize;
+    // SAFETY: the trampoline page below 1 MiB is reserved at boot for exactly this copy.
+    unsafe { core::ptr::copy_nonoverlapping(start, phys_to_virt(TRAMPOLINE) as *mut u8, len) };
+    // SAFETY: only addresses are taken.
+    let (cr3, stack, cpu_slot, entry_slot) = unsafe {
+        (core::ptr::addr_of!(ap_cr3), core::ptr::addr_of!(ap_stack), core::ptr::addr_of!(ap_cpu), core::ptr::addr_of!(ap_entry))
+    };
+    set_slot(cr3, boot::init_pml4_phys());
+    set_slot(entry_slot, entry as usize as u64);
+    let my_id = apic::id();
+    let mut cpu = 1;
+    for &apic_id in &cpus.apic_ids[..cpus.count] {
+        if apic_id == my_id || cpu >= super::percpu::MAX_CPUS {
+            continue;
+        }
+        let Some(stack_phys) = alloc_pages(AP_STACK_ORDER) else { break };
+        set_slot(stack, phys_to_virt(stack_phys) + (4096 << AP_STACK_ORDER));
+        set_slot(cpu_slot, cpu as u64);
+        let before = AP_STARTED.load(Ordering::Acquire);
+        apic::send_init_sipi(apic_id, (TRAMPOLINE >> 12) as u8);
+        if !wait_for_ap(before, 10_000_000) {
+            // Architecturally a second SIPI may be needed.
+            apic::send_sipi(apic_id, (TRAMPOLINE >> 12) as u8);
+            if !wait_for_ap(before, 5_000_000_000) {
+                crate::pr_err!("smp: CPU with APIC id {} did not start", apic_id);
+                continue;
+            }
+        }
+        cpu += 1;
+    }
+    cpu
+}
+
+fn wait_for_ap(before: usize, timeout_ns: u64) -> bool {
+    let deadline = tsc::ns_since_boot() + timeout_ns;
+    while AP_STARTED.load(Ordering::Acquire) == before {
+        if tsc::ns_since_boot() > deadline {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// Called by an AP once it runs kernel code on its own stack.
+pub fn ap_started() {
+    AP_STARTED.fetch_add(1, Ordering::Release);
+}

@@ -1,0 +1,90 @@
+//! Exception and interrupt dispatch (`trap_handler`), and the oops path.
+//!
+//! Faults from user mode become signals to the task (for now: the task is terminated with
+//! Linux's "segfault at" line); faults in the kernel either hit a user-copy fixup (→ `-EFAULT`)
+//! or oops: registers and a symbolized backtrace on the serial port, then power-off with a
+//! failure status.
+
+use super::cpu::read_cr2;
+use super::entry::TrapFrame;
+use super::{apic, irq};
+use crate::kernel::{panic, signal};
+use crate::mm::fault;
+
+pub const LOCAL_TIMER_VECTOR: u64 = 0xec;
+pub const RESCHEDULE_VECTOR: u64 = 0xfd;
+pub const SPURIOUS_VECTOR: u64 = 0xff;
+/// IOAPIC pin N arrives on vector `IRQ_BASE + N`.
+pub const IRQ_BASE: u64 = 0x30;
+pub const NR_IRQS: u64 = 24;
+
+const EXCEPTION_NAMES: [&str; 32] = [
+    "divide error", "debug", "NMI", "int3", "overflow", "bounds", "invalid opcode",
+    "device not available", "double fault", "coprocessor segment overrun", "invalid TSS",
+    "segment not present", "stack segment", "general protection fault", "page fault",
+    "reserved", "x87 FPU error", "alignment check", "machine check", "SIMD exception",
+    "virtualization exception", "control protection", "reserved", "reserved", "reserved",
+    "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication",
+    "security exception", "reserved",
+];
+
+pub fn exception_name(vector: u64) -> &'static str {
+    EXCEPTION_NAMES.get(vector as usize).copied().unwrap_or("interrupt")
+}
+
+#[no_mangle]
+extern "C" fn trap_handler(frame: &mut TrapFrame) {
+    match frame.vector {
+        14 => page_fault(frame),
+        0..=31 => exception(frame),
+        LOCAL_TIMER_VECTOR => {
+            apic::eoi();
+            crate::kernel::time::timer_interrupt();
+        }
+        RESCHEDULE_VECTOR => apic::eoi(),
+        SPURIOUS_VECTOR => {}
+        v if (IRQ_BASE..IRQ_BASE + NR_IRQS).contains(&v) => {
+            irq::handle((v - IRQ_BASE) as u32);
+            apic::eoi();
+        }
+        v => {
+            crate::pr_warn!("unexpected interrupt vector {:#x}", v);
+            apic::eoi();
+        }
+    }
+}
+
+fn page_fault(frame: &mut TrapFrame) {
+    let addr = read_cr2();
+    let write = frame.error_code & 2 != 0;
+    let user = frame.from_user();
+    if super::syscall::syscall_from_fault(frame, addr) {
+        return;
+    }
+    if fault::handle_mm_fault(addr, write, frame.error_code & 1 != 0).is_ok() {
+        return;
+    }
+    if user {
+        signal::force_sig_fault(frame, signal::SIGSEGV, addr);
+        return;
+    }
+    if crate::mm::usercopy::fixup(frame) {
+        return;
+    }
+    panic::oops(frame, "page fault", Some(addr));
+}
+
+fn exception(frame: &mut TrapFrame) {
+    if frame.from_user() {
+        let sig = match frame.vector {
+            0 | 16 | 19 => signal::SIGFPE,
+            6 => signal::SIGILL,
+            1 | 3 => signal::SIGTRAP,
+            17 => signal::SIGBUS,
+            _ => signal::SIGSEGV,
+        };
+        signal::force_sig_fault(frame, sig, frame.rip);
+        return;
+    }
+    panic::oops(frame, exception_name(frame.vector), None);
+}

@@ -1,0 +1,5 @@
+//! Device drivers.
+
+pub mod random;
+pub mod tty;
+pub mod virtio;

@@ -1,0 +1,161 @@
+//! `execve`: replace the current task's program with an ELF executable from the filesystem.
+//!
+//! Builds the new address space completely before touching the old one, so a failed exec
+//! returns an error to the caller with its old image intact.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::binfmt_elf::{self, *};
+use super::ramfs::Kind;
+use crate::arch::entry::TrapFrame;
+use crate::arch::phys_to_virt;
+use crate::kernel::errno::*;
+use crate::kernel::task::Task;
+use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP};
+use crate::mm::page_alloc::{alloc_page, free_page};
+
+const MAX_ARG_BYTES: usize = 128 * 1024;
+
+pub struct Image {
+    pub mm: MmStruct,
+    pub entry: u64,
+    pub rsp: u64,
+}
+
+fn prot_of(flags: u32) -> u64 {
+    let mut p = 0;
+    if flags & PF_R != 0 {
+        p |= PROT_READ;
+    }
+    if flags & PF_W != 0 {
+        p |= PROT_WRITE;
+    }
+    if flags & PF_X != 0 {
+        p |= PROT_EXEC;
+    }
+    p
+}
+
+/// Copy `data` into the page at `va` of `mm` at `offset_in_page`, allocating it if needed.
+fn fill_page(mm: &mut MmStruct, va: u64, flags: u64, offset_in_page: usize, data: &[u8]) -> KResult<()> {
+    let phys = match mm.pgd.lookup(va) {
+        Some((phys, _)) => phys,
+        None => {
+            let phys = alloc_page().ok_or(ENOMEM)?;
+            // SAFETY: a fresh page of ours, mapped by the direct map.
+            unsafe { core::ptr::write_bytes(phys_to_virt(phys) as *mut u8, 0, PAGE as usize) };
+            if !mm.pgd.map(va, phys, flags) {
+                free_page(phys);
+                return Err(ENOMEM);
+            }
+            phys
+        }
+    };
+    let dst = (phys_to_virt(phys) + offset_in_page as u64) as *mut u8;
+    // SAFETY: the destination stays within the page (callers split at page boundaries).
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+    Ok(())
+}
+
+/// Place `data` at user address `addr` in `mm` (page by page through the direct map).
+fn place(mm: &mut MmStruct, addr: u64, data: &[u8], flags: u64) -> KResult<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let va = addr + done as u64;
+        let page = va & !(PAGE - 1);
+        let off = (va - page) as usize;
+        let n = (PAGE as usize - off).min(data.len() - done);
+        fill_page(mm, page, flags, off, &data[done..done + n])?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Load `path` with `argv`/`envp` into a new address space.
+pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
+    let root = super::root();
+    let inode = super::ramfs::lookup(&root, &root, path)?;
+    let Kind::File(data) = &inode.kind else {
+        return Err(if inode.is_dir() { EACCES } else { ENOEXEC });
+    };
+    if inode.mode & 0o111 == 0 {
+        return Err(EACCES);
+    }
+    let data = data.lock();
+    let image = data.bytes();
+    let plan = binfmt_elf::parse(image)?;
+    let mut mm = MmStruct::new()?;
+    for seg in &plan.segments {
+        let start = seg.vaddr & !(PAGE - 1);
+        let end = crate::mm::mmap::page_align_up(seg.vaddr + seg.memsz).ok_or(ENOEXEC)?;
+        let prot = prot_of(seg.flags);
+        mm.insert_vma(start, end, prot);
+        let flags = mm.find_vma(start).ok_or(ENOEXEC)?.pte_flags();
+        // File-backed part, copied; the rest of the segment (bss) is demand-zero.
+        let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
+        place(&mut mm, seg.vaddr, file, flags)?;
+    }
+    mm.start_brk = crate::mm::mmap::page_align_up(plan.end).ok_or(ENOEXEC)?;
+    mm.brk = mm.start_brk;
+
+    // The stack: an 8 MiB VMA below STACK_TOP, its top pages filled with the initial image.
+    mm.insert_vma(STACK_TOP - STACK_SIZE, STACK_TOP, PROT_READ | PROT_WRITE);
+    let total: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
+    if total > MAX_ARG_BYTES {
+        return Err(E2BIG);
+    }
+    let argv_b: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+    let envp_b: Vec<&[u8]> = envp.iter().map(|s| s.as_bytes()).collect();
+    let auxv = [
+        (AT_PHDR, plan.phdr),
+        (AT_PHENT, plan.phent),
+        (AT_PHNUM, plan.phnum),
+        (AT_PAGESZ, PAGE),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, plan.entry),
+        (AT_UID, 0),
+        (AT_EUID, 0),
+        (AT_GID, 0),
+        (AT_EGID, 0),
+        (AT_SECURE, 0),
+        (AT_CLKTCK, 100),
+        (AT_HWCAP, crate::arch::cpu::cpuid(1, 0).edx as u64),
+    ];
+    let mut random = [0u8; 16];
+    crate::drivers::random::fill(&mut random);
+    let (stack_image, rsp) = build_stack(STACK_TOP, &argv_b, &envp_b, &auxv, random);
+    let stack_flags = mm.find_vma(STACK_TOP - PAGE).ok_or(ENOMEM)?.pte_flags();
+    place(&mut mm, rsp, &stack_image, stack_flags)?;
+    Ok(Image { mm, entry: plan.entry, rsp })
+}
+
+/// Switch `task` to a loaded image; the next return to user mode starts it.
+pub fn commit(task: &mut Task, image: Image, path: &str, frame: &mut TrapFrame) {
+    image.mm.pgd.activate();
+    task.mm = Some(image.mm);
+    task.files.close_on_exec();
+    task.sighand.actions.iter_mut().for_each(|a| {
+        // Caught signals revert to default; ignored ones stay ignored (SIG_IGN = 1).
+        if a.handler > 1 {
+            *a = Default::default();
+        }
+    });
+    task.fs_base = 0;
+    // SAFETY: FS_BASE only affects user-mode %fs accesses.
+    unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::msr::IA32_FS_BASE, 0) };
+    let name = path.rsplit('/').next().unwrap_or(path);
+    task.set_comm(name);
+    *frame = TrapFrame::new_user(image.entry, image.rsp);
+}
+
+pub fn sys_execve(frame: &mut TrapFrame, path: u64, argv: u64, envp: u64) -> KResult<i64> {
+    use crate::mm::usercopy::{strncpy_from_user, user_string_array};
+    let path = strncpy_from_user(path, 4096)?;
+    let argv = user_string_array(argv, 4096)?;
+    let envp = user_string_array(envp, 4096)?;
+    let image = load(&path, &argv, &envp)?;
+    commit(crate::kernel::task::current(), image, &path, frame);
+    Ok(0)
+}

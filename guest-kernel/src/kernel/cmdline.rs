@@ -1,0 +1,151 @@
+//! Kernel command line parsing, Linux style: space-separated `key=value` words, double quotes
+//! protect spaces, and everything after a lone `--` goes to init as arguments.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// A virtio-mmio device announced as `virtio_mmio.device=<size>@<base>:<irq>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtioMmioDevice {
+    pub base: u64,
+    pub size: u64,
+    pub irq: u32,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cmdline {
+    pub init: Option<String>,
+    pub init_args: Vec<String>,
+    pub virtio_mmio: Vec<VirtioMmioDevice>,
+    pub loglevel: Option<u8>,
+    pub quiet: bool,
+    /// `test.triple_fault`: crash on purpose (end-to-end test of the VMM's crash report).
+    pub test_triple_fault: bool,
+    /// Parameters we don't know, kept for `/proc/cmdline` users and the log.
+    pub unknown: Vec<String>,
+}
+
+/// Split into words, honouring double quotes.
+pub fn split_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut have = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                have = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if have {
+                    words.push(core::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                have = true;
+            }
+        }
+    }
+    if have {
+        words.push(cur);
+    }
+    words
+}
+
+/// Linux's `memparse`: a number with an optional K/M/G suffix (0x for hex).
+pub fn memparse(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let value = parse_int(digits)?;
+    value.checked_mul(1 << shift)
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// `<size>@<base>:<irq>` as Linux's virtio_mmio driver accepts it.
+pub fn parse_virtio_mmio(value: &str) -> Option<VirtioMmioDevice> {
+    let (size, rest) = value.split_once('@')?;
+    let (base, irq) = rest.split_once(':')?;
+    // Linux also allows a trailing ":<id>"; ignore it.
+    let irq = irq.split(':').next()?;
+    Some(VirtioMmioDevice { size: memparse(size)?, base: parse_int(base)?, irq: irq.parse().ok()? })
+}
+
+pub fn parse(s: &str) -> Cmdline {
+    let mut c = Cmdline::default();
+    let mut words = split_words(s).into_iter();
+    for word in words.by_ref() {
+        if word == "--" {
+            break;
+        }
+        match word.split_once('=') {
+            Some(("init", v)) | Some(("rdinit", v)) => c.init = Some(v.into()),
+            Some(("virtio_mmio.device", v)) => match parse_virtio_mmio(v) {
+                Some(dev) => c.virtio_mmio.push(dev),
+                None => c.unknown.push(word.clone()),
+            },
+            Some(("loglevel", v)) => c.loglevel = v.parse().ok(),
+            None if word == "quiet" => c.quiet = true,
+            None if word == "test.triple_fault" => c.test_triple_fault = true,
+            _ => c.unknown.push(word.clone()),
+        }
+    }
+    c.init_args = words.collect();
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_and_arguments_after_double_dash() {
+        let c = parse("console=ttyS0 init=/bin/sh -- -c \"echo hi\" x");
+        assert_eq!(c.init.as_deref(), Some("/bin/sh"));
+        assert_eq!(c.init_args, ["-c", "echo hi", "x"]);
+        assert_eq!(c.unknown, ["console=ttyS0"]);
+    }
+
+    #[test]
+    fn virtio_mmio_devices_in_firecracker_and_qemu_forms() {
+        let c = parse("virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=512@0xfeb00e00:12:3");
+        assert_eq!(
+            c.virtio_mmio,
+            [
+                VirtioMmioDevice { base: 0xd000_0000, size: 4096, irq: 5 },
+                VirtioMmioDevice { base: 0xfeb0_0e00, size: 512, irq: 12 },
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_kept_as_unknown_not_trusted() {
+        let c = parse("virtio_mmio.device=4K@zz:5 virtio_mmio.device=oops loglevel=x quiet");
+        assert!(c.virtio_mmio.is_empty());
+        assert_eq!(c.unknown.len(), 2);
+        assert_eq!(c.loglevel, None);
+        assert!(c.quiet);
+    }
+
+    #[test]
+    fn memparse_suffixes_and_overflow() {
+        assert_eq!(memparse("4K"), Some(4096));
+        assert_eq!(memparse("2M"), Some(2 << 20));
+        assert_eq!(memparse("0x10"), Some(16));
+        assert_eq!(memparse("99999999999999G"), None);
+        assert_eq!(memparse(""), None);
+    }
+}

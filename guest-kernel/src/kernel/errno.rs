@@ -1,0 +1,31 @@
+//! Linux's errno values (include/uapi/asm-generic/errno-base.h); syscalls return `-errno`.
+
+pub type Errno = i64;
+pub type KResult<T> = Result<T, Errno>;
+
+pub const EPERM: Errno = 1;
+pub const ENOENT: Errno = 2;
+pub const ESRCH: Errno = 3;
+pub const EINTR: Errno = 4;
+pub const EIO: Errno = 5;
+pub const E2BIG: Errno = 7;
+pub const ENOEXEC: Errno = 8;
+pub const EBADF: Errno = 9;
+pub const ECHILD: Errno = 10;
+pub const EAGAIN: Errno = 11;
+pub const ENOMEM: Errno = 12;
+pub const EACCES: Errno = 13;
+pub const EFAULT: Errno = 14;
+pub const EEXIST: Errno = 17;
+pub const ENOTDIR: Errno = 20;
+pub const EISDIR: Errno = 21;
+pub const EINVAL: Errno = 22;
+pub const EMFILE: Errno = 24;
+pub const ENOTTY: Errno = 25;
+pub const ESPIPE: Errno = 29;
+pub const EROFS: Errno = 30;
+pub const ERANGE: Errno = 34;
+pub const ENAMETOOLONG: Errno = 36;
+pub const ENOSYS: Errno = 38;
+pub const ENOTEMPTY: Errno = 39;
+pub const ELOOP: Errno = 40;

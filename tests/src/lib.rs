@@ -1,0 +1,111 @@
+//! Helpers for the end-to-end tests: locate the guest artifacts (built once by
+//! `cargo xtask build`/`test`), boot a VM through the `vmm` library with its console captured,
+//! and boot the same kernel under QEMU.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Guest {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub vmm: PathBuf,
+}
+
+/// The guest artifacts; builds them with `cargo xtask build` if the environment doesn't name
+/// them (when the tests are run with plain `cargo test`).
+pub fn guest() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        if std::env::var_os("WATCHVM_KERNEL").is_none() {
+            let status = Command::new(env!("CARGO")).args(["xtask", "build"]).current_dir(&root).status().expect("cargo xtask build");
+            assert!(status.success(), "cargo xtask build failed");
+        }
+        let var = |name: &str, default: &str| std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| root.join(default));
+        Guest {
+            kernel: var("WATCHVM_KERNEL", "target/guest/kernel"),
+            initramfs: var("WATCHVM_INITRAMFS", "target/guest/initramfs.cpio"),
+            vmm: var("WATCHVM_VMM", "target/release/vmm"),
+        }
+    })
+}
+
+/// What a finished VM produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub result: Result<vmm::ExitReport, String>,
+    pub console: String,
+}
+
+impl Outcome {
+    pub fn status(&self) -> i32 {
+        match &self.result {
+            Ok(r) => r.status,
+            Err(e) => panic!("VM failed: {e}\nconsole:\n{}", self.console),
+        }
+    }
+}
+
+/// Boot our kernel on our VMM with `cmdline`, capturing the console.
+pub fn boot(cmdline: &str, cpus: u8) -> Outcome {
+    boot_with(&guest().kernel, Some(&guest().initramfs), cmdline, cpus)
+}
+
+pub fn boot_with(kernel: &std::path::Path, initrd: Option<&std::path::Path>, cmdline: &str, cpus: u8) -> Outcome {
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let config = vmm::VmConfig {
+        kernel: kernel.to_path_buf(),
+        initrd: initrd.map(|p| p.to_path_buf()),
+        cmdline: cmdline.to_string(),
+        mem_size: 256 << 20,
+        cpus,
+        console: vmm::ConsoleConfig::Capture { output: output.clone(), input: Vec::new() },
+        boot_timer: false,
+    };
+    let result = vmm::Vmm::new(config).and_then(|v| v.run()).map_err(|e| vmm::error_chain(&e));
+    let console = String::from_utf8_lossy(&output.lock().unwrap()).replace('\r', "");
+    Outcome { result, console }
+}
+
+/// Run the `vmm` binary with `args`; returns (exit code, stdout, stderr).
+pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(&guest().vmm).args(args).stdin(Stdio::null()).output().expect("run vmm");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Boot under `qemu-system-x86_64 -M microvm -accel tcg`; returns (guest status, serial output).
+/// QEMU's isa-debug-exit makes QEMU exit with `(status << 1) | 1`.
+pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
+    let g = guest();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-M", "microvm,acpi=off", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-nographic", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .arg("-kernel")
+        .arg(&g.kernel)
+        .arg("-initrd")
+        .arg(&g.initramfs)
+        .args(["-append", cmdline])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().map(|c| c >> 1);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    use std::io::Read;
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    (status, out.replace('\r', ""))
+}

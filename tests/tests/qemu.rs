@@ -1,0 +1,22 @@
+//! The second platform: the same kernel file boots under QEMU `-M microvm` with TCG through
+//! PVH, to the same init output.
+
+use std::time::Duration;
+
+use vm_tests::qemu_boot;
+
+#[test]
+fn qemu_tcg_boots_the_same_kernel_to_init() {
+    let (status, out) = qemu_boot("console=ttyS0 -- /bin/exitcode 3", Duration::from_secs(120));
+    assert!(out.contains("Linux version"), "{out}");
+    assert!(out.contains("init: hello from user space on Linux 6.1.0-watchvm"), "{out}");
+    assert!(out.contains("exitcode: exiting with 3"), "{out}");
+    assert_eq!(status, Some(3), "{out}");
+}
+
+#[test]
+fn qemu_tcg_efault_checks_pass() {
+    let (status, out) = qemu_boot("console=ttyS0 -- /bin/efault", Duration::from_secs(120));
+    assert!(out.contains("efault: all checks passed"), "{out}");
+    assert_eq!(status, Some(0), "{out}");
+}

@@ -1,0 +1,170 @@
+//! `cargo xtask bench`: the benchmark table. Every figure is a median over `runs` runs, beside a
+//! reference measured in the same invocation.
+//!
+//! Boot: time from process start to the first user instruction and to the exit of a guest
+//! whose init (`bootmark`) powers off at once —
+//! - our kernel on our VMM (KVM): the VMM timestamps the guest's port-0x80 codes;
+//! - our kernel under QEMU microvm TCG, and Debian's Linux kernel the same way, with an
+//!   initramfs holding the same `bootmark` binary as /init; "first user instruction" is when
+//!   its line appears on the serial console (read through a pipe).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::build;
+use crate::cpio::{self, Member};
+
+struct Sample {
+    to_user: Duration,
+    to_exit: Duration,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Our VMM: the boot events come from `--boot-timer` on stderr.
+fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
+    let start = Instant::now();
+    let out = Command::new(&a.vmm)
+        .args(["run", "--boot-timer", "--mem", "128M", "--kernel"])
+        .arg(&a.kernel)
+        .arg("--initrd")
+        .arg(&a.initramfs)
+        .args(["--cmdline", "quiet init=/bin/bootmark"])
+        .stdin(Stdio::null())
+        .output()?;
+    let to_exit = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let to_user = stderr
+        .lines()
+        .find(|l| l.contains("0x41"))
+        .and_then(|l| l.split(" at ").nth(1))
+        .and_then(|t| t.trim_end_matches(" ms").trim().parse::<f64>().ok())
+        .with_context(|| format!("no 0x41 boot event from vmm: {stderr}"))?;
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("vmm: resident memory beyond guest RAM: "))
+        .and_then(|v| v.trim_end_matches(" KiB").parse().ok())
+        .unwrap_or(0);
+    Ok((Sample { to_user: Duration::from_secs_f64(to_user / 1000.0), to_exit }, rss))
+}
+
+/// QEMU microvm with TCG: time to the bootmark line and to exit.
+fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
+    let start = Instant::now();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-M", "microvm,acpi=off", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-nographic", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", append])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
+    let mut to_user = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap_or_default();
+        if to_user.is_none() && line.contains("bootmark: user space reached") {
+            to_user = Some(start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            bail!("QEMU boot took more than 300 s");
+        }
+    }
+    child.wait()?;
+    let to_exit = start.elapsed();
+    Ok(Sample { to_user: to_user.context("the guest never reached user space")?, to_exit })
+}
+
+fn linux_kernel() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/boot").ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))).collect();
+    found.sort();
+    found.pop()
+}
+
+fn linux_initramfs(bin_dir: &Path) -> Result<PathBuf> {
+    let init = std::fs::read(bin_dir.join("bootmark"))?;
+    let archive = cpio::archive(&[
+        Member::Dir("dev"),
+        Member::CharDev { path: "dev/console", major: 5, minor: 1 },
+        Member::File { path: "init", mode: 0o755, data: &init },
+    ]);
+    let path = build::guest_dir().join("linux-bootmark.cpio");
+    std::fs::write(&path, archive)?;
+    Ok(path)
+}
+
+pub fn run(runs: usize) -> Result<()> {
+    let runs = runs.max(1);
+    let a = build::all()?;
+    let bin_dir = build::user_programs()?;
+    let mut rows: Vec<(String, Sample)> = Vec::new();
+
+    eprintln!("bench: our kernel on our VMM ({runs} runs)");
+    let mut samples = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..runs {
+        let (s, r) = vmm_once(&a)?;
+        samples.push(s);
+        rss.push(r);
+    }
+    rows.push(("ours, our VMM (KVM)".into(), summarize(samples)));
+
+    eprintln!("bench: our kernel under QEMU TCG ({runs} runs)");
+    let samples = (0..runs).map(|_| qemu_once(&a.kernel, &a.initramfs, "console=ttyS0 quiet init=/bin/bootmark")).collect::<Result<Vec<_>>>()?;
+    let ours_tcg = summarize(samples);
+
+    let linux = match linux_kernel() {
+        Some(k) => {
+            eprintln!("bench: Linux {} under QEMU TCG ({runs} runs)", k.display());
+            let initrd = linux_initramfs(&bin_dir)?;
+            let samples = (0..runs).map(|_| qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1")).collect::<Result<Vec<_>>>()?;
+            Some(summarize(samples))
+        }
+        None => {
+            eprintln!("bench: no /boot/vmlinuz-* (apt-get install linux-image-amd64): Linux column skipped");
+            None
+        }
+    };
+
+    println!();
+    println!("| boot (median of {runs}) | to first user instruction | to exit | ours/Linux (to user) |");
+    println!("|---|---|---|---|");
+    for (name, s) in &rows {
+        println!("| {name} | {} | {} | |", ms(s.to_user), ms(s.to_exit));
+    }
+    let ratio = |ours: Duration, theirs: Duration| format!("{:.3} ({:.1}x faster)", ours.as_secs_f64() / theirs.as_secs_f64(), theirs.as_secs_f64() / ours.as_secs_f64());
+    match &linux {
+        Some(l) => {
+            println!("| ours, QEMU TCG | {} | {} | {} |", ms(ours_tcg.to_user), ms(ours_tcg.to_exit), ratio(ours_tcg.to_user, l.to_user));
+            println!("| Linux, QEMU TCG | {} | {} | 1 |", ms(l.to_user), ms(l.to_exit));
+        }
+        None => println!("| ours, QEMU TCG | {} | {} | (no Linux) |", ms(ours_tcg.to_user), ms(ours_tcg.to_exit)),
+    }
+    rss.sort();
+    println!();
+    println!("VMM resident memory beyond guest RAM (median): {} KiB (target < 3072 KiB)", rss[rss.len() / 2]);
+    Ok(())
+}
+
+fn summarize(samples: Vec<Sample>) -> Sample {
+    Sample {
+        to_user: median(samples.iter().map(|s| s.to_user).collect()),
+        to_exit: median(samples.iter().map(|s| s.to_exit).collect()),
+    }
+}

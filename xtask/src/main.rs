@@ -1,0 +1,58 @@
+//! `cargo xtask`: builds the VMM, the guest kernel, the guest programs and the initramfs, and
+//! runs, tests and benchmarks them. One module per subcommand.
+
+mod bench;
+mod build;
+mod cpio;
+mod kallsyms;
+mod run;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run, test and benchmark the watchvm microVM")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build everything: VMM, guest kernel, guest programs, initramfs.
+    Build,
+    /// Build everything and boot to the guest's console on this terminal.
+    Run {
+        /// Number of vCPUs.
+        #[arg(long, default_value_t = 1)]
+        cpus: u8,
+        /// Guest memory (e.g. 256M, 1G).
+        #[arg(long, default_value = "256M")]
+        mem: String,
+        /// Extra kernel command line (arguments after `--` go to init).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        cmdline: String,
+    },
+    /// Every test: host unit tests, then VM boot tests (our VMM and QEMU).
+    Test,
+    /// The benchmark table.
+    Bench {
+        /// Runs per measurement (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build => build::all().map(|_| ()),
+        Command::Run { cpus, mem, cmdline } => run::run(cpus, &mem, &cmdline),
+        Command::Test => test::all(),
+        Command::Bench { runs } => bench::run(runs),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

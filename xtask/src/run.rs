@@ -1,0 +1,21 @@
+//! `cargo xtask run`: build, then boot on our VMM with this terminal as the console.
+
+use anyhow::{bail, Result};
+
+use crate::build;
+
+pub fn run(cpus: u8, mem: &str, cmdline: &str) -> Result<()> {
+    let a = build::all()?;
+    let status = std::process::Command::new(&a.vmm)
+        .args(["run", "--kernel"])
+        .arg(&a.kernel)
+        .arg("--initrd")
+        .arg(&a.initramfs)
+        .args(["--cpus", &cpus.to_string(), "--mem", mem, "--cmdline", cmdline])
+        .status()?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => bail!("guest exited with status {code}"),
+        None => bail!("vmm was killed ({status})"),
+    }
+}

@@ -1,0 +1,20 @@
+//! `cargo xtask test`: build everything, then the kernel's host unit tests, then the workspace
+//! tests (VMM unit tests and the end-to-end tests that boot VMs on KVM and QEMU).
+
+use anyhow::Result;
+
+use crate::build::{self, cargo, run, root};
+
+pub fn all() -> Result<()> {
+    let a = build::all()?;
+    eprintln!("==> guest kernel unit tests (host)");
+    run(cargo().args(["test", "--release", "--target", "x86_64-unknown-linux-gnu"]).current_dir(root().join("guest-kernel")))?;
+    eprintln!("==> workspace tests (VMM unit tests, end-to-end VM boots)");
+    run(cargo()
+        .args(["test", "--release", "--workspace"])
+        .env("WATCHVM_KERNEL", &a.kernel)
+        .env("WATCHVM_INITRAMFS", &a.initramfs)
+        .env("WATCHVM_VMM", &a.vmm)
+        .current_dir(root()))?;
+    Ok(())
+}
