@@ -97,7 +97,7 @@ impl RegionSet {
     pub fn page_align(&mut self, page: u64) {
         let mut out = RegionSet::new();
         for r in self.as_slice() {
-            let start = (r.start + page - 1) & !(page - 1);
+            let Some(start) = r.start.checked_add(page - 1).map(|s| s & !(page - 1)) else { continue };
             let end = r.end & !(page - 1);
             if start < end {
                 out.push(Region { start, end });
@@ -109,8 +109,8 @@ impl RegionSet {
     /// Take `size` bytes aligned to `align` from the lowest region that fits (early boot).
     pub fn take(&mut self, size: u64, align: u64) -> Option<u64> {
         let found = self.as_slice().iter().find_map(|r| {
-            let start = (r.start + align - 1) & !(align - 1);
-            (start + size <= r.end).then_some(start)
+            let start = r.start.checked_add(align - 1)? & !(align - 1);
+            (start.checked_add(size)? <= r.end).then_some(start)
         })?;
         self.remove(found, found + size);
         Some(found)
