@@ -29,7 +29,11 @@ fn start_kernel(start_info: u64) -> ! {
     idt::load();
     arch::syscall::init_this_cpu();
     let clock = tsc::init();
-    pr_notice!("Linux version {} (watchvm) {}", crate::kernel::sys::UTS_RELEASE, crate::kernel::sys::UTS_VERSION);
+    pr_notice!(
+        "Linux version {} (watchvm) {}",
+        crate::kernel::sys::UTS_RELEASE,
+        crate::kernel::sys::UTS_VERSION
+    );
 
     // Boot information and the command line.
     let Some(boot) = pvh::parse(start_info) else {
@@ -45,7 +49,12 @@ fn start_kernel(start_info: u64) -> ! {
     pr_info!(
         "Memory: {}K/{}K available",
         page_alloc::free_page_count() * 4,
-        boot.memmap[..boot.memmap_len].iter().filter(|e| e.2 == memblock::E820_RAM).map(|e| e.1).sum::<u64>() / 1024
+        boot.memmap[..boot.memmap_len]
+            .iter()
+            .filter(|e| e.2 == memblock::E820_RAM)
+            .map(|e| e.1)
+            .sum::<u64>()
+            / 1024
     );
     let cmdline = cmdline::parse(boot.cmdline);
     if cmdline.quiet {
@@ -63,11 +72,19 @@ fn start_kernel(start_info: u64) -> ! {
     apic::init_this_cpu();
     apic::timer_setup(time::TICK_NS);
     apic::timer_start_this_cpu(time::TICK_NS);
-    pr_info!("APIC: timer in {} mode, HZ={}", apic::timer_mode(), time::HZ);
+    pr_info!(
+        "APIC: timer in {} mode, HZ={}",
+        apic::timer_mode(),
+        time::HZ
+    );
 
     // Other CPUs.
     let cpus = smp::smp_init(start_secondary);
-    pr_info!("smp: Brought up 1 node, {} CPU{}", cpus, if cpus == 1 { "" } else { "s" });
+    pr_info!(
+        "smp: Brought up 1 node, {} CPU{}",
+        cpus,
+        if cpus == 1 { "" } else { "s" }
+    );
 
     // Devices.
     crate::drivers::virtio::probe(&cmdline.virtio_mmio);
@@ -76,10 +93,24 @@ fn start_kernel(start_info: u64) -> ! {
     match boot.initrd {
         Some((start, end)) => {
             // SAFETY: the initrd range is reserved from the allocator and never freed.
-            let data = unsafe { core::slice::from_raw_parts(arch::phys_to_virt(start) as *const u8, (end - start) as usize) };
+            let data = unsafe {
+                core::slice::from_raw_parts(
+                    arch::phys_to_virt(start) as *const u8,
+                    (end - start) as usize,
+                )
+            };
             match crate::fs::unpack_initramfs(data) {
-                Ok(s) => pr_info!("Unpacked initramfs: {} files, {} directories, {} KiB{}", s.files, s.dirs, s.bytes / 1024,
-                    if s.errors > 0 { " (some entries skipped)" } else { "" }),
+                Ok(s) => pr_info!(
+                    "Unpacked initramfs: {} files, {} directories, {} KiB{}",
+                    s.files,
+                    s.dirs,
+                    s.bytes / 1024,
+                    if s.errors > 0 {
+                        " (some entries skipped)"
+                    } else {
+                        ""
+                    }
+                ),
                 Err(e) => pr_err!("Initramfs unpacking failed: {:?}", e),
             }
         }
@@ -99,7 +130,10 @@ fn level_from(n: u8) -> printk::Level {
 fn setup_memory(boot: &pvh::BootInfo) -> memblock::RegionSet {
     // SAFETY: addresses of linker symbols.
     let (kstart, kend) = unsafe {
-        (core::ptr::addr_of!(__boot_start) as u64, arch::virt_to_phys(core::ptr::addr_of!(__kernel_end) as u64))
+        (
+            core::ptr::addr_of!(__boot_start) as u64,
+            arch::virt_to_phys(core::ptr::addr_of!(__kernel_end) as u64),
+        )
     };
     let mut reserved = [(0u64, 0x10_0000u64), (kstart, kend), (0, 0)];
     if let Some((s, e)) = boot.initrd {
@@ -124,7 +158,8 @@ extern "C" fn start_secondary(cpu: usize) -> ! {
 
 /// Start `/sbin/init` (or `init=`) as PID 1 in user mode, like `kernel_init` does.
 fn run_init(cmdline: &cmdline::Cmdline) -> ! {
-    let stack = page_alloc::alloc_pages(task::KERNEL_STACK_ORDER).expect("no memory for init's kernel stack");
+    let stack = page_alloc::alloc_pages(task::KERNEL_STACK_ORDER)
+        .expect("no memory for init's kernel stack");
     let stack_top = arch::phys_to_virt(stack) + (4096 << task::KERNEL_STACK_ORDER);
     let mut init = Box::new(task::Task {
         pid: 1,
@@ -139,7 +174,10 @@ fn run_init(cmdline: &cmdline::Cmdline) -> ! {
     });
     // fds 0, 1, 2: the console.
     for _ in 0..3 {
-        let _ = init.files.install(crate::fs::file::File::new(crate::fs::file::FileKind::Console, 2), false);
+        let _ = init.files.install(
+            crate::fs::file::File::new(crate::fs::file::FileKind::Console, 2),
+            false,
+        );
     }
     init.set_comm("init");
     task::set_current(init);
@@ -147,16 +185,24 @@ fn run_init(cmdline: &cmdline::Cmdline) -> ! {
 
     let candidates: Vec<String> = match &cmdline.init {
         Some(path) => alloc::vec![path.clone()],
-        None => ["/sbin/init", "/etc/init", "/bin/init", "/init"].iter().map(|s| s.to_string()).collect(),
+        None => ["/sbin/init", "/etc/init", "/bin/init", "/init"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
-    let envp = ["HOME=/".to_string(), "TERM=linux".to_string(), "PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_string()];
+    let envp = [
+        "HOME=/".to_string(),
+        "TERM=linux".to_string(),
+        "PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_string(),
+    ];
     for path in &candidates {
         let mut argv = alloc::vec![path.clone()];
         argv.extend(cmdline.init_args.iter().cloned());
         match crate::fs::exec::load(path, &argv, &envp) {
             Ok(image) => {
                 pr_info!("Run {} as init process", path);
-                let frame_ptr = (stack_top - core::mem::size_of::<arch::entry::TrapFrame>() as u64) as *mut arch::entry::TrapFrame;
+                let frame_ptr = (stack_top - core::mem::size_of::<arch::entry::TrapFrame>() as u64)
+                    as *mut arch::entry::TrapFrame;
                 // SAFETY: the frame sits at the top of init's fresh kernel stack.
                 let frame = unsafe { &mut *frame_ptr };
                 crate::fs::exec::commit(task::current(), image, path, frame);
@@ -167,6 +213,8 @@ fn run_init(cmdline: &cmdline::Cmdline) -> ! {
             Err(e) => pr_err!("Failed to execute {} (error -{})", path, e),
         }
     }
-    pr_err!("Kernel panic - not syncing: No working init found. Try passing init= option to kernel.");
+    pr_err!(
+        "Kernel panic - not syncing: No working init found. Try passing init= option to kernel."
+    );
     arch::power_off(abi::exit::NO_INIT)
 }

@@ -18,12 +18,23 @@ pub struct Guest {
 pub fn guest() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
         if std::env::var_os("WATCHVM_KERNEL").is_none() {
-            let status = Command::new(env!("CARGO")).args(["xtask", "build"]).current_dir(&root).status().expect("cargo xtask build");
+            let status = Command::new(env!("CARGO"))
+                .args(["xtask", "build"])
+                .current_dir(&root)
+                .status()
+                .expect("cargo xtask build");
             assert!(status.success(), "cargo xtask build failed");
         }
-        let var = |name: &str, default: &str| std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| root.join(default));
+        let var = |name: &str, default: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join(default))
+        };
         Guest {
             kernel: var("WATCHVM_KERNEL", "target/guest/kernel"),
             initramfs: var("WATCHVM_INITRAMFS", "target/guest/initramfs.cpio"),
@@ -53,7 +64,23 @@ pub fn boot(cmdline: &str, cpus: u8) -> Outcome {
     boot_with(&guest().kernel, Some(&guest().initramfs), cmdline, cpus)
 }
 
-pub fn boot_with(kernel: &std::path::Path, initrd: Option<&std::path::Path>, cmdline: &str, cpus: u8) -> Outcome {
+pub fn boot_with(
+    kernel: &std::path::Path,
+    initrd: Option<&std::path::Path>,
+    cmdline: &str,
+    cpus: u8,
+) -> Outcome {
+    boot_with_input(kernel, initrd, cmdline, cpus, Vec::new())
+}
+
+/// Boot with `input` typed on the virtio console.
+pub fn boot_with_input(
+    kernel: &std::path::Path,
+    initrd: Option<&std::path::Path>,
+    cmdline: &str,
+    cpus: u8,
+    input: Vec<u8>,
+) -> Outcome {
     let output = Arc::new(Mutex::new(Vec::new()));
     let config = vmm::VmConfig {
         kernel: kernel.to_path_buf(),
@@ -61,18 +88,31 @@ pub fn boot_with(kernel: &std::path::Path, initrd: Option<&std::path::Path>, cmd
         cmdline: cmdline.to_string(),
         mem_size: 256 << 20,
         cpus,
-        console: vmm::ConsoleConfig::Capture { output: output.clone(), input: Vec::new() },
+        console: vmm::ConsoleConfig::Capture {
+            output: output.clone(),
+            input,
+        },
         boot_timer: false,
     };
-    let result = vmm::Vmm::new(config).and_then(|v| v.run()).map_err(|e| vmm::error_chain(&e));
+    let result = vmm::Vmm::new(config)
+        .and_then(|v| v.run())
+        .map_err(|e| vmm::error_chain(&e));
     let console = String::from_utf8_lossy(&output.lock().unwrap()).replace('\r', "");
     Outcome { result, console }
 }
 
 /// Run the `vmm` binary with `args`; returns (exit code, stdout, stderr).
 pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(&guest().vmm).args(args).stdin(Stdio::null()).output().expect("run vmm");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(&guest().vmm)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vmm");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// Boot under `qemu-system-x86_64 -M microvm -accel tcg`; returns (guest status, serial output).
@@ -80,7 +120,18 @@ pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
 pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
     let g = guest();
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-M", "microvm,acpi=off", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-nographic", "-no-reboot"])
+        .args([
+            "-M",
+            "microvm,acpi=off",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-m",
+            "256M",
+            "-nographic",
+            "-no-reboot",
+        ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
         .arg("-kernel")
         .arg(&g.kernel)
@@ -106,6 +157,11 @@ pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
     };
     let mut out = String::new();
     use std::io::Read;
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     (status, out.replace('\r', ""))
 }

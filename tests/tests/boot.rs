@@ -1,30 +1,55 @@
 //! Boot tests on our VMM (KVM): the kernel boots through PVH, init runs in user mode, the exit
 //! status reaches the host, and bad input gets one clear error.
 
-use vm_tests::{boot, boot_with, guest, vmm_cli};
+use vm_tests::{boot, boot_with, boot_with_input, guest, vmm_cli};
 
 #[test]
 fn boot_log_and_init_greeting_appear() {
     let o = boot("", 1);
     assert_eq!(o.status(), 0, "console:\n{}", o.console);
-    assert!(o.console.contains("Linux version"), "no boot log:\n{}", o.console);
-    assert!(o.console.contains("Run /sbin/init as init process"), "{}", o.console);
-    assert!(o.console.contains("init: hello from user space on Linux 6.1.0-watchvm"), "{}", o.console);
+    assert!(
+        o.console.contains("Linux version"),
+        "no boot log:\n{}",
+        o.console
+    );
+    assert!(
+        o.console.contains("Run /sbin/init as init process"),
+        "{}",
+        o.console
+    );
+    assert!(
+        o.console
+            .contains("init: hello from user space on Linux 6.1.0-watchvm"),
+        "{}",
+        o.console
+    );
     // printk timestamps in Linux's format.
-    assert!(o.console.lines().any(|l| l.starts_with("[    0.")), "{}", o.console);
+    assert!(
+        o.console.lines().any(|l| l.starts_with("[    0.")),
+        "{}",
+        o.console
+    );
 }
 
 #[test]
 fn exit_status_of_the_program_init_runs_propagates() {
     let o = boot("-- /bin/exitcode 42", 1);
-    assert!(o.console.contains("exitcode: exiting with 42"), "{}", o.console);
+    assert!(
+        o.console.contains("exitcode: exiting with 42"),
+        "{}",
+        o.console
+    );
     assert_eq!(o.status(), 42);
 }
 
 #[test]
 fn bad_user_pointers_get_efault_not_a_panic() {
     let o = boot("-- /bin/efault", 1);
-    assert!(o.console.contains("efault: all checks passed"), "{}", o.console);
+    assert!(
+        o.console.contains("efault: all checks passed"),
+        "{}",
+        o.console
+    );
     assert_eq!(o.status(), 0);
 }
 
@@ -32,13 +57,22 @@ fn bad_user_pointers_get_efault_not_a_panic() {
 fn two_vcpus_boot_and_come_online() {
     let o = boot("", 2);
     assert_eq!(o.status(), 0, "{}", o.console);
-    assert!(o.console.contains("smp: Brought up 1 node, 2 CPUs"), "{}", o.console);
+    assert!(
+        o.console.contains("smp: Brought up 1 node, 2 CPUs"),
+        "{}",
+        o.console
+    );
 }
 
 #[test]
 fn missing_init_powers_off_with_failure() {
     let o = boot("init=/no/such/init", 1);
-    assert!(o.console.contains("Failed to execute /no/such/init (error -2)"), "{}", o.console);
+    assert!(
+        o.console
+            .contains("Failed to execute /no/such/init (error -2)"),
+        "{}",
+        o.console
+    );
     assert_eq!(o.status(), 102);
 }
 
@@ -46,7 +80,10 @@ fn missing_init_powers_off_with_failure() {
 fn invalid_kernel_file_is_one_clear_error() {
     let (code, _, err) = vmm_cli(&["run", "--kernel", "/bin/true"]);
     assert_eq!(code, 1);
-    assert_eq!(err.trim(), "error: kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+    assert_eq!(
+        err.trim(),
+        "error: kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)"
+    );
     let not_elf = std::env::temp_dir().join("watchvm-not-elf");
     std::fs::write(&not_elf, b"hello").unwrap();
     let (code, _, err) = vmm_cli(&["run", "--kernel", not_elf.to_str().unwrap()]);
@@ -59,10 +96,19 @@ fn invalid_kernel_file_is_one_clear_error() {
 fn missing_initrd_and_bad_arguments_are_one_line_each() {
     let kernel = guest().kernel.to_str().unwrap();
     for (args, want) in [
-        (vec!["run", "--kernel", kernel, "--initrd", "/no/such/initrd"], "error: initrd file /no/such/initrd: No such file or directory"),
+        (
+            vec!["run", "--kernel", kernel, "--initrd", "/no/such/initrd"],
+            "error: initrd file /no/such/initrd: No such file or directory",
+        ),
         (vec!["run", "--kernel", kernel, "--cpus", "0"], "--cpus"),
-        (vec!["run", "--kernel", kernel, "--mem", "12Q"], "error: invalid memory size \"12Q\""),
-        (vec!["run", "--kernel", "/no/such/kernel"], "error: kernel file /no/such/kernel: No such file or directory"),
+        (
+            vec!["run", "--kernel", kernel, "--mem", "12Q"],
+            "error: invalid memory size \"12Q\"",
+        ),
+        (
+            vec!["run", "--kernel", "/no/such/kernel"],
+            "error: kernel file /no/such/kernel: No such file or directory",
+        ),
     ] {
         let (code, _, err) = vmm_cli(&args);
         assert_ne!(code, 0, "{args:?}");
@@ -78,7 +124,41 @@ fn missing_initrd_and_bad_arguments_are_one_line_each() {
 #[test]
 fn triple_fault_ends_the_vmm_with_registers() {
     // The kernel's test hook loads an empty IDT and faults: a triple fault.
-    let o = boot_with(&guest().kernel, Some(&guest().initramfs), "test.triple_fault", 1);
-    let err = o.result.expect_err("a triple fault must end the VM with an error");
-    assert!(err.to_lowercase().contains("triple fault") || err.contains("shutdown"), "{err}");
+    let o = boot_with(
+        &guest().kernel,
+        Some(&guest().initramfs),
+        "test.triple_fault",
+        1,
+    );
+    let err = o
+        .result
+        .expect_err("a triple fault must end the VM with an error");
+    assert!(
+        err.to_lowercase().contains("triple fault") || err.contains("shutdown"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_output_and_typed_input_go_through_the_virtio_console() {
+    let g = guest();
+    let o = boot_with_input(
+        &g.kernel,
+        Some(&g.initramfs),
+        "-- /bin/readline",
+        1,
+        b"hello from the host\n".to_vec(),
+    );
+    assert!(
+        o.console.contains("console [hvc0] enabled"),
+        "{}",
+        o.console
+    );
+    assert!(
+        o.console
+            .contains("readline: got 20 bytes: hello from the host"),
+        "{}",
+        o.console
+    );
+    assert_eq!(o.status(), 0);
 }

@@ -9,7 +9,10 @@ use vm_tests::qemu_boot;
 fn qemu_tcg_boots_the_same_kernel_to_init() {
     let (status, out) = qemu_boot("console=ttyS0 -- /bin/exitcode 3", Duration::from_secs(120));
     assert!(out.contains("Linux version"), "{out}");
-    assert!(out.contains("init: hello from user space on Linux 6.1.0-watchvm"), "{out}");
+    assert!(
+        out.contains("init: hello from user space on Linux 6.1.0-watchvm"),
+        "{out}"
+    );
     assert!(out.contains("exitcode: exiting with 3"), "{out}");
     assert_eq!(status, Some(3), "{out}");
 }

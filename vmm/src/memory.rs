@@ -188,7 +188,9 @@ pub fn guest_resident_bytes(mem: &GuestMemory) -> u64 {
     let mut total = 0u64;
     for region in mem.iter() {
         let len = region.len() as usize;
-        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else { continue };
+        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
+            continue;
+        };
         let mut vec = vec![0u8; len.div_ceil(page)];
         // SAFETY: `host..host+len` is this region's live mapping; `vec` has one byte per page.
         let r = unsafe { libc::mincore(host as *mut libc::c_void, len, vec.as_mut_ptr()) };

@@ -203,7 +203,10 @@ impl Vmm {
             }
             let overhead = crate::memory::process_resident_bytes()
                 .saturating_sub(crate::memory::guest_resident_bytes(&self.mem));
-            eprintln!("vmm: resident memory beyond guest RAM: {} KiB", overhead / 1024);
+            eprintln!(
+                "vmm: resident memory beyond guest RAM: {} KiB",
+                overhead / 1024
+            );
         }
 
         match first {

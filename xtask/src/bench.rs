@@ -56,14 +56,31 @@ fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
         .find_map(|l| l.strip_prefix("vmm: resident memory beyond guest RAM: "))
         .and_then(|v| v.trim_end_matches(" KiB").parse().ok())
         .unwrap_or(0);
-    Ok((Sample { to_user: Duration::from_secs_f64(to_user / 1000.0), to_exit }, rss))
+    Ok((
+        Sample {
+            to_user: Duration::from_secs_f64(to_user / 1000.0),
+            to_exit,
+        },
+        rss,
+    ))
 }
 
 /// QEMU microvm with TCG: time to the bootmark line and to exit.
 fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-M", "microvm,acpi=off", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-nographic", "-no-reboot"])
+        .args([
+            "-M",
+            "microvm,acpi=off",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-m",
+            "256M",
+            "-nographic",
+            "-no-reboot",
+        ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
         .arg("-kernel")
         .arg(kernel)
@@ -88,11 +105,22 @@ fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     }
     child.wait()?;
     let to_exit = start.elapsed();
-    Ok(Sample { to_user: to_user.context("the guest never reached user space")?, to_exit })
+    Ok(Sample {
+        to_user: to_user.context("the guest never reached user space")?,
+        to_exit,
+    })
 }
 
 fn linux_kernel() -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/boot").ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))).collect();
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
     found.sort();
     found.pop()
 }
@@ -101,8 +129,16 @@ fn linux_initramfs(bin_dir: &Path) -> Result<PathBuf> {
     let init = std::fs::read(bin_dir.join("bootmark"))?;
     let archive = cpio::archive(&[
         Member::Dir("dev"),
-        Member::CharDev { path: "dev/console", major: 5, minor: 1 },
-        Member::File { path: "init", mode: 0o755, data: &init },
+        Member::CharDev {
+            path: "dev/console",
+            major: 5,
+            minor: 1,
+        },
+        Member::File {
+            path: "init",
+            mode: 0o755,
+            data: &init,
+        },
     ]);
     let path = build::guest_dir().join("linux-bootmark.cpio");
     std::fs::write(&path, archive)?;
@@ -126,14 +162,24 @@ pub fn run(runs: usize) -> Result<()> {
     rows.push(("ours, our VMM (KVM)".into(), summarize(samples)));
 
     eprintln!("bench: our kernel under QEMU TCG ({runs} runs)");
-    let samples = (0..runs).map(|_| qemu_once(&a.kernel, &a.initramfs, "console=ttyS0 quiet init=/bin/bootmark")).collect::<Result<Vec<_>>>()?;
+    let samples = (0..runs)
+        .map(|_| {
+            qemu_once(
+                &a.kernel,
+                &a.initramfs,
+                "console=ttyS0 quiet init=/bin/bootmark",
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
     let ours_tcg = summarize(samples);
 
     let linux = match linux_kernel() {
         Some(k) => {
             eprintln!("bench: Linux {} under QEMU TCG ({runs} runs)", k.display());
             let initrd = linux_initramfs(&bin_dir)?;
-            let samples = (0..runs).map(|_| qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1")).collect::<Result<Vec<_>>>()?;
+            let samples = (0..runs)
+                .map(|_| qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1"))
+                .collect::<Result<Vec<_>>>()?;
             Some(summarize(samples))
         }
         None => {
@@ -143,22 +189,46 @@ pub fn run(runs: usize) -> Result<()> {
     };
 
     println!();
-    println!("| boot (median of {runs}) | to first user instruction | to exit | ours/Linux (to user) |");
+    println!(
+        "| boot (median of {runs}) | to first user instruction | to exit | ours/Linux (to user) |"
+    );
     println!("|---|---|---|---|");
     for (name, s) in &rows {
         println!("| {name} | {} | {} | |", ms(s.to_user), ms(s.to_exit));
     }
-    let ratio = |ours: Duration, theirs: Duration| format!("{:.3} ({:.1}x faster)", ours.as_secs_f64() / theirs.as_secs_f64(), theirs.as_secs_f64() / ours.as_secs_f64());
+    let ratio = |ours: Duration, theirs: Duration| {
+        format!(
+            "{:.3} ({:.1}x faster)",
+            ours.as_secs_f64() / theirs.as_secs_f64(),
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        )
+    };
     match &linux {
         Some(l) => {
-            println!("| ours, QEMU TCG | {} | {} | {} |", ms(ours_tcg.to_user), ms(ours_tcg.to_exit), ratio(ours_tcg.to_user, l.to_user));
-            println!("| Linux, QEMU TCG | {} | {} | 1 |", ms(l.to_user), ms(l.to_exit));
+            println!(
+                "| ours, QEMU TCG | {} | {} | {} |",
+                ms(ours_tcg.to_user),
+                ms(ours_tcg.to_exit),
+                ratio(ours_tcg.to_user, l.to_user)
+            );
+            println!(
+                "| Linux, QEMU TCG | {} | {} | 1 |",
+                ms(l.to_user),
+                ms(l.to_exit)
+            );
         }
-        None => println!("| ours, QEMU TCG | {} | {} | (no Linux) |", ms(ours_tcg.to_user), ms(ours_tcg.to_exit)),
+        None => println!(
+            "| ours, QEMU TCG | {} | {} | (no Linux) |",
+            ms(ours_tcg.to_user),
+            ms(ours_tcg.to_exit)
+        ),
     }
     rss.sort();
     println!();
-    println!("VMM resident memory beyond guest RAM (median): {} KiB (target < 3072 KiB)", rss[rss.len() / 2]);
+    println!(
+        "VMM resident memory beyond guest RAM (median): {} KiB (target < 3072 KiB)",
+        rss[rss.len() / 2]
+    );
     Ok(())
 }
 

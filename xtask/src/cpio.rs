@@ -3,14 +3,34 @@
 /// One archive member.
 pub enum Member<'a> {
     Dir(&'a str),
-    File { path: &'a str, mode: u32, data: &'a [u8] },
-    CharDev { path: &'a str, major: u32, minor: u32 },
+    File {
+        path: &'a str,
+        mode: u32,
+        data: &'a [u8],
+    },
+    CharDev {
+        path: &'a str,
+        major: u32,
+        minor: u32,
+    },
 }
 
 fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
     let header = format!(
         "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-        ino, mode, 0, 0, 1, 0, data.len(), 0, 0, rdev.0, rdev.1, name.len() + 1, 0
+        ino,
+        mode,
+        0,
+        0,
+        1,
+        0,
+        data.len(),
+        0,
+        0,
+        rdev.0,
+        rdev.1,
+        name.len() + 1,
+        0
     );
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(name.as_bytes());
@@ -32,8 +52,12 @@ pub fn archive(members: &[Member]) -> Vec<u8> {
         let ino = i as u32 + 1;
         match m {
             Member::Dir(path) => push_entry(&mut out, ino, path, 0o040755, &[], (0, 0)),
-            Member::File { path, mode, data } => push_entry(&mut out, ino, path, 0o100000 | mode, data, (0, 0)),
-            Member::CharDev { path, major, minor } => push_entry(&mut out, ino, path, 0o020600, &[], (*major, *minor)),
+            Member::File { path, mode, data } => {
+                push_entry(&mut out, ino, path, 0o100000 | mode, data, (0, 0))
+            }
+            Member::CharDev { path, major, minor } => {
+                push_entry(&mut out, ino, path, 0o020600, &[], (*major, *minor))
+            }
         }
     }
     push_entry(&mut out, 0, "TRAILER!!!", 0, &[], (0, 0));
@@ -50,7 +74,14 @@ mod tests {
 
     #[test]
     fn layout_is_newc() {
-        let a = archive(&[Member::Dir("bin"), Member::File { path: "bin/x", mode: 0o755, data: b"abc" }]);
+        let a = archive(&[
+            Member::Dir("bin"),
+            Member::File {
+                path: "bin/x",
+                mode: 0o755,
+                data: b"abc",
+            },
+        ]);
         assert!(a.starts_with(b"070701"));
         assert_eq!(&a[110..114], b"bin\0");
         let second = 116; // 110 + "bin\0" padded to 4 bytes → 116

@@ -10,7 +10,12 @@ pub fn table(elf: &[u8], capacity: usize) -> Result<Vec<u8>> {
     let mut syms: Vec<(u64, String)> = file
         .symbols()
         .filter(|s| s.kind() == SymbolKind::Text && s.address() >= 0xffff_ffff_8000_0000)
-        .filter_map(|s| Some((s.address(), format!("{:#}", rustc_demangle::demangle(s.name().ok()?)))))
+        .filter_map(|s| {
+            Some((
+                s.address(),
+                format!("{:#}", rustc_demangle::demangle(s.name().ok()?)),
+            ))
+        })
         .collect();
     syms.sort();
     syms.dedup_by_key(|s| s.0);
@@ -26,7 +31,10 @@ pub fn table(elf: &[u8], capacity: usize) -> Result<Vec<u8>> {
     }
     let size = 8 + syms.len() * 12 + syms.iter().map(|s| s.1.len() + 1).sum::<usize>();
     if size > capacity {
-        bail!("kallsyms: {} symbols need {size} bytes, only {capacity} reserved", syms.len());
+        bail!(
+            "kallsyms: {} symbols need {size} bytes, only {capacity} reserved",
+            syms.len()
+        );
     }
     let mut out = Vec::new();
     out.extend_from_slice(&(syms.len() as u64).to_le_bytes());
@@ -47,7 +55,9 @@ pub fn table(elf: &[u8], capacity: usize) -> Result<Vec<u8>> {
 pub fn embed(elf: &mut [u8]) -> Result<usize> {
     let (offset, size) = {
         let file = object::File::parse(&*elf).context("kernel is not a valid ELF file")?;
-        let section = file.section_by_name(".kallsyms").context("kernel has no .kallsyms section")?;
+        let section = file
+            .section_by_name(".kallsyms")
+            .context("kernel has no .kallsyms section")?;
         let (offset, size) = section.file_range().context(".kallsyms has no file data")?;
         (offset as usize, size as usize)
     };

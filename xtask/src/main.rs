@@ -11,7 +11,10 @@ mod test;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, run, test and benchmark the watchvm microVM")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run, test and benchmark the watchvm microVM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

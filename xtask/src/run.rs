@@ -11,7 +11,14 @@ pub fn run(cpus: u8, mem: &str, cmdline: &str) -> Result<()> {
         .arg(&a.kernel)
         .arg("--initrd")
         .arg(&a.initramfs)
-        .args(["--cpus", &cpus.to_string(), "--mem", mem, "--cmdline", cmdline])
+        .args([
+            "--cpus",
+            &cpus.to_string(),
+            "--mem",
+            mem,
+            "--cmdline",
+            cmdline,
+        ])
         .status()?;
     match status.code() {
         Some(0) => Ok(()),

@@ -19,7 +19,10 @@ fn splitmix(mut z: u64) -> u64 {
 }
 
 pub fn next_u64() -> u64 {
-    let s = STATE.fetch_add(0x9e37_79b9_7f4a_7c15 ^ (rdtsc() & 0xffff), Ordering::Relaxed);
+    let s = STATE.fetch_add(
+        0x9e37_79b9_7f4a_7c15 ^ (rdtsc() & 0xffff),
+        Ordering::Relaxed,
+    );
     splitmix(s ^ rdtsc().rotate_left(32))
 }
 

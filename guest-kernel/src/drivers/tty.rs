@@ -52,7 +52,11 @@ pub fn write(data: &[u8]) {
 
 /// Bytes typed on the console (called from the driver's interrupt handler).
 pub fn receive(data: &[u8]) {
-    cpu::without_interrupts(|| INPUT.lock().extend(data.iter().map(|&b| if b == b'\r' { b'\n' } else { b })));
+    cpu::without_interrupts(|| {
+        INPUT
+            .lock()
+            .extend(data.iter().map(|&b| if b == b'\r' { b'\n' } else { b }))
+    });
 }
 
 /// Read at least one byte, waiting for input.

@@ -46,13 +46,19 @@ pub struct LoadPlan {
 }
 
 fn u16_at(b: &[u8], off: usize) -> KResult<u16> {
-    Ok(u16::from_le_bytes(b.get(off..off + 2).ok_or(ENOEXEC)?.try_into().unwrap()))
+    Ok(u16::from_le_bytes(
+        b.get(off..off + 2).ok_or(ENOEXEC)?.try_into().unwrap(),
+    ))
 }
 fn u32_at(b: &[u8], off: usize) -> KResult<u32> {
-    Ok(u32::from_le_bytes(b.get(off..off + 4).ok_or(ENOEXEC)?.try_into().unwrap()))
+    Ok(u32::from_le_bytes(
+        b.get(off..off + 4).ok_or(ENOEXEC)?.try_into().unwrap(),
+    ))
 }
 fn u64_at(b: &[u8], off: usize) -> KResult<u64> {
-    Ok(u64::from_le_bytes(b.get(off..off + 8).ok_or(ENOEXEC)?.try_into().unwrap()))
+    Ok(u64::from_le_bytes(
+        b.get(off..off + 8).ok_or(ENOEXEC)?.try_into().unwrap(),
+    ))
 }
 
 pub fn is_elf(image: &[u8]) -> bool {
@@ -90,7 +96,10 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
             PT_INTERP => return Err(ENOEXEC), // dynamic linking is not supported
             PT_PHDR => phdr = Some(vaddr + bias),
             PT_LOAD => {
-                let end = vaddr.checked_add(memsz).and_then(|e| e.checked_add(bias)).ok_or(ENOEXEC)?;
+                let end = vaddr
+                    .checked_add(memsz)
+                    .and_then(|e| e.checked_add(bias))
+                    .ok_or(ENOEXEC)?;
                 let file_end = offset.checked_add(filesz).ok_or(ENOEXEC)?;
                 if filesz > memsz || file_end > image.len() as u64 || end > USER_LIMIT {
                     return Err(ENOEXEC);
@@ -99,7 +108,13 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
                     return Err(ENOEXEC);
                 }
                 first_load_offset_vaddr.get_or_insert((offset, vaddr));
-                segments.push(Segment { vaddr: vaddr + bias, memsz, offset, filesz, flags });
+                segments.push(Segment {
+                    vaddr: vaddr + bias,
+                    memsz,
+                    offset,
+                    filesz,
+                    flags,
+                });
             }
             _ => {}
         }
@@ -116,7 +131,15 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
         }
     };
     let end = segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap();
-    Ok(LoadPlan { entry: entry + bias, bias, segments, phdr, phnum: phnum as u64, phent: phent as u64, end })
+    Ok(LoadPlan {
+        entry: entry + bias,
+        bias,
+        segments,
+        phdr,
+        phnum: phnum as u64,
+        phent: phent as u64,
+        end,
+    })
 }
 
 pub const AT_NULL: u64 = 0;
@@ -139,7 +162,13 @@ pub const AT_EXECFN: u64 = 31;
 
 /// The initial user stack image (System V x86_64 ABI §3.4.1), built for a stack whose top is
 /// `top`: returns the bytes to place so that they end at `top`, and the initial `%rsp`.
-pub fn build_stack(top: u64, argv: &[&[u8]], envp: &[&[u8]], auxv: &[(u64, u64)], random: [u8; 16]) -> (Vec<u8>, u64) {
+pub fn build_stack(
+    top: u64,
+    argv: &[&[u8]],
+    envp: &[&[u8]],
+    auxv: &[(u64, u64)],
+    random: [u8; 16],
+) -> (Vec<u8>, u64) {
     // Strings area, placed just below `top`: AT_RANDOM bytes, execfn, argv and envp strings.
     let mut strings = Vec::new();
     let mut string_offsets = Vec::new();
@@ -213,7 +242,13 @@ mod tests {
 
     #[test]
     fn static_executable_loads_at_its_addresses() {
-        let image = elf(ET_EXEC, &[(PT_LOAD, PF_R | PF_X, 0, 0x400000, 0x1000, 0x1000), (PT_LOAD, PF_R | PF_W, 0x1000, 0x601000, 0x100, 0x3000)]);
+        let image = elf(
+            ET_EXEC,
+            &[
+                (PT_LOAD, PF_R | PF_X, 0, 0x400000, 0x1000, 0x1000),
+                (PT_LOAD, PF_R | PF_W, 0x1000, 0x601000, 0x100, 0x3000),
+            ],
+        );
         let plan = parse(&image).unwrap();
         assert_eq!(plan.entry, 0x401000);
         assert_eq!(plan.bias, 0);
@@ -224,7 +259,13 @@ mod tests {
 
     #[test]
     fn static_pie_gets_a_load_bias() {
-        let image = elf(ET_DYN, &[(PT_PHDR, PF_R, 64, 64, 112, 112), (PT_LOAD, PF_R | PF_X, 0, 0, 0x1000, 0x1000)]);
+        let image = elf(
+            ET_DYN,
+            &[
+                (PT_PHDR, PF_R, 64, 64, 112, 112),
+                (PT_LOAD, PF_R | PF_X, 0, 0, 0x1000, 0x1000),
+            ],
+        );
         let plan = parse(&image).unwrap();
         assert_eq!(plan.entry, ET_DYN_BASE + 0x401000);
         assert_eq!(plan.phdr, ET_DYN_BASE + 64);
@@ -233,10 +274,31 @@ mod tests {
     #[test]
     fn hostile_headers_are_rejected() {
         assert_eq!(parse(b"#!/bin/sh\n"), Err(ENOEXEC));
-        assert_eq!(parse(&elf(ET_EXEC, &[(PT_LOAD, PF_R, 0, 0x400000, 0x9999, 0x1000)])), Err(ENOEXEC));
-        assert_eq!(parse(&elf(ET_EXEC, &[(PT_LOAD, PF_R, 0x1000000, 0x400000, 0x10, 0x1000)])), Err(ENOEXEC));
-        assert_eq!(parse(&elf(ET_EXEC, &[(PT_LOAD, PF_R, 0, u64::MAX - 10, 0, 0x1000)])), Err(ENOEXEC));
-        assert_eq!(parse(&elf(ET_EXEC, &[(PT_INTERP, PF_R, 0, 0, 0, 0)])), Err(ENOEXEC));
+        assert_eq!(
+            parse(&elf(
+                ET_EXEC,
+                &[(PT_LOAD, PF_R, 0, 0x400000, 0x9999, 0x1000)]
+            )),
+            Err(ENOEXEC)
+        );
+        assert_eq!(
+            parse(&elf(
+                ET_EXEC,
+                &[(PT_LOAD, PF_R, 0x1000000, 0x400000, 0x10, 0x1000)]
+            )),
+            Err(ENOEXEC)
+        );
+        assert_eq!(
+            parse(&elf(
+                ET_EXEC,
+                &[(PT_LOAD, PF_R, 0, u64::MAX - 10, 0, 0x1000)]
+            )),
+            Err(ENOEXEC)
+        );
+        assert_eq!(
+            parse(&elf(ET_EXEC, &[(PT_INTERP, PF_R, 0, 0, 0, 0)])),
+            Err(ENOEXEC)
+        );
         assert_eq!(parse(&elf(ET_EXEC, &[])), Err(ENOEXEC));
         let mut truncated = elf(ET_EXEC, &[(PT_LOAD, PF_R, 0, 0x400000, 0x10, 0x10)]);
         truncated.truncate(80);
@@ -246,14 +308,22 @@ mod tests {
     #[test]
     fn initial_stack_layout() {
         let top = 0x7fff_0000_0000u64;
-        let (image, rsp) = build_stack(top, &[b"/sbin/init", b"x"], &[b"HOME=/"], &[(AT_PAGESZ, 4096)], [7; 16]);
+        let (image, rsp) = build_stack(
+            top,
+            &[b"/sbin/init", b"x"],
+            &[b"HOME=/"],
+            &[(AT_PAGESZ, 4096)],
+            [7; 16],
+        );
         assert_eq!(rsp % 16, 0);
         assert_eq!(rsp + image.len() as u64, top);
         let word = |i: usize| u64::from_le_bytes(image[i * 8..i * 8 + 8].try_into().unwrap());
         let string_at = |addr: u64| {
             let off = (addr - rsp) as usize;
             let end = image[off..].iter().position(|&b| b == 0).unwrap();
-            std::str::from_utf8(&image[off..off + end]).unwrap().to_string()
+            std::str::from_utf8(&image[off..off + end])
+                .unwrap()
+                .to_string()
         };
         assert_eq!(word(0), 2);
         assert_eq!(string_at(word(1)), "/sbin/init");

@@ -38,7 +38,11 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(archive: &'a [u8]) -> Self {
-        Reader { archive, offset: 0, done: false }
+        Reader {
+            archive,
+            offset: 0,
+            done: false,
+        }
     }
 }
 
@@ -80,7 +84,10 @@ impl<'a> Iterator for Reader<'a> {
 impl<'a> Reader<'a> {
     fn parse_one(&mut self) -> Result<Option<Entry<'a>>, Error> {
         let offset = self.offset;
-        let header = self.archive.get(offset..offset + 110).ok_or(Error::Truncated { offset })?;
+        let header = self
+            .archive
+            .get(offset..offset + 110)
+            .ok_or(Error::Truncated { offset })?;
         if &header[..6] != b"070701" && &header[..6] != b"070702" {
             return Err(Error::BadMagic { offset });
         }
@@ -93,12 +100,20 @@ impl<'a> Reader<'a> {
             return Err(Error::BadName { offset });
         }
         let name_start = offset + 110;
-        let name_bytes =
-            self.archive.get(name_start..name_start + namesize).ok_or(Error::Truncated { offset })?;
-        let name = core::str::from_utf8(&name_bytes[..namesize - 1]).map_err(|_| Error::BadName { offset })?;
+        let name_bytes = self
+            .archive
+            .get(name_start..name_start + namesize)
+            .ok_or(Error::Truncated { offset })?;
+        let name = core::str::from_utf8(&name_bytes[..namesize - 1])
+            .map_err(|_| Error::BadName { offset })?;
         let data_start = align4(name_start + namesize);
-        let data_end = data_start.checked_add(filesize).ok_or(Error::Truncated { offset })?;
-        let data = self.archive.get(data_start..data_end).ok_or(Error::Truncated { offset })?;
+        let data_end = data_start
+            .checked_add(filesize)
+            .ok_or(Error::Truncated { offset })?;
+        let data = self
+            .archive
+            .get(data_start..data_end)
+            .ok_or(Error::Truncated { offset })?;
         self.offset = align4(data_end);
         if name == "TRAILER!!!" {
             // A later archive may follow (concatenated initramfs); keep going.
@@ -107,7 +122,16 @@ impl<'a> Reader<'a> {
                 None => Ok(None),
             };
         }
-        Ok(Some(Entry { name, mode, uid, gid, mtime, rdev_major, rdev_minor, data }))
+        Ok(Some(Entry {
+            name,
+            mode,
+            uid,
+            gid,
+            mtime,
+            rdev_major,
+            rdev_minor,
+            data,
+        }))
     }
 }
 
@@ -117,7 +141,8 @@ pub fn build(entries: &[(&str, u32, &[u8])]) -> alloc::vec::Vec<u8> {
     use alloc::format;
     let mut out = alloc::vec::Vec::new();
     let mut push = |name: &str, mode: u32, data: &[u8]| {
-        let header = format!(
+        let header =
+            format!(
             "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
             1, mode, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0
         );
@@ -145,7 +170,10 @@ mod tests {
 
     #[test]
     fn reads_entries_in_order_with_their_data() {
-        let a = build(&[("sbin", S_IFDIR | 0o755, b""), ("sbin/init", S_IFREG | 0o755, b"\x7fELFxyz")]);
+        let a = build(&[
+            ("sbin", S_IFDIR | 0o755, b""),
+            ("sbin/init", S_IFREG | 0o755, b"\x7fELFxyz"),
+        ]);
         let entries: Vec<_> = Reader::new(&a).map(|e| e.unwrap()).collect();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].name, "sbin");
@@ -172,13 +200,22 @@ mod tests {
         }
         let mut bad = a.clone();
         bad[0] = b'X';
-        assert_eq!(Reader::new(&bad).next(), Some(Err(Error::BadMagic { offset: 0 })));
+        assert_eq!(
+            Reader::new(&bad).next(),
+            Some(Err(Error::BadMagic { offset: 0 }))
+        );
         let mut bad = a.clone();
         bad[20] = b'g';
-        assert!(matches!(Reader::new(&bad).next(), Some(Err(Error::BadHeader { .. }))));
+        assert!(matches!(
+            Reader::new(&bad).next(),
+            Some(Err(Error::BadHeader { .. }))
+        ));
         // A huge file size must not overflow.
         let mut bad = a;
         bad[54..62].copy_from_slice(b"ffffffff");
-        assert!(matches!(Reader::new(&bad).next(), Some(Err(Error::Truncated { .. }))));
+        assert!(matches!(
+            Reader::new(&bad).next(),
+            Some(Err(Error::Truncated { .. }))
+        ));
     }
 }

@@ -38,7 +38,13 @@ fn prot_of(flags: u32) -> u64 {
 }
 
 /// Copy `data` into the page at `va` of `mm` at `offset_in_page`, allocating it if needed.
-fn fill_page(mm: &mut MmStruct, va: u64, flags: u64, offset_in_page: usize, data: &[u8]) -> KResult<()> {
+fn fill_page(
+    mm: &mut MmStruct,
+    va: u64,
+    flags: u64,
+    offset_in_page: usize,
+    data: &[u8],
+) -> KResult<()> {
     let phys = match mm.pgd.lookup(va) {
         Some((phys, _)) => phys,
         None => {
@@ -128,7 +134,11 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     let (stack_image, rsp) = build_stack(STACK_TOP, &argv_b, &envp_b, &auxv, random);
     let stack_flags = mm.find_vma(STACK_TOP - PAGE).ok_or(ENOMEM)?.pte_flags();
     place(&mut mm, rsp, &stack_image, stack_flags)?;
-    Ok(Image { mm, entry: plan.entry, rsp })
+    Ok(Image {
+        mm,
+        entry: plan.entry,
+        rsp,
+    })
 }
 
 /// Switch `task` to a loaded image; the next return to user mode starts it.

@@ -31,7 +31,11 @@ pub struct File {
 
 impl File {
     pub fn new(kind: FileKind, flags: u32) -> Arc<File> {
-        Arc::new(File { kind, flags, pos: Mutex::new(0) })
+        Arc::new(File {
+            kind,
+            flags,
+            pos: Mutex::new(0),
+        })
     }
 }
 
@@ -42,7 +46,11 @@ pub struct FdTable {
 
 impl FdTable {
     pub fn get(&self, fd: u64) -> KResult<Arc<File>> {
-        self.fds.get(fd as usize).and_then(|f| f.as_ref()).map(|(f, _)| f.clone()).ok_or(EBADF)
+        self.fds
+            .get(fd as usize)
+            .and_then(|f| f.as_ref())
+            .map(|(f, _)| f.clone())
+            .ok_or(EBADF)
     }
 
     /// Install at the lowest free descriptor.

@@ -6,9 +6,9 @@ pub mod cpio;
 pub mod exec;
 #[cfg(not(test))]
 pub mod file;
+pub mod ramfs;
 #[cfg(not(test))]
 pub mod read_write;
-pub mod ramfs;
 
 use alloc::sync::Arc;
 
@@ -32,14 +32,26 @@ pub struct UnpackStats {
 /// Unpack a cpio `newc` archive into the root filesystem; file data stays in the archive.
 pub fn unpack_initramfs(archive: &'static [u8]) -> Result<UnpackStats, cpio::Error> {
     let root = root();
-    let mut stats = UnpackStats { files: 0, dirs: 0, bytes: 0, errors: 0 };
+    let mut stats = UnpackStats {
+        files: 0,
+        dirs: 0,
+        bytes: 0,
+        errors: 0,
+    };
     for entry in cpio::Reader::new(archive) {
         let e = entry?;
         let name = e.name.trim_start_matches("./").trim_start_matches('/');
         if name.is_empty() || name == "." {
             continue;
         }
-        match ramfs::create(&root, name, e.mode, e.mtime as u64, e.data, (e.rdev_major, e.rdev_minor)) {
+        match ramfs::create(
+            &root,
+            name,
+            e.mode,
+            e.mtime as u64,
+            e.data,
+            (e.rdev_major, e.rdev_minor),
+        ) {
             Ok(node) if node.is_dir() => stats.dirs += 1,
             Ok(_) => {
                 stats.files += 1;

@@ -35,10 +35,16 @@ impl FileData {
 }
 
 pub enum Kind {
-    Dir { entries: Mutex<BTreeMap<String, Arc<Inode>>>, parent: Mutex<Weak<Inode>> },
+    Dir {
+        entries: Mutex<BTreeMap<String, Arc<Inode>>>,
+        parent: Mutex<Weak<Inode>>,
+    },
     File(Mutex<FileData>),
     Symlink(String),
-    CharDev { major: u32, minor: u32 },
+    CharDev {
+        major: u32,
+        minor: u32,
+    },
 }
 
 pub struct Inode {
@@ -50,7 +56,12 @@ pub struct Inode {
 
 impl Inode {
     fn new(mode: u32, mtime: u64, kind: Kind) -> Arc<Inode> {
-        Arc::new(Inode { ino: NEXT_INO.fetch_add(1, Ordering::Relaxed), mode, mtime, kind })
+        Arc::new(Inode {
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            mode,
+            mtime,
+            kind,
+        })
     }
 
     pub fn new_root() -> Arc<Inode> {
@@ -61,7 +72,10 @@ impl Inode {
         Self::new(
             S_IFDIR | perm,
             mtime,
-            Kind::Dir { entries: Mutex::new(BTreeMap::new()), parent: Mutex::new(Weak::new()) },
+            Kind::Dir {
+                entries: Mutex::new(BTreeMap::new()),
+                parent: Mutex::new(Weak::new()),
+            },
         )
     }
 
@@ -100,7 +114,9 @@ impl Inode {
         if name.len() > NAME_MAX {
             return Err(ENAMETOOLONG);
         }
-        let Kind::Dir { entries, .. } = &self.kind else { return Err(ENOTDIR) };
+        let Kind::Dir { entries, .. } = &self.kind else {
+            return Err(ENOTDIR);
+        };
         if let Kind::Dir { parent, .. } = &child.kind {
             *parent.lock() = Arc::downgrade(self);
         }
@@ -115,7 +131,11 @@ impl Inode {
     /// Names in this directory, in order.
     pub fn list(&self) -> KResult<Vec<(String, Arc<Inode>)>> {
         match &self.kind {
-            Kind::Dir { entries, .. } => Ok(entries.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            Kind::Dir { entries, .. } => Ok(entries
+                .lock()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()),
             _ => Err(ENOTDIR),
         }
     }
@@ -127,12 +147,25 @@ pub fn lookup(root: &Arc<Inode>, cwd: &Arc<Inode>, path: &str) -> KResult<Arc<In
     walk(root, cwd, path, true, &mut budget)
 }
 
-fn walk(root: &Arc<Inode>, cwd: &Arc<Inode>, path: &str, follow_last: bool, budget: &mut usize) -> KResult<Arc<Inode>> {
+fn walk(
+    root: &Arc<Inode>,
+    cwd: &Arc<Inode>,
+    path: &str,
+    follow_last: bool,
+    budget: &mut usize,
+) -> KResult<Arc<Inode>> {
     if path.is_empty() {
         return Err(ENOENT);
     }
-    let mut cur = if path.starts_with('/') { root.clone() } else { cwd.clone() };
-    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut cur = if path.starts_with('/') {
+        root.clone()
+    } else {
+        cwd.clone()
+    };
+    let components: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     for (i, name) in components.iter().enumerate() {
         if name.len() > NAME_MAX {
             return Err(ENAMETOOLONG);
@@ -140,7 +173,11 @@ fn walk(root: &Arc<Inode>, cwd: &Arc<Inode>, path: &str, follow_last: bool, budg
         if !cur.is_dir() {
             return Err(ENOTDIR);
         }
-        let next = if *name == ".." { cur.parent() } else { cur.child(name)? };
+        let next = if *name == ".." {
+            cur.parent()
+        } else {
+            cur.child(name)?
+        };
         let last = i + 1 == components.len();
         cur = match &next.kind {
             Kind::Symlink(target) if !last || follow_last => {
@@ -170,7 +207,14 @@ pub fn split_parent(path: &str) -> (&str, &str) {
 }
 
 /// Create a node at `path` (parents must exist; an existing directory is kept).
-pub fn create(root: &Arc<Inode>, path: &str, mode: u32, mtime: u64, data: &'static [u8], rdev: (u32, u32)) -> KResult<Arc<Inode>> {
+pub fn create(
+    root: &Arc<Inode>,
+    path: &str,
+    mode: u32,
+    mtime: u64,
+    data: &'static [u8],
+    rdev: (u32, u32),
+) -> KResult<Arc<Inode>> {
     let (dir, name) = split_parent(path);
     let parent = lookup(root, root, dir)?;
     let node = match mode & S_IFMT {
@@ -182,12 +226,23 @@ pub fn create(root: &Arc<Inode>, path: &str, mode: u32, mtime: u64, data: &'stat
             }
             Inode::new_dir(mode & 0o7777, mtime)
         }
-        S_IFREG => Inode::new(mode, mtime, Kind::File(Mutex::new(FileData::Borrowed(data)))),
+        S_IFREG => Inode::new(
+            mode,
+            mtime,
+            Kind::File(Mutex::new(FileData::Borrowed(data))),
+        ),
         S_IFLNK => {
             let target = core::str::from_utf8(data).map_err(|_| EINVAL)?;
             Inode::new(mode, mtime, Kind::Symlink(target.to_string()))
         }
-        S_IFCHR => Inode::new(mode, mtime, Kind::CharDev { major: rdev.0, minor: rdev.1 }),
+        S_IFCHR => Inode::new(
+            mode,
+            mtime,
+            Kind::CharDev {
+                major: rdev.0,
+                minor: rdev.1,
+            },
+        ),
         _ => return Err(EINVAL),
     };
     parent.insert(name, node.clone())?;
@@ -203,7 +258,15 @@ mod tests {
         create(&root, "bin", S_IFDIR | 0o755, 0, b"", (0, 0)).unwrap();
         create(&root, "bin/hello", S_IFREG | 0o755, 0, b"hi", (0, 0)).unwrap();
         create(&root, "sbin", S_IFDIR | 0o755, 0, b"", (0, 0)).unwrap();
-        create(&root, "sbin/init", S_IFLNK | 0o777, 0, b"../bin/hello", (0, 0)).unwrap();
+        create(
+            &root,
+            "sbin/init",
+            S_IFLNK | 0o777,
+            0,
+            b"../bin/hello",
+            (0, 0),
+        )
+        .unwrap();
         create(&root, "loop", S_IFLNK | 0o777, 0, b"/loop", (0, 0)).unwrap();
         root
     }
@@ -216,7 +279,10 @@ mod tests {
         let bin = lookup(&root, &root, "bin").unwrap();
         assert_eq!(lookup(&root, &bin, "hello").unwrap().ino, hello.ino);
         assert_eq!(lookup(&root, &bin, "../sbin/init").unwrap().ino, hello.ino);
-        assert_eq!(lookup(&root, &root, "/../../bin/./hello").unwrap().ino, hello.ino);
+        assert_eq!(
+            lookup(&root, &root, "/../../bin/./hello").unwrap().ino,
+            hello.ino
+        );
     }
 
     #[test]
@@ -229,7 +295,10 @@ mod tests {
         assert_eq!(lookup(&root, &root, "").err(), Some(ENOENT));
         let long = "a".repeat(300);
         assert_eq!(lookup(&root, &root, &long).err(), Some(ENAMETOOLONG));
-        assert_eq!(create(&root, "bin/hello", S_IFREG, 0, b"", (0, 0)).err(), Some(EEXIST));
+        assert_eq!(
+            create(&root, "bin/hello", S_IFREG, 0, b"", (0, 0)).err(),
+            Some(EEXIST)
+        );
     }
 
     #[test]

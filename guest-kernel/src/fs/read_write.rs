@@ -26,13 +26,17 @@ pub fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> KResult<i64>
         return Err(ENOTDIR);
     }
     let kind = match &inode.kind {
-        Kind::CharDev { major: 5, minor: 1 } | Kind::CharDev { major: 4, .. } | Kind::CharDev { major: 229, .. } => FileKind::Console,
+        Kind::CharDev { major: 5, minor: 1 }
+        | Kind::CharDev { major: 4, .. }
+        | Kind::CharDev { major: 229, .. } => FileKind::Console,
         Kind::CharDev { .. } => return Err(ENOENT),
         Kind::Dir { .. } if flags & O_ACCMODE != 0 => return Err(EISDIR),
         Kind::File(_) if flags & O_ACCMODE != 0 => return Err(EROFS),
         _ => FileKind::Inode(inode.clone()),
     };
-    let fd = task.files.install(File::new(kind, flags), flags & O_CLOEXEC != 0)?;
+    let fd = task
+        .files
+        .install(File::new(kind, flags), flags & O_CLOEXEC != 0)?;
     Ok(fd as i64)
 }
 
@@ -132,7 +136,9 @@ pub fn sys_readv(fd: u64, iov: u64, iovcnt: u64) -> KResult<i64> {
 
 pub fn sys_lseek(fd: u64, offset: i64, whence: u64) -> KResult<i64> {
     let file = current().files.get(fd)?;
-    let FileKind::Inode(inode) = &file.kind else { return Err(ESPIPE) };
+    let FileKind::Inode(inode) = &file.kind else {
+        return Err(ESPIPE);
+    };
     let mut pos = file.pos.lock();
     let base = match whence {
         0 => 0,
@@ -166,7 +172,13 @@ struct Stat {
 
 fn stat_of(file: &File) -> Stat {
     match &file.kind {
-        FileKind::Console => Stat { mode: 0o020620, rdev: (5 << 8) | 1, blksize: 1024, nlink: 1, ..Default::default() },
+        FileKind::Console => Stat {
+            mode: 0o020620,
+            rdev: (5 << 8) | 1,
+            blksize: 1024,
+            nlink: 1,
+            ..Default::default()
+        },
         FileKind::Inode(i) => Stat {
             ino: i.ino,
             mode: i.mode,
@@ -241,7 +253,10 @@ pub fn sys_poll(fds: u64, nfds: u64, _timeout: i64) -> KResult<i64> {
         let addr = fds + i * 8;
         let (fd, events): (i32, u16) = {
             let raw: [u8; 8] = read_user(addr)?;
-            (i32::from_le_bytes(raw[0..4].try_into().unwrap()), u16::from_le_bytes([raw[4], raw[5]]))
+            (
+                i32::from_le_bytes(raw[0..4].try_into().unwrap()),
+                u16::from_le_bytes([raw[4], raw[5]]),
+            )
         };
         let revents = if fd < 0 {
             0
@@ -249,7 +264,14 @@ pub fn sys_poll(fds: u64, nfds: u64, _timeout: i64) -> KResult<i64> {
             match task.files.get(fd as u64) {
                 Err(_) => POLLNVAL,
                 Ok(f) => match f.kind {
-                    FileKind::Console => (events & POLLOUT) | if tty::input_ready() { events & POLLIN } else { 0 },
+                    FileKind::Console => {
+                        (events & POLLOUT)
+                            | if tty::input_ready() {
+                                events & POLLIN
+                            } else {
+                                0
+                            }
+                    }
                     FileKind::Inode(_) => events & (POLLIN | POLLOUT),
                 },
             }

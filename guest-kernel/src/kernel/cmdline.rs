@@ -81,7 +81,11 @@ pub fn parse_virtio_mmio(value: &str) -> Option<VirtioMmioDevice> {
     let (base, irq) = rest.split_once(':')?;
     // Linux also allows a trailing ":<id>"; ignore it.
     let irq = irq.split(':').next()?;
-    Some(VirtioMmioDevice { size: memparse(size)?, base: parse_int(base)?, irq: irq.parse().ok()? })
+    Some(VirtioMmioDevice {
+        size: memparse(size)?,
+        base: parse_int(base)?,
+        irq: irq.parse().ok()?,
+    })
 }
 
 pub fn parse(s: &str) -> Cmdline {
@@ -125,8 +129,16 @@ mod tests {
         assert_eq!(
             c.virtio_mmio,
             [
-                VirtioMmioDevice { base: 0xd000_0000, size: 4096, irq: 5 },
-                VirtioMmioDevice { base: 0xfeb0_0e00, size: 512, irq: 12 },
+                VirtioMmioDevice {
+                    base: 0xd000_0000,
+                    size: 4096,
+                    irq: 5
+                },
+                VirtioMmioDevice {
+                    base: 0xfeb0_0e00,
+                    size: 512,
+                    irq: 12
+                },
             ]
         );
     }

@@ -32,7 +32,10 @@ pub struct Symbol {
 
 pub fn lookup(addr: u64) -> Option<Symbol> {
     let t = table();
-    let word = |i: usize| t.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let word = |i: usize| {
+        t.get(i * 8..i * 8 + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
     let count = word(0)? as usize;
     if count == 0 || t.len() < 8 + count * 12 {
         return None;
@@ -52,11 +55,15 @@ pub fn lookup(addr: u64) -> Option<Symbol> {
         return None;
     }
     let offs = 8 + count * 8;
-    let name_off = u32::from_le_bytes(t.get(offs + lo * 4..offs + lo * 4 + 4)?.try_into().ok()?) as usize;
+    let name_off =
+        u32::from_le_bytes(t.get(offs + lo * 4..offs + lo * 4 + 4)?.try_into().ok()?) as usize;
     let names = &t[offs + count * 4..];
     let rest = names.get(name_off..)?;
     let end = rest.iter().position(|&b| b == 0)?;
-    Some(Symbol { name: core::str::from_utf8(&rest[..end]).ok()?, offset: addr - start })
+    Some(Symbol {
+        name: core::str::from_utf8(&rest[..end]).ok()?,
+        offset: addr - start,
+    })
 }
 
 /// `name+0x12` for an address, or `?` when unknown.

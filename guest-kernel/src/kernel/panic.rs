@@ -12,10 +12,14 @@ static IN_PANIC: AtomicBool = AtomicBool::new(false);
 
 fn print_backtrace(mut rbp: u64, rip: u64) {
     w(format_args!("Call Trace:\n"));
-    w(format_args!(" [<{:016x}>] {}\n", rip, crate::kernel::kallsyms::describe(rip)));
+    w(format_args!(
+        " [<{:016x}>] {}\n",
+        rip,
+        crate::kernel::kallsyms::describe(rip)
+    ));
     for _ in 0..32 {
         // Frame pointers: [rbp] = caller's rbp, [rbp + 8] = return address.
-        if rbp < KERNEL_VMA && rbp < arch::PAGE_OFFSET || rbp % 8 != 0 {
+        if rbp < arch::PAGE_OFFSET || rbp % 8 != 0 {
             break;
         }
         // SAFETY: rbp lies in the kernel half; kernel stacks are always mapped.
@@ -23,7 +27,11 @@ fn print_backtrace(mut rbp: u64, rip: u64) {
         if ret < KERNEL_VMA {
             break;
         }
-        w(format_args!(" [<{:016x}>] {}\n", ret, crate::kernel::kallsyms::describe(ret)));
+        w(format_args!(
+            " [<{:016x}>] {}\n",
+            ret,
+            crate::kernel::kallsyms::describe(ret)
+        ));
         if next <= rbp {
             break;
         }
@@ -32,14 +40,41 @@ fn print_backtrace(mut rbp: u64, rip: u64) {
 }
 
 fn print_regs(f: &TrapFrame) {
-    w(format_args!("RIP: {:04x}:{:016x} {}\n", f.cs, f.rip, crate::kernel::kallsyms::describe(f.rip)));
-    w(format_args!("RSP: {:04x}:{:016x} EFLAGS: {:08x}\n", f.ss, f.rsp, f.rflags));
-    w(format_args!("RAX: {:016x} RBX: {:016x} RCX: {:016x}\n", f.rax, f.rbx, f.rcx));
-    w(format_args!("RDX: {:016x} RSI: {:016x} RDI: {:016x}\n", f.rdx, f.rsi, f.rdi));
-    w(format_args!("RBP: {:016x} R08: {:016x} R09: {:016x}\n", f.rbp, f.r8, f.r9));
-    w(format_args!("R10: {:016x} R11: {:016x} R12: {:016x}\n", f.r10, f.r11, f.r12));
-    w(format_args!("R13: {:016x} R14: {:016x} R15: {:016x}\n", f.r13, f.r14, f.r15));
-    w(format_args!("CR2: {:016x} CR3: {:016x}\n", arch::cpu::read_cr2(), arch::cpu::read_cr3()));
+    w(format_args!(
+        "RIP: {:04x}:{:016x} {}\n",
+        f.cs,
+        f.rip,
+        crate::kernel::kallsyms::describe(f.rip)
+    ));
+    w(format_args!(
+        "RSP: {:04x}:{:016x} EFLAGS: {:08x}\n",
+        f.ss, f.rsp, f.rflags
+    ));
+    w(format_args!(
+        "RAX: {:016x} RBX: {:016x} RCX: {:016x}\n",
+        f.rax, f.rbx, f.rcx
+    ));
+    w(format_args!(
+        "RDX: {:016x} RSI: {:016x} RDI: {:016x}\n",
+        f.rdx, f.rsi, f.rdi
+    ));
+    w(format_args!(
+        "RBP: {:016x} R08: {:016x} R09: {:016x}\n",
+        f.rbp, f.r8, f.r9
+    ));
+    w(format_args!(
+        "R10: {:016x} R11: {:016x} R12: {:016x}\n",
+        f.r10, f.r11, f.r12
+    ));
+    w(format_args!(
+        "R13: {:016x} R14: {:016x} R15: {:016x}\n",
+        f.r13, f.r14, f.r15
+    ));
+    w(format_args!(
+        "CR2: {:016x} CR3: {:016x}\n",
+        arch::cpu::read_cr2(),
+        arch::cpu::read_cr3()
+    ));
 }
 
 /// A fatal exception in kernel mode.
@@ -49,13 +84,22 @@ pub fn oops(frame: &TrapFrame, what: &str, addr: Option<u64>) -> ! {
         arch::power_off(abi::exit::KERNEL_PANIC);
     }
     match addr {
-        Some(a) => w(format_args!("BUG: unable to handle {} at {:016x}\n", what, a)),
+        Some(a) => w(format_args!(
+            "BUG: unable to handle {} at {:016x}\n",
+            what, a
+        )),
         None => w(format_args!("Oops: {} (vector {})\n", what, frame.vector)),
     }
-    w(format_args!("error_code: {:#x} CPU: {}\n", frame.error_code, arch::percpu::cpu_id()));
+    w(format_args!(
+        "error_code: {:#x} CPU: {}\n",
+        frame.error_code,
+        arch::percpu::cpu_id()
+    ));
     print_regs(frame);
     print_backtrace(frame.rbp, frame.rip);
-    w(format_args!("---[ end Kernel panic - not syncing: Fatal exception ]---\n"));
+    w(format_args!(
+        "---[ end Kernel panic - not syncing: Fatal exception ]---\n"
+    ));
     arch::power_off(abi::exit::KERNEL_PANIC)
 }
 

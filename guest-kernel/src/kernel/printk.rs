@@ -33,7 +33,10 @@ pub struct LogBuffer {
 
 impl LogBuffer {
     pub const fn new() -> Self {
-        LogBuffer { buf: [0; LOG_BUF_LEN], head: 0 }
+        LogBuffer {
+            buf: [0; LOG_BUF_LEN],
+            head: 0,
+        }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -59,7 +62,10 @@ pub struct Log {
     console_level: Level,
 }
 
-static LOG: Mutex<Log> = Mutex::new(Log { ring: LogBuffer::new(), console_level: Level::Info });
+static LOG: Mutex<Log> = Mutex::new(Log {
+    ring: LogBuffer::new(),
+    console_level: Level::Info,
+});
 
 struct LineWriter<'a> {
     log: &'a mut Log,
@@ -78,14 +84,22 @@ impl Write for LineWriter<'_> {
 
 /// Format the timestamp prefix Linux uses: seconds right-aligned in 5 columns, microseconds.
 pub fn format_timestamp(ns: u64, out: &mut impl Write) -> fmt::Result {
-    write!(out, "[{:5}.{:06}] ", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
+    write!(
+        out,
+        "[{:5}.{:06}] ",
+        ns / 1_000_000_000,
+        (ns % 1_000_000_000) / 1000
+    )
 }
 
 pub fn printk(level: Level, args: fmt::Arguments) {
     arch::cpu::without_interrupts(|| {
         let mut log = LOG.lock();
         let echo = level <= log.console_level;
-        let mut w = LineWriter { log: &mut log, echo };
+        let mut w = LineWriter {
+            log: &mut log,
+            echo,
+        };
         let _ = format_timestamp(arch::tsc::ns_since_boot(), &mut w);
         let _ = w.write_fmt(args);
         let _ = w.write_str("\n");

@@ -34,7 +34,11 @@ pub struct SigHand {
 
 impl Default for SigHand {
     fn default() -> Self {
-        SigHand { actions: [SigAction::default(); NSIG], blocked: 0, altstack: [0, 2 /* SS_DISABLE */, 0] }
+        SigHand {
+            actions: [SigAction::default(); NSIG],
+            blocked: 0,
+            altstack: [0, 2 /* SS_DISABLE */, 0],
+        }
     }
 }
 
@@ -98,10 +102,21 @@ pub fn force_sig_fault(frame: &mut TrapFrame, sig: u32, addr: u64) {
     if sig == SIGSEGV {
         crate::pr_info!(
             "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}",
-            task.comm_str(), task.pid, addr, frame.rip, frame.rsp, frame.error_code
+            task.comm_str(),
+            task.pid,
+            addr,
+            frame.rip,
+            frame.rsp,
+            frame.error_code
         );
     } else {
-        crate::pr_info!("{}[{}]: fatal signal {} at ip {:016x}", task.comm_str(), task.pid, sig, frame.rip);
+        crate::pr_info!(
+            "{}[{}]: fatal signal {} at ip {:016x}",
+            task.comm_str(),
+            task.pid,
+            sig,
+            frame.rip
+        );
     }
     crate::kernel::exit::do_exit_signal(sig);
 }

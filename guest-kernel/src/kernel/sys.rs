@@ -16,7 +16,14 @@ pub fn getpid() -> i64 {
 
 pub fn sys_uname(buf: u64) -> KResult<i64> {
     let mut uts = [0u8; 65 * 6];
-    let fields = [UTS_SYSNAME, "watchvm", UTS_RELEASE, UTS_VERSION, "x86_64", "(none)"];
+    let fields = [
+        UTS_SYSNAME,
+        "watchvm",
+        UTS_RELEASE,
+        UTS_VERSION,
+        "x86_64",
+        "(none)",
+    ];
     for (i, f) in fields.iter().enumerate() {
         uts[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
     }
@@ -75,7 +82,11 @@ pub fn sys_sched_getaffinity(_pid: u64, len: u64, mask: u64) -> KResult<i64> {
         return Err(EINVAL);
     }
     let cpus = crate::arch::percpu::online_cpus().clamp(1, 64);
-    let bits: u64 = if cpus == 64 { u64::MAX } else { (1 << cpus) - 1 };
+    let bits: u64 = if cpus == 64 {
+        u64::MAX
+    } else {
+        (1 << cpus) - 1
+    };
     write_user(mask, &bits)?;
     Ok(8)
 }

@@ -72,5 +72,10 @@ fn report_unknown(nr: u64) {
         }
     }
     let task = crate::kernel::task::current();
-    crate::pr_warn!("{}[{}]: unimplemented syscall {}", task.comm_str(), task.pid, nr);
+    crate::pr_warn!(
+        "{}[{}]: unimplemented syscall {}",
+        task.comm_str(),
+        task.pid,
+        nr
+    );
 }

@@ -35,7 +35,11 @@ impl Task {
     }
 
     pub fn comm_str(&self) -> &str {
-        let end = self.comm.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
+        let end = self
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(TASK_COMM_LEN);
         core::str::from_utf8(&self.comm[..end]).unwrap_or("?")
     }
 }

@@ -65,7 +65,14 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
             bases[order] = bases[order - 1] + (frames as usize >> (order - 1)) + 1;
             order += 1;
         }
-        Buddy { mem, bitmap, frames, heads: [NIL; MAX_ORDER + 1], bases, free_pages: 0 }
+        Buddy {
+            mem,
+            bitmap,
+            frames,
+            heads: [NIL; MAX_ORDER + 1],
+            bases,
+            free_pages: 0,
+        }
     }
 
     pub fn free_pages(&self) -> u64 {

@@ -13,10 +13,17 @@ pub enum FaultError {
 
 /// Resolve a fault at `addr`; `present` means the page was mapped (a protection fault).
 pub fn handle_mm_fault(addr: u64, write: bool, present: bool) -> Result<(), FaultError> {
-    let Some(task) = task::try_current() else { return Err(FaultError::NoVma) };
-    let Some(mm) = task.mm.as_mut() else { return Err(FaultError::NoVma) };
+    let Some(task) = task::try_current() else {
+        return Err(FaultError::NoVma);
+    };
+    let Some(mm) = task.mm.as_mut() else {
+        return Err(FaultError::NoVma);
+    };
     let vma = mm.find_vma(addr).ok_or(FaultError::NoVma)?;
-    if present || (write && vma.prot & PROT_WRITE == 0) || vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0 {
+    if present
+        || (write && vma.prot & PROT_WRITE == 0)
+        || vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0
+    {
         return Err(FaultError::Access);
     }
     let page = addr & !(PAGE - 1);

@@ -29,7 +29,10 @@ impl Default for RegionSet {
 
 impl RegionSet {
     pub const fn new() -> Self {
-        RegionSet { regions: [Region { start: 0, end: 0 }; MAX_REGIONS], len: 0 }
+        RegionSet {
+            regions: [Region { start: 0, end: 0 }; MAX_REGIONS],
+            len: 0,
+        }
     }
 
     pub fn as_slice(&self) -> &[Region] {
@@ -77,10 +80,16 @@ impl RegionSet {
                 continue;
             }
             if r.start < start {
-                out.push(Region { start: r.start, end: start });
+                out.push(Region {
+                    start: r.start,
+                    end: start,
+                });
             }
             if r.end > end {
-                out.push(Region { start: end, end: r.end });
+                out.push(Region {
+                    start: end,
+                    end: r.end,
+                });
             }
         }
         *self = out;
@@ -97,7 +106,9 @@ impl RegionSet {
     pub fn page_align(&mut self, page: u64) {
         let mut out = RegionSet::new();
         for r in self.as_slice() {
-            let Some(start) = r.start.checked_add(page - 1).map(|s| s & !(page - 1)) else { continue };
+            let Some(start) = r.start.checked_add(page - 1).map(|s| s & !(page - 1)) else {
+                continue;
+            };
             let end = r.end & !(page - 1);
             if start < end {
                 out.push(Region { start, end });
@@ -138,19 +149,45 @@ mod tests {
 
     #[test]
     fn reserved_ranges_are_cut_out_and_pages_aligned() {
-        let map = [(0, 0x9fc00, 1), (0x9fc00, 0x60400, 2), (0x100000, 0xff00000, 1)];
-        let set = usable_ram(&map, &[(0, 0x100000), (0x100000, 0x345678), (0x8000000, 0x8100000)]);
+        let map = [
+            (0, 0x9fc00, 1),
+            (0x9fc00, 0x60400, 2),
+            (0x100000, 0xff00000, 1),
+        ];
+        let set = usable_ram(
+            &map,
+            &[(0, 0x100000), (0x100000, 0x345678), (0x8000000, 0x8100000)],
+        );
         assert_eq!(
             set.as_slice(),
-            &[Region { start: 0x346000, end: 0x8000000 }, Region { start: 0x8100000, end: 0x10000000 }]
+            &[
+                Region {
+                    start: 0x346000,
+                    end: 0x8000000
+                },
+                Region {
+                    start: 0x8100000,
+                    end: 0x10000000
+                }
+            ]
         );
     }
 
     #[test]
     fn overlapping_ram_entries_merge_and_other_types_are_ignored() {
-        let map = [(0x100000, 0x200000, 1), (0x200000, 0x200000, 1), (0x500000, 0x1000, 3)];
+        let map = [
+            (0x100000, 0x200000, 1),
+            (0x200000, 0x200000, 1),
+            (0x500000, 0x1000, 3),
+        ];
         let set = usable_ram(&map, &[]);
-        assert_eq!(set.as_slice(), &[Region { start: 0x100000, end: 0x400000 }]);
+        assert_eq!(
+            set.as_slice(),
+            &[Region {
+                start: 0x100000,
+                end: 0x400000
+            }]
+        );
         assert_eq!(set.total(), 0x300000);
     }
 
@@ -160,7 +197,19 @@ mod tests {
         set.add(0x1000, 0x10000);
         let a = set.take(0x2000, 0x4000).unwrap();
         assert_eq!(a, 0x4000);
-        assert_eq!(set.as_slice(), &[Region { start: 0x1000, end: 0x4000 }, Region { start: 0x6000, end: 0x10000 }]);
+        assert_eq!(
+            set.as_slice(),
+            &[
+                Region {
+                    start: 0x1000,
+                    end: 0x4000
+                },
+                Region {
+                    start: 0x6000,
+                    end: 0x10000
+                }
+            ]
+        );
         assert_eq!(set.take(0x100000, 0x1000), None);
     }
 

@@ -53,15 +53,28 @@ pub fn page_align_up(x: u64) -> Option<u64> {
 
 impl MmStruct {
     pub fn new() -> KResult<Self> {
-        Ok(MmStruct { pgd: PageTable::new_user().ok_or(ENOMEM)?, vmas: BTreeMap::new(), start_brk: 0, brk: 0, mmap_next: MMAP_BASE })
+        Ok(MmStruct {
+            pgd: PageTable::new_user().ok_or(ENOMEM)?,
+            vmas: BTreeMap::new(),
+            start_brk: 0,
+            brk: 0,
+            mmap_next: MMAP_BASE,
+        })
     }
 
     pub fn find_vma(&self, addr: u64) -> Option<Vma> {
-        self.vmas.range(..=addr).next_back().map(|(_, v)| *v).filter(|v| addr < v.end)
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| *v)
+            .filter(|v| addr < v.end)
     }
 
     fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.vmas.range(..end).next_back().is_some_and(|(_, v)| v.end > start)
+        self.vmas
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, v)| v.end > start)
     }
 
     /// Insert a VMA over `[start, end)`, replacing whatever was mapped there.
@@ -72,7 +85,12 @@ impl MmStruct {
 
     /// Remove mappings in `[start, end)`, splitting VMAs at the edges and freeing pages.
     pub fn unmap_range(&mut self, start: u64, end: u64) {
-        let hit: alloc::vec::Vec<Vma> = self.vmas.range(..end).map(|(_, v)| *v).filter(|v| v.end > start).collect();
+        let hit: alloc::vec::Vec<Vma> = self
+            .vmas
+            .range(..end)
+            .map(|(_, v)| *v)
+            .filter(|v| v.end > start)
+            .collect();
         for v in hit {
             self.vmas.remove(&v.start);
             if v.start < start {
@@ -111,7 +129,14 @@ impl MmStruct {
             match self.vmas.range(..end).next_back() {
                 Some((_, v)) if v.end > start => end = v.start,
                 _ => {
-                    self.vmas.insert(start, Vma { start, end: start + len, prot });
+                    self.vmas.insert(
+                        start,
+                        Vma {
+                            start,
+                            end: start + len,
+                            prot,
+                        },
+                    );
                     self.mmap_next = start;
                     return Ok(start);
                 }
@@ -121,7 +146,10 @@ impl MmStruct {
 
     pub fn munmap(&mut self, addr: u64, len: u64) -> KResult<()> {
         let len = page_align_up(len).ok_or(EINVAL)?;
-        if addr % PAGE != 0 || len == 0 || addr.checked_add(len).is_none_or(|e| e > STACK_TOP + PAGE) {
+        if addr % PAGE != 0
+            || len == 0
+            || addr.checked_add(len).is_none_or(|e| e > STACK_TOP + PAGE)
+        {
             return Err(EINVAL);
         }
         self.unmap_range(addr, addr + len);
@@ -140,7 +168,12 @@ impl MmStruct {
             let v = self.find_vma(cursor).ok_or(ENOMEM)?;
             cursor = v.end;
         }
-        let hit: alloc::vec::Vec<Vma> = self.vmas.range(..end).map(|(_, v)| *v).filter(|v| v.end > addr).collect();
+        let hit: alloc::vec::Vec<Vma> = self
+            .vmas
+            .range(..end)
+            .map(|(_, v)| *v)
+            .filter(|v| v.end > addr)
+            .collect();
         for v in hit {
             self.vmas.remove(&v.start);
             if v.start < addr {
@@ -150,7 +183,11 @@ impl MmStruct {
                 self.vmas.insert(end, Vma { start: end, ..v });
             }
             let (s, e) = (v.start.max(addr), v.end.min(end));
-            let new = Vma { start: s, end: e, prot };
+            let new = Vma {
+                start: s,
+                end: e,
+                prot,
+            };
             self.vmas.insert(s, new);
             let mut va = s;
             while va < e {
@@ -166,17 +203,27 @@ impl MmStruct {
         if new < self.start_brk {
             return self.brk;
         }
-        let (old_end, new_end) = (page_align_up(self.brk).unwrap(), match page_align_up(new) {
-            Some(e) => e,
-            None => return self.brk,
-        });
+        let (old_end, new_end) = (
+            page_align_up(self.brk).unwrap(),
+            match page_align_up(new) {
+                Some(e) => e,
+                None => return self.brk,
+            },
+        );
         if new_end > old_end {
             if self.overlaps(old_end, new_end) {
                 return self.brk;
             }
             let start = page_align_up(self.start_brk).unwrap();
             self.vmas.remove(&start);
-            self.vmas.insert(start, Vma { start, end: new_end, prot: PROT_READ | PROT_WRITE });
+            self.vmas.insert(
+                start,
+                Vma {
+                    start,
+                    end: new_end,
+                    prot: PROT_READ | PROT_WRITE,
+                },
+            );
         } else if new_end < old_end {
             self.unmap_range(new_end, old_end);
         }

@@ -18,8 +18,10 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
     if flags & (MAP_SHARED | MAP_PRIVATE) == 0 || offset % PAGE != 0 || prot & !7 != 0 {
         return Err(EINVAL);
     }
-    if flags & MAP_ANONYMOUS == 0 || fd != -1 && flags & MAP_ANONYMOUS == 0 {
-        return Err(ENODEV_OR_NOSYS);
+    // File mappings arrive with the page cache; for anonymous ones Linux ignores `fd`.
+    let _ = fd;
+    if flags & MAP_ANONYMOUS == 0 {
+        return Err(ENODEV);
     }
     let mm = mm()?;
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
@@ -28,9 +30,6 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
     }
     Ok(mm.mmap_anon(addr, len, prot, fixed)? as i64)
 }
-
-/// File mappings arrive with the page cache.
-const ENODEV_OR_NOSYS: Errno = 19;
 
 pub fn sys_munmap(addr: u64, len: u64) -> KResult<i64> {
     mm()?.munmap(addr, len)?;

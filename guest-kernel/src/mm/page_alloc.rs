@@ -41,7 +41,11 @@ pub fn init(ram: &RegionSet) {
     let mut buddy = BUDDY.lock();
     for r in ram.as_slice() {
         if r.start >= MAX_PHYS {
-            crate::pr_warn!("mm: ignoring RAM above {} GiB at {:#x}", MAX_PHYS >> 30, r.start);
+            crate::pr_warn!(
+                "mm: ignoring RAM above {} GiB at {:#x}",
+                MAX_PHYS >> 30,
+                r.start
+            );
             continue;
         }
         buddy.add_range(r.start / PAGE_SIZE, r.end.min(MAX_PHYS) / PAGE_SIZE);

@@ -40,70 +40,74 @@ mod heap {
     use crate::arch::{cpu, phys_to_virt, virt_to_phys};
     use crate::mm::page_alloc::{alloc_pages, free_pages};
 
-struct Caches {
-    /// Head of each class's free list (a pointer stored in each free object).
-    free: [usize; CLASSES],
-    /// Objects in use per class, for /proc/slabinfo.
-    active: [usize; CLASSES],
-}
+    struct Caches {
+        /// Head of each class's free list (a pointer stored in each free object).
+        free: [usize; CLASSES],
+        /// Objects in use per class, for /proc/slabinfo.
+        active: [usize; CLASSES],
+    }
 
-static CACHES: Mutex<Caches> = Mutex::new(Caches { free: [0; CLASSES], active: [0; CLASSES] });
+    static CACHES: Mutex<Caches> = Mutex::new(Caches {
+        free: [0; CLASSES],
+        active: [0; CLASSES],
+    });
 
-pub struct KernelHeap;
+    pub struct KernelHeap;
 
-// SAFETY: every object handed out is exclusively owned until `dealloc`; the lists are guarded
-// by the mutex with interrupts off, so interrupt handlers may allocate too.
-unsafe impl GlobalAlloc for KernelHeap {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(class) = size_class(layout) else {
-            return match alloc_pages(page_order(layout.size())) {
-                Some(phys) => phys_to_virt(phys) as *mut u8,
-                None => null_mut(),
+    // SAFETY: every object handed out is exclusively owned until `dealloc`; the lists are guarded
+    // by the mutex with interrupts off, so interrupt handlers may allocate too.
+    unsafe impl GlobalAlloc for KernelHeap {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let Some(class) = size_class(layout) else {
+                return match alloc_pages(page_order(layout.size())) {
+                    Some(phys) => phys_to_virt(phys) as *mut u8,
+                    None => null_mut(),
+                };
             };
+            cpu::without_interrupts(|| {
+                let mut caches = CACHES.lock();
+                if caches.free[class] == 0 && !refill(&mut caches, class) {
+                    return null_mut();
+                }
+                let obj = caches.free[class];
+                // SAFETY: `obj` is a free object of this class; its first word is the next link.
+                caches.free[class] = unsafe { *(obj as *const usize) };
+                caches.active[class] += 1;
+                obj as *mut u8
+            })
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let Some(class) = size_class(layout) else {
+                free_pages(virt_to_phys(ptr as u64), page_order(layout.size()));
+                return;
+            };
+            cpu::without_interrupts(|| {
+                let mut caches = CACHES.lock();
+                // SAFETY: the caller gives back an object of this class; we reuse its first word.
+                unsafe { *(ptr as *mut usize) = caches.free[class] };
+                caches.free[class] = ptr as usize;
+                caches.active[class] -= 1;
+            })
+        }
+    }
+
+    /// Carve a fresh page into objects of `class`.
+    fn refill(caches: &mut Caches, class: usize) -> bool {
+        let Some(phys) = alloc_pages(0) else {
+            return false;
         };
-        cpu::without_interrupts(|| {
-            let mut caches = CACHES.lock();
-            if caches.free[class] == 0 && !refill(&mut caches, class) {
-                return null_mut();
-            }
-            let obj = caches.free[class];
-            // SAFETY: `obj` is a free object of this class; its first word is the next link.
-            caches.free[class] = unsafe { *(obj as *const usize) };
-            caches.active[class] += 1;
-            obj as *mut u8
-        })
+        let size = 1usize << (class + MIN_SHIFT);
+        let base = phys_to_virt(phys) as usize;
+        let count = PAGE_SIZE as usize / size;
+        for i in (0..count).rev() {
+            let obj = base + i * size;
+            // SAFETY: the page is ours; each object's first word becomes its free-list link.
+            unsafe { *(obj as *mut usize) = caches.free[class] };
+            caches.free[class] = obj;
+        }
+        true
     }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let Some(class) = size_class(layout) else {
-            free_pages(virt_to_phys(ptr as u64), page_order(layout.size()));
-            return;
-        };
-        cpu::without_interrupts(|| {
-            let mut caches = CACHES.lock();
-            // SAFETY: the caller gives back an object of this class; we reuse its first word.
-            unsafe { *(ptr as *mut usize) = caches.free[class] };
-            caches.free[class] = ptr as usize;
-            caches.active[class] -= 1;
-        })
-    }
-}
-
-/// Carve a fresh page into objects of `class`.
-fn refill(caches: &mut Caches, class: usize) -> bool {
-    let Some(phys) = alloc_pages(0) else { return false };
-    let size = 1usize << (class + MIN_SHIFT);
-    let base = phys_to_virt(phys) as usize;
-    let count = PAGE_SIZE as usize / size;
-    for i in (0..count).rev() {
-        let obj = base + i * size;
-        // SAFETY: the page is ours; each object's first word becomes its free-list link.
-        unsafe { *(obj as *mut usize) = caches.free[class] };
-        caches.free[class] = obj;
-    }
-    true
-}
-
 }
 
 #[cfg(test)]
@@ -116,7 +120,10 @@ mod tests {
         assert_eq!(size_class(Layout::from_size_align(16, 8).unwrap()), Some(0));
         assert_eq!(size_class(Layout::from_size_align(17, 8).unwrap()), Some(1));
         assert_eq!(size_class(Layout::from_size_align(8, 64).unwrap()), Some(2));
-        assert_eq!(size_class(Layout::from_size_align(2048, 8).unwrap()), Some(7));
+        assert_eq!(
+            size_class(Layout::from_size_align(2048, 8).unwrap()),
+            Some(7)
+        );
         assert_eq!(size_class(Layout::from_size_align(2049, 8).unwrap()), None);
     }
 

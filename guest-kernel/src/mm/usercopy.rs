@@ -47,7 +47,8 @@ pub fn fixup(frame: &mut TrapFrame) -> bool {
 }
 
 pub fn access_ok(addr: u64, len: usize) -> bool {
-    addr.checked_add(len as u64).is_some_and(|end| end <= USER_END)
+    addr.checked_add(len as u64)
+        .is_some_and(|end| end <= USER_END)
 }
 
 pub fn copy_from_user(dst: &mut [u8], src: u64) -> KResult<()> {
@@ -76,14 +77,18 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> KResult<()> {
 pub fn read_user<T: Copy + Default>(addr: u64) -> KResult<T> {
     let mut value = T::default();
     // SAFETY: T is plain data (Copy); we fill exactly its bytes.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>())
+    };
     copy_from_user(bytes, addr)?;
     Ok(value)
 }
 
 pub fn write_user<T: Copy>(addr: u64, value: &T) -> KResult<()> {
     // SAFETY: reading the bytes of a Copy value.
-    let bytes = unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    };
     copy_to_user(addr, bytes)
 }
 

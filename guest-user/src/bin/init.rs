@@ -15,9 +15,17 @@ fn uname() -> String {
     }
     let field = |f: &[libc::c_char]| {
         // SAFETY: uname NUL-terminates every field.
-        unsafe { CStr::from_ptr(f.as_ptr()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
     };
-    format!("{} {} {} {}", field(&u.sysname), field(&u.release), field(&u.version), field(&u.machine))
+    format!(
+        "{} {} {} {}",
+        field(&u.sysname),
+        field(&u.release),
+        field(&u.version),
+        field(&u.machine)
+    )
 }
 
 fn main() {

@@ -126,6 +126,11 @@ pub fn timer_start_this_cpu(period_ns: u64) {
 pub fn timer_rearm(period_ns: u64) {
     if TSC_DEADLINE.load(Ordering::Relaxed) {
         // SAFETY: writing the deadline MSR only schedules a timer interrupt.
-        unsafe { wrmsr(msr::IA32_TSC_DEADLINE, rdtsc() + tsc::ns_to_ticks(period_ns)) };
+        unsafe {
+            wrmsr(
+                msr::IA32_TSC_DEADLINE,
+                rdtsc() + tsc::ns_to_ticks(period_ns),
+            )
+        };
     }
 }

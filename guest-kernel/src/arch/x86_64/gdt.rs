@@ -73,10 +73,7 @@ impl CpuTables {
             0x00af_fa00_0000_ffff, // 0x30: user code, 64-bit
             0,                     // 0x38: unused (Linux: TLS)
             // 64-bit available TSS (type 9), present; base split across the descriptor.
-            tss_limit
-                | (tss_base & 0xff_ffff) << 16
-                | 0x89 << 40
-                | ((tss_base >> 24) & 0xff) << 56,
+            tss_limit | (tss_base & 0xff_ffff) << 16 | 0x89 << 40 | ((tss_base >> 24) & 0xff) << 56,
             tss_base >> 32,
         ];
         #[repr(C, packed)]
@@ -84,7 +81,10 @@ impl CpuTables {
             limit: u16,
             base: u64,
         }
-        let ptr = Pointer { limit: (size_of::<[u64; 10]>() - 1) as u16, base: self.gdt.as_ptr() as u64 };
+        let ptr = Pointer {
+            limit: (size_of::<[u64; 10]>() - 1) as u16,
+            base: self.gdt.as_ptr() as u64,
+        };
         // SAFETY: the GDT lives in a static per-CPU area and has the selectors used below; the
         // far return reloads CS with the same kernel code selector.
         unsafe {

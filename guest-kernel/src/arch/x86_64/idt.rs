@@ -40,7 +40,10 @@ pub fn load() {
         limit: u16,
         base: u64,
     }
-    let ptr = Pointer { limit: (256 * 16 - 1) as u16, base: core::ptr::addr_of!(IDT) as u64 };
+    let ptr = Pointer {
+        limit: (256 * 16 - 1) as u16,
+        base: core::ptr::addr_of!(IDT) as u64,
+    };
     // SAFETY: the IDT is static and filled by `init`.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
 }

@@ -21,7 +21,11 @@ pub fn request_irq(pin: u32, name: &'static str, handler: Handler) -> bool {
         return false;
     }
     super::cpu::without_interrupts(|| {
-        ACTIONS.lock()[pin as usize] = Some(Action { handler, name, count: 0 });
+        ACTIONS.lock()[pin as usize] = Some(Action {
+            handler,
+            name,
+            count: 0,
+        });
     });
     super::ioapic::route(pin, super::percpu::this_cpu().apic_id);
     true

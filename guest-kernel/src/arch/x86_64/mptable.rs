@@ -46,7 +46,10 @@ pub fn cpus() -> Option<CpuList> {
     let length = u16::from_le_bytes([header[4], header[5]]) as usize;
     let entries = u16::from_le_bytes([header[34], header[35]]) as usize;
     let table = bytes(table_phys, length.min(0x10000));
-    let mut list = CpuList { apic_ids: [0; MAX_APIC_IDS], count: 0 };
+    let mut list = CpuList {
+        apic_ids: [0; MAX_APIC_IDS],
+        count: 0,
+    };
     let mut off = 44;
     for _ in 0..entries {
         let Some(&kind) = table.get(off) else { break };

@@ -49,7 +49,9 @@ impl PageTable {
 
     /// Map the 4 KiB page at `va` to `phys`; returns false if out of memory.
     pub fn map(&mut self, va: u64, phys: u64, flags: u64) -> bool {
-        let Some(pte) = self.walk(va, true) else { return false };
+        let Some(pte) = self.walk(va, true) else {
+            return false;
+        };
         *pte = (phys & ADDR_MASK) | flags | PTE_PRESENT;
         cpu::invlpg(va);
         true

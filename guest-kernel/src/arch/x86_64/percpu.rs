@@ -61,7 +61,9 @@ pub fn init_this_cpu(cpu: usize, apic_id: u32) {
 pub fn this_cpu() -> &'static mut PerCpu {
     let ptr: u64;
     // SAFETY: `%gs:0` holds the self pointer once `init_this_cpu` ran on this CPU.
-    unsafe { core::arch::asm!("mov {}, gs:[0]", out(reg) ptr, options(nostack, readonly, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0]", out(reg) ptr, options(nostack, readonly, preserves_flags))
+    };
     // SAFETY: the pointer is this CPU's own static area; interrupts touching it run on this CPU.
     unsafe { &mut *(ptr as *mut PerCpu) }
 }

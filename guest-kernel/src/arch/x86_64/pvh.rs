@@ -70,7 +70,12 @@ pub fn parse(start_info: u64) -> Option<BootInfo> {
     } else {
         ""
     };
-    let mut info = BootInfo { cmdline, memmap: [(0, 0, 0); MAX_MEMMAP], memmap_len: 0, initrd: None };
+    let mut info = BootInfo {
+        cmdline,
+        memmap: [(0, 0, 0); MAX_MEMMAP],
+        memmap_len: 0,
+        initrd: None,
+    };
     if si.version >= 1 && si.memmap_paddr != 0 {
         for i in 0..(si.memmap_entries as usize).min(MAX_MEMMAP) {
             let e: MemmapEntry = read(si.memmap_paddr + (i * 24) as u64);

@@ -121,14 +121,22 @@ pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
     };
     // SAFETY: addresses of linker symbols delimiting the trampoline code.
     let (start, end) = unsafe {
-        (core::ptr::addr_of!(ap_trampoline_start), core::ptr::addr_of!(ap_trampoline_end))
+        (
+            core::ptr::addr_of!(ap_trampoline_start),
+            core::ptr::addr_of!(ap_trampoline_end),
+        )
     };
     let len = end as usize - start as usize;
     // SAFETY: the trampoline page below 1 MiB is reserved at boot for exactly this copy.
     unsafe { core::ptr::copy_nonoverlapping(start, phys_to_virt(TRAMPOLINE) as *mut u8, len) };
     // SAFETY: only addresses are taken.
     let (cr3, stack, cpu_slot, entry_slot) = unsafe {
-        (core::ptr::addr_of!(ap_cr3), core::ptr::addr_of!(ap_stack), core::ptr::addr_of!(ap_cpu), core::ptr::addr_of!(ap_entry))
+        (
+            core::ptr::addr_of!(ap_cr3),
+            core::ptr::addr_of!(ap_stack),
+            core::ptr::addr_of!(ap_cpu),
+            core::ptr::addr_of!(ap_entry),
+        )
     };
     set_slot(cr3, boot::init_pml4_phys());
     set_slot(entry_slot, entry as usize as u64);
@@ -138,7 +146,9 @@ pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
         if apic_id == my_id || cpu >= super::percpu::MAX_CPUS {
             continue;
         }
-        let Some(stack_phys) = alloc_pages(AP_STACK_ORDER) else { break };
+        let Some(stack_phys) = alloc_pages(AP_STACK_ORDER) else {
+            break;
+        };
         set_slot(stack, phys_to_virt(stack_phys) + (4096 << AP_STACK_ORDER));
         set_slot(cpu_slot, cpu as u64);
         let before = AP_STARTED.load(Ordering::Acquire);

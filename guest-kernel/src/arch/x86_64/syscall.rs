@@ -28,7 +28,9 @@ pub fn syscall_from_fault(frame: &mut TrapFrame, fault_addr: u64) -> bool {
     }
     static NOTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     if !NOTED.swap(true, core::sync::atomic::Ordering::Relaxed) {
-        crate::pr_notice!("syscall: entry faulted at CPL 3 (kvm-pvm); taking system calls through the fault path");
+        crate::pr_notice!(
+            "syscall: entry faulted at CPL 3 (kvm-pvm); taking system calls through the fault path"
+        );
     }
     frame.rip = frame.rcx;
     frame.rflags = frame.r11 | 0x200;
@@ -41,7 +43,9 @@ pub fn syscall_from_fault(frame: &mut TrapFrame, fault_addr: u64) -> bool {
 #[no_mangle]
 extern "C" fn do_syscall_64(frame: &mut TrapFrame) {
     let nr = frame.rax;
-    let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
+    let args = [
+        frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+    ];
     frame.rax = crate::kernel::syscalls::dispatch(frame, nr, args) as u64;
     crate::kernel::signal::exit_to_user_mode(frame);
 }

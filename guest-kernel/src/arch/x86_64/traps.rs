@@ -19,17 +19,45 @@ pub const IRQ_BASE: u64 = 0x30;
 pub const NR_IRQS: u64 = 24;
 
 const EXCEPTION_NAMES: [&str; 32] = [
-    "divide error", "debug", "NMI", "int3", "overflow", "bounds", "invalid opcode",
-    "device not available", "double fault", "coprocessor segment overrun", "invalid TSS",
-    "segment not present", "stack segment", "general protection fault", "page fault",
-    "reserved", "x87 FPU error", "alignment check", "machine check", "SIMD exception",
-    "virtualization exception", "control protection", "reserved", "reserved", "reserved",
-    "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication",
-    "security exception", "reserved",
+    "divide error",
+    "debug",
+    "NMI",
+    "int3",
+    "overflow",
+    "bounds",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack segment",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 FPU error",
+    "alignment check",
+    "machine check",
+    "SIMD exception",
+    "virtualization exception",
+    "control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "hypervisor injection",
+    "VMM communication",
+    "security exception",
+    "reserved",
 ];
 
 pub fn exception_name(vector: u64) -> &'static str {
-    EXCEPTION_NAMES.get(vector as usize).copied().unwrap_or("interrupt")
+    EXCEPTION_NAMES
+        .get(vector as usize)
+        .copied()
+        .unwrap_or("interrupt")
 }
 
 #[no_mangle]
