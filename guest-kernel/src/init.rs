@@ -128,13 +128,10 @@ fn level_from(n: u8) -> printk::Level {
 
 /// RAM minus the low 1 MiB, the kernel image, and the initramfs.
 fn setup_memory(boot: &pvh::BootInfo) -> memblock::RegionSet {
-    // SAFETY: addresses of linker symbols.
-    let (kstart, kend) = unsafe {
-        (
-            core::ptr::addr_of!(__boot_start) as u64,
-            arch::virt_to_phys(core::ptr::addr_of!(__kernel_end) as u64),
-        )
-    };
+    let (kstart, kend) = (
+        core::ptr::addr_of!(__boot_start) as u64,
+        arch::virt_to_phys(core::ptr::addr_of!(__kernel_end) as u64),
+    );
     let mut reserved = [(0u64, 0x10_0000u64), (kstart, kend), (0, 0)];
     if let Some((s, e)) = boot.initrd {
         reserved[2] = (s, e);

@@ -2,7 +2,7 @@
 //! `cargo xtask build`/`test`), boot a VM through the `vmm` library with its console captured,
 //! and boot the same kernel under QEMU.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -115,29 +115,35 @@ pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `qemu-system-x86_64 -M microvm -accel tcg` booting `kernel` through PVH, serial on stdout,
+/// with QEMU's isa-debug-exit for power-off (the benchmark uses the same machine).
+pub fn qemu_command(kernel: &Path, initrd: &Path, append: &str) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-M",
+        "microvm,acpi=off",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+        "-m",
+        "256M",
+    ])
+    .args(["-nographic", "-no-reboot"])
+    .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+    .arg("-kernel")
+    .arg(kernel)
+    .arg("-initrd")
+    .arg(initrd)
+    .args(["-append", append]);
+    cmd
+}
+
 /// Boot under `qemu-system-x86_64 -M microvm -accel tcg`; returns (guest status, serial output).
 /// QEMU's isa-debug-exit makes QEMU exit with `(status << 1) | 1`.
 pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
     let g = guest();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-M",
-            "microvm,acpi=off",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "256M",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-        .arg("-kernel")
-        .arg(&g.kernel)
-        .arg("-initrd")
-        .arg(&g.initramfs)
-        .args(["-append", cmdline])
+    let mut child = qemu_command(&g.kernel, &g.initramfs, cmdline)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -68,25 +68,7 @@ fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
 /// QEMU microvm with TCG: time to the bootmark line and to exit.
 fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-M",
-            "microvm,acpi=off",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "256M",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-        .arg("-kernel")
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", append])
+    let mut child = vm_tests::qemu_command(kernel, initrd, append)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

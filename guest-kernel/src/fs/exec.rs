@@ -45,22 +45,29 @@ fn fill_page(
     offset_in_page: usize,
     data: &[u8],
 ) -> KResult<()> {
-    let phys = match mm.pgd.lookup(va) {
-        Some((phys, _)) => phys,
+    let (phys, fresh) = match mm.pgd.lookup(va) {
+        Some((phys, _)) => (phys, false),
         None => {
             let phys = alloc_page().ok_or(ENOMEM)?;
-            // SAFETY: a fresh page of ours, mapped by the direct map.
-            unsafe { core::ptr::write_bytes(phys_to_virt(phys) as *mut u8, 0, PAGE as usize) };
             if !mm.pgd.map(va, phys, flags) {
                 free_page(phys);
                 return Err(ENOMEM);
             }
-            phys
+            (phys, true)
         }
     };
-    let dst = (phys_to_virt(phys) + offset_in_page as u64) as *mut u8;
-    // SAFETY: the destination stays within the page (callers split at page boundaries).
-    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+    let page = phys_to_virt(phys) as *mut u8;
+    let end = offset_in_page + data.len();
+    // SAFETY: `page` is a whole page of ours in the direct map, and callers split at page
+    // boundaries, so `offset_in_page + data.len() <= PAGE`. A fresh page gets zeros only
+    // where `data` doesn't land (kernel code is slow to emulate: don't write it twice).
+    unsafe {
+        if fresh {
+            core::ptr::write_bytes(page, 0, offset_in_page);
+            core::ptr::write_bytes(page.add(end), 0, PAGE as usize - end);
+        }
+        core::ptr::copy_nonoverlapping(data.as_ptr(), page.add(offset_in_page), data.len());
+    }
     Ok(())
 }
 

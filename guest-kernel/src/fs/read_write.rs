@@ -14,14 +14,22 @@ const CHUNK: usize = 4096;
 
 pub fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> KResult<i64> {
     let path = strncpy_from_user(path, 4096)?;
+    let flags = flags as u32;
+    let kind = open_kind(dirfd, &path, flags)?;
+    let fd = current()
+        .files
+        .install(File::new(kind, flags), flags & O_CLOEXEC != 0)?;
+    Ok(fd as i64)
+}
+
+/// What opening `path` (relative to `dirfd`) with `flags` would give.
+fn open_kind(dirfd: u64, path: &str, flags: u32) -> KResult<FileKind> {
     if dirfd as i64 != AT_FDCWD && !path.starts_with('/') {
         return Err(EBADF);
     }
-    let flags = flags as u32;
-    let task = current();
     let root = super::root();
-    let cwd = ramfs::lookup(&root, &root, &task.cwd)?;
-    let inode = ramfs::lookup(&root, &cwd, &path)?;
+    let cwd = ramfs::lookup(&root, &root, &current().cwd)?;
+    let inode = ramfs::lookup(&root, &cwd, path)?;
     if flags & O_DIRECTORY != 0 && !inode.is_dir() {
         return Err(ENOTDIR);
     }
@@ -34,10 +42,7 @@ pub fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> KResult<i64>
         Kind::File(_) if flags & O_ACCMODE != 0 => return Err(EROFS),
         _ => FileKind::Inode(inode.clone()),
     };
-    let fd = task
-        .files
-        .install(File::new(kind, flags), flags & O_CLOEXEC != 0)?;
-    Ok(fd as i64)
+    Ok(kind)
 }
 
 pub fn sys_close(fd: u64) -> KResult<i64> {
@@ -170,8 +175,8 @@ struct Stat {
     _unused: [i64; 3],
 }
 
-fn stat_of(file: &File) -> Stat {
-    match &file.kind {
+fn stat_of(kind: &FileKind) -> Stat {
+    match kind {
         FileKind::Console => Stat {
             mode: 0o020620,
             rdev: (5 << 8) | 1,
@@ -194,7 +199,7 @@ fn stat_of(file: &File) -> Stat {
 
 pub fn sys_fstat(fd: u64, statbuf: u64) -> KResult<i64> {
     let file = current().files.get(fd)?;
-    write_user(statbuf, &stat_of(&file))?;
+    write_user(statbuf, &stat_of(&file.kind))?;
     Ok(0)
 }
 
@@ -204,10 +209,8 @@ pub fn sys_newfstatat(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> KResul
     if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         return sys_fstat(dirfd, statbuf);
     }
-    let fd = sys_openat(dirfd, path, O_CLOEXEC as u64, 0)?;
-    let r = sys_fstat(fd as u64, statbuf);
-    let _ = sys_close(fd as u64);
-    r
+    write_user(statbuf, &stat_of(&open_kind(dirfd, &p, 0)?))?;
+    Ok(0)
 }
 
 pub fn sys_ioctl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {

@@ -18,10 +18,8 @@ fn finish(status: u32) -> ! {
     let t = task::current();
     // Release the address space now, like exit_mm() does.
     t.mm = None;
-    if t.pid == 1 {
-        crate::pr_notice!("reboot: init exited with status {}, power down", status);
-        crate::drivers::tty::flush();
-        crate::arch::power_off(status);
-    }
+    // Init is the only process until fork lands; its exit ends the machine.
+    crate::pr_notice!("reboot: init exited with status {}, power down", status);
+    crate::drivers::tty::flush();
     crate::arch::power_off(status)
 }

@@ -77,12 +77,17 @@ fn print_regs(f: &TrapFrame) {
     ));
 }
 
-/// A fatal exception in kernel mode.
-pub fn oops(frame: &TrapFrame, what: &str, addr: Option<u64>) -> ! {
+/// Interrupts off, and a fault while reporting one powers off at once instead of recursing.
+fn enter_panic() {
     arch::cpu::interrupts_disable();
     if IN_PANIC.swap(true, Ordering::SeqCst) {
         arch::power_off(abi::exit::KERNEL_PANIC);
     }
+}
+
+/// A fatal exception in kernel mode.
+pub fn oops(frame: &TrapFrame, what: &str, addr: Option<u64>) -> ! {
+    enter_panic();
     match addr {
         Some(a) => w(format_args!(
             "BUG: unable to handle {} at {:016x}\n",
@@ -106,10 +111,7 @@ pub fn oops(frame: &TrapFrame, what: &str, addr: Option<u64>) -> ! {
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    arch::cpu::interrupts_disable();
-    if IN_PANIC.swap(true, Ordering::SeqCst) {
-        arch::power_off(abi::exit::KERNEL_PANIC);
-    }
+    enter_panic();
     w(format_args!("Kernel panic - not syncing: {}\n", info));
     let rbp: u64;
     // SAFETY: reading the frame pointer register.

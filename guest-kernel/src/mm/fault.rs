@@ -1,6 +1,5 @@
 //! Page faults on user addresses: demand-zero pages for anonymous VMAs (`handle_mm_fault`).
 
-use crate::arch::phys_to_virt;
 use crate::kernel::task;
 use crate::mm::mmap::{PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::mm::page_alloc::alloc_zeroed_page;
@@ -32,6 +31,5 @@ pub fn handle_mm_fault(addr: u64, write: bool, present: bool) -> Result<(), Faul
         crate::mm::page_alloc::free_page(phys);
         return Err(FaultError::NoMemory);
     }
-    let _ = phys_to_virt;
     Ok(())
 }

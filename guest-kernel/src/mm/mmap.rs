@@ -83,14 +83,16 @@ impl MmStruct {
         self.vmas.insert(start, Vma { start, end, prot });
     }
 
-    /// Remove mappings in `[start, end)`, splitting VMAs at the edges and freeing pages.
-    pub fn unmap_range(&mut self, start: u64, end: u64) {
+    /// Take the VMAs overlapping `[start, end)` out of the tree, putting back the parts outside
+    /// it; returns the parts inside, clipped to the range.
+    fn split_out(&mut self, start: u64, end: u64) -> alloc::vec::Vec<Vma> {
         let hit: alloc::vec::Vec<Vma> = self
             .vmas
             .range(..end)
             .map(|(_, v)| *v)
             .filter(|v| v.end > start)
             .collect();
+        let mut inside = alloc::vec::Vec::with_capacity(hit.len());
         for v in hit {
             self.vmas.remove(&v.start);
             if v.start < start {
@@ -99,13 +101,19 @@ impl MmStruct {
             if v.end > end {
                 self.vmas.insert(end, Vma { start: end, ..v });
             }
-            let mut va = v.start.max(start);
-            while va < v.end.min(end) {
-                if let Some(phys) = self.pgd.unmap(va) {
-                    free_page(phys);
-                }
-                va += PAGE;
-            }
+            inside.push(Vma {
+                start: v.start.max(start),
+                end: v.end.min(end),
+                ..v
+            });
+        }
+        inside
+    }
+
+    /// Remove mappings in `[start, end)`, splitting VMAs at the edges and freeing pages.
+    pub fn unmap_range(&mut self, start: u64, end: u64) {
+        for v in self.split_out(start, end) {
+            self.pgd.unmap_range(v.start, v.end, free_page);
         }
     }
 
@@ -168,32 +176,10 @@ impl MmStruct {
             let v = self.find_vma(cursor).ok_or(ENOMEM)?;
             cursor = v.end;
         }
-        let hit: alloc::vec::Vec<Vma> = self
-            .vmas
-            .range(..end)
-            .map(|(_, v)| *v)
-            .filter(|v| v.end > addr)
-            .collect();
-        for v in hit {
-            self.vmas.remove(&v.start);
-            if v.start < addr {
-                self.vmas.insert(v.start, Vma { end: addr, ..v });
-            }
-            if v.end > end {
-                self.vmas.insert(end, Vma { start: end, ..v });
-            }
-            let (s, e) = (v.start.max(addr), v.end.min(end));
-            let new = Vma {
-                start: s,
-                end: e,
-                prot,
-            };
-            self.vmas.insert(s, new);
-            let mut va = s;
-            while va < e {
-                self.pgd.protect(va, new.pte_flags());
-                va += PAGE;
-            }
+        for v in self.split_out(addr, end) {
+            let new = Vma { prot, ..v };
+            self.vmas.insert(new.start, new);
+            self.pgd.protect_range(new.start, new.end, new.pte_flags());
         }
         Ok(())
     }
@@ -234,9 +220,8 @@ impl MmStruct {
 
 impl Drop for MmStruct {
     fn drop(&mut self) {
-        let all: alloc::vec::Vec<Vma> = self.vmas.values().copied().collect();
-        for v in all {
-            self.unmap_range(v.start, v.end);
+        for v in self.vmas.values() {
+            self.pgd.unmap_range(v.start, v.end, free_page);
         }
     }
 }

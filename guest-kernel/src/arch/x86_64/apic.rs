@@ -6,8 +6,9 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::cpu::{cpuid, msr, rdmsr, rdtsc, wrmsr};
+use super::iomem::IoMem;
 use super::traps::{LOCAL_TIMER_VECTOR, SPURIOUS_VECTOR};
-use super::{phys_to_virt, tsc};
+use super::tsc;
 
 const ID: u32 = 0x20;
 const TPR: u32 = 0x80;
@@ -30,18 +31,15 @@ static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 /// APIC timer counts per tick, in periodic mode.
 static PERIODIC_COUNT: AtomicU32 = AtomicU32::new(0);
 
-fn reg(offset: u32) -> *mut u32 {
-    (phys_to_virt(abi::layout::LAPIC_BASE) + offset as u64) as *mut u32
-}
+// SAFETY: the local APIC's register page, at its architectural address, inside the direct map.
+static LAPIC: IoMem = unsafe { IoMem::new(abi::layout::LAPIC_BASE, 0x1000) };
 
 fn read(offset: u32) -> u32 {
-    // SAFETY: the LAPIC page is mapped by the direct map; its registers are 32-bit.
-    unsafe { reg(offset).read_volatile() }
+    LAPIC.readl(offset as u64)
 }
 
 fn write(offset: u32, value: u32) {
-    // SAFETY: as for `read`.
-    unsafe { reg(offset).write_volatile(value) }
+    LAPIC.writel(offset as u64, value)
 }
 
 pub fn id() -> u32 {

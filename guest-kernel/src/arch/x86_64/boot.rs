@@ -115,6 +115,6 @@ extern "C" {
 
 /// Physical address of the kernel's master PML4 (`init_mm.pgd`).
 pub fn init_pml4_phys() -> u64 {
-    // SAFETY: only the address of the linker-provided symbol is taken; it is identity-linked.
-    unsafe { core::ptr::addr_of!(boot_pml4) as u64 }
+    // The symbol is identity-linked, so its address is its physical address.
+    core::ptr::addr_of!(boot_pml4) as u64
 }

@@ -69,8 +69,7 @@ pub struct CpuidResult {
 }
 
 pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
-    // SAFETY: cpuid is always available in long mode.
-    let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, subleaf) };
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
     CpuidResult {
         eax: r.eax,
         ebx: r.ebx,

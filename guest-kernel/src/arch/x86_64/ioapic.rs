@@ -1,6 +1,6 @@
 //! The I/O APIC: routes device interrupt pins to vectors on the boot CPU.
 
-use super::phys_to_virt;
+use super::iomem::IoMem;
 use super::traps::IRQ_BASE;
 
 const IOREGSEL: u64 = 0x00;
@@ -8,22 +8,18 @@ const IOWIN: u64 = 0x10;
 const REG_VERSION: u32 = 0x01;
 const REG_REDIRECTION: u32 = 0x10;
 
+// SAFETY: the IOAPIC's register window (select + data), inside the direct map.
+static IOAPIC: IoMem = unsafe { IoMem::new(abi::layout::IOAPIC_BASE, 0x20) };
+
+/// Registers are indirect: select, then read or write the window.
 fn write(reg: u32, value: u32) {
-    let base = phys_to_virt(abi::layout::IOAPIC_BASE);
-    // SAFETY: the IOAPIC window is mapped by the direct map; select then write, as specified.
-    unsafe {
-        ((base + IOREGSEL) as *mut u32).write_volatile(reg);
-        ((base + IOWIN) as *mut u32).write_volatile(value);
-    }
+    IOAPIC.writel(IOREGSEL, reg);
+    IOAPIC.writel(IOWIN, value);
 }
 
 fn read(reg: u32) -> u32 {
-    let base = phys_to_virt(abi::layout::IOAPIC_BASE);
-    // SAFETY: as for `write`.
-    unsafe {
-        ((base + IOREGSEL) as *mut u32).write_volatile(reg);
-        ((base + IOWIN) as *const u32).read_volatile()
-    }
+    IOAPIC.writel(IOREGSEL, reg);
+    IOAPIC.readl(IOWIN)
 }
 
 /// Number of input pins.

@@ -7,6 +7,7 @@ pub mod entry;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;
+pub mod iomem;
 pub mod irq;
 pub mod mptable;
 pub mod paging;
@@ -25,7 +26,7 @@ pub const KERNEL_VMA: u64 = 0xffff_ffff_8000_0000;
 /// End of the user half of the address space.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 
-pub fn phys_to_virt(phys: u64) -> u64 {
+pub const fn phys_to_virt(phys: u64) -> u64 {
     phys + PAGE_OFFSET
 }
 

@@ -3,9 +3,9 @@
 //! The first fields have fixed offsets that `entry.rs` uses: `gs:[8]` is the kernel stack top
 //! for `syscall`, `gs:[16]` the scratch slot for the user stack pointer.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::cpu::{msr, rdmsr, wrmsr};
+use super::cpu::{msr, wrmsr};
 use super::gdt::CpuTables;
 
 pub const MAX_CPUS: usize = 32;
@@ -35,6 +35,9 @@ static mut PERCPU: [PerCpu; MAX_CPUS] = [const {
 }; MAX_CPUS];
 
 static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// Set once the boot CPU's `%gs` points at its area (APs set theirs before running kernel C code
+/// that asks).
+static GS_READY: AtomicBool = AtomicBool::new(false);
 
 /// Set up this CPU's per-CPU area, GDT and TSS, and point `%gs` at it. Called once per CPU.
 pub fn init_this_cpu(cpu: usize, apic_id: u32) {
@@ -54,6 +57,7 @@ pub fn init_this_cpu(cpu: usize, apic_id: u32) {
         wrmsr(msr::IA32_GS_BASE, base);
         wrmsr(msr::IA32_KERNEL_GS_BASE, 0);
     }
+    GS_READY.store(true, Ordering::Release);
     ONLINE.fetch_add(1, Ordering::Release);
 }
 
@@ -69,8 +73,8 @@ pub fn this_cpu() -> &'static mut PerCpu {
 }
 
 /// Whether `%gs` already points at a per-CPU area (false very early in boot).
-pub fn ready() -> bool {
-    rdmsr(msr::IA32_GS_BASE) != 0
+fn ready() -> bool {
+    GS_READY.load(Ordering::Acquire)
 }
 
 pub fn cpu_id() -> usize {

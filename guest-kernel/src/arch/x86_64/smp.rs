@@ -103,8 +103,7 @@ extern "C" {
 
 /// Offset of a trampoline symbol from its start.
 fn offset_of(sym: *const u8) -> u64 {
-    // SAFETY: only addresses are taken.
-    sym as u64 - unsafe { core::ptr::addr_of!(ap_trampoline_start) } as u64
+    sym as u64 - core::ptr::addr_of!(ap_trampoline_start) as u64
 }
 
 fn set_slot(sym: *const u8, value: u64) {
@@ -119,25 +118,19 @@ pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
         crate::pr_info!("smp: no MP table, running on the boot CPU only");
         return 1;
     };
-    // SAFETY: addresses of linker symbols delimiting the trampoline code.
-    let (start, end) = unsafe {
-        (
-            core::ptr::addr_of!(ap_trampoline_start),
-            core::ptr::addr_of!(ap_trampoline_end),
-        )
-    };
+    let (start, end) = (
+        core::ptr::addr_of!(ap_trampoline_start),
+        core::ptr::addr_of!(ap_trampoline_end),
+    );
     let len = end as usize - start as usize;
     // SAFETY: the trampoline page below 1 MiB is reserved at boot for exactly this copy.
     unsafe { core::ptr::copy_nonoverlapping(start, phys_to_virt(TRAMPOLINE) as *mut u8, len) };
-    // SAFETY: only addresses are taken.
-    let (cr3, stack, cpu_slot, entry_slot) = unsafe {
-        (
-            core::ptr::addr_of!(ap_cr3),
-            core::ptr::addr_of!(ap_stack),
-            core::ptr::addr_of!(ap_cpu),
-            core::ptr::addr_of!(ap_entry),
-        )
-    };
+    let (cr3, stack, cpu_slot, entry_slot) = (
+        core::ptr::addr_of!(ap_cr3),
+        core::ptr::addr_of!(ap_stack),
+        core::ptr::addr_of!(ap_cpu),
+        core::ptr::addr_of!(ap_entry),
+    );
     set_slot(cr3, boot::init_pml4_phys());
     set_slot(entry_slot, entry as usize as u64);
     let my_id = apic::id();

@@ -6,7 +6,7 @@
 //! layout that satisfies both (see `virtqueue`). Failures are reported as `&'static str` so that
 //! the caller logs once and sets FAILED.
 
-use crate::arch::phys_to_virt;
+use crate::arch::iomem::IoMem;
 
 use super::ring;
 use super::virtqueue::Virtqueue;
@@ -51,8 +51,7 @@ const F_VERSION_1_HIGH: u32 = 1 << 0;
 const MIN_WINDOW: u64 = 0x100;
 
 pub struct Transport {
-    /// Virtual address of the register window.
-    base: u64,
+    regs: IoMem,
     legacy: bool,
 }
 
@@ -67,7 +66,9 @@ impl Transport {
             return Err("bad register window");
         }
         let mut t = Transport {
-            base: phys_to_virt(phys),
+            // SAFETY: the command line announced a virtio-mmio window here; the checks above
+            // keep it inside the direct map, and the magic value is checked next.
+            regs: unsafe { IoMem::new(phys, size) },
             legacy: false,
         };
         if t.read(MAGIC_VALUE) != MAGIC {
@@ -87,14 +88,11 @@ impl Transport {
     }
 
     fn read(&self, reg: u64) -> u32 {
-        // SAFETY: `base` maps a virtio-mmio register window of at least MIN_WINDOW bytes
-        // (checked in `probe`); every `reg` offset is below that and 4-byte aligned.
-        unsafe { ((self.base + reg) as *const u32).read_volatile() }
+        self.regs.readl(reg)
     }
 
     fn write(&self, reg: u64, value: u32) {
-        // SAFETY: as in `read`.
-        unsafe { ((self.base + reg) as *mut u32).write_volatile(value) }
+        self.regs.writel(reg, value)
     }
 
     fn status(&self) -> u32 {
