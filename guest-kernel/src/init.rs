@@ -60,6 +60,9 @@ fn start_kernel(start_info: u64) -> ! {
     if cmdline.quiet {
         printk::set_console_level(printk::Level::Warning);
     }
+    if cmdline.test_panic {
+        panic!("test.panic requested on the command line");
+    }
     if cmdline.test_triple_fault {
         pr_notice!("test.triple_fault: faulting with no IDT");
         idt::triple_fault();

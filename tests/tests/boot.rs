@@ -162,3 +162,26 @@ fn init_output_and_typed_input_go_through_the_virtio_console() {
     );
     assert_eq!(o.status(), 0);
 }
+
+#[test]
+fn kernel_panic_prints_a_symbolized_backtrace_and_fails() {
+    let o = boot("test.panic", 1);
+    assert!(
+        o.console.contains("Kernel panic - not syncing"),
+        "{}",
+        o.console
+    );
+    assert!(o.console.contains("Call Trace:"), "{}", o.console);
+    // Names come from the kallsyms table xtask embeds into the kernel image.
+    assert!(
+        o.console.contains("kernel::init::start_kernel+0x"),
+        "{}",
+        o.console
+    );
+    assert!(
+        o.console.contains("x86_64_start_kernel+0x"),
+        "{}",
+        o.console
+    );
+    assert_eq!(o.status(), 101);
+}

@@ -21,6 +21,8 @@ pub struct Cmdline {
     pub quiet: bool,
     /// `test.triple_fault`: crash on purpose (end-to-end test of the VMM's crash report).
     pub test_triple_fault: bool,
+    /// `test.panic`: panic on purpose (end-to-end test of the panic report and backtrace).
+    pub test_panic: bool,
     /// Parameters we don't know, kept for `/proc/cmdline` users and the log.
     pub unknown: Vec<String>,
 }
@@ -104,6 +106,7 @@ pub fn parse(s: &str) -> Cmdline {
             Some(("loglevel", v)) => c.loglevel = v.parse().ok(),
             None if word == "quiet" => c.quiet = true,
             None if word == "test.triple_fault" => c.test_triple_fault = true,
+            None if word == "test.panic" => c.test_panic = true,
             _ => c.unknown.push(word.clone()),
         }
     }
