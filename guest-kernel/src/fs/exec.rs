@@ -151,7 +151,7 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
 /// Switch `task` to a loaded image; the next return to user mode starts it.
 pub fn commit(task: &mut Task, image: Image, path: &str, frame: &mut TrapFrame) {
     image.mm.pgd.activate();
-    task.mm = Some(image.mm);
+    task.mm = Some(alloc::sync::Arc::new(spin::Mutex::new(image.mm)));
     task.files.close_on_exec();
     task.sighand.actions.iter_mut().for_each(|a| {
         // Caught signals revert to default; ignored ones stay ignored (SIG_IGN = 1).

@@ -9,7 +9,6 @@ use alloc::string::String;
 
 use crate::fs::file::FdTable;
 use crate::kernel::signal::SigHand;
-use crate::mm::mmap::MmStruct;
 
 pub const KERNEL_STACK_ORDER: usize = 2; // 16 KiB
 pub const TASK_COMM_LEN: usize = 16;
@@ -17,7 +16,7 @@ pub const TASK_COMM_LEN: usize = 16;
 pub struct Task {
     pub pid: u32,
     pub comm: [u8; TASK_COMM_LEN],
-    pub mm: Option<MmStruct>,
+    pub mm: Option<crate::mm::MmRef>,
     pub files: FdTable,
     pub sighand: SigHand,
     pub fs_base: u64,

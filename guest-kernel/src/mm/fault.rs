@@ -1,7 +1,6 @@
 //! Page faults on user addresses: demand-zero pages for anonymous VMAs (`handle_mm_fault`).
 
-use crate::kernel::task;
-use crate::mm::mmap::{PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::mm::page_alloc::alloc_zeroed_page;
 
 pub enum FaultError {
@@ -11,13 +10,12 @@ pub enum FaultError {
 }
 
 /// Resolve a fault at `addr`; `present` means the page was mapped (a protection fault).
-pub fn handle_mm_fault(addr: u64, write: bool, present: bool) -> Result<(), FaultError> {
-    let Some(task) = task::try_current() else {
-        return Err(FaultError::NoVma);
-    };
-    let Some(mm) = task.mm.as_mut() else {
-        return Err(FaultError::NoVma);
-    };
+pub fn handle_mm_fault(
+    mm: &mut MmStruct,
+    addr: u64,
+    write: bool,
+    present: bool,
+) -> Result<(), FaultError> {
     let vma = mm.find_vma(addr).ok_or(FaultError::NoVma)?;
     if present
         || (write && vma.prot & PROT_WRITE == 0)

@@ -10,8 +10,8 @@ const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
-fn mm() -> KResult<&'static mut super::mmap::MmStruct> {
-    current().mm.as_mut().ok_or(EINVAL)
+fn mm() -> KResult<super::MmRef> {
+    current().mm.clone().ok_or(EINVAL)
 }
 
 pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64) -> KResult<i64> {
@@ -24,6 +24,7 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
         return Err(ENODEV);
     }
     let mm = mm()?;
+    let mut mm = mm.lock();
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     if flags & MAP_FIXED_NOREPLACE != 0 && mm.find_vma(addr).is_some() {
         return Err(EEXIST);
@@ -32,7 +33,7 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
 }
 
 pub fn sys_munmap(addr: u64, len: u64) -> KResult<i64> {
-    mm()?.munmap(addr, len)?;
+    mm()?.lock().munmap(addr, len)?;
     Ok(0)
 }
 
@@ -40,12 +41,13 @@ pub fn sys_mprotect(addr: u64, len: u64, prot: u64) -> KResult<i64> {
     if prot & !7 != 0 {
         return Err(EINVAL);
     }
-    mm()?.mprotect(addr, len, prot)?;
+    mm()?.lock().mprotect(addr, len, prot)?;
     Ok(0)
 }
 
 pub fn sys_brk(addr: u64) -> KResult<i64> {
     let mm = mm()?;
+    let mut mm = mm.lock();
     if addr == 0 {
         return Ok(mm.brk as i64);
     }

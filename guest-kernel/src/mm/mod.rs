@@ -18,3 +18,8 @@ pub mod usercopy;
 #[cfg(not(test))]
 #[global_allocator]
 static HEAP: slab::KernelHeap = slab::KernelHeap;
+
+/// An address space as tasks hold it: shared by the threads of a process (CLONE_VM); the lock
+/// plays the part of Linux's `mmap_lock`. Never hold it across a user copy.
+#[cfg(not(test))]
+pub type MmRef = alloc::sync::Arc<spin::Mutex<mmap::MmStruct>>;

@@ -89,8 +89,11 @@ fn page_fault(frame: &mut TrapFrame) {
     if super::syscall::syscall_from_fault(frame, addr) {
         return;
     }
-    if fault::handle_mm_fault(addr, write, frame.error_code & 1 != 0).is_ok() {
-        return;
+    let mm = crate::kernel::task::try_current().and_then(|t| t.mm.clone());
+    if let Some(mm) = mm {
+        if fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0).is_ok() {
+            return;
+        }
     }
     if user {
         signal::force_sig_fault(frame, signal::SIGSEGV, addr);
