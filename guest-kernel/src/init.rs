@@ -71,6 +71,9 @@ fn start_kernel(start_info: u64) -> ! {
         printk::set_console_level(level_from(level));
     }
 
+    // The scheduler: this boot context becomes swapper/0.
+    crate::sched::init_idle(crate::kernel::fork::new_idle_task(0, 0), 0);
+
     // Interrupts and the tick.
     apic::init_this_cpu();
     apic::timer_setup(time::TICK_NS);
@@ -120,7 +123,38 @@ fn start_kernel(start_info: u64) -> ! {
         None => pr_err!("no initramfs"),
     }
 
-    cpu::interrupts_enable();
+    rest_init(cmdline)
+}
+
+/// Start PID 1 and PID 2, then become the idle task (Linux's `rest_init`).
+fn rest_init(cmdline: cmdline::Cmdline) -> ! {
+    let arg = Box::into_raw(Box::new(cmdline)) as usize;
+    if let Err(e) = crate::kernel::fork::kernel_thread(kernel_init, arg, 0) {
+        panic!("cannot create init: error -{e}");
+    }
+    match crate::kernel::fork::kernel_thread(crate::kernel::kthread::kthreadd, 0, 0) {
+        Ok(t) => crate::kernel::kthread::set_kthreadd(t),
+        Err(e) => panic!("cannot create kthreadd: error -{e}"),
+    }
+    crate::sched::cpu_idle_loop()
+}
+
+/// PID 1 in the kernel: start the per-CPU kernel threads, then exec user-space init.
+extern "C" fn kernel_init(arg: usize) -> ! {
+    // SAFETY: `arg` is the Box leaked by rest_init for this thread alone.
+    let cmdline = unsafe { Box::from_raw(arg as *mut cmdline::Cmdline) };
+    task::current().set_comm("swapper/0");
+    for cpu in 0..percpu::online_cpus() {
+        let t =
+            crate::kernel::kthread::kthread_create(&alloc::format!("migration/{cpu}"), move || {
+                crate::sched::stop_task::cpu_stopper_thread(cpu)
+            });
+        if let Some(t) = t {
+            crate::sched::kthread_bind(&t, cpu);
+            crate::sched::stop_task::register_stopper(cpu, t.clone());
+            crate::sched::wake_up_process(&t);
+        }
+    }
     run_init(&cmdline)
 }
 
@@ -149,39 +183,30 @@ extern "C" fn start_secondary(cpu: usize) -> ! {
     arch::syscall::init_this_cpu();
     apic::init_this_cpu();
     apic::timer_start_this_cpu(time::TICK_NS);
+    crate::sched::init_idle(crate::kernel::fork::new_idle_task(cpu, 0), cpu);
     smp::ap_started();
-    // The idle loop (Linux's do_idle): halt until an interrupt.
-    loop {
-        cpu::wait_for_interrupt();
-    }
+    crate::sched::cpu_idle_loop()
 }
 
-/// Start `/sbin/init` (or `init=`) as PID 1 in user mode, like `kernel_init` does.
+/// Exec `/sbin/init` (or `init=`) in this thread, like `kernel_init` does.
 fn run_init(cmdline: &cmdline::Cmdline) -> ! {
-    let stack = page_alloc::alloc_pages(task::KERNEL_STACK_ORDER)
-        .expect("no memory for init's kernel stack");
-    let stack_top = arch::phys_to_virt(stack) + (4096 << task::KERNEL_STACK_ORDER);
-    let mut init = Box::new(task::Task {
-        pid: 1,
-        comm: [0; 16],
-        mm: None,
-        files: Default::default(),
-        sighand: Default::default(),
-        fs_base: 0,
-        clear_child_tid: 0,
-        kernel_stack_top: stack_top,
-        cwd: "/".to_string(),
-    });
-    // fds 0, 1, 2: the console.
+    let me = task::current();
+    me.signal
+        .unkillable
+        .store(true, core::sync::atomic::Ordering::Relaxed);
+    // fds 0, 1, 2: the console (`console_on_rootfs`).
+    let mut files = crate::fs::file::FdTable::default();
     for _ in 0..3 {
-        let _ = init.files.install(
+        let _ = files.install(
             crate::fs::file::File::new(crate::fs::file::FileKind::Console, 2),
             false,
         );
     }
-    init.set_comm("init");
-    task::set_current(init);
-    percpu::set_kernel_stack(stack_top);
+    *me.files.lock() = alloc::sync::Arc::new(spin::Mutex::new(files));
+    *me.fs.lock() = alloc::sync::Arc::new(spin::Mutex::new(task::FsStruct {
+        cwd: "/".to_string(),
+        umask: 0o022,
+    }));
 
     let candidates: Vec<String> = match &cmdline.init {
         Some(path) => alloc::vec![path.clone()],
@@ -201,11 +226,11 @@ fn run_init(cmdline: &cmdline::Cmdline) -> ! {
         match crate::fs::exec::load(path, &argv, &envp) {
             Ok(image) => {
                 pr_info!("Run {} as init process", path);
-                let frame_ptr = (stack_top - core::mem::size_of::<arch::entry::TrapFrame>() as u64)
-                    as *mut arch::entry::TrapFrame;
-                // SAFETY: the frame sits at the top of init's fresh kernel stack.
+                let frame_ptr = arch::process::task_pt_regs(me.stack_top());
+                // SAFETY: the frame slot at the top of our own kernel stack is unused by a
+                // kernel thread; from here on it holds init's user context.
                 let frame = unsafe { &mut *frame_ptr };
-                crate::fs::exec::commit(task::current(), image, path, frame);
+                crate::fs::exec::commit(me, image, path, frame);
                 arch::boot_progress(abi::boot_codes::FIRST_USER_INSTRUCTION);
                 // SAFETY: the frame describes init's user context at the top of its stack.
                 unsafe { arch::entry::return_to_user(frame_ptr) }

@@ -18,6 +18,7 @@ mod fs;
 mod init;
 mod kernel;
 mod mm;
+mod sched;
 #[cfg(test)]
 #[path = "drivers/virtio/ring.rs"]
 mod virtio_ring;

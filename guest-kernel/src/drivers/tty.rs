@@ -57,15 +57,20 @@ pub fn receive(data: &[u8]) {
             .lock()
             .extend(data.iter().map(|&b| if b == b'\r' { b'\n' } else { b }))
     });
+    INPUT_WAIT.wake_up();
 }
 
-/// Read at least one byte, waiting for input.
-pub fn read(buf: &mut [u8]) -> usize {
+/// Readers sleep here until input arrives.
+static INPUT_WAIT: crate::sched::wait::WaitQueue = crate::sched::wait::WaitQueue::new();
+
+/// Read at least one byte, sleeping until input arrives (or a signal).
+pub fn read(buf: &mut [u8]) -> crate::kernel::errno::KResult<usize> {
     if buf.is_empty() {
-        return 0;
+        return Ok(0);
     }
-    loop {
-        let n = cpu::without_interrupts(|| {
+    let mut n = 0;
+    INPUT_WAIT.wait_event(crate::kernel::task::TASK_INTERRUPTIBLE, true, || {
+        n = cpu::without_interrupts(|| {
             let mut input = INPUT.lock();
             let n = buf.len().min(input.len());
             for (slot, b) in buf.iter_mut().zip(input.drain(..n)) {
@@ -73,13 +78,9 @@ pub fn read(buf: &mut [u8]) -> usize {
             }
             n
         });
-        if n > 0 {
-            return n;
-        }
-        // Interrupts on while waiting: the driver's handler fills INPUT.
-        cpu::wait_for_interrupt();
-        cpu::interrupts_disable();
-    }
+        n > 0
+    })?;
+    Ok(n)
 }
 
 /// Whether a read would return at once (for poll).

@@ -4,14 +4,18 @@
 //! returns an error to the caller with its old image intact.
 
 use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+
 use alloc::vec::Vec;
+use spin::Mutex;
 
 use super::binfmt_elf::{self, *};
 use super::ramfs::Kind;
 use crate::arch::entry::TrapFrame;
 use crate::arch::phys_to_virt;
 use crate::kernel::errno::*;
-use crate::kernel::task::Task;
+use crate::kernel::task::{Task, PF_FORKNOEXEC, PF_KTHREAD};
 use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP};
 use crate::mm::page_alloc::{alloc_page, free_page};
 
@@ -148,20 +152,57 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     })
 }
 
-/// Switch `task` to a loaded image; the next return to user mode starts it.
-pub fn commit(task: &mut Task, image: Image, path: &str, frame: &mut TrapFrame) {
-    image.mm.pgd.activate();
-    task.mm = Some(alloc::sync::Arc::new(spin::Mutex::new(image.mm)));
-    task.files.close_on_exec();
-    task.sighand.actions.iter_mut().for_each(|a| {
+/// Kill the other threads of the group and wait until they are gone (`de_thread`).
+fn de_thread(task: &Task) {
+    if task.signal.live.load(Ordering::Acquire) <= 1 {
+        return;
+    }
+    task.signal.group_exec.store(true, Ordering::Release);
+    for th in crate::kernel::tasklist::thread_group(task) {
+        if th.pid != task.pid {
+            crate::kernel::signal::zap_thread(&th);
+        }
+    }
+    while task.signal.live.load(Ordering::Acquire) > 1 {
+        crate::sched::schedule();
+    }
+    task.signal.group_exec.store(false, Ordering::Release);
+}
+
+/// Switch `task` (the running task) to a loaded image; the next return to user mode starts
+/// it (`begin_new_exec`).
+pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
+    de_thread(task);
+    crate::kernel::exit::release_user_tid(task);
+    crate::kernel::exit::vfork_release(task);
+    let mm = Arc::new(Mutex::new(image.mm));
+    *task.mm.lock() = Some(mm.clone());
+    crate::sched::activate_mm(&mm);
+    task.flags
+        .fetch_and(!(PF_KTHREAD | PF_FORKNOEXEC), Ordering::Relaxed);
+    // Descriptor tables and dispositions shared with another process are copied first.
+    let files = task.files();
+    if Arc::strong_count(&files) > 2 {
+        let copy = files.lock().clone();
+        *task.files.lock() = Arc::new(Mutex::new(copy));
+    }
+    task.files().lock().close_on_exec();
+    let sighand = task.sighand();
+    if Arc::strong_count(&sighand) > 2 {
+        let copy = sighand.lock().clone();
+        *task.sighand.lock() = Arc::new(Mutex::new(copy));
+    }
+    task.sighand().lock().actions.iter_mut().for_each(|a| {
         // Caught signals revert to default; ignored ones stay ignored (SIG_IGN = 1).
         if a.handler > 1 {
             *a = Default::default();
         }
     });
-    task.fs_base = 0;
+    *task.altstack.lock() = [0, 2, 0];
+    task.thread.fs_base.store(0, Ordering::Relaxed);
     // SAFETY: FS_BASE only affects user-mode %fs accesses.
     unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::msr::IA32_FS_BASE, 0) };
+    task.thread.fpu_reset_current();
     let name = path.rsplit('/').next().unwrap_or(path);
     task.set_comm(name);
     *frame = TrapFrame::new_user(image.entry, image.rsp);
@@ -174,5 +215,6 @@ pub fn sys_execve(frame: &mut TrapFrame, path: u64, argv: u64, envp: u64) -> KRe
     let envp = user_string_array(envp, 4096)?;
     let image = load(&path, &argv, &envp)?;
     commit(crate::kernel::task::current(), image, &path, frame);
+    crate::kernel::signal::recalc_sigpending(crate::kernel::task::current());
     Ok(0)
 }

@@ -39,7 +39,7 @@ impl File {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct FdTable {
     fds: Vec<Option<(Arc<File>, bool)>>,
 }

@@ -17,7 +17,8 @@ pub fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> KResult<i64>
     let flags = flags as u32;
     let kind = open_kind(dirfd, &path, flags)?;
     let fd = current()
-        .files
+        .files()
+        .lock()
         .install(File::new(kind, flags), flags & O_CLOEXEC != 0)?;
     Ok(fd as i64)
 }
@@ -28,7 +29,7 @@ fn open_kind(dirfd: u64, path: &str, flags: u32) -> KResult<FileKind> {
         return Err(EBADF);
     }
     let root = super::root();
-    let cwd = ramfs::lookup(&root, &root, &current().cwd)?;
+    let cwd = ramfs::lookup(&root, &root, &current().fs().lock().cwd.clone())?;
     let inode = ramfs::lookup(&root, &cwd, path)?;
     if flags & O_DIRECTORY != 0 && !inode.is_dir() {
         return Err(ENOTDIR);
@@ -46,7 +47,7 @@ fn open_kind(dirfd: u64, path: &str, flags: u32) -> KResult<FileKind> {
 }
 
 pub fn sys_close(fd: u64) -> KResult<i64> {
-    current().files.close(fd)?;
+    current().files().lock().close(fd)?;
     Ok(0)
 }
 
@@ -65,7 +66,7 @@ fn do_write(file: &File, data: &[u8]) -> KResult<usize> {
 
 fn do_read(file: &File, out: &mut [u8]) -> KResult<usize> {
     match &file.kind {
-        FileKind::Console => Ok(tty::read(out)),
+        FileKind::Console => tty::read(out),
         FileKind::Inode(inode) => match &inode.kind {
             Kind::File(data) => {
                 let data = data.lock();
@@ -84,7 +85,7 @@ fn do_read(file: &File, out: &mut [u8]) -> KResult<usize> {
 }
 
 pub fn sys_write(fd: u64, buf: u64, count: u64) -> KResult<i64> {
-    let file = current().files.get(fd)?;
+    let file = current().files().lock().get(fd)?;
     let mut done = 0usize;
     let mut chunk = vec![0u8; CHUNK.min(count as usize)];
     while done < count as usize {
@@ -98,7 +99,7 @@ pub fn sys_write(fd: u64, buf: u64, count: u64) -> KResult<i64> {
 }
 
 pub fn sys_read(fd: u64, buf: u64, count: u64) -> KResult<i64> {
-    let file = current().files.get(fd)?;
+    let file = current().files().lock().get(fd)?;
     let mut chunk = vec![0u8; CHUNK.min(count as usize)];
     let n = do_read(&file, &mut chunk)?;
     copy_to_user(buf, &chunk[..n])?;
@@ -140,7 +141,7 @@ pub fn sys_readv(fd: u64, iov: u64, iovcnt: u64) -> KResult<i64> {
 }
 
 pub fn sys_lseek(fd: u64, offset: i64, whence: u64) -> KResult<i64> {
-    let file = current().files.get(fd)?;
+    let file = current().files().lock().get(fd)?;
     let FileKind::Inode(inode) = &file.kind else {
         return Err(ESPIPE);
     };
@@ -198,7 +199,7 @@ fn stat_of(kind: &FileKind) -> Stat {
 }
 
 pub fn sys_fstat(fd: u64, statbuf: u64) -> KResult<i64> {
-    let file = current().files.get(fd)?;
+    let file = current().files().lock().get(fd)?;
     write_user(statbuf, &stat_of(&file.kind))?;
     Ok(0)
 }
@@ -218,7 +219,7 @@ pub fn sys_ioctl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {
     const TCSETS: u64 = 0x5402;
     const TCSETSW: u64 = 0x5403;
     const TIOCGWINSZ: u64 = 0x5413;
-    let file = current().files.get(fd)?;
+    let file = current().files().lock().get(fd)?;
     if !matches!(file.kind, FileKind::Console) {
         return Err(ENOTTY);
     }
@@ -264,7 +265,7 @@ pub fn sys_poll(fds: u64, nfds: u64, _timeout: i64) -> KResult<i64> {
         let revents = if fd < 0 {
             0
         } else {
-            match task.files.get(fd as u64) {
+            match task.files().lock().get(fd as u64) {
                 Err(_) => POLLNVAL,
                 Ok(f) => match f.kind {
                     FileKind::Console => {
@@ -288,7 +289,7 @@ pub fn sys_poll(fds: u64, nfds: u64, _timeout: i64) -> KResult<i64> {
 }
 
 pub fn sys_getcwd(buf: u64, size: u64) -> KResult<i64> {
-    let cwd = current().cwd.clone();
+    let cwd = current().fs().lock().cwd.clone();
     if (cwd.len() + 1) as u64 > size {
         return Err(ERANGE);
     }

@@ -28,5 +28,15 @@ pub const EROFS: Errno = 30;
 pub const ERANGE: Errno = 34;
 pub const ENAMETOOLONG: Errno = 36;
 pub const ENOSYS: Errno = 38;
+pub const ETIMEDOUT: Errno = 110;
+pub const EOVERFLOW: Errno = 75;
 pub const ENOTEMPTY: Errno = 39;
 pub const ELOOP: Errno = 40;
+
+// Kernel-internal restart codes: never seen by user space (the signal code turns them into
+// EINTR or a restarted system call).
+pub const ERESTARTSYS: Errno = 512;
+pub const ERESTARTNOINTR: Errno = 513;
+pub const ERESTARTNOHAND: Errno = 514;
+pub const ERESTART_RESTARTBLOCK: Errno = 516;
+pub const ENOTSUP: Errno = 95;

@@ -1,13 +1,21 @@
-//! Core kernel: printk, panics, the command line, tasks, signals, time and system calls.
+//! Core kernel: printk, panics, the command line, tasks and their life cycle (fork, exit,
+//! signals, kernel threads), futexes, time and system calls.
 
 pub mod cmdline;
 pub mod errno;
 #[cfg(not(test))]
 pub mod exit;
 #[cfg(not(test))]
+pub mod fork;
+#[cfg(not(test))]
+pub mod futex;
+#[cfg(not(test))]
 pub mod kallsyms;
 #[cfg(not(test))]
+pub mod kthread;
+#[cfg(not(test))]
 pub mod panic;
+pub mod pid;
 pub mod printk;
 #[cfg(not(test))]
 pub mod signal;
@@ -18,4 +26,8 @@ pub mod syscalls;
 #[cfg(not(test))]
 pub mod task;
 #[cfg(not(test))]
+pub mod tasklist;
+#[cfg(not(test))]
 pub mod time;
+#[cfg(not(test))]
+pub mod timer;

@@ -1,20 +1,91 @@
-//! Signals: dispositions (`rt_sigaction`), the blocked mask, and fatal faults.
+//! Signals (Linux's kernel/signal.c): generation (`send_signal`, `kill`, `tgkill`), the
+//! pending sets (per thread and per thread group), delivery on the way back to user mode
+//! (`get_signal` → default action or a handler frame), group stop and continue.
 //!
-//! Delivery with signal frames comes with the process work; today a fault in user mode
-//! terminates the task like an unhandled SIGSEGV does in Linux, with the same log line.
+//! Rules kept from Linux: SIGKILL and SIGSTOP can't be caught, blocked or ignored; a fatal
+//! signal kills the whole thread group; SIGCONT clears pending stops and vice versa; PID 1
+//! gets only the signals it has a handler for.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use spin::Mutex;
 
 use crate::arch::entry::TrapFrame;
 use crate::kernel::errno::*;
+use crate::kernel::task::{
+    current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_STOPPED, TASK_WAKEKILL,
+};
+use crate::kernel::tasklist;
 use crate::mm::usercopy::{read_user, write_user};
+use crate::sched::wait::WaitQueue;
 
+pub const SIGHUP: u32 = 1;
+pub const SIGINT: u32 = 2;
+pub const SIGQUIT: u32 = 3;
 pub const SIGILL: u32 = 4;
 pub const SIGTRAP: u32 = 5;
+pub const SIGABRT: u32 = 6;
 pub const SIGBUS: u32 = 7;
 pub const SIGFPE: u32 = 8;
 pub const SIGKILL: u32 = 9;
 pub const SIGSEGV: u32 = 11;
+pub const SIGPIPE: u32 = 13;
+pub const SIGCHLD: u32 = 17;
+pub const SIGCONT: u32 = 18;
 pub const SIGSTOP: u32 = 19;
+pub const SIGTSTP: u32 = 20;
+pub const SIGTTIN: u32 = 21;
+pub const SIGTTOU: u32 = 22;
+pub const SIGURG: u32 = 23;
+pub const SIGXCPU: u32 = 24;
+pub const SIGXFSZ: u32 = 25;
+pub const SIGWINCH: u32 = 28;
+pub const SIGSYS: u32 = 31;
 pub const NSIG: usize = 64;
+
+pub const SIG_DFL: u64 = 0;
+pub const SIG_IGN: u64 = 1;
+pub const SA_NOCLDSTOP: u64 = 0x1;
+pub const SA_NOCLDWAIT: u64 = 0x2;
+pub const SA_SIGINFO: u64 = 0x4;
+pub const SA_RESTORER: u64 = 0x0400_0000;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTART: u64 = 0x1000_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+
+// si_code values.
+pub const SI_USER: i32 = 0;
+pub const SI_KERNEL: i32 = 0x80;
+pub const SI_QUEUE: i32 = -1;
+pub const SI_TKILL: i32 = -6;
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+pub const CLD_DUMPED: i32 = 3;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
+
+pub const fn sigmask(sig: u32) -> u64 {
+    1 << (sig - 1)
+}
+
+const UNBLOCKABLE: u64 = sigmask(SIGKILL) | sigmask(SIGSTOP);
+const STOP_MASK: u64 = sigmask(SIGSTOP) | sigmask(SIGTSTP) | sigmask(SIGTTIN) | sigmask(SIGTTOU);
+const IGNORE_MASK: u64 = sigmask(SIGCHLD) | sigmask(SIGURG) | sigmask(SIGWINCH) | sigmask(SIGCONT);
+const COREDUMP_MASK: u64 = sigmask(SIGQUIT)
+    | sigmask(SIGILL)
+    | sigmask(SIGTRAP)
+    | sigmask(SIGABRT)
+    | sigmask(SIGBUS)
+    | sigmask(SIGFPE)
+    | sigmask(SIGSEGV)
+    | sigmask(SIGXCPU)
+    | sigmask(SIGXFSZ)
+    | sigmask(SIGSYS);
 
 /// `struct sigaction` as the x86_64 kernel ABI lays it out.
 #[repr(C)]
@@ -26,36 +97,661 @@ pub struct SigAction {
     pub mask: u64,
 }
 
+/// What the kernel knows about one queued signal (becomes a `siginfo_t`).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct KSigInfo {
+    pub signo: u32,
+    pub code: i32,
+    pub errno: i32,
+    pub pid: Pid,
+    pub uid: u32,
+    /// SIGSEGV/SIGBUS address, or SIGCHLD exit status, or sigqueue value.
+    pub addr: u64,
+    pub status: i32,
+    pub utime: u64,
+    pub stime: u64,
+}
+
+impl KSigInfo {
+    pub fn user(sig: u32, code: i32) -> Self {
+        let me = current();
+        KSigInfo {
+            signo: sig,
+            code,
+            pid: me.tgid,
+            ..Default::default()
+        }
+    }
+
+    pub fn kernel(sig: u32) -> Self {
+        KSigInfo {
+            signo: sig,
+            code: SI_KERNEL,
+            ..Default::default()
+        }
+    }
+
+    /// The 128-byte `siginfo_t` (x86_64 layout).
+    pub fn to_user(&self) -> [u8; 128] {
+        let mut b = [0u8; 128];
+        b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
+        b[4..8].copy_from_slice(&self.errno.to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        match self.signo {
+            SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if self.code > 0 => {
+                b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+            }
+            SIGCHLD => {
+                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
+                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                b[24..28].copy_from_slice(&self.status.to_le_bytes());
+                b[32..40].copy_from_slice(&self.utime.to_le_bytes());
+                b[40..48].copy_from_slice(&self.stime.to_le_bytes());
+            }
+            _ => {
+                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
+                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                b[24..32].copy_from_slice(&self.addr.to_le_bytes());
+            }
+        }
+        b
+    }
+}
+
+/// Signal dispositions, shared by threads created with CLONE_SIGHAND.
+#[derive(Clone)]
 pub struct SigHand {
     pub actions: [SigAction; NSIG],
-    pub blocked: u64,
-    pub altstack: [u64; 3],
 }
 
 impl Default for SigHand {
     fn default() -> Self {
         SigHand {
             actions: [SigAction::default(); NSIG],
-            blocked: 0,
-            altstack: [0, 2 /* SS_DISABLE */, 0],
         }
     }
 }
+
+/// A pending set: the bits plus the queued details (several for real-time signals).
+#[derive(Default)]
+pub struct SigPending {
+    pub set: u64,
+    pub queue: VecDeque<KSigInfo>,
+    /// The blocked mask (used in the per-thread instance only).
+    pub blocked: u64,
+    /// Mask to restore after a handler run by `rt_sigsuspend` / `ppoll`.
+    pub saved_mask: Option<u64>,
+}
+
+impl SigPending {
+    fn add(&mut self, info: KSigInfo) {
+        let sig = info.signo;
+        // Standard signals don't queue: one pending instance at most.
+        if sig < 32 && self.set & sigmask(sig) != 0 {
+            return;
+        }
+        self.set |= sigmask(sig);
+        self.queue.push_back(info);
+    }
+
+    fn remove_mask(&mut self, mask: u64) {
+        self.set &= !mask;
+        self.queue.retain(|i| mask & sigmask(i.signo) == 0);
+    }
+
+    /// Take the lowest deliverable signal (synchronous fault signals first).
+    fn dequeue(&mut self, blocked: u64) -> Option<KSigInfo> {
+        let ready = self.set & !blocked;
+        if ready == 0 {
+            return None;
+        }
+        let sync = ready
+            & (sigmask(SIGSEGV)
+                | sigmask(SIGBUS)
+                | sigmask(SIGILL)
+                | sigmask(SIGTRAP)
+                | sigmask(SIGFPE)
+                | sigmask(SIGSYS));
+        let pick = if sync != 0 { sync } else { ready };
+        let sig = pick.trailing_zeros() + 1;
+        let idx = self.queue.iter().position(|i| i.signo == sig);
+        let info = idx
+            .and_then(|i| self.queue.remove(i))
+            .unwrap_or(KSigInfo::kernel(sig));
+        if !self.queue.iter().any(|i| i.signo == sig) {
+            self.set &= !sigmask(sig);
+        }
+        Some(info)
+    }
+}
+
+/// Group stop and continue bookkeeping, also read by `wait`.
+#[derive(Default)]
+pub struct GroupStop {
+    pub stopped: bool,
+    pub stop_sig: u32,
+    /// For the parent's wait: a stop or continue not yet reported.
+    pub report_stopped: bool,
+    pub report_continued: bool,
+}
+
+/// Thread-group-wide state (Linux's `signal_struct`).
+pub struct SignalStruct {
+    pub shared_pending: Mutex<SigPending>,
+    /// Set once the group is dying (`SIGNAL_GROUP_EXIT`), with the wait status to report.
+    pub group_exit: Mutex<Option<i32>>,
+    pub group_stop: Mutex<GroupStop>,
+    /// Parent processes sleep here in `wait4`, until `chld_events` moves.
+    pub wait_chldexit: WaitQueue,
+    pub chld_events: AtomicU64,
+    /// Threads not yet exited.
+    pub live: AtomicUsize,
+    pub rlim: Mutex<[[u64; 2]; 16]>,
+    pub is_child_subreaper: AtomicBool,
+    pub has_child_subreaper: AtomicBool,
+    /// CPU time of reaped children (ns), for times() and getrusage(RUSAGE_CHILDREN).
+    pub cutime: AtomicU64,
+    pub cstime: AtomicU64,
+    /// CPU time of exited threads of this group (ns).
+    pub dead_utime: AtomicU64,
+    pub dead_stime: AtomicU64,
+    /// PID 1: default actions don't apply (SIGNAL_UNKILLABLE).
+    pub unkillable: AtomicBool,
+    /// An execve is killing the other threads (`group_exec_task`).
+    pub group_exec: AtomicBool,
+}
+
+pub const RLIM_INFINITY: u64 = u64::MAX;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NPROC: usize = 6;
+pub const RLIMIT_NOFILE: usize = 7;
+
+impl SignalStruct {
+    pub fn new(rlim: [[u64; 2]; 16]) -> Self {
+        SignalStruct {
+            shared_pending: Mutex::new(SigPending::default()),
+            group_exit: Mutex::new(None),
+            group_stop: Mutex::new(GroupStop::default()),
+            wait_chldexit: WaitQueue::new(),
+            chld_events: AtomicU64::new(0),
+            live: AtomicUsize::new(1),
+            rlim: Mutex::new(rlim),
+            is_child_subreaper: AtomicBool::new(false),
+            has_child_subreaper: AtomicBool::new(false),
+            cutime: AtomicU64::new(0),
+            cstime: AtomicU64::new(0),
+            dead_utime: AtomicU64::new(0),
+            dead_stime: AtomicU64::new(0),
+            unkillable: AtomicBool::new(false),
+            group_exec: AtomicBool::new(false),
+        }
+    }
+
+    /// Linux's boot-time limits (init_task's rlimits).
+    pub fn default_rlimits() -> [[u64; 2]; 16] {
+        let mut r = [[RLIM_INFINITY; 2]; 16];
+        r[RLIMIT_STACK] = [8 << 20, RLIM_INFINITY];
+        r[RLIMIT_NOFILE] = [1024, 4096];
+        r[RLIMIT_NPROC] = [7823, 7823];
+        r[8] = [8 << 20, 8 << 20]; // MEMLOCK
+        r[11] = [7823, 7823]; // SIGPENDING
+        r[12] = [819200, 819200]; // MSGQUEUE
+        r[13] = [0, 0]; // NICE
+        r[14] = [0, 0]; // RTPRIO
+        r[4] = [0, RLIM_INFINITY]; // CORE
+        r
+    }
+
+    /// A child stopped, continued or exited: wake `wait4` sleepers.
+    pub fn child_event(&self) {
+        self.chld_events.fetch_add(1, Ordering::AcqRel);
+        self.wait_chldexit.wake_up_all();
+    }
+
+    pub fn group_exiting(&self) -> bool {
+        self.group_exit.lock().is_some()
+    }
+}
+
+fn default_ignored(sig: u32) -> bool {
+    IGNORE_MASK & sigmask(sig) != 0
+}
+
+/// Is `sig` going to be dropped by `t` right now (`sig_ignored`)?
+fn sig_ignored(t: &Task, sig: u32) -> bool {
+    if t.pending.lock().blocked & sigmask(sig) != 0 {
+        return false;
+    }
+    let handler = t.sighand().lock().actions[sig as usize - 1].handler;
+    handler == SIG_IGN
+        || (handler == SIG_DFL && default_ignored(sig))
+        || (handler == SIG_DFL
+            && t.signal.unkillable.load(Ordering::Relaxed)
+            && sig != SIGKILL
+            && sig != SIGSTOP)
+}
+
+/// Whether `t` has a signal it should act on (`signal_pending`).
+pub fn signal_pending(t: &Task) -> bool {
+    t.sigpending.load(Ordering::Acquire)
+}
+
+/// Whether a sleep in `state` should be interrupted (`signal_pending_state`).
+pub fn signal_pending_state(state: u32, t: &Task) -> bool {
+    if state & (TASK_INTERRUPTIBLE | TASK_WAKEKILL) == 0 || !signal_pending(t) {
+        return false;
+    }
+    state & TASK_INTERRUPTIBLE != 0 || fatal_signal_pending(t)
+}
+
+pub fn fatal_signal_pending(t: &Task) -> bool {
+    t.pending.lock().set & sigmask(SIGKILL) != 0
+}
+
+/// Recompute `t`'s pending hint (`recalc_sigpending`).
+pub fn recalc_sigpending(t: &Task) {
+    let p = t.pending.lock();
+    let shared = t.signal.shared_pending.lock().set;
+    let stop = t.signal.group_stop.lock().stopped;
+    let on = (p.set | shared) & !p.blocked != 0 || (stop && !t.is_kthread());
+    t.sigpending.store(on, Ordering::Release);
+}
+
+/// Tell `t` it has a signal: set the hint and wake it from an interruptible sleep (or any
+/// killable sleep / stop if `fatal`), or kick its CPU so it notices on the way to user mode.
+fn signal_wake_up(t: &Arc<Task>, fatal: bool) {
+    t.sigpending.store(true, Ordering::Release);
+    let mask = if fatal {
+        TASK_INTERRUPTIBLE | TASK_WAKEKILL | TASK_STOPPED
+    } else {
+        TASK_INTERRUPTIBLE
+    };
+    if !crate::sched::try_to_wake_up(t, mask) {
+        crate::sched::kick_process(t);
+    }
+}
+
+/// Kill one thread without taking down its group (execve's `zap_other_threads`).
+pub fn zap_thread(t: &Arc<Task>) {
+    t.pending.lock().add(KSigInfo::kernel(SIGKILL));
+    signal_wake_up(t, true);
+}
+
+/// `alarm`: SIGALRM to the process after `secs` seconds; returns the seconds left of the
+/// previous alarm.
+pub fn sys_alarm(secs: u64) -> KResult<i64> {
+    use alloc::collections::BTreeMap;
+    static ALARMS: Mutex<BTreeMap<Pid, (u64, crate::kernel::timer::Hrtimer)>> =
+        Mutex::new(BTreeMap::new());
+    let me = current_arc();
+    let now = crate::arch::tsc::ns_since_boot();
+    let prev = ALARMS.lock().remove(&me.tgid);
+    let left = match prev {
+        Some((deadline, timer)) => {
+            if timer.cancel() {
+                deadline.saturating_sub(now).div_ceil(1_000_000_000)
+            } else {
+                0
+            }
+        }
+        None => 0,
+    };
+    if secs > 0 {
+        let deadline = now + secs * 1_000_000_000;
+        let target = me.clone();
+        let tgid = me.tgid;
+        let timer = crate::kernel::timer::Hrtimer::start(deadline, move || {
+            ALARMS.lock().remove(&tgid);
+            send_signal(&target, KSigInfo::kernel(14), true);
+        });
+        ALARMS.lock().insert(me.tgid, (deadline, timer));
+    }
+    Ok(left as i64)
+}
+
+/// `pause`: sleep until a signal is delivered.
+pub fn sys_pause() -> KResult<i64> {
+    let t = current();
+    while !signal_pending(t) {
+        t.state.store(TASK_INTERRUPTIBLE, Ordering::SeqCst);
+        if signal_pending(t) {
+            break;
+        }
+        crate::sched::schedule();
+    }
+    t.state.store(TASK_RUNNING, Ordering::SeqCst);
+    Err(ERESTARTNOHAND)
+}
+
+/// Stop-signal and SIGCONT side effects at generation time (`prepare_signal`).
+fn prepare_signal(t: &Task, sig: u32, threads: &[Arc<Task>]) {
+    if STOP_MASK & sigmask(sig) != 0 {
+        t.signal.shared_pending.lock().remove_mask(sigmask(SIGCONT));
+        for th in threads {
+            th.pending.lock().remove_mask(sigmask(SIGCONT));
+        }
+    } else if sig == SIGCONT {
+        t.signal.shared_pending.lock().remove_mask(STOP_MASK);
+        for th in threads {
+            th.pending.lock().remove_mask(STOP_MASK);
+        }
+        let was_stopped = {
+            let mut gs = t.signal.group_stop.lock();
+            let was = gs.stopped;
+            if was {
+                gs.stopped = false;
+                gs.report_continued = true;
+                gs.report_stopped = false;
+            }
+            was
+        };
+        for th in threads {
+            crate::sched::try_to_wake_up(th, TASK_STOPPED);
+        }
+        if was_stopped {
+            // Tell the parent, like do_notify_parent_cldstop(CLD_CONTINUED).
+            if let Some(leader) = threads.first() {
+                tasklist::notify_parent_cldstop(leader, CLD_CONTINUED, SIGCONT);
+            }
+        }
+    }
+}
+
+/// Generate `info.signo` for `t`: the whole thread group when `group`, else the thread only.
+pub fn send_signal(t: &Arc<Task>, info: KSigInfo, group: bool) {
+    let sig = info.signo;
+    if sig == 0 || sig as usize > NSIG {
+        return;
+    }
+    let threads = tasklist::thread_group(t);
+    prepare_signal(t, sig, &threads);
+    if sig_ignored(t, sig) {
+        return;
+    }
+    if group {
+        t.signal.shared_pending.lock().add(info);
+    } else {
+        t.pending.lock().add(info);
+    }
+    // A fatal signal takes down the whole group at once (complete_signal).
+    let handler = t.sighand().lock().actions[sig as usize - 1].handler;
+    let blocked = t.pending.lock().blocked & sigmask(sig) != 0;
+    let fatal = sig == SIGKILL
+        || (handler == SIG_DFL
+            && !blocked
+            && !default_ignored(sig)
+            && STOP_MASK & sigmask(sig) == 0
+            && !t.signal.unkillable.load(Ordering::Relaxed));
+    if fatal {
+        {
+            let mut ge = t.signal.group_exit.lock();
+            if ge.is_none() {
+                let core = if COREDUMP_MASK & sigmask(sig) != 0 {
+                    0x80
+                } else {
+                    0
+                };
+                *ge = Some(sig as i32 | core);
+            }
+        }
+        for th in &threads {
+            th.pending.lock().add(KSigInfo::kernel(SIGKILL));
+            signal_wake_up(th, true);
+        }
+        return;
+    }
+    if group {
+        // Wake a thread that doesn't block it; the target if it can take it.
+        let pick = core::iter::once(t)
+            .chain(threads.iter())
+            .find(|th| th.pending.lock().blocked & sigmask(sig) == 0);
+        for th in &threads {
+            recalc_sigpending(th);
+        }
+        if let Some(th) = pick {
+            signal_wake_up(th, sig == SIGKILL);
+        }
+    } else {
+        recalc_sigpending(t);
+        if t.sigpending.load(Ordering::Acquire) {
+            signal_wake_up(t, false);
+        }
+    }
+}
+
+/// A synchronous fault signal for the current thread (`force_sig_fault`): it can't be
+/// ignored or blocked; if it is, the default action applies.
+pub fn force_sig_fault(sig: u32, code: i32, addr: u64) {
+    let t = current_arc();
+    {
+        let sh = t.sighand();
+        let mut sh = sh.lock();
+        let blocked = t.pending.lock().blocked & sigmask(sig) != 0;
+        let a = &mut sh.actions[sig as usize - 1];
+        if a.handler == SIG_IGN || blocked {
+            a.handler = SIG_DFL;
+        }
+        t.pending.lock().blocked &= !sigmask(sig);
+    }
+    // Even PID 1 dies of a fault it can't handle.
+    t.signal.unkillable.store(false, Ordering::Relaxed);
+    let info = KSigInfo {
+        signo: sig,
+        code,
+        addr,
+        ..Default::default()
+    };
+    t.pending.lock().add(info);
+    recalc_sigpending(&t);
+}
+
+/// Work before returning to user mode (`exit_to_user_mode_loop`): reschedule if asked,
+/// deliver pending signals.
+pub fn exit_to_user_mode(frame: &mut TrapFrame) {
+    loop {
+        let t = current();
+        if t.need_resched.load(Ordering::Relaxed) {
+            crate::sched::schedule();
+            continue;
+        }
+        if signal_pending(t) {
+            do_signal(frame);
+            // Delivery may have stopped us; check again.
+            if t.need_resched.load(Ordering::Relaxed) {
+                continue;
+            }
+        }
+        break;
+    }
+}
+
+fn syscall_restart(frame: &mut TrapFrame, handler: Option<&SigAction>) {
+    if frame.vector != crate::arch::entry::SYSCALL_VECTOR {
+        return;
+    }
+    let ret = frame.rax as i64;
+    let restart = match (-ret, handler) {
+        (ERESTARTNOHAND | ERESTART_RESTARTBLOCK, Some(_)) => false,
+        (ERESTARTSYS, Some(a)) => a.flags & SA_RESTART != 0,
+        (ERESTARTSYS | ERESTARTNOHAND | ERESTARTNOINTR | ERESTART_RESTARTBLOCK, None) => true,
+        (ERESTARTNOINTR, Some(_)) => true,
+        _ => return,
+    };
+    if restart {
+        frame.rax = frame.error_code; // the syscall number, kept there on entry
+        frame.rip -= 2;
+    } else {
+        frame.rax = (-EINTR) as u64;
+    }
+}
+
+/// Deliver one signal (`arch_do_signal_or_restart`).
+fn do_signal(frame: &mut TrapFrame) {
+    let t = current_arc();
+    loop {
+        // Group stop in progress: join it.
+        if t.signal.group_stop.lock().stopped && !t.signal.group_exiting() {
+            do_signal_stop(&t, 0);
+            continue;
+        }
+        let info = {
+            let mut p = t.pending.lock();
+            let blocked = p.blocked;
+            p.dequeue(blocked)
+                .or_else(|| t.signal.shared_pending.lock().dequeue(blocked))
+        };
+        let Some(info) = info else {
+            recalc_sigpending(&t);
+            syscall_restart(frame, None);
+            if let Some(mask) = t.pending.lock().saved_mask.take() {
+                t.pending.lock().blocked = mask;
+            }
+            recalc_sigpending(&t);
+            return;
+        };
+        let sig = info.signo;
+        if let Some(status) = *t.signal.group_exit.lock() {
+            crate::kernel::exit::do_exit(status);
+        }
+        let action = t.sighand().lock().actions[sig as usize - 1];
+        match action.handler {
+            SIG_IGN => continue,
+            SIG_DFL => {
+                if default_ignored(sig) {
+                    continue;
+                }
+                if t.signal.unkillable.load(Ordering::Relaxed) && sig != SIGKILL {
+                    continue;
+                }
+                if STOP_MASK & sigmask(sig) != 0 {
+                    do_signal_stop(&t, sig);
+                    continue;
+                }
+                let core = if COREDUMP_MASK & sigmask(sig) != 0 {
+                    0x80
+                } else {
+                    0
+                };
+                if core != 0 || sig != SIGKILL {
+                    log_fatal(&t, sig, &info, frame);
+                }
+                crate::kernel::exit::do_group_exit(sig as i32 | core);
+            }
+            _ => {
+                syscall_restart(frame, Some(&action));
+                let old_mask = {
+                    let mut p = t.pending.lock();
+                    p.saved_mask.take().unwrap_or(p.blocked)
+                };
+                if crate::arch::signal::setup_rt_frame(frame, &t, &info, &action, old_mask).is_err()
+                {
+                    force_sig_fault(SIGSEGV, SI_KERNEL, 0);
+                    continue;
+                }
+                {
+                    let mut p = t.pending.lock();
+                    let mut add = action.mask;
+                    if action.flags & SA_NODEFER == 0 {
+                        add |= sigmask(sig);
+                    }
+                    p.blocked = (p.blocked | add) & !UNBLOCKABLE;
+                }
+                if action.flags & SA_RESETHAND != 0 {
+                    t.sighand().lock().actions[sig as usize - 1].handler = SIG_DFL;
+                }
+                recalc_sigpending(&t);
+                return;
+            }
+        }
+    }
+}
+
+fn log_fatal(t: &Task, sig: u32, info: &KSigInfo, frame: &TrapFrame) {
+    if sig == SIGSEGV && info.code > 0 {
+        crate::pr_info!(
+            "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}",
+            t.comm(),
+            t.pid,
+            info.addr,
+            frame.rip,
+            frame.rsp,
+            frame.error_code
+        );
+    }
+}
+
+/// Stop the thread group (`do_signal_stop`): the first thread to stop notifies the parent.
+fn do_signal_stop(t: &Arc<Task>, sig: u32) {
+    let first = {
+        let mut gs = t.signal.group_stop.lock();
+        let first = !gs.stopped;
+        if first {
+            if sig == 0 {
+                return;
+            }
+            gs.stopped = true;
+            gs.stop_sig = sig;
+            gs.report_stopped = true;
+            gs.report_continued = false;
+        }
+        first
+    };
+    if first {
+        for th in tasklist::thread_group(t) {
+            if !Arc::ptr_eq(&th, t) {
+                signal_wake_up(&th, false);
+            }
+        }
+        let stop_sig = t.signal.group_stop.lock().stop_sig;
+        tasklist::notify_parent_cldstop(t, CLD_STOPPED, stop_sig);
+    }
+    t.state.store(TASK_STOPPED, Ordering::SeqCst);
+    if !t.signal.group_stop.lock().stopped || fatal_signal_pending(t) {
+        t.state.store(TASK_RUNNING, Ordering::SeqCst);
+        return;
+    }
+    crate::sched::schedule();
+}
+
+// ---------------------------------------------------------------------------------------------
+// System calls.
 
 pub fn sys_rt_sigaction(sig: u64, act: u64, oldact: u64, sigsetsize: u64) -> KResult<i64> {
     if sigsetsize != 8 || sig == 0 || sig as usize > NSIG {
         return Err(EINVAL);
     }
-    let hand = &mut crate::kernel::task::current().sighand;
-    let slot = sig as usize - 1;
-    if oldact != 0 {
-        write_user(oldact, &hand.actions[slot])?;
+    let new: Option<SigAction> = if act != 0 {
+        Some(read_user(act)?)
+    } else {
+        None
+    };
+    let sig = sig as u32;
+    if new.is_some() && (sig == SIGKILL || sig == SIGSTOP) {
+        return Err(EINVAL);
     }
-    if act != 0 {
-        if sig as u32 == SIGKILL || sig as u32 == SIGSTOP {
-            return Err(EINVAL);
+    let t = current();
+    let old = {
+        let sh = t.sighand();
+        let mut sh = sh.lock();
+        let slot = &mut sh.actions[sig as usize - 1];
+        let old = *slot;
+        if let Some(mut a) = new {
+            a.mask &= !UNBLOCKABLE;
+            *slot = a;
         }
-        hand.actions[slot] = read_user(act)?;
+        old
+    };
+    if let Some(a) = new {
+        // Setting SIG_IGN (or SIG_DFL for a default-ignored signal) discards pending ones.
+        if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_ignored(sig)) {
+            t.signal.shared_pending.lock().remove_mask(sigmask(sig));
+            for th in tasklist::thread_group(&current_arc()) {
+                th.pending.lock().remove_mask(sigmask(sig));
+            }
+        }
+    }
+    if oldact != 0 {
+        write_user(oldact, &old)?;
     }
     Ok(0)
 }
@@ -64,62 +760,240 @@ pub fn sys_rt_sigprocmask(how: u64, set: u64, oldset: u64, sigsetsize: u64) -> K
     if sigsetsize != 8 {
         return Err(EINVAL);
     }
-    let hand = &mut crate::kernel::task::current().sighand;
+    let new: Option<u64> = if set != 0 {
+        Some(read_user(set)?)
+    } else {
+        None
+    };
+    let t = current();
+    let old = {
+        let mut p = t.pending.lock();
+        let old = p.blocked;
+        if let Some(set) = new {
+            p.blocked = match how {
+                0 => old | set,
+                1 => old & !set,
+                2 => set,
+                _ => return Err(EINVAL),
+            } & !UNBLOCKABLE;
+        }
+        old
+    };
+    recalc_sigpending(t);
     if oldset != 0 {
-        write_user(oldset, &hand.blocked)?;
-    }
-    if set != 0 {
-        let set: u64 = read_user(set)?;
-        let unblockable = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
-        hand.blocked = match how {
-            0 => hand.blocked | set,
-            1 => hand.blocked & !set,
-            2 => set,
-            _ => return Err(EINVAL),
-        } & !unblockable;
+        write_user(oldset, &old)?;
     }
     Ok(0)
+}
+
+pub fn sys_rt_sigpending(set: u64, sigsetsize: u64) -> KResult<i64> {
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let t = current();
+    let p = t.pending.lock();
+    let pending = (p.set | t.signal.shared_pending.lock().set) & p.blocked;
+    drop(p);
+    write_user(set, &pending)?;
+    Ok(0)
+}
+
+pub fn sys_rt_sigsuspend(mask: u64, sigsetsize: u64) -> KResult<i64> {
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let mask: u64 = read_user(mask)?;
+    let t = current();
+    {
+        let mut p = t.pending.lock();
+        p.saved_mask = Some(p.blocked);
+        p.blocked = mask & !UNBLOCKABLE;
+    }
+    recalc_sigpending(t);
+    while !signal_pending(t) {
+        t.state.store(TASK_INTERRUPTIBLE, Ordering::SeqCst);
+        if signal_pending(t) {
+            t.state.store(TASK_RUNNING, Ordering::SeqCst);
+            break;
+        }
+        crate::sched::schedule();
+    }
+    Err(ERESTARTNOHAND)
+}
+
+pub fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize: u64) -> KResult<i64> {
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let wanted: u64 = read_user::<u64>(set)? & !UNBLOCKABLE;
+    let deadline = if timeout != 0 {
+        let ts: [i64; 2] = read_user(timeout)?;
+        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+            return Err(EINVAL);
+        }
+        Some(crate::arch::tsc::ns_since_boot() + ts[0] as u64 * 1_000_000_000 + ts[1] as u64)
+    } else {
+        None
+    };
+    let t = current();
+    let take = || {
+        let mut p = t.pending.lock();
+        let not_wanted = !wanted;
+        p.dequeue(not_wanted)
+            .or_else(|| t.signal.shared_pending.lock().dequeue(not_wanted))
+    };
+    // Temporarily unblock nothing: the wanted signals are expected to be blocked.
+    let got = loop {
+        if let Some(i) = take() {
+            break Some(i);
+        }
+        if signal_pending(t) {
+            // Something else arrived (e.g. a handled signal): let it be delivered.
+            recalc_sigpending(t);
+            if signal_pending(t) {
+                return Err(EINTR);
+            }
+        }
+        if deadline.is_some_and(|d| crate::arch::tsc::ns_since_boot() >= d) {
+            break None;
+        }
+        let wq = WaitQueue::new();
+        let r = match deadline {
+            Some(d) => wq
+                .wait_event_timeout(TASK_INTERRUPTIBLE, d, || signal_pending(t))
+                .map(|_| ()),
+            None => wq.wait_event(TASK_INTERRUPTIBLE, false, || false),
+        };
+        // A wake-up by an (even blocked) signal lands here; loop and look again.
+        let _ = r;
+        t.sigpending.store(false, Ordering::Release);
+    };
+    recalc_sigpending(t);
+    match got {
+        Some(i) => {
+            if info != 0 {
+                crate::mm::usercopy::copy_to_user(info, &i.to_user())?;
+            }
+            Ok(i.signo as i64)
+        }
+        None => Err(EAGAIN),
+    }
 }
 
 pub fn sys_sigaltstack(ss: u64, old: u64) -> KResult<i64> {
-    let hand = &mut crate::kernel::task::current().sighand;
+    const SS_ONSTACK: u64 = 1;
+    const SS_DISABLE: u64 = 2;
+    const MINSIGSTKSZ: u64 = 2048;
+    let t = current();
+    let cur = *t.altstack.lock();
     if old != 0 {
-        write_user(old, &hand.altstack)?;
+        let on = crate::arch::signal::on_sig_stack(t, crate::arch::signal::user_sp());
+        let flags = if cur[1] & SS_DISABLE != 0 {
+            SS_DISABLE
+        } else if on {
+            SS_ONSTACK
+        } else {
+            0
+        };
+        write_user(old, &[cur[0], flags, cur[2]])?;
     }
     if ss != 0 {
         let new: [u64; 3] = read_user(ss)?;
-        if new[1] & !2 != 0 && new[1] != 0 {
+        if crate::arch::signal::on_sig_stack(t, crate::arch::signal::user_sp()) {
+            return Err(EPERM);
+        }
+        let flags = new[1] & !(1 << 31); // SS_AUTODISARM accepted, not honoured
+        if flags != 0 && flags != SS_DISABLE && flags != SS_ONSTACK {
             return Err(EINVAL);
         }
-        hand.altstack = new;
+        if flags == SS_DISABLE {
+            *t.altstack.lock() = [0, SS_DISABLE, 0];
+        } else {
+            if new[2] < MINSIGSTKSZ {
+                return Err(ENOMEM);
+            }
+            *t.altstack.lock() = [new[0], 0, new[2]];
+        }
     }
     Ok(0)
 }
 
-/// A user-mode fault with no handler able to run: terminate like Linux's default action.
-pub fn force_sig_fault(frame: &mut TrapFrame, sig: u32, addr: u64) {
-    let task = crate::kernel::task::current();
-    if sig == SIGSEGV {
-        crate::pr_info!(
-            "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}",
-            task.comm_str(),
-            task.pid,
-            addr,
-            frame.rip,
-            frame.rsp,
-            frame.error_code
-        );
-    } else {
-        crate::pr_info!(
-            "{}[{}]: fatal signal {} at ip {:016x}",
-            task.comm_str(),
-            task.pid,
-            sig,
-            frame.rip
-        );
-    }
-    crate::kernel::exit::do_exit_signal(sig);
+fn check_kill_permission(_t: &Task) -> KResult<()> {
+    // Everyone is root here; the uid check joins with credentials.
+    Ok(())
 }
 
-/// Work before returning to user mode (signal delivery will hook in here).
-pub fn exit_to_user_mode(_frame: &mut TrapFrame) {}
+fn kill_one(t: &Arc<Task>, sig: u32, info: KSigInfo) -> KResult<()> {
+    check_kill_permission(t)?;
+    if sig != 0 {
+        send_signal(t, info, true);
+    }
+    Ok(())
+}
+
+pub fn sys_kill(pid: i64, sig: u64) -> KResult<i64> {
+    if sig as usize > NSIG {
+        return Err(EINVAL);
+    }
+    let sig = sig as u32;
+    let info = KSigInfo::user(sig, SI_USER);
+    let me = current();
+    let targets: alloc::vec::Vec<Arc<Task>> = match pid {
+        p if p > 0 => alloc::vec![tasklist::find_process(p as Pid).ok_or(ESRCH)?],
+        0 => tasklist::process_group(tasklist::pgid_of(me.tgid)),
+        -1 => tasklist::all_processes()
+            .into_iter()
+            .filter(|t| t.tgid != 1 && t.tgid != me.tgid && !t.is_kthread())
+            .collect(),
+        p => tasklist::process_group((-p) as Pid),
+    };
+    if targets.is_empty() {
+        return Err(ESRCH);
+    }
+    for t in &targets {
+        kill_one(t, sig, info)?;
+    }
+    Ok(0)
+}
+
+pub fn sys_tgkill(tgid: i64, tid: i64, sig: u64) -> KResult<i64> {
+    if tid <= 0 || (tgid <= 0 && tgid != -1) || sig as usize > NSIG {
+        return Err(EINVAL);
+    }
+    let t = tasklist::find_task(tid as Pid).ok_or(ESRCH)?;
+    if tgid > 0 && t.tgid != tgid as Pid {
+        return Err(ESRCH);
+    }
+    check_kill_permission(&t)?;
+    if sig != 0 {
+        send_signal(&t, KSigInfo::user(sig as u32, SI_TKILL), false);
+    }
+    Ok(0)
+}
+
+pub fn sys_rt_sigqueueinfo(pid: i64, sig: u64, uinfo: u64) -> KResult<i64> {
+    if sig == 0 || sig as usize > NSIG {
+        return Err(EINVAL);
+    }
+    let raw: [u8; 128] = {
+        let mut b = [0u8; 128];
+        crate::mm::usercopy::copy_from_user(&mut b, uinfo)?;
+        b
+    };
+    let code = i32::from_le_bytes(raw[8..12].try_into().unwrap());
+    // Only the kernel may send SI_USER/SI_KERNEL-coded signals to others.
+    if code >= 0 {
+        return Err(EPERM);
+    }
+    let t = tasklist::find_process(pid as Pid).ok_or(ESRCH)?;
+    let info = KSigInfo {
+        signo: sig as u32,
+        code,
+        pid: i32::from_le_bytes(raw[16..20].try_into().unwrap()),
+        uid: u32::from_le_bytes(raw[20..24].try_into().unwrap()),
+        addr: u64::from_le_bytes(raw[24..32].try_into().unwrap()),
+        ..Default::default()
+    };
+    send_signal(&t, info, true);
+    Ok(0)
+}

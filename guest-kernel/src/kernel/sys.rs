@@ -3,15 +3,140 @@
 
 use crate::arch::cpu::{msr, wrmsr};
 use crate::kernel::errno::*;
-use crate::kernel::task::current;
+use core::sync::atomic::Ordering;
+
+use crate::kernel::task::{current, Pid, Task};
+use crate::kernel::tasklist;
 use crate::mm::usercopy::{copy_to_user, read_user, write_user};
 
 pub const UTS_SYSNAME: &str = "Linux";
 pub const UTS_RELEASE: &str = "6.1.0-watchvm";
 pub const UTS_VERSION: &str = "#1 SMP PREEMPT watchvm 0.1.0";
 
-pub fn getpid() -> i64 {
-    current().pid as i64
+pub fn sys_getpid() -> KResult<i64> {
+    Ok(current().tgid as i64)
+}
+
+pub fn sys_gettid() -> KResult<i64> {
+    Ok(current().pid as i64)
+}
+
+pub fn sys_getppid() -> KResult<i64> {
+    Ok(tasklist::parent_of(current().tgid) as i64)
+}
+
+fn target_process(pid: u64) -> KResult<Pid> {
+    match pid as i64 {
+        0 => Ok(current().tgid),
+        p if p > 0 => tasklist::find_process(p as Pid)
+            .map(|t| t.tgid)
+            .ok_or(ESRCH),
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn sys_getpgid(pid: u64) -> KResult<i64> {
+    Ok(tasklist::pgid_of(target_process(pid)?) as i64)
+}
+
+pub fn sys_getsid(pid: u64) -> KResult<i64> {
+    Ok(tasklist::sid_of(target_process(pid)?) as i64)
+}
+
+/// `setpgid`: move a process (ourselves or a child) into a process group of our session.
+pub fn sys_setpgid(pid: u64, pgid: u64) -> KResult<i64> {
+    if (pgid as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let me = current().tgid;
+    let pid = if pid == 0 { me } else { pid as Pid };
+    let pgid = if pgid == 0 { pid } else { pgid as Pid };
+    let mut tl = tasklist::lock();
+    let my_sid = tl.leader(me).map_or(0, |e| e.sid);
+    let target = tl.leader(pid).ok_or(ESRCH)?;
+    if pid != me && target.parent != me {
+        return Err(ESRCH);
+    }
+    if target.sid != my_sid {
+        return Err(EPERM);
+    }
+    if target.sid == pid {
+        return Err(EPERM); // a session leader can't move
+    }
+    if pgid != pid
+        && !tl
+            .entries
+            .values()
+            .any(|e| e.task.is_group_leader() && e.pgid == pgid && e.sid == my_sid)
+    {
+        return Err(EPERM);
+    }
+    if let Some(e) = tl.entries.get_mut(&pid) {
+        e.pgid = pgid;
+    }
+    Ok(0)
+}
+
+pub fn sys_setsid() -> KResult<i64> {
+    let me = current().tgid;
+    let mut tl = tasklist::lock();
+    if tl
+        .entries
+        .values()
+        .any(|e| e.task.is_group_leader() && e.pgid == me)
+    {
+        return Err(EPERM);
+    }
+    if let Some(e) = tl.entries.get_mut(&me) {
+        e.pgid = me;
+        e.sid = me;
+    }
+    Ok(me as i64)
+}
+
+pub fn sys_getuid() -> KResult<i64> {
+    Ok(current().cred.lock().uid as i64)
+}
+
+pub fn sys_geteuid() -> KResult<i64> {
+    Ok(current().cred.lock().euid as i64)
+}
+
+pub fn sys_getgid() -> KResult<i64> {
+    Ok(current().cred.lock().gid as i64)
+}
+
+pub fn sys_getegid() -> KResult<i64> {
+    Ok(current().cred.lock().egid as i64)
+}
+
+/// `setuid`: root may become anyone; others only their real uid.
+pub fn sys_setuid(uid: u64) -> KResult<i64> {
+    let uid = uid as u32;
+    let mut c = current().cred.lock();
+    if c.euid == 0 {
+        c.uid = uid;
+        c.euid = uid;
+    } else if uid == c.uid {
+        c.euid = uid;
+    } else {
+        return Err(EPERM);
+    }
+    Ok(0)
+}
+
+pub fn sys_setgid(gid: u64) -> KResult<i64> {
+    let gid = gid as u32;
+    let mut c = current().cred.lock();
+    if c.euid == 0 {
+        c.gid = gid;
+        c.egid = gid;
+    } else if gid == c.gid {
+        c.egid = gid;
+    } else {
+        return Err(EPERM);
+    }
+    Ok(0)
 }
 
 pub fn sys_uname(buf: u64) -> KResult<i64> {
@@ -40,13 +165,13 @@ pub fn sys_arch_prctl(code: u64, addr: u64) -> KResult<i64> {
             if addr >= crate::arch::USER_END {
                 return Err(EPERM);
             }
-            task.fs_base = addr;
+            task.thread.fs_base.store(addr, Ordering::Relaxed);
             // SAFETY: a user-half FS base only affects user-mode %fs accesses.
             unsafe { wrmsr(msr::IA32_FS_BASE, addr) };
             Ok(0)
         }
         ARCH_GET_FS => {
-            write_user(addr, &task.fs_base)?;
+            write_user(addr, &task.thread.fs_base.load(Ordering::Relaxed))?;
             Ok(0)
         }
         _ => Err(EINVAL),
@@ -55,58 +180,155 @@ pub fn sys_arch_prctl(code: u64, addr: u64) -> KResult<i64> {
 
 pub fn sys_set_tid_address(addr: u64) -> KResult<i64> {
     let task = current();
-    task.clear_child_tid = addr;
+    task.clear_child_tid.store(addr, Ordering::Relaxed);
     Ok(task.pid as i64)
 }
 
-/// Futexes with a single thread: WAIT returns EAGAIN if the value changed, and otherwise
-/// would sleep forever (a deadlock in the program); WAKE wakes nobody.
-pub fn sys_futex(addr: u64, op: u64, val: u64) -> KResult<i64> {
-    const FUTEX_WAIT: u64 = 0;
-    const FUTEX_WAKE: u64 = 1;
-    match op & 0x7f {
-        FUTEX_WAIT => {
-            let cur: u32 = read_user(addr)?;
-            if cur != val as u32 {
-                return Err(EAGAIN);
-            }
-            Err(EINTR)
-        }
-        FUTEX_WAKE => Ok(0),
-        _ => Err(ENOSYS),
-    }
-}
-
-pub fn sys_sched_getaffinity(_pid: u64, len: u64, mask: u64) -> KResult<i64> {
-    if len < 8 {
+pub fn sys_prlimit64(pid: u64, resource: u64, new: u64, old: u64) -> KResult<i64> {
+    if resource >= 16 {
         return Err(EINVAL);
     }
-    let cpus = crate::arch::percpu::online_cpus().clamp(1, 64);
-    let bits: u64 = if cpus == 64 {
-        u64::MAX
+    let task = if pid == 0 {
+        crate::kernel::task::current_arc()
     } else {
-        (1 << cpus) - 1
+        tasklist::find_process(pid as Pid).ok_or(ESRCH)?
     };
-    write_user(mask, &bits)?;
-    Ok(8)
-}
-
-pub fn sys_prlimit64(_pid: u64, resource: u64, new: u64, old: u64) -> KResult<i64> {
-    const RLIMIT_STACK: u64 = 3;
-    const RLIMIT_NOFILE: u64 = 7;
-    if resource > 15 {
-        return Err(EINVAL);
+    let new: Option<[u64; 2]> = if new != 0 {
+        Some(read_user(new)?)
+    } else {
+        None
+    };
+    if let Some([cur, max]) = new {
+        if cur > max {
+            return Err(EINVAL);
+        }
     }
+    let mut rlim = task.signal.rlim.lock();
+    let prev = rlim[resource as usize];
+    if let Some(n) = new {
+        // Raising the hard limit needs privilege.
+        if n[1] > prev[1] && current().cred.lock().euid != 0 {
+            return Err(EPERM);
+        }
+        rlim[resource as usize] = n;
+    }
+    drop(rlim);
     if old != 0 {
-        let v: [u64; 2] = match resource {
-            RLIMIT_STACK => [8 << 20, u64::MAX],
-            RLIMIT_NOFILE => [1024, 4096],
-            _ => [u64::MAX, u64::MAX],
-        };
-        write_user(old, &v)?;
-    }
-    if new != 0 {
-        let _: [u64; 2] = read_user(new)?;
+        write_user(old, &prev)?;
     }
     Ok(0)
+}
+
+pub fn sys_getrlimit(resource: u64, rlim: u64) -> KResult<i64> {
+    sys_prlimit64(0, resource, 0, rlim)
+}
+
+pub fn sys_setrlimit(resource: u64, rlim: u64) -> KResult<i64> {
+    sys_prlimit64(0, resource, rlim, 0)
+}
+
+fn group_times(t: &Task) -> (u64, u64) {
+    let (mut u, mut s) = (
+        t.signal.dead_utime.load(Ordering::Relaxed),
+        t.signal.dead_stime.load(Ordering::Relaxed),
+    );
+    for th in tasklist::thread_group(t) {
+        u += th.utime_ns.load(Ordering::Relaxed);
+        s += th.stime_ns.load(Ordering::Relaxed);
+    }
+    (u, s)
+}
+
+pub fn sys_getrusage(who: u64, ru: u64) -> KResult<i64> {
+    const RUSAGE_SELF: i64 = 0;
+    const RUSAGE_CHILDREN: i64 = -1;
+    const RUSAGE_THREAD: i64 = 1;
+    let t = current();
+    let (u, s) = match who as i64 {
+        RUSAGE_SELF => group_times(t),
+        RUSAGE_CHILDREN => (
+            t.signal.cutime.load(Ordering::Relaxed),
+            t.signal.cstime.load(Ordering::Relaxed),
+        ),
+        RUSAGE_THREAD => (
+            t.utime_ns.load(Ordering::Relaxed),
+            t.stime_ns.load(Ordering::Relaxed),
+        ),
+        _ => return Err(EINVAL),
+    };
+    let mut r = [0u64; 18];
+    r[0] = u / 1_000_000_000;
+    r[1] = (u % 1_000_000_000) / 1000;
+    r[2] = s / 1_000_000_000;
+    r[3] = (s % 1_000_000_000) / 1000;
+    r[8] = t.min_flt.load(Ordering::Relaxed); // ru_minflt
+    r[16] = t.nvcsw.load(Ordering::Relaxed);
+    r[17] = t.nivcsw.load(Ordering::Relaxed);
+    write_user(ru, &r)?;
+    Ok(0)
+}
+
+/// `times`: clock ticks (USER_HZ = 100).
+pub fn sys_times(buf: u64) -> KResult<i64> {
+    let t = current();
+    let (u, s) = group_times(t);
+    let tick = 10_000_000;
+    if buf != 0 {
+        write_user(
+            buf,
+            &[
+                u / tick,
+                s / tick,
+                t.signal.cutime.load(Ordering::Relaxed) / tick,
+                t.signal.cstime.load(Ordering::Relaxed) / tick,
+            ],
+        )?;
+    }
+    Ok(crate::kernel::time::jiffies() as i64 + 1)
+}
+
+pub fn sys_prctl(option: u64, arg2: u64) -> KResult<i64> {
+    const PR_SET_PDEATHSIG: u64 = 1;
+    const PR_GET_PDEATHSIG: u64 = 2;
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    const PR_SET_CHILD_SUBREAPER: u64 = 36;
+    const PR_GET_CHILD_SUBREAPER: u64 = 37;
+    let t = current();
+    match option {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            // The name may be shorter than 16 bytes and end near a page boundary: copy up
+            // to the NUL.
+            let s = crate::mm::usercopy::strncpy_from_user(arg2, 16).or_else(|_| {
+                crate::mm::usercopy::copy_from_user(&mut name, arg2)?;
+                let end = name.iter().position(|&b| b == 0).unwrap_or(15).min(15);
+                Ok::<_, i64>(alloc::string::String::from_utf8_lossy(&name[..end]).into_owned())
+            })?;
+            t.set_comm(&s);
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            copy_to_user(arg2, &*t.comm.lock())?;
+            Ok(0)
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            t.signal
+                .is_child_subreaper
+                .store(arg2 != 0, Ordering::Relaxed);
+            Ok(0)
+        }
+        PR_GET_CHILD_SUBREAPER => {
+            let v = t.signal.is_child_subreaper.load(Ordering::Relaxed) as i32;
+            write_user(arg2, &v)?;
+            Ok(0)
+        }
+        PR_SET_PDEATHSIG | PR_GET_PDEATHSIG => {
+            if option == PR_GET_PDEATHSIG {
+                write_user(arg2, &0i32)?;
+            }
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
 }

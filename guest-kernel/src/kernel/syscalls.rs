@@ -5,8 +5,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::arch::entry::TrapFrame;
 use crate::fs::{exec, read_write as rw};
 use crate::kernel::errno::*;
-use crate::kernel::{signal, sys, time};
+use crate::kernel::{exit, fork, futex, signal, sys, time};
 use crate::mm::mmap_syscalls as mm;
+use crate::sched::syscalls as sched;
 
 /// One bit per syscall number already reported as unimplemented (log once each).
 static REPORTED: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
@@ -28,31 +29,78 @@ pub fn dispatch(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         12 => mm::sys_brk(a[0]),
         13 => signal::sys_rt_sigaction(a[0], a[1], a[2], a[3]),
         14 => signal::sys_rt_sigprocmask(a[0], a[1], a[2], a[3]),
+        15 => crate::arch::signal::sys_rt_sigreturn(frame),
         16 => rw::sys_ioctl(a[0], a[1], a[2]),
         19 => rw::sys_readv(a[0], a[1], a[2]),
         20 => rw::sys_writev(a[0], a[1], a[2]),
-        24 => Ok(0), // sched_yield: nothing else to run yet
+        24 => sched::sys_sched_yield(),
         28 => Ok(0), // madvise: advice only
-        39 => Ok(sys::getpid()),
+        34 => signal::sys_pause(),
+        35 => time::sys_nanosleep(a[0], a[1]),
+        37 => signal::sys_alarm(a[0]),
+        39 => sys::sys_getpid(),
+        56 => fork::sys_clone(frame, a[0], a[1], a[2], a[3], a[4]),
+        57 => fork::sys_fork(frame),
+        58 => fork::sys_vfork(frame),
         59 => exec::sys_execve(frame, a[0], a[1], a[2]),
-        60 => crate::kernel::exit::do_exit(a[0] as i32),
+        60 => exit::sys_exit(a[0]),
+        61 => exit::sys_wait4(a[0] as i32 as i64, a[1], a[2], a[3]),
+        62 => signal::sys_kill(a[0] as i32 as i64, a[1]),
         63 => sys::sys_uname(a[0]),
         79 => rw::sys_getcwd(a[0], a[1]),
-        102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid: root
-        110 => Ok(0),                   // getppid: init's parent is the kernel
+        96 => time::sys_gettimeofday(a[0], a[1]),
+        97 => sys::sys_getrlimit(a[0], a[1]),
+        98 => sys::sys_getrusage(a[0], a[1]),
+        100 => sys::sys_times(a[0]),
+        102 => sys::sys_getuid(),
+        104 => sys::sys_getgid(),
+        105 => sys::sys_setuid(a[0]),
+        106 => sys::sys_setgid(a[0]),
+        107 => sys::sys_geteuid(),
+        108 => sys::sys_getegid(),
+        109 => sys::sys_setpgid(a[0], a[1]),
+        110 => sys::sys_getppid(),
+        111 => sys::sys_getpgid(0),
+        112 => sys::sys_setsid(),
+        121 => sys::sys_getpgid(a[0]),
+        124 => sys::sys_getsid(a[0]),
+        127 => signal::sys_rt_sigpending(a[0], a[1]),
+        128 => signal::sys_rt_sigtimedwait(a[0], a[1], a[2], a[3]),
+        129 => signal::sys_rt_sigqueueinfo(a[0] as i32 as i64, a[1], a[2]),
+        130 => signal::sys_rt_sigsuspend(a[0], a[1]),
         131 => signal::sys_sigaltstack(a[0], a[1]),
+        140 => sched::sys_getpriority(a[0], a[1]),
+        141 => sched::sys_setpriority(a[0], a[1], a[2]),
+        142 => sched::sys_sched_setparam(a[0], a[1]),
+        143 => sched::sys_sched_getparam(a[0], a[1]),
+        144 => sched::sys_sched_setscheduler(a[0], a[1], a[2]),
+        145 => sched::sys_sched_getscheduler(a[0]),
+        146 => sched::sys_sched_get_priority_max(a[0]),
+        147 => sched::sys_sched_get_priority_min(a[0]),
+        148 => sched::sys_sched_rr_get_interval(a[0], a[1]),
+        157 => sys::sys_prctl(a[0], a[1]),
         158 => sys::sys_arch_prctl(a[0], a[1]),
-        186 => Ok(sys::getpid()), // gettid
-        202 => sys::sys_futex(a[0], a[1], a[2]),
-        204 => sys::sys_sched_getaffinity(a[0], a[1], a[2]),
+        160 => sys::sys_setrlimit(a[0], a[1]),
+        186 => sys::sys_gettid(),
+        200 => signal::sys_tgkill(-1, a[0] as i32 as i64, a[1]),
+        201 => time::sys_time(a[0]),
+        202 => futex::sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]),
+        203 => sched::sys_sched_setaffinity(a[0], a[1], a[2]),
+        204 => sched::sys_sched_getaffinity(a[0], a[1], a[2]),
         218 => sys::sys_set_tid_address(a[0]),
         228 => time::sys_clock_gettime(a[0], a[1]),
-        231 => crate::kernel::exit::do_exit(a[0] as i32),
+        229 => time::sys_clock_getres(a[0], a[1]),
+        230 => time::sys_clock_nanosleep(a[0], a[1], a[2], a[3]),
+        231 => exit::sys_exit_group(a[0]),
+        234 => signal::sys_tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2]),
+        247 => exit::sys_waitid(a[0], a[1], a[2], a[3], a[4]),
         257 => rw::sys_openat(a[0], a[1], a[2], a[3]),
         262 => rw::sys_newfstatat(a[0], a[1], a[2], a[3]),
         302 => sys::sys_prlimit64(a[0], a[1], a[2], a[3]),
+        309 => sched::sys_getcpu(a[0], a[1]),
         318 => crate::drivers::random::sys_getrandom(a[0], a[1], a[2]),
         334 => Err(ENOSYS), // rseq: musl and std cope without it
+        435 => fork::sys_clone3(frame, a[0], a[1]),
         _ => {
             report_unknown(nr);
             Err(ENOSYS)
@@ -74,7 +122,7 @@ fn report_unknown(nr: u64) {
     let task = crate::kernel::task::current();
     crate::pr_warn!(
         "{}[{}]: unimplemented syscall {}",
-        task.comm_str(),
+        task.comm(),
         task.pid,
         nr
     );

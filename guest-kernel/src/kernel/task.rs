@@ -1,67 +1,214 @@
-//! The task structure (Linux's `task_struct`, reduced to what boot-to-init needs) and
-//! `current`.
+//! The task structure (Linux's `task_struct`) and `current`.
 //!
-//! Until the scheduler lands, one user task (init) runs on the boot CPU; `current` is that
-//! task while it runs. Its kernel stack is where user entries land (TSS.RSP0 / `syscall`).
+//! Tasks are shared (`Arc<Task>`) between the run queues, the PID table and whoever looks at
+//! them (wait, kill, /proc). Fields are immutable after creation, atomics, or behind the lock
+//! named next to them. Family links (parent, children, thread group) live in the task list
+//! (`kernel::pid`), under its lock, like Linux's `tasklist_lock`.
 
-use alloc::boxed::Box;
-use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use spin::Mutex;
+
+use crate::arch::process::ThreadStruct;
 use crate::fs::file::FdTable;
-use crate::kernel::signal::SigHand;
+use crate::kernel::signal::{SigHand, SigPending, SignalStruct};
+use crate::mm::MmRef;
+use crate::sched::SchedEntity;
+
+pub type Pid = i32;
 
 pub const KERNEL_STACK_ORDER: usize = 2; // 16 KiB
+pub const KERNEL_STACK_SIZE: u64 = 4096 << KERNEL_STACK_ORDER;
 pub const TASK_COMM_LEN: usize = 16;
 
+// Task states (`__state`), Linux's values.
+pub const TASK_RUNNING: u32 = 0x0000;
+pub const TASK_INTERRUPTIBLE: u32 = 0x0001;
+pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
+pub const __TASK_STOPPED: u32 = 0x0004;
+pub const __TASK_TRACED: u32 = 0x0008;
+pub const TASK_PARKED: u32 = 0x0040;
+pub const TASK_DEAD: u32 = 0x0080;
+pub const TASK_WAKEKILL: u32 = 0x0100;
+pub const TASK_NOLOAD: u32 = 0x0400;
+pub const TASK_STOPPED: u32 = TASK_WAKEKILL | __TASK_STOPPED;
+pub const TASK_KILLABLE: u32 = TASK_WAKEKILL | TASK_UNINTERRUPTIBLE;
+pub const TASK_IDLE: u32 = TASK_UNINTERRUPTIBLE | TASK_NOLOAD;
+pub const TASK_NORMAL: u32 = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE;
+// `exit_state`.
+pub const EXIT_ZOMBIE: u32 = 0x0020;
+pub const EXIT_DEAD: u32 = 0x0010;
+
+// `flags` (PF_*).
+pub const PF_IDLE: u32 = 0x0000_0002;
+pub const PF_EXITING: u32 = 0x0000_0004;
+pub const PF_FORKNOEXEC: u32 = 0x0000_0040;
+pub const PF_SUPERPRIV: u32 = 0x0000_0100;
+pub const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Per-process filesystem context (`fs_struct`), shared under CLONE_FS.
+pub struct FsStruct {
+    pub cwd: alloc::string::String,
+    pub umask: u32,
+}
+
+/// Credentials (`cred`): we are all root until the VFS checks permissions.
+#[derive(Clone, Copy, Default)]
+pub struct Cred {
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+}
+
 pub struct Task {
-    pub pid: u32,
-    pub comm: [u8; TASK_COMM_LEN],
-    pub mm: Option<crate::mm::MmRef>,
-    pub files: FdTable,
-    pub sighand: SigHand,
-    pub fs_base: u64,
-    pub clear_child_tid: u64,
-    pub kernel_stack_top: u64,
-    pub cwd: String,
+    pub pid: Pid,
+    /// Thread-group id: the leader's pid.
+    pub tgid: Pid,
+    /// `__state` (TASK_*); written by the task itself or by a waker holding `pi_lock`.
+    pub state: AtomicU32,
+    /// EXIT_ZOMBIE / EXIT_DEAD once exiting (written under the task-list lock).
+    pub exit_state: AtomicU32,
+    /// PF_* flags.
+    pub flags: AtomicU32,
+    /// Serializes wake-ups of this task (`pi_lock`).
+    pub pi_lock: Mutex<()>,
+    /// Set while a CPU runs this task or is still switching away from it.
+    pub on_cpu: AtomicBool,
+    /// Queued on a run queue (changed under that run queue's lock).
+    pub on_rq: AtomicBool,
+    /// The CPU whose run queue holds (or last held) this task.
+    pub cpu: AtomicUsize,
+    /// Set when the task should call `schedule()` at the next opportunity.
+    pub need_resched: AtomicBool,
+    /// Scheduling state; guarded by the lock of the run queue on `cpu`.
+    pub se: Mutex<SchedEntity>,
+    pub comm: Mutex<[u8; TASK_COMM_LEN]>,
+    pub cred: Mutex<Cred>,
+    pub mm: Mutex<Option<MmRef>>,
+    pub files: Mutex<Arc<Mutex<FdTable>>>,
+    pub fs: Mutex<Arc<Mutex<FsStruct>>>,
+    /// Signal dispositions, shared under CLONE_SIGHAND.
+    pub sighand: Mutex<Arc<Mutex<SigHand>>>,
+    /// Thread-group-wide signal state (shared pending set, group exit, rlimits, ...).
+    pub signal: Arc<SignalStruct>,
+    /// Set when a signal may need delivering (`TIF_SIGPENDING`); recomputed on delivery.
+    pub sigpending: AtomicBool,
+    /// This thread's pending signals and blocked mask.
+    pub pending: Mutex<SigPending>,
+    /// `sigaltstack`: [ss_sp, ss_flags, ss_size].
+    pub altstack: Mutex<[u64; 3]>,
+    pub exit_code: AtomicI32,
+    /// Signal sent to the parent when this process exits (SIGCHLD, or 0 for threads).
+    pub exit_signal: u32,
+    pub clear_child_tid: AtomicU64,
+    pub set_child_tid: AtomicU64,
+    /// vfork: the parent waits on this until the child execs or exits.
+    pub vfork_done: Mutex<Option<Arc<crate::sched::completion::Completion>>>,
+    pub thread: ThreadStruct,
+    /// Base of the kernel stack (2^KERNEL_STACK_ORDER pages from the buddy allocator).
+    pub stack_base: u64,
+    /// Boot-time and fork-time facts for /proc.
+    pub start_time_ns: u64,
+    /// Voluntary / involuntary context switches.
+    pub nvcsw: AtomicU64,
+    pub nivcsw: AtomicU64,
+    /// CPU time in user and system mode, in nanoseconds (sampled at the tick).
+    pub utime_ns: AtomicU64,
+    pub stime_ns: AtomicU64,
+    /// Minor faults.
+    pub min_flt: AtomicU64,
 }
 
 impl Task {
-    pub fn set_comm(&mut self, name: &str) {
-        self.comm = [0; TASK_COMM_LEN];
+    pub fn stack_top(&self) -> u64 {
+        self.stack_base + KERNEL_STACK_SIZE
+    }
+
+    pub fn is_kthread(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & PF_KTHREAD != 0
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & PF_IDLE != 0
+    }
+
+    pub fn is_group_leader(&self) -> bool {
+        self.pid == self.tgid
+    }
+
+    pub fn set_comm(&self, name: &str) {
+        let mut comm = [0u8; TASK_COMM_LEN];
         let bytes = name.as_bytes();
         let n = bytes.len().min(TASK_COMM_LEN - 1);
-        self.comm[..n].copy_from_slice(&bytes[..n]);
+        comm[..n].copy_from_slice(&bytes[..n]);
+        *self.comm.lock() = comm;
     }
 
-    pub fn comm_str(&self) -> &str {
-        let end = self
-            .comm
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(TASK_COMM_LEN);
-        core::str::from_utf8(&self.comm[..end]).unwrap_or("?")
+    /// The command name (owned: it may change under us).
+    pub fn comm(&self) -> alloc::string::String {
+        let comm = *self.comm.lock();
+        let end = comm.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
+        alloc::string::String::from_utf8_lossy(&comm[..end]).into_owned()
+    }
+
+    pub fn state(&self) -> u32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub fn mm(&self) -> Option<MmRef> {
+        self.mm.lock().clone()
+    }
+
+    pub fn files(&self) -> Arc<Mutex<FdTable>> {
+        self.files.lock().clone()
+    }
+
+    pub fn fs(&self) -> Arc<Mutex<FsStruct>> {
+        self.fs.lock().clone()
+    }
+
+    pub fn sighand(&self) -> Arc<Mutex<SigHand>> {
+        self.sighand.lock().clone()
     }
 }
 
-static mut CURRENT: Option<Box<Task>> = None;
-
-/// Install `task` as the running task.
-pub fn set_current(task: Box<Task>) {
-    // SAFETY: called once on the boot CPU before user mode starts; nothing else holds a
-    // reference to CURRENT at that point.
-    unsafe { *core::ptr::addr_of_mut!(CURRENT) = Some(task) };
-}
-
-/// The running task, if any (None in early boot and on CPUs that only idle).
-pub fn try_current() -> Option<&'static mut Task> {
-    if crate::arch::percpu::cpu_id() != 0 {
-        return None;
+impl Drop for Task {
+    fn drop(&mut self) {
+        // Idle tasks run on their CPU's boot stack (and are never dropped anyway).
+        if self.stack_base == 0 || self.is_idle() {
+            return;
+        }
+        crate::mm::page_alloc::free_pages(
+            crate::arch::virt_to_phys(self.stack_base),
+            KERNEL_STACK_ORDER,
+        );
     }
-    // SAFETY: only the boot CPU runs the user task; its kernel paths (syscalls and faults) run
-    // one at a time on that CPU, and interrupt handlers never touch the task.
-    unsafe { (*core::ptr::addr_of_mut!(CURRENT)).as_deref_mut() }
 }
 
-pub fn current() -> &'static mut Task {
+/// The running task on this CPU.
+pub fn current() -> &'static Task {
     try_current().expect("no current task")
+}
+
+/// The running task, if the scheduler is up on this CPU.
+pub fn try_current() -> Option<&'static Task> {
+    let ptr = crate::arch::percpu::current_task() as *const Task;
+    // SAFETY: the per-CPU current pointer is set by the scheduler to a task that its run queue
+    // keeps alive until after the CPU has switched away from it; a `&'static` handed out here
+    // is only used while this task runs on this CPU.
+    unsafe { ptr.as_ref() }
+}
+
+/// `current` as an owned reference, for storing.
+pub fn current_arc() -> Arc<Task> {
+    let t = current();
+    // SAFETY: every running task was created with Arc::new and is kept alive by the run queue
+    // (see try_current); incrementing the count and rebuilding the Arc from the same pointer
+    // yields a new owned reference.
+    unsafe {
+        Arc::increment_strong_count(t as *const Task);
+        Arc::from_raw(t as *const Task)
+    }
 }

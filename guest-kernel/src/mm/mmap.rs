@@ -62,6 +62,39 @@ impl MmStruct {
         })
     }
 
+    /// A copy of this address space for fork (`dup_mmap`). Eager for now: every present page
+    /// is copied; copy-on-write replaces this.
+    pub fn dup_mmap(&mut self) -> KResult<MmStruct> {
+        let mut new = MmStruct::new()?;
+        new.start_brk = self.start_brk;
+        new.brk = self.brk;
+        new.mmap_next = self.mmap_next;
+        for v in self.vmas.values() {
+            new.vmas.insert(v.start, *v);
+            let mut va = v.start;
+            while va < v.end {
+                if let Some((phys, _)) = self.pgd.lookup(va) {
+                    let copy = crate::mm::page_alloc::alloc_page().ok_or(ENOMEM)?;
+                    // SAFETY: both frames are whole pages reachable through the direct map;
+                    // the copy is fresh and private to us.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            crate::arch::phys_to_virt(phys) as *const u8,
+                            crate::arch::phys_to_virt(copy) as *mut u8,
+                            PAGE as usize,
+                        )
+                    };
+                    if !new.pgd.map(va, copy, v.pte_flags()) {
+                        free_page(copy);
+                        return Err(ENOMEM);
+                    }
+                }
+                va += PAGE;
+            }
+        }
+        Ok(new)
+    }
+
     pub fn find_vma(&self, addr: u64) -> Option<Vma> {
         self.vmas
             .range(..=addr)

@@ -11,7 +11,7 @@ const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 fn mm() -> KResult<super::MmRef> {
-    current().mm.clone().ok_or(EINVAL)
+    current().mm().ok_or(EINVAL)
 }
 
 pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64) -> KResult<i64> {

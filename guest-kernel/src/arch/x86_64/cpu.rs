@@ -133,6 +133,11 @@ pub fn wait_for_interrupt() {
     unsafe { asm!("sti; hlt", options(nomem, nostack)) }
 }
 
+/// `sti; hlt`: wait for an interrupt with no window for a lost wake-up (`safe_halt`).
+pub fn safe_halt() {
+    wait_for_interrupt()
+}
+
 /// Halt with interrupts off, forever.
 pub fn halt_forever() -> ! {
     loop {

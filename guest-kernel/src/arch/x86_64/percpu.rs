@@ -20,6 +20,8 @@ pub struct PerCpu {
     pub cpu: usize,
     /// Local APIC id.
     pub apic_id: u32,
+    /// The running task (`current`), a pointer kept alive by this CPU's run queue.
+    current_task: u64,
     pub tables: CpuTables,
 }
 
@@ -30,6 +32,7 @@ static mut PERCPU: [PerCpu; MAX_CPUS] = [const {
         user_rsp_scratch: 0,
         cpu: 0,
         apic_id: 0,
+        current_task: 0,
         tables: CpuTables::new(),
     }
 }; MAX_CPUS];
@@ -95,4 +98,23 @@ pub fn set_kernel_stack(top: u64) {
     let area = this_cpu();
     area.kernel_rsp = top;
     area.tables.tss.rsp[0] = top;
+}
+
+/// The running task pointer (0 before the scheduler starts on this CPU).
+pub fn current_task() -> u64 {
+    if !ready() {
+        return 0;
+    }
+    this_cpu().current_task
+}
+
+pub fn set_current_task(task: u64) {
+    this_cpu().current_task = task;
+}
+
+/// Local APIC id of logical CPU `cpu`.
+pub fn apic_id_of(cpu: usize) -> u32 {
+    // SAFETY: apic_id is written once by that CPU before it is counted online, and only read
+    // afterwards.
+    unsafe { (*core::ptr::addr_of!(PERCPU[cpu])).apic_id }
 }

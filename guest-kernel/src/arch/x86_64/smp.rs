@@ -174,3 +174,12 @@ fn wait_for_ap(before: usize, timeout_ns: u64) -> bool {
 pub fn ap_started() {
     AP_STARTED.fetch_add(1, Ordering::Release);
 }
+
+/// Ask `cpu` to reschedule (the RESCHEDULE_VECTOR IPI; its handler only acknowledges, the
+/// return path does the work).
+pub fn send_reschedule(cpu: usize) {
+    apic::send_ipi(
+        super::percpu::apic_id_of(cpu),
+        super::traps::RESCHEDULE_VECTOR as u8,
+    );
+}

@@ -35,7 +35,6 @@ pub fn syscall_from_fault(frame: &mut TrapFrame, fault_addr: u64) -> bool {
     frame.rip = frame.rcx;
     frame.rflags = frame.r11 | 0x200;
     frame.vector = super::entry::SYSCALL_VECTOR;
-    frame.error_code = 0;
     do_syscall_64(frame);
     true
 }
@@ -43,6 +42,8 @@ pub fn syscall_from_fault(frame: &mut TrapFrame, fault_addr: u64) -> bool {
 #[no_mangle]
 extern "C" fn do_syscall_64(frame: &mut TrapFrame) {
     let nr = frame.rax;
+    // Kept for restarting the call after a signal (Linux's orig_ax).
+    frame.error_code = nr;
     let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];

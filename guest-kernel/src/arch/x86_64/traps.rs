@@ -67,7 +67,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
         0..=31 => exception(frame),
         LOCAL_TIMER_VECTOR => {
             apic::eoi();
-            crate::kernel::time::timer_interrupt();
+            crate::kernel::time::timer_interrupt(frame.from_user());
         }
         RESCHEDULE_VECTOR => apic::eoi(),
         SPURIOUS_VECTOR => {}
@@ -80,6 +80,11 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
             apic::eoi();
         }
     }
+    // Back to user mode: reschedule or deliver signals first (a system call taken through
+    // the kvm-pvm fault path already did this).
+    if frame.from_user() && frame.vector != super::entry::SYSCALL_VECTOR {
+        signal::exit_to_user_mode(frame);
+    }
 }
 
 fn page_fault(frame: &mut TrapFrame) {
@@ -89,14 +94,17 @@ fn page_fault(frame: &mut TrapFrame) {
     if super::syscall::syscall_from_fault(frame, addr) {
         return;
     }
-    let mm = crate::kernel::task::try_current().and_then(|t| t.mm.clone());
+    let mm = crate::kernel::task::try_current().and_then(|t| t.mm());
+    let mut code = signal::SEGV_MAPERR;
     if let Some(mm) = mm {
-        if fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0).is_ok() {
-            return;
+        match fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0) {
+            Ok(()) => return,
+            Err(fault::FaultError::Access) => code = signal::SEGV_ACCERR,
+            Err(_) => {}
         }
     }
     if user {
-        signal::force_sig_fault(frame, signal::SIGSEGV, addr);
+        signal::force_sig_fault(signal::SIGSEGV, code, addr);
         return;
     }
     if crate::mm::usercopy::fixup(frame) {
@@ -114,7 +122,12 @@ fn exception(frame: &mut TrapFrame) {
             17 => signal::SIGBUS,
             _ => signal::SIGSEGV,
         };
-        signal::force_sig_fault(frame, sig, frame.rip);
+        let code = match frame.vector {
+            0 => 1, // FPE_INTDIV
+            6 => 2, // ILL_ILLOPN
+            _ => signal::SI_KERNEL,
+        };
+        signal::force_sig_fault(sig, code, frame.rip);
         return;
     }
     panic::oops(frame, exception_name(frame.vector), None);

@@ -1,0 +1,58 @@
+//! High-resolution timers (Linux's kernel/time/hrtimer.c), reduced: callbacks ordered by
+//! expiry in ns since boot, run from the tick on the boot CPU. `hrtimer_wakeup` is how
+//! `nanosleep` and timed waits end.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+static TIMERS: Mutex<BTreeMap<(u64, u64), Callback>> = Mutex::new(BTreeMap::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A started timer; cancel it if it should no longer fire.
+#[must_use = "a timer that is never cancelled fires even after its waiter left"]
+pub struct Hrtimer {
+    key: (u64, u64),
+}
+
+impl Hrtimer {
+    /// Fire `f` at `expires_ns` (ns since boot), from interrupt context.
+    pub fn start(expires_ns: u64, f: impl FnOnce() + Send + 'static) -> Hrtimer {
+        let key = (expires_ns, NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        TIMERS.lock().insert(key, Box::new(f));
+        Hrtimer { key }
+    }
+
+    /// Remove the timer; false if it already fired.
+    pub fn cancel(self) -> bool {
+        TIMERS.lock().remove(&self.key).is_some()
+    }
+}
+
+/// Run every expired timer (`hrtimer_interrupt`).
+pub fn run_expired(now_ns: u64) {
+    let expired: Vec<Callback> = {
+        let mut timers = TIMERS.lock();
+        let mut out = Vec::new();
+        while let Some(entry) = timers.first_entry() {
+            if entry.key().0 > now_ns {
+                break;
+            }
+            out.push(entry.remove());
+        }
+        out
+    };
+    for f in expired {
+        f();
+    }
+}
+
+/// The earliest pending expiry, if any.
+pub fn next_expiry() -> Option<u64> {
+    TIMERS.lock().keys().next().map(|k| k.0)
+}

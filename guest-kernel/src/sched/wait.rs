@@ -1,0 +1,150 @@
+//! Wait queues (Linux's kernel/sched/wait.c).
+//!
+//! A sleeper adds itself, sets its state, re-checks its condition and only then calls
+//! `schedule()`; a waker changes the condition first and then wakes. Because the state is set
+//! before the check and `try_to_wake_up` resets it to running, a wake-up between the check and
+//! `schedule()` is never lost. Wakers remove the entries they wake (autoremove); exclusive
+//! waiters are woken one at a time (`wake_up`) to avoid a thundering herd.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use crate::kernel::errno::{KResult, ERESTARTSYS};
+use crate::kernel::task::{current, current_arc, Task, TASK_NORMAL, TASK_RUNNING, TASK_WAKEKILL};
+
+struct Waiter {
+    id: u64,
+    task: Arc<Task>,
+    exclusive: bool,
+}
+
+pub struct WaitQueue {
+    head: Mutex<VecDeque<Waiter>>,
+}
+
+static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WaitQueue {
+    pub const fn new() -> Self {
+        WaitQueue {
+            head: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Queue `current` (if not queued already) and set its state.
+    fn prepare_to_wait(&self, id: u64, state: u32, exclusive: bool) {
+        let mut head = self.head.lock();
+        if !head.iter().any(|w| w.id == id) {
+            let w = Waiter {
+                id,
+                task: current_arc(),
+                exclusive,
+            };
+            if exclusive {
+                head.push_back(w);
+            } else {
+                head.push_front(w);
+            }
+        }
+        current().state.store(state, Ordering::SeqCst);
+    }
+
+    fn finish_wait(&self, id: u64) {
+        current().state.store(TASK_RUNNING, Ordering::SeqCst);
+        self.head.lock().retain(|w| w.id != id);
+    }
+
+    /// Sleep in `state` until `cond()` holds. Interruptible and killable sleeps end early with
+    /// `ERESTARTSYS` when a signal is pending.
+    pub fn wait_event(
+        &self,
+        state: u32,
+        exclusive: bool,
+        mut cond: impl FnMut() -> bool,
+    ) -> KResult<()> {
+        if cond() {
+            return Ok(());
+        }
+        let id = NEXT_WAITER.fetch_add(1, Ordering::Relaxed);
+        let result = loop {
+            self.prepare_to_wait(id, state, exclusive);
+            if cond() {
+                break Ok(());
+            }
+            if crate::kernel::signal::signal_pending_state(state, current()) {
+                break Err(ERESTARTSYS);
+            }
+            super::schedule();
+        };
+        self.finish_wait(id);
+        result
+    }
+
+    /// Like `wait_event` with a deadline in ns since boot; Ok(false) on timeout.
+    pub fn wait_event_timeout(
+        &self,
+        state: u32,
+        deadline_ns: u64,
+        mut cond: impl FnMut() -> bool,
+    ) -> KResult<bool> {
+        let task = current_arc();
+        let timer = crate::kernel::timer::Hrtimer::start(deadline_ns, move || {
+            super::wake_up_state(&task, TASK_NORMAL | TASK_WAKEKILL);
+        });
+        let r = self.wait_event(state, false, || {
+            cond() || crate::arch::tsc::ns_since_boot() >= deadline_ns
+        });
+        timer.cancel();
+        r.map(|()| cond())
+    }
+
+    fn wake(&self, nr_exclusive: usize) -> usize {
+        let mut woken = 0;
+        let mut exclusive_left = nr_exclusive;
+        let mut head = self.head.lock();
+        let mut i = 0;
+        while i < head.len() {
+            let w = &head[i];
+            if super::try_to_wake_up(&w.task, TASK_NORMAL) {
+                woken += 1;
+                let exclusive = w.exclusive;
+                head.remove(i);
+                if exclusive {
+                    exclusive_left -= 1;
+                    if exclusive_left == 0 {
+                        break;
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+        woken
+    }
+
+    /// Wake every non-exclusive waiter and one exclusive waiter.
+    pub fn wake_up(&self) -> usize {
+        self.wake(1)
+    }
+
+    pub fn wake_up_nr(&self, nr: usize) -> usize {
+        self.wake(nr.max(1))
+    }
+
+    pub fn wake_up_all(&self) -> usize {
+        self.wake(usize::MAX)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head.lock().is_empty()
+    }
+}
