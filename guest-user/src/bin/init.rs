@@ -1,10 +1,10 @@
 //! PID 1: greets with the kernel's `uname`, then runs the program named on its command line
-//! (the kernel passes everything after `--` to init), exiting with that program's status.
-//! With no program, it exits 0 and the machine powers off.
+//! (the kernel passes everything after `--` to init) as its child, reaping every orphan that
+//! is re-parented to it meanwhile, and exits with that program's status (which powers the
+//! machine off). With no program, it exits 0.
 
-use std::ffi::CStr;
-use std::os::unix::process::CommandExt;
-use std::process::{exit, Command};
+use std::ffi::{CStr, CString};
+use std::process::exit;
 
 fn uname() -> String {
     // SAFETY: utsname is plain data; uname fills it or fails.
@@ -28,16 +28,63 @@ fn uname() -> String {
     )
 }
 
+/// Fork and exec `argv`; returns the child's PID.
+fn spawn(argv: &[String]) -> std::io::Result<libc::pid_t> {
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap_or_default())
+        .collect();
+    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: fork has no preconditions; the child only calls async-signal-safe functions
+    // (execv, write, _exit) on data prepared before the fork.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            // SAFETY: `ptrs` is a NUL-terminated array of valid C strings.
+            unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+            let msg = b"init: exec failed\n";
+            // SAFETY: writing a static buffer to stderr, then leaving without unwinding.
+            unsafe {
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(127)
+            }
+        }
+        pid => Ok(pid),
+    }
+}
+
 fn main() {
     println!("init: hello from user space on {}", uname());
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((program, rest)) = args.split_first() else {
+    if args.is_empty() {
         println!("init: nothing to run, exiting");
         exit(0);
-    };
+    }
     println!("init: running {}", args.join(" "));
-    // No fork yet: the program replaces init and its exit status becomes the guest's.
-    let err = Command::new(program).args(rest).exec();
-    eprintln!("init: cannot run {program}: {err}");
-    exit(127);
+    let child = match spawn(&args) {
+        Ok(pid) => pid,
+        Err(e) => {
+            eprintln!("init: cannot run {}: {e}", args[0]);
+            exit(127);
+        }
+    };
+    // Reap everything; leave when the program we started is done.
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid == -1 {
+            eprintln!("init: wait: {}", std::io::Error::last_os_error());
+            exit(1);
+        }
+        if pid == child {
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+            exit(code);
+        }
+    }
 }
