@@ -12,7 +12,7 @@ use core::sync::atomic::Ordering;
 use crate::kernel::errno::*;
 use crate::kernel::signal::{
     self, KSigInfo, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SA_NOCLDWAIT,
-    SIGCHLD, SIGKILL, SIG_IGN,
+    SIGCHLD, SIG_IGN,
 };
 use crate::kernel::task::*;
 use crate::kernel::tasklist::{self, TaskList};
@@ -36,7 +36,8 @@ pub fn do_exit(status: i32) -> ! {
     let group_dead = t.signal.live.fetch_sub(1, Ordering::AcqRel) == 1;
 
     if group_dead && t.tgid == 1 {
-        let code = match t.signal.group_exit.lock().unwrap_or(status) {
+        let group_status = t.signal.group_exit.lock().unwrap_or(status);
+        let code = match group_status {
             s if s & 0x7f == 0 => (s >> 8) & 0xff,
             s => 128 + (s & 0x7f),
         };
@@ -79,7 +80,7 @@ pub fn do_group_exit(status: i32) -> ! {
     };
     for th in tasklist::thread_group(&t) {
         if !Arc::ptr_eq(&th, &t) {
-            signal::send_signal(&th, KSigInfo::kernel(SIGKILL), false);
+            signal::zap_thread(&th);
         }
     }
     drop(t);
@@ -105,7 +106,8 @@ pub fn release_user_tid(t: &Task) {
 }
 
 pub fn vfork_release(t: &Task) {
-    if let Some(done) = t.vfork_done.lock().take() {
+    let done = t.vfork_done.lock().take();
+    if let Some(done) = done {
         done.complete();
     }
 }

@@ -143,7 +143,8 @@ pub fn kthread_stop(t: &Arc<Task>) {
 
 /// Called by `do_exit`.
 pub fn exit_hook(t: &Task) {
-    if let Some(k) = KTHREADS.lock().remove(&t.pid) {
+    let k = KTHREADS.lock().remove(&t.pid);
+    if let Some(k) = k {
         k.exited.complete_all();
     }
 }

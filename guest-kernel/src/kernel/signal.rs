@@ -325,10 +325,8 @@ fn sig_ignored(t: &Task, sig: u32) -> bool {
     let handler = t.sighand().lock().actions[sig as usize - 1].handler;
     handler == SIG_IGN
         || (handler == SIG_DFL && default_ignored(sig))
-        || (handler == SIG_DFL
-            && t.signal.unkillable.load(Ordering::Relaxed)
-            && sig != SIGKILL
-            && sig != SIGSTOP)
+        // PID 1 gets only the signals it handles, SIGKILL included (SIGNAL_UNKILLABLE).
+        || (handler == SIG_DFL && t.signal.unkillable.load(Ordering::Relaxed))
 }
 
 /// Whether `t` has a signal it should act on (`signal_pending`).
@@ -603,14 +601,17 @@ fn do_signal(frame: &mut TrapFrame) {
         let Some(info) = info else {
             recalc_sigpending(&t);
             syscall_restart(frame, None);
-            if let Some(mask) = t.pending.lock().saved_mask.take() {
-                t.pending.lock().blocked = mask;
+            let mut p = t.pending.lock();
+            if let Some(mask) = p.saved_mask.take() {
+                p.blocked = mask;
             }
+            drop(p);
             recalc_sigpending(&t);
             return;
         };
         let sig = info.signo;
-        if let Some(status) = *t.signal.group_exit.lock() {
+        let group_exit = *t.signal.group_exit.lock();
+        if let Some(status) = group_exit {
             crate::kernel::exit::do_exit(status);
         }
         let action = t.sighand().lock().actions[sig as usize - 1];

@@ -273,7 +273,8 @@ fn select_task_rq(p: &Task, prev_cpu: usize) -> usize {
         if allowed & (1 << cpu) == 0 {
             continue;
         }
-        let n = nr_running_on(cpu) + usize::from(cpu != prev_cpu);
+        // Fewest runnable tasks first; on a tie, stay where the task was (cache-warm).
+        let n = (nr_running_on(cpu), cpu != prev_cpu);
         if best.is_none_or(|(_, bn)| n < bn) {
             best = Some((cpu, n));
         }
