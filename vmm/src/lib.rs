@@ -18,6 +18,7 @@ pub mod loader;
 pub mod memory;
 pub mod symbols;
 pub mod terminal;
+pub mod trace;
 pub mod vcpu;
 pub mod vm;
 
