@@ -50,7 +50,8 @@ fn main() {
         );
         ok &= check(
             "clock_gettime(bad)",
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, 8 as *mut _) as isize,
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, std::ptr::without_provenance_mut(8))
+                as isize,
             libc::EFAULT,
         );
         ok &= check(
