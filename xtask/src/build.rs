@@ -11,7 +11,23 @@ use crate::cpio::{self, Member};
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 pub const USER_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Programs from guest-user/ placed in /bin (init goes to /sbin/init).
-pub const PROGRAMS: &[&str] = &["bootmark", "efault", "exitcode", "readline"];
+pub const PROGRAMS: &[&str] = &[
+    "bootmark",
+    "chrt",
+    "efault",
+    "exitcode",
+    "kill",
+    "nice",
+    "procbench",
+    "proctest",
+    "ps",
+    "readline",
+    "renice",
+    "schedtest",
+    "sigtest",
+    "sleep",
+    "taskset",
+];
 
 pub struct Artifacts {
     pub vmm: PathBuf,

@@ -1,0 +1,76 @@
+//! Processes, threads and signals, checked by the guest's own test programs on a 2-CPU VM.
+
+use vm_tests::boot;
+
+/// Run `program` with `args` as init's child and return the console, asserting it passed.
+fn run_checks(program: &str, args: &str) -> String {
+    let o = boot(&format!("quiet -- /bin/{program} {args}"), 2);
+    assert_eq!(o.status(), 0, "{program} failed:\n{}", o.console);
+    assert!(!o.console.contains("FAIL"), "{}", o.console);
+    o.console
+}
+
+#[test]
+fn fork_exec_wait_and_process_ids() {
+    let out = run_checks(
+        "proctest",
+        "fork_exec_wait exec_enoent vfork clone_flags_einval wait4_wnohang waitid prctl_name",
+    );
+    for check in [
+        "fork_exec_wait",
+        "vfork",
+        "clone_flags_einval",
+        "wait4_wnohang",
+        "waitid",
+    ] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn threads_share_a_pid_and_join() {
+    let out = run_checks("proctest", "thread_ids threads_join thread_exit_group");
+    assert!(out.contains("ok: threads_join"), "{out}");
+}
+
+#[test]
+fn fork_bomb_is_stopped_by_rlimit_nproc() {
+    let out = run_checks("proctest", "rlimit_nproc");
+    assert!(out.contains("ok: rlimit_nproc"), "{out}");
+}
+
+#[test]
+fn signal_handlers_frames_masks_and_default_actions() {
+    let out = run_checks(
+        "sigtest",
+        "siginfo_kill siginfo_queue_tkill handler_frame_restores_state sa_resethand sa_nodefer \
+         mask_pending rt_signals_queue death_by_signal core_dump_bit sigchld sigtimedwait \
+         sigsuspend sigkill_uncatchable",
+    );
+    for check in [
+        "handler_frame_restores_state",
+        "core_dump_bit",
+        "sigsuspend",
+        "sigchld",
+    ] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn init_survives_kill_9() {
+    // As PID 1 itself: kill(1, SIGKILL) must be ignored.
+    let o = boot("quiet init=/bin/sigtest -- --pid1 siginfo_kill", 1);
+    assert!(
+        o.console.contains("ok: pid1_ignores_sigkill"),
+        "{}",
+        o.console
+    );
+    assert_eq!(o.status(), 0, "{}", o.console);
+}
