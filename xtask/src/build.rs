@@ -11,7 +11,7 @@ use crate::cpio::{self, Member};
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 pub const USER_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Programs from guest-user/ placed in /bin (init goes to /sbin/init).
-pub const PROGRAMS: &[&str] = &["bootmark", "efault", "exitcode", "readline"];
+pub const PROGRAMS: &[&str] = &["bootmark", "efault", "exitcode", "mmtest", "readline"];
 
 pub struct Artifacts {
     pub vmm: PathBuf,
