@@ -13,6 +13,8 @@
 //! Called with the mm lock held: by the page-fault handler (for user-mode faults and for the
 //! kernel's user copies alike) and by populate.
 
+#![deny(unsafe_code)]
+
 use super::arch::paging::{PTE_PRESENT, PTE_WRITE};
 use super::mem_map::PG_ANON;
 use super::mmap::{

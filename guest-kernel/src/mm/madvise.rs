@@ -9,6 +9,8 @@
 //! on a Linux built without it. Holes in the range make the result ENOMEM after the mapped
 //! parts have been advised, as in Linux.
 
+#![deny(unsafe_code)]
+
 use alloc::vec::Vec;
 
 use super::fault::FaultError;

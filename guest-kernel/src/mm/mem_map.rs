@@ -13,6 +13,8 @@
 //! says someone else still holds the frame. `put_page` frees the frame when the last goes.
 //! Dropping a reference nobody holds is a kernel bug; it is reported, never a double free.
 
+#![deny(unsafe_code)]
+
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Private anonymous memory of a process (counted in AnonPages).

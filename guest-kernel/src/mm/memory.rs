@@ -5,6 +5,8 @@
 //! unreachable ([`MmuGather`]), so once flushes reach other CPUs no CPU can write a frame that
 //! has already gone back to the allocator.
 
+#![deny(unsafe_code)]
+
 use alloc::vec::Vec;
 
 use super::arch::paging::{ADDR_MASK, PTE_WRITE};

@@ -12,6 +12,8 @@
 //! `mmap_lock`); every method here expects it held. Page faults take it too, so no method may
 //! touch user memory through user addresses.
 
+#![deny(unsafe_code)]
+
 use super::arch::paging::{PageTable, PTE_NX, PTE_PROTNONE, PTE_USER, PTE_WRITE};
 use super::fault::handle_mm_fault;
 use super::mem_map::PG_ANON;
@@ -176,8 +178,11 @@ impl MmStruct {
     }
 
     /// Private anonymous memory over `[start, end)` with `prot`, replacing whatever was
-    /// mapped there (exec's program segments).
+    /// mapped there (exec's program segments). An empty range maps nothing.
     pub fn insert_vma(&mut self, start: u64, end: u64, prot: u64) {
+        if start >= end || end > TASK_SIZE || !start.is_multiple_of(PAGE) {
+            return;
+        }
         self.unmap_region(start, end);
         let mut flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         if flags & VM_WRITE != 0 {

@@ -3,6 +3,8 @@
 //! and the frames keep their reference counts. `old_len == 0` on a shared mapping creates a
 //! second mapping of the same pages.
 
+#![deny(unsafe_code)]
+
 use super::mmap::{page_align_up, MmStruct, MAP_FIXED, MAP_SHARED, PAGE};
 use super::tlb::flush_tlb_range;
 use super::vma::{Vma, TASK_SIZE, VM_LOCKED, VM_MAYSHARE, VM_SHARED};

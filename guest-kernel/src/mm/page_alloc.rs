@@ -52,65 +52,56 @@ static BUDDY: Mutex<Buddy<DirectMap, [u64; BITMAP_WORDS]>> =
 const PCP_HIGH: usize = 64;
 const PCP_BATCH: usize = 16;
 
-struct Pcp {
-    /// Pages on the stack; atomic only so that other CPUs may read it for MemFree.
-    count: AtomicUsize,
-    pfns: [u64; PCP_HIGH],
-}
-
-struct PcpLists([UnsafeCell<Pcp>; MAX_CPUS]);
+/// Each CPU's stack of free pages (frame numbers); the first `PCP_COUNT[cpu]` are valid.
+struct PcpLists([UnsafeCell<[u64; PCP_HIGH]>; MAX_CPUS]);
 
 // SAFETY: each CPU touches only its own list, and only with interrupts disabled, so accesses
-// to a list never overlap; other CPUs only read the atomic counts.
+// to a list never overlap.
 unsafe impl Sync for PcpLists {}
 
-static PCP: PcpLists = PcpLists(
-    [const {
-        UnsafeCell::new(Pcp {
-            count: AtomicUsize::new(0),
-            pfns: [0; PCP_HIGH],
-        })
-    }; MAX_CPUS],
-);
+static PCP: PcpLists = PcpLists([const { UnsafeCell::new([0; PCP_HIGH]) }; MAX_CPUS]);
+/// Pages on each CPU's list; atomic so that other CPUs may read them for MemFree.
+static PCP_COUNT: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 
-/// Run `f` on this CPU's page list.
-fn with_pcp<R>(f: impl FnOnce(&mut Pcp) -> R) -> R {
+/// Run `f` on this CPU's page list and its count.
+fn with_pcp<R>(f: impl FnOnce(&mut [u64; PCP_HIGH], &AtomicUsize) -> R) -> R {
     cpu::without_interrupts(|| {
+        let cpu = cpu_id();
         // SAFETY: interrupts are off, so nothing else on this CPU runs until we return, and
         // no other CPU touches this CPU's list (see `PcpLists`).
-        f(unsafe { &mut *PCP.0[cpu_id()].get() })
+        f(unsafe { &mut *PCP.0[cpu].get() }, &PCP_COUNT[cpu])
     })
 }
 
 fn pcp_alloc() -> Option<u64> {
-    with_pcp(|pcp| {
-        let mut n = pcp.count.load(Relaxed);
+    with_pcp(|pfns, count| {
+        let mut n = count.load(Relaxed);
         if n == 0 {
             let mut buddy = BUDDY.lock();
             while n < PCP_BATCH {
                 let Some(pfn) = buddy.alloc(0) else { break };
-                pcp.pfns[n] = pfn;
+                pfns[n] = pfn;
                 n += 1;
             }
         }
         let n = n.checked_sub(1)?;
-        pcp.count.store(n, Relaxed);
-        Some(pcp.pfns[n])
+        count.store(n, Relaxed);
+        Some(pfns[n])
     })
 }
 
 fn pcp_free(pfn: u64) {
-    with_pcp(|pcp| {
-        let mut n = pcp.count.load(Relaxed);
+    with_pcp(|pfns, count| {
+        let mut n = count.load(Relaxed);
         if n == PCP_HIGH {
             let mut buddy = BUDDY.lock();
-            for &p in &pcp.pfns[n - PCP_BATCH..n] {
+            for &p in &pfns[n - PCP_BATCH..n] {
                 buddy.free(p, 0);
             }
             n -= PCP_BATCH;
         }
-        pcp.pfns[n] = pfn;
-        pcp.count.store(n + 1, Relaxed);
+        pfns[n] = pfn;
+        count.store(n + 1, Relaxed);
     })
 }
 
@@ -305,11 +296,6 @@ pub fn total_pages() -> u64 {
 
 /// Free pages: in the buddy allocator and on the per-CPU lists.
 pub fn free_page_count() -> u64 {
-    let cached: usize = PCP
-        .0
-        .iter()
-        // SAFETY: only the atomic count is read; its owner may be changing the list meanwhile.
-        .map(|l| unsafe { (*l.get()).count.load(Relaxed) })
-        .sum();
+    let cached: usize = PCP_COUNT.iter().map(|c| c.load(Relaxed)).sum();
     cpu::without_interrupts(|| BUDDY.lock().free_pages()) + cached as u64
 }

@@ -10,6 +10,8 @@
 //!
 //! Lock order: the mm lock, then `pages`.
 
+#![deny(unsafe_code)]
+
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};

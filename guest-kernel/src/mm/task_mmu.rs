@@ -1,6 +1,8 @@
 //! `/proc/<pid>/maps` and the memory lines of `/proc/<pid>/status`, in Linux's formats
 //! (fs/proc/task_mmu.c: `show_map_vma`, `task_mem`).
 
+#![deny(unsafe_code)]
+
 use alloc::string::String;
 use core::fmt::Write;
 

@@ -10,6 +10,8 @@
 //! mask, waiting for the acknowledgements) before the caller frees or reuses any frame it
 //! unmapped. These three functions are the hook points for the scheduler's side of that.
 
+#![deny(unsafe_code)]
+
 use super::mmap::MmStruct;
 
 /// Beyond this many pages a range flush reloads CR3 instead (Linux's

@@ -8,6 +8,8 @@
 //! counters. Nothing here touches page tables: callers (mm/mmap.rs) zap or move the pages of
 //! the ranges these methods report.
 
+#![deny(unsafe_code)]
+
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -256,6 +258,9 @@ impl VmaTree {
     /// Take `[start, end)` out of the tree: VMAs straddling an edge are split and keep their
     /// outside parts. Returns the removed parts, clipped to the range, in address order.
     pub fn remove_range(&mut self, start: u64, end: u64) -> Vec<Vma> {
+        if start >= end {
+            return Vec::new();
+        }
         let first = self.first_ending_above(start);
         let count = self.vmas[first..]
             .iter()
@@ -332,7 +337,7 @@ impl VmaTree {
         let above = high.saturating_add(STACK_GUARD_GAP);
         let n = self.vmas.partition_point(|v| v.start < above);
         for v in self.vmas[..n].iter().rev() {
-            if upper >= v.end + len && upper - len >= low {
+            if upper >= v.end.saturating_add(len) && upper - len >= low {
                 return Some(upper - len);
             }
             upper = upper.min(v.start_gap());

@@ -7,6 +7,8 @@
 //! configuration-dependent lines we would only ever print as zero (zswap, THP, CMA, memory
 //! failure) are left out, as a Linux kernel built without those options leaves them out.
 
+#![deny(unsafe_code)]
+
 use alloc::string::String;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

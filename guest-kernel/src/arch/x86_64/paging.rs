@@ -272,9 +272,20 @@ impl PageTable {
     }
 }
 
+/// Run on the kernel's master page table (Linux's `switch_mm` to `init_mm`): what a CPU
+/// must do before the address space it runs on goes away.
+pub fn load_kernel_page_table() {
+    // SAFETY: the master table maps the kernel half like every address space does.
+    unsafe { cpu::write_cr3(super::boot::init_pml4_phys()) }
+}
+
 impl Drop for PageTable {
-    /// Free the user half's intermediate tables (leaf frames were released by `mm`).
+    /// Free the user half's intermediate tables (leaf frames were released by `mm`). If this
+    /// CPU still runs on the table, it moves to the kernel's master table first.
     fn drop(&mut self) {
+        if self.is_active() {
+            load_kernel_page_table();
+        }
         fn free_level(phys: u64, level: u32) {
             if level > 0 {
                 for i in 0..512 {
