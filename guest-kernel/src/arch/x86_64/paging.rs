@@ -16,6 +16,8 @@
 //! Entries are reached through the direct map one at a time ([`entry`]); no function holds a
 //! reference to a whole table while another may write into it.
 
+use alloc::vec::Vec;
+
 use super::{cpu, phys_to_virt};
 use crate::mm::page_alloc::{alloc_zeroed_page, free_page};
 use crate::mm::vmstat::{mod_node_page_state, NodeStat};
@@ -47,18 +49,19 @@ fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 0x1ff) as usize
 }
 
-/// The leaf entry for `va` under `pml4`, creating intermediate tables if `create`
-/// (each one counted in `nr`).
-fn walk(pml4: u64, nr: &mut u64, va: u64, create: bool) -> Option<&'static mut u64> {
+/// The leaf entry for `va` under `pml4`, creating intermediate tables if `create` (each one
+/// recorded in `tables`).
+fn walk(pml4: u64, tables: &mut Vec<u64>, va: u64, create: bool) -> Option<&'static mut u64> {
     let mut phys = pml4;
     for level in (1..4).rev() {
         let e = entry(phys, index(va, level));
         if *e & PTE_PRESENT == 0 {
-            if !create {
+            if !create || tables.try_reserve(1).is_err() {
                 return None;
             }
-            *e = alloc_zeroed_page()? | PTE_PRESENT | PTE_WRITE | PTE_USER;
-            *nr += 1;
+            let table = alloc_zeroed_page()?;
+            tables.push(table);
+            *e = table | PTE_PRESENT | PTE_WRITE | PTE_USER;
             mod_node_page_state(NodeStat::PageTables, 1);
         }
         phys = *e & ADDR_MASK;
@@ -97,8 +100,9 @@ fn for_each_leaf(pml4: u64, start: u64, end: u64, mut f: impl FnMut(u64, &mut u6
 
 pub struct PageTable {
     pml4: u64,
-    /// Intermediate tables below the PML4 (VmPTE).
-    nr_pgtables: u64,
+    /// Every table allocated below the PML4 (VmPTE), so teardown frees them without
+    /// scanning thousands of empty entries. Tables are only freed with the address space.
+    tables: Vec<u64>,
 }
 
 impl PageTable {
@@ -117,7 +121,7 @@ impl PageTable {
         };
         Some(PageTable {
             pml4,
-            nr_pgtables: 0,
+            tables: Vec::new(),
         })
     }
 
@@ -127,7 +131,7 @@ impl PageTable {
 
     /// Page-table pages this address space uses below its root.
     pub fn nr_pgtables(&self) -> u64 {
-        self.nr_pgtables
+        self.tables.len() as u64
     }
 
     /// Make this address space current on this CPU.
@@ -160,7 +164,7 @@ impl PageTable {
     /// Map the 4 KiB page at `va` to `phys` with `flags` (PTE_PRESENT is added unless the
     /// flags say PROT_NONE); returns false if out of memory.
     pub fn map(&mut self, va: u64, phys: u64, flags: u64) -> bool {
-        let Some(pte) = walk(self.pml4, &mut self.nr_pgtables, va, true) else {
+        let Some(pte) = walk(self.pml4, &mut self.tables, va, true) else {
             return false;
         };
         let present = if flags & PTE_PROTNONE == 0 {
@@ -226,9 +230,9 @@ impl PageTable {
         mut f: impl FnMut(u64) -> (u64, u64),
     ) -> bool {
         let mut ok = true;
-        let (dst_root, dst_nr) = (dst.pml4, &mut dst.nr_pgtables);
+        let (dst_root, dst_tables) = (dst.pml4, &mut dst.tables);
         for_each_leaf(self.pml4, start, end, |va, pte| {
-            match walk(dst_root, dst_nr, va, true) {
+            match walk(dst_root, dst_tables, va, true) {
                 Some(d) => {
                     let (keep, copy) = f(*pte);
                     *pte = keep;
@@ -246,17 +250,17 @@ impl PageTable {
     /// memory) nothing has moved. No TLB flush.
     pub fn move_range(&mut self, from: u64, to: u64, len: u64) -> bool {
         let root = self.pml4;
-        let nr = &mut self.nr_pgtables;
+        let tables = &mut self.tables;
         let mut ok = true;
         for_each_leaf(root, from, from + len, |va, _| {
-            ok = walk(root, nr, va - from + to, true).is_some();
+            ok = walk(root, tables, va - from + to, true).is_some();
             ok
         });
         if !ok {
             return false;
         }
         for_each_leaf(root, from, from + len, |va, pte| {
-            if let Some(d) = walk(root, nr, va - from + to, false) {
+            if let Some(d) = walk(root, tables, va - from + to, false) {
                 *d = *pte;
                 *pte = 0;
             }
@@ -267,7 +271,7 @@ impl PageTable {
 
     /// The frame and flags mapped at `va` (present or PROT_NONE).
     pub fn lookup(&mut self, va: u64) -> Option<(u64, u64)> {
-        let pte = walk(self.pml4, &mut self.nr_pgtables, va, false)?;
+        let pte = walk(self.pml4, &mut self.tables, va, false)?;
         (*pte & LEAF != 0).then_some((*pte & ADDR_MASK, *pte & !ADDR_MASK))
     }
 }
@@ -280,30 +284,16 @@ pub fn load_kernel_page_table() {
 }
 
 impl Drop for PageTable {
-    /// Free the user half's intermediate tables (leaf frames were released by `mm`). If this
-    /// CPU still runs on the table, it moves to the kernel's master table first.
+    /// Free the user half's tables (leaf frames were released by `mm`). If this CPU still
+    /// runs on the table, it moves to the kernel's master table first.
     fn drop(&mut self) {
         if self.is_active() {
             load_kernel_page_table();
         }
-        fn free_level(phys: u64, level: u32) {
-            if level > 0 {
-                for i in 0..512 {
-                    let e = *entry(phys, i);
-                    if e & PTE_PRESENT != 0 {
-                        free_level(e & ADDR_MASK, level - 1);
-                    }
-                }
-            }
-            free_page(phys);
-        }
-        for i in 0..256 {
-            let e = *entry(self.pml4, i);
-            if e & PTE_PRESENT != 0 {
-                free_level(e & ADDR_MASK, 2);
-            }
+        mod_node_page_state(NodeStat::PageTables, -(self.tables.len() as i64));
+        for &table in &self.tables {
+            free_page(table);
         }
         free_page(self.pml4);
-        mod_node_page_state(NodeStat::PageTables, -(self.nr_pgtables as i64));
     }
 }
