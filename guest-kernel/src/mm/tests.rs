@@ -571,3 +571,33 @@ fn proc_files_describe_a_small_process() {
         "{status}"
     );
 }
+
+#[test]
+fn split_and_moved_shared_mappings_keep_their_file_offsets() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    let a = mm.do_mmap(0, 4 * P, RW, SHARED).unwrap();
+    for i in 0..4 {
+        write(&mut mm, a + i * P, 0x60 + i as u8).unwrap();
+    }
+    // Split in three, drop every mapping: each piece refaults its own pages of the file.
+    mm.mprotect(a + P, P, PROT_READ).unwrap();
+    assert_eq!(mm.vmas.iter().count(), 3);
+    mm.madvise(a, 4 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(mm.get_mm_counter(MM_SHMEMPAGES), 0);
+    for i in 0..4 {
+        assert_eq!(read(&mut mm, a + i * P).unwrap(), 0x60 + i as u8);
+    }
+    // Move the last two pages elsewhere: same pages, same offsets.
+    let b = mm
+        .mremap(a + 2 * P, 2 * P, 3 * P, MREMAP_MAYMOVE, 0)
+        .unwrap();
+    assert_eq!(read(&mut mm, b).unwrap(), 0x62);
+    assert_eq!(read(&mut mm, b + P).unwrap(), 0x63);
+    assert_eq!(read(&mut mm, b + 2 * P).unwrap(), 0);
+    mm.madvise(b, 2 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(read(&mut mm, b + P).unwrap(), 0x63);
+    let mut maps = String::new();
+    mm.proc_maps(&mut maps);
+    assert!(maps.contains(" rw-s 00002000 00:01 "), "{maps}");
+}
