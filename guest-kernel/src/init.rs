@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::arch::{self, apic, cpu, idt, percpu, pvh, smp, tsc};
+use crate::arch::{self, apic, idt, percpu, pvh, smp, tsc};
 use crate::kernel::{cmdline, printk, task, time};
 use crate::mm::{memblock, page_alloc};
 use crate::{pr_err, pr_info, pr_notice};

@@ -54,6 +54,18 @@ fn bad_user_pointers_get_efault_not_a_panic() {
 }
 
 #[test]
+fn memory_management_checks_pass_in_user_space() {
+    let o = boot("-- /bin/mmtest", 1);
+    assert!(
+        o.console.contains("mmtest: all checks passed"),
+        "{}",
+        o.console
+    );
+    assert!(!o.console.contains("FAILED"), "{}", o.console);
+    assert_eq!(o.status(), 0, "{}", o.console);
+}
+
+#[test]
 fn two_vcpus_boot_and_come_online() {
     let o = boot("", 2);
     assert_eq!(o.status(), 0, "{}", o.console);

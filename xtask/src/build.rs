@@ -17,6 +17,7 @@ pub const PROGRAMS: &[&str] = &[
     "efault",
     "exitcode",
     "kill",
+    "mmtest",
     "nice",
     "procbench",
     "proctest",

@@ -16,8 +16,7 @@ use crate::arch::entry::TrapFrame;
 use crate::arch::phys_to_virt;
 use crate::kernel::errno::*;
 use crate::kernel::task::{Task, PF_FORKNOEXEC, PF_KTHREAD};
-use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP};
-use crate::mm::page_alloc::{alloc_page, free_page};
+use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_TOP};
 
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
@@ -42,24 +41,8 @@ fn prot_of(flags: u32) -> u64 {
 }
 
 /// Copy `data` into the page at `va` of `mm` at `offset_in_page`, allocating it if needed.
-fn fill_page(
-    mm: &mut MmStruct,
-    va: u64,
-    flags: u64,
-    offset_in_page: usize,
-    data: &[u8],
-) -> KResult<()> {
-    let (phys, fresh) = match mm.pgd.lookup(va) {
-        Some((phys, _)) => (phys, false),
-        None => {
-            let phys = alloc_page().ok_or(ENOMEM)?;
-            if !mm.pgd.map(va, phys, flags) {
-                free_page(phys);
-                return Err(ENOMEM);
-            }
-            (phys, true)
-        }
-    };
+fn fill_page(mm: &mut MmStruct, va: u64, offset_in_page: usize, data: &[u8]) -> KResult<()> {
+    let (phys, fresh) = mm.fault_in_page(va)?;
     let page = phys_to_virt(phys) as *mut u8;
     let end = offset_in_page + data.len();
     // SAFETY: `page` is a whole page of ours in the direct map, and callers split at page
@@ -76,14 +59,14 @@ fn fill_page(
 }
 
 /// Place `data` at user address `addr` in `mm` (page by page through the direct map).
-fn place(mm: &mut MmStruct, addr: u64, data: &[u8], flags: u64) -> KResult<()> {
+fn place(mm: &mut MmStruct, addr: u64, data: &[u8]) -> KResult<()> {
     let mut done = 0;
     while done < data.len() {
         let va = addr + done as u64;
         let page = va & !(PAGE - 1);
         let off = (va - page) as usize;
         let n = (PAGE as usize - off).min(data.len() - done);
-        fill_page(mm, page, flags, off, &data[done..done + n])?;
+        fill_page(mm, page, off, &data[done..done + n])?;
         done += n;
     }
     Ok(())
@@ -108,16 +91,26 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
         let end = crate::mm::mmap::page_align_up(seg.vaddr + seg.memsz).ok_or(ENOEXEC)?;
         let prot = prot_of(seg.flags);
         mm.insert_vma(start, end, prot);
-        let flags = mm.find_vma(start).ok_or(ENOEXEC)?.pte_flags();
         // File-backed part, copied; the rest of the segment (bss) is demand-zero.
         let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
-        place(&mut mm, seg.vaddr, file, flags)?;
+        place(&mut mm, seg.vaddr, file)?;
+        // Code and data bounds, as Linux's load_elf_binary records them (/proc/<pid>/status).
+        let file_end = seg.vaddr + seg.filesz;
+        if seg.flags & PF_X != 0 {
+            mm.start_code = if mm.end_code == 0 {
+                seg.vaddr
+            } else {
+                mm.start_code.min(seg.vaddr)
+            };
+            mm.end_code = mm.end_code.max(file_end);
+        }
+        mm.start_data = mm.start_data.max(seg.vaddr);
+        mm.end_data = mm.end_data.max(file_end);
     }
     mm.start_brk = crate::mm::mmap::page_align_up(plan.end).ok_or(ENOEXEC)?;
     mm.brk = mm.start_brk;
 
-    // The stack: an 8 MiB VMA below STACK_TOP, its top pages filled with the initial image.
-    mm.insert_vma(STACK_TOP - STACK_SIZE, STACK_TOP, PROT_READ | PROT_WRITE);
+    // The stack: a grows-down VMA below STACK_TOP, its top pages filled with the initial image.
     let total: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
     if total > MAX_ARG_BYTES {
         return Err(E2BIG);
@@ -143,8 +136,8 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     let mut random = [0u8; 16];
     crate::drivers::random::fill(&mut random);
     let (stack_image, rsp) = build_stack(STACK_TOP, &argv_b, &envp_b, &auxv, random);
-    let stack_flags = mm.find_vma(STACK_TOP - PAGE).ok_or(ENOMEM)?.pte_flags();
-    place(&mut mm, rsp, &stack_image, stack_flags)?;
+    mm.setup_stack(STACK_TOP, rsp)?;
+    place(&mut mm, rsp, &stack_image)?;
     Ok(Image {
         mm,
         entry: plan.entry,

@@ -34,7 +34,10 @@ pub fn dispatch(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         19 => rw::sys_readv(a[0], a[1], a[2]),
         20 => rw::sys_writev(a[0], a[1], a[2]),
         24 => sched::sys_sched_yield(),
-        28 => Ok(0), // madvise: advice only
+        25 => mm::sys_mremap(a[0], a[1], a[2], a[3], a[4]),
+        26 => mm::sys_msync(a[0], a[1], a[2]),
+        27 => mm::sys_mincore(a[0], a[1], a[2]),
+        28 => mm::sys_madvise(a[0], a[1], a[2]),
         34 => signal::sys_pause(),
         35 => time::sys_nanosleep(a[0], a[1]),
         37 => signal::sys_alarm(a[0]),

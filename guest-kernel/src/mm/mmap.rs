@@ -1,260 +1,466 @@
-//! A process address space (`mm_struct`): its page table and its VMAs, kept in an ordered map
-//! by start address; `brk`, anonymous `mmap`, `munmap`, `mprotect`, and teardown.
+//! A process address space (`mm_struct`): its page table, its VMAs and its counters; `mmap`,
+//! `munmap`, `mprotect`, `brk`, the initial stack, and teardown.
 //!
 //! Pages are allocated on first touch (`fault.rs`); a VMA records what may be mapped there.
+//! Frames mapped here are reference-counted (`page_alloc::get_page`/`put_page`): private
+//! pages may be shared copy-on-write with other address spaces after fork (`memory.rs`), so
+//! for private mappings a writable VMA does *not* mean writable page-table entries; a page is
+//! made writable only while this address space holds the sole reference to it. The shared
+//! zero page is mapped read-only and never counted.
+//!
+//! Locking: the whole structure is guarded by the mm lock (`MmRef`'s mutex, Linux's
+//! `mmap_lock`); every method here expects it held. Page faults take it too, so no method may
+//! touch user memory through user addresses.
 
-use alloc::collections::BTreeMap;
+#![deny(unsafe_code)]
 
-use crate::arch::paging::{PageTable, PTE_NX, PTE_USER, PTE_WRITE};
+use super::arch::paging::{PageTable, PTE_NX, PTE_PROTNONE, PTE_USER, PTE_WRITE};
+use super::fault::handle_mm_fault;
+use super::mem_map::PG_ANON;
+use super::page_alloc::{alloc_user_page, is_zero_page, page_count, put_page};
+use super::shmem::ShmemFile;
+use super::tlb::flush_tlb_range;
+use super::vma::{
+    VmFlags, Vma, VmaTree, MMAP_MIN_ADDR, TASK_SIZE, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC,
+    VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE,
+    VM_READ, VM_SHARED, VM_WRITE,
+};
 use crate::kernel::errno::*;
-use crate::mm::page_alloc::free_page;
 
 pub const PAGE: u64 = 4096;
 pub const PROT_READ: u64 = 1;
 pub const PROT_WRITE: u64 = 2;
 pub const PROT_EXEC: u64 = 4;
-/// Anonymous mappings are placed top-down from here (below the stack).
+pub const PROT_SEM: u64 = 8;
+pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
+pub const PROT_GROWSUP: u64 = 0x0200_0000;
+
+pub const MAP_SHARED: u64 = 0x01;
+pub const MAP_PRIVATE: u64 = 0x02;
+pub const MAP_TYPE: u64 = 0x0f;
+pub const MAP_FIXED: u64 = 0x10;
+pub const MAP_ANONYMOUS: u64 = 0x20;
+pub const MAP_32BIT: u64 = 0x40;
+pub const MAP_GROWSDOWN: u64 = 0x100;
+pub const MAP_LOCKED: u64 = 0x2000;
+pub const MAP_NORESERVE: u64 = 0x4000;
+pub const MAP_POPULATE: u64 = 0x8000;
+pub const MAP_NONBLOCK: u64 = 0x1_0000;
+pub const MAP_HUGETLB: u64 = 0x4_0000;
+pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+
+/// Mappings the kernel places are put top-down from here (below the stack).
 pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
-pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
+pub const STACK_TOP: u64 = TASK_SIZE;
+/// RLIMIT_STACK's default: how far the main stack may grow.
 pub const STACK_SIZE: u64 = 8 << 20;
+/// Stack mapped below the initial arguments at exec (Linux's `stack_expand`).
+const STACK_EXPAND: u64 = 128 << 10;
+/// Windows into MAP_32BIT placement (x86_64: the second GiB).
+const MAP_32BIT_LOW: u64 = 0x4000_0000;
+const MAP_32BIT_HIGH: u64 = 0x8000_0000;
 
-#[derive(Clone, Copy, Debug)]
-pub struct Vma {
-    pub start: u64,
-    pub end: u64,
-    pub prot: u64,
-}
+/// Default flags of private data (heap, data segment): read, write, may-anything.
+pub const VM_DATA_DEFAULT_FLAGS: VmFlags =
+    VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 
-impl Vma {
-    pub fn pte_flags(&self) -> u64 {
-        let mut f = PTE_USER;
-        if self.prot & PROT_WRITE != 0 {
-            f |= PTE_WRITE;
-        }
-        if self.prot & PROT_EXEC == 0 {
-            f |= PTE_NX;
-        }
-        f
-    }
-}
+// RSS counters (Linux's `MM_*PAGES`).
+pub const MM_FILEPAGES: usize = 0;
+pub const MM_ANONPAGES: usize = 1;
+pub const MM_SWAPENTS: usize = 2;
+pub const MM_SHMEMPAGES: usize = 3;
+const NR_MM_COUNTERS: usize = 4;
 
 pub struct MmStruct {
     pub pgd: PageTable,
-    /// VMAs by start address; they never overlap.
-    pub vmas: BTreeMap<u64, Vma>,
+    pub vmas: VmaTree,
+    /// Top of the area the kernel picks mapping addresses from.
+    pub mmap_base: u64,
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
     pub start_brk: u64,
     pub brk: u64,
-    mmap_next: u64,
+    /// The initial stack pointer of the program (what makes a VMA `[stack]`).
+    pub start_stack: u64,
+    rss_stat: [u64; NR_MM_COUNTERS],
+    /// Highest RSS seen (VmHWM).
+    pub hiwater_rss: u64,
 }
 
 pub fn page_align_up(x: u64) -> Option<u64> {
     x.checked_add(PAGE - 1).map(|v| v & !(PAGE - 1))
 }
 
+/// PTE flags for a VMA's pages (Linux's `vm_get_page_prot`). PROT_NONE pages keep their frame
+/// but are not present, so neither user mode nor the kernel's user copies reach them.
+pub fn vm_get_page_prot(flags: VmFlags) -> u64 {
+    if flags & VM_ACCESS_FLAGS == 0 {
+        return PTE_PROTNONE;
+    }
+    let mut f = PTE_USER;
+    if flags & VM_WRITE != 0 {
+        f |= PTE_WRITE;
+    }
+    if flags & VM_EXEC == 0 {
+        f |= PTE_NX;
+    }
+    f
+}
+
+/// `PROT_*` to `VM_*` (Linux's `calc_vm_prot_bits`).
+pub fn calc_vm_prot_bits(prot: u64) -> VmFlags {
+    prot & (PROT_READ | PROT_WRITE | PROT_EXEC)
+}
+
+/// May a private page at `phys` be mapped writable here? Only if nobody else holds it.
+pub fn private_page_writable(phys: u64) -> bool {
+    !is_zero_page(phys) && page_count(phys) == 1
+}
+
+/// Which RSS counter a VMA's pages count in.
+pub fn rss_member(flags: VmFlags) -> usize {
+    if flags & VM_SHARED != 0 {
+        MM_SHMEMPAGES
+    } else {
+        MM_ANONPAGES
+    }
+}
+
 impl MmStruct {
     pub fn new() -> KResult<Self> {
         Ok(MmStruct {
             pgd: PageTable::new_user().ok_or(ENOMEM)?,
-            vmas: BTreeMap::new(),
+            vmas: VmaTree::new(),
+            mmap_base: MMAP_BASE,
+            start_code: 0,
+            end_code: 0,
+            start_data: 0,
+            end_data: 0,
             start_brk: 0,
             brk: 0,
-            mmap_next: MMAP_BASE,
+            start_stack: 0,
+            rss_stat: [0; NR_MM_COUNTERS],
+            hiwater_rss: 0,
         })
     }
 
-    /// A copy of this address space for fork (`dup_mmap`). Eager for now: every present page
-    /// is copied; copy-on-write replaces this.
-    pub fn dup_mmap(&mut self) -> KResult<MmStruct> {
-        let mut new = MmStruct::new()?;
-        new.start_brk = self.start_brk;
-        new.brk = self.brk;
-        new.mmap_next = self.mmap_next;
-        for v in self.vmas.values() {
-            new.vmas.insert(v.start, *v);
-            let mut va = v.start;
-            while va < v.end {
-                if let Some((phys, _)) = self.pgd.lookup(va) {
-                    let copy = crate::mm::page_alloc::alloc_page().ok_or(ENOMEM)?;
-                    // SAFETY: both frames are whole pages reachable through the direct map;
-                    // the copy is fresh and private to us.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            crate::arch::phys_to_virt(phys) as *const u8,
-                            crate::arch::phys_to_virt(copy) as *mut u8,
-                            PAGE as usize,
-                        )
-                    };
-                    if !new.pgd.map(va, copy, v.pte_flags()) {
-                        free_page(copy);
-                        return Err(ENOMEM);
-                    }
+    pub fn get_mm_counter(&self, member: usize) -> u64 {
+        self.rss_stat[member]
+    }
+
+    pub fn add_mm_counter(&mut self, member: usize, delta: i64) {
+        let c = &mut self.rss_stat[member];
+        *c = c.saturating_add_signed(delta);
+        if delta > 0 {
+            self.hiwater_rss = self.hiwater_rss.max(self.get_mm_rss());
+        }
+    }
+
+    /// Resident pages (Linux's `get_mm_rss`).
+    pub fn get_mm_rss(&self) -> u64 {
+        self.rss_stat[MM_FILEPAGES] + self.rss_stat[MM_ANONPAGES] + self.rss_stat[MM_SHMEMPAGES]
+    }
+
+    /// A fresh copy of the scalar fields for fork (the VMAs and pages are `dup_mmap`'s job).
+    pub(super) fn dup_fields(&self) -> KResult<MmStruct> {
+        let mut mm = MmStruct::new()?;
+        mm.mmap_base = self.mmap_base;
+        mm.start_code = self.start_code;
+        mm.end_code = self.end_code;
+        mm.start_data = self.start_data;
+        mm.end_data = self.end_data;
+        mm.start_brk = self.start_brk;
+        mm.brk = self.brk;
+        mm.start_stack = self.start_stack;
+        Ok(mm)
+    }
+
+    /// Private anonymous memory over `[start, end)` with `prot`, replacing whatever was
+    /// mapped there (exec's program segments). An empty range maps nothing.
+    pub fn insert_vma(&mut self, start: u64, end: u64, prot: u64) {
+        if start >= end || end > TASK_SIZE || !start.is_multiple_of(PAGE) {
+            return;
+        }
+        self.unmap_region(start, end);
+        let mut flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        if flags & VM_WRITE != 0 {
+            flags |= VM_ACCOUNT;
+        }
+        self.vmas.insert(Vma::anon(start, end, flags));
+    }
+
+    /// Linux's `do_mmap` for anonymous memory; the flags have been validated by the syscall.
+    pub fn do_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64) -> KResult<u64> {
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let len = page_align_up(len).ok_or(ENOMEM)?;
+        let flags = if flags & MAP_FIXED_NOREPLACE != 0 {
+            flags | MAP_FIXED
+        } else {
+            flags
+        };
+        let mut vm_flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        if flags & MAP_GROWSDOWN != 0 {
+            vm_flags |= VM_GROWSDOWN;
+        }
+        if flags & MAP_LOCKED != 0 {
+            vm_flags |= VM_LOCKED;
+        }
+        if flags & MAP_NORESERVE != 0 {
+            vm_flags |= VM_NORESERVE;
+        }
+        match flags & MAP_TYPE {
+            MAP_SHARED if vm_flags & VM_GROWSDOWN != 0 => return Err(EINVAL),
+            MAP_SHARED => vm_flags |= VM_SHARED | VM_MAYSHARE,
+            MAP_PRIVATE => {}
+            _ => return Err(EINVAL),
+        }
+        if flags & MAP_HUGETLB != 0 {
+            // No huge pages are reserved (vm.nr_hugepages = 0).
+            return Err(ENOMEM);
+        }
+        let addr = self.get_unmapped_area(addr, len, flags)?;
+        let end = addr + len;
+        if flags & MAP_FIXED_NOREPLACE != 0 && !self.vmas.is_free(addr, end) {
+            return Err(EEXIST);
+        }
+        // Linux's `accountable_mapping`: private writable memory is charged to Committed_AS.
+        if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
+            vm_flags |= VM_ACCOUNT;
+        }
+        if flags & MAP_FIXED != 0 {
+            self.unmap_region(addr, end);
+        }
+        let vma = if vm_flags & VM_SHARED != 0 {
+            Vma {
+                start: addr,
+                end,
+                flags: vm_flags,
+                pgoff: 0,
+                file: Some(ShmemFile::new()),
+            }
+        } else {
+            Vma::anon(addr, end, vm_flags)
+        };
+        self.vmas.insert(vma);
+        if vm_flags & VM_LOCKED != 0 || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+            self.populate(addr, end);
+        }
+        Ok(addr)
+    }
+
+    /// Where a new mapping of `len` bytes goes (Linux's `get_unmapped_area` with the x86_64
+    /// top-down policy): `addr` itself for MAP_FIXED, the hint if it fits, else the highest
+    /// hole below `mmap_base`, else any hole.
+    pub fn get_unmapped_area(&self, addr: u64, len: u64, flags: u64) -> KResult<u64> {
+        if len > TASK_SIZE - MMAP_MIN_ADDR {
+            return Err(ENOMEM);
+        }
+        if flags & MAP_FIXED != 0 {
+            if !addr.is_multiple_of(PAGE) {
+                return Err(EINVAL);
+            }
+            if addr > TASK_SIZE - len {
+                return Err(ENOMEM);
+            }
+            return Ok(addr);
+        }
+        if flags & MAP_32BIT != 0 {
+            return self
+                .vmas
+                .get_unmapped_area(len, MAP_32BIT_LOW, MAP_32BIT_HIGH)
+                .ok_or(ENOMEM);
+        }
+        if addr != 0 {
+            if let Some(hint) = page_align_up(addr).filter(|&h| self.vmas.range_fits(h, len)) {
+                return Ok(hint);
+            }
+        }
+        self.vmas
+            .get_unmapped_area(len, MMAP_MIN_ADDR, self.mmap_base)
+            .or_else(|| self.vmas.get_unmapped_area(len, MMAP_MIN_ADDR, TASK_SIZE))
+            .ok_or(ENOMEM)
+    }
+
+    /// Fault in `[start, end)` now (MAP_POPULATE, MAP_LOCKED): writes for private writable
+    /// memory, so no page is left on the zero page. Stops quietly at the first failure.
+    pub fn populate(&mut self, start: u64, end: u64) {
+        let mut va = start;
+        while va < end {
+            let Some(v) = self.vmas.vma_lookup(va) else {
+                return;
+            };
+            let (write, vend) = (v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE, v.end);
+            while va < end.min(vend) {
+                if handle_mm_fault(self, va, write, false).is_err() {
+                    return;
                 }
                 va += PAGE;
             }
         }
-        Ok(new)
     }
 
-    pub fn find_vma(&self, addr: u64) -> Option<Vma> {
-        self.vmas
-            .range(..=addr)
-            .next_back()
-            .map(|(_, v)| *v)
-            .filter(|v| addr < v.end)
-    }
-
-    fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.vmas
-            .range(..end)
-            .next_back()
-            .is_some_and(|(_, v)| v.end > start)
-    }
-
-    /// Insert a VMA over `[start, end)`, replacing whatever was mapped there.
-    pub fn insert_vma(&mut self, start: u64, end: u64, prot: u64) {
-        self.unmap_range(start, end);
-        self.vmas.insert(start, Vma { start, end, prot });
-    }
-
-    /// Take the VMAs overlapping `[start, end)` out of the tree, putting back the parts outside
-    /// it; returns the parts inside, clipped to the range.
-    fn split_out(&mut self, start: u64, end: u64) -> alloc::vec::Vec<Vma> {
-        let hit: alloc::vec::Vec<Vma> = self
-            .vmas
-            .range(..end)
-            .map(|(_, v)| *v)
-            .filter(|v| v.end > start)
-            .collect();
-        let mut inside = alloc::vec::Vec::with_capacity(hit.len());
-        for v in hit {
-            self.vmas.remove(&v.start);
-            if v.start < start {
-                self.vmas.insert(v.start, Vma { end: start, ..v });
-            }
-            if v.end > end {
-                self.vmas.insert(end, Vma { start: end, ..v });
-            }
-            inside.push(Vma {
-                start: v.start.max(start),
-                end: v.end.min(end),
-                ..v
-            });
+    /// `munmap`.
+    pub fn munmap(&mut self, addr: u64, len: u64) -> KResult<()> {
+        if !addr.is_multiple_of(PAGE) || addr > TASK_SIZE || len > TASK_SIZE - addr {
+            return Err(EINVAL);
         }
-        inside
+        let len = page_align_up(len).ok_or(EINVAL)?;
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        self.unmap_region(addr, addr + len);
+        Ok(())
     }
 
-    /// Remove mappings in `[start, end)`, splitting VMAs at the edges and freeing pages.
-    pub fn unmap_range(&mut self, start: u64, end: u64) {
-        for v in self.split_out(start, end) {
-            self.pgd.unmap_range(v.start, v.end, free_page);
+    /// `mprotect` (Linux's `do_mprotect_pkey`). All-or-nothing: a hole in the range fails it
+    /// before anything changes.
+    pub fn mprotect(&mut self, addr: u64, len: u64, prot: u64) -> KResult<()> {
+        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = prot & !grows;
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP || !addr.is_multiple_of(PAGE) {
+            return Err(EINVAL);
         }
-    }
-
-    /// Anonymous private mapping; `hint` honoured when `fixed`.
-    pub fn mmap_anon(&mut self, hint: u64, len: u64, prot: u64, fixed: bool) -> KResult<u64> {
-        let len = page_align_up(len).filter(|&l| l > 0).ok_or(EINVAL)?;
-        if fixed {
-            if hint % PAGE != 0 || hint.checked_add(len).is_none_or(|e| e > STACK_TOP) {
-                return Err(EINVAL);
-            }
-            self.insert_vma(hint, hint + len, prot);
-            return Ok(hint);
+        if len == 0 {
+            return Ok(());
         }
-        // Top-down search below the last placement.
-        let mut end = self.mmap_next;
-        loop {
-            let start = end.checked_sub(len).ok_or(ENOMEM)?;
-            if start < self.brk + (1 << 30) {
+        let len = page_align_up(len).ok_or(ENOMEM)?;
+        let end = addr.checked_add(len).ok_or(ENOMEM)?;
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+            return Err(EINVAL);
+        }
+        let first = self.vmas.find_vma(addr).ok_or(ENOMEM)?;
+        let mut start = addr;
+        if grows & PROT_GROWSUP != 0 {
+            return Err(EINVAL);
+        }
+        if grows & PROT_GROWSDOWN != 0 {
+            if first.start >= end {
                 return Err(ENOMEM);
             }
-            match self.vmas.range(..end).next_back() {
-                Some((_, v)) if v.end > start => end = v.start,
-                _ => {
-                    self.vmas.insert(
-                        start,
-                        Vma {
-                            start,
-                            end: start + len,
-                            prot,
-                        },
-                    );
-                    self.mmap_next = start;
-                    return Ok(start);
-                }
+            if first.flags & VM_GROWSDOWN == 0 {
+                return Err(EINVAL);
+            }
+            start = first.start;
+        } else if first.start > start {
+            return Err(ENOMEM);
+        }
+        if !self.vmas.covers(start, end) {
+            return Err(ENOMEM);
+        }
+        let bits = calc_vm_prot_bits(prot);
+        for v in self.vmas.overlapping(start, end) {
+            let new = (v.flags & !VM_ACCESS_FLAGS) | bits;
+            // VM_MAY* sit four bits above the rights they allow.
+            if new & !(new >> 4) & VM_ACCESS_FLAGS != 0 {
+                return Err(EACCES);
             }
         }
-    }
-
-    pub fn munmap(&mut self, addr: u64, len: u64) -> KResult<()> {
-        let len = page_align_up(len).ok_or(EINVAL)?;
-        if addr % PAGE != 0
-            || len == 0
-            || addr.checked_add(len).is_none_or(|e| e > STACK_TOP + PAGE)
-        {
-            return Err(EINVAL);
+        let pieces = self.vmas.change_flags(start, end, |v| {
+            let mut new = (v.flags & !VM_ACCESS_FLAGS) | bits;
+            if new & VM_WRITE != 0
+                && v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE) == 0
+            {
+                new |= VM_ACCOUNT;
+            }
+            new
+        });
+        for p in pieces {
+            let shared = p.is_shared();
+            let prot = vm_get_page_prot(p.flags);
+            self.pgd.protect_range(p.start, p.end, prot, |phys| {
+                shared || private_page_writable(phys)
+            });
         }
-        self.unmap_range(addr, addr + len);
+        flush_tlb_range(self, start, end);
         Ok(())
     }
 
-    pub fn mprotect(&mut self, addr: u64, len: u64, prot: u64) -> KResult<()> {
-        let len = page_align_up(len).ok_or(EINVAL)?;
-        if addr % PAGE != 0 {
-            return Err(EINVAL);
+    /// Linux's `brk`: returns the new break, or the old one if the request can't be met.
+    pub fn set_brk(&mut self, brk: u64) -> u64 {
+        let orig = self.brk;
+        if brk < self.start_brk {
+            return orig;
         }
-        let end = addr.checked_add(len).ok_or(ENOMEM)?;
-        // Every page in the range must be mapped.
-        let mut cursor = addr;
-        while cursor < end {
-            let v = self.find_vma(cursor).ok_or(ENOMEM)?;
-            cursor = v.end;
+        let (Some(newbrk), Some(oldbrk)) = (page_align_up(brk), page_align_up(self.brk)) else {
+            return orig;
+        };
+        if newbrk > TASK_SIZE {
+            return orig;
         }
-        for v in self.split_out(addr, end) {
-            let new = Vma { prot, ..v };
-            self.vmas.insert(new.start, new);
-            self.pgd.protect_range(new.start, new.end, new.pte_flags());
+        if newbrk == oldbrk {
+            self.brk = brk;
+            return brk;
         }
+        if brk <= self.brk {
+            self.brk = brk;
+            self.unmap_region(newbrk, oldbrk);
+            return brk;
+        }
+        // Keep a page, and any stack guard gap, free above the heap.
+        if let Some(next) = self.vmas.find_vma(oldbrk) {
+            if newbrk + PAGE > next.start_gap() {
+                return orig;
+            }
+        }
+        self.vmas.insert(Vma::anon(
+            oldbrk,
+            newbrk,
+            VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT,
+        ));
+        self.brk = brk;
+        brk
+    }
+
+    /// The stack of a new program (Linux's `setup_arg_pages`): a grows-down VMA from 128 KiB
+    /// below the page holding `sp` up to `stack_top`; it grows on faults below it, up to
+    /// `STACK_SIZE`. `sp` becomes `start_stack`.
+    pub fn setup_stack(&mut self, stack_top: u64, sp: u64) -> KResult<()> {
+        let lowest = stack_top.checked_sub(STACK_SIZE).ok_or(EINVAL)?;
+        if sp >= stack_top || sp < lowest {
+            return Err(E2BIG);
+        }
+        let base = (sp & !(PAGE - 1)).saturating_sub(STACK_EXPAND).max(lowest);
+        if !self.vmas.is_free(base, stack_top) {
+            return Err(ENOMEM);
+        }
+        let flags = VM_DATA_DEFAULT_FLAGS | VM_GROWSDOWN | VM_ACCOUNT;
+        self.vmas.insert(Vma::anon(base, stack_top, flags));
+        self.start_stack = sp;
         Ok(())
     }
 
-    /// Linux `brk`: returns the new break, or the old one if the request can't be met.
-    pub fn set_brk(&mut self, new: u64) -> u64 {
-        if new < self.start_brk {
-            return self.brk;
+    /// The frame behind the private page at `va`, for the kernel to fill through the direct
+    /// map (exec writes the program image this way): the page already there, or a new one,
+    /// *not* zeroed (`true`: the caller must write all of it). Only for an address space that
+    /// has never been shared (exec's, before it runs).
+    pub fn fault_in_page(&mut self, va: u64) -> KResult<(u64, bool)> {
+        let v = self.vmas.vma_lookup(va).ok_or(EFAULT)?;
+        if v.is_shared() {
+            return Err(EINVAL);
         }
-        let (old_end, new_end) = (
-            page_align_up(self.brk).unwrap(),
-            match page_align_up(new) {
-                Some(e) => e,
-                None => return self.brk,
-            },
-        );
-        if new_end > old_end {
-            if self.overlaps(old_end, new_end) {
-                return self.brk;
+        let prot = vm_get_page_prot(v.flags);
+        if let Some((phys, _)) = self.pgd.lookup(va) {
+            if !is_zero_page(phys) {
+                debug_assert_eq!(page_count(phys), 1);
+                return Ok((phys, false));
             }
-            let start = page_align_up(self.start_brk).unwrap();
-            self.vmas.remove(&start);
-            self.vmas.insert(
-                start,
-                Vma {
-                    start,
-                    end: new_end,
-                    prot: PROT_READ | PROT_WRITE,
-                },
-            );
-        } else if new_end < old_end {
-            self.unmap_range(new_end, old_end);
         }
-        self.brk = new;
-        new
+        let phys = alloc_user_page(PG_ANON, false).ok_or(ENOMEM)?;
+        if !self.pgd.map(va, phys, prot) {
+            put_page(phys);
+            return Err(ENOMEM);
+        }
+        self.add_mm_counter(MM_ANONPAGES, 1);
+        Ok((phys, true))
     }
 }
 
 impl Drop for MmStruct {
     fn drop(&mut self) {
-        for v in self.vmas.values() {
-            self.pgd.unmap_range(v.start, v.end, free_page);
-        }
+        self.exit_mmap();
     }
 }

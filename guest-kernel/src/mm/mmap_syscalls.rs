@@ -1,35 +1,34 @@
-//! mmap, munmap, mprotect and brk on the current task's address space.
+//! The memory-management system calls on the current task's address space: mmap, munmap,
+//! mprotect, brk, mremap, madvise, mincore, msync. Argument decoding and user copies live
+//! here; the work is `MmStruct`'s. The mm lock is never held across a user copy.
+//!
+//! x86_64 numbers: mmap 9, mprotect 10, munmap 11, brk 12, mremap 25, msync 26, mincore 27,
+//! madvise 28.
 
-use super::mmap::PAGE;
+use alloc::vec;
+
+use super::mmap::{MAP_ANONYMOUS, PAGE};
+use super::usercopy::{access_ok, copy_to_user};
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
-
-const MAP_SHARED: u64 = 0x01;
-const MAP_PRIVATE: u64 = 0x02;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 fn mm() -> KResult<super::MmRef> {
     current().mm().ok_or(EINVAL)
 }
 
 pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64) -> KResult<i64> {
-    if flags & (MAP_SHARED | MAP_PRIVATE) == 0 || offset % PAGE != 0 || prot & !7 != 0 {
+    if !offset.is_multiple_of(PAGE) {
         return Err(EINVAL);
     }
-    // File mappings arrive with the page cache; for anonymous ones Linux ignores `fd`.
+    // File mappings arrive with the page cache; for anonymous ones Linux ignores `fd` and
+    // `offset`.
     let _ = fd;
     if flags & MAP_ANONYMOUS == 0 {
         return Err(ENODEV);
     }
     let mm = mm()?;
-    let mut mm = mm.lock();
-    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
-    if flags & MAP_FIXED_NOREPLACE != 0 && mm.find_vma(addr).is_some() {
-        return Err(EEXIST);
-    }
-    Ok(mm.mmap_anon(addr, len, prot, fixed)? as i64)
+    let addr = mm.lock().do_mmap(addr, len, prot, flags)?;
+    Ok(addr as i64)
 }
 
 pub fn sys_munmap(addr: u64, len: u64) -> KResult<i64> {
@@ -38,9 +37,6 @@ pub fn sys_munmap(addr: u64, len: u64) -> KResult<i64> {
 }
 
 pub fn sys_mprotect(addr: u64, len: u64, prot: u64) -> KResult<i64> {
-    if prot & !7 != 0 {
-        return Err(EINVAL);
-    }
     mm()?.lock().mprotect(addr, len, prot)?;
     Ok(0)
 }
@@ -48,8 +44,57 @@ pub fn sys_mprotect(addr: u64, len: u64, prot: u64) -> KResult<i64> {
 pub fn sys_brk(addr: u64) -> KResult<i64> {
     let mm = mm()?;
     let mut mm = mm.lock();
-    if addr == 0 {
-        return Ok(mm.brk as i64);
-    }
     Ok(mm.set_brk(addr) as i64)
+}
+
+/// `mremap(old_address, old_size, new_size, flags, new_address)`.
+pub fn sys_mremap(
+    addr: u64,
+    old_len: u64,
+    new_len: u64,
+    flags: u64,
+    new_addr: u64,
+) -> KResult<i64> {
+    let mm = mm()?;
+    let addr = mm.lock().mremap(addr, old_len, new_len, flags, new_addr)?;
+    Ok(addr as i64)
+}
+
+/// `madvise(addr, length, advice)`.
+pub fn sys_madvise(start: u64, len: u64, advice: u64) -> KResult<i64> {
+    mm()?.lock().madvise(start, len, advice as i32)?;
+    Ok(0)
+}
+
+/// `msync(addr, length, flags)`.
+pub fn sys_msync(start: u64, len: u64, flags: u64) -> KResult<i64> {
+    mm()?.lock().msync(start, len, flags as i32)?;
+    Ok(0)
+}
+
+/// `mincore(addr, length, vec)`: one byte per page, in chunks of up to 4096 pages so the
+/// mm lock is dropped around each copy to user memory.
+pub fn sys_mincore(start: u64, len: u64, vec: u64) -> KResult<i64> {
+    if !start.is_multiple_of(PAGE) {
+        return Err(EINVAL);
+    }
+    if !access_ok(start, len as usize) {
+        return Err(ENOMEM);
+    }
+    let mut pages = len / PAGE + u64::from(!len.is_multiple_of(PAGE));
+    if !access_ok(vec, pages as usize) {
+        return Err(EFAULT);
+    }
+    let mm = mm()?;
+    let mut buf = vec![0u8; pages.min(4096) as usize];
+    let (mut start, mut vec) = (start, vec);
+    while pages > 0 {
+        let n = (pages as usize).min(buf.len());
+        let done = mm.lock().do_mincore(start, &mut buf[..n])?;
+        copy_to_user(vec, &buf[..done])?;
+        pages -= done as u64;
+        vec += done as u64;
+        start += done as u64 * PAGE;
+    }
+    Ok(0)
 }

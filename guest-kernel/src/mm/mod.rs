@@ -1,19 +1,39 @@
-//! Memory management: the boot memory map, the buddy page allocator, the kernel heap, user
-//! address spaces, page faults and user copies.
+//! Memory management: the boot memory map, the buddy page allocator and `mem_map`, the kernel
+//! heap, user address spaces (VMAs, page faults, copy-on-write, fork's copy), their system
+//! calls and statistics, and user copies.
+//!
+//! Host unit tests run the address-space code for real on an emulated machine (`emu`): the
+//! modules below reach the architecture through `mm::arch`, which is the kernel's `arch` layer
+//! in the kernel and the emulation in tests.
 
 pub mod buddy;
-#[cfg(not(test))]
+#[cfg(test)]
+mod emu;
 pub mod fault;
+pub mod madvise;
+pub mod mem_map;
 pub mod memblock;
-#[cfg(not(test))]
+pub mod memory;
 pub mod mmap;
 #[cfg(not(test))]
 pub mod mmap_syscalls;
-#[cfg(not(test))]
+pub mod mremap;
 pub mod page_alloc;
+pub mod shmem;
 pub mod slab;
+pub mod task_mmu;
+#[cfg(test)]
+mod tests;
+pub mod tlb;
 #[cfg(not(test))]
 pub mod usercopy;
+pub mod vma;
+pub mod vmstat;
+
+#[cfg(not(test))]
+use crate::arch;
+#[cfg(test)]
+use emu as arch;
 
 #[cfg(not(test))]
 #[global_allocator]
@@ -21,5 +41,4 @@ static HEAP: slab::KernelHeap = slab::KernelHeap;
 
 /// An address space as tasks hold it: shared by the threads of a process (CLONE_VM); the lock
 /// plays the part of Linux's `mmap_lock`. Never hold it across a user copy.
-#[cfg(not(test))]
 pub type MmRef = alloc::sync::Arc<spin::Mutex<mmap::MmStruct>>;

@@ -4,6 +4,7 @@
 //! free list of equal objects carved from whole pages; freed objects go back on their class's
 //! list for reuse. Anything larger is a block straight from the buddy allocator. (The full
 //! SLUB design, with per-CPU freelists and slab reclaim, belongs to the memory-management work.)
+//! Every page held, carved or large, is counted in `Slab`/`SUnreclaim` of /proc/meminfo.
 
 use core::alloc::Layout;
 
@@ -39,6 +40,7 @@ mod heap {
     use super::*;
     use crate::arch::{cpu, phys_to_virt, virt_to_phys};
     use crate::mm::page_alloc::{alloc_pages, free_pages};
+    use crate::mm::vmstat::{mod_node_page_state, NodeStat};
 
     struct Caches {
         /// Head of each class's free list (a pointer stored in each free object).
@@ -59,8 +61,12 @@ mod heap {
     unsafe impl GlobalAlloc for KernelHeap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             let Some(class) = size_class(layout) else {
-                return match alloc_pages(page_order(layout.size())) {
-                    Some(phys) => phys_to_virt(phys) as *mut u8,
+                let order = page_order(layout.size());
+                return match alloc_pages(order) {
+                    Some(phys) => {
+                        mod_node_page_state(NodeStat::SlabUnreclaimable, 1 << order);
+                        phys_to_virt(phys) as *mut u8
+                    }
                     None => null_mut(),
                 };
             };
@@ -79,7 +85,9 @@ mod heap {
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
             let Some(class) = size_class(layout) else {
-                free_pages(virt_to_phys(ptr as u64), page_order(layout.size()));
+                let order = page_order(layout.size());
+                mod_node_page_state(NodeStat::SlabUnreclaimable, -(1 << order));
+                free_pages(virt_to_phys(ptr as u64), order);
                 return;
             };
             cpu::without_interrupts(|| {
@@ -97,6 +105,7 @@ mod heap {
         let Some(phys) = alloc_pages(0) else {
             return false;
         };
+        mod_node_page_state(NodeStat::SlabUnreclaimable, 1);
         let size = 1usize << (class + MIN_SHIFT);
         let base = phys_to_virt(phys) as usize;
         let count = PAGE_SIZE as usize / size;

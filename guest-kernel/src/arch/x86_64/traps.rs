@@ -97,10 +97,10 @@ fn page_fault(frame: &mut TrapFrame) {
     let mm = crate::kernel::task::try_current().and_then(|t| t.mm());
     let mut code = signal::SEGV_MAPERR;
     if let Some(mm) = mm {
-        match fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0) {
+        let result = fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0);
+        match result {
             Ok(()) => return,
-            Err(fault::FaultError::Access) => code = signal::SEGV_ACCERR,
-            Err(_) => {}
+            Err(e) => code = e.si_code().unwrap_or(code),
         }
     }
     if user {

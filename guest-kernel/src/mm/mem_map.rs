@@ -1,0 +1,159 @@
+//! `struct page` and the `mem_map` array: what the kernel knows about each page frame.
+//!
+//! One [`Page`] per frame from pfn 0 to the highest usable pfn, in an array carved from boot
+//! memory before the buddy allocator gets the rest (`page_alloc::init`). The array is *not*
+//! initialized at boot: zeroing it would cost tens of milliseconds under instruction emulation,
+//! and nothing needs it. The page allocator writes a frame's entry when it hands the frame out
+//! (count 1, no flags) and when it takes it back (count 0); entries of frames never allocated
+//! since boot hold whatever RAM held then (zero, on the VMMs we boot on) and are never read.
+//!
+//! Reference counts (Linux's `_refcount`): whoever allocated the frame holds the first
+//! reference; each user mapping of it and each shared-memory slot holding it holds one. Fork's
+//! copy-on-write shares private frames this way and a write fault copies only while the count
+//! says someone else still holds the frame. `put_page` frees the frame when the last goes.
+//! Dropping a reference nobody holds is a kernel bug; it is reported, never a double free.
+
+#![deny(unsafe_code)]
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Private anonymous memory of a process (counted in AnonPages).
+pub const PG_ANON: u32 = 1 << 0;
+/// A page of shared anonymous memory (Linux: swap-backed page-cache page; counted in Shmem).
+pub const PG_SHMEM: u32 = 1 << 1;
+/// Never freed (the shared zero page).
+pub const PG_RESERVED: u32 = 1 << 2;
+
+#[repr(C)]
+pub struct Page {
+    /// `PG_*`; written by whoever owns the frame, before it is shared.
+    pub flags: AtomicU32,
+    refcount: AtomicU32,
+}
+
+/// What dropping a reference did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Put {
+    /// Others still hold the page.
+    Held,
+    /// That was the last reference: the caller frees the page. Carries the flags it had.
+    Last(u32),
+    /// Nobody held it (a bug): nothing changed.
+    Underflow,
+}
+
+impl Page {
+    /// A fresh allocation: one reference, no flags (Linux's `set_page_refcounted`).
+    pub fn prep_new(&self) {
+        self.flags.store(0, Ordering::Relaxed);
+        self.refcount.store(1, Ordering::Relaxed);
+    }
+
+    /// Back in the allocator.
+    pub fn clear(&self) {
+        self.refcount.store(0, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u32 {
+        self.refcount.load(Ordering::Acquire)
+    }
+
+    /// Take one more reference (Linux's `get_page`); the caller already holds one, directly or
+    /// through a mapping it has locked.
+    pub fn get(&self) {
+        self.refcount.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drop one reference (Linux's `put_page_testzero`).
+    pub fn put(&self) -> Put {
+        match self.refcount.fetch_sub(1, Ordering::AcqRel) {
+            0 => {
+                self.refcount.fetch_add(1, Ordering::Relaxed);
+                Put::Underflow
+            }
+            1 => Put::Last(self.flags.load(Ordering::Relaxed)),
+            _ => Put::Held,
+        }
+    }
+
+    pub fn set_flags(&self, flags: u32) {
+        self.flags.fetch_or(flags, Ordering::Relaxed);
+    }
+}
+
+/// The array, indexed by pfn.
+pub struct MemMap<'a> {
+    pages: &'a [Page],
+}
+
+impl<'a> MemMap<'a> {
+    pub fn new(pages: &'a [Page]) -> Self {
+        MemMap { pages }
+    }
+
+    /// Linux's `pfn_to_page`; None beyond the highest managed frame.
+    pub fn page(&self, pfn: u64) -> Option<&'a Page> {
+        self.pages.get(usize::try_from(pfn).ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages(n: usize) -> Vec<Page> {
+        (0..n)
+            .map(|_| Page {
+                flags: AtomicU32::new(0),
+                refcount: AtomicU32::new(0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_put_frees_and_reports_the_flags() {
+        let backing = pages(4);
+        let map = MemMap::new(&backing);
+        let p = map.page(2).unwrap();
+        p.prep_new();
+        p.set_flags(PG_ANON);
+        p.get(); // fork: the child maps it too
+        assert_eq!(p.count(), 2);
+        assert_eq!(p.put(), Put::Held);
+        assert_eq!(p.count(), 1);
+        assert_eq!(p.put(), Put::Last(PG_ANON));
+        assert_eq!(p.count(), 0);
+    }
+
+    #[test]
+    fn a_put_too_many_is_reported_not_wrapped() {
+        let backing = pages(1);
+        let p = &backing[0];
+        p.prep_new();
+        assert_eq!(p.put(), Put::Last(0));
+        assert_eq!(p.put(), Put::Underflow);
+        assert_eq!(p.count(), 0);
+    }
+
+    #[test]
+    fn reallocation_resets_count_and_flags() {
+        let backing = pages(1);
+        let p = &backing[0];
+        p.prep_new();
+        p.set_flags(PG_SHMEM);
+        p.get();
+        p.clear();
+        p.prep_new();
+        assert_eq!((p.count(), p.flags.load(Ordering::Relaxed)), (1, 0));
+    }
+
+    #[test]
+    fn frames_beyond_the_array_have_no_page() {
+        let backing = pages(8);
+        let map = MemMap::new(&backing);
+        assert!(map.page(7).is_some());
+        assert!(map.page(8).is_none());
+        assert!(map.page(u64::MAX).is_none());
+        assert_eq!(core::mem::size_of::<Page>(), 8);
+    }
+}

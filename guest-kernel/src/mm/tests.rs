@@ -1,0 +1,603 @@
+//! Address spaces on the emulated machine (`emu`): faults, copy-on-write across `dup_mmap`,
+//! shared memory, mremap, madvise, mprotect, stack growth, accounting, and that teardown
+//! gives back every page. A user access is simulated as the MMU and the fault handler
+//! together do it: the page-table entry is checked, and `handle_mm_fault` runs until the
+//! access is allowed or refused.
+
+use alloc::string::String;
+
+use super::arch::paging::{PTE_PRESENT, PTE_WRITE};
+use super::arch::phys_to_virt;
+use super::emu::machine;
+use super::fault::{handle_mm_fault, FaultError};
+use super::madvise::*;
+use super::mmap::*;
+use super::mremap::*;
+use super::page_alloc::{free_page_count, is_zero_page, page_count};
+use super::vma::{TASK_SIZE, VM_GROWSDOWN, VM_WIPEONFORK};
+use super::vmstat::{node_page_state, vm_event, NodeStat, VmEvent};
+use crate::kernel::errno::*;
+
+const P: u64 = PAGE;
+const RW: u64 = PROT_READ | PROT_WRITE;
+const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+const SHARED: u64 = MAP_SHARED | MAP_ANONYMOUS;
+
+/// A user access at `va`: returns the frame it reached.
+fn touch(mm: &mut MmStruct, va: u64, write: bool) -> Result<u64, FaultError> {
+    for _ in 0..3 {
+        match mm.pgd.lookup(va & !(P - 1)) {
+            Some((phys, f)) if f & PTE_PRESENT != 0 && (!write || f & PTE_WRITE != 0) => {
+                return Ok(phys)
+            }
+            Some((_, f)) => handle_mm_fault(mm, va, write, f & PTE_PRESENT != 0)?,
+            None => handle_mm_fault(mm, va, write, false)?,
+        }
+    }
+    panic!("the fault at {va:#x} never resolves");
+}
+
+fn write(mm: &mut MmStruct, va: u64, value: u8) -> Result<(), FaultError> {
+    let phys = touch(mm, va, true)?;
+    // SAFETY: the frame is mapped writable at `va` in `mm`; the emulated direct map covers it.
+    unsafe { *((phys_to_virt(phys) + (va & (P - 1))) as *mut u8) = value };
+    Ok(())
+}
+
+fn read(mm: &mut MmStruct, va: u64) -> Result<u8, FaultError> {
+    let phys = touch(mm, va, false)?;
+    // SAFETY: the frame is mapped at `va` in `mm`; the emulated direct map covers it.
+    Ok(unsafe { *((phys_to_virt(phys) + (va & (P - 1))) as *const u8) })
+}
+
+fn frame(mm: &mut MmStruct, va: u64) -> Option<(u64, bool)> {
+    mm.pgd
+        .lookup(va)
+        .map(|(phys, f)| (phys, f & PTE_WRITE != 0))
+}
+
+fn anon_mm(pages: u64) -> (MmStruct, u64) {
+    let mut mm = MmStruct::new().unwrap();
+    let addr = mm.do_mmap(0, pages * P, RW, ANON).unwrap();
+    (mm, addr)
+}
+
+#[test]
+fn reads_share_the_zero_page_and_writes_get_private_pages() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(3);
+    assert_eq!(read(&mut mm, a).unwrap(), 0);
+    assert_eq!(read(&mut mm, a + P).unwrap(), 0);
+    let (zero, writable) = frame(&mut mm, a).unwrap();
+    assert!(is_zero_page(zero) && !writable);
+    assert_eq!(frame(&mut mm, a + P).unwrap().0, zero);
+    assert_eq!(mm.get_mm_rss(), 0);
+    write(&mut mm, a, 7).unwrap();
+    let (page, writable) = frame(&mut mm, a).unwrap();
+    assert!(!is_zero_page(page) && writable);
+    assert_eq!(page_count(page), 1);
+    assert_eq!(
+        (read(&mut mm, a).unwrap(), read(&mut mm, a + P).unwrap()),
+        (7, 0)
+    );
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 1);
+    // A write fault straight on an untouched page needs no zero page.
+    write(&mut mm, a + 2 * P, 1).unwrap();
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 2);
+}
+
+#[test]
+fn dup_mmap_shares_private_pages_copy_on_write() {
+    let _m = machine();
+    let (mut parent, a) = anon_mm(2);
+    write(&mut parent, a, 1).unwrap();
+    write(&mut parent, a + P, 2).unwrap();
+    let (page, _) = frame(&mut parent, a).unwrap();
+    let mut child = parent.dup_mmap().unwrap();
+    assert_eq!(page_count(page), 2);
+    assert_eq!(frame(&mut parent, a), Some((page, false)));
+    assert_eq!(frame(&mut child, a), Some((page, false)));
+    assert_eq!(child.get_mm_counter(MM_ANONPAGES), 2);
+    // Reads share; the child's write copies.
+    assert_eq!(read(&mut child, a).unwrap(), 1);
+    let copies = vm_event(VmEvent::CowFault);
+    write(&mut child, a, 10).unwrap();
+    assert_eq!(vm_event(VmEvent::CowFault), copies + 1);
+    let (copy, writable) = frame(&mut child, a).unwrap();
+    assert!(copy != page && writable);
+    assert_eq!((page_count(page), page_count(copy)), (1, 1));
+    assert_eq!(
+        (read(&mut parent, a).unwrap(), read(&mut child, a).unwrap()),
+        (1, 10)
+    );
+    // The parent is the last holder now: its write reuses the page.
+    let reuses = vm_event(VmEvent::PgReuse);
+    write(&mut parent, a, 3).unwrap();
+    assert_eq!(frame(&mut parent, a), Some((page, true)));
+    assert_eq!(vm_event(VmEvent::PgReuse), reuses + 1);
+    assert_eq!(read(&mut child, a).unwrap(), 10);
+    // A grandchild shares the second page three ways.
+    let (second, _) = frame(&mut parent, a + P).unwrap();
+    let mut grandchild = child.dup_mmap().unwrap();
+    assert_eq!(page_count(second), 3);
+    write(&mut grandchild, a + P, 30).unwrap();
+    assert_eq!(page_count(second), 2);
+    drop(child);
+    assert_eq!(page_count(second), 1);
+    assert_eq!(read(&mut parent, a + P).unwrap(), 2);
+    assert_eq!(read(&mut grandchild, a + P).unwrap(), 30);
+}
+
+#[test]
+fn the_zero_page_survives_fork_and_mprotect() {
+    let _m = machine();
+    let (mut parent, a) = anon_mm(2);
+    read(&mut parent, a).unwrap();
+    let mut child = parent.dup_mmap().unwrap();
+    assert!(is_zero_page(frame(&mut child, a).unwrap().0));
+    // mprotect back to writable must not make the zero page writable.
+    parent.mprotect(a, 2 * P, PROT_READ).unwrap();
+    parent.mprotect(a, 2 * P, RW).unwrap();
+    assert!(!frame(&mut parent, a).unwrap().1);
+    write(&mut parent, a, 5).unwrap();
+    assert_eq!(read(&mut child, a).unwrap(), 0);
+    assert_eq!(read(&mut parent, a + P).unwrap(), 0);
+}
+
+#[test]
+fn mprotect_keeps_shared_cow_pages_read_only() {
+    let _m = machine();
+    let (mut parent, a) = anon_mm(1);
+    write(&mut parent, a, 1).unwrap();
+    let mut child = parent.dup_mmap().unwrap();
+    parent.mprotect(a, P, PROT_READ).unwrap();
+    parent.mprotect(a, P, RW).unwrap();
+    assert!(!frame(&mut parent, a).unwrap().1);
+    write(&mut parent, a, 2).unwrap();
+    assert_eq!(read(&mut child, a).unwrap(), 1);
+    // Once the child is gone the page is exclusive, and mprotect may make it writable.
+    drop(child);
+    parent.mprotect(a, P, PROT_READ).unwrap();
+    parent.mprotect(a, P, RW).unwrap();
+    assert!(frame(&mut parent, a).unwrap().1);
+}
+
+#[test]
+fn shared_anonymous_memory_is_shared_across_dup_mmap() {
+    let _m = machine();
+    let mut parent = MmStruct::new().unwrap();
+    let a = parent.do_mmap(0, 2 * P, RW, SHARED).unwrap();
+    write(&mut parent, a, 1).unwrap();
+    let mut child = parent.dup_mmap().unwrap();
+    assert!(frame(&mut parent, a).unwrap().1);
+    assert_eq!(read(&mut child, a).unwrap(), 1);
+    write(&mut child, a, 2).unwrap();
+    assert_eq!(read(&mut parent, a).unwrap(), 2);
+    // A page neither had touched before fork is shared too.
+    write(&mut child, a + P, 3).unwrap();
+    assert_eq!(read(&mut parent, a + P).unwrap(), 3);
+    assert_eq!(parent.get_mm_counter(MM_SHMEMPAGES), 2);
+    assert_eq!(parent.get_mm_counter(MM_ANONPAGES), 0);
+    let mut maps = String::new();
+    parent.proc_maps(&mut maps);
+    assert!(maps.contains(" rw-s 00000000 00:01 "), "{maps}");
+    assert!(maps.ends_with(" /dev/zero (deleted)\n"), "{maps}");
+}
+
+#[test]
+fn teardown_gives_back_every_page() {
+    let _m = machine();
+    let free = free_page_count();
+    let (anon, shmem, tables) = (
+        node_page_state(NodeStat::AnonPages),
+        node_page_state(NodeStat::Shmem),
+        node_page_state(NodeStat::PageTables),
+    );
+    {
+        let (mut parent, a) = anon_mm(8);
+        for i in 0..8 {
+            write(&mut parent, a + i * P, i as u8).unwrap();
+        }
+        let s = parent.do_mmap(0x4000_0000, 4 * P, RW, SHARED).unwrap();
+        write(&mut parent, s, 1).unwrap();
+        read(&mut parent, s + P).unwrap();
+        let mut child = parent.dup_mmap().unwrap();
+        write(&mut child, a, 9).unwrap();
+        write(&mut child, s + 2 * P, 9).unwrap();
+        let b = child.mremap(a, 8 * P, 16 * P, MREMAP_MAYMOVE, 0).unwrap();
+        write(&mut child, b + 12 * P, 1).unwrap();
+        child.munmap(b + P, P).unwrap();
+        parent.madvise(a + 2 * P, 2 * P, MADV_DONTNEED).unwrap();
+        assert!(free_page_count() < free);
+        assert!(node_page_state(NodeStat::AnonPages) > anon);
+    }
+    assert_eq!(free_page_count(), free);
+    assert_eq!(node_page_state(NodeStat::AnonPages), anon);
+    assert_eq!(node_page_state(NodeStat::Shmem), shmem);
+    assert_eq!(node_page_state(NodeStat::PageTables), tables);
+}
+
+#[test]
+fn mremap_moves_page_table_entries_not_data() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(4);
+    for i in 0..4 {
+        write(&mut mm, a + i * P, 0x40 + i as u8).unwrap();
+    }
+    let frames: Vec<u64> = (0..4)
+        .map(|i| frame(&mut mm, a + i * P).unwrap().0)
+        .collect();
+    // Block growth in place.
+    mm.do_mmap(a + 4 * P, P, PROT_READ, ANON | MAP_FIXED)
+        .unwrap();
+    assert_eq!(mm.mremap(a, 4 * P, 8 * P, 0, 0), Err(ENOMEM));
+    let b = mm.mremap(a, 4 * P, 8 * P, MREMAP_MAYMOVE, 0).unwrap();
+    assert_ne!(a, b);
+    for i in 0..4 {
+        assert_eq!(frame(&mut mm, b + i * P).unwrap().0, frames[i as usize]);
+        assert_eq!(read(&mut mm, b + i * P).unwrap(), 0x40 + i as u8);
+    }
+    assert!(mm.vmas.vma_lookup(a).is_none());
+    assert_eq!(read(&mut mm, b + 7 * P).unwrap(), 0);
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 4);
+    // Shrinking works in place, growing into free space too.
+    assert_eq!(mm.mremap(b, 8 * P, 2 * P, 0, 0), Ok(b));
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 2);
+    assert_eq!(mm.mremap(b, 2 * P, 3 * P, 0, 0), Ok(b));
+    assert_eq!(mm.vmas.vma_lookup(b).unwrap().end, b + 3 * P);
+    // MREMAP_FIXED replaces what is at the target; overlapping ranges are refused.
+    let c = 0x5000_0000;
+    mm.do_mmap(c, P, RW, ANON | MAP_FIXED).unwrap();
+    assert_eq!(mm.mremap(b, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, c), Ok(c));
+    assert_eq!(read(&mut mm, c).unwrap(), 0x40);
+    assert_eq!(
+        mm.mremap(c, P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, c),
+        Err(EINVAL)
+    );
+    // Bad arguments.
+    assert_eq!(mm.mremap(c + 1, P, P, 0, 0), Err(EINVAL));
+    assert_eq!(mm.mremap(c, P, 0, 0, 0), Err(EINVAL));
+    assert_eq!(mm.mremap(c, P, P, MREMAP_FIXED, c + P), Err(EINVAL));
+    assert_eq!(
+        mm.mremap(0x6000_0000, P, 2 * P, MREMAP_MAYMOVE, 0),
+        Err(EFAULT)
+    );
+    assert_eq!(mm.mremap(c, 2 * P, 4 * P, MREMAP_MAYMOVE, 0), Err(EFAULT));
+    // Duplicating private memory is refused.
+    assert_eq!(mm.mremap(c, 0, P, MREMAP_MAYMOVE, 0), Err(EINVAL));
+}
+
+#[test]
+fn mremap_of_zero_length_duplicates_a_shared_mapping() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    let a = mm.do_mmap(0, 2 * P, RW, SHARED).unwrap();
+    write(&mut mm, a + P, 5).unwrap();
+    let b = mm.mremap(a, 0, 2 * P, MREMAP_MAYMOVE, 0).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(read(&mut mm, b + P).unwrap(), 5);
+    write(&mut mm, b, 6).unwrap();
+    assert_eq!(read(&mut mm, a).unwrap(), 6);
+    assert_eq!(frame(&mut mm, a).unwrap().0, frame(&mut mm, b).unwrap().0);
+}
+
+#[test]
+fn madvise_dontneed_zeroes_private_memory_and_keeps_shared_memory() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(2);
+    write(&mut mm, a, 1).unwrap();
+    write(&mut mm, a + P, 2).unwrap();
+    mm.madvise(a, P, MADV_DONTNEED).unwrap();
+    assert_eq!(read(&mut mm, a).unwrap(), 0);
+    assert_eq!(read(&mut mm, a + P).unwrap(), 2);
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 1);
+    mm.madvise(a + P, P, MADV_FREE).unwrap();
+    assert_eq!(read(&mut mm, a + P).unwrap(), 0);
+    let s = mm.do_mmap(0, P, RW, SHARED).unwrap();
+    write(&mut mm, s, 3).unwrap();
+    mm.madvise(s, P, MADV_DONTNEED).unwrap();
+    assert!(frame(&mut mm, s).is_none());
+    assert_eq!(read(&mut mm, s).unwrap(), 3);
+    assert_eq!(mm.madvise(s, P, MADV_FREE), Err(EINVAL));
+    mm.madvise(s, P, MADV_REMOVE).unwrap();
+    assert_eq!(read(&mut mm, s).unwrap(), 0);
+    assert_eq!(mm.madvise(a, P, MADV_REMOVE), Err(EINVAL));
+    // Holes: the mapped part is advised, the result is ENOMEM.
+    write(&mut mm, a, 4).unwrap();
+    assert_eq!(mm.madvise(a, 64 * P, MADV_DONTNEED), Err(ENOMEM));
+    assert_eq!(read(&mut mm, a).unwrap(), 0);
+    assert_eq!(mm.madvise(a + 1, P, MADV_DONTNEED), Err(EINVAL));
+    assert_eq!(mm.madvise(a, P, 12345), Err(EINVAL));
+    assert_eq!(mm.madvise(a, P, 14), Err(EINVAL));
+    assert_eq!(mm.madvise(a, 0, MADV_DONTNEED), Ok(()));
+    assert_eq!(mm.madvise(a, 2 * P, MADV_WILLNEED), Ok(()));
+    mm.madvise(a, 2 * P, MADV_POPULATE_WRITE).unwrap();
+    assert!(frame(&mut mm, a + P).unwrap().1);
+}
+
+#[test]
+fn fork_advice_leaves_out_or_empties_mappings() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(3);
+    for i in 0..3 {
+        write(&mut mm, a + i * P, 1).unwrap();
+    }
+    mm.madvise(a, P, MADV_DONTFORK).unwrap();
+    mm.madvise(a + P, P, MADV_WIPEONFORK).unwrap();
+    assert_eq!(mm.vmas.iter().count(), 3);
+    assert!(mm.vmas.vma_lookup(a + P).unwrap().flags & VM_WIPEONFORK != 0);
+    let mut child = mm.dup_mmap().unwrap();
+    assert!(child.vmas.vma_lookup(a).is_none());
+    assert_eq!(read(&mut child, a + P).unwrap(), 0);
+    assert_eq!(read(&mut child, a + 2 * P).unwrap(), 1);
+    assert_eq!(child.vmas.total_vm, 2);
+    mm.madvise(a, 2 * P, MADV_DOFORK).unwrap();
+    mm.madvise(a, 2 * P, MADV_KEEPONFORK).unwrap();
+    assert_eq!(mm.vmas.iter().count(), 1);
+}
+
+#[test]
+fn prot_none_keeps_pages_but_refuses_access() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(2);
+    write(&mut mm, a, 9).unwrap();
+    mm.mprotect(a, P, 0).unwrap();
+    let (_, flags) = mm.pgd.lookup(a).unwrap();
+    assert_eq!(flags & PTE_PRESENT, 0);
+    assert_eq!(read(&mut mm, a), Err(FaultError::Access));
+    assert_eq!(write(&mut mm, a, 1), Err(FaultError::Access));
+    assert_eq!(mm.vmas.iter().count(), 2);
+    mm.mprotect(a, P, RW).unwrap();
+    assert_eq!(mm.vmas.iter().count(), 1);
+    assert_eq!(read(&mut mm, a).unwrap(), 9);
+    // Rights are checked against the VMA.
+    mm.mprotect(a, 2 * P, PROT_READ).unwrap();
+    assert_eq!(write(&mut mm, a + P, 1), Err(FaultError::Access));
+    assert_eq!(mm.mprotect(a + 1, P, RW), Err(EINVAL));
+    assert_eq!(mm.mprotect(a, 4 * P, RW), Err(ENOMEM));
+    assert_eq!(mm.mprotect(a, P, 0x10), Err(EINVAL));
+    assert_eq!(mm.mprotect(a, 0, RW), Ok(()));
+    assert_eq!(read(&mut mm, 0x1000), Err(FaultError::NoVma));
+    assert_eq!(FaultError::NoVma.si_code(), Some(1));
+    assert_eq!(FaultError::Access.si_code(), Some(2));
+}
+
+#[test]
+fn mmap_flags_fixed_noreplace_populate_growsdown() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    let a = 0x2000_0000;
+    assert_eq!(mm.do_mmap(a, 4 * P, RW, ANON | MAP_FIXED), Ok(a));
+    write(&mut mm, a + P, 1).unwrap();
+    assert_eq!(
+        mm.do_mmap(a + 3 * P, 2 * P, RW, ANON | MAP_FIXED_NOREPLACE),
+        Err(EEXIST)
+    );
+    assert_eq!(
+        mm.do_mmap(a + 4 * P, P, RW, ANON | MAP_FIXED_NOREPLACE),
+        Ok(a + 4 * P)
+    );
+    // MAP_FIXED over the middle replaces it and frees its page.
+    assert_eq!(mm.do_mmap(a + P, P, PROT_READ, ANON | MAP_FIXED), Ok(a + P));
+    assert_eq!(read(&mut mm, a + P).unwrap(), 0);
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 0);
+    assert_eq!(mm.vmas.iter().count(), 3);
+    // A free hint is honoured, a taken one is not.
+    assert_eq!(mm.do_mmap(0x3000_0000, P, RW, ANON), Ok(0x3000_0000));
+    let other = mm.do_mmap(0x3000_0000, P, RW, ANON).unwrap();
+    assert_ne!(other, 0x3000_0000);
+    assert!(other < MMAP_BASE);
+    // Top-down: the next mapping ends where the previous one starts.
+    let next = mm.do_mmap(0, P, PROT_READ, ANON).unwrap();
+    assert_eq!(next + P, other);
+    // MAP_POPULATE faults everything in, writable.
+    let p = mm.do_mmap(0, 3 * P, RW, ANON | MAP_POPULATE).unwrap();
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 3);
+    assert!(frame(&mut mm, p + 2 * P).unwrap().1);
+    // MAP_32BIT stays in the second GiB.
+    let low = mm.do_mmap(0, P, RW, ANON | MAP_32BIT).unwrap();
+    assert!((0x4000_0000..0x8000_0000).contains(&low));
+    // Errors.
+    assert_eq!(mm.do_mmap(0, 0, RW, ANON), Err(EINVAL));
+    assert_eq!(mm.do_mmap(0, P, RW, MAP_ANONYMOUS), Err(EINVAL));
+    assert_eq!(mm.do_mmap(0, P, RW, MAP_ANONYMOUS | 3), Err(EINVAL));
+    assert_eq!(mm.do_mmap(a + 1, P, RW, ANON | MAP_FIXED), Err(EINVAL));
+    assert_eq!(mm.do_mmap(0, u64::MAX, RW, ANON), Err(ENOMEM));
+    assert_eq!(mm.do_mmap(TASK_SIZE, P, RW, ANON | MAP_FIXED), Err(ENOMEM));
+    assert_eq!(mm.do_mmap(0, P, RW, SHARED | MAP_GROWSDOWN), Err(EINVAL));
+    // MAP_GROWSDOWN makes a stack that grows on faults below it.
+    let g = mm
+        .do_mmap(0x6000_0000, 2 * P, RW, ANON | MAP_GROWSDOWN)
+        .unwrap();
+    write(&mut mm, g - 3 * P, 1).unwrap();
+    let v = mm.vmas.vma_lookup(g - 3 * P).unwrap();
+    assert_eq!((v.start, v.flags & VM_GROWSDOWN), (g - 3 * P, VM_GROWSDOWN));
+}
+
+#[test]
+fn the_stack_grows_on_faults_within_its_limit() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    let sp = STACK_TOP - 0x800;
+    mm.setup_stack(STACK_TOP, sp).unwrap();
+    let v = mm.vmas.vma_lookup(sp).unwrap();
+    let bottom = v.start;
+    assert_eq!(bottom, STACK_TOP - P - (128 << 10));
+    assert_eq!(mm.vmas.stack_vm, 33);
+    write(&mut mm, bottom - 100 * P, 1).unwrap();
+    assert_eq!(mm.vmas.vma_lookup(sp).unwrap().start, bottom - 100 * P);
+    assert_eq!(mm.vmas.stack_vm, 133);
+    assert_eq!(
+        write(&mut mm, STACK_TOP - STACK_SIZE - P, 1),
+        Err(FaultError::NoVma)
+    );
+    write(&mut mm, STACK_TOP - STACK_SIZE, 1).unwrap();
+    // A mapping just below the stack's limit keeps it from growing into its guard gap...
+    let (mut mm, _) = anon_mm(1);
+    mm.setup_stack(STACK_TOP, sp).unwrap();
+    let below = STACK_TOP - (1 << 20) - 8 * P;
+    mm.do_mmap(below - P, P, RW, ANON | MAP_FIXED).unwrap();
+    assert_eq!(write(&mut mm, below + P, 1), Err(FaultError::NoVma));
+    // ...and the kernel doesn't place mappings inside the gap.
+    let bottom = mm.vmas.vma_lookup(sp).unwrap().start;
+    assert!(!mm.vmas.range_fits(bottom - P, P));
+}
+
+#[test]
+fn brk_grows_merges_and_shrinks() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    mm.insert_vma(0x40_0000, 0x40_2000, PROT_READ | PROT_WRITE);
+    mm.start_brk = 0x40_2000;
+    mm.brk = mm.start_brk;
+    assert_eq!(mm.set_brk(0x40_2800), 0x40_2800);
+    // The heap continues the data segment: one VMA.
+    assert_eq!(mm.vmas.iter().count(), 1);
+    write(&mut mm, 0x40_2000, 1).unwrap();
+    assert_eq!(mm.set_brk(0x40_5000), 0x40_5000);
+    write(&mut mm, 0x40_4000, 1).unwrap();
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 2);
+    assert_eq!(mm.set_brk(0x40_2001), 0x40_2001);
+    assert_eq!(mm.get_mm_counter(MM_ANONPAGES), 1);
+    assert_eq!(mm.vmas.iter().next().unwrap().end, 0x40_3000);
+    // Below the start, or into another mapping: the old break stays.
+    assert_eq!(mm.set_brk(0x40_0000), 0x40_2001);
+    mm.do_mmap(0x40_8000, P, RW, ANON | MAP_FIXED).unwrap();
+    assert_eq!(mm.set_brk(0x40_8000), 0x40_2001);
+    assert_eq!(mm.set_brk(u64::MAX), 0x40_2001);
+    let mut maps = String::new();
+    mm.proc_maps(&mut maps);
+    assert!(
+        maps.starts_with("00400000-00403000 rw-p 00000000 00:00 0"),
+        "{maps}"
+    );
+    assert!(maps.lines().next().unwrap().ends_with(" [heap]"), "{maps}");
+}
+
+#[test]
+fn mincore_and_msync() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(4);
+    write(&mut mm, a + P, 1).unwrap();
+    read(&mut mm, a + 3 * P).unwrap();
+    let mut vec = [9u8; 4];
+    assert_eq!(mm.do_mincore(a, &mut vec), Ok(4));
+    assert_eq!(vec, [0, 1, 0, 1]);
+    assert_eq!(mm.do_mincore(a + 8 * P, &mut vec), Err(ENOMEM));
+    // Shared memory counts pages its file has, even if not mapped here.
+    let s = mm.do_mmap(0, 2 * P, RW, SHARED).unwrap();
+    write(&mut mm, s + P, 1).unwrap();
+    mm.madvise(s + P, P, MADV_DONTNEED).unwrap();
+    assert_eq!(mm.do_mincore(s, &mut vec), Ok(2));
+    assert_eq!(vec[..2], [0, 1]);
+    assert_eq!(mm.msync(a, 4 * P, MS_SYNC), Ok(()));
+    assert_eq!(mm.msync(a, 3, MS_ASYNC | MS_INVALIDATE), Ok(()));
+    assert_eq!(mm.msync(a + 1, P, MS_SYNC), Err(EINVAL));
+    assert_eq!(mm.msync(a, P, MS_SYNC | MS_ASYNC), Err(EINVAL));
+    assert_eq!(mm.msync(a, P, 8), Err(EINVAL));
+    assert_eq!(mm.msync(a, 5 * P, MS_SYNC), Err(ENOMEM));
+    assert_eq!(mm.msync(a, 0, MS_SYNC), Ok(()));
+    assert_eq!(mm.msync(a, u64::MAX, MS_SYNC), Err(ENOMEM));
+}
+
+#[test]
+fn proc_files_describe_a_small_process() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    mm.insert_vma(0x40_0000, 0x40_1000, PROT_READ);
+    mm.insert_vma(0x40_1000, 0x40_3000, PROT_READ | PROT_EXEC);
+    mm.insert_vma(0x40_3000, 0x40_4000, PROT_READ | PROT_WRITE);
+    mm.start_code = 0x40_1000;
+    mm.end_code = 0x40_2800;
+    mm.start_brk = 0x40_6000;
+    mm.brk = mm.start_brk;
+    mm.set_brk(0x40_8000);
+    let sp = STACK_TOP - 0x100;
+    mm.setup_stack(STACK_TOP, sp).unwrap();
+    for va in [0x40_3000, 0x40_6000, 0x40_7000, sp] {
+        write(&mut mm, va, 1).unwrap();
+    }
+    let mut maps = String::new();
+    mm.proc_maps(&mut maps);
+    let lines: Vec<&str> = maps.lines().collect();
+    assert_eq!(lines.len(), 5, "{maps}");
+    assert_eq!(lines[0], "00400000-00401000 r--p 00000000 00:00 0 ");
+    assert_eq!(lines[1], "00401000-00403000 r-xp 00000000 00:00 0 ");
+    assert_eq!(lines[2], "00403000-00404000 rw-p 00000000 00:00 0 ");
+    assert_eq!(
+        lines[3],
+        format!(
+            "00406000-00408000 rw-p 00000000 00:00 0{}[heap]",
+            " ".repeat(34)
+        )
+    );
+    assert_eq!(
+        lines[4],
+        format!(
+            "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0{}[stack]",
+            " ".repeat(26)
+        )
+    );
+    let mut status = String::new();
+    mm.proc_status_vm(&mut status);
+    let field = |name: &str| -> String {
+        status
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:\t")))
+            .unwrap()
+            .split('\t')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field("VmRSS"), "      16 kB");
+    assert_eq!(field("RssAnon"), "      16 kB");
+    // 1 + 2 + 1 pages of program, 2 of heap, 33 of stack.
+    assert_eq!(field("VmSize"), "     156 kB");
+    assert_eq!(field("VmData"), "      12 kB");
+    assert_eq!(field("VmStk"), "     132 kB");
+    assert_eq!(field("VmExe"), "       8 kB");
+    assert_eq!(field("VmLib"), "       0 kB");
+    assert!(field("VmPTE").trim().starts_with(|c: char| c != '0'));
+    mm.munmap(0x40_6000, 2 * P).unwrap();
+    let mut status = String::new();
+    mm.proc_status_vm(&mut status);
+    assert!(
+        status.contains("VmHWM:\t      16 kB\nVmRSS:\t       8 kB\n"),
+        "{status}"
+    );
+    assert!(
+        status.contains("VmPeak:\t     156 kB\nVmSize:\t     148 kB\n"),
+        "{status}"
+    );
+}
+
+#[test]
+fn split_and_moved_shared_mappings_keep_their_file_offsets() {
+    let _m = machine();
+    let mut mm = MmStruct::new().unwrap();
+    let a = mm.do_mmap(0, 4 * P, RW, SHARED).unwrap();
+    for i in 0..4 {
+        write(&mut mm, a + i * P, 0x60 + i as u8).unwrap();
+    }
+    // Split in three, drop every mapping: each piece refaults its own pages of the file.
+    mm.mprotect(a + P, P, PROT_READ).unwrap();
+    assert_eq!(mm.vmas.iter().count(), 3);
+    mm.madvise(a, 4 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(mm.get_mm_counter(MM_SHMEMPAGES), 0);
+    for i in 0..4 {
+        assert_eq!(read(&mut mm, a + i * P).unwrap(), 0x60 + i as u8);
+    }
+    // Move the last two pages elsewhere: same pages, same offsets.
+    let b = mm
+        .mremap(a + 2 * P, 2 * P, 3 * P, MREMAP_MAYMOVE, 0)
+        .unwrap();
+    assert_eq!(read(&mut mm, b).unwrap(), 0x62);
+    assert_eq!(read(&mut mm, b + P).unwrap(), 0x63);
+    assert_eq!(read(&mut mm, b + 2 * P).unwrap(), 0);
+    mm.madvise(b, 2 * P, MADV_DONTNEED).unwrap();
+    assert_eq!(read(&mut mm, b + P).unwrap(), 0x63);
+    let mut maps = String::new();
+    mm.proc_maps(&mut maps);
+    assert!(maps.contains(" rw-s 00002000 00:01 "), "{maps}");
+}

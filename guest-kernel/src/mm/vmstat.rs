@@ -1,0 +1,318 @@
+//! Memory statistics: the global event and page counters behind `/proc/vmstat` and
+//! `/proc/meminfo`, and their renderers in Linux's formats (mm/vmstat.c, fs/proc/meminfo.c).
+//!
+//! Counters are relaxed atomics, each updated with one atomic add where the event happens and
+//! read without a lock when rendered, so a report is a near-instant snapshot, as in Linux.
+//! Lines for machinery we don't have (swap, LRU aging, writeback, huge pages) are honest zeros;
+//! configuration-dependent lines we would only ever print as zero (zswap, THP, CMA, memory
+//! failure) are left out, as a Linux kernel built without those options leaves them out.
+
+#![deny(unsafe_code)]
+
+use alloc::string::String;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Events counted since boot (Linux's `vm_event_item`).
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub enum VmEvent {
+    /// Pages handed out by the page allocator (`pgalloc_normal`).
+    PgAlloc,
+    /// Pages returned to it (`pgfree`).
+    PgFree,
+    /// Page faults on user addresses (`pgfault`).
+    PgFault,
+    /// Faults that needed I/O (`pgmajfault`; none until there is swap or a page cache).
+    PgMajFault,
+    /// Write faults that reused a page they would have copied (`pgreuse`).
+    PgReuse,
+    /// Copy-on-write copies (no line of its own in Linux's /proc/vmstat).
+    CowFault,
+}
+const NR_VM_EVENTS: usize = 6;
+
+static EVENTS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
+
+pub fn count_vm_event(e: VmEvent) {
+    EVENTS[e as usize].fetch_add(1, Relaxed);
+}
+
+pub fn count_vm_events(e: VmEvent, n: u64) {
+    EVENTS[e as usize].fetch_add(n, Relaxed);
+}
+
+pub fn vm_event(e: VmEvent) -> u64 {
+    EVENTS[e as usize].load(Relaxed)
+}
+
+/// Global state counters (Linux's `node_stat_item`), in pages unless named otherwise.
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub enum NodeStat {
+    /// Private anonymous pages of user processes (`NR_ANON_MAPPED`).
+    AnonPages,
+    /// Pages of shared anonymous memory (`NR_SHMEM`).
+    Shmem,
+    /// User page-table pages (`NR_PAGETABLE`).
+    PageTables,
+    /// Pages under kmalloc, slab caches and large blocks (`NR_SLAB_UNRECLAIMABLE_B`).
+    SlabUnreclaimable,
+    /// Kernel stacks, in kB (`NR_KERNEL_STACK_KB`); the task code accounts them.
+    KernelStackKb,
+    /// Committed address space, pages (`vm_committed_as`).
+    Committed,
+}
+const NR_NODE_STATS: usize = 6;
+
+static NODE_STATS: [AtomicI64; NR_NODE_STATS] = [const { AtomicI64::new(0) }; NR_NODE_STATS];
+
+pub fn mod_node_page_state(item: NodeStat, delta: i64) {
+    NODE_STATS[item as usize].fetch_add(delta, Relaxed);
+}
+
+pub fn node_page_state(item: NodeStat) -> u64 {
+    NODE_STATS[item as usize].load(Relaxed).max(0) as u64
+}
+
+/// Size of the kernel's address range for vmalloc on x86_64 with 4-level paging, in kB.
+const VMALLOC_TOTAL_KB: u64 = 34_359_738_367;
+
+/// What `/proc/meminfo` and `/proc/vmstat` report, in pages unless named otherwise.
+#[derive(Clone, Debug, Default)]
+pub struct MemInfo {
+    pub total: u64,
+    pub free: u64,
+    pub anon: u64,
+    pub shmem: u64,
+    pub page_tables: u64,
+    pub slab: u64,
+    pub kernel_stack_kb: u64,
+    pub committed: u64,
+    pub direct_map_4k_kb: u64,
+    pub direct_map_2m_kb: u64,
+}
+
+impl MemInfo {
+    /// The counters now, with the allocator's totals.
+    pub fn snapshot(total: u64, free: u64, direct_map_2m_kb: u64) -> Self {
+        MemInfo {
+            total,
+            free,
+            anon: node_page_state(NodeStat::AnonPages),
+            shmem: node_page_state(NodeStat::Shmem),
+            page_tables: node_page_state(NodeStat::PageTables),
+            slab: node_page_state(NodeStat::SlabUnreclaimable),
+            kernel_stack_kb: node_page_state(NodeStat::KernelStackKb),
+            committed: node_page_state(NodeStat::Committed),
+            direct_map_4k_kb: 0,
+            direct_map_2m_kb,
+        }
+    }
+}
+
+/// `show_val_kb`: a 16-column label, the value in kB right-aligned in 8.
+fn kb_line(out: &mut String, label: &str, kb: u64) {
+    let _ = writeln!(out, "{label:<16}{kb:>8} kB");
+}
+
+/// `/proc/meminfo` (fs/proc/meminfo.c, Linux 6.1 on x86_64).
+pub fn render_meminfo(i: &MemInfo, out: &mut String) {
+    let p = |pages: u64| pages * 4;
+    // No reclaimable caches and no watermark reserves: what is free is what is available.
+    // Shared anonymous memory lives in the page cache (Cached, Shmem, Mapped); anonymous and
+    // shared pages start on the inactive anon list, as in Linux, and we never age them.
+    let inactive_anon = i.anon + i.shmem;
+    let lines: [(&str, u64); 33] = [
+        ("MemTotal:", p(i.total)),
+        ("MemFree:", p(i.free)),
+        ("MemAvailable:", p(i.free)),
+        ("Buffers:", 0),
+        ("Cached:", p(i.shmem)),
+        ("SwapCached:", 0),
+        ("Active:", 0),
+        ("Inactive:", p(inactive_anon)),
+        ("Active(anon):", 0),
+        ("Inactive(anon):", p(inactive_anon)),
+        ("Active(file):", 0),
+        ("Inactive(file):", 0),
+        ("Unevictable:", 0),
+        ("Mlocked:", 0),
+        ("SwapTotal:", 0),
+        ("SwapFree:", 0),
+        ("Dirty:", 0),
+        ("Writeback:", 0),
+        ("AnonPages:", p(i.anon)),
+        ("Mapped:", p(i.shmem)),
+        ("Shmem:", p(i.shmem)),
+        ("KReclaimable:", 0),
+        ("Slab:", p(i.slab)),
+        ("SReclaimable:", 0),
+        ("SUnreclaim:", p(i.slab)),
+        ("KernelStack:", i.kernel_stack_kb),
+        ("PageTables:", p(i.page_tables)),
+        ("NFS_Unstable:", 0),
+        ("Bounce:", 0),
+        ("WritebackTmp:", 0),
+        // vm.overcommit_ratio = 50, no swap.
+        ("CommitLimit:", p(i.total / 2)),
+        ("Committed_AS:", p(i.committed)),
+        ("VmallocTotal:", VMALLOC_TOTAL_KB),
+    ];
+    for (label, kb) in lines {
+        kb_line(out, label, kb);
+    }
+    kb_line(out, "VmallocUsed:", 0);
+    kb_line(out, "VmallocChunk:", 0);
+    kb_line(out, "Percpu:", 0);
+    let _ = write!(
+        out,
+        "HugePages_Total:   {:>5}\nHugePages_Free:    {:>5}\nHugePages_Rsvd:    {:>5}\n\
+         HugePages_Surp:    {:>5}\nHugepagesize:   {:>8} kB\nHugetlb:        {:>8} kB\n",
+        0, 0, 0, 0, 2048, 0
+    );
+    let _ = writeln!(out, "DirectMap4k:    {:>8} kB", i.direct_map_4k_kb);
+    let _ = writeln!(out, "DirectMap2M:    {:>8} kB", i.direct_map_2m_kb);
+}
+
+/// `/proc/vmstat` (mm/vmstat.c): `name value` lines in Linux's order, for the items we keep.
+pub fn render_vmstat(i: &MemInfo, out: &mut String) {
+    let inactive_anon = i.anon + i.shmem;
+    let lines: [(&str, u64); 40] = [
+        ("nr_free_pages", i.free),
+        ("nr_zone_inactive_anon", inactive_anon),
+        ("nr_zone_active_anon", 0),
+        ("nr_zone_inactive_file", 0),
+        ("nr_zone_active_file", 0),
+        ("nr_zone_unevictable", 0),
+        ("nr_zone_write_pending", 0),
+        ("nr_mlock", 0),
+        ("nr_bounce", 0),
+        ("nr_free_cma", 0),
+        ("nr_inactive_anon", inactive_anon),
+        ("nr_active_anon", 0),
+        ("nr_inactive_file", 0),
+        ("nr_active_file", 0),
+        ("nr_unevictable", 0),
+        ("nr_slab_reclaimable", 0),
+        ("nr_slab_unreclaimable", i.slab),
+        ("nr_anon_pages", i.anon),
+        ("nr_mapped", i.shmem),
+        ("nr_file_pages", i.shmem),
+        ("nr_dirty", 0),
+        ("nr_writeback", 0),
+        ("nr_shmem", i.shmem),
+        ("nr_kernel_stack", i.kernel_stack_kb),
+        ("nr_page_table_pages", i.page_tables),
+        ("nr_swapcached", 0),
+        ("pgpgin", 0),
+        ("pgpgout", 0),
+        ("pswpin", 0),
+        ("pswpout", 0),
+        ("pgalloc_dma", 0),
+        ("pgalloc_dma32", 0),
+        ("pgalloc_normal", vm_event(VmEvent::PgAlloc)),
+        ("pgalloc_movable", 0),
+        ("pgfree", vm_event(VmEvent::PgFree)),
+        ("pgactivate", 0),
+        ("pgdeactivate", 0),
+        ("pgfault", vm_event(VmEvent::PgFault)),
+        ("pgmajfault", vm_event(VmEvent::PgMajFault)),
+        ("pgreuse", vm_event(VmEvent::PgReuse)),
+    ];
+    for (name, value) in lines {
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// `/proc/meminfo` for the running kernel.
+#[allow(dead_code)] // until procfs calls it
+pub fn meminfo_proc_show(out: &mut String) {
+    render_meminfo(&snapshot(), out);
+}
+
+/// `/proc/vmstat` for the running kernel.
+#[allow(dead_code)] // until procfs calls it
+pub fn vmstat_show(out: &mut String) {
+    render_vmstat(&snapshot(), out);
+}
+
+fn snapshot() -> MemInfo {
+    use super::page_alloc;
+    MemInfo::snapshot(
+        page_alloc::total_pages(),
+        page_alloc::free_page_count(),
+        super::arch::paging::DIRECT_MAP_BYTES >> 10,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> MemInfo {
+        MemInfo {
+            total: 62_000,
+            free: 50_000,
+            anon: 300,
+            shmem: 20,
+            page_tables: 12,
+            slab: 150,
+            kernel_stack_kb: 64,
+            committed: 4_000,
+            direct_map_4k_kb: 0,
+            direct_map_2m_kb: 4 << 20,
+        }
+    }
+
+    #[test]
+    fn meminfo_lines_have_linux_columns() {
+        let mut s = String::new();
+        render_meminfo(&sample(), &mut s);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0], "MemTotal:         248000 kB");
+        assert_eq!(lines[1], "MemFree:          200000 kB");
+        assert!(lines.contains(&"AnonPages:          1200 kB"));
+        assert!(lines.contains(&"Shmem:                80 kB"));
+        assert!(lines.contains(&"PageTables:           48 kB"));
+        assert!(lines.contains(&"KernelStack:          64 kB"));
+        assert!(lines.contains(&"CommitLimit:      124000 kB"));
+        assert!(lines.contains(&"VmallocTotal:   34359738367 kB"));
+        assert!(lines.contains(&"HugePages_Total:       0"));
+        assert!(lines.contains(&"Hugepagesize:       2048 kB"));
+        assert_eq!(*lines.last().unwrap(), "DirectMap2M:     4194304 kB");
+        // Every `kB` line puts its number's last digit in column 24.
+        for l in lines.iter().filter(|l| l.ends_with(" kB")) {
+            let n = l.len() - 3;
+            assert!(n >= 24, "{l}");
+            assert!(l.as_bytes()[n - 1].is_ascii_digit(), "{l}");
+        }
+        let keys: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+        let order = [
+            "MemTotal",
+            "MemAvailable",
+            "Cached",
+            "SwapFree",
+            "Slab",
+            "Committed_AS",
+        ];
+        let pos: Vec<usize> = order
+            .iter()
+            .map(|k| keys.iter().position(|x| x == k).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{pos:?}");
+    }
+
+    #[test]
+    fn vmstat_is_name_space_value() {
+        let mut s = String::new();
+        render_vmstat(&sample(), &mut s);
+        assert!(s.starts_with("nr_free_pages 50000\n"));
+        assert!(s.contains("\nnr_anon_pages 300\n"));
+        assert!(s.contains("\npgfault "));
+        for l in s.lines() {
+            let (k, v) = l.split_once(' ').unwrap();
+            assert!(!k.is_empty() && v.parse::<u64>().is_ok(), "{l}");
+        }
+    }
+}

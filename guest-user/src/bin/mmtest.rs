@@ -1,0 +1,368 @@
+//! Memory-management checks from user space: the zero page, shared anonymous memory, MAP_FIXED
+//! and friends, PROT_NONE, stack growth, brk, and (when the kernel has them) mremap, madvise,
+//! mincore and msync. Prints one line per check and exits non-zero if any failed.
+//!
+//! A system call the kernel doesn't have yet (ENOSYS) skips its checks with a note, so the
+//! program is useful both before and after those calls are wired into the syscall table.
+
+use std::process::exit;
+
+const P: usize = 4096;
+
+struct Report {
+    ok: bool,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, good: bool, detail: String) {
+        println!(
+            "mmtest: {name}: {} {detail}",
+            if good { "ok" } else { "FAILED" }
+        );
+        self.ok &= good;
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn map(addr: usize, len: usize, prot: i32, flags: i32) -> *mut u8 {
+    // SAFETY: an anonymous mapping; the kernel picks or validates the address.
+    unsafe { libc::mmap(addr as *mut _, len, prot, flags, -1, 0) as *mut u8 }
+}
+
+const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
+const PRIV: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+const SHARED: i32 = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
+
+/// Read and write through raw pointers into our own mappings.
+fn get(p: *mut u8, off: usize) -> u8 {
+    // SAFETY: callers pass offsets inside a live readable mapping.
+    unsafe { p.add(off).read_volatile() }
+}
+
+fn set(p: *mut u8, off: usize, v: u8) {
+    // SAFETY: callers pass offsets inside a live writable mapping.
+    unsafe { p.add(off).write_volatile(v) }
+}
+
+fn zero_page(r: &mut Report) {
+    let p = map(0, 4 * P, RW, PRIV);
+    let all_zero = (0..4).all(|i| get(p, i * P) == 0 && get(p, i * P + P - 1) == 0);
+    set(p, 0, 0x11);
+    let others = (1..4).all(|i| get(p, i * P) == 0);
+    r.check(
+        "zero page: untouched pages read 0, a write stays private",
+        all_zero && others && get(p, 0) == 0x11,
+        String::new(),
+    );
+    // After mprotect back to writable, a page that was only read must still copy on write.
+    // SAFETY: our own mapping.
+    let a = unsafe { libc::mprotect(p as *mut _, 4 * P, libc::PROT_READ) };
+    // SAFETY: our own mapping.
+    let b = unsafe { libc::mprotect(p as *mut _, 4 * P, RW) };
+    set(p, P, 0x22);
+    r.check(
+        "zero page: mprotect RO->RW then write",
+        a == 0 && b == 0 && get(p, P) == 0x22 && get(p, 2 * P) == 0 && get(p, 0) == 0x11,
+        String::new(),
+    );
+    let q = map(0, P, RW, PRIV);
+    r.check(
+        "zero page: a new mapping still reads 0",
+        get(q, 0) == 0 && get(q, 100) == 0,
+        String::new(),
+    );
+}
+
+fn shared_memory(r: &mut Report) {
+    let p = map(0, 2 * P, RW, SHARED);
+    let fresh = get(p, 0) == 0 && get(p, P) == 0;
+    set(p, P + 5, 0x33);
+    r.check(
+        "MAP_SHARED|MAP_ANONYMOUS: zero-filled, writable",
+        p != libc::MAP_FAILED as *mut u8 && fresh && get(p, P + 5) == 0x33,
+        String::new(),
+    );
+    // A second mapping of the same pages: mremap with old_size 0.
+    // SAFETY: duplicating our own shared mapping.
+    let q = unsafe { libc::mremap(p as *mut _, 0, 2 * P, libc::MREMAP_MAYMOVE) } as *mut u8;
+    if q == libc::MAP_FAILED as *mut u8 && errno() == libc::ENOSYS {
+        println!("mmtest: mremap not available (ENOSYS): shared-alias check skipped");
+        return;
+    }
+    set(q, 7, 0x44);
+    r.check(
+        "MAP_SHARED: a second mapping (mremap old_size 0) sees the same pages",
+        q != p && get(q, P + 5) == 0x33 && get(p, 7) == 0x44,
+        format!("{p:?} {q:?}"),
+    );
+}
+
+fn fixed_mappings(r: &mut Report) {
+    let base = map(0, 4 * P, RW, PRIV);
+    set(base, P, 1);
+    let clash = map(
+        base as usize + 3 * P,
+        2 * P,
+        RW,
+        PRIV | libc::MAP_FIXED_NOREPLACE,
+    );
+    let clash_errno = errno();
+    r.check(
+        "MAP_FIXED_NOREPLACE over a mapping: EEXIST",
+        clash == libc::MAP_FAILED as *mut u8 && clash_errno == libc::EEXIST,
+        format!("errno={clash_errno}"),
+    );
+    let fixed = map(base as usize + P, P, RW, PRIV | libc::MAP_FIXED);
+    r.check(
+        "MAP_FIXED replaces the page under it",
+        fixed as usize == base as usize + P && get(fixed, 0) == 0,
+        String::new(),
+    );
+    let pop = map(0, 8 * P, RW, PRIV | libc::MAP_POPULATE);
+    r.check(
+        "MAP_POPULATE",
+        pop != libc::MAP_FAILED as *mut u8 && get(pop, 7 * P) == 0,
+        String::new(),
+    );
+    let bad = map(0, 0, RW, PRIV);
+    let bad_errno = errno();
+    r.check(
+        "mmap of length 0: EINVAL",
+        bad == libc::MAP_FAILED as *mut u8 && bad_errno == libc::EINVAL,
+        String::new(),
+    );
+}
+
+fn prot_none(r: &mut Report) {
+    let p = map(0, 2 * P, RW, PRIV);
+    set(p, 0, b'x');
+    // SAFETY: our own mapping.
+    unsafe { libc::mprotect(p as *mut _, P, libc::PROT_NONE) };
+    // SAFETY: the kernel must refuse the buffer rather than read it.
+    let w = unsafe { libc::write(1, p as *const _, 1) };
+    let e = errno();
+    r.check(
+        "PROT_NONE buffer to write(2): EFAULT",
+        w == -1 && e == libc::EFAULT,
+        format!("ret={w} errno={e}"),
+    );
+    // SAFETY: our own mapping.
+    unsafe { libc::mprotect(p as *mut _, P, RW) };
+    r.check(
+        "PROT_NONE then RW: data kept",
+        get(p, 0) == b'x',
+        String::new(),
+    );
+    // SAFETY: unmapping our own page.
+    unsafe { libc::munmap(p.add(P) as *mut _, P) };
+    // SAFETY: the kernel must refuse the unmapped buffer.
+    let w = unsafe { libc::write(1, p.add(P) as *const _, 1) };
+    let e = errno();
+    r.check(
+        "unmapped buffer to write(2): EFAULT",
+        w == -1 && e == libc::EFAULT,
+        format!("ret={w} errno={e}"),
+    );
+}
+
+#[inline(never)]
+fn recurse(depth: usize) -> u64 {
+    let mut frame = [0u8; 4000];
+    frame[depth % 4000] = depth as u8;
+    let frame = std::hint::black_box(frame);
+    if depth == 0 {
+        return frame[0] as u64;
+    }
+    recurse(depth - 1) + frame[depth % 4000] as u64
+}
+
+fn stack_growth(r: &mut Report) {
+    // About 600 KiB of stack: well beyond the 128 KiB mapped at exec.
+    let sum = recurse(150);
+    r.check(
+        "main stack grows down on demand (600 KiB)",
+        sum > 0,
+        String::new(),
+    );
+    let hint = 0x5000_0000usize;
+    let g = map(hint, P, RW, PRIV | libc::MAP_GROWSDOWN);
+    set(g, 0, 1);
+    // A touch below a MAP_GROWSDOWN mapping grows it.
+    let below = g.wrapping_sub(2 * P);
+    set(below, 0, 2);
+    r.check(
+        "MAP_GROWSDOWN grows on a touch below it",
+        g != libc::MAP_FAILED as *mut u8 && get(below, 0) == 2 && get(g, 0) == 1,
+        String::new(),
+    );
+}
+
+fn brk(r: &mut Report) {
+    // SAFETY: raw brk: query, grow, shrink.
+    let (start, grown) = unsafe {
+        let start = libc::syscall(libc::SYS_brk, 0) as usize;
+        (start, libc::syscall(libc::SYS_brk, start + 3 * P) as usize)
+    };
+    let p = start as *mut u8;
+    set(p, 2 * P, 9);
+    // SAFETY: shrinking our own heap back.
+    let back = unsafe { libc::syscall(libc::SYS_brk, start) } as usize;
+    r.check(
+        "brk grows and shrinks",
+        grown == start + 3 * P && back == start,
+        format!("{start:#x} {grown:#x} {back:#x}"),
+    );
+    // SAFETY: grow again: the page comes back zero-filled.
+    unsafe { libc::syscall(libc::SYS_brk, start + 3 * P) };
+    r.check(
+        "brk: memory given back and taken again reads 0",
+        get(p, 2 * P) == 0,
+        String::new(),
+    );
+}
+
+fn mremap(r: &mut Report) {
+    let p = map(0, 4 * P, RW, PRIV);
+    for i in 0..4 {
+        set(p, i * P, 0x50 + i as u8);
+    }
+    // Block in-place growth, so the mapping has to move.
+    map(
+        p as usize + 4 * P,
+        P,
+        libc::PROT_READ,
+        PRIV | libc::MAP_FIXED,
+    );
+    // SAFETY: resizing our own mapping.
+    let q = unsafe { libc::mremap(p as *mut _, 4 * P, 16 * P, libc::MREMAP_MAYMOVE) } as *mut u8;
+    if q == libc::MAP_FAILED as *mut u8 && errno() == libc::ENOSYS {
+        println!("mmtest: mremap not available (ENOSYS): skipped");
+        return;
+    }
+    let kept = (0..4).all(|i| get(q, i * P) == 0x50 + i as u8);
+    r.check(
+        "mremap MAYMOVE moves the pages, data kept",
+        q != p && kept && get(q, 15 * P) == 0,
+        format!("{p:?} -> {q:?}"),
+    );
+    // SAFETY: the old range must be gone: the kernel refuses it as a buffer.
+    let w = unsafe { libc::write(1, p as *const _, 1) };
+    r.check(
+        "mremap: old range unmapped",
+        w == -1 && errno() == libc::EFAULT,
+        String::new(),
+    );
+    // SAFETY: shrinking in place.
+    let s = unsafe { libc::mremap(q as *mut _, 16 * P, 2 * P, 0) } as *mut u8;
+    r.check("mremap shrinks in place", s == q, String::new());
+    // SAFETY: growing without MAYMOVE into free space above.
+    let g = unsafe { libc::mremap(q as *mut _, 2 * P, 3 * P, 0) } as *mut u8;
+    let e = errno();
+    r.check(
+        "mremap grows in place when the space above is free",
+        g == q || e == libc::ENOMEM,
+        format!("errno={e}"),
+    );
+    // SAFETY: invalid flags.
+    let bad = unsafe { libc::mremap(q as *mut _, P, P, 0x100) } as *mut u8;
+    r.check(
+        "mremap with unknown flags: EINVAL",
+        bad == libc::MAP_FAILED as *mut u8 && errno() == libc::EINVAL,
+        String::new(),
+    );
+}
+
+fn madvise(r: &mut Report) {
+    let p = map(0, 2 * P, RW, PRIV);
+    set(p, 0, 1);
+    set(p, P, 2);
+    // Tell a real madvise from a stub that accepts anything.
+    // SAFETY: advice the kernel must reject.
+    if unsafe { libc::madvise(p as *mut _, P, 12345) } == 0 {
+        println!("mmtest: madvise is a no-op stub: skipped");
+        return;
+    }
+    // SAFETY: dropping our own page.
+    let d = unsafe { libc::madvise(p as *mut _, P, libc::MADV_DONTNEED) };
+    r.check(
+        "madvise(MADV_DONTNEED): private page reads 0 after",
+        d == 0 && get(p, 0) == 0 && get(p, P) == 2,
+        String::new(),
+    );
+    let s = map(0, P, RW, SHARED);
+    set(s, 0, 3);
+    // SAFETY: our own shared page.
+    let d = unsafe { libc::madvise(s as *mut _, P, libc::MADV_DONTNEED) };
+    r.check(
+        "madvise(MADV_DONTNEED): shared page keeps its data",
+        d == 0 && get(s, 0) == 3,
+        String::new(),
+    );
+    // SAFETY: a range reaching past the mapping.
+    let e = unsafe { libc::madvise(s as *mut _, 64 * P, libc::MADV_WILLNEED) };
+    r.check(
+        "madvise over a hole: ENOMEM",
+        e == -1 && errno() == libc::ENOMEM,
+        String::new(),
+    );
+}
+
+fn mincore_msync(r: &mut Report) {
+    let p = map(0, 4 * P, RW, PRIV);
+    set(p, P, 1);
+    set(p, 3 * P, 1);
+    let mut vec = [0xffu8; 4];
+    // SAFETY: `vec` has one byte per page.
+    let m = unsafe { libc::mincore(p as *mut _, 4 * P, vec.as_mut_ptr()) };
+    if m == -1 && errno() == libc::ENOSYS {
+        println!("mmtest: mincore not available (ENOSYS): skipped");
+    } else {
+        r.check(
+            "mincore reports the touched pages",
+            m == 0 && vec == [0, 1, 0, 1],
+            format!("{vec:?}"),
+        );
+    }
+    // SAFETY: msync on our own mapping, then on bad ranges.
+    let (ok, unaligned, hole) = unsafe {
+        (
+            libc::msync(p as *mut _, 4 * P, libc::MS_SYNC),
+            libc::msync(p.add(1) as *mut _, P, libc::MS_SYNC),
+            libc::msync(p as *mut _, 64 * P, libc::MS_ASYNC),
+        )
+    };
+    if ok == -1 && errno() == libc::ENOSYS {
+        println!("mmtest: msync not available (ENOSYS): skipped");
+        return;
+    }
+    r.check(
+        "msync: 0 on anonymous memory, EINVAL unaligned, ENOMEM over a hole",
+        ok == 0 && unaligned == -1 && hole == -1,
+        String::new(),
+    );
+}
+
+fn main() {
+    let mut r = Report { ok: true };
+    zero_page(&mut r);
+    shared_memory(&mut r);
+    fixed_mappings(&mut r);
+    prot_none(&mut r);
+    stack_growth(&mut r);
+    brk(&mut r);
+    mremap(&mut r);
+    madvise(&mut r);
+    mincore_msync(&mut r);
+    println!(
+        "mmtest: {}",
+        if r.ok {
+            "all checks passed"
+        } else {
+            "some checks FAILED"
+        }
+    );
+    exit(if r.ok { 0 } else { 1 });
+}
