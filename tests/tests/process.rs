@@ -14,10 +14,15 @@ fn run_checks(program: &str, args: &str) -> String {
 fn fork_exec_wait_and_process_ids() {
     let out = run_checks(
         "proctest",
-        "fork_exec_wait exec_enoent vfork clone_flags_einval wait4_wnohang waitid prctl_name",
+        "fork_wait fork_cow fork_exec_wait exec_enoent orphan_reparent vfork clone_flags_einval \
+         wait4_wnohang waitid prctl_name session_pgrp",
     );
     for check in [
+        "fork_wait",
+        "fork_cow",
         "fork_exec_wait",
+        "orphan_reparent",
+        "session_pgrp",
         "vfork",
         "clone_flags_einval",
         "wait4_wnohang",
@@ -47,11 +52,13 @@ fn signal_handlers_frames_masks_and_default_actions() {
     let out = run_checks(
         "sigtest",
         "siginfo_kill siginfo_queue_tkill handler_frame_restores_state sa_resethand sa_nodefer \
-         mask_pending rt_signals_queue death_by_signal core_dump_bit sigchld sigtimedwait \
-         sigsuspend sigkill_uncatchable",
+         mask_pending rt_signals_queue stop_continue death_by_signal core_dump_bit sigchld \
+         sigtimedwait sigsuspend sigkill_uncatchable fault_signals",
     );
     for check in [
         "handler_frame_restores_state",
+        "stop_continue",
+        "fault_signals",
         "core_dump_bit",
         "sigsuspend",
         "sigchld",
