@@ -98,10 +98,8 @@ pub fn exit_mm(t: &Task) {
 /// `mm_release`'s user-visible half, also done by execve.
 pub fn release_user_tid(t: &Task) {
     let addr = t.clear_child_tid.swap(0, Ordering::Relaxed);
-    if addr != 0 && t.mm().is_some_and(|mm| Arc::strong_count(&mm) > 2) {
-        if write_user(addr, &0u32).is_ok() {
-            crate::kernel::futex::futex_wake_addr(addr, 1);
-        }
+    if addr != 0 && t.mm().is_some() && write_user(addr, &0u32).is_ok() {
+        crate::kernel::futex::futex_wake_addr(addr, 1);
     }
 }
 

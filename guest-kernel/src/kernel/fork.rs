@@ -365,15 +365,11 @@ pub fn kernel_thread(
     arg: usize,
     flags: u64,
 ) -> KResult<Arc<Task>> {
+    // Kernel threads have no mm; sharing files and fs with the kernel's saves copies.
     let args = CloneArgs {
-        flags: flags | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_UNTRACED,
+        flags: flags | CLONE_FS | CLONE_FILES | CLONE_UNTRACED,
         exit_signal: SIGCHLD,
         ..Default::default()
-    };
-    // Kernel threads share nothing user-visible; CLONE_VM etc. only avoid copies.
-    let args = CloneArgs {
-        flags: args.flags & !(CLONE_SIGHAND),
-        ..args
     };
     let child = copy_process(&args, None, Some(KthreadStart { entry, arg }))?;
     crate::sched::wake_up_new_task(&child);

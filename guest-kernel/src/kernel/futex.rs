@@ -125,44 +125,23 @@ pub fn futex_wake_addr(uaddr: u64, nr: usize) -> usize {
     wake_key(key_of(uaddr), nr, FUTEX_BITSET_MATCH_ANY)
 }
 
-fn futex_requeue(
-    uaddr: u64,
-    nr_wake: usize,
-    nr_requeue: usize,
-    uaddr2: u64,
-    cmp: Option<u32>,
-) -> KResult<i64> {
-    let (k1, k2) = (key_of(uaddr), key_of(uaddr2));
+/// FUTEX_(CMP_)REQUEUE: wake `nr_wake` waiters and "move" up to `nr_requeue` more to the
+/// second futex. We wake those too instead of moving them: a waiter re-checks its futex word
+/// in user space and the ABI allows spurious wake-ups, so it only costs them a trip round
+/// their loop.
+fn futex_requeue(uaddr: u64, nr_wake: usize, nr_requeue: usize, cmp: Option<u32>) -> KResult<i64> {
     if let Some(v) = cmp {
         let cur: u32 = read_user(uaddr)?;
         if cur != v {
             return Err(EAGAIN);
         }
     }
-    let woken = wake_key(k1, nr_wake, FUTEX_BITSET_MATCH_ANY);
-    // Move the rest to the second futex.
-    let moved: Vec<Arc<Waiter>> = {
-        let mut q = bucket(&k1).lock();
-        let mut moved = Vec::new();
-        q.retain(|w| {
-            if moved.len() < nr_requeue && w.key == k1 && !w.woken.load(Ordering::Acquire) {
-                moved.push(w.clone());
-                false
-            } else {
-                true
-            }
-        });
-        moved
-    };
-    let n = moved.len();
-    for w in moved {
-        // SAFETY-free rekeying: a waiter's key is immutable, so requeue wakes the waiter with
-        // a "spurious" wake-up; it re-checks its futex word in user space (as the ABI allows).
-        w.woken.store(true, Ordering::Release);
-        crate::sched::wake_up_state(&w.task, TASK_INTERRUPTIBLE);
-    }
-    let _ = k2;
-    Ok((woken + n) as i64)
+    let n = wake_key(
+        key_of(uaddr),
+        nr_wake.saturating_add(nr_requeue),
+        FUTEX_BITSET_MATCH_ANY,
+    );
+    Ok(n as i64)
 }
 
 fn futex_wake_op(uaddr: u64, nr: usize, nr2: usize, uaddr2: u64, op: u32) -> KResult<i64> {
@@ -247,14 +226,10 @@ pub fn sys_futex(
             }
             Ok(wake_key(key_of(uaddr), val as usize, val3 as u32) as i64)
         }
-        FUTEX_REQUEUE => futex_requeue(uaddr, val as usize, timeout as usize, uaddr2, None),
-        FUTEX_CMP_REQUEUE => futex_requeue(
-            uaddr,
-            val as usize,
-            timeout as usize,
-            uaddr2,
-            Some(val3 as u32),
-        ),
+        FUTEX_REQUEUE => futex_requeue(uaddr, val as usize, timeout as usize, None),
+        FUTEX_CMP_REQUEUE => {
+            futex_requeue(uaddr, val as usize, timeout as usize, Some(val3 as u32))
+        }
         FUTEX_WAKE_OP => futex_wake_op(uaddr, val as usize, timeout as usize, uaddr2, val3 as u32),
         _ => Err(ENOSYS),
     }

@@ -43,6 +43,24 @@ pub fn lock() -> MutexGuard<'static, TaskList> {
     TASKLIST.lock()
 }
 
+impl Entry {
+    fn new(task: Arc<Task>, parent: Pid, pgid: Pid, sid: Pid) -> Self {
+        let threads = if task.is_group_leader() {
+            alloc::vec![task.pid]
+        } else {
+            Vec::new()
+        };
+        Entry {
+            task,
+            parent,
+            children: Vec::new(),
+            threads,
+            pgid,
+            sid,
+        }
+    }
+}
+
 impl TaskList {
     pub fn alloc_pid(&mut self) -> Option<Pid> {
         self.pids.alloc(pid_max()).map(|p| p as Pid)
@@ -62,17 +80,8 @@ impl TaskList {
         if let Some(p) = self.entries.get_mut(&parent) {
             p.children.push(pid);
         }
-        self.entries.insert(
-            pid,
-            Entry {
-                task,
-                parent,
-                children: Vec::new(),
-                threads: alloc::vec![pid],
-                pgid,
-                sid,
-            },
-        );
+        self.entries
+            .insert(pid, Entry::new(task, parent, pgid, sid));
     }
 
     /// Add a new thread to its leader's group.
@@ -82,17 +91,7 @@ impl TaskList {
         if let Some(l) = self.entries.get_mut(&tgid) {
             l.threads.push(pid);
         }
-        self.entries.insert(
-            pid,
-            Entry {
-                task,
-                parent,
-                children: Vec::new(),
-                threads: Vec::new(),
-                pgid: 0,
-                sid: 0,
-            },
-        );
+        self.entries.insert(pid, Entry::new(task, parent, 0, 0));
     }
 
     /// Remove a dead task for good (`release_task`), freeing its PID.

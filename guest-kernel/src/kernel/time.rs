@@ -44,7 +44,7 @@ pub fn timer_interrupt(user_mode: bool) {
 }
 
 /// Charge one tick to this CPU's user / system / idle time.
-pub fn account_cpu_tick(cpu: usize, user: bool, idle: bool, _t: &Task) {
+pub fn account_cpu_tick(cpu: usize, user: bool, idle: bool) {
     let bucket = if user {
         &CPU_USER[cpu]
     } else if idle {

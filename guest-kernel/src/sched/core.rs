@@ -1,5 +1,5 @@
-//! Run queues, `schedule()`, `try_to_wake_up()`, the scheduler tick and load balancing
-//! (Linux's kernel/sched/core.c).
+//! Run queues, `schedule()`, `try_to_wake_up()` and the scheduler tick (Linux's
+//! kernel/sched/core.c). Moving tasks between CPUs is in `migrate.rs`.
 //!
 //! Locking: each CPU's run queue has a spinlock; a task's `se` is only touched under the lock
 //! of the run queue on `task.cpu`. The kernel runs with interrupts off (they are on in user
@@ -25,15 +25,15 @@ use crate::mm::MmRef;
 
 pub struct Rq {
     pub cpu: usize,
-    curr: Option<Arc<Task>>,
+    pub(super) curr: Option<Arc<Task>>,
     idle: Option<Arc<Task>>,
     /// The stopper (`migration/N`) when it is runnable.
     stop: Option<Arc<Task>>,
-    cfs: CfsRq<Pid, Arc<Task>>,
-    rt: RtRq<Arc<Task>>,
+    pub(super) cfs: CfsRq<Pid, Arc<Task>>,
+    pub(super) rt: RtRq<Arc<Task>>,
     /// Runnable tasks including the running one (not counting idle).
-    nr_running: usize,
-    clock: u64,
+    pub(super) nr_running: usize,
+    pub(super) clock: u64,
     /// The task being switched away from, kept alive until `finish_task_switch`.
     prev: Option<Arc<Task>>,
     /// The address space loaded in CR3 (kernel threads borrow it: lazy TLB).
@@ -64,7 +64,7 @@ impl Rq {
     }
 }
 
-static RUNQUEUES: [Mutex<Rq>; MAX_CPUS] = [const { Mutex::new(Rq::new()) }; MAX_CPUS];
+pub(super) static RUNQUEUES: [Mutex<Rq>; MAX_CPUS] = [const { Mutex::new(Rq::new()) }; MAX_CPUS];
 /// Lock-free mirrors for balancing decisions and /proc/loadavg.
 static NR_RUNNING: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
 static MIN_VRUNTIME: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -102,7 +102,7 @@ pub fn init_idle(idle: Arc<Task>, cpu_nr: usize) {
     SCHED_ONLINE.fetch_or(1 << cpu_nr, Ordering::AcqRel);
 }
 
-fn update_curr(rq: &mut Rq) {
+pub(super) fn update_curr(rq: &mut Rq) {
     let now = tsc::ns_since_boot();
     rq.clock = now;
     let Some(curr) = rq.curr.clone() else { return };
@@ -125,7 +125,7 @@ fn update_curr(rq: &mut Rq) {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Enqueue {
+pub(super) enum Enqueue {
     Wakeup,
     New,
     Migrated,
@@ -144,12 +144,12 @@ fn enqueue_queued(rq: &mut Rq, p: &Arc<Task>, se: &mut SchedEntity, how: Enqueue
             p.clone(),
             how == Enqueue::Requeue { head: true },
         ),
-        Class::Fair | Class::Idle => rq.cfs.enqueue(&se.fair, p.pid, p.clone()),
+        Class::Fair => rq.cfs.enqueue(&se.fair, p.pid, p.clone()),
     }
     se.last_queued = rq.clock;
 }
 
-fn activate_task(rq: &mut Rq, p: &Arc<Task>, how: Enqueue) {
+pub(super) fn activate_task(rq: &mut Rq, p: &Arc<Task>, how: Enqueue) {
     let mut se = p.se.lock();
     if se.class() == Class::Fair {
         match how {
@@ -171,7 +171,7 @@ fn activate_task(rq: &mut Rq, p: &Arc<Task>, how: Enqueue) {
 
 /// Take `p` off `rq` (it sleeps, exits or migrates). `p` may be the running task, which is
 /// not in any queue.
-fn deactivate_task(rq: &mut Rq, p: &Arc<Task>) {
+pub(super) fn deactivate_task(rq: &mut Rq, p: &Arc<Task>) {
     let se = p.se.lock();
     let running = rq.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p));
     match se.class() {
@@ -181,7 +181,7 @@ fn deactivate_task(rq: &mut Rq, p: &Arc<Task>) {
                 rq.rt.dequeue(se.rt_priority, |t| Arc::ptr_eq(t, p));
             }
         }
-        Class::Fair | Class::Idle => {
+        Class::Fair => {
             if !running {
                 rq.cfs.dequeue(&se.fair, p.pid);
             }
@@ -198,13 +198,7 @@ fn pick_next_task(rq: &mut Rq) -> Arc<Task> {
         stop
     } else if let Some((_, t)) = rq.rt.pop_first() {
         t
-    } else if let Some((vruntime, pid)) = rq.cfs.pick_first() {
-        let t = rq.cfs.iter().next().map(|(_, t)| t.clone()).unwrap();
-        debug_assert_eq!(t.pid, pid);
-        let se = t.se.lock();
-        debug_assert_eq!(se.fair.vruntime, vruntime);
-        rq.cfs.dequeue(&se.fair, pid);
-        drop(se);
+    } else if let Some(t) = rq.cfs.pop_first() {
         t
     } else {
         return rq.idle.clone().expect("run queue without an idle task");
@@ -230,7 +224,7 @@ fn resched_curr(rq: &Rq) {
 }
 
 /// Should newly runnable `p` preempt the running task (`check_preempt_curr`)?
-fn check_preempt_curr(rq: &mut Rq, p: &Arc<Task>) {
+pub(super) fn check_preempt_curr(rq: &mut Rq, p: &Arc<Task>) {
     let Some(curr) = rq.curr.clone() else { return };
     if curr.is_idle() {
         resched_curr(rq);
@@ -283,7 +277,7 @@ fn select_task_rq(p: &Task, prev_cpu: usize) -> usize {
 }
 
 /// Re-base a fair task's vruntime from one run queue to another (`migrate_task_rq_fair`).
-fn rebase_vruntime(se: &mut SchedEntity, from: usize, to: usize) {
+pub(super) fn rebase_vruntime(se: &mut SchedEntity, from: usize, to: usize) {
     if se.class() == Class::Fair && from != to {
         let v = se
             .fair
@@ -510,7 +504,7 @@ pub fn scheduler_tick(user_mode: bool) {
     } else if !curr.is_idle() {
         curr.stime_ns.fetch_add(tick, Ordering::Relaxed);
     }
-    crate::kernel::time::account_cpu_tick(cpu_nr, user_mode, curr.is_idle(), &curr);
+    crate::kernel::time::account_cpu_tick(cpu_nr, user_mode, curr.is_idle());
     let resched = if curr.is_idle() {
         rq.nr_running > 0
     } else {
@@ -518,7 +512,7 @@ pub fn scheduler_tick(user_mode: bool) {
         match se.class() {
             Class::Fair => rq.cfs.queued() > 0 && rq.cfs.check_preempt_tick(&se.fair),
             Class::Rt => se.policy == super::SCHED_RR && se.rr_left == 0,
-            Class::Stop | Class::Idle => false,
+            Class::Stop => false,
         }
     };
     if resched {
@@ -528,114 +522,8 @@ pub fn scheduler_tick(user_mode: bool) {
     let ticks = rq.ticks;
     drop(rq);
     if idle || ticks % 4 == 0 {
-        load_balance(cpu_nr);
+        super::migrate::load_balance(cpu_nr);
     }
-}
-
-/// Pull one task from the busiest CPU if it has at least two more runnable tasks than this
-/// one (or this one is idle and it has a queued task).
-pub fn load_balance(this: usize) {
-    let mine = nr_running_on(this);
-    let online = online_mask();
-    let Some((busiest, most)) = (0..MAX_CPUS)
-        .filter(|&c| c != this && online & (1 << c) != 0)
-        .map(|c| (c, nr_running_on(c)))
-        .max_by_key(|&(_, n)| n)
-    else {
-        return;
-    };
-    if most < mine + 2 {
-        return;
-    }
-    let (lo, hi) = (this.min(busiest), this.max(busiest));
-    let mut a = RUNQUEUES[lo].lock();
-    let mut b = RUNQUEUES[hi].lock();
-    let (dst, src) = if lo == this {
-        (&mut *a, &mut *b)
-    } else {
-        (&mut *b, &mut *a)
-    };
-    if src.nr_running < dst.nr_running + 2 {
-        return;
-    }
-    let can_move = |t: &Arc<Task>| {
-        !t.on_cpu.load(Ordering::Acquire) && t.se.lock().cpus_allowed & (1 << this) != 0
-    };
-    // Fair tasks from the right of the tree (they would wait longest), then real-time ones.
-    let victim = src
-        .cfs
-        .iter()
-        .rev()
-        .map(|(_, t)| t)
-        .find(|t| can_move(t))
-        .or_else(|| src.rt.iter().find(|t| can_move(t)))
-        .cloned();
-    if let Some(p) = victim {
-        move_task(src, dst, &p);
-    }
-}
-
-/// Move queued (not running) `p` from `src` to `dst`; both locked.
-fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
-    deactivate_task(src, p);
-    rebase_vruntime(&mut p.se.lock(), src.cpu, dst.cpu);
-    p.cpu.store(dst.cpu, Ordering::Relaxed);
-    dst.clock = tsc::ns_since_boot();
-    activate_task(dst, p, Enqueue::Migrated);
-    check_preempt_curr(dst, p);
-}
-
-/// Move `p` to `dest` if it is queued on this CPU and not running (`move_queued_task`);
-/// called by the stopper, which has preempted it.
-pub fn move_queued_task(p: &Arc<Task>, dest: usize) -> bool {
-    let this = percpu::cpu_id();
-    if p.cpu.load(Ordering::Relaxed) != this || dest == this {
-        return false;
-    }
-    let (lo, hi) = (this.min(dest), this.max(dest));
-    let mut a = RUNQUEUES[lo].lock();
-    let mut b = RUNQUEUES[hi].lock();
-    let (src, dst) = if lo == this {
-        (&mut *a, &mut *b)
-    } else {
-        (&mut *b, &mut *a)
-    };
-    if !p.on_rq.load(Ordering::Acquire) || src.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)) {
-        return false;
-    }
-    while p.on_cpu.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-    }
-    move_task(src, dst, p);
-    true
-}
-
-/// Change `p`'s allowed CPUs (`set_cpus_allowed_ptr`), moving it off a CPU it may no longer
-/// use; a running task is moved by that CPU's stopper (`migration/N`).
-pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
-    let mask = mask & online_mask();
-    if mask == 0 {
-        return Err(());
-    }
-    let pi = p.pi_lock.lock();
-    let cpu_nr = p.cpu.load(Ordering::Relaxed);
-    let rq = RUNQUEUES[cpu_nr].lock();
-    p.se.lock().cpus_allowed = mask;
-    if mask & (1 << cpu_nr) != 0 {
-        return Ok(());
-    }
-    let dest = mask.trailing_zeros() as usize;
-    let queued = p.on_rq.load(Ordering::Acquire);
-    drop(rq);
-    drop(pi);
-    if queued {
-        let task = p.clone();
-        super::stop_task::stop_one_cpu(cpu_nr, move || {
-            move_queued_task(&task, dest);
-        });
-    }
-    // A sleeping task goes to an allowed CPU when it wakes (select_task_rq).
-    Ok(())
 }
 
 /// Change scheduling attributes under the run-queue lock (`__sched_setscheduler`), requeueing
@@ -698,17 +586,6 @@ pub fn kick_process(p: &Task) {
     if p.on_cpu.load(Ordering::Acquire) && cpu_nr != percpu::cpu_id() {
         crate::arch::smp::send_reschedule(cpu_nr);
     }
-}
-
-/// Bind a freshly created, sleeping kernel thread to `cpu` (`kthread_bind`): wait until it
-/// is off every CPU, then set its mask and home.
-pub fn kthread_bind(p: &Arc<Task>, cpu_nr: usize) {
-    while p.on_rq.load(Ordering::Acquire) || p.on_cpu.load(Ordering::Acquire) {
-        schedule();
-    }
-    let _pi = p.pi_lock.lock();
-    p.se.lock().cpus_allowed = 1 << cpu_nr;
-    p.cpu.store(cpu_nr, Ordering::Relaxed);
 }
 
 /// The running task got a new address space (execve): load it and make it this CPU's

@@ -116,6 +116,11 @@ impl<K: Ord + Copy, T> CfsRq<K, T> {
         self.tree.keys().next().copied()
     }
 
+    /// Take the leftmost entity out of the tree (it is about to run).
+    pub fn pop_first(&mut self) -> Option<T> {
+        self.tree.pop_first().map(|(_, t)| t)
+    }
+
     pub fn queued(&self) -> usize {
         self.tree.len()
     }

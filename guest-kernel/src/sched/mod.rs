@@ -10,6 +10,8 @@ pub mod completion;
 #[cfg(not(test))]
 pub mod core;
 pub mod fair;
+#[cfg(not(test))]
+pub mod migrate;
 pub mod rt;
 #[cfg(not(test))]
 pub mod stop_task;
@@ -20,6 +22,8 @@ pub mod wait;
 
 #[cfg(not(test))]
 pub use self::core::*;
+#[cfg(not(test))]
+pub use self::migrate::*;
 
 pub const SCHED_NORMAL: u32 = 0;
 pub const SCHED_FIFO: u32 = 1;
@@ -33,13 +37,13 @@ pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
 pub const MAX_RT_PRIO: i32 = 100;
 pub const DEFAULT_PRIO: i32 = 120;
 
-/// Which class a task belongs to, highest first.
+/// Which class a task belongs to, highest first. The idle class below them has one member
+/// per CPU, the idle task, which the run queue keeps apart (`Rq::idle`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Class {
     Stop,
     Rt,
     Fair,
-    Idle,
 }
 
 /// A task's scheduling attributes and class state (guarded by its run queue's lock).
@@ -92,8 +96,7 @@ impl SchedEntity {
         } else if self.policy == SCHED_FIFO || self.policy == SCHED_RR {
             Class::Rt
         } else {
-            // SCHED_IDLE tasks are fair tasks with a tiny weight, as in Linux; the Idle class
-            // holds only the per-CPU idle task.
+            // SCHED_IDLE tasks are fair tasks with a tiny weight, as in Linux.
             Class::Fair
         }
     }

@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::kernel::errno::{KResult, ERESTARTSYS};
-use crate::kernel::task::{current, current_arc, Task, TASK_NORMAL, TASK_RUNNING, TASK_WAKEKILL};
+use crate::kernel::task::{current, current_arc, Task, TASK_NORMAL, TASK_RUNNING};
 
 struct Waiter {
     id: u64,
@@ -87,24 +87,6 @@ impl WaitQueue {
         };
         self.finish_wait(id);
         result
-    }
-
-    /// Like `wait_event` with a deadline in ns since boot; Ok(false) on timeout.
-    pub fn wait_event_timeout(
-        &self,
-        state: u32,
-        deadline_ns: u64,
-        mut cond: impl FnMut() -> bool,
-    ) -> KResult<bool> {
-        let task = current_arc();
-        let timer = crate::kernel::timer::Hrtimer::start(deadline_ns, move || {
-            super::wake_up_state(&task, TASK_NORMAL | TASK_WAKEKILL);
-        });
-        let r = self.wait_event(state, false, || {
-            cond() || crate::arch::tsc::ns_since_boot() >= deadline_ns
-        });
-        timer.cancel();
-        r.map(|()| cond())
     }
 
     fn wake(&self, nr_exclusive: usize) -> usize {

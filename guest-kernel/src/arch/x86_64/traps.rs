@@ -95,7 +95,7 @@ fn page_fault(frame: &mut TrapFrame) {
         return;
     }
     let mm = crate::kernel::task::try_current().and_then(|t| t.mm());
-    let mut code = signal::SEGV_MAPERR;
+    let mut code = fault::SEGV_MAPERR;
     if let Some(mm) = mm {
         let result = fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0);
         match result {

@@ -1,0 +1,128 @@
+//! Moving tasks between CPUs: periodic and idle load balancing (Linux's `load_balance`),
+//! `move_queued_task`, affinity changes (`set_cpus_allowed_ptr`, pushing a running task off
+//! through the `migration/N` stopper) and `kthread_bind`.
+
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+
+use super::core::*;
+use crate::arch::percpu::{self, MAX_CPUS};
+use crate::arch::tsc;
+use crate::kernel::task::Task;
+
+/// Pull one task from the busiest CPU if it has at least two more runnable tasks than this
+/// one (or this one is idle and it has a queued task).
+pub fn load_balance(this: usize) {
+    let mine = nr_running_on(this);
+    let online = online_mask();
+    let Some((busiest, most)) = (0..MAX_CPUS)
+        .filter(|&c| c != this && online & (1 << c) != 0)
+        .map(|c| (c, nr_running_on(c)))
+        .max_by_key(|&(_, n)| n)
+    else {
+        return;
+    };
+    if most < mine + 2 {
+        return;
+    }
+    let (lo, hi) = (this.min(busiest), this.max(busiest));
+    let mut a = RUNQUEUES[lo].lock();
+    let mut b = RUNQUEUES[hi].lock();
+    let (dst, src) = if lo == this {
+        (&mut *a, &mut *b)
+    } else {
+        (&mut *b, &mut *a)
+    };
+    if src.nr_running < dst.nr_running + 2 {
+        return;
+    }
+    let can_move = |t: &Arc<Task>| {
+        !t.on_cpu.load(Ordering::Acquire) && t.se.lock().cpus_allowed & (1 << this) != 0
+    };
+    // Fair tasks from the right of the tree (they would wait longest), then real-time ones.
+    let victim = src
+        .cfs
+        .iter()
+        .rev()
+        .map(|(_, t)| t)
+        .find(|t| can_move(t))
+        .or_else(|| src.rt.iter().find(|t| can_move(t)))
+        .cloned();
+    if let Some(p) = victim {
+        move_task(src, dst, &p);
+    }
+}
+
+/// Move queued (not running) `p` from `src` to `dst`; both locked.
+fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
+    deactivate_task(src, p);
+    rebase_vruntime(&mut p.se.lock(), src.cpu, dst.cpu);
+    p.cpu.store(dst.cpu, Ordering::Relaxed);
+    dst.clock = tsc::ns_since_boot();
+    activate_task(dst, p, Enqueue::Migrated);
+    check_preempt_curr(dst, p);
+}
+
+/// Move `p` to `dest` if it is queued on this CPU and not running (`move_queued_task`);
+/// called by the stopper, which has preempted it.
+pub fn move_queued_task(p: &Arc<Task>, dest: usize) -> bool {
+    let this = percpu::cpu_id();
+    if p.cpu.load(Ordering::Relaxed) != this || dest == this {
+        return false;
+    }
+    let (lo, hi) = (this.min(dest), this.max(dest));
+    let mut a = RUNQUEUES[lo].lock();
+    let mut b = RUNQUEUES[hi].lock();
+    let (src, dst) = if lo == this {
+        (&mut *a, &mut *b)
+    } else {
+        (&mut *b, &mut *a)
+    };
+    if !p.on_rq.load(Ordering::Acquire) || src.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)) {
+        return false;
+    }
+    while p.on_cpu.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    move_task(src, dst, p);
+    true
+}
+
+/// Change `p`'s allowed CPUs (`set_cpus_allowed_ptr`), moving it off a CPU it may no longer
+/// use; a running task is moved by that CPU's stopper (`migration/N`).
+pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
+    let mask = mask & online_mask();
+    if mask == 0 {
+        return Err(());
+    }
+    let pi = p.pi_lock.lock();
+    let cpu_nr = p.cpu.load(Ordering::Relaxed);
+    let rq = RUNQUEUES[cpu_nr].lock();
+    p.se.lock().cpus_allowed = mask;
+    if mask & (1 << cpu_nr) != 0 {
+        return Ok(());
+    }
+    let dest = mask.trailing_zeros() as usize;
+    let queued = p.on_rq.load(Ordering::Acquire);
+    drop(rq);
+    drop(pi);
+    if queued {
+        let task = p.clone();
+        super::stop_task::stop_one_cpu(cpu_nr, move || {
+            move_queued_task(&task, dest);
+        });
+    }
+    // A sleeping task goes to an allowed CPU when it wakes (select_task_rq).
+    Ok(())
+}
+
+/// Bind a freshly created, sleeping kernel thread to `cpu` (`kthread_bind`): wait until it
+/// is off every CPU, then set its mask and home.
+pub fn kthread_bind(p: &Arc<Task>, cpu_nr: usize) {
+    while p.on_rq.load(Ordering::Acquire) || p.on_cpu.load(Ordering::Acquire) {
+        schedule();
+    }
+    let _pi = p.pi_lock.lock();
+    p.se.lock().cpus_allowed = 1 << cpu_nr;
+    p.cpu.store(cpu_nr, Ordering::Relaxed);
+}
