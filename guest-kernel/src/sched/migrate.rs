@@ -5,10 +5,24 @@
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
+use spin::MutexGuard;
+
 use super::core::*;
 use crate::arch::percpu::{self, MAX_CPUS};
 use crate::arch::tsc;
 use crate::kernel::task::Task;
+
+/// Lock two run queues, the lower CPU first so that two CPUs never wait on each other
+/// (`double_rq_lock`); the guards come back in argument order.
+fn double_rq_lock(a: usize, b: usize) -> (MutexGuard<'static, Rq>, MutexGuard<'static, Rq>) {
+    if a < b {
+        let ga = RUNQUEUES[a].lock();
+        (ga, RUNQUEUES[b].lock())
+    } else {
+        let gb = RUNQUEUES[b].lock();
+        (RUNQUEUES[a].lock(), gb)
+    }
+}
 
 /// Pull one task from the busiest CPU if it has at least two more runnable tasks than this
 /// one (or this one is idle and it has a queued task).
@@ -25,14 +39,8 @@ pub fn load_balance(this: usize) {
     if most < mine + 2 {
         return;
     }
-    let (lo, hi) = (this.min(busiest), this.max(busiest));
-    let mut a = RUNQUEUES[lo].lock();
-    let mut b = RUNQUEUES[hi].lock();
-    let (dst, src) = if lo == this {
-        (&mut *a, &mut *b)
-    } else {
-        (&mut *b, &mut *a)
-    };
+    let (mut dst, mut src) = double_rq_lock(this, busiest);
+    let (dst, src) = (&mut *dst, &mut *src);
     if src.nr_running < dst.nr_running + 2 {
         return;
     }
@@ -70,14 +78,8 @@ pub fn move_queued_task(p: &Arc<Task>, dest: usize) -> bool {
     if p.cpu.load(Ordering::Relaxed) != this || dest == this {
         return false;
     }
-    let (lo, hi) = (this.min(dest), this.max(dest));
-    let mut a = RUNQUEUES[lo].lock();
-    let mut b = RUNQUEUES[hi].lock();
-    let (src, dst) = if lo == this {
-        (&mut *a, &mut *b)
-    } else {
-        (&mut *b, &mut *a)
-    };
+    let (mut src, mut dst) = double_rq_lock(this, dest);
+    let (src, dst) = (&mut *src, &mut *dst);
     if !p.on_rq.load(Ordering::Acquire) || src.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)) {
         return false;
     }
