@@ -144,6 +144,8 @@ extern "C" fn kernel_init(arg: usize) -> ! {
     // SAFETY: `arg` is the Box leaked by rest_init for this thread alone.
     let cmdline = unsafe { Box::from_raw(arg as *mut cmdline::Cmdline) };
     task::current().set_comm("swapper/0");
+    // Created by the boot CPU's idle task, we inherited its pinning: init may run anywhere.
+    let _ = crate::sched::set_cpus_allowed(&task::current_arc(), u64::MAX);
     for cpu in 0..percpu::online_cpus() {
         let t =
             crate::kernel::kthread::kthread_create(&alloc::format!("migration/{cpu}"), move || {

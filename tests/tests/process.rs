@@ -81,3 +81,14 @@ fn init_survives_kill_9() {
     );
     assert_eq!(o.status(), 0, "{}", o.console);
 }
+
+#[test]
+fn scheduler_fifo_preempts_balances_and_migrates_across_two_cpus() {
+    let out = run_checks("schedtest", "fifo balance migrate yield sleep getcpu");
+    for check in ["fifo", "balance", "migrate", "yield", "sleep", "getcpu"] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+}

@@ -41,6 +41,8 @@ pub fn set_kthreadd(t: Arc<Task>) {
 /// Body of PID 2.
 pub extern "C" fn kthreadd(_: usize) -> ! {
     let me = current_arc();
+    // Not pinned like the idle task that created us: kernel threads start on any CPU.
+    let _ = crate::sched::set_cpus_allowed(&me, u64::MAX);
     loop {
         me.state.store(TASK_INTERRUPTIBLE, Ordering::SeqCst);
         if CREATE_LIST.lock().is_empty() {
