@@ -157,7 +157,28 @@ extern "C" fn kernel_init(arg: usize) -> ! {
             crate::sched::wake_up_process(&t);
         }
     }
+    crate::fs::devtmpfs::devtmpfs_init();
+    devtmpfs_mount();
     run_init(&cmdline)
+}
+
+/// Mount devtmpfs on `/dev` of the root (`devtmpfs_mount`, as CONFIG_DEVTMPFS_MOUNT does).
+fn devtmpfs_mount() {
+    let w = crate::fs::kernel_walker();
+    let at = match w.lookup(&w.cwd, "/dev", true) {
+        Ok(at) => Ok(at),
+        Err(_) => w
+            .parent(&w.cwd, "/dev")
+            .and_then(|last| w.create(&last, crate::fs::inode::S_IFDIR | 0o755, 0)),
+    };
+    let mounted = at.and_then(|at| {
+        let (sb, root) = crate::fs::devtmpfs::devtmpfs_mount("devtmpfs")?;
+        crate::fs::namespace::do_add_mount(&at, sb, root, "devtmpfs", 0)
+    });
+    match mounted {
+        Ok(_) => pr_info!("devtmpfs: mounted"),
+        Err(e) => pr_err!("devtmpfs: error mounting -{}", e),
+    }
 }
 
 fn level_from(n: u8) -> printk::Level {
@@ -190,25 +211,29 @@ extern "C" fn start_secondary(cpu: usize) -> ! {
     crate::sched::cpu_idle_loop()
 }
 
+/// Open `/dev/console` as fds 0, 1 and 2 (`console_on_rootfs`).
+fn console_on_rootfs(me: &task::Task) {
+    use crate::fs::file::{FdTable, O_RDWR};
+    let w = crate::fs::kernel_walker();
+    let mut files = FdTable::default();
+    match crate::fs::open::do_filp_open(&w, &w.cwd, "/dev/console", O_RDWR, 0) {
+        Ok(console) => {
+            for _ in 0..3 {
+                let _ = files.install(console.clone(), false);
+            }
+        }
+        Err(e) => pr_err!("Warning: unable to open an initial console (error -{}).", e),
+    }
+    *me.files.lock() = alloc::sync::Arc::new(spin::Mutex::new(files));
+}
+
 /// Exec `/sbin/init` (or `init=`) in this thread, like `kernel_init` does.
 fn run_init(cmdline: &cmdline::Cmdline) -> ! {
     let me = task::current();
     me.signal
         .unkillable
         .store(true, core::sync::atomic::Ordering::Relaxed);
-    // fds 0, 1, 2: the console (`console_on_rootfs`).
-    let mut files = crate::fs::file::FdTable::default();
-    for _ in 0..3 {
-        let _ = files.install(
-            crate::fs::file::File::new(crate::fs::file::FileKind::Console, 2),
-            false,
-        );
-    }
-    *me.files.lock() = alloc::sync::Arc::new(spin::Mutex::new(files));
-    *me.fs.lock() = alloc::sync::Arc::new(spin::Mutex::new(task::FsStruct {
-        cwd: "/".to_string(),
-        umask: 0o022,
-    }));
+    console_on_rootfs(me);
 
     let candidates: Vec<String> = match &cmdline.init {
         Some(path) => alloc::vec![path.clone()],

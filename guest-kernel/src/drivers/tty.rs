@@ -10,6 +10,10 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use crate::arch::cpu;
+use crate::fs::file::{File, FileOps, PollTable, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use crate::kernel::errno::*;
+use crate::mm::usercopy::{copy_from_user, copy_to_user, write_user};
+use crate::sched::wait::WaitQueue;
 
 pub struct Backend {
     pub name: &'static str,
@@ -60,11 +64,12 @@ pub fn receive(data: &[u8]) {
     INPUT_WAIT.wake_up();
 }
 
-/// Readers sleep here until input arrives.
-static INPUT_WAIT: crate::sched::wait::WaitQueue = crate::sched::wait::WaitQueue::new();
+/// Readers (and pollers) sleep here until input arrives.
+static INPUT_WAIT: spin::Lazy<alloc::sync::Arc<WaitQueue>> =
+    spin::Lazy::new(|| alloc::sync::Arc::new(WaitQueue::new()));
 
 /// Read at least one byte, sleeping until input arrives (or a signal).
-pub fn read(buf: &mut [u8]) -> crate::kernel::errno::KResult<usize> {
+pub fn read(buf: &mut [u8]) -> KResult<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
@@ -91,4 +96,110 @@ pub fn input_ready() -> bool {
 /// Wait until the console has sent everything (before power-off).
 pub fn flush() {
     crate::drivers::virtio::console::flush();
+}
+
+/// The terminal settings (`struct termios`, 60 bytes on x86_64), kept so TCGETS returns what
+/// TCSETS stored. The line discipline does not act on them yet.
+static TERMIOS: Mutex<[u8; 60]> = Mutex::new(default_termios());
+static WINSIZE: Mutex<[u16; 4]> = Mutex::new([24, 80, 0, 0]);
+
+/// Linux's default console termios: ICRNL; OPOST|ONLCR; B38400 CS8 CREAD HUPCL; ISIG ICANON
+/// ECHO ECHOE ECHOK ECHOCTL ECHOKE IEXTEN; and `tty_std_termios`'s control characters.
+const fn default_termios() -> [u8; 60] {
+    let mut t = [0u8; 60];
+    let words = [0x0500u32, 0x0005, 0x04bf, 0x8a3b];
+    let mut i = 0;
+    while i < 4 {
+        let b = words[i].to_le_bytes();
+        t[i * 4] = b[0];
+        t[i * 4 + 1] = b[1];
+        t[i * 4 + 2] = b[2];
+        t[i * 4 + 3] = b[3];
+        i += 1;
+    }
+    // c_line = 0 at 16, c_cc from 17: INTR QUIT ERASE KILL EOF TIME MIN ...
+    let cc = [3u8, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22];
+    let mut j = 0;
+    while j < cc.len() {
+        t[17 + j] = cc[j];
+        j += 1;
+    }
+    t
+}
+
+/// The console as an open file (`tty_fops`).
+pub struct TtyFile;
+
+impl FileOps for TtyFile {
+    fn read(&self, file: &File, buf: &mut [u8], _pos: &mut u64) -> KResult<usize> {
+        if file.nonblocking() && !input_ready() {
+            return Err(EAGAIN);
+        }
+        read(buf)
+    }
+
+    fn write(&self, _file: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
+        write(buf);
+        Ok(buf.len())
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn poll(&self, _file: &File, pt: Option<&mut PollTable>) -> u16 {
+        if let Some(pt) = pt {
+            pt.poll_wait(&INPUT_WAIT);
+        }
+        let input = if input_ready() { POLLIN | POLLRDNORM } else { 0 };
+        input | POLLOUT | POLLWRNORM
+    }
+
+    fn ioctl(&self, _file: &File, cmd: u32, arg: u64) -> KResult<i64> {
+        const TCGETS: u32 = 0x5401;
+        const TCSETS: u32 = 0x5402;
+        const TCSETSW: u32 = 0x5403;
+        const TCSETSF: u32 = 0x5404;
+        const TIOCGPGRP: u32 = 0x540f;
+        const TIOCSPGRP: u32 = 0x5410;
+        const TIOCGWINSZ: u32 = 0x5413;
+        const TIOCSWINSZ: u32 = 0x5414;
+        const FIONREAD: u32 = 0x541b;
+        match cmd {
+            TCGETS => {
+                let t = *TERMIOS.lock();
+                copy_to_user(arg, &t)?;
+            }
+            TCSETS | TCSETSW | TCSETSF => {
+                let mut t = [0u8; 60];
+                copy_from_user(&mut t, arg)?;
+                *TERMIOS.lock() = t;
+            }
+            TIOCGWINSZ => {
+                let w = *WINSIZE.lock();
+                write_user(arg, &w)?;
+            }
+            TIOCSWINSZ => {
+                let w: [u16; 4] = crate::mm::usercopy::read_user(arg)?;
+                *WINSIZE.lock() = w;
+            }
+            TIOCGPGRP => {
+                // No job control yet: the caller's own group is in the foreground.
+                let pgid = crate::kernel::sys::sys_getpgid(0)? as i32;
+                write_user(arg, &pgid)?;
+            }
+            TIOCSPGRP => {}
+            FIONREAD => {
+                let n = cpu::without_interrupts(|| INPUT.lock().len()) as i32;
+                write_user(arg, &n)?;
+            }
+            _ => return Err(ENOTTY),
+        }
+        Ok(0)
+    }
+}
+
+/// The file operations every console device node shares.
+pub fn console_file() -> alloc::sync::Arc<dyn FileOps> {
+    alloc::sync::Arc::new(TtyFile)
 }

@@ -4,11 +4,8 @@
 //! name padded to 4 bytes, then the data padded to 4 bytes. "TRAILER!!!" ends the archive.
 //! The parser borrows from the archive: file data is never copied here.
 
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFLNK: u32 = 0o120000;
-pub const S_IFCHR: u32 = 0o020000;
+#[cfg(test)]
+use super::inode::{S_IFDIR, S_IFMT, S_IFREG};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Entry<'a> {

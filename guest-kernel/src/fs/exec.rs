@@ -11,7 +11,6 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::binfmt_elf::{self, *};
-use super::ramfs::Kind;
 use crate::arch::entry::TrapFrame;
 use crate::arch::phys_to_virt;
 use crate::kernel::errno::*;
@@ -74,15 +73,14 @@ fn place(mm: &mut MmStruct, addr: u64, data: &[u8]) -> KResult<()> {
 
 /// Load `path` with `argv`/`envp` into a new address space.
 pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
-    let root = super::root();
-    let inode = super::ramfs::lookup(&root, &root, path)?;
-    let Kind::File(data) = &inode.kind else {
-        return Err(if inode.is_dir() { EACCES } else { ENOEXEC });
-    };
-    if inode.mode & 0o111 == 0 {
+    let w = super::open::walker();
+    let file = w.lookup(&w.cwd, path, true)?.inode()?;
+    // Only regular files with an execute bit run (`may_open` with MAY_EXEC).
+    if !file.is_reg() {
         return Err(EACCES);
     }
-    let data = data.lock();
+    file.permission(w.fsuid, w.fsgid, 1)?;
+    let data = file.ops.file_data().ok_or(ENOEXEC)?.lock();
     let image = data.bytes();
     let plan = binfmt_elf::parse(image)?;
     let mut mm = MmStruct::new()?;
@@ -179,7 +177,8 @@ pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
         let copy = files.lock().clone();
         *task.files.lock() = Arc::new(Mutex::new(copy));
     }
-    task.files().lock().close_on_exec();
+    let closed = task.files().lock().take_cloexec();
+    drop(closed); // released outside the table's lock
     let sighand = task.sighand();
     if Arc::strong_count(&sighand) > 2 {
         let copy = sighand.lock().clone();

@@ -1,25 +1,75 @@
-//! The VFS layer, reduced to an in-memory root filesystem unpacked from the initramfs.
+//! The virtual filesystem switch (Linux's fs/): inodes, the dentry cache, mounts and path walk,
+//! open files and descriptor tables, and the filesystems behind them (tmpfs as the root,
+//! procfs, devtmpfs, pipefs).
 
-pub mod binfmt_elf;
+#[cfg(not(test))]
+pub mod char_dev;
 pub mod cpio;
+pub mod dcache;
+#[cfg(not(test))]
+pub mod devtmpfs;
 #[cfg(not(test))]
 pub mod exec;
 #[cfg(not(test))]
+pub mod fcntl;
+#[cfg(not(test))]
 pub mod file;
-pub mod ramfs;
+pub mod filesystems;
+pub mod binfmt_elf;
+pub mod inode;
+pub mod namei;
+pub mod namespace;
+#[cfg(not(test))]
+pub mod ioctl;
+#[cfg(not(test))]
+pub mod mount;
+#[cfg(not(test))]
+pub mod namei_syscalls;
+#[cfg(not(test))]
+pub mod open;
+#[cfg(not(test))]
+pub mod pipe;
+pub mod pipe_ring;
 #[cfg(not(test))]
 pub mod read_write;
+#[cfg(not(test))]
+pub mod readdir;
+#[cfg(not(test))]
+pub mod select;
+#[cfg(not(test))]
+pub mod stat;
+pub mod tmpfs;
 
-use alloc::sync::Arc;
+#[cfg(not(test))]
+pub use file::FileOps;
 
 use spin::Once;
 
-use ramfs::Inode;
+use inode::{S_IFDIR, S_IFMT, S_IFREG};
+use namei::Walker;
+use namespace::Path;
 
-static ROOT: Once<Arc<Inode>> = Once::new();
+/// The root of the mount tree; processes start here (`init_fs`).
+static ROOT: Once<Path> = Once::new();
 
-pub fn root() -> Arc<Inode> {
-    ROOT.call_once(Inode::new_root).clone()
+/// Mount the root tmpfs (Linux's `init_mount_tree` with rootfs).
+pub fn root() -> Path {
+    ROOT.call_once(|| {
+        let (sb, root) = tmpfs::fill_super("rootfs", 0o755);
+        namespace::mount_root(sb, root, "rootfs")
+    })
+    .clone()
+}
+
+/// A walker for kernel code: from the root, with root's rights.
+pub fn kernel_walker() -> Walker {
+    let root = root();
+    Walker {
+        root: root.clone(),
+        cwd: root,
+        fsuid: 0,
+        fsgid: 0,
+    }
 }
 
 pub struct UnpackStats {
@@ -29,9 +79,10 @@ pub struct UnpackStats {
     pub errors: usize,
 }
 
-/// Unpack a cpio `newc` archive into the root filesystem; file data stays in the archive.
+/// Unpack a cpio `newc` archive into the root filesystem (`populate_rootfs`); file data stays
+/// in the archive until a file is written.
 pub fn unpack_initramfs(archive: &'static [u8]) -> Result<UnpackStats, cpio::Error> {
-    let root = root();
+    let w = kernel_walker();
     let mut stats = UnpackStats {
         files: 0,
         dirs: 0,
@@ -44,16 +95,9 @@ pub fn unpack_initramfs(archive: &'static [u8]) -> Result<UnpackStats, cpio::Err
         if name.is_empty() || name == "." {
             continue;
         }
-        match ramfs::create(
-            &root,
-            name,
-            e.mode,
-            e.mtime as u64,
-            e.data,
-            (e.rdev_major, e.rdev_minor),
-        ) {
-            Ok(node) if node.is_dir() => stats.dirs += 1,
-            Ok(_) => {
+        match unpack_one(&w, name, &e) {
+            Ok(true) => stats.dirs += 1,
+            Ok(false) => {
                 stats.files += 1;
                 stats.bytes += e.data.len();
             }
@@ -62,3 +106,39 @@ pub fn unpack_initramfs(archive: &'static [u8]) -> Result<UnpackStats, cpio::Err
     }
     Ok(stats)
 }
+
+/// Create one archive entry; true for a directory.
+fn unpack_one(w: &Walker, name: &str, e: &cpio::Entry<'static>) -> kernel_errno::KResult<bool> {
+    let last = w.parent(&w.cwd, name)?;
+    let ftype = e.mode & S_IFMT;
+    let path = if ftype == inode::S_IFLNK {
+        let target = core::str::from_utf8(e.data).map_err(|_| kernel_errno::EINVAL)?;
+        w.symlink(&last, target)?;
+        w.lookup(&w.cwd, name, false)?
+    } else {
+        let rdev = inode::mkdev(e.rdev_major, e.rdev_minor);
+        match w.create(&last, e.mode, rdev) {
+            Ok(p) => p,
+            // An archive may name a directory twice (or the root): keep the first.
+            Err(kernel_errno::EEXIST) if ftype == S_IFDIR => return Ok(true),
+            Err(err) => return Err(err),
+        }
+    };
+    let inode = path.inode()?;
+    if ftype == S_IFREG {
+        if let Some(data) = inode.ops.file_data() {
+            *data.lock() = tmpfs::FileData::Borrowed(e.data);
+        }
+    }
+    let mut m = inode.meta.lock();
+    m.uid = e.uid;
+    m.gid = e.gid;
+    let t = inode::Timespec {
+        sec: e.mtime as i64,
+        nsec: 0,
+    };
+    (m.atime, m.mtime, m.ctime) = (t, t, t);
+    Ok(ftype == S_IFDIR)
+}
+
+use crate::kernel::errno as kernel_errno;

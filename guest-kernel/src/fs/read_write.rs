@@ -1,109 +1,176 @@
-//! File system calls: open, read, write, their vector forms, lseek, stat, ioctl and poll.
+//! Reading and writing open files (Linux's fs/read_write.c): `read`, `write`, their
+//! positioned and vector forms, `lseek` and `sendfile`, and the file operations of
+//! memory-resident regular files.
 
+use alloc::sync::Arc;
 use alloc::vec;
 
 use super::file::*;
-use super::ramfs::{self, Kind};
-use crate::drivers::tty;
+use super::inode::Inode;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
-use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, strncpy_from_user, write_user};
+use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user};
 
-const AT_FDCWD: i64 = -100;
-const CHUNK: usize = 4096;
+/// The largest single transfer, bounding the kernel bounce buffer.
+const CHUNK: usize = 64 * 1024;
+/// Linux clamps one read or write to this (`MAX_RW_COUNT`).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
-pub fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> KResult<i64> {
-    let path = strncpy_from_user(path, 4096)?;
-    let flags = flags as u32;
-    let kind = open_kind(dirfd, &path, flags)?;
-    let fd = current()
-        .files()
-        .lock()
-        .install(File::new(kind, flags), flags & O_CLOEXEC != 0)?;
-    Ok(fd as i64)
+/// The open file behind `fd` (`fdget`).
+pub fn fdget(fd: u64) -> KResult<Arc<File>> {
+    current().files().lock().get(fd)
 }
 
-/// What opening `path` (relative to `dirfd`) with `flags` would give.
-fn open_kind(dirfd: u64, path: &str, flags: u32) -> KResult<FileKind> {
-    if dirfd as i64 != AT_FDCWD && !path.starts_with('/') {
-        return Err(EBADF);
-    }
-    let root = super::root();
-    let cwd = ramfs::lookup(&root, &root, &current().fs().lock().cwd.clone())?;
-    let inode = ramfs::lookup(&root, &cwd, path)?;
-    if flags & O_DIRECTORY != 0 && !inode.is_dir() {
-        return Err(ENOTDIR);
-    }
-    let kind = match &inode.kind {
-        Kind::CharDev { major: 5, minor: 1 }
-        | Kind::CharDev { major: 4, .. }
-        | Kind::CharDev { major: 229, .. } => FileKind::Console,
-        Kind::CharDev { .. } => return Err(ENOENT),
-        Kind::Dir { .. } if flags & O_ACCMODE != 0 => return Err(EISDIR),
-        Kind::File(_) if flags & O_ACCMODE != 0 => return Err(EROFS),
-        _ => FileKind::Inode(inode.clone()),
-    };
-    Ok(kind)
+/// Regular files of tmpfs: bytes in memory (`shmem_file_operations`).
+pub struct MemFile {
+    pub inode: Arc<Inode>,
 }
 
-pub fn sys_close(fd: u64) -> KResult<i64> {
-    current().files().lock().close(fd)?;
-    Ok(0)
-}
-
-fn do_write(file: &File, data: &[u8]) -> KResult<usize> {
-    if file.flags & O_ACCMODE == 0 && !matches!(file.kind, FileKind::Console) {
-        return Err(EBADF);
+impl FileOps for MemFile {
+    fn read(&self, _file: &File, buf: &mut [u8], pos: &mut u64) -> KResult<usize> {
+        let data = self.inode.ops.file_data().ok_or(EINVAL)?;
+        let n = data.lock().read_at(*pos, buf);
+        *pos += n as u64;
+        Ok(n)
     }
-    match &file.kind {
-        FileKind::Console => {
-            tty::write(data);
-            Ok(data.len())
-        }
-        FileKind::Inode(_) => Err(EBADF),
-    }
-}
 
-fn do_read(file: &File, out: &mut [u8]) -> KResult<usize> {
-    match &file.kind {
-        FileKind::Console => tty::read(out),
-        FileKind::Inode(inode) => match &inode.kind {
-            Kind::File(data) => {
-                let data = data.lock();
-                let bytes = data.bytes();
-                let mut pos = file.pos.lock();
-                let start = (*pos as usize).min(bytes.len());
-                let n = out.len().min(bytes.len() - start);
-                out[..n].copy_from_slice(&bytes[start..start + n]);
-                *pos += n as u64;
-                Ok(n)
+    fn write(&self, file: &File, buf: &[u8], pos: &mut u64) -> KResult<usize> {
+        let data = self.inode.ops.file_data().ok_or(EINVAL)?;
+        let n = {
+            let mut d = data.lock();
+            if file.flags() & O_APPEND != 0 {
+                *pos = d.bytes().len() as u64;
             }
-            Kind::Dir { .. } => Err(EISDIR),
-            _ => Err(EINVAL),
-        },
+            d.write_at(*pos, buf)?
+        };
+        *pos += n as u64;
+        self.inode.touch_mtime();
+        Ok(n)
     }
 }
 
-pub fn sys_write(fd: u64, buf: u64, count: u64) -> KResult<i64> {
-    let file = current().files().lock().get(fd)?;
-    let mut done = 0usize;
-    let mut chunk = vec![0u8; CHUNK.min(count as usize)];
-    while done < count as usize {
-        let n = chunk.len().min(count as usize - done);
-        if let Err(e) = copy_from_user(&mut chunk[..n], buf + done as u64) {
-            return if done > 0 { Ok(done as i64) } else { Err(e) };
-        }
-        done += do_write(&file, &chunk[..n])?;
+/// Read into a kernel buffer at `*pos` (`vfs_read`).
+pub fn vfs_read(file: &File, buf: &mut [u8], pos: &mut u64) -> KResult<usize> {
+    if !file.readable() {
+        return Err(EBADF);
     }
-    Ok(done as i64)
+    if file.inode.is_dir() {
+        return Err(EISDIR);
+    }
+    file.ops.read(file, buf, pos)
+}
+
+/// Write a kernel buffer at `*pos` (`vfs_write`).
+pub fn vfs_write(file: &File, buf: &[u8], pos: &mut u64) -> KResult<usize> {
+    if !file.writable() {
+        return Err(EBADF);
+    }
+    file.ops.write(file, buf, pos)
+}
+
+/// Read up to `count` bytes to user memory at `ubuf`, from `pos` or the file position.
+fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
+    let count = count.min(MAX_RW_COUNT) as usize;
+    if count == 0 {
+        return if file.readable() { Ok(0) } else { Err(EBADF) };
+    }
+    let mut kbuf = vec![0u8; count.min(CHUNK)];
+    // The position lock is a spinlock: never hold it where the operation may sleep
+    // (pipes, terminals), which have no position anyway.
+    let mut guard = (pos.is_none() && file.ops.seekable()).then(|| file.pos.lock());
+    let mut p = pos.or(guard.as_deref().copied()).unwrap_or(0);
+    let mut done = 0;
+    // Regular files fill the whole request; pipes and terminals return what they have.
+    let fill = file.ops.seekable();
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        let n = match vfs_read(file, &mut kbuf[..want], &mut p) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        if let Err(e) = copy_to_user(ubuf + done as u64, &kbuf[..n]) {
+            if done == 0 {
+                return Err(e);
+            }
+            break;
+        }
+        done += n;
+        if n < want || !fill {
+            break;
+        }
+    }
+    if let Some(g) = guard.as_mut() {
+        **g = p;
+    }
+    Ok(done)
+}
+
+/// Write `count` bytes from user memory at `ubuf`, at `pos` or the file position.
+fn do_write(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
+    let count = count.min(MAX_RW_COUNT) as usize;
+    if !file.writable() {
+        return Err(EBADF);
+    }
+    let mut kbuf = vec![0u8; count.min(CHUNK)];
+    // The position lock is a spinlock: never hold it where the operation may sleep
+    // (pipes, terminals), which have no position anyway.
+    let mut guard = (pos.is_none() && file.ops.seekable()).then(|| file.pos.lock());
+    let mut p = pos.or(guard.as_deref().copied()).unwrap_or(0);
+    let mut done = 0;
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        if let Err(e) = copy_from_user(&mut kbuf[..want], ubuf + done as u64) {
+            if done == 0 {
+                return Err(e);
+            }
+            break;
+        }
+        match vfs_write(file, &kbuf[..want], &mut p) {
+            Ok(n) => {
+                done += n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if let Some(g) = guard.as_mut() {
+        **g = p;
+    }
+    Ok(done)
 }
 
 pub fn sys_read(fd: u64, buf: u64, count: u64) -> KResult<i64> {
-    let file = current().files().lock().get(fd)?;
-    let mut chunk = vec![0u8; CHUNK.min(count as usize)];
-    let n = do_read(&file, &mut chunk)?;
-    copy_to_user(buf, &chunk[..n])?;
-    Ok(n as i64)
+    do_read(&*fdget(fd)?, buf, count, None).map(|n| n as i64)
+}
+
+pub fn sys_write(fd: u64, buf: u64, count: u64) -> KResult<i64> {
+    do_write(&*fdget(fd)?, buf, count, None).map(|n| n as i64)
+}
+
+fn positioned(file: &File, pos: i64) -> KResult<u64> {
+    if !file.ops.seekable() {
+        return Err(ESPIPE);
+    }
+    if pos < 0 {
+        return Err(EINVAL);
+    }
+    Ok(pos as u64)
+}
+
+pub fn sys_pread64(fd: u64, buf: u64, count: u64, pos: i64) -> KResult<i64> {
+    let file = fdget(fd)?;
+    let pos = positioned(&file, pos)?;
+    do_read(&file, buf, count, Some(pos)).map(|n| n as i64)
+}
+
+pub fn sys_pwrite64(fd: u64, buf: u64, count: u64, pos: i64) -> KResult<i64> {
+    let file = fdget(fd)?;
+    let pos = positioned(&file, pos)?;
+    do_write(&file, buf, count, Some(pos)).map(|n| n as i64)
 }
 
 #[derive(Clone, Copy, Default)]
@@ -113,43 +180,77 @@ struct IoVec {
     len: u64,
 }
 
-pub fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> KResult<i64> {
-    if iovcnt > 1024 {
+const UIO_MAXIOV: u64 = 1024;
+
+/// Run `op` over each segment of an iovec, stopping at the first short transfer.
+fn do_iov(
+    iov: u64,
+    iovcnt: u64,
+    mut op: impl FnMut(u64, u64, u64) -> KResult<usize>,
+) -> KResult<i64> {
+    if iovcnt > UIO_MAXIOV {
         return Err(EINVAL);
     }
-    let mut total = 0i64;
+    let mut total: u64 = 0;
     for i in 0..iovcnt {
         let v: IoVec = read_user(iov + i * 16)?;
-        if v.len > 0 {
-            total += sys_write(fd, v.base, v.len)?;
+        if v.len as i64 >= 0 && total.checked_add(v.len).is_none_or(|t| t > i64::MAX as u64) {
+            return Err(EINVAL);
+        }
+        if v.len == 0 {
+            continue;
+        }
+        let n = match op(v.base, v.len, total) {
+            Ok(n) => n as u64,
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        };
+        total += n;
+        if n < v.len {
+            break;
         }
     }
-    Ok(total)
+    Ok(total as i64)
 }
 
 pub fn sys_readv(fd: u64, iov: u64, iovcnt: u64) -> KResult<i64> {
-    if iovcnt > 1024 {
-        return Err(EINVAL);
-    }
-    for i in 0..iovcnt {
-        let v: IoVec = read_user(iov + i * 16)?;
-        if v.len > 0 {
-            return sys_read(fd, v.base, v.len);
-        }
-    }
-    Ok(0)
+    let file = fdget(fd)?;
+    do_iov(iov, iovcnt, |b, l, _| do_read(&file, b, l, None))
 }
 
-pub fn sys_lseek(fd: u64, offset: i64, whence: u64) -> KResult<i64> {
-    let file = current().files().lock().get(fd)?;
-    let FileKind::Inode(inode) = &file.kind else {
+pub fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> KResult<i64> {
+    let file = fdget(fd)?;
+    do_iov(iov, iovcnt, |b, l, _| do_write(&file, b, l, None))
+}
+
+pub fn sys_preadv(fd: u64, iov: u64, iovcnt: u64, pos: i64) -> KResult<i64> {
+    let file = fdget(fd)?;
+    let pos = positioned(&file, pos)?;
+    do_iov(iov, iovcnt, |b, l, done| do_read(&file, b, l, Some(pos + done)))
+}
+
+pub fn sys_pwritev(fd: u64, iov: u64, iovcnt: u64, pos: i64) -> KResult<i64> {
+    let file = fdget(fd)?;
+    let pos = positioned(&file, pos)?;
+    do_iov(iov, iovcnt, |b, l, done| {
+        do_write(&file, b, l, Some(pos + done))
+    })
+}
+
+pub const SEEK_SET: u64 = 0;
+pub const SEEK_CUR: u64 = 1;
+pub const SEEK_END: u64 = 2;
+
+/// `generic_file_llseek`.
+pub fn vfs_llseek(file: &File, offset: i64, whence: u64) -> KResult<i64> {
+    if !file.ops.seekable() {
         return Err(ESPIPE);
-    };
+    }
     let mut pos = file.pos.lock();
     let base = match whence {
-        0 => 0,
-        1 => *pos as i64,
-        2 => inode.size() as i64,
+        SEEK_SET => 0,
+        SEEK_CUR => *pos as i64,
+        SEEK_END => file.inode.size() as i64,
         _ => return Err(EINVAL),
     };
     let new = base.checked_add(offset).filter(|&p| p >= 0).ok_or(EINVAL)?;
@@ -157,143 +258,57 @@ pub fn sys_lseek(fd: u64, offset: i64, whence: u64) -> KResult<i64> {
     Ok(new)
 }
 
-/// `struct stat` for x86_64.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Stat {
-    dev: u64,
-    ino: u64,
-    nlink: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    _pad0: u32,
-    rdev: u64,
-    size: i64,
-    blksize: i64,
-    blocks: i64,
-    times: [u64; 6],
-    _unused: [i64; 3],
+pub fn sys_lseek(fd: u64, offset: i64, whence: u64) -> KResult<i64> {
+    vfs_llseek(&*fdget(fd)?, offset, whence)
 }
 
-fn stat_of(kind: &FileKind) -> Stat {
-    match kind {
-        FileKind::Console => Stat {
-            mode: 0o020620,
-            rdev: (5 << 8) | 1,
-            blksize: 1024,
-            nlink: 1,
-            ..Default::default()
-        },
-        FileKind::Inode(i) => Stat {
-            ino: i.ino,
-            mode: i.mode,
-            nlink: 1,
-            size: i.size() as i64,
-            blksize: 4096,
-            blocks: i.size().div_ceil(512) as i64,
-            times: [i.mtime, 0, i.mtime, 0, i.mtime, 0],
-            ..Default::default()
-        },
+/// Copy between two open files in the kernel (`do_sendfile`).
+pub fn sys_sendfile(out_fd: u64, in_fd: u64, offset: u64, count: u64) -> KResult<i64> {
+    let (inf, outf) = (fdget(in_fd)?, fdget(out_fd)?);
+    if !inf.readable() || !outf.writable() {
+        return Err(EBADF);
     }
-}
-
-pub fn sys_fstat(fd: u64, statbuf: u64) -> KResult<i64> {
-    let file = current().files().lock().get(fd)?;
-    write_user(statbuf, &stat_of(&file.kind))?;
-    Ok(0)
-}
-
-pub fn sys_newfstatat(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> KResult<i64> {
-    const AT_EMPTY_PATH: u64 = 0x1000;
-    let p = strncpy_from_user(path, 4096)?;
-    if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        return sys_fstat(dirfd, statbuf);
-    }
-    write_user(statbuf, &stat_of(&open_kind(dirfd, &p, 0)?))?;
-    Ok(0)
-}
-
-pub fn sys_ioctl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {
-    const TCGETS: u64 = 0x5401;
-    const TCSETS: u64 = 0x5402;
-    const TCSETSW: u64 = 0x5403;
-    const TIOCGWINSZ: u64 = 0x5413;
-    let file = current().files().lock().get(fd)?;
-    if !matches!(file.kind, FileKind::Console) {
-        return Err(ENOTTY);
-    }
-    match cmd {
-        TCGETS => {
-            // Linux's default termios for a console: ICRNL, OPOST|ONLCR, B38400 CS8 CREAD,
-            // ISIG ICANON ECHO ECHOE ECHOK IEXTEN.
-            let mut t = [0u8; 60];
-            t[0..4].copy_from_slice(&0x0500u32.to_le_bytes());
-            t[4..8].copy_from_slice(&0x0005u32.to_le_bytes());
-            t[8..12].copy_from_slice(&0x00bfu32.to_le_bytes());
-            t[12..16].copy_from_slice(&0x8a3bu32.to_le_bytes());
-            copy_to_user(arg, &t)?;
-            Ok(0)
-        }
-        TCSETS | TCSETSW => Ok(0),
-        TIOCGWINSZ => {
-            write_user(arg, &[24u16, 80, 0, 0])?;
-            Ok(0)
-        }
-        _ => Err(ENOTTY),
-    }
-}
-
-pub fn sys_poll(fds: u64, nfds: u64, _timeout: i64) -> KResult<i64> {
-    const POLLIN: u16 = 1;
-    const POLLOUT: u16 = 4;
-    const POLLNVAL: u16 = 0x20;
-    if nfds > MAX_FDS as u64 {
-        return Err(EINVAL);
-    }
-    let task = current();
-    let mut ready = 0;
-    for i in 0..nfds {
-        let addr = fds + i * 8;
-        let (fd, events): (i32, u16) = {
-            let raw: [u8; 8] = read_user(addr)?;
-            (
-                i32::from_le_bytes(raw[0..4].try_into().unwrap()),
-                u16::from_le_bytes([raw[4], raw[5]]),
-            )
+    let count = count.min(MAX_RW_COUNT) as usize;
+    let mut pos = if offset != 0 {
+        let p: i64 = read_user(offset)?;
+        positioned(&inf, p)?
+    } else {
+        *inf.pos.lock()
+    };
+    let mut kbuf = vec![0u8; count.min(CHUNK)];
+    let mut done = 0;
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        let n = match vfs_read(&inf, &mut kbuf[..want], &mut pos) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
         };
-        let revents = if fd < 0 {
-            0
-        } else {
-            match task.files().lock().get(fd as u64) {
-                Err(_) => POLLNVAL,
-                Ok(f) => match f.kind {
-                    FileKind::Console => {
-                        (events & POLLOUT)
-                            | if tty::input_ready() {
-                                events & POLLIN
-                            } else {
-                                0
-                            }
-                    }
-                    FileKind::Inode(_) => events & (POLLIN | POLLOUT),
-                },
+        let mut opos = *outf.pos.lock();
+        let w = vfs_write(&outf, &kbuf[..n], &mut opos);
+        *outf.pos.lock() = opos;
+        match w {
+            Ok(w) => {
+                done += w;
+                if w < n {
+                    pos -= (n - w) as u64;
+                    break;
+                }
             }
-        };
-        if revents != 0 {
-            ready += 1;
+            Err(e) => {
+                pos -= n as u64;
+                if done == 0 {
+                    return Err(e);
+                }
+                break;
+            }
         }
-        write_user(addr + 6, &revents)?;
     }
-    Ok(ready)
-}
-
-pub fn sys_getcwd(buf: u64, size: u64) -> KResult<i64> {
-    let cwd = current().fs().lock().cwd.clone();
-    if (cwd.len() + 1) as u64 > size {
-        return Err(ERANGE);
+    if offset != 0 {
+        crate::mm::usercopy::write_user(offset, &(pos as i64))?;
+    } else {
+        *inf.pos.lock() = pos;
     }
-    copy_to_user(buf, cwd.as_bytes())?;
-    copy_to_user(buf + cwd.len() as u64, &[0])?;
-    Ok(cwd.len() as i64 + 1)
+    Ok(done as i64)
 }

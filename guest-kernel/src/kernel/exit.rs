@@ -55,7 +55,9 @@ pub fn do_exit(status: i32) -> ! {
         .fetch_add(t.stime_ns.load(Ordering::Relaxed), Ordering::Relaxed);
 
     exit_mm(&t);
-    *t.files.lock() = Arc::new(spin::Mutex::new(Default::default()));
+    // Close the files (`exit_files`) outside the task's lock: releasing a pipe end wakes.
+    let files = core::mem::replace(&mut *t.files.lock(), Arc::new(spin::Mutex::new(Default::default())));
+    drop(files);
     *t.fs.lock() = crate::kernel::fork::kernel_fs();
 
     exit_notify(&t, group_dead);

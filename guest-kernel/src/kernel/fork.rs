@@ -69,8 +69,10 @@ fn kernel_files() -> Arc<Mutex<crate::fs::file::FdTable>> {
 pub fn kernel_fs() -> Arc<Mutex<FsStruct>> {
     static FS: spin::Once<Arc<Mutex<FsStruct>>> = spin::Once::new();
     FS.call_once(|| {
+        let root = crate::fs::root();
         Arc::new(Mutex::new(FsStruct {
-            cwd: "/".into(),
+            pwd: root.clone(),
+            root,
             umask: 0o022,
         }))
     })
@@ -192,12 +194,8 @@ fn copy_process(
     let fs = if flags & CLONE_FS != 0 {
         parent.fs()
     } else {
-        let f = parent.fs();
-        let f = f.lock();
-        Arc::new(Mutex::new(FsStruct {
-            cwd: f.cwd.clone(),
-            umask: f.umask,
-        }))
+        let copy = parent.fs().lock().clone();
+        Arc::new(Mutex::new(copy))
     };
     let sighand = if flags & CLONE_SIGHAND != 0 {
         parent.sighand()

@@ -48,8 +48,10 @@ pub const PF_SUPERPRIV: u32 = 0x0000_0100;
 pub const PF_KTHREAD: u32 = 0x0020_0000;
 
 /// Per-process filesystem context (`fs_struct`), shared under CLONE_FS.
+#[derive(Clone)]
 pub struct FsStruct {
-    pub cwd: alloc::string::String,
+    pub root: crate::fs::namespace::Path,
+    pub pwd: crate::fs::namespace::Path,
     pub umask: u32,
 }
 

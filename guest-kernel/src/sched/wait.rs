@@ -27,6 +27,11 @@ pub struct WaitQueue {
 
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
 
+/// A fresh identity for a wait-queue entry.
+pub fn new_waiter_id() -> u64 {
+    NEXT_WAITER.fetch_add(1, Ordering::Relaxed)
+}
+
 impl Default for WaitQueue {
     fn default() -> Self {
         Self::new()
@@ -124,6 +129,24 @@ impl WaitQueue {
 
     pub fn wake_up_all(&self) -> usize {
         self.wake(usize::MAX)
+    }
+
+    /// Queue `current` without sleeping yet (`poll_wait`'s `add_wait_queue`): a poller
+    /// watches several queues at once, then sleeps until any of them wakes it.
+    pub fn add_poller(&self, id: u64) {
+        let mut head = self.head.lock();
+        if !head.iter().any(|w| w.id == id) {
+            head.push_front(Waiter {
+                id,
+                task: current_arc(),
+                exclusive: false,
+            });
+        }
+    }
+
+    /// Take the entry `id` off the queue (`remove_wait_queue`).
+    pub fn remove(&self, id: u64) {
+        self.head.lock().retain(|w| w.id != id);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -347,3 +347,32 @@ pub fn sys_rt_sigqueueinfo(pid: i64, sig: u64, uinfo: u64) -> KResult<i64> {
     send_signal(&t, info, true);
     Ok(0)
 }
+
+/// Block `mask` until the current system call returns (`set_user_sigmask`, for `ppoll` and
+/// `pselect6`).
+pub fn set_temporary_mask(mask: u64) {
+    let t = current();
+    {
+        let mut p = t.pending.lock();
+        p.saved_mask = Some(p.blocked);
+        p.blocked = mask & !UNBLOCKABLE;
+    }
+    recalc_sigpending(t);
+}
+
+/// Put the mask from before `set_temporary_mask` back, unless the call was interrupted: then
+/// signal delivery restores it after the handler's frame has recorded it
+/// (`restore_saved_sigmask_unless`).
+pub fn restore_temporary_mask(interrupted: bool) {
+    if interrupted {
+        return;
+    }
+    let t = current();
+    {
+        let mut p = t.pending.lock();
+        if let Some(mask) = p.saved_mask.take() {
+            p.blocked = mask;
+        }
+    }
+    recalc_sigpending(t);
+}

@@ -1,0 +1,3 @@
+//! Character devices with no hardware behind them.
+
+pub mod mem;

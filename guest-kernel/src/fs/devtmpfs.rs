@@ -1,0 +1,95 @@
+//! devtmpfs (Linux's drivers/base/devtmpfs.c): a tmpfs instance whose device nodes are made
+//! by the `kdevtmpfs` kernel thread as drivers register devices, so `/dev` matches the
+//! devices the kernel has without any help from user space.
+
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+
+use spin::{Mutex, Once};
+
+use super::dcache::Dentry;
+use super::inode::{mkdev, SuperBlock, S_IFCHR};
+use super::namei::Walker;
+use super::namespace::{kern_mount, Path};
+use crate::kernel::errno::*;
+use crate::kernel::task::TASK_INTERRUPTIBLE;
+use crate::sched::completion::Completion;
+use crate::sched::wait::WaitQueue;
+
+struct Request {
+    name: String,
+    mode: u32,
+    rdev: u64,
+    done: Arc<Completion>,
+}
+
+static REQUESTS: Mutex<VecDeque<Request>> = Mutex::new(VecDeque::new());
+static KDEVTMPFS_WAIT: WaitQueue = WaitQueue::new();
+/// The one devtmpfs instance: every mount of it shows the same nodes.
+static INSTANCE: Once<(Arc<SuperBlock>, Arc<Dentry>)> = Once::new();
+
+fn instance() -> (Arc<SuperBlock>, Arc<Dentry>) {
+    INSTANCE
+        .call_once(|| super::tmpfs::fill_super("devtmpfs", 0o755))
+        .clone()
+}
+
+pub fn devtmpfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+    Ok(instance())
+}
+
+/// Make the node for a new device and wait until it exists (`devtmpfs_create_node`).
+pub fn devtmpfs_create_node(name: &str, mode: u32, rdev: u64) {
+    let done = Arc::new(Completion::new());
+    REQUESTS.lock().push_back(Request {
+        name: name.to_string(),
+        mode,
+        rdev,
+        done: done.clone(),
+    });
+    KDEVTMPFS_WAIT.wake_up();
+    done.wait_for_completion();
+}
+
+/// The body of `kdevtmpfs`: make the nodes drivers ask for, in the filesystem's own root.
+fn devtmpfsd() {
+    let (sb, root) = instance();
+    let root = Path {
+        mnt: kern_mount(sb, root.clone(), "devtmpfs"),
+        dentry: root,
+    };
+    let w = Walker {
+        root: root.clone(),
+        cwd: root,
+        fsuid: 0,
+        fsgid: 0,
+    };
+    loop {
+        let _ = KDEVTMPFS_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || {
+            !REQUESTS.lock().is_empty()
+        });
+        let next = REQUESTS.lock().pop_front();
+        if let Some(req) = next {
+            let made = w
+                .parent(&w.cwd, &req.name)
+                .and_then(|last| w.create(&last, req.mode, req.rdev));
+            if let Err(e) = made {
+                crate::pr_err!("devtmpfs: cannot create /dev/{}: error -{}", req.name, e);
+            }
+            req.done.complete();
+        }
+    }
+}
+
+/// Start `kdevtmpfs` and create the nodes of the devices every boot has (`devtmpfs_init`).
+pub fn devtmpfs_init() {
+    if crate::kernel::kthread::kthread_run("kdevtmpfs", devtmpfsd).is_none() {
+        crate::pr_err!("devtmpfs: unable to create kdevtmpfs");
+        return;
+    }
+    for &(name, perm, major, minor) in super::char_dev::DEVICES {
+        devtmpfs_create_node(name, S_IFCHR | perm, mkdev(major, minor));
+    }
+    crate::pr_info!("devtmpfs: initialized");
+}

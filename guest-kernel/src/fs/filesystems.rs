@@ -1,0 +1,65 @@
+//! The registered filesystem types (Linux's fs/filesystems.c): what `mount -t` accepts and
+//! /proc/filesystems lists.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::fmt::Write;
+
+use super::dcache::Dentry;
+use super::inode::SuperBlock;
+use crate::kernel::errno::*;
+
+pub struct FileSystemType {
+    pub name: &'static str,
+    /// Not backed by a block device (`nodev` in /proc/filesystems).
+    pub nodev: bool,
+    /// Make an instance: its superblock and root dentry (`fs_context`'s `get_tree`).
+    pub mount: fn(source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)>,
+}
+
+fn tmpfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+    Ok(super::tmpfs::fill_super("tmpfs", 0o1777))
+}
+
+fn ramfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+    Ok(super::tmpfs::fill_super("ramfs", 0o755))
+}
+
+/// Every type, in registration order.
+pub fn filesystems() -> &'static [FileSystemType] {
+    static TYPES: &[FileSystemType] = &[
+        FileSystemType {
+            name: "tmpfs",
+            nodev: true,
+            mount: tmpfs_mount,
+        },
+        FileSystemType {
+            name: "ramfs",
+            nodev: true,
+            mount: ramfs_mount,
+        },
+        #[cfg(not(test))]
+        FileSystemType {
+            name: "devtmpfs",
+            nodev: true,
+            mount: super::devtmpfs::devtmpfs_mount,
+        },
+    ];
+    TYPES
+}
+
+pub fn get_fs_type(name: &str) -> KResult<&'static FileSystemType> {
+    filesystems()
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or(ENODEV)
+}
+
+/// /proc/filesystems.
+pub fn filesystems_proc_show() -> String {
+    let mut out = String::new();
+    for t in filesystems() {
+        let _ = writeln!(out, "{}\t{}", if t.nodev { "nodev" } else { "" }, t.name);
+    }
+    out
+}

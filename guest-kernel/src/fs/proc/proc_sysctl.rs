@@ -1,0 +1,166 @@
+//! /proc/sys (Linux's fs/proc/proc_sysctl.c and kernel/sysctl.c): kernel tunables as files,
+//! read as text and written as text, with Linux's range checks (`proc_dointvec_minmax`).
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::inode::*;
+use crate::fs::inode::*;
+use crate::kernel::errno::*;
+use crate::kernel::pid::{PID_MAX, PID_MAX_LIMIT, RESERVED_PIDS};
+use crate::sched::fair::{
+    SYSCTL_SCHED_LATENCY, SYSCTL_SCHED_MIN_GRANULARITY, SYSCTL_SCHED_WAKEUP_GRANULARITY,
+};
+
+/// One tunable (`struct ctl_table`).
+struct CtlTable {
+    path: &'static str,
+    read: fn() -> String,
+    /// `None`: read-only (mode 0444).
+    write: Option<fn(&str) -> KResult<()>>,
+}
+
+/// Parse one integer in `min..=max` like `proc_dointvec_minmax`: `EINVAL` otherwise.
+fn parse_in(text: &str, min: u64, max: u64) -> KResult<u64> {
+    let v: u64 = text.trim().parse().map_err(|_| EINVAL)?;
+    if v < min || v > max {
+        return Err(EINVAL);
+    }
+    Ok(v)
+}
+
+fn ns_knob(knob: &AtomicU64, text: &str) -> KResult<()> {
+    // Linux bounds the scheduler's granularities to 0.1 ms ..= 1 s.
+    knob.store(parse_in(text, 100_000, 1_000_000_000)?, Ordering::Relaxed);
+    Ok(())
+}
+
+const TABLE: &[CtlTable] = &[
+    CtlTable {
+        path: "fs/pipe-max-size",
+        read: || format!("{}\n", crate::fs::pipe_ring::PIPE_MAX_SIZE),
+        write: None,
+    },
+    CtlTable {
+        path: "kernel/osrelease",
+        read: || format!("{}\n", crate::kernel::sys::UTS_RELEASE),
+        write: None,
+    },
+    CtlTable {
+        path: "kernel/ostype",
+        read: || "Linux\n".to_string(),
+        write: None,
+    },
+    CtlTable {
+        path: "kernel/pid_max",
+        read: || format!("{}\n", PID_MAX.load(Ordering::Relaxed)),
+        write: Some(|t| {
+            let v = parse_in(t, RESERVED_PIDS as u64 + 1, PID_MAX_LIMIT as u64)?;
+            PID_MAX.store(v as u32, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    CtlTable {
+        path: "kernel/sched_latency_ns",
+        read: || format!("{}\n", SYSCTL_SCHED_LATENCY.load(Ordering::Relaxed)),
+        write: Some(|t| ns_knob(&SYSCTL_SCHED_LATENCY, t)),
+    },
+    CtlTable {
+        path: "kernel/sched_min_granularity_ns",
+        read: || format!("{}\n", SYSCTL_SCHED_MIN_GRANULARITY.load(Ordering::Relaxed)),
+        write: Some(|t| ns_knob(&SYSCTL_SCHED_MIN_GRANULARITY, t)),
+    },
+    CtlTable {
+        path: "kernel/sched_rr_timeslice_ms",
+        read: || format!("{}\n", crate::sched::rt::RR_TIMESLICE_NS / 1_000_000),
+        write: None,
+    },
+    CtlTable {
+        path: "kernel/sched_wakeup_granularity_ns",
+        read: || format!("{}\n", SYSCTL_SCHED_WAKEUP_GRANULARITY.load(Ordering::Relaxed)),
+        write: Some(|t| ns_knob(&SYSCTL_SCHED_WAKEUP_GRANULARITY, t)),
+    },
+];
+
+fn sysctl_ino(path: &str) -> u64 {
+    // FNV-1a of the path: stable and distinct enough for a few dozen names.
+    let h = path
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    0x2_0000_0000 | (h & 0xffff_ffff)
+}
+
+/// The names directly under directory `prefix` ("" for /proc/sys): (name, is_dir).
+fn children(prefix: &str) -> BTreeSet<(String, bool)> {
+    TABLE
+        .iter()
+        .filter_map(|t| {
+            let rest = if prefix.is_empty() {
+                t.path
+            } else {
+                t.path.strip_prefix(prefix)?.strip_prefix('/')?
+            };
+            Some(match rest.split_once('/') {
+                Some((dir, _)) => (dir.to_string(), true),
+                None => (rest.to_string(), false),
+            })
+        })
+        .collect()
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+fn sysctl_dir(prefix: String, ino: u64) -> Arc<Inode> {
+    let p2 = prefix.clone();
+    proc_dir(
+        ino,
+        0o555,
+        (0, 0),
+        Box::new(move |name| {
+            let path = join(&prefix, name);
+            if let Some(t) = TABLE.iter().find(|t| t.path == path) {
+                let store = t.write.map(|w| -> Store {
+                    Box::new(move |data: &[u8]| w(core::str::from_utf8(data).map_err(|_| EINVAL)?))
+                });
+                let read = t.read;
+                let perm = if t.write.is_some() { 0o644 } else { 0o444 };
+                return Ok(Some(proc_file(
+                    sysctl_ino(&path),
+                    perm,
+                    (0, 0),
+                    Box::new(move || Ok(read().into_bytes())),
+                    store,
+                )));
+            }
+            if children(&prefix).iter().any(|(n, dir)| *dir && n == name) {
+                let ino = sysctl_ino(&path);
+                return Ok(Some(sysctl_dir(path, ino)));
+            }
+            Ok(None)
+        }),
+        Box::new(move || {
+            Ok(children(&p2)
+                .into_iter()
+                .map(|(name, dir)| {
+                    let ino = sysctl_ino(&join(&p2, &name));
+                    entry(name, ino, if dir { S_IFDIR } else { S_IFREG })
+                })
+                .collect())
+        }),
+    )
+}
+
+/// /proc/sys.
+pub fn sys_dir(ino: u64) -> Arc<Inode> {
+    sysctl_dir(String::new(), ino)
+}

@@ -1,0 +1,271 @@
+//! Waiting for several files at once (Linux's fs/select.c): `poll`, `ppoll`, `select`,
+//! `pselect6`.
+//!
+//! `do_poll` asks each file for its ready mask, registering on the wait queues the file names;
+//! if nothing is ready it sleeps until one of those queues, a signal or the timeout wakes it,
+//! then asks again.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use super::file::*;
+use crate::arch::tsc;
+use crate::kernel::errno::*;
+use crate::kernel::task::{current, current_arc, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::timer::Hrtimer;
+use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, write_user};
+use crate::sched::wait::{new_waiter_id, WaitQueue};
+
+/// What each descriptor asks for and gets.
+struct PollFd {
+    fd: i32,
+    events: u16,
+    revents: u16,
+}
+
+/// Ready bits of one descriptor, registering its queues in `pt` if given.
+fn poll_one(fd: i32, events: u16, pt: Option<&mut PollTable>) -> u16 {
+    if fd < 0 {
+        return 0;
+    }
+    let Ok(file) = current().files().lock().get(fd as u64) else {
+        return POLLNVAL;
+    };
+    // POLLERR and POLLHUP are reported whether asked for or not.
+    file.ops.poll(&file, pt) & (events | POLLERR | POLLHUP)
+}
+
+/// Poll until something is ready, a signal arrives, or `deadline` (ns since boot) passes.
+/// `None` waits for ever; a deadline in the past polls once.
+fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
+    let task = current_arc();
+    let timer = deadline
+        .filter(|&d| d > tsc::ns_since_boot())
+        .map(|d| {
+            let waker = task.clone();
+            Hrtimer::start(d, move || {
+                crate::sched::wake_up_state(&waker, TASK_INTERRUPTIBLE);
+            })
+        });
+    let id = new_waiter_id();
+    let mut queues: Vec<Arc<WaitQueue>> = Vec::new();
+    let result = loop {
+        let mut pt = PollTable::default();
+        // Set the state before asking, so a wake-up after a "not ready" answer is kept.
+        task.state.store(TASK_INTERRUPTIBLE, Ordering::SeqCst);
+        let mut ready = 0;
+        for p in fds.iter_mut() {
+            p.revents = poll_one(p.fd, p.events, Some(&mut pt));
+            if p.revents != 0 {
+                ready += 1;
+            }
+        }
+        for q in pt.queues {
+            if !queues.iter().any(|have| Arc::ptr_eq(have, &q)) {
+                queues.push(q);
+            }
+        }
+        if ready > 0 {
+            break Ok(ready);
+        }
+        if deadline.is_some_and(|d| tsc::ns_since_boot() >= d) {
+            break Ok(0);
+        }
+        if crate::kernel::signal::signal_pending(&task) {
+            break Err(ERESTARTNOHAND);
+        }
+        for q in &queues {
+            q.add_poller(id);
+        }
+        // Asked again after queueing: a change between the first answer and the queueing
+        // would otherwise wake nobody.
+        if fds
+            .iter()
+            .any(|p| poll_one(p.fd, p.events, None) != 0)
+        {
+            continue;
+        }
+        crate::sched::schedule();
+    };
+    task.state.store(TASK_RUNNING, Ordering::SeqCst);
+    for q in &queues {
+        q.remove(id);
+    }
+    if let Some(t) = timer {
+        let _ = t.cancel();
+    }
+    result
+}
+
+fn read_pollfds(ufds: u64, nfds: u64) -> KResult<Vec<PollFd>> {
+    if nfds > NR_OPEN_DEFAULT as u64 {
+        return Err(EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; nfds as usize * 8];
+    copy_from_user(&mut raw, ufds)?;
+    Ok(raw
+        .chunks(8)
+        .map(|c| PollFd {
+            fd: i32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+            events: u16::from_le_bytes([c[4], c[5]]),
+            revents: 0,
+        })
+        .collect())
+}
+
+fn write_revents(ufds: u64, fds: &[PollFd]) -> KResult<()> {
+    for (i, p) in fds.iter().enumerate() {
+        write_user(ufds + i as u64 * 8 + 6, &p.revents)?;
+    }
+    Ok(())
+}
+
+/// A relative timeout in ns to an absolute deadline.
+fn deadline_after(ns: u64) -> u64 {
+    tsc::ns_since_boot().saturating_add(ns)
+}
+
+fn read_timespec(addr: u64) -> KResult<u64> {
+    let ts: [i64; 2] = read_user(addr)?;
+    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+        return Err(EINVAL);
+    }
+    Ok((ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64))
+}
+
+pub fn sys_poll(ufds: u64, nfds: u64, timeout_ms: i64) -> KResult<i64> {
+    let mut fds = read_pollfds(ufds, nfds)?;
+    let deadline = (timeout_ms >= 0).then(|| deadline_after(timeout_ms as u64 * 1_000_000));
+    let r = do_poll(&mut fds, deadline);
+    let n = r.map_err(|e| if e == ERESTARTNOHAND { EINTR } else { e })?;
+    write_revents(ufds, &fds)?;
+    Ok(n as i64)
+}
+
+/// Install `sigmask` for the duration of the call (`set_user_sigmask`); the old mask comes
+/// back on return unless a signal handler must run with it (`restore_saved_sigmask`).
+fn with_sigmask<T>(sigmask: u64, f: impl FnOnce() -> KResult<T>) -> KResult<T> {
+    if sigmask == 0 {
+        return f();
+    }
+    let mask: u64 = read_user(sigmask)?;
+    crate::kernel::signal::set_temporary_mask(mask);
+    let r = f();
+    crate::kernel::signal::restore_temporary_mask(matches!(r, Err(ERESTARTNOHAND)));
+    r
+}
+
+pub fn sys_ppoll(ufds: u64, nfds: u64, tsp: u64, sigmask: u64, sigsetsize: u64) -> KResult<i64> {
+    if sigmask != 0 && sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let mut fds = read_pollfds(ufds, nfds)?;
+    let deadline = if tsp != 0 {
+        Some(deadline_after(read_timespec(tsp)?))
+    } else {
+        None
+    };
+    let n = with_sigmask(sigmask, || do_poll(&mut fds, deadline))?;
+    write_revents(ufds, &fds)?;
+    Ok(n as i64)
+}
+
+const FD_SETSIZE: u64 = 1024;
+
+/// `select` on top of `do_poll`: bit sets in, bit sets out.
+fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KResult<i64> {
+    if n > FD_SETSIZE {
+        return Err(EINVAL);
+    }
+    let bytes = n.div_ceil(64) as usize * 8;
+    let read_set = |addr: u64| -> KResult<Vec<u8>> {
+        let mut v = alloc::vec![0u8; bytes];
+        if addr != 0 {
+            copy_from_user(&mut v, addr)?;
+        }
+        Ok(v)
+    };
+    let sets = [read_set(inp)?, read_set(outp)?, read_set(exp)?];
+    let bit = |set: &[u8], fd: u64| set[(fd / 8) as usize] & (1 << (fd % 8)) != 0;
+    const IN: u16 = POLLIN | POLLRDNORM | POLLHUP | POLLERR;
+    const OUT: u16 = POLLOUT | POLLWRNORM | POLLERR;
+    const EX: u16 = POLLPRI;
+    let mut fds = Vec::new();
+    for fd in 0..n {
+        let mut events = 0;
+        if bit(&sets[0], fd) {
+            events |= IN;
+        }
+        if bit(&sets[1], fd) {
+            events |= OUT;
+        }
+        if bit(&sets[2], fd) {
+            events |= EX;
+        }
+        if events != 0 {
+            if current().files().lock().get(fd).is_err() {
+                return Err(EBADF);
+            }
+            fds.push(PollFd {
+                fd: fd as i32,
+                events,
+                revents: 0,
+            });
+        }
+    }
+    do_poll(&mut fds, deadline)?;
+    let mut out = [
+        alloc::vec![0u8; bytes],
+        alloc::vec![0u8; bytes],
+        alloc::vec![0u8; bytes],
+    ];
+    let mut count = 0;
+    for p in &fds {
+        let fd = p.fd as usize;
+        for (i, mask) in [IN, OUT, EX].iter().enumerate() {
+            if p.events & mask != 0 && p.revents & mask != 0 {
+                out[i][fd / 8] |= 1 << (fd % 8);
+                count += 1;
+            }
+        }
+    }
+    for (addr, set) in [inp, outp, exp].iter().zip(&out) {
+        if *addr != 0 {
+            copy_to_user(*addr, set)?;
+        }
+    }
+    Ok(count)
+}
+
+pub fn sys_select(n: u64, inp: u64, outp: u64, exp: u64, tvp: u64) -> KResult<i64> {
+    let deadline = if tvp != 0 {
+        let tv: [i64; 2] = read_user(tvp)?;
+        if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
+            return Err(EINVAL);
+        }
+        Some(deadline_after(tv[0] as u64 * 1_000_000_000 + tv[1] as u64 * 1000))
+    } else {
+        None
+    };
+    do_select(n, inp, outp, exp, deadline)
+}
+
+pub fn sys_pselect6(n: u64, inp: u64, outp: u64, exp: u64, tsp: u64, sig: u64) -> KResult<i64> {
+    let deadline = if tsp != 0 {
+        Some(deadline_after(read_timespec(tsp)?))
+    } else {
+        None
+    };
+    // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
+    let sigmask = if sig != 0 {
+        let pair: [u64; 2] = read_user(sig)?;
+        if pair[0] != 0 && pair[1] != 8 {
+            return Err(EINVAL);
+        }
+        pair[0]
+    } else {
+        0
+    };
+    with_sigmask(sigmask, || do_select(n, inp, outp, exp, deadline))
+}

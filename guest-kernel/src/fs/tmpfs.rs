@@ -1,0 +1,342 @@
+//! tmpfs: files that live in memory only (Linux's mm/shmem.c as a filesystem, minus swap).
+//!
+//! Names live in the dcache (see `dcache`), so a directory inode carries nothing. A regular
+//! file's bytes are either borrowed from the initramfs image (never copied: the archive stays
+//! in memory like a page cache) or owned, copied on first write. The root filesystem, `/dev`
+//! (devtmpfs) and every `mount -t tmpfs` are instances.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+
+use spin::Mutex;
+
+use super::dcache::Dentry;
+use super::inode::*;
+use crate::kernel::errno::*;
+
+pub const TMPFS_MAGIC: u64 = 0x0102_1994;
+/// Largest file we hold (`s_maxbytes` of a memory filesystem that must stay within RAM).
+const MAX_FILE_SIZE: u64 = 1 << 30;
+
+pub enum FileData {
+    Borrowed(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl FileData {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            FileData::Borrowed(b) => b,
+            FileData::Owned(v) => v,
+        }
+    }
+
+    /// The bytes, owned from now on (copy-on-write of initramfs data).
+    pub fn make_mut(&mut self) -> &mut Vec<u8> {
+        if let FileData::Borrowed(b) = self {
+            *self = FileData::Owned(b.to_vec());
+        }
+        match self {
+            FileData::Owned(v) => v,
+            FileData::Borrowed(_) => unreachable!(),
+        }
+    }
+
+    /// Copy out from `pos`; 0 at or past the end.
+    pub fn read_at(&self, pos: u64, out: &mut [u8]) -> usize {
+        let bytes = self.bytes();
+        let start = (pos as usize).min(bytes.len());
+        let n = out.len().min(bytes.len() - start);
+        out[..n].copy_from_slice(&bytes[start..start + n]);
+        n
+    }
+
+    /// Write at `pos`, extending the file (with zeros over any hole).
+    pub fn write_at(&mut self, pos: u64, data: &[u8]) -> KResult<usize> {
+        let end = pos.checked_add(data.len() as u64).ok_or(EFBIG)?;
+        if end > MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        let v = self.make_mut();
+        if v.len() < end as usize {
+            v.try_reserve(end as usize - v.len()).map_err(|_| ENOSPC)?;
+            v.resize(end as usize, 0);
+        }
+        v[pos as usize..end as usize].copy_from_slice(data);
+        Ok(data.len())
+    }
+
+    pub fn truncate(&mut self, size: u64) -> KResult<()> {
+        if size > MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        let v = self.make_mut();
+        if size as usize > v.len() {
+            v.try_reserve(size as usize - v.len()).map_err(|_| ENOSPC)?;
+        }
+        v.resize(size as usize, 0);
+        Ok(())
+    }
+}
+
+pub struct TmpfsDir;
+pub struct TmpfsFile {
+    pub data: Mutex<FileData>,
+}
+pub struct TmpfsSymlink {
+    target: String,
+}
+
+/// A new inode of `mode` on `sb`, with the operations tmpfs gives that type.
+pub fn new_inode(sb: &Arc<SuperBlock>, mode: u32, rdev: u64) -> KResult<Arc<Inode>> {
+    let mut meta = InodeMeta::new(mode);
+    meta.rdev = rdev;
+    Ok(match mode & S_IFMT {
+        S_IFDIR => Inode::new(sb, meta, TmpfsDir),
+        S_IFREG => Inode::new(
+            sb,
+            meta,
+            TmpfsFile {
+                data: Mutex::new(FileData::Owned(Vec::new())),
+            },
+        ),
+        S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK => Inode::new(sb, meta, SpecialInode::new()),
+        _ => return Err(EINVAL),
+    })
+}
+
+impl InodeOps for TmpfsDir {
+    fn lookup(&self, _dir: &Arc<Inode>, _name: &str) -> KResult<Option<Arc<Inode>>> {
+        // Every name that exists is in the dcache already (`simple_lookup`).
+        Ok(None)
+    }
+
+    fn mknod(&self, dir: &Arc<Inode>, mode: u32, rdev: u64) -> KResult<Arc<Inode>> {
+        new_inode(&dir.sb, mode, rdev)
+    }
+
+    fn symlink(&self, dir: &Arc<Inode>, target: &str) -> KResult<Arc<Inode>> {
+        Ok(Inode::new(
+            &dir.sb,
+            InodeMeta::new(S_IFLNK | 0o777),
+            TmpfsSymlink {
+                target: target.to_string(),
+            },
+        ))
+    }
+
+    fn may_change_names(&self) -> KResult<()> {
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
+        Ok(Arc::new(super::readdir::DirFile))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl InodeOps for TmpfsFile {
+    fn size(&self) -> u64 {
+        self.data.lock().bytes().len() as u64
+    }
+
+    fn truncate(&self, size: u64) -> KResult<()> {
+        self.data.lock().truncate(size)
+    }
+
+    fn file_data(&self) -> Option<&Mutex<FileData>> {
+        Some(&self.data)
+    }
+
+    #[cfg(not(test))]
+    fn open(&self, inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
+        Ok(Arc::new(super::read_write::MemFile {
+            inode: inode.clone(),
+        }))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl InodeOps for TmpfsSymlink {
+    fn readlink(&self, _inode: &Arc<Inode>) -> KResult<String> {
+        Ok(self.target.clone())
+    }
+
+    fn size(&self) -> u64 {
+        self.target.len() as u64
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A new tmpfs instance: its superblock and root dentry (`shmem_fill_super`).
+pub fn fill_super(fs_name: &'static str, root_mode: u32) -> (Arc<SuperBlock>, Arc<Dentry>) {
+    let sb = SuperBlock::new_anon(fs_name, TMPFS_MAGIC);
+    let root = Inode::new(&sb, InodeMeta::new(S_IFDIR | root_mode), TmpfsDir);
+    (sb, Dentry::new_root(root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::namei::{Last, Walker};
+    use crate::fs::namespace::{do_add_mount, mount_root, Path};
+
+    fn walker() -> Walker {
+        let (sb, root) = fill_super("tmpfs", 0o755);
+        let root = mount_root(sb, root, "rootfs");
+        Walker {
+            root: root.clone(),
+            cwd: root,
+            fsuid: 0,
+            fsgid: 0,
+        }
+    }
+
+    fn last(w: &Walker, path: &str) -> Last {
+        w.parent(&w.cwd, path).unwrap()
+    }
+
+    fn mkdir(w: &Walker, path: &str) -> Path {
+        w.create(&last(w, path), S_IFDIR | 0o755, 0).unwrap()
+    }
+
+    fn mkfile(w: &Walker, path: &str, bytes: &[u8]) -> Path {
+        let p = w.create(&last(w, path), S_IFREG | 0o644, 0).unwrap();
+        let inode = p.inode().unwrap();
+        inode.ops.file_data().unwrap().lock().write_at(0, bytes).unwrap();
+        p
+    }
+
+    fn tree() -> Walker {
+        let w = walker();
+        mkdir(&w, "/bin");
+        mkfile(&w, "/bin/hello", b"hi");
+        mkdir(&w, "/sbin");
+        w.symlink(&last(&w, "/sbin/init"), "../bin/hello").unwrap();
+        w.symlink(&last(&w, "/loop"), "/loop").unwrap();
+        w
+    }
+
+    fn ino(w: &Walker, path: &str) -> KResult<u64> {
+        w.lookup(&w.cwd, path, true).map(|p| p.inode().unwrap().ino)
+    }
+
+    #[test]
+    fn absolute_relative_dotdot_and_symlinks() {
+        let w = tree();
+        let hello = ino(&w, "/bin/hello").unwrap();
+        let bin = w.lookup(&w.cwd, "bin", true).unwrap();
+        assert_eq!(w.lookup(&bin, "hello", true).unwrap().inode().unwrap().ino, hello);
+        assert_eq!(w.lookup(&bin, "../sbin/init", true).unwrap().inode().unwrap().ino, hello);
+        assert_eq!(ino(&w, "/../../bin/./hello").unwrap(), hello);
+        let link = w.lookup(&w.cwd, "/sbin/init", false).unwrap();
+        assert!(link.inode().unwrap().is_symlink());
+    }
+
+    #[test]
+    fn errors_match_linux() {
+        let w = tree();
+        assert_eq!(ino(&w, "/nope"), Err(ENOENT));
+        assert_eq!(ino(&w, "/bin/hello/x"), Err(ENOTDIR));
+        assert_eq!(ino(&w, "/bin/hello/"), Err(ENOTDIR));
+        assert_eq!(ino(&w, "/loop"), Err(ELOOP));
+        assert_eq!(ino(&w, ""), Err(ENOENT));
+        assert_eq!(ino(&w, &"a".repeat(300)), Err(ENAMETOOLONG));
+        let l = last(&w, "/bin/hello");
+        assert_eq!(w.create(&l, S_IFREG, 0).err(), Some(EEXIST));
+        assert_eq!(w.rmdir(&last(&w, "/bin")), Err(ENOTEMPTY));
+        assert_eq!(w.rmdir(&last(&w, "/bin/hello")), Err(ENOTDIR));
+        assert_eq!(w.unlink(&last(&w, "/bin")), Err(EISDIR));
+        assert_eq!(w.unlink(&last(&w, "/bin/nope")), Err(ENOENT));
+        assert_eq!(w.parent(&w.cwd, "/nope/x").err(), Some(ENOENT));
+        assert_eq!(
+            w.rename(&last(&w, "/bin"), &last(&w, "/bin/sub"), false),
+            Err(EINVAL)
+        );
+    }
+
+    #[test]
+    fn negative_dentries_are_cached_and_revived() {
+        let w = tree();
+        let bin = w.lookup(&w.cwd, "/bin", true).unwrap();
+        let before = bin.dentry.cached_children();
+        assert_eq!(ino(&w, "/bin/ghost"), Err(ENOENT));
+        assert_eq!(bin.dentry.cached_children(), before + 1);
+        mkfile(&w, "/bin/ghost", b"boo");
+        assert!(ino(&w, "/bin/ghost").is_ok());
+        assert_eq!(bin.dentry.cached_children(), before + 1);
+        w.unlink(&last(&w, "/bin/ghost")).unwrap();
+        assert_eq!(ino(&w, "/bin/ghost"), Err(ENOENT));
+        let names: Vec<String> = bin.dentry.list_children().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["hello"]);
+    }
+
+    #[test]
+    fn hard_links_rename_and_nlink() {
+        let w = tree();
+        let hello = w.lookup(&w.cwd, "/bin/hello", true).unwrap();
+        w.link(&hello, &last(&w, "/hello2")).unwrap();
+        assert_eq!(hello.inode().unwrap().meta.lock().nlink, 2);
+        w.unlink(&last(&w, "/bin/hello")).unwrap();
+        assert_eq!(ino(&w, "/hello2").unwrap(), hello.inode().unwrap().ino);
+        mkdir(&w, "/d");
+        let root_links = w.root.inode().unwrap().meta.lock().nlink;
+        w.rename(&last(&w, "/d"), &last(&w, "/bin/d"), false).unwrap();
+        assert_eq!(w.root.inode().unwrap().meta.lock().nlink, root_links - 1);
+        assert!(ino(&w, "/bin/d").is_ok());
+        assert_eq!(ino(&w, "/d"), Err(ENOENT));
+        mkfile(&w, "/x", b"1");
+        assert_eq!(w.rename(&last(&w, "/x"), &last(&w, "/hello2"), true), Err(EEXIST));
+        w.rename(&last(&w, "/x"), &last(&w, "/hello2"), false).unwrap();
+        assert_eq!(
+            w.lookup(&w.cwd, "/hello2", true).unwrap().inode().unwrap().size(),
+            1
+        );
+        assert_eq!(w.rename(&last(&w, "/hello2"), &last(&w, "/bin"), false), Err(EISDIR));
+    }
+
+    #[test]
+    fn mounts_are_crossed_both_ways() {
+        let w = tree();
+        let mnt = mkdir(&w, "/mnt");
+        let (sb, root) = fill_super("tmpfs", 0o1777);
+        do_add_mount(&mnt, sb, root, "tmpfs", 0).unwrap();
+        mkfile(&w, "/mnt/inside", b"x");
+        // The file lives in the mounted filesystem, not in the directory underneath.
+        assert!(mnt.dentry.list_children().is_empty());
+        let inside = w.lookup(&w.cwd, "/mnt/inside", true).unwrap();
+        assert_eq!(
+            crate::fs::namespace::d_path(&inside, &w.root),
+            "/mnt/inside"
+        );
+        let back = w.lookup(&inside.mount_root(), "../bin/hello", true).unwrap();
+        assert_eq!(back.inode().unwrap().size(), 2);
+        assert_eq!(w.rmdir(&last(&w, "/mnt")), Err(EBUSY));
+    }
+
+    #[test]
+    fn file_data_copy_on_write_and_holes() {
+        static IMAGE: [u8; 4] = *b"abcd";
+        let mut d = FileData::Borrowed(&IMAGE);
+        let mut out = [0u8; 8];
+        assert_eq!(d.read_at(2, &mut out), 2);
+        d.write_at(6, b"z").unwrap();
+        assert_eq!(d.bytes(), b"abcd\0\0z");
+        assert_eq!(IMAGE, *b"abcd");
+        d.truncate(2).unwrap();
+        assert_eq!(d.bytes(), b"ab");
+        assert_eq!(d.write_at(u64::MAX, b"x"), Err(EFBIG));
+    }
+}
