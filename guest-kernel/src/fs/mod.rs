@@ -6,6 +6,7 @@ pub mod cpio;
 pub mod exec;
 #[cfg(not(test))]
 pub mod file;
+pub mod proc;
 pub mod ramfs;
 #[cfg(not(test))]
 pub mod read_write;
