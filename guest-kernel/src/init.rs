@@ -56,6 +56,7 @@ fn start_kernel(start_info: u64) -> ! {
             .sum::<u64>()
             / 1024
     );
+    cmdline::save_command_line(boot.cmdline);
     let cmdline = cmdline::parse(boot.cmdline);
     if cmdline.quiet {
         printk::set_console_level(printk::Level::Warning);

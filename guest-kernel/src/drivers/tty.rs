@@ -151,7 +151,11 @@ impl FileOps for TtyFile {
         if let Some(pt) = pt {
             pt.poll_wait(&INPUT_WAIT);
         }
-        let input = if input_ready() { POLLIN | POLLRDNORM } else { 0 };
+        let input = if input_ready() {
+            POLLIN | POLLRDNORM
+        } else {
+            0
+        };
         input | POLLOUT | POLLWRNORM
     }
 

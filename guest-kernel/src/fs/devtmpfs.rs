@@ -66,9 +66,8 @@ fn devtmpfsd() {
         fsgid: 0,
     };
     loop {
-        let _ = KDEVTMPFS_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || {
-            !REQUESTS.lock().is_empty()
-        });
+        let _ =
+            KDEVTMPFS_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || !REQUESTS.lock().is_empty());
         let next = REQUESTS.lock().pop_front();
         if let Some(req) = next {
             let made = w

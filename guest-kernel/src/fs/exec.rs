@@ -74,7 +74,8 @@ fn place(mm: &mut MmStruct, addr: u64, data: &[u8]) -> KResult<()> {
 /// Load `path` with `argv`/`envp` into a new address space.
 pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     let w = super::open::walker();
-    let file = w.lookup(&w.cwd, path, true)?.inode()?;
+    let exe = w.lookup(&w.cwd, path, true)?;
+    let file = exe.inode()?;
     // Only regular files with an execute bit run (`may_open` with MAY_EXEC).
     if !file.is_reg() {
         return Err(EACCES);
@@ -84,6 +85,7 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     let image = data.bytes();
     let plan = binfmt_elf::parse(image)?;
     let mut mm = MmStruct::new()?;
+    mm.exe_file = Some(exe.clone());
     for seg in &plan.segments {
         let start = seg.vaddr & !(PAGE - 1);
         let end = crate::mm::mmap::page_align_up(seg.vaddr + seg.memsz).ok_or(ENOEXEC)?;
@@ -136,11 +138,34 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     let (stack_image, rsp) = build_stack(STACK_TOP, &argv_b, &envp_b, &auxv, random);
     mm.setup_stack(STACK_TOP, rsp)?;
     place(&mut mm, rsp, &stack_image)?;
+    record_arg_env(&mut mm, &stack_image, argv, envp);
     Ok(Image {
         mm,
         entry: plan.entry,
         rsp,
     })
+}
+
+/// Record where the argument and environment strings landed, for /proc/<pid>/cmdline and
+/// environ (Linux's `mm->arg_start` .. `env_end`): `build_stack` puts them back to back,
+/// argv's first, starting at the string the first argv (or envp) pointer points at.
+fn record_arg_env(mm: &mut MmStruct, stack: &[u8], argv: &[String], envp: &[String]) {
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&stack[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    // The image starts with argc, then argv[], NULL, envp[], NULL.
+    let first = match (argv.is_empty(), envp.is_empty()) {
+        (false, _) => word(1),
+        (true, false) => word(2),
+        (true, true) => return,
+    };
+    let len = |v: &[String]| v.iter().map(|s| s.len() as u64 + 1).sum::<u64>();
+    mm.arg_start = first;
+    mm.arg_end = first + len(argv);
+    mm.env_start = mm.arg_end;
+    mm.env_end = mm.env_start + len(envp);
 }
 
 /// Kill the other threads of the group and wait until they are gone (`de_thread`).

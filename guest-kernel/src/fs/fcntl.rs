@@ -69,8 +69,10 @@ pub fn sys_fcntl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {
         F_GETFL => Ok(file.flags() as i64),
         F_SETFL => {
             let keep = file.flags() & !SETFL_MASK;
-            file.flags
-                .store(keep | (arg as u32 & SETFL_MASK), core::sync::atomic::Ordering::Relaxed);
+            file.flags.store(
+                keep | (arg as u32 & SETFL_MASK),
+                core::sync::atomic::Ordering::Relaxed,
+            );
             Ok(0)
         }
         _ => file.ops.fcntl(&file, cmd as u32, arg),

@@ -221,11 +221,6 @@ impl FdTable {
             .filter_map(|(i, e)| e.as_ref().map(|e| (i, &e.file)))
     }
 
-    /// The size of the table (`FDSize` in /proc/<pid>/status).
-    pub fn max_fds(&self) -> usize {
-        self.fds.len().next_multiple_of(64).max(64)
-    }
-
     /// Take the descriptors marked close-on-exec (`do_close_on_exec`).
     pub fn take_cloexec(&mut self) -> Vec<Arc<File>> {
         let mut out = Vec::new();

@@ -40,6 +40,12 @@ pub fn filesystems() -> &'static [FileSystemType] {
         },
         #[cfg(not(test))]
         FileSystemType {
+            name: "proc",
+            nodev: true,
+            mount: super::proc::proc_mount,
+        },
+        #[cfg(not(test))]
+        FileSystemType {
             name: "devtmpfs",
             nodev: true,
             mount: super::devtmpfs::devtmpfs_mount,
@@ -49,10 +55,7 @@ pub fn filesystems() -> &'static [FileSystemType] {
 }
 
 pub fn get_fs_type(name: &str) -> KResult<&'static FileSystemType> {
-    filesystems()
-        .iter()
-        .find(|t| t.name == name)
-        .ok_or(ENODEV)
+    filesystems().iter().find(|t| t.name == name).ok_or(ENODEV)
 }
 
 /// /proc/filesystems.

@@ -310,10 +310,9 @@ impl InodeOps for SpecialInode {
         };
         match mode & S_IFMT {
             S_IFCHR => super::char_dev::chrdev_open(rdev, flags),
-            S_IFIFO => super::pipe::fifo_open(
-                self.pipe.call_once(super::pipe::Pipe::new).clone(),
-                flags,
-            ),
+            S_IFIFO => {
+                super::pipe::fifo_open(self.pipe.call_once(super::pipe::Pipe::new).clone(), flags)
+            }
             _ => Err(ENXIO),
         }
     }

@@ -2,6 +2,7 @@
 //! open files and descriptor tables, and the filesystems behind them (tmpfs as the root,
 //! procfs, devtmpfs, pipefs).
 
+pub mod binfmt_elf;
 #[cfg(not(test))]
 pub mod char_dev;
 pub mod cpio;
@@ -15,21 +16,21 @@ pub mod fcntl;
 #[cfg(not(test))]
 pub mod file;
 pub mod filesystems;
-pub mod binfmt_elf;
 pub mod inode;
-pub mod namei;
-pub mod namespace;
 #[cfg(not(test))]
 pub mod ioctl;
 #[cfg(not(test))]
 pub mod mount;
+pub mod namei;
 #[cfg(not(test))]
 pub mod namei_syscalls;
+pub mod namespace;
 #[cfg(not(test))]
 pub mod open;
 #[cfg(not(test))]
 pub mod pipe;
 pub mod pipe_ring;
+pub mod proc;
 #[cfg(not(test))]
 pub mod read_write;
 #[cfg(not(test))]

@@ -329,7 +329,10 @@ impl Walker {
     /// Move `old` to `new` (`vfs_rename`), replacing a compatible `new`.
     pub fn rename(&self, old: &Last, new: &Last, noreplace: bool) -> KResult<()> {
         static RENAME_LOCK: Mutex<()> = Mutex::new(());
-        if [&old.name, &new.name].iter().any(|n| *n == "." || *n == "..") {
+        if [&old.name, &new.name]
+            .iter()
+            .any(|n| *n == "." || *n == "..")
+        {
             return Err(if old.name == "." || new.name == "." {
                 EINVAL
             } else {

@@ -40,7 +40,10 @@ pub fn sys_mknodat(dirfd: u64, path: u64, mode: u64, dev: u64) -> KResult<i64> {
     }
     let (w, last) = user_last(dirfd, path)?;
     // The user's dev_t is the old huge-encoding; ours is `new_encode_dev`.
-    let rdev = mkdev(((dev >> 8) & 0xfff) as u32, ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32);
+    let rdev = mkdev(
+        ((dev >> 8) & 0xfff) as u32,
+        ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32,
+    );
     w.create(&last, ftype | (mode & 0o7777 & !umask()), rdev)?;
     Ok(0)
 }

@@ -80,7 +80,13 @@ struct PathOnly;
 impl FileOps for PathOnly {}
 
 /// Open `path` and return the new file (`do_filp_open`).
-pub fn do_filp_open(w: &Walker, start: &Path, name: &str, flags: u32, mode: u32) -> KResult<Arc<File>> {
+pub fn do_filp_open(
+    w: &Walker,
+    start: &Path,
+    name: &str,
+    flags: u32,
+    mode: u32,
+) -> KResult<Arc<File>> {
     let follow = flags & O_NOFOLLOW == 0;
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(EOPNOTSUPP);
@@ -108,7 +114,12 @@ pub fn do_filp_open(w: &Walker, start: &Path, name: &str, flags: u32, mode: u32)
         if flags & O_DIRECTORY != 0 && !inode.is_dir() {
             return Err(ENOTDIR);
         }
-        return Ok(File::new(path, inode, Arc::new(PathOnly), flags & (O_PATH | O_DIRECTORY)));
+        return Ok(File::new(
+            path,
+            inode,
+            Arc::new(PathOnly),
+            flags & (O_PATH | O_DIRECTORY),
+        ));
     }
     if inode.is_symlink() {
         return Err(ELOOP); // O_NOFOLLOW on a symlink

@@ -226,7 +226,9 @@ pub fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> KResult<i64> {
 pub fn sys_preadv(fd: u64, iov: u64, iovcnt: u64, pos: i64) -> KResult<i64> {
     let file = fdget(fd)?;
     let pos = positioned(&file, pos)?;
-    do_iov(iov, iovcnt, |b, l, done| do_read(&file, b, l, Some(pos + done)))
+    do_iov(iov, iovcnt, |b, l, done| {
+        do_read(&file, b, l, Some(pos + done))
+    })
 }
 
 pub fn sys_pwritev(fd: u64, iov: u64, iovcnt: u64, pos: i64) -> KResult<i64> {

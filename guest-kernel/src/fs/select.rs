@@ -40,14 +40,12 @@ fn poll_one(fd: i32, events: u16, pt: Option<&mut PollTable>) -> u16 {
 /// `None` waits for ever; a deadline in the past polls once.
 fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
     let task = current_arc();
-    let timer = deadline
-        .filter(|&d| d > tsc::ns_since_boot())
-        .map(|d| {
-            let waker = task.clone();
-            Hrtimer::start(d, move || {
-                crate::sched::wake_up_state(&waker, TASK_INTERRUPTIBLE);
-            })
-        });
+    let timer = deadline.filter(|&d| d > tsc::ns_since_boot()).map(|d| {
+        let waker = task.clone();
+        Hrtimer::start(d, move || {
+            crate::sched::wake_up_state(&waker, TASK_INTERRUPTIBLE);
+        })
+    });
     let id = new_waiter_id();
     let mut queues: Vec<Arc<WaitQueue>> = Vec::new();
     let result = loop {
@@ -80,10 +78,7 @@ fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
         }
         // Asked again after queueing: a change between the first answer and the queueing
         // would otherwise wake nobody.
-        if fds
-            .iter()
-            .any(|p| poll_one(p.fd, p.events, None) != 0)
-        {
+        if fds.iter().any(|p| poll_one(p.fd, p.events, None) != 0) {
             continue;
         }
         crate::sched::schedule();
@@ -131,7 +126,9 @@ fn read_timespec(addr: u64) -> KResult<u64> {
     if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
         return Err(EINVAL);
     }
-    Ok((ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64))
+    Ok((ts[0] as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1] as u64))
 }
 
 pub fn sys_poll(ufds: u64, nfds: u64, timeout_ms: i64) -> KResult<i64> {
@@ -244,7 +241,9 @@ pub fn sys_select(n: u64, inp: u64, outp: u64, exp: u64, tvp: u64) -> KResult<i6
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }
-        Some(deadline_after(tv[0] as u64 * 1_000_000_000 + tv[1] as u64 * 1000))
+        Some(deadline_after(
+            tv[0] as u64 * 1_000_000_000 + tv[1] as u64 * 1000,
+        ))
     } else {
         None
     };

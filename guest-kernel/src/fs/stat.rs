@@ -56,7 +56,7 @@ pub fn sys_fstat(fd: u64, statbuf: u64) -> KResult<i64> {
 }
 
 pub fn sys_newfstatat(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> KResult<i64> {
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 /* AT_NO_AUTOMOUNT */) != 0 {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800/* AT_NO_AUTOMOUNT */) != 0 {
         return Err(EINVAL);
     }
     let p = user_path_at(dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0, flags)?;

@@ -215,7 +215,13 @@ mod tests {
     fn mkfile(w: &Walker, path: &str, bytes: &[u8]) -> Path {
         let p = w.create(&last(w, path), S_IFREG | 0o644, 0).unwrap();
         let inode = p.inode().unwrap();
-        inode.ops.file_data().unwrap().lock().write_at(0, bytes).unwrap();
+        inode
+            .ops
+            .file_data()
+            .unwrap()
+            .lock()
+            .write_at(0, bytes)
+            .unwrap();
         p
     }
 
@@ -238,8 +244,18 @@ mod tests {
         let w = tree();
         let hello = ino(&w, "/bin/hello").unwrap();
         let bin = w.lookup(&w.cwd, "bin", true).unwrap();
-        assert_eq!(w.lookup(&bin, "hello", true).unwrap().inode().unwrap().ino, hello);
-        assert_eq!(w.lookup(&bin, "../sbin/init", true).unwrap().inode().unwrap().ino, hello);
+        assert_eq!(
+            w.lookup(&bin, "hello", true).unwrap().inode().unwrap().ino,
+            hello
+        );
+        assert_eq!(
+            w.lookup(&bin, "../sbin/init", true)
+                .unwrap()
+                .inode()
+                .unwrap()
+                .ino,
+            hello
+        );
         assert_eq!(ino(&w, "/../../bin/./hello").unwrap(), hello);
         let link = w.lookup(&w.cwd, "/sbin/init", false).unwrap();
         assert!(link.inode().unwrap().is_symlink());
@@ -279,7 +295,12 @@ mod tests {
         assert_eq!(bin.dentry.cached_children(), before + 1);
         w.unlink(&last(&w, "/bin/ghost")).unwrap();
         assert_eq!(ino(&w, "/bin/ghost"), Err(ENOENT));
-        let names: Vec<String> = bin.dentry.list_children().into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = bin
+            .dentry
+            .list_children()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, ["hello"]);
     }
 
@@ -293,18 +314,30 @@ mod tests {
         assert_eq!(ino(&w, "/hello2").unwrap(), hello.inode().unwrap().ino);
         mkdir(&w, "/d");
         let root_links = w.root.inode().unwrap().meta.lock().nlink;
-        w.rename(&last(&w, "/d"), &last(&w, "/bin/d"), false).unwrap();
+        w.rename(&last(&w, "/d"), &last(&w, "/bin/d"), false)
+            .unwrap();
         assert_eq!(w.root.inode().unwrap().meta.lock().nlink, root_links - 1);
         assert!(ino(&w, "/bin/d").is_ok());
         assert_eq!(ino(&w, "/d"), Err(ENOENT));
         mkfile(&w, "/x", b"1");
-        assert_eq!(w.rename(&last(&w, "/x"), &last(&w, "/hello2"), true), Err(EEXIST));
-        w.rename(&last(&w, "/x"), &last(&w, "/hello2"), false).unwrap();
         assert_eq!(
-            w.lookup(&w.cwd, "/hello2", true).unwrap().inode().unwrap().size(),
+            w.rename(&last(&w, "/x"), &last(&w, "/hello2"), true),
+            Err(EEXIST)
+        );
+        w.rename(&last(&w, "/x"), &last(&w, "/hello2"), false)
+            .unwrap();
+        assert_eq!(
+            w.lookup(&w.cwd, "/hello2", true)
+                .unwrap()
+                .inode()
+                .unwrap()
+                .size(),
             1
         );
-        assert_eq!(w.rename(&last(&w, "/hello2"), &last(&w, "/bin"), false), Err(EISDIR));
+        assert_eq!(
+            w.rename(&last(&w, "/hello2"), &last(&w, "/bin"), false),
+            Err(EISDIR)
+        );
     }
 
     #[test]
@@ -321,7 +354,9 @@ mod tests {
             crate::fs::namespace::d_path(&inside, &w.root),
             "/mnt/inside"
         );
-        let back = w.lookup(&inside.mount_root(), "../bin/hello", true).unwrap();
+        let back = w
+            .lookup(&inside.mount_root(), "../bin/hello", true)
+            .unwrap();
         assert_eq!(back.inode().unwrap().size(), 2);
         assert_eq!(w.rmdir(&last(&w, "/mnt")), Err(EBUSY));
     }

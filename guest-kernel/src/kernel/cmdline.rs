@@ -4,6 +4,18 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// The command line as the boot loader passed it (Linux's `saved_command_line`).
+static SAVED_COMMAND_LINE: spin::Once<String> = spin::Once::new();
+
+/// Keep the boot command line for /proc/cmdline (once, at boot).
+pub fn save_command_line(s: &str) {
+    SAVED_COMMAND_LINE.call_once(|| s.into());
+}
+
+pub fn saved_command_line() -> &'static str {
+    SAVED_COMMAND_LINE.get().map_or("", |s| s.as_str())
+}
+
 /// A virtio-mmio device announced as `virtio_mmio.device=<size>@<base>:<irq>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VirtioMmioDevice {

@@ -56,7 +56,10 @@ pub fn do_exit(status: i32) -> ! {
 
     exit_mm(&t);
     // Close the files (`exit_files`) outside the task's lock: releasing a pipe end wakes.
-    let files = core::mem::replace(&mut *t.files.lock(), Arc::new(spin::Mutex::new(Default::default())));
+    let files = core::mem::replace(
+        &mut *t.files.lock(),
+        Arc::new(spin::Mutex::new(Default::default())),
+    );
     drop(files);
     *t.fs.lock() = crate::kernel::fork::kernel_fs();
 

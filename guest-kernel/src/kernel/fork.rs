@@ -41,6 +41,9 @@ pub const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
 const CLONE_NEW_ANY: u64 = 0x7e02_0080;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// Tasks created since boot (/proc/stat `processes`).
+pub static TOTAL_FORKS: AtomicU64 = AtomicU64::new(0);
+
 /// `struct kernel_clone_args`.
 #[derive(Default, Clone, Copy)]
 pub struct CloneArgs {
@@ -347,6 +350,7 @@ fn copy_process(
             };
             tl.attach_process(child.clone(), parent_pid, pgid, sid);
         }
+        TOTAL_FORKS.fetch_add(1, Ordering::Relaxed);
     }
     Ok(child)
 }

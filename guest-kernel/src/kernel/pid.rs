@@ -99,6 +99,11 @@ impl PidMap {
     pub fn is_allocated(&self, pid: u32) -> bool {
         self.test(pid)
     }
+
+    /// The PID handed out last (/proc/loadavg's last field).
+    pub fn last(&self) -> u32 {
+        self.last
+    }
 }
 
 pub fn pid_max() -> u32 {

@@ -43,6 +43,11 @@ pub fn lock() -> MutexGuard<'static, TaskList> {
     TASKLIST.lock()
 }
 
+/// The lock if it is free (for interrupt context, which must not wait for it).
+pub fn try_lock() -> Option<MutexGuard<'static, TaskList>> {
+    TASKLIST.try_lock()
+}
+
 impl Entry {
     fn new(task: Arc<Task>, parent: Pid, pgid: Pid, sid: Pid) -> Self {
         let threads = if task.is_group_leader() {
@@ -72,6 +77,11 @@ impl TaskList {
 
     pub fn nr_threads(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The PID allocated last.
+    pub fn last_pid(&self) -> Pid {
+        self.pids.last() as Pid
     }
 
     /// Add a new process (leader) as a child of `parent`.

@@ -15,8 +15,9 @@ pub const TICK_NS: u64 = 1_000_000_000 / HZ;
 static JIFFIES: AtomicU64 = AtomicU64::new(0);
 static BOOT_EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// Per-CPU time in ticks, /proc/stat's user, system, idle columns.
+/// Per-CPU time in ticks, /proc/stat's user, nice, system, idle columns.
 pub static CPU_USER: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+pub static CPU_NICE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 pub static CPU_SYSTEM: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 pub static CPU_IDLE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
@@ -37,15 +38,19 @@ pub fn jiffies() -> u64 {
 pub fn timer_interrupt(user_mode: bool) {
     if crate::arch::percpu::cpu_id() == 0 {
         JIFFIES.fetch_add(1, Ordering::Relaxed);
+        crate::sched::loadavg::calc_global_load();
         crate::kernel::timer::run_expired(tsc::ns_since_boot());
     }
     apic::timer_rearm(TICK_NS);
     crate::sched::scheduler_tick(user_mode);
 }
 
-/// Charge one tick to this CPU's user / system / idle time.
+/// Charge one tick to this CPU's user / system / idle time; user time of a niced task
+/// counts as nice (`account_user_time`). Runs on the task being charged.
 pub fn account_cpu_tick(cpu: usize, user: bool, idle: bool) {
-    let bucket = if user {
+    let bucket = if user && current().se.lock().nice() > 0 {
+        &CPU_NICE[cpu]
+    } else if user {
         &CPU_USER[cpu]
     } else if idle {
         &CPU_IDLE[cpu]

@@ -10,10 +10,11 @@
 use alloc::vec::Vec;
 
 use super::arch::paging::{ADDR_MASK, PTE_WRITE};
-use super::mmap::{rss_member, MmStruct};
-use super::page_alloc::{get_page, is_zero_page, put_page};
+use super::fault::handle_mm_fault;
+use super::mmap::{rss_member, MmStruct, PAGE};
+use super::page_alloc::{get_page, is_zero_page, memcpy_from_page, put_page};
 use super::tlb::{flush_tlb_mm, flush_tlb_range};
-use super::vma::{VmFlags, VM_DONTCOPY, VM_WIPEONFORK};
+use super::vma::{VmFlags, TASK_SIZE, VM_DONTCOPY, VM_WIPEONFORK};
 use crate::kernel::errno::*;
 
 /// Frames unmapped and waiting for the TLB flush (Linux's `mmu_gather`).
@@ -98,6 +99,42 @@ impl MmStruct {
         child.hiwater_rss = child.get_mm_rss();
         child.vmas.hiwater_vm = child.vmas.total_vm;
         Ok(child)
+    }
+
+    /// Read `buf.len()` bytes at `addr` of this address space, which need not be the one
+    /// loaded (Linux's `access_remote_vm` for reads: /proc/<pid>/cmdline and environ). A page
+    /// of a mapping not touched yet is faulted in as a read would; returns how many bytes
+    /// were read, short at the first page that can't be.
+    pub fn access_remote_vm(&mut self, addr: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            // Only the user half: the kernel's mappings are in every page table too.
+            let va = match addr.checked_add(done as u64) {
+                Some(va) if va < TASK_SIZE => va,
+                _ => break,
+            };
+            let page = va & !(PAGE - 1);
+            let offset = (va - page) as usize;
+            let n = (PAGE as usize - offset).min(buf.len() - done);
+            let phys = match self.pgd.lookup(page) {
+                Some((phys, _)) => phys,
+                None => {
+                    // Inside a mapping only: a read from here must not grow the stack.
+                    if self.vmas.vma_lookup(page).is_none()
+                        || handle_mm_fault(self, page, false, false).is_err()
+                    {
+                        break;
+                    }
+                    match self.pgd.lookup(page) {
+                        Some((phys, _)) => phys,
+                        None => break,
+                    }
+                }
+            };
+            memcpy_from_page(&mut buf[done..done + n], phys, offset);
+            done += n;
+        }
+        done
     }
 
     fn copy_vmas(&mut self, child: &mut MmStruct) -> KResult<()> {

@@ -84,6 +84,13 @@ pub struct MmStruct {
     pub brk: u64,
     /// The initial stack pointer of the program (what makes a VMA `[stack]`).
     pub start_stack: u64,
+    /// Where exec put the argument and environment strings (/proc/<pid>/cmdline, environ).
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    /// The executable this address space runs (`/proc/<pid>/exe`).
+    pub exe_file: Option<crate::fs::namespace::Path>,
     rss_stat: [u64; NR_MM_COUNTERS],
     /// Highest RSS seen (VmHWM).
     pub hiwater_rss: u64,
@@ -141,6 +148,11 @@ impl MmStruct {
             start_brk: 0,
             brk: 0,
             start_stack: 0,
+            arg_start: 0,
+            arg_end: 0,
+            env_start: 0,
+            env_end: 0,
+            exe_file: None,
             rss_stat: [0; NR_MM_COUNTERS],
             hiwater_rss: 0,
         })
@@ -174,6 +186,11 @@ impl MmStruct {
         mm.start_brk = self.start_brk;
         mm.brk = self.brk;
         mm.start_stack = self.start_stack;
+        mm.arg_start = self.arg_start;
+        mm.arg_end = self.arg_end;
+        mm.env_start = self.env_start;
+        mm.env_end = self.env_end;
+        mm.exe_file = self.exe_file.clone();
         Ok(mm)
     }
 

@@ -290,6 +290,23 @@ pub fn copy_page(dst: u64, src: u64) {
     };
 }
 
+/// Copy bytes out of the page at `phys`, from `offset` on, through the direct map (Linux's
+/// `memcpy_from_page`): how the kernel reads another address space's memory.
+pub fn memcpy_from_page(dst: &mut [u8], phys: u64, offset: usize) {
+    assert!(offset + dst.len() <= PAGE_SIZE as usize);
+    // SAFETY: the range lies inside one page of the direct map (checked above), and the caller
+    // holds a reference to the page (it is mapped in an address space whose lock it holds), so
+    // the frame is not freed or reused while we read it. User threads may write it meanwhile,
+    // as in Linux: the bytes read are then some mix, never memory outside the page.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            (phys_to_virt(phys) as *const u8).add(offset),
+            dst.as_mut_ptr(),
+            dst.len(),
+        )
+    };
+}
+
 pub fn total_pages() -> u64 {
     TOTAL_PAGES.load(Relaxed)
 }

@@ -601,3 +601,26 @@ fn split_and_moved_shared_mappings_keep_their_file_offsets() {
     mm.proc_maps(&mut maps);
     assert!(maps.contains(" rw-s 00002000 00:01 "), "{maps}");
 }
+
+#[test]
+fn access_remote_vm_reads_across_pages_and_stops_at_holes() {
+    let _m = machine();
+    let (mut mm, a) = anon_mm(3);
+    // Bytes straddling the first page boundary; the second page is never touched.
+    for (i, b) in b"hello\0world\0".iter().enumerate() {
+        write(&mut mm, a + P - 6 + i as u64, *b).unwrap();
+    }
+    let mut buf = [0xffu8; 12];
+    assert_eq!(mm.access_remote_vm(a + P - 6, &mut buf), 12);
+    assert_eq!(&buf, b"hello\0world\0");
+    // Untouched memory reads as zeros, without taking a page of its own.
+    let rss = mm.get_mm_rss();
+    let mut buf = [0xffu8; 8];
+    assert_eq!(mm.access_remote_vm(a + 2 * P, &mut buf), 8);
+    assert_eq!(buf, [0; 8]);
+    assert_eq!(mm.get_mm_rss(), rss);
+    // Reading runs into the end of the mapping: a short read.
+    let mut buf = [0u8; 16];
+    assert_eq!(mm.access_remote_vm(a + 3 * P - 4, &mut buf), 4);
+    assert_eq!(mm.access_remote_vm(TASK_SIZE - 4, &mut buf), 0);
+}

@@ -10,6 +10,7 @@ pub mod completion;
 #[cfg(not(test))]
 pub mod core;
 pub mod fair;
+pub mod loadavg;
 #[cfg(not(test))]
 pub mod migrate;
 pub mod rt;

@@ -1,4 +1,4 @@
-//! PID 1: greets with the kernel's `uname`, then runs the program named on its command line
+//! PID 1: mounts /proc, greets with the kernel's `uname`, then runs the program named on its command line
 //! (the kernel passes everything after `--` to init) as its child, reaping every orphan that
 //! is re-parented to it meanwhile, and exits with that program's status (which powers the
 //! machine off). With no program, it exits 0.
@@ -54,7 +54,27 @@ fn spawn(argv: &[String]) -> std::io::Result<libc::pid_t> {
     }
 }
 
+/// Mount `fstype` at `target` unless something is mounted there already.
+fn mount(fstype: &str, target: &str) {
+    let (src, tgt, ty) = (
+        CString::new(fstype).unwrap_or_default(),
+        CString::new(target).unwrap_or_default(),
+        CString::new(fstype).unwrap_or_default(),
+    );
+    // SAFETY: all three are valid C strings; no mount data.
+    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
+    if r != 0 {
+        eprintln!(
+            "init: mount {fstype} on {target}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn main() {
+    // The kernel mounted devtmpfs on /dev; the rest of the standard tree is ours to mount.
+    let _ = std::fs::create_dir("/proc");
+    mount("proc", "/proc");
     println!("init: hello from user space on {}", uname());
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {

@@ -97,6 +97,13 @@ pub fn read_cr3() -> u64 {
     v
 }
 
+pub fn read_cr4() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR4 has no side effects.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
 /// # Safety
 /// `pml4` must be the physical address of a page table that maps the kernel.
 pub unsafe fn write_cr3(pml4: u64) {

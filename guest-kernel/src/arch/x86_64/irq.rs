@@ -1,7 +1,10 @@
 //! Device interrupt handlers, by IOAPIC pin (Linux's `request_irq`).
 
+use core::sync::atomic::AtomicU64;
+
 use spin::Mutex;
 
+use super::percpu::{cpu_id, MAX_CPUS};
 use super::traps::NR_IRQS;
 
 pub type Handler = fn(pin: u32);
@@ -9,7 +12,34 @@ pub type Handler = fn(pin: u32);
 struct Action {
     handler: Handler,
     name: &'static str,
-    count: u64,
+    /// Interrupts handled, per CPU (`kstat_irqs`).
+    count: [u64; MAX_CPUS],
+}
+
+/// Per-CPU counts of the interrupts that have no IRQ number (Linux's `irq_cpustat_t`), for
+/// /proc/interrupts and /proc/stat.
+pub struct IrqStat {
+    pub apic_timer_irqs: AtomicU64,
+    pub irq_resched_count: AtomicU64,
+    pub irq_spurious_count: AtomicU64,
+}
+
+static IRQ_STAT: [IrqStat; MAX_CPUS] = [const {
+    IrqStat {
+        apic_timer_irqs: AtomicU64::new(0),
+        irq_resched_count: AtomicU64::new(0),
+        irq_spurious_count: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// CPU `cpu`'s counters (`irq_stats(cpu)`).
+pub fn irq_stats(cpu: usize) -> &'static IrqStat {
+    &IRQ_STAT[cpu]
+}
+
+/// This CPU's counters, to count an interrupt in (`inc_irq_stat`).
+pub fn this_cpu_irq_stat() -> &'static IrqStat {
+    &IRQ_STAT[cpu_id()]
 }
 
 static ACTIONS: Mutex<[Option<Action>; NR_IRQS as usize]> =
@@ -24,7 +54,7 @@ pub fn request_irq(pin: u32, name: &'static str, handler: Handler) -> bool {
         ACTIONS.lock()[pin as usize] = Some(Action {
             handler,
             name,
-            count: 0,
+            count: [0; MAX_CPUS],
         });
     });
     super::ioapic::route(pin, super::percpu::this_cpu().apic_id);
@@ -36,7 +66,7 @@ pub fn handle(pin: u32) {
         let mut actions = ACTIONS.lock();
         match actions.get_mut(pin as usize).and_then(|a| a.as_mut()) {
             Some(action) => {
-                action.count += 1;
+                action.count[cpu_id()] += 1;
                 action.handler
             }
             None => return,
@@ -45,12 +75,14 @@ pub fn handle(pin: u32) {
     handler(pin);
 }
 
-/// (pin, name, count) for every installed handler, for /proc/interrupts.
-pub fn for_each(mut f: impl FnMut(u32, &'static str, u64)) {
-    let actions = ACTIONS.lock();
-    for (pin, action) in actions.iter().enumerate() {
-        if let Some(a) = action {
-            f(pin as u32, a.name, a.count);
+/// (pin, name, per-CPU counts) for every installed handler, for /proc/interrupts.
+pub fn for_each(mut f: impl FnMut(u32, &'static str, &[u64; MAX_CPUS])) {
+    super::cpu::without_interrupts(|| {
+        let actions = ACTIONS.lock();
+        for (pin, action) in actions.iter().enumerate() {
+            if let Some(a) = action {
+                f(pin as u32, a.name, &a.count);
+            }
         }
-    }
+    })
 }

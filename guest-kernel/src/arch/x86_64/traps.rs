@@ -5,6 +5,8 @@
 //! or oops: registers and a symbolized backtrace on the serial port, then power-off with a
 //! failure status.
 
+use core::sync::atomic::Ordering::Relaxed;
+
 use super::cpu::read_cr2;
 use super::entry::TrapFrame;
 use super::{apic, irq};
@@ -67,10 +69,22 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
         0..=31 => exception(frame),
         LOCAL_TIMER_VECTOR => {
             apic::eoi();
+            irq::this_cpu_irq_stat()
+                .apic_timer_irqs
+                .fetch_add(1, Relaxed);
             crate::kernel::time::timer_interrupt(frame.from_user());
         }
-        RESCHEDULE_VECTOR => apic::eoi(),
-        SPURIOUS_VECTOR => {}
+        RESCHEDULE_VECTOR => {
+            apic::eoi();
+            irq::this_cpu_irq_stat()
+                .irq_resched_count
+                .fetch_add(1, Relaxed);
+        }
+        SPURIOUS_VECTOR => {
+            irq::this_cpu_irq_stat()
+                .irq_spurious_count
+                .fetch_add(1, Relaxed);
+        }
         v if (IRQ_BASE..IRQ_BASE + NR_IRQS).contains(&v) => {
             irq::handle((v - IRQ_BASE) as u32);
             apic::eoi();
@@ -99,7 +113,13 @@ fn page_fault(frame: &mut TrapFrame) {
     if let Some(mm) = mm {
         let result = fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0);
         match result {
-            Ok(()) => return,
+            Ok(()) => {
+                // `mm_account_fault`: every fault resolved here is minor (no I/O behind it).
+                if let Some(t) = crate::kernel::task::try_current() {
+                    t.min_flt.fetch_add(1, Relaxed);
+                }
+                return;
+            }
             Err(e) => code = e.si_code().unwrap_or(code),
         }
     }

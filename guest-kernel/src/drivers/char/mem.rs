@@ -81,7 +81,9 @@ fn parse_line(line: &[u8]) -> (u64, Vec<u8>) {
     let Some(end) = line.iter().position(|&b| b == b']') else {
         return (0, text(line));
     };
-    let stamp = core::str::from_utf8(&line[1.min(end)..end]).unwrap_or("").trim();
+    let stamp = core::str::from_utf8(&line[1.min(end)..end])
+        .unwrap_or("")
+        .trim();
     let usec = stamp
         .split_once('.')
         .and_then(|(s, us)| Some(s.parse::<u64>().ok()? * 1_000_000 + us.parse::<u64>().ok()?))

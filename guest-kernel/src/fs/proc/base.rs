@@ -127,10 +127,34 @@ fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode
             }),
             None,
         ),
-        Which::Status => proc_file(ino, perm, own, text(move || array::proc_pid_status(&t).into_bytes()), None),
-        Which::Cmdline => proc_file(ino, perm, own, text(move || array::proc_pid_cmdline(&t)), None),
-        Which::Environ => proc_file(ino, perm, own, text(move || array::proc_pid_environ(&t)), None),
-        Which::Sched => proc_file(ino, perm, own, text(move || array::proc_pid_sched(&t).into_bytes()), None),
+        Which::Status => proc_file(
+            ino,
+            perm,
+            own,
+            text(move || array::proc_pid_status(&t).into_bytes()),
+            None,
+        ),
+        Which::Cmdline => proc_file(
+            ino,
+            perm,
+            own,
+            text(move || array::proc_pid_cmdline(&t)),
+            None,
+        ),
+        Which::Environ => proc_file(
+            ino,
+            perm,
+            own,
+            text(move || array::proc_pid_environ(&t)),
+            None,
+        ),
+        Which::Sched => proc_file(
+            ino,
+            perm,
+            own,
+            text(move || array::proc_pid_sched(&t).into_bytes()),
+            None,
+        ),
         Which::Comm => {
             let target = task.clone();
             proc_file(
@@ -172,8 +196,16 @@ fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode
             }),
             None,
         ),
-        Which::Cwd => proc_link(ino, own, Box::new(move || Ok(LinkTarget::Path(t.fs().lock().pwd.clone())))),
-        Which::Root => proc_link(ino, own, Box::new(move || Ok(LinkTarget::Path(t.fs().lock().root.clone())))),
+        Which::Cwd => proc_link(
+            ino,
+            own,
+            Box::new(move || Ok(LinkTarget::Path(t.fs().lock().pwd.clone()))),
+        ),
+        Which::Root => proc_link(
+            ino,
+            own,
+            Box::new(move || Ok(LinkTarget::Path(t.fs().lock().root.clone()))),
+        ),
         Which::Exe => proc_link(
             ino,
             own,

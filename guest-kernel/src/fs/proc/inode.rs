@@ -48,7 +48,13 @@ pub struct ProcFile {
     store: Option<Store>,
 }
 
-pub fn proc_file(ino: u64, perm: u32, owner: (u32, u32), show: Show, store: Option<Store>) -> Arc<Inode> {
+pub fn proc_file(
+    ino: u64,
+    perm: u32,
+    owner: (u32, u32),
+    show: Show,
+    store: Option<Store>,
+) -> Arc<Inode> {
     Inode::with_ino(
         ino,
         &proc_sb(),
@@ -157,7 +163,12 @@ pub struct ProcLink {
 }
 
 pub fn proc_link(ino: u64, owner: (u32, u32), get: GetLink) -> Arc<Inode> {
-    Inode::with_ino(ino, &proc_sb(), meta(S_IFLNK | 0o777, owner.0, owner.1), ProcLink { get })
+    Inode::with_ino(
+        ino,
+        &proc_sb(),
+        meta(S_IFLNK | 0o777, owner.0, owner.1),
+        ProcLink { get },
+    )
 }
 
 impl InodeOps for ProcLink {

@@ -81,16 +81,21 @@ const TABLE: &[CtlTable] = &[
     },
     CtlTable {
         path: "kernel/sched_wakeup_granularity_ns",
-        read: || format!("{}\n", SYSCTL_SCHED_WAKEUP_GRANULARITY.load(Ordering::Relaxed)),
+        read: || {
+            format!(
+                "{}\n",
+                SYSCTL_SCHED_WAKEUP_GRANULARITY.load(Ordering::Relaxed)
+            )
+        },
         write: Some(|t| ns_knob(&SYSCTL_SCHED_WAKEUP_GRANULARITY, t)),
     },
 ];
 
 fn sysctl_ino(path: &str) -> u64 {
     // FNV-1a of the path: stable and distinct enough for a few dozen names.
-    let h = path
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     0x2_0000_0000 | (h & 0xffff_ffff)
 }
 

@@ -55,8 +55,14 @@ const ENTRIES: &[(&str, Kind)] = &[
         "filesystems",
         Kind::Text(crate::fs::filesystems::filesystems_proc_show),
     ),
-    ("interrupts", Kind::Text(super::interrupts::interrupts_proc_show)),
-    ("loadavg", Kind::Text(crate::sched::loadavg::loadavg_proc_show)),
+    (
+        "interrupts",
+        Kind::Text(super::interrupts::interrupts_proc_show),
+    ),
+    (
+        "loadavg",
+        Kind::Text(crate::sched::loadavg::loadavg_proc_show),
+    ),
     ("meminfo", Kind::Text(meminfo)),
     ("mounts", Kind::Text(mounts)),
     ("self", Kind::Link(self_link)),
@@ -86,11 +92,21 @@ fn fixed_inode(index: usize) -> Arc<Inode> {
     match &ENTRIES[index].1 {
         Kind::Text(f) => {
             let f = *f;
-            proc_file(ino, 0o444, (0, 0), alloc::boxed::Box::new(move || Ok(f().into_bytes())), None)
+            proc_file(
+                ino,
+                0o444,
+                (0, 0),
+                alloc::boxed::Box::new(move || Ok(f().into_bytes())),
+                None,
+            )
         }
         Kind::Link(f) => {
             let f = *f;
-            proc_link(ino, (0, 0), alloc::boxed::Box::new(move || Ok(LinkTarget::Text(f()))))
+            proc_link(
+                ino,
+                (0, 0),
+                alloc::boxed::Box::new(move || Ok(LinkTarget::Text(f()))),
+            )
         }
         Kind::Dir(f) => f(ino),
     }
