@@ -92,3 +92,68 @@ fn scheduler_fifo_preempts_balances_and_migrates_across_two_cpus() {
         );
     }
 }
+
+/// One row of `ps -ef`: (PID, PPID, CMD).
+fn ps_rows(console: &str) -> Vec<(u32, u32, String)> {
+    console
+        .lines()
+        .skip_while(|l| !l.starts_with("UID"))
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let pid = cols.get(1)?.parse().ok()?;
+            let ppid = cols.get(2)?.parse().ok()?;
+            Some((pid, ppid, cols[7..].join(" ")))
+        })
+        .collect()
+}
+
+#[test]
+fn ps_ef_shows_init_kthreadd_and_per_cpu_threads_like_linux() {
+    let o = boot("quiet -- /bin/ps -ef", 2);
+    assert_eq!(o.status(), 0, "{}", o.console);
+    let rows = ps_rows(&o.console);
+    let find = |cmd: &str| rows.iter().filter(|r| r.2 == cmd).count();
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == 1 && r.1 == 0 && r.2.starts_with("/sbin/init")),
+        "init is not PID 1 with PPID 0:\n{}",
+        o.console
+    );
+    assert!(
+        rows.contains(&(2, 0, "[kthreadd]".into())),
+        "kthreadd is not PID 2 with PPID 0:\n{}",
+        o.console
+    );
+    for (pid, ppid, cmd) in &rows {
+        if cmd.starts_with('[') && *pid != 2 {
+            assert_eq!(*ppid, 2, "kernel thread {cmd} is not kthreadd's child");
+        }
+    }
+    for cpu in 0..2 {
+        assert_eq!(find(&format!("[migration/{cpu}]")), 1, "{}", o.console);
+    }
+    assert_eq!(find("[kdevtmpfs]"), 1, "{}", o.console);
+    assert!(
+        rows.iter().any(|r| r.2 == "/bin/ps -ef" && r.1 == 1),
+        "{}",
+        o.console
+    );
+}
+
+#[test]
+fn std_process_command_and_zombies_through_proc() {
+    let out = run_checks("proctest", "zombie_state command_status command_output");
+    for check in ["zombie_state", "command_status", "command_output"] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn sa_restart_restarts_and_plain_handlers_get_eintr() {
+    let out = run_checks("sigtest", "sa_restart");
+    assert!(out.contains("ok: sa_restart"), "{out}");
+}
