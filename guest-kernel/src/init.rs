@@ -75,6 +75,14 @@ fn start_kernel(start_info: u64) -> ! {
     // The scheduler: this boot context becomes swapper/0.
     crate::sched::init_idle(crate::kernel::fork::new_idle_task(0, 0), 0);
 
+    // Deferred work: softirqs, tasklets, jiffies timers, scheduler balancing.
+    crate::kernel::softirq::softirq_init();
+    crate::kernel::timer_list::init_timers();
+    crate::kernel::softirq::open_softirq(
+        crate::kernel::softirq::SCHED_SOFTIRQ,
+        crate::sched::migrate::run_rebalance_domains,
+    );
+
     // Interrupts and the tick.
     apic::init_this_cpu();
     apic::timer_setup(time::TICK_NS);
@@ -158,6 +166,8 @@ extern "C" fn kernel_init(arg: usize) -> ! {
             crate::sched::wake_up_process(&t);
         }
     }
+    crate::kernel::softirq::spawn_ksoftirqd();
+    crate::kernel::hung_task::hung_task_init();
     crate::fs::devtmpfs::devtmpfs_init();
     devtmpfs_mount();
     run_init(&cmdline)

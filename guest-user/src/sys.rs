@@ -477,6 +477,35 @@ pub fn raw_vfork_child_sets(flag: &std::sync::atomic::AtomicU64, code: i32) -> i
     ret
 }
 
+/// vfork a child that sleeps for `ts` and exits 0, leaving the parent suspended (in
+/// uninterruptible sleep) meanwhile; returns the child's pid or `-errno`.
+pub fn raw_vfork_child_sleeps(ts: &libc::timespec) -> i64 {
+    let ret: i64;
+    // SAFETY: the child only sleeps (reading `*ts`, valid for the call) and exits; the parent
+    // side is an ordinary syscall clobbering rax, rcx and r11, and rdi/rsi are read only.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov eax, 35",
+            "syscall",
+            "mov eax, 60",
+            "xor edi, edi",
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_vfork => ret,
+            in("rdi") ts as *const libc::timespec,
+            in("rsi") 0u64,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
 /// `sched_setscheduler` as the kernel defines it (musl's wrapper is a stub returning ENOSYS,
 /// since POSIX means processes and Linux means threads).
 pub fn sched_setscheduler(pid: pid_t, policy: i32, prio: i32) -> io::Result<()> {

@@ -133,7 +133,11 @@ fn ps_ef_shows_init_kthreadd_and_per_cpu_threads_like_linux() {
     for cpu in 0..2 {
         assert_eq!(find(&format!("[migration/{cpu}]")), 1, "{}", o.console);
     }
+    for cpu in 0..2 {
+        assert_eq!(find(&format!("[ksoftirqd/{cpu}]")), 1, "{}", o.console);
+    }
     assert_eq!(find("[kdevtmpfs]"), 1, "{}", o.console);
+    assert_eq!(find("[khungtaskd]"), 1, "{}", o.console);
     assert!(
         rows.iter().any(|r| r.2 == "/bin/ps -ef" && r.1 == 1),
         "{}",
@@ -156,4 +160,12 @@ fn std_process_command_and_zombies_through_proc() {
 fn sa_restart_restarts_and_plain_handlers_get_eintr() {
     let out = run_checks("sigtest", "sa_restart");
     assert!(out.contains("ok: sa_restart"), "{out}");
+}
+
+#[test]
+fn khungtaskd_reports_a_task_stuck_in_d_state_and_softirqs_run_per_cpu() {
+    let out = run_checks("proctest", "hung_task softirqs");
+    assert!(out.contains("INFO: task proctest:"), "{out}");
+    assert!(out.contains("ok: hung_task"), "{out}");
+    assert!(out.contains("ok: softirqs"), "{out}");
 }

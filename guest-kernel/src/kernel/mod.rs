@@ -10,6 +10,8 @@ pub mod fork;
 #[cfg(not(test))]
 pub mod futex;
 #[cfg(not(test))]
+pub mod hung_task;
+#[cfg(not(test))]
 pub mod kallsyms;
 #[cfg(not(test))]
 pub mod kthread;
@@ -19,6 +21,8 @@ pub mod pid;
 pub mod printk;
 #[cfg(not(test))]
 pub mod signal;
+#[cfg(not(test))]
+pub mod softirq;
 #[cfg(not(test))]
 pub mod sys;
 #[cfg(not(test))]
@@ -31,3 +35,5 @@ pub mod tasklist;
 pub mod time;
 #[cfg(not(test))]
 pub mod timer;
+#[cfg(not(test))]
+pub mod timer_list;

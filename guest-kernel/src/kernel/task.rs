@@ -116,6 +116,9 @@ pub struct Task {
     /// Voluntary / involuntary context switches.
     pub nvcsw: AtomicU64,
     pub nivcsw: AtomicU64,
+    /// What khungtaskd saw at its last look: the switch count and when it last changed.
+    pub last_switch_count: AtomicU64,
+    pub last_switch_time: AtomicU64,
     /// CPU time in user and system mode, in nanoseconds (sampled at the tick).
     pub utime_ns: AtomicU64,
     pub stime_ns: AtomicU64,

@@ -40,6 +40,7 @@ pub fn timer_interrupt(user_mode: bool) {
         JIFFIES.fetch_add(1, Ordering::Relaxed);
         crate::sched::loadavg::calc_global_load();
         crate::kernel::timer::run_expired(tsc::ns_since_boot());
+        crate::kernel::timer_list::run_local_timers();
     }
     apic::timer_rearm(TICK_NS);
     crate::sched::scheduler_tick(user_mode);

@@ -522,7 +522,8 @@ pub fn scheduler_tick(user_mode: bool) {
     let ticks = rq.ticks;
     drop(rq);
     if idle || ticks % 4 == 0 {
-        super::migrate::load_balance(cpu_nr);
+        // Balance from SCHED_SOFTIRQ, after the tick (`trigger_load_balance`).
+        crate::kernel::softirq::raise_softirq(crate::kernel::softirq::SCHED_SOFTIRQ);
     }
 }
 

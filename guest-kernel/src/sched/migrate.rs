@@ -26,6 +26,11 @@ fn double_rq_lock(a: usize, b: usize) -> (MutexGuard<'static, Rq>, MutexGuard<'s
 
 /// Pull one task from the busiest CPU if it has at least two more runnable tasks than this
 /// one (or this one is idle and it has a queued task).
+/// SCHED_SOFTIRQ: balance this CPU's load (`run_rebalance_domains`).
+pub fn run_rebalance_domains() {
+    load_balance(crate::arch::percpu::cpu_id());
+}
+
 pub fn load_balance(this: usize) {
     let mine = nr_running_on(this);
     let online = online_mask();

@@ -94,6 +94,10 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
             apic::eoi();
         }
     }
+    // Leaving a hardware interrupt: run the softirqs it raised.
+    if frame.vector >= 32 && frame.vector != super::entry::SYSCALL_VECTOR {
+        crate::kernel::softirq::irq_exit();
+    }
     // Back to user mode: reschedule or deliver signals first (a system call taken through
     // the kvm-pvm fault path already did this).
     if frame.from_user() && frame.vector != super::entry::SYSCALL_VECTOR {

@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::inode::*;
 use crate::fs::inode::*;
 use crate::kernel::errno::*;
+use crate::kernel::hung_task::{SYSCTL_HUNG_TASK_TIMEOUT_SECS, SYSCTL_HUNG_TASK_WARNINGS};
 use crate::kernel::pid::{PID_MAX, PID_MAX_LIMIT, RESERVED_PIDS};
 use crate::sched::fair::{
     SYSCTL_SCHED_LATENCY, SYSCTL_SCHED_MIN_GRANULARITY, SYSCTL_SCHED_WAKEUP_GRANULARITY,
@@ -44,6 +45,30 @@ const TABLE: &[CtlTable] = &[
         path: "fs/pipe-max-size",
         read: || format!("{}\n", crate::fs::pipe_ring::PIPE_MAX_SIZE),
         write: None,
+    },
+    CtlTable {
+        path: "kernel/hung_task_timeout_secs",
+        read: || {
+            format!(
+                "{}\n",
+                SYSCTL_HUNG_TASK_TIMEOUT_SECS.load(Ordering::Relaxed)
+            )
+        },
+        write: Some(|t| {
+            // Linux caps it at LONG_MAX / HZ.
+            let v = parse_in(t, 0, i64::MAX as u64 / crate::kernel::time::HZ)?;
+            SYSCTL_HUNG_TASK_TIMEOUT_SECS.store(v, Ordering::Relaxed);
+            crate::kernel::hung_task::timeout_changed();
+            Ok(())
+        }),
+    },
+    CtlTable {
+        path: "kernel/hung_task_warnings",
+        read: || format!("{}\n", SYSCTL_HUNG_TASK_WARNINGS.load(Ordering::Relaxed)),
+        write: Some(|t| {
+            SYSCTL_HUNG_TASK_WARNINGS.store(parse_in(t, 0, u32::MAX as u64)?, Ordering::Relaxed);
+            Ok(())
+        }),
     },
     CtlTable {
         path: "kernel/osrelease",

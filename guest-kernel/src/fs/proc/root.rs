@@ -66,6 +66,10 @@ const ENTRIES: &[(&str, Kind)] = &[
     ("meminfo", Kind::Text(meminfo)),
     ("mounts", Kind::Text(mounts)),
     ("self", Kind::Link(self_link)),
+    (
+        "softirqs",
+        Kind::Text(crate::kernel::softirq::softirqs_proc_show),
+    ),
     ("stat", Kind::Text(super::stat::stat_proc_show)),
     ("sys", Kind::Dir(super::proc_sysctl::sys_dir)),
     ("thread-self", Kind::Link(thread_self_link)),

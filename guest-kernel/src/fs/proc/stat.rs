@@ -150,7 +150,11 @@ pub fn stat_proc_show() -> String {
         processes: crate::kernel::fork::TOTAL_FORKS.load(Relaxed),
         procs_running: crate::sched::nr_running() as u64,
         procs_blocked: 0,
-        softirqs: [0; NR_SOFTIRQS],
+        softirqs: core::array::from_fn(|nr| {
+            (0..nr_cpus)
+                .map(|cpu| crate::kernel::softirq::softirq_count(cpu, nr))
+                .sum()
+        }),
     };
     render_stat(&s)
 }

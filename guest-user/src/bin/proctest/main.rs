@@ -43,6 +43,8 @@ const CHECKS: &[NamedCheck] = &[
     ("thread_exit_group", thread_exit_group),
     ("command_status", command_status),
     ("command_output", command_output),
+    ("hung_task", hung_task),
+    ("softirqs", softirqs),
 ];
 
 fn main() {
@@ -286,6 +288,93 @@ fn vfork() -> Check {
         sys::describe_status(status)
     );
     pass()
+}
+
+/// khungtaskd reports a task stuck in uninterruptible sleep (D) past
+/// `hung_task_timeout_secs`: here a vfork parent waiting 2.5 s for its child, with the
+/// timeout lowered to 1 s. The report is found in the kernel log through /dev/kmsg.
+fn hung_task() -> Check {
+    const KNOB: &str = "/proc/sys/kernel/hung_task_timeout_secs";
+    let old = std::fs::read_to_string(KNOB).ctx("reading hung_task_timeout_secs")?;
+    std::fs::write(KNOB, "1").ctx("lowering hung_task_timeout_secs")?;
+    let ts = libc::timespec {
+        tv_sec: 2,
+        tv_nsec: 500_000_000,
+    };
+    let ret = sys::raw_vfork_child_sleeps(&ts);
+    let restored = std::fs::write(KNOB, old.trim());
+    ensure!(ret > 0, "vfork failed: errno {}", -ret);
+    sys::wait_status(ret as i32).ctx("waitpid")?;
+    restored.ctx("restoring hung_task_timeout_secs")?;
+    let want = format!(
+        "INFO: task proctest:{} blocked for more than",
+        std::process::id()
+    );
+    let log = kmsg_lines().ctx("reading /dev/kmsg")?;
+    match log.iter().find(|l| l.contains(&want)) {
+        Some(line) => pass_with(line.split_once(';').map_or(line.as_str(), |(_, m)| m)),
+        None => fail!("no \"{want}\" in the kernel log"),
+    }
+}
+
+/// /proc/softirqs counts each softirq per CPU, in Linux's layout: the tick raises TIMER work
+/// and SCHED (load balancing) on every CPU, and tasklets run.
+fn softirqs() -> Check {
+    let text = std::fs::read_to_string("/proc/softirqs").ctx("reading /proc/softirqs")?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let cpus = header.len();
+    ensure!(cpus >= 1 && header[0] == "CPU0", "header {header:?}");
+    let mut rows = std::collections::HashMap::new();
+    for l in lines {
+        let Some((name, counts)) = l.split_once(':') else {
+            fail!("row without ':' in:\n{text}");
+        };
+        let counts: Vec<u64> = counts
+            .split_whitespace()
+            .map(|c| c.parse().unwrap_or(u64::MAX))
+            .collect();
+        ensure!(
+            counts.len() == cpus,
+            "row {name} has {} columns",
+            counts.len()
+        );
+        rows.insert(name.trim().to_string(), counts);
+    }
+    let names = [
+        "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER",
+        "RCU",
+    ];
+    for n in names {
+        ensure!(rows.contains_key(n), "no {n} row in:\n{text}");
+    }
+    ensure!(
+        rows["SCHED"].iter().all(|&c| c > 0),
+        "SCHED softirq never ran on some CPU: {:?}",
+        rows["SCHED"]
+    );
+    pass_with(format_args!("{cpus} CPUs, SCHED {:?}", rows["SCHED"]))
+}
+
+/// Every record in the kernel log, read the way `dmesg` does (non-blocking /dev/kmsg).
+fn kmsg_lines() -> std::io::Result<Vec<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// clone rejects inconsistent flags: a thread must share signal handlers, and shared handlers

@@ -1,0 +1,218 @@
+//! Softirqs, tasklets and `ksoftirqd/N` (Linux's kernel/softirq.c).
+//!
+//! An interrupt handler does the urgent part of its work and raises a softirq for the rest;
+//! `irq_exit` runs the raised softirqs before the CPU returns to what it interrupted
+//! (`__do_softirq`). If softirqs keep re-raising themselves past a budget (10 rounds or 2 ms),
+//! the rest is left to this CPU's `ksoftirqd/N` thread, which the scheduler runs like any other
+//! task, so a softirq storm cannot starve user space. Tasklets are work items run from the
+//! TASKLET and HI softirqs on the CPU that scheduled them.
+//!
+//! Our kernel runs with interrupts off outside user mode and the idle loop, so an interrupt
+//! never lands in the middle of softirq processing: `irq_exit` needs no nesting count.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use spin::{Mutex, Once};
+
+use crate::arch::percpu::{cpu_id, online_cpus, MAX_CPUS};
+use crate::arch::tsc;
+use crate::kernel::task::{Task, TASK_INTERRUPTIBLE};
+use crate::sched::wait::WaitQueue;
+
+pub const HI_SOFTIRQ: usize = 0;
+pub const TIMER_SOFTIRQ: usize = 1;
+pub const NET_TX_SOFTIRQ: usize = 2;
+pub const NET_RX_SOFTIRQ: usize = 3;
+pub const BLOCK_SOFTIRQ: usize = 4;
+pub const IRQ_POLL_SOFTIRQ: usize = 5;
+pub const TASKLET_SOFTIRQ: usize = 6;
+pub const SCHED_SOFTIRQ: usize = 7;
+pub const HRTIMER_SOFTIRQ: usize = 8;
+pub const RCU_SOFTIRQ: usize = 9;
+pub const NR_SOFTIRQS: usize = 10;
+
+/// Names as /proc/softirqs prints them (`softirq_to_name`).
+pub const SOFTIRQ_NAMES: [&str; NR_SOFTIRQS] = [
+    "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU",
+];
+
+const MAX_SOFTIRQ_RESTART: u32 = 10;
+const MAX_SOFTIRQ_TIME_NS: u64 = 2_000_000;
+
+type Action = fn();
+
+static SOFTIRQ_VEC: Mutex<[Option<Action>; NR_SOFTIRQS]> = Mutex::new([None; NR_SOFTIRQS]);
+/// Raised and not yet run, per CPU (`local_softirq_pending`).
+static PENDING: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Runs of each softirq on each CPU (`kstat_softirqs_cpu`), for /proc/softirqs and /proc/stat.
+static COUNTS: [[AtomicU64; NR_SOFTIRQS]; MAX_CPUS] =
+    [const { [const { AtomicU64::new(0) }; NR_SOFTIRQS] }; MAX_CPUS];
+
+struct Ksoftirqd {
+    /// Kept for tracing and /proc; the thread is found by its wait queue.
+    #[allow(dead_code)]
+    task: Arc<Task>,
+    wait: WaitQueue,
+}
+
+static KSOFTIRQD: [Once<Ksoftirqd>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
+
+/// Install the handler of softirq `nr` (`open_softirq`).
+pub fn open_softirq(nr: usize, action: Action) {
+    SOFTIRQ_VEC.lock()[nr] = Some(action);
+}
+
+/// Mark softirq `nr` pending on this CPU; it runs at the next `irq_exit` or in ksoftirqd
+/// (`raise_softirq_irqoff`).
+pub fn raise_softirq(nr: usize) {
+    PENDING[cpu_id()].fetch_or(1 << nr, Ordering::AcqRel);
+}
+
+fn local_softirq_pending() -> u32 {
+    PENDING[cpu_id()].load(Ordering::Acquire)
+}
+
+/// Run what is pending, re-checking until nothing is or the budget is spent; true if work
+/// was left over (`__do_softirq`).
+fn do_softirq_budgeted() -> bool {
+    let cpu = cpu_id();
+    let start = tsc::ns_since_boot();
+    let mut restarts = MAX_SOFTIRQ_RESTART;
+    loop {
+        let pending = PENDING[cpu].swap(0, Ordering::AcqRel);
+        if pending == 0 {
+            return false;
+        }
+        let actions = *SOFTIRQ_VEC.lock();
+        for (nr, action) in actions.iter().enumerate() {
+            if pending & (1 << nr) == 0 {
+                continue;
+            }
+            COUNTS[cpu][nr].fetch_add(1, Ordering::Relaxed);
+            if let Some(f) = action {
+                f();
+            }
+        }
+        restarts -= 1;
+        if local_softirq_pending() == 0 {
+            return false;
+        }
+        if restarts == 0 || tsc::ns_since_boot() - start >= MAX_SOFTIRQ_TIME_NS {
+            return true;
+        }
+    }
+}
+
+/// Leaving an interrupt: run the softirqs it raised, handing an overflow to ksoftirqd.
+pub fn irq_exit() {
+    if local_softirq_pending() != 0 && do_softirq_budgeted() {
+        wakeup_softirqd();
+    }
+}
+
+fn wakeup_softirqd() {
+    if let Some(k) = KSOFTIRQD[cpu_id()].get() {
+        k.wait.wake_up();
+    }
+}
+
+/// The body of `ksoftirqd/N`: sleep until softirqs overflow `irq_exit`, then run them here,
+/// yielding between rounds (`run_ksoftirqd`).
+fn run_ksoftirqd(cpu: usize) {
+    let k = KSOFTIRQD[cpu].get().expect("registered before start");
+    loop {
+        let _ = k
+            .wait
+            .wait_event(TASK_INTERRUPTIBLE, false, || local_softirq_pending() != 0);
+        while do_softirq_budgeted() {
+            crate::sched::schedule();
+        }
+    }
+}
+
+/// A deferred function run once in softirq context on the scheduling CPU.
+pub type TaskletFn = Box<dyn FnOnce() + Send>;
+
+static TASKLETS: [Mutex<VecDeque<TaskletFn>>; MAX_CPUS] =
+    [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+static HI_TASKLETS: [Mutex<VecDeque<TaskletFn>>; MAX_CPUS] =
+    [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+
+/// Queue `f` to run from TASKLET_SOFTIRQ on this CPU (`tasklet_schedule`).
+pub fn tasklet_schedule(f: TaskletFn) {
+    TASKLETS[cpu_id()].lock().push_back(f);
+    raise_softirq(TASKLET_SOFTIRQ);
+}
+
+/// Queue `f` ahead of ordinary tasklets, on HI_SOFTIRQ (`tasklet_hi_schedule`).
+pub fn tasklet_hi_schedule(f: TaskletFn) {
+    HI_TASKLETS[cpu_id()].lock().push_back(f);
+    raise_softirq(HI_SOFTIRQ);
+}
+
+fn run_tasklets(list: &Mutex<VecDeque<TaskletFn>>) {
+    let batch = core::mem::take(&mut *list.lock());
+    for f in batch {
+        f();
+    }
+}
+
+fn tasklet_action() {
+    run_tasklets(&TASKLETS[cpu_id()]);
+}
+
+fn tasklet_hi_action() {
+    run_tasklets(&HI_TASKLETS[cpu_id()]);
+}
+
+/// Register the tasklet softirqs (`softirq_init`).
+pub fn softirq_init() {
+    open_softirq(TASKLET_SOFTIRQ, tasklet_action);
+    open_softirq(HI_SOFTIRQ, tasklet_hi_action);
+}
+
+/// Start one `ksoftirqd/N` per online CPU, bound to it (`spawn_ksoftirqd`).
+pub fn spawn_ksoftirqd() {
+    for cpu in 0..online_cpus() {
+        let name = alloc::format!("ksoftirqd/{cpu}");
+        let Some(task) = crate::kernel::kthread::kthread_create(&name, move || run_ksoftirqd(cpu))
+        else {
+            crate::pr_err!("softirq: cannot create {}", name);
+            continue;
+        };
+        KSOFTIRQD[cpu].call_once(|| Ksoftirqd {
+            task: task.clone(),
+            wait: WaitQueue::new(),
+        });
+        crate::sched::kthread_bind(&task, cpu);
+        crate::sched::wake_up_process(&task);
+    }
+}
+
+/// Total runs of softirq `nr` on `cpu`.
+pub fn softirq_count(cpu: usize, nr: usize) -> u64 {
+    COUNTS[cpu][nr].load(Ordering::Relaxed)
+}
+
+/// /proc/softirqs (`show_softirqs`): a CPUn header, then one row per softirq.
+pub fn softirqs_proc_show() -> String {
+    let cpus = online_cpus();
+    let mut out = String::from("                    ");
+    for cpu in 0..cpus {
+        let _ = write!(out, "CPU{cpu:<8}");
+    }
+    out.push('\n');
+    for (nr, name) in SOFTIRQ_NAMES.iter().enumerate() {
+        let _ = write!(out, "{:>12}:", name);
+        for cpu in 0..cpus {
+            let _ = write!(out, " {:>10}", softirq_count(cpu, nr));
+        }
+        out.push('\n');
+    }
+    out
+}
