@@ -34,19 +34,21 @@ impl Hrtimer {
     }
 }
 
+/// Remove and return the callbacks of a timer map keyed by (expiry, id) that are due at `now`.
+pub fn take_expired<V>(timers: &mut BTreeMap<(u64, u64), V>, now: u64) -> Vec<V> {
+    let mut out = Vec::new();
+    while let Some(entry) = timers.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        out.push(entry.remove());
+    }
+    out
+}
+
 /// Run every expired timer (`hrtimer_interrupt`).
 pub fn run_expired(now_ns: u64) {
-    let expired: Vec<Callback> = {
-        let mut timers = TIMERS.lock();
-        let mut out = Vec::new();
-        while let Some(entry) = timers.first_entry() {
-            if entry.key().0 > now_ns {
-                break;
-            }
-            out.push(entry.remove());
-        }
-        out
-    };
+    let expired = take_expired(&mut TIMERS.lock(), now_ns);
     for f in expired {
         f();
     }

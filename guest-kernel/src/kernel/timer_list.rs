@@ -6,7 +6,6 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
@@ -54,18 +53,7 @@ pub fn run_local_timers() {
 
 /// TIMER_SOFTIRQ: run every expired timer (`run_timer_softirq`).
 fn run_timer_softirq() {
-    let now = jiffies();
-    let expired: Vec<Callback> = {
-        let mut timers = TIMERS.lock();
-        let mut out = Vec::new();
-        while let Some(entry) = timers.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            out.push(entry.remove());
-        }
-        out
-    };
+    let expired = super::timer::take_expired(&mut TIMERS.lock(), jiffies());
     for f in expired {
         f();
     }
