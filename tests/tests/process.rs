@@ -1,6 +1,22 @@
 //! Processes, threads and signals, checked by the guest's own test programs on a 2-CPU VM.
 
-use vm_tests::boot;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use vm_tests::Outcome;
+
+/// Longest one VM may run. The guest's own watchdog (`alarm`) fails a check that hangs, but
+/// not a kernel that stops scheduling, so a hung VM has to fail the test from here.
+const VM_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `vm_tests::boot` that fails instead of waiting forever on a hung guest.
+fn boot(cmdline: &str, cpus: u8) -> Outcome {
+    let (tx, rx) = mpsc::channel();
+    let owned = cmdline.to_string();
+    std::thread::spawn(move || tx.send(vm_tests::boot(&owned, cpus)));
+    rx.recv_timeout(VM_TIMEOUT)
+        .unwrap_or_else(|_| panic!("VM `{cmdline}` hung: still running after {VM_TIMEOUT:?}"))
+}
 
 /// Run `program` with `args` as init's child and return the console, asserting it passed.
 fn run_checks(program: &str, args: &str) -> String {
@@ -83,9 +99,15 @@ fn init_survives_kill_9() {
 }
 
 #[test]
-fn scheduler_fifo_preempts_balances_and_migrates_across_two_cpus() {
-    let out = run_checks("schedtest", "fifo balance migrate yield sleep getcpu");
-    for check in ["fifo", "balance", "migrate", "yield", "sleep", "getcpu"] {
+fn scheduler_shares_by_nice_preempts_balances_and_migrates_across_two_cpus() {
+    // `fair` and `policy` renice themselves (setpriority), which once hung the kernel.
+    let out = run_checks(
+        "schedtest",
+        "fair fifo balance migrate yield sleep getcpu policy",
+    );
+    for check in [
+        "fair", "fifo", "balance", "migrate", "yield", "sleep", "getcpu", "policy",
+    ] {
         assert!(
             out.contains(&format!("ok: {check}")),
             "{check} missing:\n{out}"
