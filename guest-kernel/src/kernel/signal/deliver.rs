@@ -124,6 +124,11 @@ fn do_signal(frame: &mut TrapFrame) {
                     }
                     p.blocked = (p.blocked | add) & !UNBLOCKABLE;
                 }
+                // `signal_delivered`: the handler's frame saved an SS_AUTODISARM stack, and
+                // rt_sigreturn puts it back; until then it is off.
+                if t.altstack.lock()[1] as u32 & SS_AUTODISARM != 0 {
+                    sas_ss_reset(&t);
+                }
                 if action.flags & SA_RESETHAND != 0 {
                     t.sighand().lock().actions[sig as usize - 1].handler = SIG_DFL;
                 }

@@ -19,9 +19,11 @@ use crate::kernel::task::{
 use crate::kernel::tasklist;
 use crate::sched::wait::WaitQueue;
 
+mod altstack;
 mod deliver;
 mod syscalls;
 
+pub use altstack::*;
 pub use deliver::exit_to_user_mode;
 pub use syscalls::*;
 

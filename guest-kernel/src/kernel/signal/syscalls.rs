@@ -231,39 +231,11 @@ pub fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize: u64) -
 }
 
 pub fn sys_sigaltstack(ss: u64, old: u64) -> KResult<i64> {
-    const SS_ONSTACK: u64 = 1;
-    const SS_DISABLE: u64 = 2;
-    const MINSIGSTKSZ: u64 = 2048;
-    let t = current();
-    let cur = *t.altstack.lock();
+    let new: Option<StackT> = if ss != 0 { Some(read_user(ss)?) } else { None };
+    let sp = crate::arch::signal::user_sp();
+    let prev = do_sigaltstack(current(), new, sp, MINSIGSTKSZ)?;
     if old != 0 {
-        let on = crate::arch::signal::on_sig_stack(t, crate::arch::signal::user_sp());
-        let flags = if cur[1] & SS_DISABLE != 0 {
-            SS_DISABLE
-        } else if on {
-            SS_ONSTACK
-        } else {
-            0
-        };
-        write_user(old, &[cur[0], flags, cur[2]])?;
-    }
-    if ss != 0 {
-        let new: [u64; 3] = read_user(ss)?;
-        if crate::arch::signal::on_sig_stack(t, crate::arch::signal::user_sp()) {
-            return Err(EPERM);
-        }
-        let flags = new[1] & !(1 << 31); // SS_AUTODISARM accepted, not honoured
-        if flags != 0 && flags != SS_DISABLE && flags != SS_ONSTACK {
-            return Err(EINVAL);
-        }
-        if flags == SS_DISABLE {
-            *t.altstack.lock() = [0, SS_DISABLE, 0];
-        } else {
-            if new[2] < MINSIGSTKSZ {
-                return Err(ENOMEM);
-            }
-            *t.altstack.lock() = [new[0], 0, new[2]];
-        }
+        write_user(old, &prev)?;
     }
     Ok(0)
 }

@@ -1,7 +1,8 @@
 //! `sigtest [--pid1] [CHECK...]`: tests signals as Linux defines them: siginfo from kill,
 //! sigqueue and tgkill; the handler frame (every register, the FPU state, flags and the
-//! direction flag come back after rt_sigreturn); SA_RESTART, SA_RESETHAND, SA_NODEFER,
-//! SA_ONSTACK; masks, pending sets and real-time queueing; stop/continue and death by signal as
+//! direction flag come back after rt_sigreturn); SA_RESTART, SA_RESETHAND, SA_NODEFER;
+//! sigaltstack and SA_ONSTACK (validation, SS_ONSTACK, EPERM on the stack, SS_AUTODISARM);
+//! masks, pending sets and real-time queueing; stop/continue and death by signal as
 //! wait reports them (core-dump bit included); SIGCHLD; sigtimedwait; sigsuspend; the
 //! uncatchable SIGKILL/SIGSTOP; and faults (SIGSEGV, SIGILL, SIGFPE) with their si_code/si_addr.
 //!
@@ -9,6 +10,7 @@
 //! guest's init; elsewhere it is skipped). Output as `guest_user::check`; exit 0 only if no
 //! check failed.
 
+mod altstack;
 mod faults;
 mod frame;
 mod handler;
@@ -21,11 +23,12 @@ use guest_user::check::{pass, pass_with, skip, Check, Context, Fail, NamedCheck,
 use guest_user::ensure;
 use guest_user::sys::{self, Shared};
 
+use altstack::sigaltstack;
 use faults::{core_dump_bit, death_by_signal, fault_signals};
 use frame::handler_frame_restores_state;
 use handler::{
     getuid, is_member, kill, mask, record, reset, set_mask, sigset, Handler, BLOCKED_INSIDE, CODE,
-    HITS, MAX_DEPTH, ON_ALTSTACK, PID, RERAISE, SIGNO, STACK_ADDR, UID, VALUE, VALUES,
+    HITS, MAX_DEPTH, PID, RERAISE, SIGNO, UID, VALUE, VALUES,
 };
 
 const SIGUSR1: i32 = libc::SIGUSR1;
@@ -311,47 +314,6 @@ fn rt_signals_queue() -> Check {
         "values delivered in order {got:?}, want [1, 2, 3]"
     );
     pass()
-}
-
-/// SA_ONSTACK runs the handler on the sigaltstack, which reports SS_ONSTACK meanwhile.
-fn sigaltstack() -> Check {
-    reset();
-    const SIZE: usize = 64 * 1024;
-    let mut stack = vec![0u8; SIZE];
-    let base = stack.as_mut_ptr() as usize;
-    let ss = libc::stack_t {
-        ss_sp: stack.as_mut_ptr().cast(),
-        ss_flags: 0,
-        ss_size: SIZE,
-    };
-    // SAFETY: the stack memory outlives its registration (disabled below).
-    let r = unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) };
-    ensure!(r == 0, "sigaltstack: errno {}", sys::errno());
-    let result = (|| {
-        let _h = Handler::recording(SIGUSR2, libc::SA_ONSTACK)?;
-        kill(sys::getpid(), SIGUSR2);
-        let addr = STACK_ADDR.load(SeqCst);
-        ensure!(HITS.load(SeqCst) == 1, "handler did not run");
-        ensure!(
-            (base..base + SIZE).contains(&addr),
-            "handler's stack at {addr:#x}, alternate stack is {base:#x}..{:#x}",
-            base + SIZE
-        );
-        ensure!(
-            ON_ALTSTACK.load(SeqCst),
-            "sigaltstack() inside the handler does not report SS_ONSTACK"
-        );
-        pass()
-    })();
-    let off = libc::stack_t {
-        ss_sp: std::ptr::null_mut(),
-        ss_flags: libc::SS_DISABLE,
-        ss_size: 0,
-    };
-    // SAFETY: disables the alternate stack before its memory is freed.
-    unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) };
-    drop(stack);
-    result
 }
 
 /// SIGSTOP stops a child (WIFSTOPPED via WUNTRACED; it makes no progress, /proc says 'T'),
