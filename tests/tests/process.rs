@@ -69,11 +69,14 @@ fn signal_handlers_frames_masks_and_default_actions() {
         "sigtest",
         "siginfo_kill siginfo_queue_tkill handler_frame_restores_state sa_resethand sa_nodefer \
          mask_pending rt_signals_queue sigaltstack stop_continue death_by_signal core_dump_bit \
-         sigchld sigtimedwait sigsuspend sigkill_uncatchable fault_signals",
+         sigchld sigtimedwait sigsuspend sigkill_uncatchable fault_signals itimer_interval \
+         itimer_cpu",
     );
     for check in [
         "handler_frame_restores_state",
         "sigaltstack",
+        "itimer_interval",
+        "itimer_cpu",
         "stop_continue",
         "fault_signals",
         "core_dump_bit",

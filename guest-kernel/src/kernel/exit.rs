@@ -46,6 +46,10 @@ pub fn do_exit(status: i32) -> ! {
         crate::arch::power_off(code as u32);
     }
 
+    if group_dead {
+        crate::kernel::itimer::exit_itimers(&t.signal);
+    }
+
     // CPU time goes to the group's dead-thread totals.
     t.signal
         .dead_utime

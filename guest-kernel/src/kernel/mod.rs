@@ -10,6 +10,8 @@ pub mod fork;
 #[cfg(not(test))]
 pub mod futex;
 #[cfg(not(test))]
+pub mod itimer;
+#[cfg(not(test))]
 pub mod kallsyms;
 #[cfg(not(test))]
 pub mod kthread;

@@ -59,12 +59,8 @@ fn do_signal(frame: &mut TrapFrame) {
             do_signal_stop(&t, 0);
             continue;
         }
-        let info = {
-            let mut p = t.pending.lock();
-            let blocked = p.blocked;
-            p.dequeue(blocked)
-                .or_else(|| t.signal.shared_pending.lock().dequeue(blocked))
-        };
+        let blocked = t.pending.lock().blocked;
+        let info = dequeue_signal(&t, blocked);
         let Some(info) = info else {
             recalc_sigpending(&t);
             syscall_restart(frame, None);

@@ -1,47 +1,13 @@
 //! Signal system calls: dispositions, masks, waiting for signals, alternate stacks, sending
-//! (`kill`, `tgkill`, `rt_sigqueueinfo`), `alarm` and `pause`.
+//! (`kill`, `tgkill`, `rt_sigqueueinfo`) and `pause`.
 
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-
-use spin::Mutex;
 
 use super::*;
 use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{read_user, write_user};
-
-/// `alarm`: SIGALRM to the process after `secs` seconds; returns the seconds left of the
-/// previous alarm.
-pub fn sys_alarm(secs: u64) -> KResult<i64> {
-    use alloc::collections::BTreeMap;
-    static ALARMS: Mutex<BTreeMap<Pid, (u64, crate::kernel::timer::Hrtimer)>> =
-        Mutex::new(BTreeMap::new());
-    let me = current_arc();
-    let now = crate::arch::tsc::ns_since_boot();
-    let prev = ALARMS.lock().remove(&me.tgid);
-    let left = match prev {
-        Some((deadline, timer)) => {
-            if timer.cancel() {
-                deadline.saturating_sub(now).div_ceil(1_000_000_000)
-            } else {
-                0
-            }
-        }
-        None => 0,
-    };
-    if secs > 0 {
-        let deadline = now + secs * 1_000_000_000;
-        let target = me.clone();
-        let tgid = me.tgid;
-        let timer = crate::kernel::timer::Hrtimer::start(deadline, move || {
-            ALARMS.lock().remove(&tgid);
-            send_signal(&target, KSigInfo::kernel(14), true);
-        });
-        ALARMS.lock().insert(me.tgid, (deadline, timer));
-    }
-    Ok(left as i64)
-}
 
 /// `pause`: sleep until a signal is delivered.
 pub fn sys_pause() -> KResult<i64> {
@@ -180,11 +146,7 @@ pub fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize: u64) -
         None
     };
     let t = current_arc();
-    let take = || {
-        let mut p = t.pending.lock();
-        p.dequeue(!wanted)
-            .or_else(|| t.signal.shared_pending.lock().dequeue(!wanted))
-    };
+    let take = || dequeue_signal(&t, !wanted);
     let mut got = take();
     if got.is_none() && deadline.is_none_or(|d| crate::arch::tsc::ns_since_boot() < d) {
         let saved = {
