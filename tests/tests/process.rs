@@ -27,11 +27,11 @@ fn run_checks(program: &str, args: &str) -> String {
 }
 
 #[test]
-fn fork_exec_wait_and_process_ids() {
+fn fork_exec_wait_rusage_and_process_ids() {
     let out = run_checks(
         "proctest",
         "fork_wait fork_cow fork_exec_wait exec_enoent orphan_reparent vfork clone_flags_einval \
-         wait4_wnohang waitid prctl_name session_pgrp",
+         wait4_wnohang waitid prctl_name session_pgrp rusage_times",
     );
     for check in [
         "fork_wait",
@@ -43,6 +43,7 @@ fn fork_exec_wait_and_process_ids() {
         "clone_flags_einval",
         "wait4_wnohang",
         "waitid",
+        "rusage_times",
     ] {
         assert!(
             out.contains(&format!("ok: {check}")),

@@ -265,6 +265,10 @@ pub struct SignalStruct {
     /// CPU time of reaped children (ns), for times() and getrusage(RUSAGE_CHILDREN).
     pub cutime: AtomicU64,
     pub cstime: AtomicU64,
+    /// Peak RSS in pages of this group's address spaces once released (`maxrss`), and the
+    /// largest of its reaped children's (`cmaxrss`), for getrusage's ru_maxrss.
+    pub maxrss: AtomicU64,
+    pub cmaxrss: AtomicU64,
     /// CPU time of exited threads of this group (ns).
     pub dead_utime: AtomicU64,
     pub dead_stime: AtomicU64,
@@ -299,6 +303,8 @@ impl SignalStruct {
             has_child_subreaper: AtomicBool::new(false),
             cutime: AtomicU64::new(0),
             cstime: AtomicU64::new(0),
+            maxrss: AtomicU64::new(0),
+            cmaxrss: AtomicU64::new(0),
             dead_utime: AtomicU64::new(0),
             dead_stime: AtomicU64::new(0),
             unkillable: AtomicBool::new(false),
