@@ -1,6 +1,22 @@
 //! Processes, threads and signals, checked by the guest's own test programs on a 2-CPU VM.
 
-use vm_tests::boot;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use vm_tests::Outcome;
+
+/// Longest one VM may run. The guest's own watchdog (`alarm`) fails a check that hangs, but
+/// not a kernel that stops scheduling, so a hung VM has to fail the test from here.
+const VM_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `vm_tests::boot` that fails instead of waiting forever on a hung guest.
+fn boot(cmdline: &str, cpus: u8) -> Outcome {
+    let (tx, rx) = mpsc::channel();
+    let owned = cmdline.to_string();
+    std::thread::spawn(move || tx.send(vm_tests::boot(&owned, cpus)));
+    rx.recv_timeout(VM_TIMEOUT)
+        .unwrap_or_else(|_| panic!("VM `{cmdline}` hung: still running after {VM_TIMEOUT:?}"))
+}
 
 /// Run `program` with `args` as init's child and return the console, asserting it passed.
 fn run_checks(program: &str, args: &str) -> String {
@@ -11,11 +27,11 @@ fn run_checks(program: &str, args: &str) -> String {
 }
 
 #[test]
-fn fork_exec_wait_and_process_ids() {
+fn fork_exec_wait_rusage_and_process_ids() {
     let out = run_checks(
         "proctest",
         "fork_wait fork_cow fork_exec_wait exec_enoent orphan_reparent vfork clone_flags_einval \
-         wait4_wnohang waitid prctl_name session_pgrp",
+         wait4_wnohang waitid prctl_name session_pgrp rusage_times",
     );
     for check in [
         "fork_wait",
@@ -27,6 +43,7 @@ fn fork_exec_wait_and_process_ids() {
         "clone_flags_einval",
         "wait4_wnohang",
         "waitid",
+        "rusage_times",
     ] {
         assert!(
             out.contains(&format!("ok: {check}")),
@@ -52,11 +69,15 @@ fn signal_handlers_frames_masks_and_default_actions() {
     let out = run_checks(
         "sigtest",
         "siginfo_kill siginfo_queue_tkill handler_frame_restores_state sa_resethand sa_nodefer \
-         mask_pending rt_signals_queue stop_continue death_by_signal core_dump_bit sigchld \
-         sigtimedwait sigsuspend sigkill_uncatchable fault_signals",
+         mask_pending rt_signals_queue sigaltstack stop_continue death_by_signal core_dump_bit \
+         sigchld sigtimedwait sigsuspend sigkill_uncatchable fault_signals itimer_interval \
+         itimer_cpu",
     );
     for check in [
         "handler_frame_restores_state",
+        "sigaltstack",
+        "itimer_interval",
+        "itimer_cpu",
         "stop_continue",
         "fault_signals",
         "core_dump_bit",
@@ -83,9 +104,15 @@ fn init_survives_kill_9() {
 }
 
 #[test]
-fn scheduler_fifo_preempts_balances_and_migrates_across_two_cpus() {
-    let out = run_checks("schedtest", "fifo balance migrate yield sleep getcpu");
-    for check in ["fifo", "balance", "migrate", "yield", "sleep", "getcpu"] {
+fn scheduler_shares_by_nice_preempts_balances_and_migrates_across_two_cpus() {
+    // `fair` and `policy` renice themselves (setpriority), which once hung the kernel.
+    let out = run_checks(
+        "schedtest",
+        "fair fifo balance migrate yield sleep getcpu policy",
+    );
+    for check in [
+        "fair", "fifo", "balance", "migrate", "yield", "sleep", "getcpu", "policy",
+    ] {
         assert!(
             out.contains(&format!("ok: {check}")),
             "{check} missing:\n{out}"

@@ -14,6 +14,7 @@ use crate::kernel::signal::{
     self, KSigInfo, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SA_NOCLDWAIT,
     SIGCHLD, SIG_IGN,
 };
+use crate::kernel::sys::{setmax_mm_hiwater_rss, Rusage};
 use crate::kernel::task::*;
 use crate::kernel::tasklist::{self, TaskList};
 use crate::mm::usercopy::{copy_to_user, write_user};
@@ -46,6 +47,10 @@ pub fn do_exit(status: i32) -> ! {
         crate::arch::power_off(code as u32);
     }
 
+    if group_dead {
+        crate::kernel::itimer::exit_itimers(&t.signal);
+    }
+
     // CPU time goes to the group's dead-thread totals.
     t.signal
         .dead_utime
@@ -54,6 +59,10 @@ pub fn do_exit(status: i32) -> ! {
         .dead_stime
         .fetch_add(t.stime_ns.load(Ordering::Relaxed), Ordering::Relaxed);
 
+    // The address space's peak RSS outlives it, for getrusage and the parent's wait.
+    if let Some(mm) = t.mm() {
+        setmax_mm_hiwater_rss(&t.signal.maxrss, &mm);
+    }
     exit_mm(&t);
     // Close the files (`exit_files`) outside the task's lock: releasing a pipe end wakes.
     let files = core::mem::replace(
@@ -258,8 +267,8 @@ struct WaitResult {
     code: i32,
     si_status: i32,
     uid: u32,
-    utime: u64,
-    stime: u64,
+    /// A reaped child's own and its reaped children's usage (`RUSAGE_BOTH`).
+    ru: Rusage,
 }
 
 fn eligible(child: &Task, which: Which, options: u64, tl: &TaskList) -> bool {
@@ -301,17 +310,22 @@ fn do_wait(which: Which, options: u64) -> KResult<Option<WaitResult>> {
                 if options & WEXITED != 0 && tasklist::reapable(&tl, c) {
                     let status = exit_status_of(&child);
                     let sig = &child.signal;
-                    let utime = sig.dead_utime.load(Ordering::Relaxed);
-                    let stime = sig.dead_stime.load(Ordering::Relaxed);
+                    let ru = Rusage {
+                        utime: sig.dead_utime.load(Ordering::Relaxed)
+                            + sig.cutime.load(Ordering::Relaxed),
+                        stime: sig.dead_stime.load(Ordering::Relaxed)
+                            + sig.cstime.load(Ordering::Relaxed),
+                        maxrss: sig
+                            .maxrss
+                            .load(Ordering::Relaxed)
+                            .max(sig.cmaxrss.load(Ordering::Relaxed)),
+                        ..Default::default()
+                    };
                     if options & WNOWAIT == 0 {
-                        me.signal.cutime.fetch_add(
-                            utime + sig.cutime.load(Ordering::Relaxed),
-                            Ordering::Relaxed,
-                        );
-                        me.signal.cstime.fetch_add(
-                            stime + sig.cstime.load(Ordering::Relaxed),
-                            Ordering::Relaxed,
-                        );
+                        let psig = &me.signal;
+                        psig.cutime.fetch_add(ru.utime, Ordering::Relaxed);
+                        psig.cstime.fetch_add(ru.stime, Ordering::Relaxed);
+                        psig.cmaxrss.fetch_max(ru.maxrss, Ordering::Relaxed);
                         child.exit_state.store(EXIT_DEAD, Ordering::Release);
                         tl.release(c);
                     }
@@ -328,8 +342,7 @@ fn do_wait(which: Which, options: u64) -> KResult<Option<WaitResult>> {
                         code,
                         si_status: st,
                         uid,
-                        utime,
-                        stime,
+                        ru,
                     }));
                 }
                 let mut gs = child.signal.group_stop.lock();
@@ -344,8 +357,7 @@ fn do_wait(which: Which, options: u64) -> KResult<Option<WaitResult>> {
                         code: CLD_STOPPED,
                         si_status: sig,
                         uid,
-                        utime: 0,
-                        stime: 0,
+                        ru: Rusage::default(),
                     }));
                 }
                 if options & WCONTINUED != 0 && gs.report_continued {
@@ -358,8 +370,7 @@ fn do_wait(which: Which, options: u64) -> KResult<Option<WaitResult>> {
                         code: CLD_CONTINUED,
                         si_status: signal::SIGCONT as i32,
                         uid,
-                        utime: 0,
-                        stime: 0,
+                        ru: Rusage::default(),
                     }));
                 }
             }
@@ -396,7 +407,7 @@ pub fn sys_wait4(pid: i64, wstatus: u64, options: u64, rusage: u64) -> KResult<i
                 write_user(wstatus, &r.status)?;
             }
             if rusage != 0 {
-                write_rusage(rusage, r.utime, r.stime)?;
+                r.ru.write_to_user(rusage)?;
             }
             Ok(r.pid as i64)
         }
@@ -445,20 +456,10 @@ pub fn sys_waitid(which: u64, id: u64, infop: u64, options: u64, rusage: u64) ->
         copy_to_user(infop, &bytes)?;
     }
     if rusage != 0 {
-        let (u, s) = r.as_ref().map_or((0, 0), |r| (r.utime, r.stime));
-        write_rusage(rusage, u, s)?;
+        r.map_or_else(Rusage::default, |r| r.ru)
+            .write_to_user(rusage)?;
     }
     Ok(0)
-}
-
-/// `struct rusage` with the CPU times filled in.
-pub fn write_rusage(addr: u64, utime_ns: u64, stime_ns: u64) -> KResult<()> {
-    let mut ru = [0u64; 18];
-    ru[0] = utime_ns / 1_000_000_000;
-    ru[1] = (utime_ns % 1_000_000_000) / 1000;
-    ru[2] = stime_ns / 1_000_000_000;
-    ru[3] = (stime_ns % 1_000_000_000) / 1000;
-    write_user(addr, &ru)
 }
 
 pub fn sys_exit(code: u64) -> ! {

@@ -12,6 +12,8 @@ pub mod futex;
 #[cfg(not(test))]
 pub mod hung_task;
 #[cfg(not(test))]
+pub mod itimer;
+#[cfg(not(test))]
 pub mod kallsyms;
 #[cfg(not(test))]
 pub mod kthread;

@@ -3,11 +3,13 @@
 
 use crate::arch::cpu::{msr, wrmsr};
 use crate::kernel::errno::*;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::kernel::task::{current, Pid, Task};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{copy_to_user, read_user, write_user};
+use crate::mm::vma::PAGE_SIZE;
+use crate::mm::MmRef;
 
 pub const UTS_SYSNAME: &str = "Linux";
 pub const UTS_RELEASE: &str = "6.1.0-watchvm";
@@ -239,32 +241,83 @@ fn group_times(t: &Task) -> (u64, u64) {
     (u, s)
 }
 
+/// What `struct rusage` reports: CPU times in ns, the peak RSS in pages, fault and switch
+/// counts (Linux's `struct rusage`, before the unit conversions of `put_user`).
+#[derive(Clone, Copy, Default)]
+pub struct Rusage {
+    pub utime: u64,
+    pub stime: u64,
+    pub maxrss: u64,
+    pub minflt: u64,
+    pub nvcsw: u64,
+    pub nivcsw: u64,
+}
+
+impl Rusage {
+    /// Write the x86_64 `struct rusage`: timevals, then longs; ru_maxrss in KiB.
+    pub fn write_to_user(&self, addr: u64) -> KResult<()> {
+        let mut r = [0u64; 18];
+        r[0] = self.utime / 1_000_000_000;
+        r[1] = (self.utime % 1_000_000_000) / 1000;
+        r[2] = self.stime / 1_000_000_000;
+        r[3] = (self.stime % 1_000_000_000) / 1000;
+        r[4] = self.maxrss * (PAGE_SIZE / 1024);
+        r[8] = self.minflt;
+        r[16] = self.nvcsw;
+        r[17] = self.nivcsw;
+        write_user(addr, &r)
+    }
+}
+
+/// The peak RSS of `mm` in pages (`get_mm_hiwater_rss`).
+pub fn get_mm_hiwater_rss(mm: &MmRef) -> u64 {
+    let mm = mm.lock();
+    mm.hiwater_rss.max(mm.get_mm_rss())
+}
+
+/// Raise `maxrss` to the peak RSS of `mm` (`setmax_mm_hiwater_rss`).
+pub fn setmax_mm_hiwater_rss(maxrss: &AtomicU64, mm: &MmRef) {
+    maxrss.fetch_max(get_mm_hiwater_rss(mm), Ordering::Relaxed);
+}
+
 pub fn sys_getrusage(who: u64, ru: u64) -> KResult<i64> {
     const RUSAGE_SELF: i64 = 0;
     const RUSAGE_CHILDREN: i64 = -1;
     const RUSAGE_THREAD: i64 = 1;
     let t = current();
-    let (u, s) = match who as i64 {
-        RUSAGE_SELF => group_times(t),
+    let who = who as i64;
+    let (utime, stime, mut maxrss) = match who {
+        RUSAGE_SELF => {
+            let (u, s) = group_times(t);
+            (u, s, t.signal.maxrss.load(Ordering::Relaxed))
+        }
         RUSAGE_CHILDREN => (
             t.signal.cutime.load(Ordering::Relaxed),
             t.signal.cstime.load(Ordering::Relaxed),
+            t.signal.cmaxrss.load(Ordering::Relaxed),
         ),
         RUSAGE_THREAD => (
             t.utime_ns.load(Ordering::Relaxed),
             t.stime_ns.load(Ordering::Relaxed),
+            0,
         ),
         _ => return Err(EINVAL),
     };
-    let mut r = [0u64; 18];
-    r[0] = u / 1_000_000_000;
-    r[1] = (u % 1_000_000_000) / 1000;
-    r[2] = s / 1_000_000_000;
-    r[3] = (s % 1_000_000_000) / 1000;
-    r[8] = t.min_flt.load(Ordering::Relaxed); // ru_minflt
-    r[16] = t.nvcsw.load(Ordering::Relaxed);
-    r[17] = t.nivcsw.load(Ordering::Relaxed);
-    write_user(ru, &r)?;
+    // The address space in use now counts for the process and the thread.
+    if who != RUSAGE_CHILDREN {
+        if let Some(mm) = t.mm() {
+            maxrss = maxrss.max(get_mm_hiwater_rss(&mm));
+        }
+    }
+    Rusage {
+        utime,
+        stime,
+        maxrss,
+        minflt: t.min_flt.load(Ordering::Relaxed),
+        nvcsw: t.nvcsw.load(Ordering::Relaxed),
+        nivcsw: t.nivcsw.load(Ordering::Relaxed),
+    }
+    .write_to_user(ru)?;
     Ok(0)
 }
 

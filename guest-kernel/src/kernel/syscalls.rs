@@ -8,7 +8,7 @@ use crate::fs::{
     select, stat,
 };
 use crate::kernel::errno::*;
-use crate::kernel::{exit, fork, futex, signal, sys, time};
+use crate::kernel::{exit, fork, futex, itimer, signal, sys, time};
 use crate::mm::mmap_syscalls as mm;
 use crate::sched::syscalls as sched;
 
@@ -53,7 +53,9 @@ pub fn dispatch(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         33 => fcntl::sys_dup2(a[0], a[1]),
         34 => signal::sys_pause(),
         35 => time::sys_nanosleep(a[0], a[1]),
-        37 => signal::sys_alarm(a[0]),
+        36 => itimer::sys_getitimer(a[0], a[1]),
+        37 => itimer::sys_alarm(a[0]),
+        38 => itimer::sys_setitimer(a[0], a[1], a[2]),
         39 => sys::sys_getpid(),
         40 => rw::sys_sendfile(a[0], a[1], a[2], a[3]),
         56 => fork::sys_clone(frame, a[0], a[1], a[2], a[3], a[4]),

@@ -44,6 +44,7 @@ pub fn timer_interrupt(user_mode: bool) {
     }
     apic::timer_rearm(TICK_NS);
     crate::sched::scheduler_tick(user_mode);
+    crate::kernel::itimer::run_posix_cpu_timers(user_mode);
 }
 
 /// Charge one tick to this CPU's user / system / idle time; user time of a niced task

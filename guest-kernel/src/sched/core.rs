@@ -13,7 +13,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use spin::Mutex;
+use spin::{Mutex, MutexGuard};
 
 use super::fair::{wakeup_preempt, CfsRq};
 use super::rt::{RtRq, RR_TIMESLICE_NS};
@@ -527,35 +527,68 @@ pub fn scheduler_tick(user_mode: bool) {
     }
 }
 
-/// Change scheduling attributes under the run-queue lock (`__sched_setscheduler`), requeueing
-/// `p` so the new class and weight take effect, and preempting if needed.
-pub fn set_sched_attr(p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
-    let _pi = p.pi_lock.lock();
-    let cpu_nr = p.cpu.load(Ordering::Relaxed);
-    let mut rq = RUNQUEUES[cpu_nr].lock();
-    update_curr(&mut rq);
+/// Lock the run queue `p` is on, following it if it moves meanwhile (`task_rq_lock`). The
+/// caller holds `p.pi_lock`, which keeps wake-ups away but not load balancing, which moves
+/// queued tasks under the two run-queue locks alone.
+pub(super) fn task_rq_lock(p: &Task) -> MutexGuard<'static, Rq> {
+    loop {
+        let cpu_nr = p.cpu.load(Ordering::Acquire);
+        let rq = RUNQUEUES[cpu_nr].lock();
+        if p.cpu.load(Ordering::Acquire) == cpu_nr {
+            return rq;
+        }
+    }
+}
+
+/// Change `p`'s scheduling attributes with `f`, taking it off the run queue around the change
+/// and putting it back so that its new class and weight take effect (Linux's DEQUEUE_SAVE /
+/// ENQUEUE_RESTORE pair), then preempt as needed. `rq` is `p`'s run queue, locked.
+fn sched_change(rq: &mut Rq, p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
+    update_curr(rq);
     let queued = p.on_rq.load(Ordering::Acquire);
     let running = rq.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p));
     if queued {
-        deactivate_task(&mut rq, p);
+        deactivate_task(rq, p);
     }
     f(&mut p.se.lock());
-    if queued {
-        if running {
-            // Running: account it without putting it in a queue.
-            let se = p.se.lock();
-            if se.class() == Class::Fair {
-                rq.cfs.account_enqueue(&se.fair);
-            }
-            drop(se);
-            p.on_rq.store(true, Ordering::Release);
-            rq.nr_running += 1;
-            NR_RUNNING[rq.cpu].store(rq.nr_running, Ordering::Relaxed);
-            resched_curr(&rq);
-        } else {
-            activate_task(&mut rq, p, Enqueue::Migrated);
-            check_preempt_curr(&mut rq, p);
+    if !queued {
+        return;
+    }
+    if running {
+        // Running: account it without putting it in a queue.
+        let se = p.se.lock();
+        if se.class() == Class::Fair {
+            rq.cfs.account_enqueue(&se.fair);
         }
+        drop(se);
+        p.on_rq.store(true, Ordering::Release);
+        rq.nr_running += 1;
+        NR_RUNNING[rq.cpu].store(rq.nr_running, Ordering::Relaxed);
+        resched_curr(rq);
+    } else {
+        activate_task(rq, p, Enqueue::Migrated);
+        check_preempt_curr(rq, p);
+    }
+}
+
+/// Change scheduling attributes under the run-queue lock (`__sched_setscheduler`).
+pub fn set_sched_attr(p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
+    let _pi = p.pi_lock.lock();
+    let mut rq = task_rq_lock(p);
+    sched_change(&mut rq, p, f);
+}
+
+/// Set `p`'s nice value (`set_user_nice`). A fair task is requeued with its new weight; a
+/// real-time task only records it, for when it returns to a fair policy.
+pub fn set_user_nice(p: &Arc<Task>, nice: i32) {
+    let _pi = p.pi_lock.lock();
+    let mut rq = task_rq_lock(p);
+    let class = p.se.lock().class();
+    if class == Class::Fair {
+        sched_change(&mut rq, p, |se| se.set_nice(nice));
+    } else {
+        // Its weight is not counted anywhere until it is fair again.
+        p.se.lock().set_nice(nice);
     }
 }
 

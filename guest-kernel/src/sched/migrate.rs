@@ -103,8 +103,8 @@ pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
         return Err(());
     }
     let pi = p.pi_lock.lock();
+    let rq = task_rq_lock(p);
     let cpu_nr = p.cpu.load(Ordering::Relaxed);
-    let rq = RUNQUEUES[cpu_nr].lock();
     p.se.lock().cpus_allowed = mask;
     if mask & (1 << cpu_nr) != 0 {
         return Ok(());

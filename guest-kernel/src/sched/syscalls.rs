@@ -67,11 +67,16 @@ fn is_rt(policy: u32) -> bool {
     policy == SCHED_FIFO || policy == SCHED_RR
 }
 
-/// `__sched_setscheduler`: validate, then change under the run-queue lock.
-fn setscheduler(t: &Arc<Task>, policy: Option<u32>, prio: u32, nice: Option<i32>) -> KResult<()> {
+/// `__sched_setscheduler`: validate, then change under the run-queue lock. `policy` None
+/// keeps the current one (`sched_setparam`).
+fn setscheduler(t: &Arc<Task>, policy: Option<u32>, prio: u32) -> KResult<()> {
     let (policy, reset) = match policy {
         Some(p) => (p & !SCHED_RESET_ON_FORK, p & SCHED_RESET_ON_FORK != 0),
-        None => (t.se.lock().policy, t.se.lock().reset_on_fork),
+        None => {
+            // One guard for both fields: `se` is a spin lock and not reentrant.
+            let se = t.se.lock();
+            (se.policy, se.reset_on_fork)
+        }
     };
     if !valid_policy(policy) {
         return Err(EINVAL);
@@ -83,9 +88,6 @@ fn setscheduler(t: &Arc<Task>, policy: Option<u32>, prio: u32, nice: Option<i32>
         se.policy = policy;
         se.reset_on_fork = reset;
         se.rt_priority = prio;
-        if let Some(n) = nice {
-            se.set_nice(n);
-        }
         se.update_weight();
     });
     Ok(())
@@ -97,7 +99,7 @@ pub fn sys_sched_setscheduler(pid: u64, policy: u64, param: u64) -> KResult<i64>
     }
     let prio: i32 = read_user(param)?;
     let t = find(pid)?;
-    setscheduler(&t, Some(policy as u32), prio as u32, None)?;
+    setscheduler(&t, Some(policy as u32), prio as u32)?;
     Ok(0)
 }
 
@@ -107,7 +109,7 @@ pub fn sys_sched_setparam(pid: u64, param: u64) -> KResult<i64> {
     }
     let prio: i32 = read_user(param)?;
     let t = find(pid)?;
-    setscheduler(&t, None, prio as u32, None)?;
+    setscheduler(&t, None, prio as u32)?;
     Ok(0)
 }
 
@@ -202,14 +204,21 @@ fn prio_targets(which: u64, who: u64) -> KResult<alloc::vec::Vec<Arc<Task>>> {
     Ok(v)
 }
 
+/// `set_one_prio`: lowering nice needs privilege (we are root, but keep the rule for others).
+fn set_one_prio(t: &Arc<Task>, nice: i32) -> KResult<()> {
+    let cur = t.se.lock().nice();
+    if nice < cur && current().cred.lock().euid != 0 {
+        return Err(EACCES);
+    }
+    super::set_user_nice(t, nice);
+    Ok(())
+}
+
 pub fn sys_setpriority(which: u64, who: u64, nice: u64) -> KResult<i64> {
-    let nice = (nice as i64).clamp(-20, 19) as i32;
+    // `int niceval`: only the low 32 bits count.
+    let nice = (nice as i32).clamp(-20, 19);
     for t in prio_targets(which, who)? {
-        // Lowering nice needs privilege (we are root, but keep the rule for others).
-        if nice < t.se.lock().nice() && current().cred.lock().euid != 0 {
-            return Err(EACCES);
-        }
-        setscheduler(&t, None, t.se.lock().rt_priority, Some(nice))?;
+        set_one_prio(&t, nice)?;
     }
     Ok(0)
 }

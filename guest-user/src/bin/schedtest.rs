@@ -14,9 +14,9 @@
 //! - `sleep`: nanosleep and clock_nanosleep(TIMER_ABSTIME) sleep at least as asked, not much
 //!   longer;
 //! - `getcpu`: pinned to each allowed CPU in turn, getcpu (syscall and libc) and /proc agree;
-//! - `policy`: sched_{set,get}scheduler/getparam, priority ranges, rr_get_interval (100 ms),
-//!   EINVAL cases, SCHED_RESET_ON_FORK, {set,get}priority and the raw `20 - nice` ABI, and
-//!   what /proc/<pid>/stat shows for them.
+//! - `policy`: sched_{set,get}scheduler, sched_{set,get}param, priority ranges,
+//!   rr_get_interval (100 ms), EINVAL cases, SCHED_RESET_ON_FORK, {set,get}priority and the
+//!   raw `20 - nice` ABI, and what /proc/<pid>/stat shows for them.
 //!
 //! Output as `guest_user::check`; exit 0 only if no check failed. Real-time parts need root
 //! (CAP_SYS_NICE) and are skipped without it.
@@ -673,6 +673,17 @@ fn rt_policies() -> Check {
         p == libc::SCHED_FIFO && prio == 50,
         "after setting FIFO 50: policy {p} priority {prio}"
     );
+    // sched_setparam keeps the policy and changes only the priority.
+    let p60: libc::c_int = 60;
+    // SAFETY: `p60` is a valid sched_param (one int).
+    let r = unsafe { libc::syscall(libc::SYS_sched_setparam, 0, &p60) };
+    ensure!(r == 0, "sched_setparam(60): errno {}", sys::errno());
+    let (p, prio) = (sys::sched_getscheduler(0)?, sys::sched_getparam(0)?);
+    ensure!(
+        p == libc::SCHED_FIFO && prio == 60,
+        "after sched_setparam(60): policy {p} priority {prio}"
+    );
+    sys::sched_setscheduler(0, libc::SCHED_FIFO, 50).ctx("sched_setscheduler(FIFO, 50)")?;
     if let Ok(st) = Stat::read("/proc/self/stat") {
         ensure!(
             st.policy == 1 && st.rt_priority == 50 && st.priority == -51,

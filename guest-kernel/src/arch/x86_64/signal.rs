@@ -6,7 +6,7 @@ use super::entry::TrapFrame;
 use super::gdt::{USER_CS, USER_DS};
 use super::process::task_pt_regs;
 use crate::kernel::errno::*;
-use crate::kernel::signal::{KSigInfo, SigAction, SA_ONSTACK, SA_SIGINFO};
+use crate::kernel::signal::{self, KSigInfo, SigAction, StackT, SA_SIGINFO};
 use crate::kernel::task::{current, Task};
 use crate::mm::usercopy::{copy_from_user, copy_to_user};
 
@@ -54,9 +54,7 @@ struct SigContext {
 struct UContext {
     uc_flags: u64,
     uc_link: u64,
-    ss_sp: u64,
-    ss_flags: u64,
-    ss_size: u64,
+    uc_stack: StackT,
     mcontext: SigContext,
     sigmask: u64,
 }
@@ -84,11 +82,6 @@ pub fn user_sp() -> u64 {
     unsafe { (*task_pt_regs(t.stack_top())).rsp }
 }
 
-pub fn on_sig_stack(t: &Task, sp: u64) -> bool {
-    let [base, flags, size] = *t.altstack.lock();
-    flags & 2 == 0 && size != 0 && sp > base && sp - base <= size
-}
-
 /// Build the frame for `info` and point `frame` at the handler.
 pub fn setup_rt_frame(
     frame: &mut TrapFrame,
@@ -97,17 +90,16 @@ pub fn setup_rt_frame(
     action: &SigAction,
     old_mask: u64,
 ) -> KResult<()> {
-    let mut sp = frame.rsp;
-    let [ss_sp, ss_flags, ss_size] = *t.altstack.lock();
-    let on_alt = on_sig_stack(t, sp);
-    if action.flags & SA_ONSTACK != 0 && ss_flags & 2 == 0 && ss_size != 0 && !on_alt {
-        sp = ss_sp + ss_size;
-    } else {
-        sp -= 128; // the red zone
-    }
+    // `get_sigframe`: below the red zone, or at the top of the alternate stack.
+    let on_alt = signal::on_sig_stack(t, frame.rsp);
+    let sp = signal::sigsp(t, frame.rsp - 128, action.flags);
     // FPU state, 64-byte aligned, then the frame so that (rsp + 8) is 16-byte aligned at entry.
     let fp = (sp - FP_SIZE) & !63;
     let frame_at = ((fp - core::mem::size_of::<RtSigFrame>() as u64) & !15) - 8;
+    // A handler already on the alternate stack that would overflow it dies of SIGSEGV.
+    if on_alt && !signal::on_sig_stack(t, frame_at) {
+        return Err(EFAULT);
+    }
     let fpu = t.thread.fpu_snapshot_current();
     copy_to_user(fp, &fpu.0)?;
     let sc = SigContext {
@@ -147,9 +139,7 @@ pub fn setup_rt_frame(
         uc: UContext {
             uc_flags: UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
             uc_link: 0,
-            ss_sp,
-            ss_flags: if on_alt { 1 } else { ss_flags },
-            ss_size,
+            uc_stack: signal::save_altstack(t),
             mcontext: sc,
             sigmask: old_mask,
         },
@@ -232,19 +222,6 @@ pub fn sys_rt_sigreturn(frame: &mut TrapFrame) -> KResult<i64> {
             & !(crate::kernel::signal::sigmask(9) | crate::kernel::signal::sigmask(19));
     }
     crate::kernel::signal::recalc_sigpending(t);
-    let _ = restore_altstack(t, &sf.uc);
+    signal::restore_altstack(t, &sf.uc.uc_stack, frame.rsp);
     Ok(sc.rax as i64)
-}
-
-fn restore_altstack(t: &Task, uc: &UContext) -> KResult<()> {
-    // Like Linux's restore_altstack: apply the saved stack_t unless we are running on it.
-    if on_sig_stack(t, user_sp()) {
-        return Ok(());
-    }
-    if uc.ss_flags & 2 != 0 {
-        *t.altstack.lock() = [0, 2, 0];
-    } else if uc.ss_size >= 2048 {
-        *t.altstack.lock() = [uc.ss_sp, 0, uc.ss_size];
-    }
-    Ok(())
 }

@@ -59,12 +59,8 @@ fn do_signal(frame: &mut TrapFrame) {
             do_signal_stop(&t, 0);
             continue;
         }
-        let info = {
-            let mut p = t.pending.lock();
-            let blocked = p.blocked;
-            p.dequeue(blocked)
-                .or_else(|| t.signal.shared_pending.lock().dequeue(blocked))
-        };
+        let blocked = t.pending.lock().blocked;
+        let info = dequeue_signal(&t, blocked);
         let Some(info) = info else {
             recalc_sigpending(&t);
             syscall_restart(frame, None);
@@ -123,6 +119,11 @@ fn do_signal(frame: &mut TrapFrame) {
                         add |= sigmask(sig);
                     }
                     p.blocked = (p.blocked | add) & !UNBLOCKABLE;
+                }
+                // `signal_delivered`: the handler's frame saved an SS_AUTODISARM stack, and
+                // rt_sigreturn puts it back; until then it is off.
+                if t.altstack.lock()[1] as u32 & SS_AUTODISARM != 0 {
+                    sas_ss_reset(&t);
                 }
                 if action.flags & SA_RESETHAND != 0 {
                     t.sighand().lock().actions[sig as usize - 1].handler = SIG_DFL;

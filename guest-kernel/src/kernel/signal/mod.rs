@@ -13,15 +13,18 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 
 use crate::kernel::errno::*;
+use crate::kernel::itimer::{CpuItimer, ItimerReal};
 use crate::kernel::task::{
     current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_STOPPED, TASK_WAKEKILL,
 };
 use crate::kernel::tasklist;
 use crate::sched::wait::WaitQueue;
 
+mod altstack;
 mod deliver;
 mod syscalls;
 
+pub use altstack::*;
 pub use deliver::exit_to_user_mode;
 pub use syscalls::*;
 
@@ -36,6 +39,7 @@ pub const SIGFPE: u32 = 8;
 pub const SIGKILL: u32 = 9;
 pub const SIGSEGV: u32 = 11;
 pub const SIGPIPE: u32 = 13;
+pub const SIGALRM: u32 = 14;
 pub const SIGCHLD: u32 = 17;
 pub const SIGCONT: u32 = 18;
 pub const SIGSTOP: u32 = 19;
@@ -45,6 +49,8 @@ pub const SIGTTOU: u32 = 22;
 pub const SIGURG: u32 = 23;
 pub const SIGXCPU: u32 = 24;
 pub const SIGXFSZ: u32 = 25;
+pub const SIGVTALRM: u32 = 26;
+pub const SIGPROF: u32 = 27;
 pub const SIGWINCH: u32 = 28;
 pub const SIGSYS: u32 = 31;
 pub const NSIG: usize = 64;
@@ -259,6 +265,10 @@ pub struct SignalStruct {
     /// CPU time of reaped children (ns), for times() and getrusage(RUSAGE_CHILDREN).
     pub cutime: AtomicU64,
     pub cstime: AtomicU64,
+    /// Peak RSS in pages of this group's address spaces once released (`maxrss`), and the
+    /// largest of its reaped children's (`cmaxrss`), for getrusage's ru_maxrss.
+    pub maxrss: AtomicU64,
+    pub cmaxrss: AtomicU64,
     /// CPU time of exited threads of this group (ns).
     pub dead_utime: AtomicU64,
     pub dead_stime: AtomicU64,
@@ -266,6 +276,12 @@ pub struct SignalStruct {
     pub unkillable: AtomicBool,
     /// An execve is killing the other threads (`group_exec_task`).
     pub group_exec: AtomicBool,
+    /// ITIMER_REAL (`real_timer`, `it_real_incr`).
+    pub real_timer: Mutex<ItimerReal>,
+    /// ITIMER_PROF and ITIMER_VIRTUAL (`it[CPUCLOCK_PROF]`, `it[CPUCLOCK_VIRT]`), and whether
+    /// either is armed, so that the tick looks no further for most processes.
+    pub it: Mutex<[CpuItimer; 2]>,
+    pub it_cpu_armed: AtomicBool,
 }
 
 pub const RLIM_INFINITY: u64 = u64::MAX;
@@ -287,10 +303,15 @@ impl SignalStruct {
             has_child_subreaper: AtomicBool::new(false),
             cutime: AtomicU64::new(0),
             cstime: AtomicU64::new(0),
+            maxrss: AtomicU64::new(0),
+            cmaxrss: AtomicU64::new(0),
             dead_utime: AtomicU64::new(0),
             dead_stime: AtomicU64::new(0),
             unkillable: AtomicBool::new(false),
             group_exec: AtomicBool::new(false),
+            real_timer: Mutex::new(ItimerReal::default()),
+            it: Mutex::new([CpuItimer::default(); 2]),
+            it_cpu_armed: AtomicBool::new(false),
         }
     }
 
@@ -481,6 +502,20 @@ pub fn send_signal(t: &Arc<Task>, info: KSigInfo, group: bool) {
             signal_wake_up(t, false);
         }
     }
+}
+
+/// Take the next signal not in `blocked`, the thread's own before the group's
+/// (`dequeue_signal`). A SIGALRM starts an interval ITIMER_REAL again.
+pub(super) fn dequeue_signal(t: &Task, blocked: u64) -> Option<KSigInfo> {
+    let info = {
+        let mut p = t.pending.lock();
+        p.dequeue(blocked)
+            .or_else(|| t.signal.shared_pending.lock().dequeue(blocked))
+    };
+    if info.is_some_and(|i| i.signo == SIGALRM) {
+        crate::kernel::itimer::it_real_rearm(t);
+    }
+    info
 }
 
 /// A synchronous fault signal for the current thread (`force_sig_fault`): it can't be

@@ -1,47 +1,13 @@
 //! Signal system calls: dispositions, masks, waiting for signals, alternate stacks, sending
-//! (`kill`, `tgkill`, `rt_sigqueueinfo`), `alarm` and `pause`.
+//! (`kill`, `tgkill`, `rt_sigqueueinfo`) and `pause`.
 
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-
-use spin::Mutex;
 
 use super::*;
 use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{read_user, write_user};
-
-/// `alarm`: SIGALRM to the process after `secs` seconds; returns the seconds left of the
-/// previous alarm.
-pub fn sys_alarm(secs: u64) -> KResult<i64> {
-    use alloc::collections::BTreeMap;
-    static ALARMS: Mutex<BTreeMap<Pid, (u64, crate::kernel::timer::Hrtimer)>> =
-        Mutex::new(BTreeMap::new());
-    let me = current_arc();
-    let now = crate::arch::tsc::ns_since_boot();
-    let prev = ALARMS.lock().remove(&me.tgid);
-    let left = match prev {
-        Some((deadline, timer)) => {
-            if timer.cancel() {
-                deadline.saturating_sub(now).div_ceil(1_000_000_000)
-            } else {
-                0
-            }
-        }
-        None => 0,
-    };
-    if secs > 0 {
-        let deadline = now + secs * 1_000_000_000;
-        let target = me.clone();
-        let tgid = me.tgid;
-        let timer = crate::kernel::timer::Hrtimer::start(deadline, move || {
-            ALARMS.lock().remove(&tgid);
-            send_signal(&target, KSigInfo::kernel(14), true);
-        });
-        ALARMS.lock().insert(me.tgid, (deadline, timer));
-    }
-    Ok(left as i64)
-}
 
 /// `pause`: sleep until a signal is delivered.
 pub fn sys_pause() -> KResult<i64> {
@@ -180,11 +146,7 @@ pub fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize: u64) -
         None
     };
     let t = current_arc();
-    let take = || {
-        let mut p = t.pending.lock();
-        p.dequeue(!wanted)
-            .or_else(|| t.signal.shared_pending.lock().dequeue(!wanted))
-    };
+    let take = || dequeue_signal(&t, !wanted);
     let mut got = take();
     if got.is_none() && deadline.is_none_or(|d| crate::arch::tsc::ns_since_boot() < d) {
         let saved = {
@@ -231,39 +193,11 @@ pub fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize: u64) -
 }
 
 pub fn sys_sigaltstack(ss: u64, old: u64) -> KResult<i64> {
-    const SS_ONSTACK: u64 = 1;
-    const SS_DISABLE: u64 = 2;
-    const MINSIGSTKSZ: u64 = 2048;
-    let t = current();
-    let cur = *t.altstack.lock();
+    let new: Option<StackT> = if ss != 0 { Some(read_user(ss)?) } else { None };
+    let sp = crate::arch::signal::user_sp();
+    let prev = do_sigaltstack(current(), new, sp, MINSIGSTKSZ)?;
     if old != 0 {
-        let on = crate::arch::signal::on_sig_stack(t, crate::arch::signal::user_sp());
-        let flags = if cur[1] & SS_DISABLE != 0 {
-            SS_DISABLE
-        } else if on {
-            SS_ONSTACK
-        } else {
-            0
-        };
-        write_user(old, &[cur[0], flags, cur[2]])?;
-    }
-    if ss != 0 {
-        let new: [u64; 3] = read_user(ss)?;
-        if crate::arch::signal::on_sig_stack(t, crate::arch::signal::user_sp()) {
-            return Err(EPERM);
-        }
-        let flags = new[1] & !(1 << 31); // SS_AUTODISARM accepted, not honoured
-        if flags != 0 && flags != SS_DISABLE && flags != SS_ONSTACK {
-            return Err(EINVAL);
-        }
-        if flags == SS_DISABLE {
-            *t.altstack.lock() = [0, SS_DISABLE, 0];
-        } else {
-            if new[2] < MINSIGSTKSZ {
-                return Err(ENOMEM);
-            }
-            *t.altstack.lock() = [new[0], 0, new[2]];
-        }
+        write_user(old, &prev)?;
     }
     Ok(0)
 }

@@ -1,10 +1,12 @@
-//! Resources and identity: CPU-time accounting (getrusage, times), task names (prctl),
+//! Resources and identity: CPU-time and peak-memory accounting (getrusage, wait4, times), task
+//! names (prctl),
 //! sessions and process groups, and the RLIMIT_NPROC limit on forking.
 
+use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use guest_user::check::{in_child, pass, pass_with, Check, Context};
-use guest_user::sys;
+use guest_user::sys::{self, Shared};
 use guest_user::{ensure, fail};
 
 use crate::errno_of;
@@ -30,8 +32,20 @@ fn times() -> (i64, libc::tms) {
     (r, t)
 }
 
-/// getrusage and times account CPU time to the process and, once reaped, to its parent.
+/// Touches every page of `bytes` of fresh heap memory, so that it all becomes resident.
+fn touch_fresh(bytes: usize) {
+    let mut v = vec![0u8; bytes];
+    for i in (0..bytes).step_by(4096) {
+        v[i] = 1;
+    }
+    std::hint::black_box(&v);
+}
+
+/// getrusage and times account CPU time to the process and, once reaped, to its parent;
+/// ru_maxrss (KiB) is the process's peak RSS, and for RUSAGE_CHILDREN and wait4 the largest
+/// of the reaped children's.
 pub(crate) fn rusage_times() -> Check {
+    const TOUCH_KIB: i64 = 2 << 10;
     let burn = Duration::from_millis(200);
     let (t0, _) = times();
     let (self0, child0) = (rusage(libc::RUSAGE_SELF), rusage(libc::RUSAGE_CHILDREN));
@@ -39,13 +53,42 @@ pub(crate) fn rusage_times() -> Check {
     sys::burn(burn);
     let own = cpu_of(&rusage(libc::RUSAGE_SELF)) - cpu_of(&self0);
     let elapsed = wall.elapsed();
+    // The child's own ru_maxrss before and after touching TOUCH_KIB of new memory.
+    let child_rss = Shared::new([AtomicI64::new(-1), AtomicI64::new(-1)]).ctx("mmap")?;
     let pid = sys::fork_child(|| {
         sys::burn(burn);
+        child_rss[0].store(rusage(libc::RUSAGE_SELF).ru_maxrss, SeqCst);
+        touch_fresh(TOUCH_KIB as usize * 1024);
+        child_rss[1].store(rusage(libc::RUSAGE_SELF).ru_maxrss, SeqCst);
         0
     })
     .ctx("fork")?;
-    sys::wait_status(pid).ctx("waitpid")?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data, filled by wait4.
+    let mut reaped: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both out-pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut reaped) };
+    ensure!(r == pid, "wait4: {r} (errno {})", sys::errno());
     let children = rusage(libc::RUSAGE_CHILDREN);
+    let (before, peak) = (child_rss[0].load(SeqCst), child_rss[1].load(SeqCst));
+    // Units: KiB, not pages (a quarter) nor bytes (beyond the guest's memory).
+    ensure!(
+        before > 0 && peak >= before + TOUCH_KIB && peak < 1 << 20,
+        "the child's RUSAGE_SELF ru_maxrss went from {before} to {peak} KiB over touching \
+         {TOUCH_KIB} KiB"
+    );
+    ensure!(
+        children.ru_maxrss >= peak && reaped.ru_maxrss >= peak,
+        "after reaping a child whose peak was {peak} KiB: RUSAGE_CHILDREN ru_maxrss {}, \
+         wait4's {}",
+        children.ru_maxrss,
+        reaped.ru_maxrss
+    );
+    let mine = rusage(libc::RUSAGE_SELF).ru_maxrss;
+    ensure!(
+        mine > 0 && mine < 1 << 20,
+        "RUSAGE_SELF ru_maxrss {mine} KiB"
+    );
     let child = cpu_of(&children) - cpu_of(&child0);
     let (t1, tms) = times();
     let hz = guest_user::procfs::hertz() as i64;
@@ -60,11 +103,6 @@ pub(crate) fn rusage_times() -> Check {
     ensure!(
         child >= Duration::from_millis(40),
         "RUSAGE_CHILDREN grew {child:?} after reaping a child that spun {burn:?}"
-    );
-    ensure!(
-        children.ru_maxrss > 0,
-        "RUSAGE_CHILDREN ru_maxrss is {}",
-        children.ru_maxrss
     );
     ensure!(
         tms.tms_utime + tms.tms_stime >= 4 * hz / 100,
@@ -83,7 +121,7 @@ pub(crate) fn rusage_times() -> Check {
         2 * burn
     );
     pass_with(format_args!(
-        "self {} ms, children {} ms",
+        "self {} ms, children {} ms; maxrss self {mine} KiB, child {before} -> {peak} KiB",
         own.as_millis(),
         child.as_millis()
     ))

@@ -3,7 +3,7 @@
 //! action when dropped, and signal-set helpers.
 
 use std::mem::zeroed;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::SeqCst};
 
 use guest_user::check::Fail;
 use guest_user::sys;
@@ -17,8 +17,6 @@ pub(crate) static CODE: AtomicI64 = AtomicI64::new(0);
 pub(crate) static PID: AtomicI64 = AtomicI64::new(0);
 pub(crate) static UID: AtomicI64 = AtomicI64::new(0);
 pub(crate) static VALUE: AtomicI64 = AtomicI64::new(0);
-pub(crate) static STACK_ADDR: AtomicUsize = AtomicUsize::new(0);
-pub(crate) static ON_ALTSTACK: AtomicBool = AtomicBool::new(false);
 pub(crate) static VALUES: [AtomicI64; 8] = [const { AtomicI64::new(0) }; 8];
 /// When set, the handler raises its signal once more from inside (SA_NODEFER check).
 pub(crate) static RERAISE: AtomicBool = AtomicBool::new(false);
@@ -55,16 +53,11 @@ pub(crate) extern "C" fn record(sig: i32, info: *mut libc::siginfo_t, _ctx: *mut
             slot.store(value, SeqCst);
         }
     }
-    let mut local = 0u8;
-    STACK_ADDR.store(std::hint::black_box(&mut local) as *mut u8 as usize, SeqCst);
-    // SAFETY: querying the mask and the alternate stack writes only into our locals.
+    // SAFETY: querying the mask writes only into our local.
     unsafe {
         let mut mask: libc::sigset_t = zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
         BLOCKED_INSIDE.store(libc::sigismember(&mask, sig) == 1, SeqCst);
-        let mut ss: libc::stack_t = zeroed();
-        libc::sigaltstack(std::ptr::null(), &mut ss);
-        ON_ALTSTACK.store(ss.ss_flags & libc::SS_ONSTACK != 0, SeqCst);
         if RERAISE.swap(false, SeqCst) {
             libc::kill(libc::getpid(), sig);
         }

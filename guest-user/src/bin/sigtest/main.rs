@@ -1,17 +1,21 @@
 //! `sigtest [--pid1] [CHECK...]`: tests signals as Linux defines them: siginfo from kill,
 //! sigqueue and tgkill; the handler frame (every register, the FPU state, flags and the
-//! direction flag come back after rt_sigreturn); SA_RESTART, SA_RESETHAND, SA_NODEFER,
-//! SA_ONSTACK; masks, pending sets and real-time queueing; stop/continue and death by signal as
+//! direction flag come back after rt_sigreturn); SA_RESTART, SA_RESETHAND, SA_NODEFER;
+//! sigaltstack and SA_ONSTACK (validation, SS_ONSTACK, EPERM on the stack, SS_AUTODISARM);
+//! masks, pending sets and real-time queueing; stop/continue and death by signal as
 //! wait reports them (core-dump bit included); SIGCHLD; sigtimedwait; sigsuspend; the
-//! uncatchable SIGKILL/SIGSTOP; and faults (SIGSEGV, SIGILL, SIGFPE) with their si_code/si_addr.
+//! uncatchable SIGKILL/SIGSTOP; faults (SIGSEGV, SIGILL, SIGFPE) with their si_code/si_addr;
+//! and interval timers (setitimer/getitimer/alarm: SIGALRM, SIGVTALRM, SIGPROF).
 //!
 //! `--pid1` adds a check that PID 1 survives `kill(1, SIGKILL)` (meaningful only as the
 //! guest's init; elsewhere it is skipped). Output as `guest_user::check`; exit 0 only if no
 //! check failed.
 
+mod altstack;
 mod faults;
 mod frame;
 mod handler;
+mod itimer;
 
 use std::mem::zeroed;
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
@@ -21,12 +25,14 @@ use guest_user::check::{pass, pass_with, skip, Check, Context, Fail, NamedCheck,
 use guest_user::ensure;
 use guest_user::sys::{self, Shared};
 
+use altstack::sigaltstack;
 use faults::{core_dump_bit, death_by_signal, fault_signals};
 use frame::handler_frame_restores_state;
 use handler::{
     getuid, is_member, kill, mask, record, reset, set_mask, sigset, Handler, BLOCKED_INSIDE, CODE,
-    HITS, MAX_DEPTH, ON_ALTSTACK, PID, RERAISE, SIGNO, STACK_ADDR, UID, VALUE, VALUES,
+    HITS, MAX_DEPTH, PID, RERAISE, SIGNO, UID, VALUE, VALUES,
 };
+use itimer::{itimer_cpu, itimer_eintr, itimer_interval};
 
 const SIGUSR1: i32 = libc::SIGUSR1;
 const SIGUSR2: i32 = libc::SIGUSR2;
@@ -50,6 +56,8 @@ const CHECKS: &[NamedCheck] = &[
     ("sigkill_uncatchable", sigkill_uncatchable),
     ("fault_signals", fault_signals),
     ("itimer_eintr", itimer_eintr),
+    ("itimer_interval", itimer_interval),
+    ("itimer_cpu", itimer_cpu),
 ];
 
 fn main() {
@@ -313,47 +321,6 @@ fn rt_signals_queue() -> Check {
     pass()
 }
 
-/// SA_ONSTACK runs the handler on the sigaltstack, which reports SS_ONSTACK meanwhile.
-fn sigaltstack() -> Check {
-    reset();
-    const SIZE: usize = 64 * 1024;
-    let mut stack = vec![0u8; SIZE];
-    let base = stack.as_mut_ptr() as usize;
-    let ss = libc::stack_t {
-        ss_sp: stack.as_mut_ptr().cast(),
-        ss_flags: 0,
-        ss_size: SIZE,
-    };
-    // SAFETY: the stack memory outlives its registration (disabled below).
-    let r = unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) };
-    ensure!(r == 0, "sigaltstack: errno {}", sys::errno());
-    let result = (|| {
-        let _h = Handler::recording(SIGUSR2, libc::SA_ONSTACK)?;
-        kill(sys::getpid(), SIGUSR2);
-        let addr = STACK_ADDR.load(SeqCst);
-        ensure!(HITS.load(SeqCst) == 1, "handler did not run");
-        ensure!(
-            (base..base + SIZE).contains(&addr),
-            "handler's stack at {addr:#x}, alternate stack is {base:#x}..{:#x}",
-            base + SIZE
-        );
-        ensure!(
-            ON_ALTSTACK.load(SeqCst),
-            "sigaltstack() inside the handler does not report SS_ONSTACK"
-        );
-        pass()
-    })();
-    let off = libc::stack_t {
-        ss_sp: std::ptr::null_mut(),
-        ss_flags: libc::SS_DISABLE,
-        ss_size: 0,
-    };
-    // SAFETY: disables the alternate stack before its memory is freed.
-    unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) };
-    drop(stack);
-    result
-}
-
 /// SIGSTOP stops a child (WIFSTOPPED via WUNTRACED; it makes no progress, /proc says 'T'),
 /// SIGCONT resumes it (WIFCONTINUED via WCONTINUED), SIGKILL ends it (WIFSIGNALED).
 fn stop_continue() -> Check {
@@ -548,62 +515,6 @@ fn sigkill_uncatchable() -> Check {
         "SIGKILL/SIGSTOP appear in the blocked mask"
     );
     pass()
-}
-
-/// ITIMER_REAL fires SIGALRM, which interrupts a blocking pipe read with EINTR. (This replaces
-/// the watchdog's alarm, which is the same timer; a child writes to the pipe after 3 s so that
-/// a missing timer fails the check instead of hanging it.)
-fn itimer_eintr() -> Check {
-    reset();
-    let h = Handler::recording(libc::SIGALRM, 0)?;
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    let r = unsafe { libc::pipe(fds.as_mut_ptr()) };
-    ensure!(r == 0, "pipe: errno {}", sys::errno());
-    let child = sys::fork_child(|| {
-        sys::die_with_parent();
-        sys::sleep(Duration::from_secs(3));
-        // SAFETY: writes one byte to our pipe end.
-        unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) };
-        0
-    });
-    // SAFETY: closing our unused write end.
-    unsafe { libc::close(fds[1]) };
-    let child = child.ctx("fork")?;
-    let tv = |ms: i64| libc::timeval {
-        tv_sec: 0,
-        tv_usec: ms * 1000,
-    };
-    let it = libc::itimerval {
-        it_interval: tv(0),
-        it_value: tv(100),
-    };
-    let start = Instant::now();
-    // SAFETY: valid itimerval; the old value is not wanted.
-    let set = unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) };
-    let mut buf = [0u8; 1];
-    // SAFETY: reads at most one byte into `buf`.
-    let r = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), 1) };
-    let (e, took) = (sys::errno(), start.elapsed());
-    sys::kill_and_reap(child);
-    // SAFETY: closing the read end we own.
-    unsafe { libc::close(fds[0]) };
-    drop(h);
-    ensure!(set == 0, "setitimer: errno {}", sys::errno());
-    ensure!(
-        HITS.load(SeqCst) == 1 && SIGNO.load(SeqCst) == libc::SIGALRM as i64,
-        "SIGALRM handler ran {} times",
-        HITS.load(SeqCst)
-    );
-    ensure!(
-        r == -1 && e == libc::EINTR,
-        "read returned {r} errno {e} after {took:?}, want EINTR"
-    );
-    ensure!(
-        took >= Duration::from_millis(90) && took < Duration::from_secs(2),
-        "100 ms timer fired after {took:?}"
-    );
-    pass_with(format_args!("fired after {} ms", took.as_millis()))
 }
 
 /// PID 1 ignores signals it has no handler for, even SIGKILL sent by itself.
