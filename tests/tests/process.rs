@@ -1,6 +1,6 @@
 //! Processes, threads and signals, checked by the guest's own test programs on a 2-CPU VM.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, RwLock};
 use std::time::Duration;
 
 use vm_tests::Outcome;
@@ -9,8 +9,24 @@ use vm_tests::Outcome;
 /// not a kernel that stops scheduling, so a hung VM has to fail the test from here.
 const VM_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The scheduler checks measure CPU shares and timing, which the other VMs of this file,
+/// booted side by side on a 2-core host, would skew: they run alone (write), the rest
+/// together (read).
+static VM_SHARING: RwLock<()> = RwLock::new(());
+
 /// `vm_tests::boot` that fails instead of waiting forever on a hung guest.
 fn boot(cmdline: &str, cpus: u8) -> Outcome {
+    let _shared = VM_SHARING.read().unwrap_or_else(|e| e.into_inner());
+    boot_within_timeout(cmdline, cpus)
+}
+
+/// `boot` with no other VM of this file running.
+fn boot_alone(cmdline: &str, cpus: u8) -> Outcome {
+    let _alone = VM_SHARING.write().unwrap_or_else(|e| e.into_inner());
+    boot_within_timeout(cmdline, cpus)
+}
+
+fn boot_within_timeout(cmdline: &str, cpus: u8) -> Outcome {
     let (tx, rx) = mpsc::channel();
     let owned = cmdline.to_string();
     std::thread::spawn(move || tx.send(vm_tests::boot(&owned, cpus)));
@@ -20,7 +36,10 @@ fn boot(cmdline: &str, cpus: u8) -> Outcome {
 
 /// Run `program` with `args` as init's child and return the console, asserting it passed.
 fn run_checks(program: &str, args: &str) -> String {
-    let o = boot(&format!("quiet -- /bin/{program} {args}"), 2);
+    checked(program, boot(&format!("quiet -- /bin/{program} {args}"), 2))
+}
+
+fn checked(program: &str, o: Outcome) -> String {
     assert_eq!(o.status(), 0, "{program} failed:\n{}", o.console);
     assert!(!o.console.contains("FAIL"), "{}", o.console);
     o.console
@@ -106,9 +125,12 @@ fn init_survives_kill_9() {
 #[test]
 fn scheduler_shares_by_nice_preempts_balances_and_migrates_across_two_cpus() {
     // `fair` and `policy` renice themselves (setpriority), which once hung the kernel.
-    let out = run_checks(
+    let out = checked(
         "schedtest",
-        "fair fifo balance migrate yield sleep getcpu policy",
+        boot_alone(
+            "quiet -- /bin/schedtest fair fifo balance migrate yield sleep getcpu policy",
+            2,
+        ),
     );
     for check in [
         "fair", "fifo", "balance", "migrate", "yield", "sleep", "getcpu", "policy",

@@ -416,6 +416,8 @@ fn migrate() -> Check {
 }
 
 struct YieldShared {
+    /// Children whose pinning and policy are set.
+    ready: AtomicU64,
     go: AtomicBool,
     arrived: AtomicU64,
     count: [AtomicU64; 2],
@@ -429,6 +431,7 @@ fn yield_pair(policy: i32) -> Result<f64, Fail> {
     const N: u64 = 2000;
     let cpu = allowed_cpus()?[0];
     let sh = Shared::new(YieldShared {
+        ready: AtomicU64::new(0),
         go: AtomicBool::new(false),
         arrived: AtomicU64::new(0),
         count: [const { AtomicU64::new(0) }; 2],
@@ -448,6 +451,7 @@ fn yield_pair(policy: i32) -> Result<f64, Fail> {
                     sh.setup_errno.store(e.raw_os_error().unwrap_or(-1), SeqCst);
                     return 1;
                 }
+                sh.ready.fetch_add(1, SeqCst);
                 // Sleep-poll (a spinning FIFO task would starve the parent on one CPU), then
                 // meet the other task so that both are runnable before counting starts.
                 sys::wait_until(SPIN_LIMIT, || sh.go.load(SeqCst));
@@ -471,7 +475,9 @@ fn yield_pair(policy: i32) -> Result<f64, Fail> {
             })
         })
         .collect::<Result<_, _>>()?;
-    sys::sleep(Duration::from_millis(20));
+    // Both must be set up first: a FIFO task spinning at the meeting point would starve a
+    // sibling still in its (fair) setup on that CPU. A failed setup is reported below.
+    sys::wait_until(Duration::from_secs(5), || sh.ready.load(SeqCst) == 2);
     sh.go.store(true, SeqCst);
     for k in kids {
         let st = k.wait()?;

@@ -82,9 +82,9 @@ fn interval_checks(period: Duration) -> Check {
          (0, {period:?}] and {period:?}"
     );
     sys::sleep(Duration::from_secs(1));
+    let (value, interval) = setitimer(libc::ITIMER_REAL, OFF)?;
     let hits = HITS.load(SeqCst);
     let ran = start.elapsed();
-    let (value, interval) = setitimer(libc::ITIMER_REAL, OFF)?;
     ensure!(
         interval == period && value <= period,
         "setitimer's old value: {value:?} interval {interval:?}"
@@ -94,9 +94,10 @@ fn interval_checks(period: Duration) -> Check {
         SIGNO.load(SeqCst) == libc::SIGALRM as i64 && hits >= want / 2 && hits <= want + 1,
         "{hits} SIGALRMs in {ran:?} from a {period:?} interval timer, want about {want}"
     );
+    // One expiry may already have been under way when the timer was disarmed.
     sys::sleep(Duration::from_millis(150));
     let late = HITS.load(SeqCst) - hits;
-    ensure!(late == 0, "{late} SIGALRMs after the timer was disarmed");
+    ensure!(late <= 1, "{late} SIGALRMs after the timer was disarmed");
     let now = getitimer(libc::ITIMER_REAL)?;
     ensure!(now == OFF, "getitimer after disarming: {now:?}");
     // alarm() sets and reads the same timer, rounding to whole seconds.
