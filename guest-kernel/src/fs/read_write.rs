@@ -9,7 +9,7 @@ use super::file::*;
 use super::inode::Inode;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
-use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user};
+use crate::mm::usercopy::{access_ok, copy_from_user, copy_to_user, read_user};
 
 /// The largest single transfer, bounding the kernel bounce buffer.
 const CHUNK: usize = 64 * 1024;
@@ -70,9 +70,17 @@ pub fn vfs_write(file: &File, buf: &[u8], pos: &mut u64) -> KResult<usize> {
 
 /// Read up to `count` bytes to user memory at `ubuf`, from `pos` or the file position.
 fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
+    if !file.readable() {
+        return Err(EBADF);
+    }
+    // Checked before anything is read: a pipe must not lose data to a buffer that can never
+    // be written (`vfs_read`'s `access_ok`).
+    if !access_ok(ubuf, count as usize) {
+        return Err(EFAULT);
+    }
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
-        return if file.readable() { Ok(0) } else { Err(EBADF) };
+        return Ok(0);
     }
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
@@ -108,10 +116,13 @@ fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usiz
 
 /// Write `count` bytes from user memory at `ubuf`, at `pos` or the file position.
 fn do_write(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
-    let count = count.min(MAX_RW_COUNT) as usize;
     if !file.writable() {
         return Err(EBADF);
     }
+    if !access_ok(ubuf, count as usize) {
+        return Err(EFAULT);
+    }
+    let count = count.min(MAX_RW_COUNT) as usize;
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
     // (pipes, terminals), which have no position anyway.
