@@ -4,6 +4,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use super::file::*;
 use super::inode::Inode;
@@ -184,8 +185,6 @@ pub fn sys_pwrite64(fd: u64, buf: u64, count: u64, pos: i64) -> KResult<i64> {
     do_write(&file, buf, count, Some(pos)).map(|n| n as i64)
 }
 
-#[derive(Clone, Copy, Default)]
-#[repr(C)]
 struct IoVec {
     base: u64,
     len: u64,
@@ -193,21 +192,47 @@ struct IoVec {
 
 const UIO_MAXIOV: u64 = 1024;
 
+/// Copy in and check a user iovec array, all of it before any transfer (`import_iovec`):
+/// at most UIO_MAXIOV entries, no length with the sign bit set (EINVAL), every segment in
+/// user space (EFAULT), the total clamped to MAX_RW_COUNT.
+fn import_iovec(iov: u64, iovcnt: u64) -> KResult<Vec<IoVec>> {
+    if iovcnt > UIO_MAXIOV {
+        return Err(EINVAL);
+    }
+    let mut raw = vec![0u8; iovcnt as usize * 16];
+    copy_from_user(&mut raw, iov)?;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let segs: Vec<IoVec> = raw
+        .chunks_exact(16)
+        .map(|c| IoVec {
+            base: word(&c[..8]),
+            len: word(&c[8..]),
+        })
+        .collect();
+    if segs.iter().any(|v| (v.len as i64) < 0) {
+        return Err(EINVAL);
+    }
+    let mut total = 0;
+    segs.into_iter()
+        .map(|mut v| {
+            if !access_ok(v.base, v.len as usize) {
+                return Err(EFAULT);
+            }
+            v.len = v.len.min(MAX_RW_COUNT - total);
+            total += v.len;
+            Ok(v)
+        })
+        .collect()
+}
+
 /// Run `op` over each segment of an iovec, stopping at the first short transfer.
 fn do_iov(
     iov: u64,
     iovcnt: u64,
     mut op: impl FnMut(u64, u64, u64) -> KResult<usize>,
 ) -> KResult<i64> {
-    if iovcnt > UIO_MAXIOV {
-        return Err(EINVAL);
-    }
     let mut total: u64 = 0;
-    for i in 0..iovcnt {
-        let v: IoVec = read_user(iov + i * 16)?;
-        if v.len as i64 >= 0 && total.checked_add(v.len).is_none_or(|t| t > i64::MAX as u64) {
-            return Err(EINVAL);
-        }
+    for v in import_iovec(iov, iovcnt)? {
         if v.len == 0 {
             continue;
         }
