@@ -118,12 +118,18 @@ impl Walker {
         } else {
             start.clone()
         };
-        let mut parts = path.split('/').filter(|c| !c.is_empty() && *c != ".");
+        // A `.` inside the path is a no-op, but a final one stays the last component: it is
+        // what makes rmdir("d/.") EINVAL and mkdir("d/.") EEXIST (Linux's LAST_DOT).
+        let mut parts = path.split('/').filter(|c| !c.is_empty());
         let mut last = match parts.next() {
             Some(p) => p,
             None => return Ok((cur, ".")),
         };
         for next in parts {
+            if last == "." {
+                last = next;
+                continue;
+            }
             let child = self.step(&cur, last)?;
             let inode = child.inode()?;
             cur = if inode.is_symlink() {

@@ -276,6 +276,14 @@ mod tests {
         assert_eq!(w.rmdir(&last(&w, "/bin/hello")), Err(ENOTDIR));
         assert_eq!(w.unlink(&last(&w, "/bin")), Err(EISDIR));
         assert_eq!(w.unlink(&last(&w, "/bin/nope")), Err(ENOENT));
+        assert_eq!(w.rmdir(&last(&w, "/bin/.")), Err(EINVAL));
+        assert_eq!(w.rmdir(&last(&w, "/bin/./..")), Err(ENOTEMPTY));
+        assert_eq!(w.unlink(&last(&w, "/bin/.")), Err(EISDIR));
+        assert_eq!(
+            w.create(&last(&w, "/bin/."), S_IFDIR | 0o755, 0).err(),
+            Some(EEXIST)
+        );
+        assert_eq!(ino(&w, "/bin/./hello/."), Err(ENOTDIR));
         assert_eq!(w.parent(&w.cwd, "/nope/x").err(), Some(ENOENT));
         assert_eq!(
             w.rename(&last(&w, "/bin"), &last(&w, "/bin/sub"), false),
