@@ -38,10 +38,11 @@ pub fn walker() -> Walker {
     }
 }
 
-/// Copy a path name in from user space (`getname`): `ENAMETOOLONG` past PATH_MAX.
+/// Copy a path name in from user space (`getname`): PATH_MAX counts the terminating NUL, so
+/// a name of PATH_MAX bytes or more is `ENAMETOOLONG`.
 pub fn getname(addr: u64) -> KResult<String> {
-    let s = strncpy_from_user(addr, PATH_MAX + 1)?;
-    if s.len() > PATH_MAX {
+    let s = strncpy_from_user(addr, PATH_MAX)?;
+    if s.len() >= PATH_MAX {
         return Err(ENAMETOOLONG);
     }
     Ok(s)
