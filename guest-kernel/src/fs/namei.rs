@@ -210,6 +210,17 @@ impl Walker {
         dir.permission(self.fsuid, self.fsgid, 3)
     }
 
+    /// May a name be added in `last`'s directory (`may_create`)? Not in a directory that
+    /// was removed (ENOENT, Linux's IS_DEADDIR), else it takes write and search rights.
+    fn may_create(&self, last: &Last) -> KResult<Arc<Inode>> {
+        if last.parent.dentry.is_unlinked() {
+            return Err(ENOENT);
+        }
+        let dir = last.parent.inode()?;
+        self.may_write_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// Create `last` as a new inode of `mode` (`vfs_create`/`vfs_mkdir`/`vfs_mknod`).
     pub fn create(&self, last: &Last, mode: u32, rdev: u64) -> KResult<Path> {
         let child = self.child(last)?;
@@ -219,8 +230,7 @@ impl Walker {
         if last.trailing_slash && mode & S_IFMT != S_IFDIR {
             return Err(ENOENT);
         }
-        let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        let dir = self.may_create(last)?;
         let inode = dir.ops.mknod(&dir, mode, rdev)?;
         {
             let mut m = inode.meta.lock();
@@ -240,8 +250,7 @@ impl Walker {
         if child.dentry.inode().is_some() || last.trailing_slash {
             return Err(EEXIST);
         }
-        let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        let dir = self.may_create(last)?;
         let inode = dir.ops.symlink(&dir, target)?;
         dir.touch_mtime();
         child.dentry.instantiate(inode);
@@ -261,8 +270,7 @@ impl Walker {
         if child.dentry.inode().is_some() {
             return Err(EEXIST);
         }
-        let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        let dir = self.may_create(last)?;
         dir.ops.may_change_names()?;
         inode.meta.lock().nlink += 1;
         inode.touch_ctime();
@@ -297,7 +305,7 @@ impl Walker {
         inode.touch_ctime();
         dir.touch_mtime();
         // Unhash rather than empty the dentry: open files and cwds keep their inode.
-        child.dentry.drop_from_parent();
+        child.dentry.d_delete();
         Ok(())
     }
 
@@ -328,7 +336,7 @@ impl Walker {
             m.nlink = m.nlink.saturating_sub(1);
         }
         dir.touch_mtime();
-        child.dentry.drop_from_parent();
+        child.dentry.d_delete();
         Ok(())
     }
 
@@ -352,9 +360,9 @@ impl Walker {
         let src = self.child(old)?;
         let inode = src.inode()?;
         let dst = self.child(new)?;
-        let (odir, ndir) = (old.parent.inode()?, new.parent.inode()?);
+        let odir = old.parent.inode()?;
         self.may_write_dir(&odir)?;
-        self.may_write_dir(&ndir)?;
+        let ndir = self.may_create(new)?;
         odir.ops.may_change_names()?;
         ndir.ops.may_change_names()?;
         if (old.trailing_slash || new.trailing_slash) && !inode.is_dir() {
@@ -397,7 +405,9 @@ impl Walker {
                 ndir.meta.lock().nlink += 1;
             }
         }
-        dst.dentry.drop_from_parent();
+        if dst.dentry.inode().is_some() {
+            dst.dentry.d_delete();
+        }
         src.dentry.d_move(&new.parent.dentry, &new.name);
         inode.touch_ctime();
         odir.touch_mtime();

@@ -235,29 +235,17 @@ pub fn sys_getcwd(buf: u64, size: u64) -> KResult<i64> {
         let fs = fs.lock();
         (fs.root.clone(), fs.pwd.clone())
     };
-    let mut cwd = super::namespace::d_path(&pwd, &root);
-    // A removed directory: Linux prefixes "(unreachable)".
-    if pwd.dentry.parent().is_some() && !is_linked(&pwd) {
-        cwd.insert_str(0, "(unreachable)");
+    // A removed directory has no name to give (Linux: ENOENT, not a " (deleted)" path).
+    if pwd.dentry.is_unlinked() {
+        return Err(ENOENT);
     }
+    let cwd = super::namespace::d_path(&pwd, &root);
     if (cwd.len() + 1) as u64 > size {
         return Err(ERANGE);
     }
     copy_to_user(buf, cwd.as_bytes())?;
     copy_to_user(buf + cwd.len() as u64, &[0])?;
     Ok(cwd.len() as i64 + 1)
-}
-
-/// Whether `path`'s dentry is still reachable under its name (not removed).
-fn is_linked(path: &Path) -> bool {
-    match (path.dentry.parent(), path.dentry.inode()) {
-        (Some(parent), Some(inode)) => parent
-            .lookup(&path.dentry.name())
-            .ok()
-            .and_then(|d| d.inode())
-            .is_some_and(|i| Arc::ptr_eq(&i, &inode)),
-        _ => true,
-    }
 }
 
 pub fn sys_umask(mask: u64) -> KResult<i64> {

@@ -349,6 +349,31 @@ mod tests {
     }
 
     #[test]
+    fn removed_names_are_marked_and_dead_directories_take_no_new_names() {
+        let w = tree();
+        let d = mkdir(&w, "/d");
+        let f = mkfile(&w, "/d/f", b"x");
+        w.unlink(&last(&w, "/d/f")).unwrap();
+        assert!(f.dentry.is_unlinked());
+        assert_eq!(crate::fs::namespace::d_path(&f, &w.root), "/d/f (deleted)");
+        w.rmdir(&last(&w, "/d")).unwrap();
+        assert!(d.dentry.is_unlinked());
+        let inside = Walker {
+            cwd: d.clone(),
+            ..w.clone()
+        };
+        let l = inside.parent(&d, "new").unwrap();
+        assert_eq!(inside.create(&l, S_IFREG | 0o644, 0).err(), Some(ENOENT));
+        assert_eq!(inside.symlink(&l, "x"), Err(ENOENT));
+        // A rename's victim is removed too; the moved file is not.
+        let a = mkfile(&w, "/a", b"a");
+        let b = mkfile(&w, "/b", b"b");
+        w.rename(&last(&w, "/a"), &last(&w, "/b"), false).unwrap();
+        assert!(b.dentry.is_unlinked() && !a.dentry.is_unlinked());
+        assert_eq!(crate::fs::namespace::d_path(&a, &w.root), "/b");
+    }
+
+    #[test]
     fn mounts_are_crossed_both_ways() {
         let w = tree();
         let mnt = mkdir(&w, "/mnt");
