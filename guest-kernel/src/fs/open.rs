@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 
 use super::file::*;
 use super::inode::*;
-use super::namei::{Walker, PATH_MAX};
+use super::namei::{LinkTarget, Walker, MAXSYMLINKS, PATH_MAX};
 use super::namespace::Path;
 use super::read_write::fdget;
 use crate::kernel::errno::*;
@@ -80,6 +80,41 @@ pub fn user_path_at(dirfd: u64, path: u64, follow: bool, flags: u64) -> KResult<
 struct PathOnly;
 impl FileOps for PathOnly {}
 
+/// The last step of an O_CREAT open (`open_last_lookups`): the file that is there, or a new
+/// one. A final symlink is followed unless O_NOFOLLOW or O_EXCL says otherwise, and if what it
+/// names does not exist, that is what gets created (as Linux does); `links` bounds the chain.
+fn open_or_create(
+    w: &Walker,
+    start: &Path,
+    name: &str,
+    flags: u32,
+    mode: u32,
+    links: u32,
+) -> KResult<Path> {
+    let last = w.parent(start, name)?;
+    if last.trailing_slash {
+        return Err(EISDIR);
+    }
+    let child = w.child(&last)?;
+    match child.dentry.inode() {
+        Some(_) if flags & O_EXCL != 0 => Err(EEXIST),
+        Some(inode) if inode.is_symlink() && flags & O_NOFOLLOW == 0 => {
+            match inode.ops.get_link(&inode)? {
+                LinkTarget::Path(p) => Ok(p),
+                LinkTarget::Text(_) if links == 0 => Err(ELOOP),
+                LinkTarget::Text(target) => {
+                    open_or_create(w, &last.parent, &target, flags, mode, links - 1)
+                }
+            }
+        }
+        Some(_) => Ok(child),
+        None => {
+            let umask = current().fs().lock().umask;
+            w.create(&last, S_IFREG | (mode & 0o7777 & !umask), 0)
+        }
+    }
+}
+
 /// Open `path` and return the new file (`do_filp_open`).
 pub fn do_filp_open(
     w: &Walker,
@@ -93,20 +128,7 @@ pub fn do_filp_open(
         return Err(EOPNOTSUPP);
     }
     let path = if flags & O_CREAT != 0 {
-        let last = w.parent(start, name)?;
-        if last.trailing_slash {
-            return Err(EISDIR);
-        }
-        let child = w.child(&last)?;
-        match child.dentry.inode() {
-            Some(_) if flags & O_EXCL != 0 => return Err(EEXIST),
-            Some(inode) if inode.is_symlink() && follow => w.lookup(start, name, true)?,
-            Some(_) => child,
-            None => {
-                let umask = current().fs().lock().umask;
-                w.create(&last, S_IFREG | (mode & 0o7777 & !umask), 0)?
-            }
-        }
+        open_or_create(w, start, name, flags, mode, MAXSYMLINKS)?
     } else {
         w.lookup(start, name, follow)?
     };
