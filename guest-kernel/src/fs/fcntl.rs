@@ -28,7 +28,7 @@ pub fn sys_dup3(oldfd: u64, newfd: u64, flags: u64) -> KResult<i64> {
     if flags & !(O_CLOEXEC as u64) != 0 || oldfd == newfd {
         return Err(EINVAL);
     }
-    if newfd >= NR_OPEN_DEFAULT as u64 {
+    if newfd >= nofile_limit() as u64 {
         return Err(EBADF);
     }
     let files = current().files();
@@ -54,7 +54,7 @@ pub fn sys_fcntl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {
     let file = files.lock().get(fd)?;
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
-            if arg >= NR_OPEN_DEFAULT as u64 {
+            if arg >= nofile_limit() as u64 {
                 return Err(EINVAL);
             }
             let fd = files

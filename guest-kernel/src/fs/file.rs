@@ -30,8 +30,16 @@ pub const O_TMPFILE: u32 = 0o20000000 | O_DIRECTORY;
 /// The flags `F_SETFL` may change.
 pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
 
-/// `RLIMIT_NOFILE`'s default soft limit.
-pub const NR_OPEN_DEFAULT: usize = 1024;
+/// Linux's `sysctl_nr_open`: no descriptor table grows past this, whatever the rlimit says.
+pub const NR_OPEN_MAX: usize = 1 << 20;
+
+/// How many descriptors the calling process may have: its `RLIMIT_NOFILE` soft limit
+/// (`rlimit(RLIMIT_NOFILE)`), capped at `NR_OPEN_MAX`.
+pub fn nofile_limit() -> usize {
+    use crate::kernel::signal::RLIMIT_NOFILE;
+    let soft = crate::kernel::task::current().signal.rlim.lock()[RLIMIT_NOFILE][0];
+    soft.min(NR_OPEN_MAX as u64) as usize
+}
 
 pub const POLLIN: u16 = 0x1;
 pub const POLLPRI: u16 = 0x2;
@@ -161,13 +169,14 @@ impl FdTable {
             .ok_or(EBADF)
     }
 
-    /// Install at the lowest free descriptor at or above `min` (`alloc_fd`).
+    /// Install at the lowest free descriptor at or above `min` (`alloc_fd`); `EMFILE` at the
+    /// caller's RLIMIT_NOFILE.
     pub fn install_from(&mut self, min: usize, file: Arc<File>, cloexec: bool) -> KResult<u64> {
         let fd = match self.fds.iter().skip(min).position(|f| f.is_none()) {
             Some(i) => min + i,
             None => self.fds.len().max(min),
         };
-        if fd >= NR_OPEN_DEFAULT {
+        if fd >= nofile_limit() {
             return Err(EMFILE);
         }
         self.set(fd, file, cloexec);

@@ -94,7 +94,7 @@ fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
 }
 
 fn read_pollfds(ufds: u64, nfds: u64) -> KResult<Vec<PollFd>> {
-    if nfds > NR_OPEN_DEFAULT as u64 {
+    if nfds > nofile_limit() as u64 {
         return Err(EINVAL);
     }
     let mut raw = alloc::vec![0u8; nfds as usize * 8];
