@@ -121,18 +121,60 @@ fn deadline_after(ns: u64) -> u64 {
     tsc::ns_since_boot().saturating_add(ns)
 }
 
-fn read_timespec(addr: u64) -> KResult<u64> {
-    let ts: [i64; 2] = read_user(addr)?;
-    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-        return Err(EINVAL);
+/// A timeout passed by pointer: a `timespec`, or for `select` a `timeval`.
+struct UserTimeout {
+    addr: u64,
+    timeval: bool,
+    /// The timeout itself in ns (0: look once and return).
+    ns: u64,
+    /// When it ends, in ns since boot.
+    deadline: u64,
+}
+
+impl UserTimeout {
+    /// Read the timeout at `addr` (none for a null pointer): `EINVAL` if it is negative or
+    /// its fraction is out of range; a huge one is as good as none.
+    fn read(addr: u64, timeval: bool) -> KResult<Option<UserTimeout>> {
+        if addr == 0 {
+            return Ok(None);
+        }
+        let t: [i64; 2] = read_user(addr)?;
+        let ns_per_unit: u64 = if timeval { 1000 } else { 1 };
+        if t[0] < 0 || !(0..(1_000_000_000 / ns_per_unit) as i64).contains(&t[1]) {
+            return Err(EINVAL);
+        }
+        let ns = (t[0] as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(t[1] as u64 * ns_per_unit);
+        Ok(Some(UserTimeout {
+            addr,
+            timeval,
+            ns,
+            deadline: deadline_after(ns),
+        }))
     }
-    Ok((ts[0] as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts[1] as u64))
+
+    /// Tell the caller how much of the timeout was not slept, as Linux does for select,
+    /// pselect6 and ppoll (`poll_select_finish`): not for a zero timeout, and a timeout in
+    /// read-only memory is left as it is.
+    fn write_remaining(&self) {
+        if self.ns == 0 {
+            return;
+        }
+        let left = self.deadline.saturating_sub(tsc::ns_since_boot());
+        let frac = (left % 1_000_000_000) as i64;
+        let t = [
+            (left / 1_000_000_000) as i64,
+            if self.timeval { frac / 1000 } else { frac },
+        ];
+        let _ = write_user(self.addr, &t);
+    }
 }
 
 pub fn sys_poll(ufds: u64, nfds: u64, timeout_ms: i64) -> KResult<i64> {
     let mut fds = read_pollfds(ufds, nfds)?;
+    // The timeout is a C int: only the low 32 bits count, and a negative one waits for ever.
+    let timeout_ms = timeout_ms as i32;
     let deadline = (timeout_ms >= 0).then(|| deadline_after(timeout_ms as u64 * 1_000_000));
     let r = do_poll(&mut fds, deadline);
     let n = r.map_err(|e| if e == ERESTARTNOHAND { EINTR } else { e })?;
@@ -158,12 +200,13 @@ pub fn sys_ppoll(ufds: u64, nfds: u64, tsp: u64, sigmask: u64, sigsetsize: u64) 
         return Err(EINVAL);
     }
     let mut fds = read_pollfds(ufds, nfds)?;
-    let deadline = if tsp != 0 {
-        Some(deadline_after(read_timespec(tsp)?))
-    } else {
-        None
-    };
-    let n = with_sigmask(sigmask, || do_poll(&mut fds, deadline))?;
+    let timeout = UserTimeout::read(tsp, false)?;
+    let deadline = timeout.as_ref().map(|t| t.deadline);
+    let r = with_sigmask(sigmask, || do_poll(&mut fds, deadline));
+    if let Some(t) = &timeout {
+        t.write_remaining();
+    }
+    let n = r?;
     write_revents(ufds, &fds)?;
     Ok(n as i64)
 }
@@ -236,26 +279,16 @@ fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KR
 }
 
 pub fn sys_select(n: u64, inp: u64, outp: u64, exp: u64, tvp: u64) -> KResult<i64> {
-    let deadline = if tvp != 0 {
-        let tv: [i64; 2] = read_user(tvp)?;
-        if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
-            return Err(EINVAL);
-        }
-        Some(deadline_after(
-            tv[0] as u64 * 1_000_000_000 + tv[1] as u64 * 1000,
-        ))
-    } else {
-        None
-    };
-    do_select(n, inp, outp, exp, deadline)
+    let timeout = UserTimeout::read(tvp, true)?;
+    let r = do_select(n, inp, outp, exp, timeout.as_ref().map(|t| t.deadline));
+    if let Some(t) = &timeout {
+        t.write_remaining();
+    }
+    r
 }
 
 pub fn sys_pselect6(n: u64, inp: u64, outp: u64, exp: u64, tsp: u64, sig: u64) -> KResult<i64> {
-    let deadline = if tsp != 0 {
-        Some(deadline_after(read_timespec(tsp)?))
-    } else {
-        None
-    };
+    let timeout = UserTimeout::read(tsp, false)?;
     // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
     let sigmask = if sig != 0 {
         let pair: [u64; 2] = read_user(sig)?;
@@ -266,5 +299,10 @@ pub fn sys_pselect6(n: u64, inp: u64, outp: u64, exp: u64, tsp: u64, sig: u64) -
     } else {
         0
     };
-    with_sigmask(sigmask, || do_select(n, inp, outp, exp, deadline))
+    let deadline = timeout.as_ref().map(|t| t.deadline);
+    let r = with_sigmask(sigmask, || do_select(n, inp, outp, exp, deadline));
+    if let Some(t) = &timeout {
+        t.write_remaining();
+    }
+    r
 }
