@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "lseek_holes",
     "truncate_sizes",
     "stat_family",
+    "timestamps",
     "statx_fields",
     "open_directory_on_file",
     "open_dir_for_write",
@@ -22,6 +23,7 @@ const FILES: &[&str] = &[
 
 const NAMES: &[&str] = &[
     "mkdir_rmdir",
+    "at_calls_with_dirfd",
     "readdir_listing",
     "rename_rules",
     "hard_links",
@@ -43,6 +45,8 @@ const DESCRIPTORS: &[&str] = &[
     "fcntl_fd_flags",
     "fcntl_status_flags",
     "close_range",
+    "fork_shares_offsets",
+    "ioctl_generic",
     "ebadf",
     "emfile",
     "rlimit_nofile",

@@ -106,6 +106,18 @@ pub(crate) fn devtmpfs_mounted() -> Check {
             "/dev lacks {want}: {names:?}"
         );
     }
+    for (path, magic) in [("/dev", 0x0102_1994), ("/proc", 0x9fa0)] {
+        let cpath = cstr(path);
+        // SAFETY: statfs is plain data.
+        let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `cpath` is NUL-terminated and `sfs` a valid out-pointer.
+        guest_user::sys::cvt(unsafe { libc::statfs(cpath.as_ptr(), &mut sfs) }).ctx("statfs")?;
+        ensure!(
+            sfs.f_type == magic,
+            "statfs({path}).f_type {:#x}, want {magic:#x}",
+            sfs.f_type
+        );
+    }
     let (d, root) = (stat("/dev").ctx("stat /dev")?, stat("/").ctx("stat /")?);
     ensure!(
         d.st_dev != root.st_dev,

@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 
 use guest_user::check::{in_child, pass, Check, Fail};
 use guest_user::ensure;
+use guest_user::sys::cvt;
 
 use crate::util::*;
 
@@ -40,10 +41,111 @@ pub(crate) fn mkdir_rmdir() -> Check {
         libc::ENOTEMPTY,
         "rmdir of d/sub/..",
     )?;
+    let links = stat(&d).ctx("stat d")?.st_nlink;
     rmdir(dir.path("d/sub")).ctx("rmdir d/sub")?;
+    let after = stat(&d).ctx("stat d")?.st_nlink;
+    ensure!(
+        after == links - 1,
+        "parent nlink {links} → {after} after rmdir of a subdirectory"
+    );
     rmdir(&d).ctx("rmdir d")?;
     expect_errno(rmdir(&d), libc::ENOENT, "second rmdir")?;
     expect_errno(stat(&d), libc::ENOENT, "stat of a removed directory")?;
+    expect_errno(rmdir("/proc"), libc::EBUSY, "rmdir of a mount point")?;
+    pass()
+}
+
+/// The `*at` calls resolve relative names from their directory descriptor; unlinkat takes
+/// AT_REMOVEDIR and nothing else; an open file whose names are all gone cannot be linked
+/// back in (ENOENT), while a live one can, through linkat's AT_EMPTY_PATH.
+pub(crate) fn at_calls_with_dirfd() -> Check {
+    let dir = Scratch::new("at_calls")?;
+    let dfd = open(dir.dir(), libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx("open dir")?;
+    let d = dfd.as_raw_fd();
+    let c = |s: &str| cstr(s);
+    let done = |r: i32| cvt(r).map(drop);
+    // SAFETY: the names are NUL-terminated strings that outlive the calls (as below).
+    done(unsafe { libc::mkdirat(d, c("sub").as_ptr(), 0o755) }).ctx("mkdirat")?;
+    ensure!(
+        stat(dir.path("sub")).ctx("stat")?.st_mode & libc::S_IFMT == libc::S_IFDIR,
+        "mkdirat"
+    );
+    let f = openat(d, "sub/f", libc::O_CREAT | libc::O_WRONLY, 0o644).ctx("openat O_CREAT")?;
+    write(f.as_raw_fd(), b"at").ctx("write")?;
+    // SAFETY: as above.
+    done(unsafe { libc::symlinkat(c("sub/f").as_ptr(), d, c("l").as_ptr()) }).ctx("symlinkat")?;
+    let mut buf = [0u8; 16];
+    // SAFETY: as above; the kernel writes at most 16 bytes into `buf`.
+    let n = unsafe { libc::readlinkat(d, c("l").as_ptr(), buf.as_mut_ptr().cast(), 16) };
+    ensure!(n == 5 && &buf[..5] == b"sub/f", "readlinkat returned {n}");
+    // SAFETY: as above.
+    done(unsafe { libc::linkat(d, c("sub/f").as_ptr(), d, c("hard").as_ptr(), 0) })
+        .ctx("linkat")?;
+    // SAFETY: as above.
+    done(unsafe {
+        libc::linkat(
+            f.as_raw_fd(),
+            c("").as_ptr(),
+            d,
+            c("viafd").as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+    .ctx("linkat AT_EMPTY_PATH")?;
+    let links = stat(dir.path("sub/f")).ctx("stat")?.st_nlink;
+    ensure!(links == 3, "nlink {links} after two linkat calls, want 3");
+    // SAFETY: as above.
+    done(unsafe { libc::renameat(d, c("hard").as_ptr(), d, c("moved").as_ptr()) })
+        .ctx("renameat")?;
+    // SAFETY: as above.
+    done(unsafe { libc::fchmodat(d, c("moved").as_ptr(), 0o600, 0) }).ctx("fchmodat")?;
+    let mode = stat(dir.path("moved")).ctx("stat")?.st_mode;
+    ensure!(
+        mode == libc::S_IFREG | 0o600,
+        "mode {mode:#o} after fchmodat 0600"
+    );
+    // SAFETY: as above.
+    done(unsafe { libc::faccessat(d, c("moved").as_ptr(), libc::R_OK, 0) }).ctx("faccessat")?;
+    let unlinkat = |name: &str, flags: i32| {
+        let name = cstr(name);
+        // SAFETY: as above.
+        cvt(unsafe { libc::unlinkat(d, name.as_ptr(), flags) }).map(drop)
+    };
+    expect_errno(unlinkat("sub", 0), libc::EISDIR, "unlinkat of a directory")?;
+    expect_errno(
+        unlinkat("sub", libc::AT_REMOVEDIR),
+        libc::ENOTEMPTY,
+        "unlinkat AT_REMOVEDIR of a non-empty directory",
+    )?;
+    expect_errno(
+        unlinkat("l", libc::AT_REMOVEDIR),
+        libc::ENOTDIR,
+        "AT_REMOVEDIR of a link",
+    )?;
+    expect_errno(unlinkat("l", 0x1), libc::EINVAL, "unlinkat with flags 1")?;
+    for name in ["sub/f", "moved", "viafd", "l"] {
+        unlinkat(name, 0).ctx(format!("unlinkat {name}"))?;
+    }
+    unlinkat("sub", libc::AT_REMOVEDIR).ctx("unlinkat AT_REMOVEDIR")?;
+    ensure!(
+        names_in(dir.dir()).ctx("list")?.is_empty(),
+        "names left after unlinkat"
+    );
+    // SAFETY: as above.
+    let relinked = cvt(unsafe {
+        libc::linkat(
+            f.as_raw_fd(),
+            c("").as_ptr(),
+            d,
+            c("back").as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    });
+    expect_errno(
+        relinked,
+        libc::ENOENT,
+        "linkat AT_EMPTY_PATH of a file with no names left",
+    )?;
     pass()
 }
 
@@ -157,6 +259,11 @@ pub(crate) fn rename_rules() -> Check {
         pread_exact(held.as_raw_fd(), 1, 0).ctx("pread")? == b"2",
         "a descriptor on the replaced file lost its data"
     );
+    let replaced = fstat(held.as_raw_fd()).ctx("fstat")?.st_nlink;
+    ensure!(
+        replaced == 0,
+        "the replaced file has nlink {replaced}, want 0"
+    );
     rename(&two, &two).ctx("rename onto itself")?;
     mkdir(dir.path("d"), 0o755).ctx("mkdir")?;
     mkdir(dir.path("d/sub"), 0o755).ctx("mkdir")?;
@@ -209,8 +316,17 @@ pub(crate) fn rename_rules() -> Check {
         after == before - 1,
         "parent nlink {before} → {after} after moving a subdirectory out"
     );
-    let sub = stat(dir.path("d/sub")).ctx("stat")?.st_nlink;
-    ensure!(sub == 3, "new parent's nlink is {sub}, want 3");
+    let sub = stat(dir.path("d/sub")).ctx("stat")?;
+    ensure!(
+        sub.st_nlink == 3,
+        "new parent's nlink is {}, want 3",
+        sub.st_nlink
+    );
+    let up = stat(dir.path("d/sub/e/..")).ctx("stat d/sub/e/..")?;
+    ensure!(
+        up.st_ino == sub.st_ino,
+        "`..` of a moved directory is not its new parent"
+    );
     pass()
 }
 
@@ -234,6 +350,11 @@ pub(crate) fn hard_links() -> Check {
         "write through one name not seen through the other"
     );
     expect_errno(link(&f, &g), libc::EEXIST, "link onto an existing name")?;
+    rename(&f, &g).ctx("rename onto another link of the same file")?;
+    ensure!(
+        stat(&f).is_ok() && stat(&g).is_ok(),
+        "rename between two links of one file removed a name (POSIX: it does nothing)"
+    );
     expect_errno(
         link(dir.dir(), dir.path("dirlink")),
         libc::EPERM,
@@ -275,8 +396,8 @@ pub(crate) fn symlink_readlink() -> Check {
     );
     let st = lstat(&l).ctx("lstat")?;
     ensure!(
-        st.st_mode & libc::S_IFMT == libc::S_IFLNK && st.st_size == 11,
-        "lstat: mode {:#o} size {}, want a link of size 11",
+        st.st_mode == libc::S_IFLNK | 0o777 && st.st_size == 11,
+        "lstat: mode {:#o} size {}, want 0120777 and 11",
         st.st_mode,
         st.st_size
     );

@@ -347,3 +347,88 @@ pub(crate) fn rlimit_nofile() -> Check {
         pass()
     })
 }
+
+/// A forked child shares its parent's open files: the position and status flags it changes
+/// are the parent's too, while its descriptor flags are its own.
+pub(crate) fn fork_shares_offsets() -> Check {
+    let dir = Scratch::new("fork_offsets")?;
+    let p = dir.file("f", b"0123456789")?;
+    let fd = open(&p, libc::O_RDONLY, 0).ctx("open")?;
+    let fd = fd.as_raw_fd();
+    let child = guest_user::sys::fork_child(|| {
+        let mut four = [0u8; 4];
+        let moved = read(fd, &mut four).ok() == Some(4);
+        let flagged = fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK as libc::c_long).is_ok();
+        let cloexec = fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_ok();
+        if moved && flagged && cloexec {
+            0
+        } else {
+            1
+        }
+    })
+    .ctx("fork")?;
+    reap_ok(child, "child")?;
+    let pos = lseek(fd, 0, libc::SEEK_CUR).ctx("lseek")?;
+    ensure!(
+        pos == 4,
+        "position {pos} after the child read 4 bytes, want 4"
+    );
+    let fl = fcntl(fd, libc::F_GETFL, 0).ctx("F_GETFL")?;
+    ensure!(
+        fl & libc::O_NONBLOCK != 0,
+        "the child's F_SETFL O_NONBLOCK is not shared"
+    );
+    ensure!(
+        !fd_cloexec(fd).ctx("F_GETFD")?,
+        "the child's FD_CLOEXEC leaked into our table"
+    );
+    pass()
+}
+
+/// The ioctls every descriptor takes (FIONBIO, FIOCLEX, FIONCLEX); terminal ioctls on
+/// what is not a terminal are ENOTTY.
+pub(crate) fn ioctl_generic() -> Check {
+    let (r, _w) = pipe().ctx("pipe")?;
+    let r = r.as_raw_fd();
+    let int_ioctl = |fd: RawFd, cmd: libc::Ioctl, value: i32| {
+        let v = value;
+        // SAFETY: these commands read one int.
+        cvt(unsafe { libc::ioctl(fd, cmd, &v) }).map(drop)
+    };
+    int_ioctl(r, libc::FIONBIO, 1).ctx("FIONBIO 1")?;
+    let fl = fcntl(r, libc::F_GETFL, 0).ctx("F_GETFL")?;
+    ensure!(
+        fl & libc::O_NONBLOCK != 0,
+        "FIONBIO 1 did not set O_NONBLOCK"
+    );
+    int_ioctl(r, libc::FIONBIO, 0).ctx("FIONBIO 0")?;
+    let fl = fcntl(r, libc::F_GETFL, 0).ctx("F_GETFL")?;
+    ensure!(
+        fl & libc::O_NONBLOCK == 0,
+        "FIONBIO 0 did not clear O_NONBLOCK"
+    );
+    int_ioctl(r, libc::FIOCLEX, 0).ctx("FIOCLEX")?;
+    ensure!(
+        fd_cloexec(r).ctx("F_GETFD")?,
+        "FIOCLEX did not set FD_CLOEXEC"
+    );
+    int_ioctl(r, libc::FIONCLEX, 0).ctx("FIONCLEX")?;
+    ensure!(
+        !fd_cloexec(r).ctx("F_GETFD")?,
+        "FIONCLEX did not clear FD_CLOEXEC"
+    );
+    let file = open("/dev/null", libc::O_RDONLY, 0).ctx("open")?;
+    for (fd, what) in [(r, "a pipe"), (file.as_raw_fd(), "/dev/null")] {
+        // SAFETY: termios is plain data.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: TCGETS writes one termios into `t`.
+        let got = cvt(unsafe { libc::ioctl(fd, libc::TCGETS, &mut t) });
+        expect_errno(got, libc::ENOTTY, &format!("TCGETS on {what}"))?;
+    }
+    expect_errno(
+        int_ioctl(file.as_raw_fd(), 0x1234, 0),
+        libc::ENOTTY,
+        "ioctl 0x1234 on /dev/null",
+    )?;
+    pass()
+}

@@ -166,6 +166,18 @@ pub(crate) fn read_write_vectors() -> Check {
         "pread past EOF returned data"
     );
     expect_errno(pread(fd, &mut buf, -1), libc::EINVAL, "pread at offset -1")?;
+    // One transfer bigger than any kernel bounce buffer, in both directions.
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    ensure!(
+        pwrite(fd, &big, 0).ctx("pwrite 200000")? == big.len(),
+        "short 200000-byte write"
+    );
+    let back = pread_exact(fd, big.len() + 10, 0).ctx("pread 200000")?;
+    ensure!(
+        back == big,
+        "a 200000-byte write read back differently ({} bytes)",
+        back.len()
+    );
     pass()
 }
 
@@ -362,6 +374,51 @@ pub(crate) fn stat_family() -> Check {
         libc::ENOTDIR,
         "stat of f/x with f a file",
     )?;
+    pass()
+}
+
+/// Writes move mtime and ctime, chmod and link and rename move ctime only, and a directory's
+/// mtime moves when a name is added to it.
+pub(crate) fn timestamps() -> Check {
+    let dir = Scratch::new("times")?;
+    let p = dir.file("f", b"x")?;
+    let mtime = |st: &libc::stat| (st.st_mtime, st.st_mtime_nsec);
+    let ctime = |st: &libc::stat| (st.st_ctime, st.st_ctime_nsec);
+    let tick = || sys::sleep(std::time::Duration::from_millis(20));
+    let t0 = stat(&p).ctx("stat")?;
+    tick();
+    std::fs::write(&p, b"changed").ctx("write")?;
+    let t1 = stat(&p).ctx("stat")?;
+    ensure!(mtime(&t1) > mtime(&t0), "a write did not move mtime");
+    ensure!(ctime(&t1) > ctime(&t0), "a write did not move ctime");
+    tick();
+    chmod(&p, 0o600).ctx("chmod")?;
+    let t2 = stat(&p).ctx("stat")?;
+    ensure!(ctime(&t2) > ctime(&t1), "chmod did not move ctime");
+    ensure!(mtime(&t2) == mtime(&t1), "chmod moved mtime");
+    tick();
+    link(&p, dir.path("g")).ctx("link")?;
+    let t3 = stat(&p).ctx("stat")?;
+    ensure!(
+        ctime(&t3) > ctime(&t2),
+        "link did not move the file's ctime"
+    );
+    tick();
+    rename(&p, dir.path("h")).ctx("rename")?;
+    let t4 = stat(dir.path("h")).ctx("stat")?;
+    ensure!(
+        ctime(&t4) > ctime(&t3),
+        "rename did not move the file's ctime"
+    );
+    ensure!(mtime(&t4) == mtime(&t1), "rename moved the file's mtime");
+    let d0 = stat(dir.dir()).ctx("stat dir")?;
+    tick();
+    dir.file("new", b"")?;
+    let d1 = stat(dir.dir()).ctx("stat dir")?;
+    ensure!(
+        mtime(&d1) > mtime(&d0),
+        "creating a file did not move the directory's mtime"
+    );
     pass()
 }
 

@@ -44,6 +44,19 @@ pub(crate) fn umask_modes() -> Check {
             want[1],
             want[2]
         );
+        // mkdir keeps only the permission and sticky bits; a new file keeps set-id bits too.
+        mkdir(dir.path("s"), 0o7777).ctx("mkdir 07777")?;
+        let s = mode_of(dir.path("s"))?;
+        ensure!(
+            s == libc::S_IFDIR | 0o1750,
+            "mkdir(07777) under umask 027: {s:#o}, want 041750"
+        );
+        open(dir.path("x"), libc::O_CREAT | libc::O_WRONLY, 0o7777).ctx("create 07777")?;
+        let x = mode_of(dir.path("x"))?;
+        ensure!(
+            x == libc::S_IFREG | 0o7750,
+            "create(07777) under umask 027: {x:#o}, want 0107750"
+        );
         ensure!(
             umask(0) == 0o027,
             "umask did not return the mask set before"
@@ -117,6 +130,13 @@ pub(crate) fn permissions_non_root() -> Check {
     let secret = dir.file("secret", b"root only")?;
     chmod(&secret, 0o600).ctx("chmod")?;
     let public = dir.file("public", b"anyone")?;
+    let sticky = dir.path("sticky");
+    mkdir(&sticky, 0o777).ctx("mkdir")?;
+    chmod(&sticky, 0o1777).ctx("chmod 01777")?;
+    let roots = dir.file("sticky/root-owned", b"")?;
+    let private = dir.path("private");
+    mkdir(&private, 0o700).ctx("mkdir")?;
+    let hidden = dir.file("private/file", b"")?;
     in_child(|| {
         // SAFETY: no memory arguments.
         let ids = unsafe { (libc::setgid(65534), libc::setuid(65534)) };
@@ -152,6 +172,24 @@ pub(crate) fn permissions_non_root() -> Check {
             libc::EPERM,
             "chmod of another user's file",
         )?;
+        expect_errno(
+            stat(&hidden),
+            libc::EACCES,
+            "stat through a 0700 root directory",
+        )?;
+        expect_errno(
+            unlink(&roots),
+            libc::EPERM,
+            "unlink of root's file in a sticky directory",
+        )?;
+        expect_errno(
+            rename(&roots, sticky.join("renamed")),
+            libc::EPERM,
+            "rename of root's file in a sticky directory",
+        )?;
+        let mine = sticky.join("mine");
+        std::fs::write(&mine, b"").ctx("create in a 01777 directory")?;
+        unlink(&mine).ctx("unlink of one's own file in a sticky directory")?;
         pass()
     })
 }
@@ -184,6 +222,29 @@ pub(crate) fn mknod_fifo_and_device() -> Check {
     let mut buf = [0u8; 8];
     let n = read(r.as_raw_fd(), &mut buf).ctx("read")?;
     ensure!(&buf[..n] == b"fifo", "read {:?} from the FIFO", &buf[..n]);
+    drop((r, w));
+    // A reader no writer has come to yet is not hung up; once one came and went, it is.
+    let r = open(&fifo, libc::O_RDONLY | libc::O_NONBLOCK, 0).ctx("O_RDONLY|O_NONBLOCK open")?;
+    let mut p = [pollfd(r.as_raw_fd(), libc::POLLIN)];
+    poll(&mut p, 0).ctx("poll")?;
+    ensure!(
+        p[0].revents == 0,
+        "a FIFO reader that never had a writer polls {:#x}",
+        p[0].revents
+    );
+    drop(open(&fifo, libc::O_WRONLY | libc::O_NONBLOCK, 0).ctx("open a writer")?);
+    poll(&mut p, 0).ctx("poll")?;
+    ensure!(
+        p[0].revents == libc::POLLHUP,
+        "after the writer left: revents {:#x}",
+        p[0].revents
+    );
+    let rw = open(&fifo, libc::O_RDWR, 0).ctx("O_RDWR open of a FIFO (never waits)")?;
+    write(rw.as_raw_fd(), b"rw").ctx("write")?;
+    ensure!(
+        read(rw.as_raw_fd(), &mut buf).ctx("read")? == 2,
+        "O_RDWR FIFO read"
+    );
     expect_errno(
         mknod(dir.path("dir"), libc::S_IFDIR | 0o755, 0),
         libc::EPERM,

@@ -203,6 +203,16 @@ pub(crate) fn select_pipes() -> Check {
         tv.tv_sec,
         tv.tv_usec
     );
+    // Bits past the descriptor table are ignored, not an error, as in Linux.
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let null = std::ptr::null_mut::<FdSet>();
+    // SAFETY: no sets, a valid timeval.
+    let n = cvt_long(unsafe { libc::syscall(libc::SYS_select, 2000, null, null, null, &mut tv) })
+        .ctx("select(2000)")?;
+    ensure!(n == 0, "select(2000) with empty sets returned {n}");
     // pselect6 with a zero timeout polls once.
     let mut rd = FdSet::of(&[r1]);
     let ts = libc::timespec {

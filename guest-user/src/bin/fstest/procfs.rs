@@ -35,6 +35,11 @@ pub(crate) fn proc_self_stat() -> Check {
         link == sys::getpid().to_string(),
         "/proc/self points at {link:?}"
     );
+    let listed = names_in("/proc").ctx("list /proc")?;
+    ensure!(
+        listed.contains(&link) && listed.iter().any(|n| n == "self"),
+        "/proc lists neither our pid {link} nor self: {listed:?}"
+    );
     pass()
 }
 
@@ -96,6 +101,25 @@ pub(crate) fn proc_self_fd() -> Check {
     ensure!(
         read_to_end(again.as_raw_fd()).ctx("read")? == b"reopened",
         "reopening through /proc/self/fd gave other data"
+    );
+    let through = stat(format!("/proc/self/fd/{}", r.as_raw_fd())).ctx("stat fd link")?;
+    ensure!(
+        through.st_mode & libc::S_IFMT == libc::S_IFIFO && through.st_ino == ino,
+        "stat through /proc/self/fd does not reach the pipe"
+    );
+    // Opening a pipe's entry opens the pipe again, like a FIFO.
+    let w2 = open(
+        format!("/proc/self/fd/{}", w.as_raw_fd()),
+        libc::O_WRONLY,
+        0,
+    )
+    .ctx("reopen the pipe's write end")?;
+    write(w2.as_raw_fd(), b"again").ctx("write")?;
+    let mut buf = [0u8; 8];
+    let n = read(r.as_raw_fd(), &mut buf).ctx("read")?;
+    ensure!(
+        &buf[..n] == b"again",
+        "the reopened pipe end wrote elsewhere"
     );
     let closed = f.as_raw_fd();
     unlink(&p).ctx("unlink")?;
@@ -169,6 +193,22 @@ pub(crate) fn proc_sys_pid_max() -> Check {
 /// /proc/filesystems lists tmpfs and proc as nodev filesystems.
 pub(crate) fn proc_filesystems() -> Check {
     let text = std::fs::read_to_string("/proc/filesystems").ctx("read /proc/filesystems")?;
+    // Read a byte at a time, and from an offset, the file is the same text.
+    let fd = open("/proc/filesystems", libc::O_RDONLY, 0).ctx("open")?;
+    let mut bytewise = Vec::new();
+    let mut one = [0u8; 1];
+    while read(fd.as_raw_fd(), &mut one).ctx("read")? == 1 {
+        bytewise.push(one[0]);
+    }
+    ensure!(
+        bytewise == text.as_bytes(),
+        "read a byte at a time, /proc/filesystems differs"
+    );
+    let tail = pread_exact(fd.as_raw_fd(), 4096, 3).ctx("pread")?;
+    ensure!(
+        tail == text.as_bytes()[3..],
+        "pread at offset 3 of /proc/filesystems differs"
+    );
     for fs in ["tmpfs", "proc", "devtmpfs"] {
         ensure!(
             text.lines().any(|l| l == format!("nodev\t{fs}")),
