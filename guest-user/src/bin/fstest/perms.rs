@@ -21,42 +21,30 @@ pub(crate) fn umask_modes() -> Check {
             old == 0o022,
             "umask returned {old:#o}, want the 022 set at start"
         );
-        open(dir.path("f"), libc::O_CREAT | libc::O_WRONLY, 0o666).ctx("create")?;
-        mkdir(dir.path("d"), 0o777).ctx("mkdir")?;
-        mknod(dir.path("p"), libc::S_IFIFO | 0o666, 0).ctx("mknod fifo")?;
-        let modes = [
-            mode_of(dir.path("f"))?,
-            mode_of(dir.path("d"))?,
-            mode_of(dir.path("p"))?,
+        // (name, type to make, mode asked for, mode wanted): mkdir keeps only the permission
+        // and sticky bits, a new file keeps its set-id bits too.
+        let cases = [
+            ("f", libc::S_IFREG, 0o666, 0o640),
+            ("d", libc::S_IFDIR, 0o777, 0o750),
+            ("p", libc::S_IFIFO, 0o666, 0o640),
+            ("s", libc::S_IFDIR, 0o7777, 0o1750),
+            ("x", libc::S_IFREG, 0o7777, 0o7750),
         ];
-        let want = [
-            libc::S_IFREG | 0o640,
-            libc::S_IFDIR | 0o750,
-            libc::S_IFIFO | 0o640,
-        ];
-        ensure!(
-            modes == want,
-            "modes {:o} {:o} {:o} under umask 027, want {:o} {:o} {:o}",
-            modes[0],
-            modes[1],
-            modes[2],
-            want[0],
-            want[1],
-            want[2]
-        );
-        // mkdir keeps only the permission and sticky bits; a new file keeps set-id bits too.
-        mkdir(dir.path("s"), 0o7777).ctx("mkdir 07777")?;
-        let s = mode_of(dir.path("s"))?;
-        ensure!(
-            s == libc::S_IFDIR | 0o1750,
-            "mkdir(07777) under umask 027: {s:#o}, want 041750"
-        );
-        open(dir.path("x"), libc::O_CREAT | libc::O_WRONLY, 0o7777).ctx("create 07777")?;
-        let x = mode_of(dir.path("x"))?;
-        ensure!(
-            x == libc::S_IFREG | 0o7750,
-            "create(07777) under umask 027: {x:#o}, want 0107750"
-        );
+        for (name, kind, asked, want) in cases {
+            let p = dir.path(name);
+            match kind {
+                libc::S_IFDIR => mkdir(&p, asked),
+                libc::S_IFIFO => mknod(&p, kind | asked, 0),
+                _ => open(&p, libc::O_CREAT | libc::O_WRONLY, asked).map(drop),
+            }
+            .ctx(format!("create {name} with mode {asked:#o}"))?;
+            let got = mode_of(&p)?;
+            ensure!(
+                got == kind | want,
+                "{name} made with mode {asked:#o} under umask 027 has {got:#o}, want {:#o}",
+                kind | want
+            );
+        }
         ensure!(
             umask(0) == 0o027,
             "umask did not return the mask set before"
