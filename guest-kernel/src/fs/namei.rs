@@ -263,6 +263,10 @@ impl Walker {
         if inode.is_dir() {
             return Err(EPERM);
         }
+        // A file whose names are all gone stays gone (linkat of an open, unlinked file).
+        if inode.meta.lock().nlink == 0 {
+            return Err(ENOENT);
+        }
         if !Arc::ptr_eq(&old.mnt, &last.parent.mnt) {
             return Err(EXDEV);
         }

@@ -320,6 +320,13 @@ mod tests {
         assert_eq!(hello.inode().unwrap().meta.lock().nlink, 2);
         w.unlink(&last(&w, "/bin/hello")).unwrap();
         assert_eq!(ino(&w, "/hello2").unwrap(), hello.inode().unwrap().ino);
+        w.unlink(&last(&w, "/hello2")).unwrap();
+        assert_eq!(w.link(&hello, &last(&w, "/back")), Err(ENOENT));
+        w.link(
+            &w.lookup(&w.cwd, "/sbin/init", false).unwrap(),
+            &last(&w, "/hello2"),
+        )
+        .unwrap();
         mkdir(&w, "/d");
         let root_links = w.root.inode().unwrap().meta.lock().nlink;
         w.rename(&last(&w, "/d"), &last(&w, "/bin/d"), false)
