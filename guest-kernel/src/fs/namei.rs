@@ -210,6 +210,23 @@ impl Walker {
         dir.permission(self.fsuid, self.fsgid, 3)
     }
 
+    /// May `victim` be removed from `dir` (`may_delete`)? It takes write and search rights on
+    /// the directory, and in a sticky directory (`/tmp`) being root or the owner of the file
+    /// or of the directory (`check_sticky`), else EPERM.
+    fn may_delete(&self, dir: &Inode, victim: &Inode) -> KResult<()> {
+        self.may_write_dir(dir)?;
+        let (mode, dir_owner) = {
+            let m = dir.meta.lock();
+            (m.mode, m.uid)
+        };
+        let owner = victim.meta.lock().uid;
+        if mode & S_ISVTX != 0 && self.fsuid != 0 && self.fsuid != dir_owner && self.fsuid != owner
+        {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
     /// May a name be added in `last`'s directory (`may_create`)? Not in a directory that
     /// was removed (ENOENT, Linux's IS_DEADDIR), else it takes write and search rights.
     fn may_create(&self, last: &Last) -> KResult<Arc<Inode>> {
@@ -297,7 +314,7 @@ impl Walker {
             return Err(ENOTDIR);
         }
         let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        self.may_delete(&dir, &inode)?;
         dir.ops.may_change_names()?;
         if child.dentry.mounted() {
             return Err(EBUSY);
@@ -326,7 +343,7 @@ impl Walker {
             return Err(ENOTDIR);
         }
         let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        self.may_delete(&dir, &inode)?;
         dir.ops.may_change_names()?;
         if child.dentry.mounted() || Arc::ptr_eq(&child.dentry, &child.mnt.root) {
             return Err(EBUSY);
@@ -365,7 +382,7 @@ impl Walker {
         let inode = src.inode()?;
         let dst = self.child(new)?;
         let odir = old.parent.inode()?;
-        self.may_write_dir(&odir)?;
+        self.may_delete(&odir, &inode)?;
         let ndir = self.may_create(new)?;
         odir.ops.may_change_names()?;
         ndir.ops.may_change_names()?;
@@ -388,6 +405,7 @@ impl Walker {
             if Arc::ptr_eq(&target, &inode) {
                 return Ok(()); // two links to one inode: POSIX says do nothing
             }
+            self.may_delete(&ndir, &target)?;
             match (inode.is_dir(), target.is_dir()) {
                 (true, false) => return Err(ENOTDIR),
                 (false, true) => return Err(EISDIR),

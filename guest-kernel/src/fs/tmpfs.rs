@@ -381,6 +381,31 @@ mod tests {
     }
 
     #[test]
+    fn sticky_directories_keep_other_users_files() {
+        let w = tree();
+        let tmp = mkdir(&w, "/tmp");
+        tmp.inode().unwrap().meta.lock().mode = S_IFDIR | 0o1777;
+        mkfile(&w, "/tmp/roots", b"");
+        let user = Walker {
+            fsuid: 1000,
+            fsgid: 1000,
+            ..w.clone()
+        };
+        mkfile(&user, "/tmp/mine", b"");
+        assert_eq!(user.unlink(&last(&user, "/tmp/roots")), Err(EPERM));
+        assert_eq!(
+            user.rename(&last(&user, "/tmp/roots"), &last(&user, "/tmp/x"), false),
+            Err(EPERM)
+        );
+        assert_eq!(
+            user.rename(&last(&user, "/tmp/mine"), &last(&user, "/tmp/roots"), false),
+            Err(EPERM)
+        );
+        user.unlink(&last(&user, "/tmp/mine")).unwrap();
+        w.unlink(&last(&w, "/tmp/roots")).unwrap();
+    }
+
+    #[test]
     fn mounts_are_crossed_both_ways() {
         let w = tree();
         let mnt = mkdir(&w, "/mnt");
