@@ -67,6 +67,19 @@ impl Pipe {
 /// One open end of a pipe; its access mode says which (`pipefifo_fops`).
 struct PipeFile {
     pipe: Arc<Pipe>,
+    /// Hang-up is reported to a reader only once the writers' open count has moved past
+    /// this (`f_pipe`): a FIFO opened for reading without blocking, before any writer came,
+    /// has had no writer to lose.
+    hup_after_w_counter: usize,
+}
+
+impl PipeFile {
+    fn new(pipe: Arc<Pipe>) -> Self {
+        PipeFile {
+            pipe,
+            hup_after_w_counter: 0,
+        }
+    }
 }
 
 impl FileOps for PipeFile {
@@ -139,7 +152,9 @@ impl FileOps for PipeFile {
             if !ring.is_empty() {
                 mask |= POLLIN | POLLRDNORM;
             }
-            if p.writers.load(Ordering::SeqCst) == 0 {
+            if p.writers.load(Ordering::SeqCst) == 0
+                && p.w_counter.load(Ordering::SeqCst) != self.hup_after_w_counter
+            {
                 mask |= POLLHUP;
             }
         }
@@ -215,7 +230,7 @@ pub fn create_pipe_files(flags: u32) -> (Arc<File>, Arc<File>) {
     let path = Path { mnt, dentry };
     pipe.add_reader();
     pipe.add_writer();
-    let ops: Arc<dyn FileOps> = Arc::new(PipeFile { pipe });
+    let ops: Arc<dyn FileOps> = Arc::new(PipeFile::new(pipe));
     let keep = flags & O_NONBLOCK;
     (
         File::new(path.clone(), inode.clone(), ops.clone(), O_RDONLY | keep),
@@ -260,11 +275,17 @@ pub fn sys_pipe(fds: u64) -> KResult<i64> {
 /// O_NONBLOCK (then a writer without readers gets `ENXIO`); O_RDWR never waits.
 pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
     let nonblock = flags & O_NONBLOCK != 0;
+    let mut file = PipeFile::new(pipe.clone());
     match flags & O_ACCMODE {
         O_RDONLY => {
             pipe.add_reader();
             pipe.wake_all();
-            if !nonblock && pipe.writers.load(Ordering::SeqCst) == 0 {
+            // Counted before the writers are looked at: a writer opening in between moves
+            // the count, so its leaving is still a hang-up.
+            let w_counter = pipe.w_counter.load(Ordering::SeqCst);
+            if nonblock && pipe.writers.load(Ordering::SeqCst) == 0 {
+                file.hup_after_w_counter = w_counter;
+            } else if pipe.writers.load(Ordering::SeqCst) == 0 {
                 let seen = pipe.w_counter.load(Ordering::SeqCst);
                 let r = pipe.rd_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.w_counter.load(Ordering::SeqCst) != seen
@@ -299,5 +320,5 @@ pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
             pipe.wake_all();
         }
     }
-    Ok(Arc::new(PipeFile { pipe }))
+    Ok(Arc::new(file))
 }
