@@ -222,6 +222,11 @@ impl FdTable {
         }
     }
 
+    /// The size of the table: no open descriptor is at or above it (`max_fds`).
+    pub fn max_fds(&self) -> usize {
+        self.fds.len()
+    }
+
     /// The open descriptors, in order (/proc/<pid>/fd).
     pub fn open_fds(&self) -> impl Iterator<Item = (usize, &Arc<File>)> {
         self.fds

@@ -211,13 +211,15 @@ pub fn sys_ppoll(ufds: u64, nfds: u64, tsp: u64, sigmask: u64, sigsetsize: u64) 
     Ok(n as i64)
 }
 
-const FD_SETSIZE: u64 = 1024;
-
 /// `select` on top of `do_poll`: bit sets in, bit sets out.
 fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KResult<i64> {
-    if n > FD_SETSIZE {
+    // `n` is a C int; bits past the end of the descriptor table are ignored, not an error
+    // (`core_sys_select`), so a program may pass more than FD_SETSIZE.
+    let n = n as i32;
+    if n < 0 {
         return Err(EINVAL);
     }
+    let n = (n as u64).min(current().files().lock().max_fds() as u64);
     let bytes = n.div_ceil(64) as usize * 8;
     let read_set = |addr: u64| -> KResult<Vec<u8>> {
         let mut v = alloc::vec![0u8; bytes];
