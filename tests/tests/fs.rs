@@ -10,6 +10,7 @@ const FILES: &[&str] = &[
     "open_trunc",
     "open_append",
     "read_write_vectors",
+    "append_from_two_processes",
     "lseek_holes",
     "truncate_sizes",
     "stat_family",
@@ -62,6 +63,8 @@ const PIPES: &[&str] = &[
     "pipe_setsize",
     "pipe_buf_atomic",
     "pipe_fionread",
+    "pipe_read_interrupted",
+    "pipe_large_transfer",
     "pipe_wakes_reader",
     "pipe_wakes_writer",
     "command_output",
@@ -83,12 +86,14 @@ const DEVICES_AND_PROC: &[&str] = &[
     "dev_urandom",
     "devtmpfs_mounted",
     "dev_numbers",
+    "dev_seek_and_pread",
     "proc_self_stat",
     "proc_self_exe",
     "proc_self_fd",
     "proc_self_cwd",
     "proc_sys_pid_max",
     "proc_filesystems",
+    "proc_names_are_fixed",
 ];
 
 const BAD_INPUT: &[&str] = &[

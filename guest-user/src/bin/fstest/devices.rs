@@ -166,3 +166,34 @@ pub(crate) fn dev_numbers() -> Check {
     );
     pass()
 }
+
+/// The memory devices take any position and stay at 0 (`null_lseek`, `noop_llseek`), and
+/// pread/pwrite work on them as on files.
+pub(crate) fn dev_seek_and_pread() -> Check {
+    for (path, pread_gives) in [
+        ("/dev/null", 0),
+        ("/dev/zero", 8),
+        ("/dev/full", 8),
+        ("/dev/urandom", 8),
+    ] {
+        let fd = open(path, libc::O_RDWR, 0).ctx(format!("open {path}"))?;
+        let fd = fd.as_raw_fd();
+        let pos = lseek(fd, 100, libc::SEEK_SET).ctx(format!("lseek {path}"))?;
+        ensure!(pos == 0, "lseek({path}, 100) = {pos}, want 0");
+        let n = pread(fd, &mut [0u8; 8], 5).ctx(format!("pread {path}"))?;
+        ensure!(
+            n == pread_gives,
+            "pread of 8 bytes from {path} gave {n}, want {pread_gives}"
+        );
+        let wrote = pwrite(fd, b"x", 5);
+        if path == "/dev/full" {
+            expect_errno(wrote, libc::ENOSPC, "pwrite to /dev/full")?;
+        } else {
+            ensure!(
+                wrote.ctx(format!("pwrite {path}"))? == 1,
+                "pwrite to {path}"
+            );
+        }
+    }
+    pass()
+}

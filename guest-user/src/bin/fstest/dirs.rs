@@ -216,6 +216,17 @@ pub(crate) fn readdir_listing() -> Check {
             .is_empty(),
         "getdents64 at the end returned more entries"
     );
+    // A record's d_off is a position to come back to (seekdir): the next record.
+    lseek(fd.as_raw_fd(), 0, libc::SEEK_SET).ctx("rewind")?;
+    let first = getdents64(fd.as_raw_fd(), 4096).ctx("getdents64")?;
+    let d_off = i64::from_le_bytes(first[8..16].try_into().unwrap());
+    lseek(fd.as_raw_fd(), d_off, libc::SEEK_SET).ctx("lseek to d_off")?;
+    let again = parse_dirents(&getdents64(fd.as_raw_fd(), 4096).ctx("getdents64")?);
+    ensure!(
+        again.first().map(|e| &e.0) == parse_dirents(&first).get(1).map(|e| &e.0),
+        "after seeking to the first record's d_off the listing restarts at {:?}",
+        again.first()
+    );
     lseek(fd.as_raw_fd(), 0, libc::SEEK_SET).ctx("rewind")?;
     expect_errno(
         getdents64(fd.as_raw_fd(), 8),
@@ -308,6 +319,16 @@ pub(crate) fn rename_rules() -> Check {
         rename(dir.path("nope"), dir.path("x")),
         libc::ENOENT,
         "rename of a missing file",
+    )?;
+    expect_errno(
+        rename(&two, "/dev/fstest-x"),
+        libc::EXDEV,
+        "rename to another mount",
+    )?;
+    expect_errno(
+        link(&two, "/dev/fstest-x"),
+        libc::EXDEV,
+        "link to another mount",
     )?;
     let before = stat(dir.dir()).ctx("stat")?.st_nlink;
     rename(dir.path("e"), dir.path("d/sub/e")).ctx("move a directory down")?;
@@ -500,6 +521,14 @@ pub(crate) fn open_nofollow() -> Check {
         st.st_mode & libc::S_IFMT == libc::S_IFLNK,
         "O_PATH|O_NOFOLLOW opened mode {:#o}, want the link",
         st.st_mode
+    );
+    let mut buf = [0u8; 8];
+    let empty = cstr("");
+    // SAFETY: `empty` is NUL-terminated; the kernel writes at most 8 bytes into `buf`.
+    let n = unsafe { libc::readlinkat(p.as_raw_fd(), empty.as_ptr(), buf.as_mut_ptr().cast(), 8) };
+    ensure!(
+        n == 1 && buf[0] == b'f',
+        "readlinkat(O_PATH link fd, \"\") returned {n}"
     );
     pass()
 }

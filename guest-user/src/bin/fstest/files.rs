@@ -181,6 +181,42 @@ pub(crate) fn read_write_vectors() -> Check {
     pass()
 }
 
+/// O_APPEND writes from two processes at once never overwrite each other: every record
+/// lands whole, after the ones before it.
+pub(crate) fn append_from_two_processes() -> Check {
+    const RECORDS: usize = 200;
+    let dir = Scratch::new("append2")?;
+    let p = dir.file("log", b"")?;
+    let writers: Vec<libc::pid_t> = [b'a', b'b']
+        .iter()
+        .map(|&tag| {
+            later_in_child(std::time::Duration::ZERO, || {
+                let Ok(fd) = open(&p, libc::O_WRONLY | libc::O_APPEND, 0) else {
+                    return false;
+                };
+                let mut rec = [tag; 10];
+                rec[9] = b'\n';
+                (0..RECORDS).all(|_| write(fd.as_raw_fd(), &rec).ok() == Some(10))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for pid in writers {
+        reap_ok(pid, "appender")?;
+    }
+    let data = std::fs::read(&p).ctx("read")?;
+    ensure!(
+        data.len() == 2 * RECORDS * 10,
+        "log has {} bytes, want {}",
+        data.len(),
+        2 * RECORDS * 10
+    );
+    let whole = data
+        .chunks(10)
+        .all(|r| r[9] == b'\n' && r[..9].iter().all(|&b| b == r[0]));
+    ensure!(whole, "records from the two appenders overlap");
+    pass()
+}
+
 /// lseek's three origins; seeking past the end and writing leaves a hole that reads as zeros.
 pub(crate) fn lseek_holes() -> Check {
     let dir = Scratch::new("lseek")?;

@@ -3,10 +3,11 @@
 //! another process, std::process::Command's pipes, and a FIFO between two processes.
 
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use guest_user::check::{in_child, pass, pass_with, Check};
-use guest_user::sys;
+use guest_user::sys::{self, cvt};
 use guest_user::{ensure, fail};
 
 use crate::util::*;
@@ -90,6 +91,14 @@ pub(crate) fn pipe_eof() -> Check {
             "no EOF after the writers closed"
         );
     }
+    // A reader asleep on an empty pipe wakes with EOF when the last writer, in another
+    // process, goes away.
+    let (r, w) = pipe().ctx("pipe")?;
+    let writer = later_in_child(Duration::from_millis(50), || true)?;
+    drop(w);
+    let n = read(r.as_raw_fd(), &mut buf).ctx("blocking read")?;
+    reap_ok(writer, "writer")?;
+    ensure!(n == 0, "a sleeping reader got {n} bytes instead of EOF");
     pass()
 }
 
@@ -137,6 +146,16 @@ pub(crate) fn epipe_when_ignored() -> Check {
             sigismember(&pending, libc::SIGPIPE),
             "SIGPIPE is not pending after EPIPE"
         );
+        // A writer asleep on a full pipe gets EPIPE when the last reader, in another
+        // process, goes away.
+        let (r, w) = pipe2(libc::O_NONBLOCK).ctx("pipe2")?;
+        fill_nonblocking(w.as_raw_fd(), PIPE_BUF)?;
+        fcntl(w.as_raw_fd(), libc::F_SETFL, 0).ctx("F_SETFL")?;
+        let reader = later_in_child(Duration::from_millis(50), || true)?;
+        drop(r);
+        let res = write(w.as_raw_fd(), &[0u8; PIPE_BUF]);
+        reap_ok(reader, "reader")?;
+        expect_errno(res, libc::EPIPE, "a sleeping writer whose reader left")?;
         pass()
     })
 }
@@ -276,6 +295,71 @@ pub(crate) fn pipe_buf_atomic() -> Check {
         "100-byte write into 100 free"
     );
     drop(r);
+    pass()
+}
+
+static SIGNALS_SEEN: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn count_signal(_: libc::c_int) {
+    SIGNALS_SEEN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A signal handler interrupts a sleeping pipe read: EINTR without SA_RESTART; with it,
+/// the read goes on and returns the data that comes later.
+pub(crate) fn pipe_read_interrupted() -> Check {
+    in_child(|| {
+        let me = sys::getpid();
+        let (r, w) = pipe().ctx("pipe")?;
+        for restart in [false, true] {
+            // SAFETY: sigaction is plain data; the handler only counts (async-signal-safe).
+            let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+            sa.sa_sigaction = count_signal as *const () as libc::sighandler_t;
+            sa.sa_flags = if restart { libc::SA_RESTART } else { 0 };
+            // SAFETY: `sa` is valid for the call.
+            cvt(unsafe { libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) })
+                .ctx("sigaction")?;
+            let w = w.as_raw_fd();
+            let sender = later_in_child(Duration::from_millis(50), || {
+                // SAFETY: kill has no memory arguments.
+                let sent = unsafe { libc::kill(me, libc::SIGUSR1) } == 0;
+                sys::sleep(Duration::from_millis(50));
+                sent && (!restart || write(w, b"late").is_ok())
+            })?;
+            let mut buf = [0u8; 8];
+            let got = read(r.as_raw_fd(), &mut buf);
+            reap_ok(sender, "signal sender")?;
+            if restart {
+                let n = got.ctx("read with SA_RESTART")?;
+                ensure!(
+                    &buf[..n] == b"late",
+                    "restarted read returned {:?}",
+                    &buf[..n]
+                );
+            } else {
+                expect_errno(got, libc::EINTR, "read interrupted by a handler")?;
+            }
+        }
+        let seen = SIGNALS_SEEN.load(Ordering::SeqCst);
+        ensure!(seen == 2, "the handler ran {seen} times, want 2");
+        pass()
+    })
+}
+
+/// 256 KiB written in one call by another process arrive whole and in order.
+pub(crate) fn pipe_large_transfer() -> Check {
+    const SIZE: usize = 256 * 1024;
+    let data: Vec<u8> = (0..SIZE).map(|i| (i % 253) as u8).collect();
+    let (r, w) = pipe().ctx("pipe")?;
+    let writer = later_in_child(Duration::ZERO, || {
+        write(w.as_raw_fd(), &data).ok() == Some(SIZE)
+    })?;
+    drop(w);
+    let got = read_to_end(r.as_raw_fd()).ctx("read")?;
+    reap_ok(writer, "writer (1: short write)")?;
+    ensure!(got.len() == SIZE, "read {} bytes, want {SIZE}", got.len());
+    if let Some(i) = got.iter().zip(&data).position(|(a, b)| a != b) {
+        fail!("byte {i} differs");
+    }
     pass()
 }
 

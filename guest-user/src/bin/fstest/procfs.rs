@@ -217,3 +217,33 @@ pub(crate) fn proc_filesystems() -> Check {
     }
     pass()
 }
+
+/// Names in /proc come from the kernel only: creating one is ENOENT, removing one EPERM.
+pub(crate) fn proc_names_are_fixed() -> Check {
+    expect_errno(
+        open("/proc/fstest-new", libc::O_CREAT | libc::O_WRONLY, 0o644),
+        libc::ENOENT,
+        "create in /proc",
+    )?;
+    expect_errno(
+        mkdir("/proc/fstest-dir", 0o755),
+        libc::ENOENT,
+        "mkdir in /proc",
+    )?;
+    expect_errno(
+        mkdir("/proc/sys/fstest-dir", 0o755),
+        libc::ENOENT,
+        "mkdir in /proc/sys",
+    )?;
+    expect_errno(
+        unlink("/proc/version"),
+        libc::EPERM,
+        "unlink of /proc/version",
+    )?;
+    expect_errno(
+        stat("/proc/no-such-entry"),
+        libc::ENOENT,
+        "stat of a missing /proc entry",
+    )?;
+    pass()
+}
