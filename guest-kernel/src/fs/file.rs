@@ -83,6 +83,12 @@ pub trait FileOps: Send + Sync {
         true
     }
 
+    /// Move the position of a seekable file (`llseek`); devices whose data has no place
+    /// answer otherwise.
+    fn llseek(&self, file: &File, offset: i64, whence: u64) -> KResult<i64> {
+        super::read_write::generic_file_llseek(file, offset, whence)
+    }
+
     /// The ready mask; pollers add the queues to sleep on to `pt`.
     fn poll(&self, _file: &File, _pt: Option<&mut PollTable>) -> u16 {
         DEFAULT_POLLMASK

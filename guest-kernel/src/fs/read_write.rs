@@ -279,11 +279,16 @@ pub const SEEK_SET: u64 = 0;
 pub const SEEK_CUR: u64 = 1;
 pub const SEEK_END: u64 = 2;
 
-/// `generic_file_llseek`.
+/// `vfs_llseek`: `ESPIPE` for files without positions, else the file's own `llseek`.
 pub fn vfs_llseek(file: &File, offset: i64, whence: u64) -> KResult<i64> {
     if !file.ops.seekable() {
         return Err(ESPIPE);
     }
+    file.ops.llseek(file, offset, whence)
+}
+
+/// `generic_file_llseek`: from the start, the position or the end; never before 0.
+pub fn generic_file_llseek(file: &File, offset: i64, whence: u64) -> KResult<i64> {
     let mut pos = file.pos.lock();
     let base = match whence {
         SEEK_SET => 0,
