@@ -115,10 +115,11 @@ fn assert_passed(checks: &[&str], status: Option<i32>, console: &str) {
     assert_eq!(status, Some(0), "fstest failed:\n{console}");
 }
 
-/// Run fstest with `checks` as init's child on our VMM with 2 CPUs.
-fn run_fstest(checks: &[&str]) {
+/// Run fstest with `checks` as init's child on our VMM with 2 CPUs; returns the console.
+fn run_fstest(checks: &[&str]) -> String {
     let o = boot(&format!("quiet -- /bin/fstest {}", checks.join(" ")), 2);
     assert_passed(checks, Some(o.status()), &o.console);
+    o.console
 }
 
 #[test]
@@ -148,7 +149,8 @@ fn poll_select_and_ppoll() {
 
 #[test]
 fn devices_and_procfs() {
-    run_fstest(DEVICES_AND_PROC);
+    let out = run_fstest(DEVICES_AND_PROC);
+    assert!(out.contains("ok: proc_self_exe (/bin/fstest)"), "{out}");
 }
 
 #[test]
@@ -173,4 +175,5 @@ fn qemu_tcg_runs_every_fstest_check() {
         Duration::from_secs(600),
     );
     assert_passed(&all, status, &out);
+    assert!(out.contains("ok: proc_self_exe (/bin/fstest)"), "{out}");
 }

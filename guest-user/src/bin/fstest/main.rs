@@ -9,7 +9,8 @@
 //! guest (as init's child, as root) and on a Linux host (where it shows what Linux does);
 //! each check works in its own directory under /tmp.
 //!
-//! `fstest --fds-open FD...` and `fstest --emit-output` are helper modes that checks exec.
+//! `fstest --fds-open FD...`, `--emit-output` and `--write-to FILE TEXT` are helper modes
+//! that checks exec.
 
 mod devices;
 mod dirs;
@@ -126,6 +127,13 @@ fn helper(args: &[String]) -> Option<i32> {
             println!("to stdout");
             eprintln!("to stderr");
             Some(7)
+        }
+        // Open FILE for writing (waiting for a FIFO's reader) and write TEXT: 0 if done.
+        "--write-to" => {
+            let (file, text) = (args.get(1)?, args.get(2)?);
+            let written = util::open(file, libc::O_WRONLY, 0)
+                .and_then(|fd| util::write(std::os::fd::AsRawFd::as_raw_fd(&fd), text.as_bytes()));
+            Some(if written.is_ok() { 0 } else { 1 })
         }
         _ => None,
     }

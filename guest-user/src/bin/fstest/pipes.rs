@@ -452,18 +452,21 @@ pub(crate) fn command_output() -> Check {
     pass()
 }
 
-/// Two processes meet at a FIFO by name: the reader's open waits for a writer, data flows,
-/// and the writer's close is the reader's end of file.
+/// Two unrelated processes meet at a FIFO by name: the reader's open waits for a writer
+/// (another program, exec'd, sharing no descriptor with us), data flows, and the writer's
+/// close is the reader's end of file.
 pub(crate) fn fifo_between_processes() -> Check {
     let dir = Scratch::new("fifo")?;
     let fifo = dir.path("fifo");
     mknod(&fifo, libc::S_IFIFO | 0o600, 0).ctx("mkfifo")?;
+    let exe = self_exe()?;
+    let path = fifo.to_string_lossy().into_owned();
     let start = Instant::now();
     let writer = later_in_child(Duration::from_millis(50), || {
-        let Ok(w) = open(&fifo, libc::O_WRONLY, 0) else {
-            return false;
-        };
-        write(w.as_raw_fd(), b"through the fifo").is_ok()
+        // SAFETY: closes descriptors only this child holds, before it execs.
+        unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
+        exec(&exe, &["--write-to", &path, "through the fifo"]);
+        false
     })?;
     let r = open(&fifo, libc::O_RDONLY, 0).ctx("open the FIFO for reading")?;
     let opened = start.elapsed();

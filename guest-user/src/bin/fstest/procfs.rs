@@ -3,7 +3,7 @@
 
 use std::os::fd::AsRawFd;
 
-use guest_user::check::{in_child, pass, skip, Check};
+use guest_user::check::{in_child, pass, pass_with, skip, Check};
 use guest_user::ensure;
 use guest_user::procfs::Stat;
 use guest_user::sys;
@@ -59,7 +59,7 @@ pub(crate) fn proc_self_exe() -> Check {
         via.st_ino == direct.st_ino,
         "/proc/self/exe leads to another file"
     );
-    pass()
+    pass_with(exe)
 }
 
 /// /proc/self/fd lists exactly the open descriptors; each is a link to its file (a pipe is
