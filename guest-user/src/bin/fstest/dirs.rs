@@ -469,7 +469,8 @@ pub(crate) fn symlink_readlink() -> Check {
     pass()
 }
 
-/// Loops end in ELOOP; a chain of 40 links resolves and 41 do not (Linux's MAXSYMLINKS).
+/// Loops end in ELOOP; a chain of 40 links resolves and 41 do not (Linux's MAXSYMLINKS),
+/// also when O_CREAT creates what the chain ends at.
 pub(crate) fn symlink_loops() -> Check {
     let dir = Scratch::new("loops")?;
     symlink("b", dir.path("a")).ctx("symlink")?;
@@ -495,6 +496,15 @@ pub(crate) fn symlink_loops() -> Check {
         libc::ELOOP,
         "stat through 41 links",
     )?;
+    // The same limit holds for O_CREAT through a chain that ends nowhere.
+    unlink(dir.path("end")).ctx("unlink")?;
+    let create = |name: &str| open(dir.path(name), libc::O_CREAT | libc::O_WRONLY, 0o644);
+    expect_errno(create("chain-0"), libc::ELOOP, "O_CREAT through 41 links")?;
+    create("chain-1").ctx("O_CREAT through 40 links")?;
+    ensure!(
+        stat(dir.path("end")).is_ok(),
+        "O_CREAT through 40 links made no file"
+    );
     pass()
 }
 
