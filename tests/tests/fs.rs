@@ -101,6 +101,7 @@ const BAD_INPUT: &[&str] = &[
     "efault_buffers",
     "efault_pipe_poll_getdents",
     "bad_iovecs",
+    "bad_arguments",
 ];
 
 /// Asserts that every check named passed (an `ok:` line each, no `FAIL`, exit status 0).

@@ -262,3 +262,168 @@ pub(crate) fn bad_iovecs() -> Check {
     );
     pass()
 }
+
+/// Out-of-range numbers get EINVAL, EFAULT or EBADF as in Linux, never a crash or a
+/// runaway allocation.
+pub(crate) fn bad_arguments() -> Check {
+    let dir = Scratch::new("bad_args")?;
+    let p = dir.file("f", b"data")?;
+    let fd = open(&p, libc::O_RDWR, 0).ctx("open")?;
+    let dfd = open(dir.dir(), libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx("open dir")?;
+    let (r, w) = pipe().ctx("pipe")?;
+    let (f, d) = (fd.as_raw_fd() as usize, dfd.as_raw_fd() as usize);
+    let mut buf = [0u8; 64];
+    let b = buf.as_mut_ptr() as usize;
+    let cwd = libc::AT_FDCWD as isize as usize;
+    let path = cstr(&p);
+    let pp = path.as_ptr() as usize;
+    let bad_ts = [0i64, 2_000_000_000];
+    let neg_tv = [0i64, -1];
+    let node = cstr(dir.path("n"));
+    let neg_ts = [-1i64, 0];
+    let mut pfd = [pollfd(r.as_raw_fd(), libc::POLLIN)];
+    let pf = pfd.as_mut_ptr() as usize;
+    let huge = usize::MAX;
+    let cases: [(&str, libc::c_long, [usize; 6], i32); 16] = [
+        (
+            "read of ~0 bytes",
+            libc::SYS_read,
+            [f, b, huge, 0, 0, 0],
+            libc::EFAULT,
+        ),
+        (
+            "write of ~0 bytes",
+            libc::SYS_write,
+            [f, b, huge, 0, 0, 0],
+            libc::EFAULT,
+        ),
+        (
+            "pread at offset i64::MIN",
+            libc::SYS_pread64,
+            [f, b, 8, 1 << 63, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "getdents64 into 0 bytes",
+            libc::SYS_getdents64,
+            [d, b, 0, 0, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "poll of 2^30 descriptors",
+            libc::SYS_poll,
+            [pf, 1 << 30, 0, 0, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "ppoll with tv_nsec 2e9",
+            libc::SYS_ppoll,
+            [pf, 1, bad_ts.as_ptr() as usize, 0, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "pselect6 with tv_sec -1",
+            libc::SYS_pselect6,
+            [1, 0, 0, 0, neg_ts.as_ptr() as usize, 0],
+            libc::EINVAL,
+        ),
+        (
+            "select with tv_usec -1",
+            libc::SYS_select,
+            [1, 0, 0, 0, neg_tv.as_ptr() as usize, 0],
+            libc::EINVAL,
+        ),
+        (
+            "select with n -1",
+            libc::SYS_select,
+            [huge, 0, 0, 0, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "F_SETPIPE_SZ 0xffffffff",
+            libc::SYS_fcntl,
+            [
+                w.as_raw_fd() as usize,
+                libc::F_SETPIPE_SZ as usize,
+                0xffff_ffff,
+                0,
+                0,
+                0,
+            ],
+            libc::EINVAL,
+        ),
+        (
+            "dup2 onto 2^31-1",
+            libc::SYS_dup2,
+            [f, i32::MAX as usize, 0, 0, 0, 0],
+            libc::EBADF,
+        ),
+        (
+            "close_range with all flags",
+            libc::SYS_close_range,
+            [0, 0, u32::MAX as usize, 0, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "openat relative to fd -5",
+            libc::SYS_openat,
+            [-5isize as usize, c"x".as_ptr() as usize, 0, 0, 0, 0],
+            libc::EBADF,
+        ),
+        (
+            "mknod of type 0170000",
+            libc::SYS_mknodat,
+            [cwd, node.as_ptr() as usize, 0o170644, 0, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "newfstatat with flags 0xffff",
+            libc::SYS_newfstatat,
+            [cwd, pp, b, 0xffff, 0, 0],
+            libc::EINVAL,
+        ),
+        (
+            "readlink into 0 bytes",
+            libc::SYS_readlink,
+            [pp, b, 0, 0, 0, 0],
+            libc::EINVAL,
+        ),
+    ];
+    for (what, nr, args, errno) in cases {
+        expect_errno(sc(nr, args), errno, what)?;
+    }
+    // select normalizes a timeval whose microseconds pass a second (Linux does not refuse it).
+    write(w.as_raw_fd(), b"x").ctx("write")?;
+    let mut set = [0u64; 16];
+    set[0] = 1 << r.as_raw_fd();
+    let mut long_tv = [0i64, 2_000_000];
+    let n = sc(
+        libc::SYS_select,
+        [
+            r.as_raw_fd() as usize + 1,
+            set.as_mut_ptr() as usize,
+            0,
+            0,
+            long_tv.as_mut_ptr() as usize,
+            0,
+        ],
+    );
+    ensure!(
+        matches!(n, Ok(1)),
+        "select with tv_usec 2e6 on a ready pipe: {n:?}, want 1"
+    );
+    let mut empty = [0u8; 0];
+    expect_errno(
+        read(dfd.as_raw_fd(), &mut empty),
+        libc::EISDIR,
+        "read of 0 bytes from a directory",
+    )?;
+    umask(0xffff_ffff);
+    let masked = umask(0o022);
+    ensure!(masked == 0o777, "umask(~0) kept {masked:#o}, want 0777");
+    ensure!(
+        std::fs::read(&p).ctx("read")? == b"data",
+        "a refused call changed the file"
+    );
+    pass()
+}

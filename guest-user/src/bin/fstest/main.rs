@@ -110,6 +110,7 @@ const CHECKS: &[NamedCheck] = &[
         efault::efault_pipe_poll_getdents,
     ),
     ("bad_iovecs", efault::bad_iovecs),
+    ("bad_arguments", efault::bad_arguments),
 ];
 
 /// The modes in which a check runs this program as its helper; `None` for a normal run.
