@@ -184,7 +184,8 @@ impl FileOps for PipeFile {
         match cmd {
             F_GETPIPE_SZ => Ok(self.pipe.ring.lock().capacity() as i64),
             F_SETPIPE_SZ => {
-                let n = self.pipe.ring.lock().set_capacity(arg as usize)?;
+                // The size is an unsigned int (`pipe_fcntl`).
+                let n = self.pipe.ring.lock().set_capacity(arg as u32 as usize)?;
                 self.pipe.wr_wait.wake_up_all();
                 Ok(n as i64)
             }
