@@ -132,20 +132,21 @@ struct UserTimeout {
 }
 
 impl UserTimeout {
-    /// Read the timeout at `addr` (none for a null pointer): `EINVAL` if it is negative or
-    /// its fraction is out of range; a huge one is as good as none.
+    /// Read the timeout at `addr` (none for a null pointer): `EINVAL` if it is negative or a
+    /// timespec's nanoseconds are out of range (a timeval's microseconds may pass a second:
+    /// select normalizes them); a huge one is as good as none.
     fn read(addr: u64, timeval: bool) -> KResult<Option<UserTimeout>> {
         if addr == 0 {
             return Ok(None);
         }
         let t: [i64; 2] = read_user(addr)?;
         let ns_per_unit: u64 = if timeval { 1000 } else { 1 };
-        if t[0] < 0 || !(0..(1_000_000_000 / ns_per_unit) as i64).contains(&t[1]) {
+        if t[0] < 0 || t[1] < 0 || (!timeval && t[1] >= 1_000_000_000) {
             return Err(EINVAL);
         }
         let ns = (t[0] as u64)
             .saturating_mul(1_000_000_000)
-            .saturating_add(t[1] as u64 * ns_per_unit);
+            .saturating_add((t[1] as u64).saturating_mul(ns_per_unit));
         Ok(Some(UserTimeout {
             addr,
             timeval,
