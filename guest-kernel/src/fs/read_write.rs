@@ -81,7 +81,12 @@ fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usiz
     }
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
-        return Ok(0);
+        // Even an empty read asks the file, and a directory says EISDIR (`generic_read_dir`).
+        return if file.inode.is_dir() {
+            Err(EISDIR)
+        } else {
+            Ok(0)
+        };
     }
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
