@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use guest_user::check::{in_child, pass, Check};
 use guest_user::ensure;
-use guest_user::sys::{cvt, cvt_long};
+use guest_user::sys::{self, cvt, cvt_long};
 
 use crate::util::*;
 
@@ -121,6 +121,20 @@ pub(crate) fn fcntl_status_flags() -> Check {
     ensure!(
         fl == want,
         "F_GETFL {fl:#o}, want {want:#o} (O_RDWR|O_APPEND|O_LARGEFILE)"
+    );
+    // musl's open adds O_LARGEFILE itself; the kernel must add it for callers that do not
+    // (glibc, raw system calls), as x86_64 Linux does on every open.
+    let raw = sys::cvt_long(
+        // SAFETY: a NUL-terminated path that outlives the call.
+        unsafe { libc::syscall(libc::SYS_open, cstr(&p).as_ptr(), libc::O_RDONLY) },
+    )
+    .ctx("raw open")?;
+    let raw_fl = fcntl(raw as RawFd, libc::F_GETFL, 0).ctx("F_GETFL");
+    close(raw as RawFd).ctx("close")?;
+    let raw_fl = raw_fl?;
+    ensure!(
+        raw_fl == O_LARGEFILE,
+        "F_GETFL {raw_fl:#o} after a raw open(O_RDONLY), want {O_LARGEFILE:#o} (O_LARGEFILE)"
     );
     let d = dup(fd).ctx("dup")?;
     fcntl(
