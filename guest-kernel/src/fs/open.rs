@@ -170,7 +170,9 @@ pub fn do_filp_open(
 
 pub fn do_sys_open(dirfd: u64, path: u64, flags: u64, mode: u64) -> KResult<i64> {
     let name = getname(path)?;
-    let flags = flags as u32;
+    // Every open is a large-file open on a 64-bit kernel (`force_o_largefile`), and F_GETFL
+    // says so whether or not the caller's C library asked.
+    let flags = flags as u32 | O_LARGEFILE;
     let w = walker();
     let start = start_at(&w, dirfd, &name)?;
     let file = do_filp_open(&w, &start, &name, flags, mode as u32)?;
