@@ -87,6 +87,10 @@ const CHECKS: &[NamedCheck] = &[
     ("poll_pipe_states", poll::poll_pipe_states),
     ("poll_timeout", poll::poll_timeout),
     ("poll_woken_by_writer", poll::poll_woken_by_writer),
+    (
+        "poll_survives_stop_and_continue",
+        poll::poll_survives_stop_and_continue,
+    ),
     ("select_pipes", poll::select_pipes),
     ("ppoll_sigmask", poll::ppoll_sigmask),
     ("dev_null", devices::dev_null),

@@ -115,6 +115,47 @@ pub(crate) fn poll_woken_by_writer() -> Check {
     pass_with(format_args!("woken after {} ms", took.as_millis()))
 }
 
+/// A stop and continue (signals with no handler) do not end a sleeping poll or select:
+/// Linux restarts them, and they return only when the data comes.
+pub(crate) fn poll_survives_stop_and_continue() -> Check {
+    let (r, w) = pipe().ctx("pipe")?;
+    let (r, w) = (r.as_raw_fd(), w.as_raw_fd());
+    let sleeper = |use_select: bool| -> Result<libc::pid_t, guest_user::check::Fail> {
+        later_in_child(Duration::ZERO, || {
+            let woke = if use_select {
+                let mut rd = FdSet::of(&[r]);
+                let mut tv = libc::timeval {
+                    tv_sec: 10,
+                    tv_usec: 0,
+                };
+                select_raw(r + 1, &mut rd, &mut FdSet::default(), Some(&mut tv))
+            } else {
+                poll(&mut [pollfd(r, libc::POLLIN)], 10_000).map(|n| n as i32)
+            };
+            matches!(woke, Ok(1))
+        })
+    };
+    for use_select in [false, true] {
+        let pid = sleeper(use_select)?;
+        sys::sleep(Duration::from_millis(50));
+        // SAFETY: kill has no memory arguments.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        sys::waitpid(pid, libc::WUNTRACED).ctx("waitpid WUNTRACED")?;
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        sys::sleep(Duration::from_millis(50));
+        write(w, b"x").ctx("write")?;
+        let what = if use_select { "select" } else { "poll" };
+        reap_ok(
+            pid,
+            &format!("{what} across SIGSTOP/SIGCONT (1: it returned early)"),
+        )?;
+        let mut buf = [0u8; 1];
+        read(r, &mut buf).ctx("read")?;
+    }
+    pass()
+}
+
 /// A `fd_set` of 1024 bits.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 #[repr(C)]
