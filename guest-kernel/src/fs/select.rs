@@ -177,8 +177,10 @@ pub fn sys_poll(ufds: u64, nfds: u64, timeout_ms: i64) -> KResult<i64> {
     // The timeout is a C int: only the low 32 bits count, and a negative one waits for ever.
     let timeout_ms = timeout_ms as i32;
     let deadline = (timeout_ms >= 0).then(|| deadline_after(timeout_ms as u64 * 1_000_000));
-    let r = do_poll(&mut fds, deadline);
-    let n = r.map_err(|e| if e == ERESTARTNOHAND { EINTR } else { e })?;
+    // Interrupted, poll is EINTR if a handler runs and is restarted if not (a stop and
+    // continue), like select. Linux restarts it with what is left of the timeout through a
+    // restart block; without one a restarted poll waits its whole timeout again.
+    let n = do_poll(&mut fds, deadline)?;
     write_revents(ufds, &fds)?;
     Ok(n as i64)
 }
