@@ -75,6 +75,7 @@ const POLL: &[&str] = &[
     "poll_pipe_states",
     "poll_timeout",
     "poll_woken_by_writer",
+    "poll_survives_stop_and_continue",
     "select_pipes",
     "ppoll_sigmask",
 ];
