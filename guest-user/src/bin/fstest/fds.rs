@@ -280,7 +280,44 @@ pub(crate) fn ebadf() -> Check {
         libc::EBADF,
         "read from an O_PATH fd",
     )?;
-    fstat(path_fd.as_raw_fd()).ctx("fstat of an O_PATH fd")?;
+    // An O_PATH descriptor names a place: only fstat, fchdir, fcntl, dup, close and use as
+    // a dirfd take it; everything that touches the file is EBADF.
+    let o = path_fd.as_raw_fd();
+    fstat(o).ctx("fstat of an O_PATH fd")?;
+    let fl = fcntl(o, libc::F_GETFL, 0).ctx("F_GETFL of an O_PATH fd")?;
+    ensure!(
+        fl == libc::O_PATH,
+        "F_GETFL of an O_PATH fd is {fl:#o}, want O_PATH alone"
+    );
+    dup(o).ctx("dup of an O_PATH fd")?;
+    // The system call itself: musl's fchmod falls back to chmod of /proc/self/fd/N.
+    // SAFETY: no memory arguments.
+    let fchmod = cvt_long(unsafe { libc::syscall(libc::SYS_fchmod, o, 0o600) });
+    expect_errno(fchmod, libc::EBADF, "fchmod of an O_PATH fd")?;
+    expect_errno(ftruncate(o, 0), libc::EBADF, "ftruncate of an O_PATH fd")?;
+    expect_errno(
+        lseek(o, 0, libc::SEEK_SET),
+        libc::EBADF,
+        "lseek of an O_PATH fd",
+    )?;
+    expect_errno(fionread(o), libc::EBADF, "ioctl of an O_PATH fd")?;
+    // SAFETY: no memory arguments.
+    let fsync = cvt(unsafe { libc::fsync(o) });
+    expect_errno(fsync, libc::EBADF, "fsync of an O_PATH fd")?;
+    let mut p = [pollfd(o, libc::POLLIN)];
+    poll(&mut p, 0).ctx("poll")?;
+    ensure!(
+        p[0].revents == libc::POLLNVAL,
+        "poll of an O_PATH fd: {:#x}",
+        p[0].revents
+    );
+    let dir_path = open(dir.dir(), libc::O_PATH | libc::O_DIRECTORY, 0).ctx("O_PATH dir")?;
+    expect_errno(
+        getdents64(dir_path.as_raw_fd(), 1024),
+        libc::EBADF,
+        "getdents64 of an O_PATH fd",
+    )?;
+    openat(dir_path.as_raw_fd(), "f", libc::O_RDONLY, 0).ctx("openat an O_PATH dirfd")?;
     pass()
 }
 
