@@ -9,7 +9,7 @@ use super::file::*;
 use super::inode::*;
 use super::namei::{LinkTarget, Walker, MAXSYMLINKS, PATH_MAX};
 use super::namespace::Path;
-use super::read_write::fdget;
+use super::read_write::{fdget, fdget_raw};
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
 use crate::mm::usercopy::{copy_to_user, strncpy_from_user};
@@ -54,7 +54,7 @@ pub fn start_at(w: &Walker, dirfd: u64, path: &str) -> KResult<Path> {
     if path.starts_with('/') || dirfd as i32 as i64 == AT_FDCWD {
         return Ok(w.cwd.clone());
     }
-    let file = fdget(dirfd)?;
+    let file = fdget_raw(dirfd)?;
     if !file.inode.is_dir() {
         return Err(ENOTDIR);
     }
@@ -69,7 +69,7 @@ pub fn user_path_at(dirfd: u64, path: u64, follow: bool, flags: u64) -> KResult<
         if dirfd as i32 as i64 == AT_FDCWD {
             return Ok(walker().cwd);
         }
-        return Ok(fdget(dirfd)?.path.clone());
+        return Ok(fdget_raw(dirfd)?.path.clone());
     }
     let w = walker();
     let start = start_at(&w, dirfd, &name)?;
@@ -238,7 +238,7 @@ pub fn sys_chdir(path: u64) -> KResult<i64> {
 }
 
 pub fn sys_fchdir(fd: u64) -> KResult<i64> {
-    set_pwd(fdget(fd)?.path.clone())
+    set_pwd(fdget_raw(fd)?.path.clone())
 }
 
 pub fn sys_chroot(path: u64) -> KResult<i64> {

@@ -17,8 +17,19 @@ const CHUNK: usize = 64 * 1024;
 /// Linux clamps one read or write to this (`MAX_RW_COUNT`).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
-/// The open file behind `fd` (`fdget`).
+/// The open file behind `fd` for an operation on the file itself (`fdget`): an `O_PATH`
+/// descriptor, which only names a place, is `EBADF` here.
 pub fn fdget(fd: u64) -> KResult<Arc<File>> {
+    let file = fdget_raw(fd)?;
+    if file.flags() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    Ok(file)
+}
+
+/// The open file behind `fd`, `O_PATH` ones included (`fdget_raw`): for the calls that use
+/// a descriptor as a place (fstat, fchdir, a `*at` call's directory, fstatfs).
+pub fn fdget_raw(fd: u64) -> KResult<Arc<File>> {
     current().files().lock().get(fd)
 }
 

@@ -29,7 +29,8 @@ fn poll_one(fd: i32, events: u16, pt: Option<&mut PollTable>) -> u16 {
     if fd < 0 {
         return 0;
     }
-    let Ok(file) = current().files().lock().get(fd as u64) else {
+    // An O_PATH descriptor cannot be polled (`fdget`): POLLNVAL as for a closed one.
+    let Ok(file) = super::read_write::fdget(fd as u64) else {
         return POLLNVAL;
     };
     // POLLERR and POLLHUP are reported whether asked for or not.
@@ -249,9 +250,7 @@ fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KR
             events |= EX;
         }
         if events != 0 {
-            if current().files().lock().get(fd).is_err() {
-                return Err(EBADF);
-            }
+            super::read_write::fdget(fd)?;
             fds.push(PollFd {
                 fd: fd as i32,
                 events,
