@@ -73,6 +73,7 @@ const PIPES: &[&str] = &[
 
 const POLL: &[&str] = &[
     "poll_pipe_states",
+    "poll_files_always_ready",
     "poll_timeout",
     "poll_woken_by_writer",
     "poll_survives_stop_and_continue",

@@ -655,7 +655,7 @@ pub(crate) fn cwd_and_dotdot() -> Check {
     })
 }
 
-/// getcwd in a directory that was removed is ENOENT.
+/// A removed directory is a dead end: getcwd, creating in it and listing it are ENOENT.
 pub(crate) fn getcwd_removed_dir() -> Check {
     let dir = Scratch::new("cwd_removed")?;
     let gone = dir.path("gone");
@@ -668,6 +668,14 @@ pub(crate) fn getcwd_removed_dir() -> Check {
             open("new", libc::O_CREAT | libc::O_WRONLY, 0o644),
             libc::ENOENT,
             "create in a removed directory",
+        )?;
+        let here = open(".", libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx("open .")?;
+        let links = fstat(here.as_raw_fd()).ctx("fstat .")?.st_nlink;
+        ensure!(links == 0, "a removed directory has nlink {links}, want 0");
+        expect_errno(
+            getdents64(here.as_raw_fd(), 1024),
+            libc::ENOENT,
+            "getdents64 of a removed directory",
         )?;
         pass()
     })

@@ -85,6 +85,7 @@ const CHECKS: &[NamedCheck] = &[
     ("command_output", pipes::command_output),
     ("fifo_between_processes", pipes::fifo_between_processes),
     ("poll_pipe_states", poll::poll_pipe_states),
+    ("poll_files_always_ready", poll::poll_files_always_ready),
     ("poll_timeout", poll::poll_timeout),
     ("poll_woken_by_writer", poll::poll_woken_by_writer),
     (

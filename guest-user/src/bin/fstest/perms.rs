@@ -258,5 +258,19 @@ pub(crate) fn mknod_fifo_and_device() -> Check {
         read(fd.as_raw_fd(), &mut buf).ctx("read")? == 0,
         "read of a 1:3 node gave data"
     );
+    // Nodes no driver answers for (a socket node, unused device numbers) open with ENXIO.
+    let nodes = [
+        ("sock", libc::S_IFSOCK, 0),
+        ("mem99", libc::S_IFCHR, libc::makedev(1, 99)),
+        ("chr250", libc::S_IFCHR, libc::makedev(250, 0)),
+    ];
+    for (name, kind, dev) in nodes {
+        mknod(dir.path(name), kind | 0o644, dev).ctx(format!("mknod {name}"))?;
+        expect_errno(
+            open(dir.path(name), libc::O_RDONLY, 0),
+            libc::ENXIO,
+            &format!("open of the {name} node"),
+        )?;
+    }
     pass()
 }

@@ -169,7 +169,11 @@ pub(crate) fn pipe_nonblock() -> Check {
         libc::EAGAIN,
         "read of an empty pipe",
     )?;
-    fill_nonblocking(w.as_raw_fd(), PIPE_BUF)?;
+    let n = write(w.as_raw_fd(), &vec![0u8; 100_000]).ctx("write of 100000 bytes")?;
+    ensure!(
+        n == 65536,
+        "a non-blocking 100000-byte write took {n} bytes, want 65536"
+    );
     expect_errno(
         write(w.as_raw_fd(), b"x"),
         libc::EAGAIN,

@@ -72,6 +72,23 @@ pub(crate) fn poll_pipe_states() -> Check {
     pass()
 }
 
+/// Regular files and /dev/null are always ready to read and write.
+pub(crate) fn poll_files_always_ready() -> Check {
+    let dir = Scratch::new("poll_files")?;
+    let f = open(dir.file("f", b"")?, libc::O_RDWR, 0).ctx("open")?;
+    let null = open("/dev/null", libc::O_RDWR, 0).ctx("open /dev/null")?;
+    let both = libc::POLLIN | libc::POLLOUT;
+    let mut p = [pollfd(f.as_raw_fd(), both), pollfd(null.as_raw_fd(), both)];
+    let n = poll(&mut p, 1000).ctx("poll")?;
+    ensure!(
+        n == 2 && p.iter().all(|q| q.revents == both),
+        "poll of a file and /dev/null: {n}, revents {:#x} {:#x}, want both POLLIN|POLLOUT",
+        p[0].revents,
+        p[1].revents
+    );
+    pass()
+}
+
 /// A poll that nothing satisfies returns 0 after its timeout, not before.
 pub(crate) fn poll_timeout() -> Check {
     let (r, _w) = pipe().ctx("pipe")?;
