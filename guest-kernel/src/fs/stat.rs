@@ -162,7 +162,7 @@ struct Statfs {
 }
 
 fn statfs(p: &super::namespace::Path, buf: u64) -> KResult<i64> {
-    let free = crate::mm::page_alloc::free_page_count() as u64;
+    let free = crate::mm::page_alloc::free_page_count();
     let out = Statfs {
         f_type: p.mnt.sb.magic as i64,
         f_bsize: 4096,

@@ -87,7 +87,7 @@ impl Kmsg {
         raw[..n]
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
-            .map(|line| parse_line(line))
+            .map(parse_line)
             .collect()
     }
 }
