@@ -69,6 +69,7 @@ const PIPES: &[&str] = &[
     "pipe_wakes_writer",
     "command_output",
     "fifo_between_processes",
+    "fifo_open_race",
 ];
 
 const POLL: &[&str] = &[

@@ -84,6 +84,7 @@ const CHECKS: &[NamedCheck] = &[
     ("pipe_wakes_writer", pipes::pipe_wakes_writer),
     ("command_output", pipes::command_output),
     ("fifo_between_processes", pipes::fifo_between_processes),
+    ("fifo_open_race", pipes::fifo_open_race),
     ("poll_pipe_states", poll::poll_pipe_states),
     ("poll_files_always_ready", poll::poll_files_always_ready),
     ("poll_timeout", poll::poll_timeout),

@@ -487,3 +487,32 @@ pub(crate) fn fifo_between_processes() -> Check {
     );
     pass()
 }
+
+/// Readers and writers that open a FIFO at the same moment always find each other (no
+/// lost partner when both arrive together on two CPUs).
+pub(crate) fn fifo_open_race() -> Check {
+    const ROUNDS: usize = 40;
+    let dir = Scratch::new("fifo_race")?;
+    let fifo = dir.path("fifo");
+    mknod(&fifo, libc::S_IFIFO | 0o600, 0).ctx("mkfifo")?;
+    for round in 0..ROUNDS {
+        let reader_first = round % 2 == 0;
+        let child = later_in_child(Duration::ZERO, || {
+            let flags = if reader_first {
+                libc::O_WRONLY
+            } else {
+                libc::O_RDONLY
+            };
+            open(&fifo, flags, 0).is_ok()
+        })?;
+        let flags = if reader_first {
+            libc::O_RDONLY
+        } else {
+            libc::O_WRONLY
+        };
+        let fd = open(&fifo, flags, 0).ctx(format!("open in round {round}"))?;
+        reap_ok(child, &format!("the other end in round {round}"))?;
+        drop(fd);
+    }
+    pass_with(format_args!("{ROUNDS} rounds"))
+}
