@@ -281,13 +281,13 @@ pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
         O_RDONLY => {
             pipe.add_reader();
             pipe.wake_all();
-            // Counted before the writers are looked at: a writer opening in between moves
-            // the count, so its leaving is still a hang-up.
-            let w_counter = pipe.w_counter.load(Ordering::SeqCst);
+            // The writers' open count is read before their number is looked at: a writer
+            // that opens in between moves it, so we neither wait for a partner who has
+            // already come nor miss its leaving (there is no pipe mutex to hold over both).
+            let seen = pipe.w_counter.load(Ordering::SeqCst);
             if nonblock && pipe.writers.load(Ordering::SeqCst) == 0 {
-                file.hup_after_w_counter = w_counter;
+                file.hup_after_w_counter = seen;
             } else if pipe.writers.load(Ordering::SeqCst) == 0 {
-                let seen = pipe.w_counter.load(Ordering::SeqCst);
                 let r = pipe.rd_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.w_counter.load(Ordering::SeqCst) != seen
                 });
@@ -303,8 +303,9 @@ pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
             }
             pipe.add_writer();
             pipe.wake_all();
+            // As for readers: the count first, then the number.
+            let seen = pipe.r_counter.load(Ordering::SeqCst);
             if pipe.readers.load(Ordering::SeqCst) == 0 {
-                let seen = pipe.r_counter.load(Ordering::SeqCst);
                 let r = pipe.wr_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.r_counter.load(Ordering::SeqCst) != seen
                 });
