@@ -107,6 +107,14 @@ extern "C" fn on_watchdog(_: libc::c_int) {
     unsafe { libc::_exit(3) };
 }
 
+/// `alarm(secs)` as the system call itself: musl's `alarm()` is built on `setitimer`, which
+/// a kernel may lack while it has `alarm`, and a watchdog that silently never fires would turn
+/// a hung check into a hung program.
+fn set_alarm(secs: u32) {
+    // SAFETY: alarm has no memory arguments.
+    unsafe { libc::syscall(libc::SYS_alarm, secs as libc::c_long) };
+}
+
 /// Counts the outcomes of the checks and prints them.
 pub struct Report {
     prog: &'static str,
@@ -136,11 +144,9 @@ impl Report {
     pub fn run(&mut self, name: &'static str, f: impl FnOnce() -> Check) {
         CURRENT.store(name.as_ptr() as *mut u8, Ordering::Relaxed);
         CURRENT_LEN.store(name.len(), Ordering::Relaxed);
-        // SAFETY: alarm has no memory arguments.
-        unsafe { libc::alarm(WATCHDOG_SECS) };
+        set_alarm(WATCHDOG_SECS);
         let outcome = f();
-        // SAFETY: as above; cancels the watchdog.
-        unsafe { libc::alarm(0) };
+        set_alarm(0); // cancels the watchdog
         self.record(name, outcome);
     }
 

@@ -16,6 +16,7 @@ pub const PROGRAMS: &[&str] = &[
     "chrt",
     "efault",
     "exitcode",
+    "fstest",
     "kill",
     "mmtest",
     "nice",

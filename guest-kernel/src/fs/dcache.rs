@@ -12,7 +12,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use spin::Mutex;
 
@@ -30,6 +30,9 @@ pub struct Dentry {
     /// How many mounts sit on this dentry (`d_mountpoint`): path walk checks the mount table
     /// only when this is non-zero.
     pub mounted: AtomicU32,
+    /// The name was removed (unlink, rmdir, replaced by rename) while the dentry lived on in
+    /// an open file or a cwd (`d_unlinked`).
+    unlinked: AtomicBool,
 }
 
 impl Dentry {
@@ -40,6 +43,7 @@ impl Dentry {
             inode: Mutex::new(inode),
             children: Mutex::new(BTreeMap::new()),
             mounted: AtomicU32::new(0),
+            unlinked: AtomicBool::new(false),
         })
     }
 
@@ -118,6 +122,19 @@ impl Dentry {
                 children.remove(&name);
             }
         }
+    }
+
+    /// The name is gone (`d_delete`): drop it from the parent's cache and remember, for
+    /// getcwd (ENOENT), for creating in a removed directory (ENOENT) and for `d_path`
+    /// (` (deleted)`), that whoever still holds this dentry holds a removed file.
+    pub fn d_delete(self: &Arc<Self>) {
+        self.unlinked.store(true, Ordering::Release);
+        self.drop_from_parent();
+    }
+
+    /// Whether the name was removed (`d_unlinked`).
+    pub fn is_unlinked(&self) -> bool {
+        self.unlinked.load(Ordering::Acquire)
     }
 
     /// Whether a directory has any entries besides `.` and `..` (for `rmdir`).

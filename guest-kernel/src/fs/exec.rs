@@ -226,8 +226,8 @@ pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
 }
 
 pub fn sys_execve(frame: &mut TrapFrame, path: u64, argv: u64, envp: u64) -> KResult<i64> {
-    use crate::mm::usercopy::{strncpy_from_user, user_string_array};
-    let path = strncpy_from_user(path, 4096)?;
+    use crate::mm::usercopy::user_string_array;
+    let path = super::open::getname(path)?;
     let argv = user_string_array(argv, 4096)?;
     let envp = user_string_array(envp, 4096)?;
     let image = load(&path, &argv, &envp)?;

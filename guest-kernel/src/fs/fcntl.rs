@@ -1,6 +1,7 @@
 //! Descriptor duplication and control (Linux's fs/fcntl.c and `dup*` of fs/file.c).
 
 use super::file::*;
+use super::inode::S_IFIFO;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
 
@@ -27,7 +28,7 @@ pub fn sys_dup3(oldfd: u64, newfd: u64, flags: u64) -> KResult<i64> {
     if flags & !(O_CLOEXEC as u64) != 0 || oldfd == newfd {
         return Err(EINVAL);
     }
-    if newfd >= NR_OPEN_DEFAULT as u64 {
+    if newfd >= nofile_limit() as u64 {
         return Err(EBADF);
     }
     let files = current().files();
@@ -53,7 +54,7 @@ pub fn sys_fcntl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {
     let file = files.lock().get(fd)?;
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
-            if arg >= NR_OPEN_DEFAULT as u64 {
+            if arg >= nofile_limit() as u64 {
                 return Err(EINVAL);
             }
             let fd = files
@@ -74,6 +75,12 @@ pub fn sys_fcntl(fd: u64, cmd: u64, arg: u64) -> KResult<i64> {
                 core::sync::atomic::Ordering::Relaxed,
             );
             Ok(0)
+        }
+        // The pipe commands on anything but a pipe or FIFO (`get_pipe_info` finds none).
+        _ if matches!(cmd as u32, F_GETPIPE_SZ | F_SETPIPE_SZ)
+            && file.inode.file_type() != S_IFIFO =>
+        {
+            Err(EBADF)
         }
         _ => file.ops.fcntl(&file, cmd as u32, arg),
     }

@@ -22,6 +22,7 @@ pub const O_NOCTTY: u32 = 0o400;
 pub const O_TRUNC: u32 = 0o1000;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_LARGEFILE: u32 = 0o100000;
 pub const O_DIRECTORY: u32 = 0o200000;
 pub const O_NOFOLLOW: u32 = 0o400000;
 pub const O_CLOEXEC: u32 = 0o2000000;
@@ -30,8 +31,16 @@ pub const O_TMPFILE: u32 = 0o20000000 | O_DIRECTORY;
 /// The flags `F_SETFL` may change.
 pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
 
-/// `RLIMIT_NOFILE`'s default soft limit.
-pub const NR_OPEN_DEFAULT: usize = 1024;
+/// Linux's `sysctl_nr_open`: no descriptor table grows past this, whatever the rlimit says.
+pub const NR_OPEN_MAX: usize = 1 << 20;
+
+/// How many descriptors the calling process may have: its `RLIMIT_NOFILE` soft limit
+/// (`rlimit(RLIMIT_NOFILE)`), capped at `NR_OPEN_MAX`.
+pub fn nofile_limit() -> usize {
+    use crate::kernel::signal::RLIMIT_NOFILE;
+    let soft = crate::kernel::task::current().signal.rlim.lock()[RLIMIT_NOFILE][0];
+    soft.min(NR_OPEN_MAX as u64) as usize
+}
 
 pub const POLLIN: u16 = 0x1;
 pub const POLLPRI: u16 = 0x2;
@@ -73,6 +82,12 @@ pub trait FileOps: Send + Sync {
     /// Whether the file has positions (`FMODE_LSEEK`): pipes and terminals do not.
     fn seekable(&self) -> bool {
         true
+    }
+
+    /// Move the position of a seekable file (`llseek`); devices whose data has no place
+    /// answer otherwise.
+    fn llseek(&self, file: &File, offset: i64, whence: u64) -> KResult<i64> {
+        super::read_write::generic_file_llseek(file, offset, whence)
     }
 
     /// The ready mask; pollers add the queues to sleep on to `pt`.
@@ -161,13 +176,14 @@ impl FdTable {
             .ok_or(EBADF)
     }
 
-    /// Install at the lowest free descriptor at or above `min` (`alloc_fd`).
+    /// Install at the lowest free descriptor at or above `min` (`alloc_fd`); `EMFILE` at the
+    /// caller's RLIMIT_NOFILE.
     pub fn install_from(&mut self, min: usize, file: Arc<File>, cloexec: bool) -> KResult<u64> {
         let fd = match self.fds.iter().skip(min).position(|f| f.is_none()) {
             Some(i) => min + i,
             None => self.fds.len().max(min),
         };
-        if fd >= NR_OPEN_DEFAULT {
+        if fd >= nofile_limit() {
             return Err(EMFILE);
         }
         self.set(fd, file, cloexec);
@@ -211,6 +227,11 @@ impl FdTable {
             }
             _ => Err(EBADF),
         }
+    }
+
+    /// The size of the table: no open descriptor is at or above it (`max_fds`).
+    pub fn max_fds(&self) -> usize {
+        self.fds.len()
     }
 
     /// The open descriptors, in order (/proc/<pid>/fd).

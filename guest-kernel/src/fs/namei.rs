@@ -118,12 +118,18 @@ impl Walker {
         } else {
             start.clone()
         };
-        let mut parts = path.split('/').filter(|c| !c.is_empty() && *c != ".");
+        // A `.` inside the path is a no-op, but a final one stays the last component: it is
+        // what makes rmdir("d/.") EINVAL and mkdir("d/.") EEXIST (Linux's LAST_DOT).
+        let mut parts = path.split('/').filter(|c| !c.is_empty());
         let mut last = match parts.next() {
             Some(p) => p,
             None => return Ok((cur, ".")),
         };
         for next in parts {
+            if last == "." {
+                last = next;
+                continue;
+            }
             let child = self.step(&cur, last)?;
             let inode = child.inode()?;
             cur = if inode.is_symlink() {
@@ -204,6 +210,34 @@ impl Walker {
         dir.permission(self.fsuid, self.fsgid, 3)
     }
 
+    /// May `victim` be removed from `dir` (`may_delete`)? It takes write and search rights on
+    /// the directory, and in a sticky directory (`/tmp`) being root or the owner of the file
+    /// or of the directory (`check_sticky`), else EPERM.
+    fn may_delete(&self, dir: &Inode, victim: &Inode) -> KResult<()> {
+        self.may_write_dir(dir)?;
+        let (mode, dir_owner) = {
+            let m = dir.meta.lock();
+            (m.mode, m.uid)
+        };
+        let owner = victim.meta.lock().uid;
+        if mode & S_ISVTX != 0 && self.fsuid != 0 && self.fsuid != dir_owner && self.fsuid != owner
+        {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// May a name be added in `last`'s directory (`may_create`)? Not in a directory that
+    /// was removed (ENOENT, Linux's IS_DEADDIR), else it takes write and search rights.
+    fn may_create(&self, last: &Last) -> KResult<Arc<Inode>> {
+        if last.parent.dentry.is_unlinked() {
+            return Err(ENOENT);
+        }
+        let dir = last.parent.inode()?;
+        self.may_write_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// Create `last` as a new inode of `mode` (`vfs_create`/`vfs_mkdir`/`vfs_mknod`).
     pub fn create(&self, last: &Last, mode: u32, rdev: u64) -> KResult<Path> {
         let child = self.child(last)?;
@@ -213,8 +247,7 @@ impl Walker {
         if last.trailing_slash && mode & S_IFMT != S_IFDIR {
             return Err(ENOENT);
         }
-        let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        let dir = self.may_create(last)?;
         let inode = dir.ops.mknod(&dir, mode, rdev)?;
         {
             let mut m = inode.meta.lock();
@@ -234,8 +267,7 @@ impl Walker {
         if child.dentry.inode().is_some() || last.trailing_slash {
             return Err(EEXIST);
         }
-        let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        let dir = self.may_create(last)?;
         let inode = dir.ops.symlink(&dir, target)?;
         dir.touch_mtime();
         child.dentry.instantiate(inode);
@@ -248,6 +280,10 @@ impl Walker {
         if inode.is_dir() {
             return Err(EPERM);
         }
+        // A file whose names are all gone stays gone (linkat of an open, unlinked file).
+        if inode.meta.lock().nlink == 0 {
+            return Err(ENOENT);
+        }
         if !Arc::ptr_eq(&old.mnt, &last.parent.mnt) {
             return Err(EXDEV);
         }
@@ -255,8 +291,7 @@ impl Walker {
         if child.dentry.inode().is_some() {
             return Err(EEXIST);
         }
-        let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        let dir = self.may_create(last)?;
         dir.ops.may_change_names()?;
         inode.meta.lock().nlink += 1;
         inode.touch_ctime();
@@ -279,7 +314,7 @@ impl Walker {
             return Err(ENOTDIR);
         }
         let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        self.may_delete(&dir, &inode)?;
         dir.ops.may_change_names()?;
         if child.dentry.mounted() {
             return Err(EBUSY);
@@ -291,7 +326,7 @@ impl Walker {
         inode.touch_ctime();
         dir.touch_mtime();
         // Unhash rather than empty the dentry: open files and cwds keep their inode.
-        child.dentry.drop_from_parent();
+        child.dentry.d_delete();
         Ok(())
     }
 
@@ -308,7 +343,7 @@ impl Walker {
             return Err(ENOTDIR);
         }
         let dir = last.parent.inode()?;
-        self.may_write_dir(&dir)?;
+        self.may_delete(&dir, &inode)?;
         dir.ops.may_change_names()?;
         if child.dentry.mounted() || Arc::ptr_eq(&child.dentry, &child.mnt.root) {
             return Err(EBUSY);
@@ -322,7 +357,7 @@ impl Walker {
             m.nlink = m.nlink.saturating_sub(1);
         }
         dir.touch_mtime();
-        child.dentry.drop_from_parent();
+        child.dentry.d_delete();
         Ok(())
     }
 
@@ -346,9 +381,9 @@ impl Walker {
         let src = self.child(old)?;
         let inode = src.inode()?;
         let dst = self.child(new)?;
-        let (odir, ndir) = (old.parent.inode()?, new.parent.inode()?);
-        self.may_write_dir(&odir)?;
-        self.may_write_dir(&ndir)?;
+        let odir = old.parent.inode()?;
+        self.may_delete(&odir, &inode)?;
+        let ndir = self.may_create(new)?;
         odir.ops.may_change_names()?;
         ndir.ops.may_change_names()?;
         if (old.trailing_slash || new.trailing_slash) && !inode.is_dir() {
@@ -370,6 +405,7 @@ impl Walker {
             if Arc::ptr_eq(&target, &inode) {
                 return Ok(()); // two links to one inode: POSIX says do nothing
             }
+            self.may_delete(&ndir, &target)?;
             match (inode.is_dir(), target.is_dir()) {
                 (true, false) => return Err(ENOTDIR),
                 (false, true) => return Err(EISDIR),
@@ -391,7 +427,9 @@ impl Walker {
                 ndir.meta.lock().nlink += 1;
             }
         }
-        dst.dentry.drop_from_parent();
+        if dst.dentry.inode().is_some() {
+            dst.dentry.d_delete();
+        }
         src.dentry.d_move(&new.parent.dentry, &new.name);
         inode.touch_ctime();
         odir.touch_mtime();

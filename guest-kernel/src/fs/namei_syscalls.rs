@@ -23,7 +23,12 @@ fn umask() -> u32 {
 
 pub fn sys_mkdirat(dirfd: u64, path: u64, mode: u64) -> KResult<i64> {
     let (w, last) = user_last(dirfd, path)?;
-    w.create(&last, S_IFDIR | (mode as u32 & 0o7777 & !umask()), 0)?;
+    // A directory keeps only its permission and sticky bits (`vfs_mkdir`), never set-id ones.
+    w.create(
+        &last,
+        S_IFDIR | (mode as u32 & (0o777 | S_ISVTX) & !umask()),
+        0,
+    )?;
     Ok(0)
 }
 

@@ -168,8 +168,16 @@ pub fn do_umount(path: &Path, flags: u64) -> KResult<()> {
 }
 
 /// The name of `path` as seen from `root` (`d_path`); a path outside `root` is shown from
-/// the real root.
+/// the real root, and a removed one ends in ` (deleted)`.
 pub fn d_path(path: &Path, root: &Path) -> String {
+    let mut name = d_path_raw(path, root);
+    if path.dentry.is_unlinked() {
+        name.push_str(" (deleted)");
+    }
+    name
+}
+
+fn d_path_raw(path: &Path, root: &Path) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = path.clone();
     loop {

@@ -7,9 +7,9 @@ use alloc::sync::Arc;
 
 use super::file::*;
 use super::inode::*;
-use super::namei::{Walker, PATH_MAX};
+use super::namei::{LinkTarget, Walker, MAXSYMLINKS, PATH_MAX};
 use super::namespace::Path;
-use super::read_write::fdget;
+use super::read_write::{fdget, fdget_raw};
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
 use crate::mm::usercopy::{copy_to_user, strncpy_from_user};
@@ -38,10 +38,11 @@ pub fn walker() -> Walker {
     }
 }
 
-/// Copy a path name in from user space (`getname`): `ENAMETOOLONG` past PATH_MAX.
+/// Copy a path name in from user space (`getname`): PATH_MAX counts the terminating NUL, so
+/// a name of PATH_MAX bytes or more is `ENAMETOOLONG`.
 pub fn getname(addr: u64) -> KResult<String> {
-    let s = strncpy_from_user(addr, PATH_MAX + 1)?;
-    if s.len() > PATH_MAX {
+    let s = strncpy_from_user(addr, PATH_MAX)?;
+    if s.len() >= PATH_MAX {
         return Err(ENAMETOOLONG);
     }
     Ok(s)
@@ -53,7 +54,7 @@ pub fn start_at(w: &Walker, dirfd: u64, path: &str) -> KResult<Path> {
     if path.starts_with('/') || dirfd as i32 as i64 == AT_FDCWD {
         return Ok(w.cwd.clone());
     }
-    let file = fdget(dirfd)?;
+    let file = fdget_raw(dirfd)?;
     if !file.inode.is_dir() {
         return Err(ENOTDIR);
     }
@@ -68,7 +69,7 @@ pub fn user_path_at(dirfd: u64, path: u64, follow: bool, flags: u64) -> KResult<
         if dirfd as i32 as i64 == AT_FDCWD {
             return Ok(walker().cwd);
         }
-        return Ok(fdget(dirfd)?.path.clone());
+        return Ok(fdget_raw(dirfd)?.path.clone());
     }
     let w = walker();
     let start = start_at(&w, dirfd, &name)?;
@@ -78,6 +79,41 @@ pub fn user_path_at(dirfd: u64, path: u64, follow: bool, flags: u64) -> KResult<
 /// The file operations of an `O_PATH` descriptor: a handle on a place, no I/O.
 struct PathOnly;
 impl FileOps for PathOnly {}
+
+/// The last step of an O_CREAT open (`open_last_lookups`): the file that is there, or a new
+/// one. A final symlink is followed unless O_NOFOLLOW or O_EXCL says otherwise, and if what it
+/// names does not exist, that is what gets created (as Linux does); `links` bounds the chain.
+fn open_or_create(
+    w: &Walker,
+    start: &Path,
+    name: &str,
+    flags: u32,
+    mode: u32,
+    links: u32,
+) -> KResult<Path> {
+    let last = w.parent(start, name)?;
+    if last.trailing_slash {
+        return Err(EISDIR);
+    }
+    let child = w.child(&last)?;
+    match child.dentry.inode() {
+        Some(_) if flags & O_EXCL != 0 => Err(EEXIST),
+        Some(inode) if inode.is_symlink() && flags & O_NOFOLLOW == 0 => {
+            match inode.ops.get_link(&inode)? {
+                LinkTarget::Path(p) => Ok(p),
+                LinkTarget::Text(_) if links == 0 => Err(ELOOP),
+                LinkTarget::Text(target) => {
+                    open_or_create(w, &last.parent, &target, flags, mode, links - 1)
+                }
+            }
+        }
+        Some(_) => Ok(child),
+        None => {
+            let umask = current().fs().lock().umask;
+            w.create(&last, S_IFREG | (mode & 0o7777 & !umask), 0)
+        }
+    }
+}
 
 /// Open `path` and return the new file (`do_filp_open`).
 pub fn do_filp_open(
@@ -92,20 +128,7 @@ pub fn do_filp_open(
         return Err(EOPNOTSUPP);
     }
     let path = if flags & O_CREAT != 0 {
-        let last = w.parent(start, name)?;
-        if last.trailing_slash {
-            return Err(EISDIR);
-        }
-        let child = w.child(&last)?;
-        match child.dentry.inode() {
-            Some(_) if flags & O_EXCL != 0 => return Err(EEXIST),
-            Some(inode) if inode.is_symlink() && follow => w.lookup(start, name, true)?,
-            Some(_) => child,
-            None => {
-                let umask = current().fs().lock().umask;
-                w.create(&last, S_IFREG | (mode & 0o7777 & !umask), 0)?
-            }
-        }
+        open_or_create(w, start, name, flags, mode, MAXSYMLINKS)?
     } else {
         w.lookup(start, name, follow)?
     };
@@ -147,7 +170,9 @@ pub fn do_filp_open(
 
 pub fn do_sys_open(dirfd: u64, path: u64, flags: u64, mode: u64) -> KResult<i64> {
     let name = getname(path)?;
-    let flags = flags as u32;
+    // Every open is a large-file open on a 64-bit kernel (`force_o_largefile`), and F_GETFL
+    // says so whether or not the caller's C library asked.
+    let flags = flags as u32 | O_LARGEFILE;
     let w = walker();
     let start = start_at(&w, dirfd, &name)?;
     let file = do_filp_open(&w, &start, &name, flags, mode as u32)?;
@@ -213,7 +238,7 @@ pub fn sys_chdir(path: u64) -> KResult<i64> {
 }
 
 pub fn sys_fchdir(fd: u64) -> KResult<i64> {
-    set_pwd(fdget(fd)?.path.clone())
+    set_pwd(fdget_raw(fd)?.path.clone())
 }
 
 pub fn sys_chroot(path: u64) -> KResult<i64> {
@@ -234,29 +259,17 @@ pub fn sys_getcwd(buf: u64, size: u64) -> KResult<i64> {
         let fs = fs.lock();
         (fs.root.clone(), fs.pwd.clone())
     };
-    let mut cwd = super::namespace::d_path(&pwd, &root);
-    // A removed directory: Linux prefixes "(unreachable)".
-    if pwd.dentry.parent().is_some() && !is_linked(&pwd) {
-        cwd.insert_str(0, "(unreachable)");
+    // A removed directory has no name to give (Linux: ENOENT, not a " (deleted)" path).
+    if pwd.dentry.is_unlinked() {
+        return Err(ENOENT);
     }
+    let cwd = super::namespace::d_path(&pwd, &root);
     if (cwd.len() + 1) as u64 > size {
         return Err(ERANGE);
     }
     copy_to_user(buf, cwd.as_bytes())?;
     copy_to_user(buf + cwd.len() as u64, &[0])?;
     Ok(cwd.len() as i64 + 1)
-}
-
-/// Whether `path`'s dentry is still reachable under its name (not removed).
-fn is_linked(path: &Path) -> bool {
-    match (path.dentry.parent(), path.dentry.inode()) {
-        (Some(parent), Some(inode)) => parent
-            .lookup(&path.dentry.name())
-            .ok()
-            .and_then(|d| d.inode())
-            .is_some_and(|i| Arc::ptr_eq(&i, &inode)),
-        _ => true,
-    }
 }
 
 pub fn sys_umask(mask: u64) -> KResult<i64> {

@@ -67,6 +67,19 @@ impl Pipe {
 /// One open end of a pipe; its access mode says which (`pipefifo_fops`).
 struct PipeFile {
     pipe: Arc<Pipe>,
+    /// Hang-up is reported to a reader only once the writers' open count has moved past
+    /// this (`f_pipe`): a FIFO opened for reading without blocking, before any writer came,
+    /// has had no writer to lose.
+    hup_after_w_counter: usize,
+}
+
+impl PipeFile {
+    fn new(pipe: Arc<Pipe>) -> Self {
+        PipeFile {
+            pipe,
+            hup_after_w_counter: 0,
+        }
+    }
 }
 
 impl FileOps for PipeFile {
@@ -82,7 +95,9 @@ impl FileOps for PipeFile {
                 return Ok(n);
             }
             if p.writers.load(Ordering::SeqCst) == 0 {
-                return Ok(0); // EOF
+                // The last writer may have written and gone since the ring was looked at:
+                // what it left comes before the end of file.
+                return Ok(p.ring.lock().read(buf));
             }
             if file.nonblocking() {
                 return Err(EAGAIN);
@@ -139,7 +154,9 @@ impl FileOps for PipeFile {
             if !ring.is_empty() {
                 mask |= POLLIN | POLLRDNORM;
             }
-            if p.writers.load(Ordering::SeqCst) == 0 {
+            if p.writers.load(Ordering::SeqCst) == 0
+                && p.w_counter.load(Ordering::SeqCst) != self.hup_after_w_counter
+            {
                 mask |= POLLHUP;
             }
         }
@@ -169,7 +186,8 @@ impl FileOps for PipeFile {
         match cmd {
             F_GETPIPE_SZ => Ok(self.pipe.ring.lock().capacity() as i64),
             F_SETPIPE_SZ => {
-                let n = self.pipe.ring.lock().set_capacity(arg as usize)?;
+                // The size is an unsigned int (`pipe_fcntl`).
+                let n = self.pipe.ring.lock().set_capacity(arg as u32 as usize)?;
                 self.pipe.wr_wait.wake_up_all();
                 Ok(n as i64)
             }
@@ -215,7 +233,7 @@ pub fn create_pipe_files(flags: u32) -> (Arc<File>, Arc<File>) {
     let path = Path { mnt, dentry };
     pipe.add_reader();
     pipe.add_writer();
-    let ops: Arc<dyn FileOps> = Arc::new(PipeFile { pipe });
+    let ops: Arc<dyn FileOps> = Arc::new(PipeFile::new(pipe));
     let keep = flags & O_NONBLOCK;
     (
         File::new(path.clone(), inode.clone(), ops.clone(), O_RDONLY | keep),
@@ -260,12 +278,18 @@ pub fn sys_pipe(fds: u64) -> KResult<i64> {
 /// O_NONBLOCK (then a writer without readers gets `ENXIO`); O_RDWR never waits.
 pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
     let nonblock = flags & O_NONBLOCK != 0;
+    let mut file = PipeFile::new(pipe.clone());
     match flags & O_ACCMODE {
         O_RDONLY => {
             pipe.add_reader();
             pipe.wake_all();
-            if !nonblock && pipe.writers.load(Ordering::SeqCst) == 0 {
-                let seen = pipe.w_counter.load(Ordering::SeqCst);
+            // The writers' open count is read before their number is looked at: a writer
+            // that opens in between moves it, so we neither wait for a partner who has
+            // already come nor miss its leaving (there is no pipe mutex to hold over both).
+            let seen = pipe.w_counter.load(Ordering::SeqCst);
+            if nonblock && pipe.writers.load(Ordering::SeqCst) == 0 {
+                file.hup_after_w_counter = seen;
+            } else if pipe.writers.load(Ordering::SeqCst) == 0 {
                 let r = pipe.rd_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.w_counter.load(Ordering::SeqCst) != seen
                 });
@@ -281,8 +305,9 @@ pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
             }
             pipe.add_writer();
             pipe.wake_all();
+            // As for readers: the count first, then the number.
+            let seen = pipe.r_counter.load(Ordering::SeqCst);
             if pipe.readers.load(Ordering::SeqCst) == 0 {
-                let seen = pipe.r_counter.load(Ordering::SeqCst);
                 let r = pipe.wr_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.r_counter.load(Ordering::SeqCst) != seen
                 });
@@ -299,5 +324,5 @@ pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
             pipe.wake_all();
         }
     }
-    Ok(Arc::new(PipeFile { pipe }))
+    Ok(Arc::new(file))
 }

@@ -77,8 +77,12 @@ impl PipeRing {
     }
 
     /// `F_SETPIPE_SZ`: round up to a power-of-two number of pages; `EBUSY` if the data
-    /// already queued would not fit, `EPERM` past the maximum.
+    /// already queued would not fit, `EPERM` past the maximum, `EINVAL` past 2 GiB (which
+    /// no rounding can reach, `round_pipe_size`).
     pub fn set_capacity(&mut self, size: usize) -> KResult<usize> {
+        if size > 1 << 31 {
+            return Err(EINVAL);
+        }
         if size > PIPE_MAX_SIZE {
             return Err(EPERM);
         }
@@ -129,5 +133,7 @@ mod tests {
         r.write(&[0u8; 10000], false);
         assert_eq!(r.set_capacity(4096), Err(EBUSY));
         assert_eq!(r.set_capacity(PIPE_MAX_SIZE + 1), Err(EPERM));
+        assert_eq!(r.set_capacity(1 << 31), Err(EPERM));
+        assert_eq!(r.set_capacity(u32::MAX as usize), Err(EINVAL));
     }
 }

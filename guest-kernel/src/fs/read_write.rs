@@ -4,20 +4,32 @@
 
 use alloc::sync::Arc;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use super::file::*;
 use super::inode::Inode;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
-use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user};
+use crate::mm::usercopy::{access_ok, copy_from_user, copy_to_user, read_user};
 
 /// The largest single transfer, bounding the kernel bounce buffer.
 const CHUNK: usize = 64 * 1024;
 /// Linux clamps one read or write to this (`MAX_RW_COUNT`).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
-/// The open file behind `fd` (`fdget`).
+/// The open file behind `fd` for an operation on the file itself (`fdget`): an `O_PATH`
+/// descriptor, which only names a place, is `EBADF` here.
 pub fn fdget(fd: u64) -> KResult<Arc<File>> {
+    let file = fdget_raw(fd)?;
+    if file.flags() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    Ok(file)
+}
+
+/// The open file behind `fd`, `O_PATH` ones included (`fdget_raw`): for the calls that use
+/// a descriptor as a place (fstat, fchdir, a `*at` call's directory, fstatfs).
+pub fn fdget_raw(fd: u64) -> KResult<Arc<File>> {
     current().files().lock().get(fd)
 }
 
@@ -70,9 +82,22 @@ pub fn vfs_write(file: &File, buf: &[u8], pos: &mut u64) -> KResult<usize> {
 
 /// Read up to `count` bytes to user memory at `ubuf`, from `pos` or the file position.
 fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
+    if !file.readable() {
+        return Err(EBADF);
+    }
+    // Checked before anything is read: a pipe must not lose data to a buffer that can never
+    // be written (`vfs_read`'s `access_ok`).
+    if !access_ok(ubuf, count as usize) {
+        return Err(EFAULT);
+    }
     let count = count.min(MAX_RW_COUNT) as usize;
     if count == 0 {
-        return if file.readable() { Ok(0) } else { Err(EBADF) };
+        // Even an empty read asks the file, and a directory says EISDIR (`generic_read_dir`).
+        return if file.inode.is_dir() {
+            Err(EISDIR)
+        } else {
+            Ok(0)
+        };
     }
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
@@ -108,10 +133,13 @@ fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usiz
 
 /// Write `count` bytes from user memory at `ubuf`, at `pos` or the file position.
 fn do_write(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
-    let count = count.min(MAX_RW_COUNT) as usize;
     if !file.writable() {
         return Err(EBADF);
     }
+    if !access_ok(ubuf, count as usize) {
+        return Err(EFAULT);
+    }
+    let count = count.min(MAX_RW_COUNT) as usize;
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
     // (pipes, terminals), which have no position anyway.
@@ -173,8 +201,6 @@ pub fn sys_pwrite64(fd: u64, buf: u64, count: u64, pos: i64) -> KResult<i64> {
     do_write(&file, buf, count, Some(pos)).map(|n| n as i64)
 }
 
-#[derive(Clone, Copy, Default)]
-#[repr(C)]
 struct IoVec {
     base: u64,
     len: u64,
@@ -182,21 +208,47 @@ struct IoVec {
 
 const UIO_MAXIOV: u64 = 1024;
 
+/// Copy in and check a user iovec array, all of it before any transfer (`import_iovec`):
+/// at most UIO_MAXIOV entries, no length with the sign bit set (EINVAL), every segment in
+/// user space (EFAULT), the total clamped to MAX_RW_COUNT.
+fn import_iovec(iov: u64, iovcnt: u64) -> KResult<Vec<IoVec>> {
+    if iovcnt > UIO_MAXIOV {
+        return Err(EINVAL);
+    }
+    let mut raw = vec![0u8; iovcnt as usize * 16];
+    copy_from_user(&mut raw, iov)?;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let segs: Vec<IoVec> = raw
+        .chunks_exact(16)
+        .map(|c| IoVec {
+            base: word(&c[..8]),
+            len: word(&c[8..]),
+        })
+        .collect();
+    if segs.iter().any(|v| (v.len as i64) < 0) {
+        return Err(EINVAL);
+    }
+    let mut total = 0;
+    segs.into_iter()
+        .map(|mut v| {
+            if !access_ok(v.base, v.len as usize) {
+                return Err(EFAULT);
+            }
+            v.len = v.len.min(MAX_RW_COUNT - total);
+            total += v.len;
+            Ok(v)
+        })
+        .collect()
+}
+
 /// Run `op` over each segment of an iovec, stopping at the first short transfer.
 fn do_iov(
     iov: u64,
     iovcnt: u64,
     mut op: impl FnMut(u64, u64, u64) -> KResult<usize>,
 ) -> KResult<i64> {
-    if iovcnt > UIO_MAXIOV {
-        return Err(EINVAL);
-    }
     let mut total: u64 = 0;
-    for i in 0..iovcnt {
-        let v: IoVec = read_user(iov + i * 16)?;
-        if v.len as i64 >= 0 && total.checked_add(v.len).is_none_or(|t| t > i64::MAX as u64) {
-            return Err(EINVAL);
-        }
+    for v in import_iovec(iov, iovcnt)? {
         if v.len == 0 {
             continue;
         }
@@ -243,11 +295,16 @@ pub const SEEK_SET: u64 = 0;
 pub const SEEK_CUR: u64 = 1;
 pub const SEEK_END: u64 = 2;
 
-/// `generic_file_llseek`.
+/// `vfs_llseek`: `ESPIPE` for files without positions, else the file's own `llseek`.
 pub fn vfs_llseek(file: &File, offset: i64, whence: u64) -> KResult<i64> {
     if !file.ops.seekable() {
         return Err(ESPIPE);
     }
+    file.ops.llseek(file, offset, whence)
+}
+
+/// `generic_file_llseek`: from the start, the position or the end; never before 0.
+pub fn generic_file_llseek(file: &File, offset: i64, whence: u64) -> KResult<i64> {
     let mut pos = file.pos.lock();
     let base = match whence {
         SEEK_SET => 0,

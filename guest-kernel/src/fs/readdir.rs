@@ -51,6 +51,11 @@ pub fn sys_getdents64(fd: u64, dirp: u64, count: u64) -> KResult<i64> {
     if !file.inode.is_dir() {
         return Err(ENOTDIR);
     }
+    // A removed directory has nothing to list, not even `.` and `..` (`iterate_dir` on
+    // IS_DEADDIR).
+    if file.path.dentry.is_unlinked() {
+        return Err(ENOENT);
+    }
     let entries = list(&file)?;
     let mut pos = file.pos.lock();
     let mut buf: Vec<u8> = Vec::new();

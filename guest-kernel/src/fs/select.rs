@@ -29,7 +29,8 @@ fn poll_one(fd: i32, events: u16, pt: Option<&mut PollTable>) -> u16 {
     if fd < 0 {
         return 0;
     }
-    let Ok(file) = current().files().lock().get(fd as u64) else {
+    // An O_PATH descriptor cannot be polled (`fdget`): POLLNVAL as for a closed one.
+    let Ok(file) = super::read_write::fdget(fd as u64) else {
         return POLLNVAL;
     };
     // POLLERR and POLLHUP are reported whether asked for or not.
@@ -94,7 +95,7 @@ fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
 }
 
 fn read_pollfds(ufds: u64, nfds: u64) -> KResult<Vec<PollFd>> {
-    if nfds > NR_OPEN_DEFAULT as u64 {
+    if nfds > nofile_limit() as u64 {
         return Err(EINVAL);
     }
     let mut raw = alloc::vec![0u8; nfds as usize * 8];
@@ -121,21 +122,66 @@ fn deadline_after(ns: u64) -> u64 {
     tsc::ns_since_boot().saturating_add(ns)
 }
 
-fn read_timespec(addr: u64) -> KResult<u64> {
-    let ts: [i64; 2] = read_user(addr)?;
-    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-        return Err(EINVAL);
+/// A timeout passed by pointer: a `timespec`, or for `select` a `timeval`.
+struct UserTimeout {
+    addr: u64,
+    timeval: bool,
+    /// The timeout itself in ns (0: look once and return).
+    ns: u64,
+    /// When it ends, in ns since boot.
+    deadline: u64,
+}
+
+impl UserTimeout {
+    /// Read the timeout at `addr` (none for a null pointer): `EINVAL` if it is negative or a
+    /// timespec's nanoseconds are out of range (a timeval's microseconds may pass a second:
+    /// select normalizes them); a huge one is as good as none.
+    fn read(addr: u64, timeval: bool) -> KResult<Option<UserTimeout>> {
+        if addr == 0 {
+            return Ok(None);
+        }
+        let t: [i64; 2] = read_user(addr)?;
+        let ns_per_unit: u64 = if timeval { 1000 } else { 1 };
+        if t[0] < 0 || t[1] < 0 || (!timeval && t[1] >= 1_000_000_000) {
+            return Err(EINVAL);
+        }
+        let ns = (t[0] as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add((t[1] as u64).saturating_mul(ns_per_unit));
+        Ok(Some(UserTimeout {
+            addr,
+            timeval,
+            ns,
+            deadline: deadline_after(ns),
+        }))
     }
-    Ok((ts[0] as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts[1] as u64))
+
+    /// Tell the caller how much of the timeout was not slept, as Linux does for select,
+    /// pselect6 and ppoll (`poll_select_finish`): not for a zero timeout, and a timeout in
+    /// read-only memory is left as it is.
+    fn write_remaining(&self) {
+        if self.ns == 0 {
+            return;
+        }
+        let left = self.deadline.saturating_sub(tsc::ns_since_boot());
+        let frac = (left % 1_000_000_000) as i64;
+        let t = [
+            (left / 1_000_000_000) as i64,
+            if self.timeval { frac / 1000 } else { frac },
+        ];
+        let _ = write_user(self.addr, &t);
+    }
 }
 
 pub fn sys_poll(ufds: u64, nfds: u64, timeout_ms: i64) -> KResult<i64> {
     let mut fds = read_pollfds(ufds, nfds)?;
+    // The timeout is a C int: only the low 32 bits count, and a negative one waits for ever.
+    let timeout_ms = timeout_ms as i32;
     let deadline = (timeout_ms >= 0).then(|| deadline_after(timeout_ms as u64 * 1_000_000));
-    let r = do_poll(&mut fds, deadline);
-    let n = r.map_err(|e| if e == ERESTARTNOHAND { EINTR } else { e })?;
+    // Interrupted, poll is EINTR if a handler runs and is restarted if not (a stop and
+    // continue), like select. Linux restarts it with what is left of the timeout through a
+    // restart block; without one a restarted poll waits its whole timeout again.
+    let n = do_poll(&mut fds, deadline)?;
     write_revents(ufds, &fds)?;
     Ok(n as i64)
 }
@@ -158,23 +204,26 @@ pub fn sys_ppoll(ufds: u64, nfds: u64, tsp: u64, sigmask: u64, sigsetsize: u64) 
         return Err(EINVAL);
     }
     let mut fds = read_pollfds(ufds, nfds)?;
-    let deadline = if tsp != 0 {
-        Some(deadline_after(read_timespec(tsp)?))
-    } else {
-        None
-    };
-    let n = with_sigmask(sigmask, || do_poll(&mut fds, deadline))?;
+    let timeout = UserTimeout::read(tsp, false)?;
+    let deadline = timeout.as_ref().map(|t| t.deadline);
+    let r = with_sigmask(sigmask, || do_poll(&mut fds, deadline));
+    if let Some(t) = &timeout {
+        t.write_remaining();
+    }
+    let n = r?;
     write_revents(ufds, &fds)?;
     Ok(n as i64)
 }
 
-const FD_SETSIZE: u64 = 1024;
-
 /// `select` on top of `do_poll`: bit sets in, bit sets out.
 fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KResult<i64> {
-    if n > FD_SETSIZE {
+    // `n` is a C int; bits past the end of the descriptor table are ignored, not an error
+    // (`core_sys_select`), so a program may pass more than FD_SETSIZE.
+    let n = n as i32;
+    if n < 0 {
         return Err(EINVAL);
     }
+    let n = (n as u64).min(current().files().lock().max_fds() as u64);
     let bytes = n.div_ceil(64) as usize * 8;
     let read_set = |addr: u64| -> KResult<Vec<u8>> {
         let mut v = alloc::vec![0u8; bytes];
@@ -201,9 +250,7 @@ fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KR
             events |= EX;
         }
         if events != 0 {
-            if current().files().lock().get(fd).is_err() {
-                return Err(EBADF);
-            }
+            super::read_write::fdget(fd)?;
             fds.push(PollFd {
                 fd: fd as i32,
                 events,
@@ -236,26 +283,16 @@ fn do_select(n: u64, inp: u64, outp: u64, exp: u64, deadline: Option<u64>) -> KR
 }
 
 pub fn sys_select(n: u64, inp: u64, outp: u64, exp: u64, tvp: u64) -> KResult<i64> {
-    let deadline = if tvp != 0 {
-        let tv: [i64; 2] = read_user(tvp)?;
-        if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
-            return Err(EINVAL);
-        }
-        Some(deadline_after(
-            tv[0] as u64 * 1_000_000_000 + tv[1] as u64 * 1000,
-        ))
-    } else {
-        None
-    };
-    do_select(n, inp, outp, exp, deadline)
+    let timeout = UserTimeout::read(tvp, true)?;
+    let r = do_select(n, inp, outp, exp, timeout.as_ref().map(|t| t.deadline));
+    if let Some(t) = &timeout {
+        t.write_remaining();
+    }
+    r
 }
 
 pub fn sys_pselect6(n: u64, inp: u64, outp: u64, exp: u64, tsp: u64, sig: u64) -> KResult<i64> {
-    let deadline = if tsp != 0 {
-        Some(deadline_after(read_timespec(tsp)?))
-    } else {
-        None
-    };
+    let timeout = UserTimeout::read(tsp, false)?;
     // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
     let sigmask = if sig != 0 {
         let pair: [u64; 2] = read_user(sig)?;
@@ -266,5 +303,10 @@ pub fn sys_pselect6(n: u64, inp: u64, outp: u64, exp: u64, tsp: u64, sig: u64) -
     } else {
         0
     };
-    with_sigmask(sigmask, || do_select(n, inp, outp, exp, deadline))
+    let deadline = timeout.as_ref().map(|t| t.deadline);
+    let r = with_sigmask(sigmask, || do_select(n, inp, outp, exp, deadline));
+    if let Some(t) = &timeout {
+        t.write_remaining();
+    }
+    r
 }

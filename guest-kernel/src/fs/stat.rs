@@ -3,7 +3,7 @@
 
 use super::inode::*;
 use super::open::*;
-use super::read_write::fdget;
+use super::read_write::fdget_raw;
 use crate::kernel::errno::*;
 use crate::mm::usercopy::write_user;
 
@@ -51,7 +51,7 @@ pub fn fillattr(inode: &Inode) -> Stat {
 }
 
 pub fn sys_fstat(fd: u64, statbuf: u64) -> KResult<i64> {
-    write_user(statbuf, &fillattr(&fdget(fd)?.inode))?;
+    write_user(statbuf, &fillattr(&fdget_raw(fd)?.inode))?;
     Ok(0)
 }
 
@@ -162,7 +162,7 @@ struct Statfs {
 }
 
 fn statfs(p: &super::namespace::Path, buf: u64) -> KResult<i64> {
-    let free = crate::mm::page_alloc::free_page_count() as u64;
+    let free = crate::mm::page_alloc::free_page_count();
     let out = Statfs {
         f_type: p.mnt.sb.magic as i64,
         f_bsize: 4096,
@@ -185,5 +185,5 @@ pub fn sys_statfs(path: u64, buf: u64) -> KResult<i64> {
 }
 
 pub fn sys_fstatfs(fd: u64, buf: u64) -> KResult<i64> {
-    statfs(&fdget(fd)?.path, buf)
+    statfs(&fdget_raw(fd)?.path, buf)
 }

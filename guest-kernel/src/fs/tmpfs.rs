@@ -276,6 +276,14 @@ mod tests {
         assert_eq!(w.rmdir(&last(&w, "/bin/hello")), Err(ENOTDIR));
         assert_eq!(w.unlink(&last(&w, "/bin")), Err(EISDIR));
         assert_eq!(w.unlink(&last(&w, "/bin/nope")), Err(ENOENT));
+        assert_eq!(w.rmdir(&last(&w, "/bin/.")), Err(EINVAL));
+        assert_eq!(w.rmdir(&last(&w, "/bin/./..")), Err(ENOTEMPTY));
+        assert_eq!(w.unlink(&last(&w, "/bin/.")), Err(EISDIR));
+        assert_eq!(
+            w.create(&last(&w, "/bin/."), S_IFDIR | 0o755, 0).err(),
+            Some(EEXIST)
+        );
+        assert_eq!(ino(&w, "/bin/./hello/."), Err(ENOTDIR));
         assert_eq!(w.parent(&w.cwd, "/nope/x").err(), Some(ENOENT));
         assert_eq!(
             w.rename(&last(&w, "/bin"), &last(&w, "/bin/sub"), false),
@@ -312,6 +320,13 @@ mod tests {
         assert_eq!(hello.inode().unwrap().meta.lock().nlink, 2);
         w.unlink(&last(&w, "/bin/hello")).unwrap();
         assert_eq!(ino(&w, "/hello2").unwrap(), hello.inode().unwrap().ino);
+        w.unlink(&last(&w, "/hello2")).unwrap();
+        assert_eq!(w.link(&hello, &last(&w, "/back")), Err(ENOENT));
+        w.link(
+            &w.lookup(&w.cwd, "/sbin/init", false).unwrap(),
+            &last(&w, "/hello2"),
+        )
+        .unwrap();
         mkdir(&w, "/d");
         let root_links = w.root.inode().unwrap().meta.lock().nlink;
         w.rename(&last(&w, "/d"), &last(&w, "/bin/d"), false)
@@ -338,6 +353,56 @@ mod tests {
             w.rename(&last(&w, "/hello2"), &last(&w, "/bin"), false),
             Err(EISDIR)
         );
+    }
+
+    #[test]
+    fn removed_names_are_marked_and_dead_directories_take_no_new_names() {
+        let w = tree();
+        let d = mkdir(&w, "/d");
+        let f = mkfile(&w, "/d/f", b"x");
+        w.unlink(&last(&w, "/d/f")).unwrap();
+        assert!(f.dentry.is_unlinked());
+        assert_eq!(crate::fs::namespace::d_path(&f, &w.root), "/d/f (deleted)");
+        w.rmdir(&last(&w, "/d")).unwrap();
+        assert!(d.dentry.is_unlinked());
+        let inside = Walker {
+            cwd: d.clone(),
+            ..w.clone()
+        };
+        let l = inside.parent(&d, "new").unwrap();
+        assert_eq!(inside.create(&l, S_IFREG | 0o644, 0).err(), Some(ENOENT));
+        assert_eq!(inside.symlink(&l, "x"), Err(ENOENT));
+        // A rename's victim is removed too; the moved file is not.
+        let a = mkfile(&w, "/a", b"a");
+        let b = mkfile(&w, "/b", b"b");
+        w.rename(&last(&w, "/a"), &last(&w, "/b"), false).unwrap();
+        assert!(b.dentry.is_unlinked() && !a.dentry.is_unlinked());
+        assert_eq!(crate::fs::namespace::d_path(&a, &w.root), "/b");
+    }
+
+    #[test]
+    fn sticky_directories_keep_other_users_files() {
+        let w = tree();
+        let tmp = mkdir(&w, "/tmp");
+        tmp.inode().unwrap().meta.lock().mode = S_IFDIR | 0o1777;
+        mkfile(&w, "/tmp/roots", b"");
+        let user = Walker {
+            fsuid: 1000,
+            fsgid: 1000,
+            ..w.clone()
+        };
+        mkfile(&user, "/tmp/mine", b"");
+        assert_eq!(user.unlink(&last(&user, "/tmp/roots")), Err(EPERM));
+        assert_eq!(
+            user.rename(&last(&user, "/tmp/roots"), &last(&user, "/tmp/x"), false),
+            Err(EPERM)
+        );
+        assert_eq!(
+            user.rename(&last(&user, "/tmp/mine"), &last(&user, "/tmp/roots"), false),
+            Err(EPERM)
+        );
+        user.unlink(&last(&user, "/tmp/mine")).unwrap();
+        w.unlink(&last(&w, "/tmp/roots")).unwrap();
     }
 
     #[test]

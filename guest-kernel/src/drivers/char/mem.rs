@@ -7,6 +7,13 @@ use alloc::vec::Vec;
 use crate::fs::file::{File, FileOps};
 use crate::kernel::errno::*;
 
+/// `null_lseek` of `/dev/null`, `/dev/zero` and `/dev/full`: any seek succeeds and leaves
+/// the position at 0.
+fn null_lseek(file: &File) -> KResult<i64> {
+    *file.pos.lock() = 0;
+    Ok(0)
+}
+
 /// `/dev/null`: reads end at once, writes vanish.
 pub struct Null;
 impl FileOps for Null {
@@ -15,6 +22,9 @@ impl FileOps for Null {
     }
     fn write(&self, _f: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
         Ok(buf.len())
+    }
+    fn llseek(&self, file: &File, _offset: i64, _whence: u64) -> KResult<i64> {
+        null_lseek(file)
     }
 }
 
@@ -28,6 +38,9 @@ impl FileOps for Zero {
     fn write(&self, _f: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
         Ok(buf.len())
     }
+    fn llseek(&self, file: &File, _offset: i64, _whence: u64) -> KResult<i64> {
+        null_lseek(file)
+    }
 }
 
 /// `/dev/full`: zeros to read, and every write fails with `ENOSPC`.
@@ -39,6 +52,9 @@ impl FileOps for Full {
     }
     fn write(&self, _f: &File, _buf: &[u8], _pos: &mut u64) -> KResult<usize> {
         Err(ENOSPC)
+    }
+    fn llseek(&self, file: &File, _offset: i64, _whence: u64) -> KResult<i64> {
+        null_lseek(file)
     }
 }
 
@@ -53,8 +69,9 @@ impl FileOps for Random {
     fn write(&self, _f: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
         Ok(buf.len())
     }
-    fn seekable(&self) -> bool {
-        false
+    /// Seeking does nothing (`noop_llseek`), and pread works as read does.
+    fn llseek(&self, file: &File, _offset: i64, _whence: u64) -> KResult<i64> {
+        Ok(*file.pos.lock() as i64)
     }
 }
 
@@ -70,7 +87,7 @@ impl Kmsg {
         raw[..n]
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
-            .map(|line| parse_line(line))
+            .map(parse_line)
             .collect()
     }
 }

@@ -135,8 +135,10 @@ pub fn proc_dir(ino: u64, perm: u32, owner: (u32, u32), lookup: Lookup, list: Li
 }
 
 impl InodeOps for ProcDir {
+    /// A name the kernel does not provide is an error, not a negative dentry (Linux's
+    /// `proc_root_lookup` and `proc_sys_lookup`): creating one is ENOENT rather than EPERM.
     fn lookup(&self, _dir: &Arc<Inode>, name: &str) -> KResult<Option<Arc<Inode>>> {
-        (self.lookup)(name)
+        (self.lookup)(name)?.map(Some).ok_or(ENOENT)
     }
 
     fn cache_lookups(&self) -> bool {

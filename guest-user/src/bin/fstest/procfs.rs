@@ -1,0 +1,249 @@
+//! The basics of procfs as the VFS serves them: /proc/self and its stat, exe, fd and cwd
+//! entries, a sysctl file, and /proc/filesystems.
+
+use std::os::fd::AsRawFd;
+
+use guest_user::check::{in_child, pass, pass_with, skip, Check};
+use guest_user::ensure;
+use guest_user::procfs::Stat;
+use guest_user::sys;
+
+use crate::util::*;
+
+/// /proc/self/stat describes the caller: its pid, name and parent.
+pub(crate) fn proc_self_stat() -> Check {
+    let st = Stat::read("/proc/self/stat").ctx("read /proc/self/stat")?;
+    ensure!(
+        st.pid == sys::getpid(),
+        "/proc/self/stat pid {}, getpid {}",
+        st.pid,
+        sys::getpid()
+    );
+    ensure!(
+        st.ppid == sys::getppid(),
+        "/proc/self/stat ppid {}, getppid {}",
+        st.ppid,
+        sys::getppid()
+    );
+    ensure!(
+        st.comm == "fstest",
+        "/proc/self/stat comm {:?}, want fstest",
+        st.comm
+    );
+    let link = readlink("/proc/self").ctx("readlink /proc/self")?;
+    ensure!(
+        link == sys::getpid().to_string(),
+        "/proc/self points at {link:?}"
+    );
+    let listed = names_in("/proc").ctx("list /proc")?;
+    ensure!(
+        listed.contains(&link) && listed.iter().any(|n| n == "self"),
+        "/proc lists neither our pid {link} nor self: {listed:?}"
+    );
+    pass()
+}
+
+/// /proc/self/exe names the running program.
+pub(crate) fn proc_self_exe() -> Check {
+    let exe = readlink("/proc/self/exe").ctx("readlink /proc/self/exe")?;
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let want = std::fs::canonicalize(&argv0).ctx(format!("canonicalize {argv0}"))?;
+    ensure!(
+        exe == want.to_string_lossy(),
+        "/proc/self/exe → {exe:?}, want {} (argv[0] {argv0:?})",
+        want.display()
+    );
+    let via = stat("/proc/self/exe").ctx("stat /proc/self/exe")?;
+    let direct = stat(&want).ctx("stat the program")?;
+    ensure!(
+        via.st_ino == direct.st_ino,
+        "/proc/self/exe leads to another file"
+    );
+    pass_with(exe)
+}
+
+/// /proc/self/fd lists exactly the open descriptors; each is a link to its file (a pipe is
+/// `pipe:[inode]`, an unlinked file is marked ` (deleted)`) and opening it reopens the file.
+pub(crate) fn proc_self_fd() -> Check {
+    let dir = Scratch::new("procfd")?;
+    let p = dir.file("f", b"reopened")?;
+    let (r, w) = pipe().ctx("pipe")?;
+    let f = open(&p, libc::O_RDONLY, 0).ctx("open")?;
+    let listed: Vec<i32> = names_in("/proc/self/fd")
+        .ctx("list /proc/self/fd")?
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    for fd in [0, 1, 2, r.as_raw_fd(), w.as_raw_fd(), f.as_raw_fd()] {
+        ensure!(
+            listed.contains(&fd),
+            "fd {fd} not in /proc/self/fd: {listed:?}"
+        );
+    }
+    let ino = fstat(r.as_raw_fd()).ctx("fstat")?.st_ino;
+    let link = readlink(format!("/proc/self/fd/{}", r.as_raw_fd())).ctx("readlink")?;
+    ensure!(
+        link == format!("pipe:[{ino}]"),
+        "pipe fd links to {link:?}, want \"pipe:[{ino}]\""
+    );
+    let link = readlink(format!("/proc/self/fd/{}", f.as_raw_fd())).ctx("readlink")?;
+    ensure!(
+        link == p.to_string_lossy(),
+        "file fd links to {link:?}, want {}",
+        p.display()
+    );
+    let again = open(
+        format!("/proc/self/fd/{}", f.as_raw_fd()),
+        libc::O_RDONLY,
+        0,
+    )
+    .ctx("reopen")?;
+    ensure!(
+        read_to_end(again.as_raw_fd()).ctx("read")? == b"reopened",
+        "reopening through /proc/self/fd gave other data"
+    );
+    let through = stat(format!("/proc/self/fd/{}", r.as_raw_fd())).ctx("stat fd link")?;
+    ensure!(
+        through.st_mode & libc::S_IFMT == libc::S_IFIFO && through.st_ino == ino,
+        "stat through /proc/self/fd does not reach the pipe"
+    );
+    // Opening a pipe's entry opens the pipe again, like a FIFO.
+    let w2 = open(
+        format!("/proc/self/fd/{}", w.as_raw_fd()),
+        libc::O_WRONLY,
+        0,
+    )
+    .ctx("reopen the pipe's write end")?;
+    write(w2.as_raw_fd(), b"again").ctx("write")?;
+    let mut buf = [0u8; 8];
+    let n = read(r.as_raw_fd(), &mut buf).ctx("read")?;
+    ensure!(
+        &buf[..n] == b"again",
+        "the reopened pipe end wrote elsewhere"
+    );
+    let closed = f.as_raw_fd();
+    unlink(&p).ctx("unlink")?;
+    let link = readlink(format!("/proc/self/fd/{closed}")).ctx("readlink")?;
+    ensure!(
+        link == format!("{} (deleted)", p.display()),
+        "an unlinked file's fd links to {link:?}, want \"{} (deleted)\"",
+        p.display()
+    );
+    drop(f);
+    expect_errno(
+        readlink(format!("/proc/self/fd/{closed}")),
+        libc::ENOENT,
+        "readlink of a closed fd's entry",
+    )?;
+    pass()
+}
+
+/// /proc/self/cwd follows chdir.
+pub(crate) fn proc_self_cwd() -> Check {
+    let dir = Scratch::new("proccwd")?;
+    in_child(|| {
+        chdir(dir.dir()).ctx("chdir")?;
+        let link = readlink("/proc/self/cwd").ctx("readlink /proc/self/cwd")?;
+        ensure!(
+            link == dir.dir().to_string_lossy(),
+            "/proc/self/cwd → {link:?} after chdir"
+        );
+        chdir("/").ctx("chdir /")?;
+        let link = readlink("/proc/self/cwd").ctx("readlink /proc/self/cwd")?;
+        ensure!(link == "/", "/proc/self/cwd → {link:?} after chdir /");
+        let st = stat("/proc/self/cwd/.").ctx("stat through /proc/self/cwd")?;
+        ensure!(
+            st.st_ino == stat("/").ctx("stat /")?.st_ino,
+            "/proc/self/cwd leads elsewhere"
+        );
+        pass()
+    })
+}
+
+/// /proc/sys/kernel/pid_max reads 32768; writing text that is no number is EINVAL.
+pub(crate) fn proc_sys_pid_max() -> Check {
+    let path = "/proc/sys/kernel/pid_max";
+    let text = std::fs::read_to_string(path).ctx("read pid_max")?;
+    ensure!(
+        text == "32768\n",
+        "{path} reads {text:?}, want \"32768\\n\""
+    );
+    if sys::geteuid() != 0 {
+        return skip("not root: cannot write sysctls");
+    }
+    let fd = open(path, libc::O_WRONLY, 0).ctx("open pid_max for writing")?;
+    expect_errno(
+        write(fd.as_raw_fd(), b"abc"),
+        libc::EINVAL,
+        "write of \"abc\" to pid_max",
+    )?;
+    let fd = open(path, libc::O_WRONLY, 0).ctx("open pid_max for writing")?;
+    ensure!(
+        write(fd.as_raw_fd(), b"32768\n").ctx("write 32768")? == 6,
+        "short write"
+    );
+    let text = std::fs::read_to_string(path).ctx("read pid_max")?;
+    ensure!(
+        text == "32768\n",
+        "{path} reads {text:?} after writing 32768"
+    );
+    pass()
+}
+
+/// /proc/filesystems lists tmpfs and proc as nodev filesystems.
+pub(crate) fn proc_filesystems() -> Check {
+    let text = std::fs::read_to_string("/proc/filesystems").ctx("read /proc/filesystems")?;
+    // Read a byte at a time, and from an offset, the file is the same text.
+    let fd = open("/proc/filesystems", libc::O_RDONLY, 0).ctx("open")?;
+    let mut bytewise = Vec::new();
+    let mut one = [0u8; 1];
+    while read(fd.as_raw_fd(), &mut one).ctx("read")? == 1 {
+        bytewise.push(one[0]);
+    }
+    ensure!(
+        bytewise == text.as_bytes(),
+        "read a byte at a time, /proc/filesystems differs"
+    );
+    let tail = pread_exact(fd.as_raw_fd(), 4096, 3).ctx("pread")?;
+    ensure!(
+        tail == text.as_bytes()[3..],
+        "pread at offset 3 of /proc/filesystems differs"
+    );
+    for fs in ["tmpfs", "proc", "devtmpfs"] {
+        ensure!(
+            text.lines().any(|l| l == format!("nodev\t{fs}")),
+            "no \"nodev\\t{fs}\" line in /proc/filesystems:\n{text}"
+        );
+    }
+    pass()
+}
+
+/// Names in /proc come from the kernel only: creating one is ENOENT, removing one EPERM.
+pub(crate) fn proc_names_are_fixed() -> Check {
+    expect_errno(
+        open("/proc/fstest-new", libc::O_CREAT | libc::O_WRONLY, 0o644),
+        libc::ENOENT,
+        "create in /proc",
+    )?;
+    expect_errno(
+        mkdir("/proc/fstest-dir", 0o755),
+        libc::ENOENT,
+        "mkdir in /proc",
+    )?;
+    expect_errno(
+        mkdir("/proc/sys/fstest-dir", 0o755),
+        libc::ENOENT,
+        "mkdir in /proc/sys",
+    )?;
+    expect_errno(
+        unlink("/proc/version"),
+        libc::EPERM,
+        "unlink of /proc/version",
+    )?;
+    expect_errno(
+        stat("/proc/no-such-entry"),
+        libc::ENOENT,
+        "stat of a missing /proc entry",
+    )?;
+    pass()
+}
