@@ -75,10 +75,6 @@ impl Dentry {
         self.inode().ok_or(ENOENT)
     }
 
-    pub fn is_root(&self) -> bool {
-        self.parent.lock().is_none()
-    }
-
     /// Look `name` up in this directory (`lookup_one`): from the cache when the filesystem
     /// lets us, else from the filesystem, caching the answer, positive or negative.
     pub fn lookup(self: &Arc<Self>, name: &str) -> KResult<Arc<Dentry>> {

@@ -47,12 +47,9 @@ impl Walker {
                 return cur;
             }
             if Arc::ptr_eq(&cur.dentry, &cur.mnt.root) {
-                match &cur.mnt.mountpoint {
-                    Some((m, d)) => {
-                        cur = Path {
-                            mnt: m.clone(),
-                            dentry: d.clone(),
-                        };
+                match cur.follow_up() {
+                    Some(up) => {
+                        cur = up;
                         continue;
                     }
                     None => return cur,

@@ -51,7 +51,18 @@ impl Path {
         Arc::ptr_eq(&self.mnt, &other.mnt) && Arc::ptr_eq(&self.dentry, &other.dentry)
     }
 
+    /// At a mount's root, the place it is mounted on (`follow_up`); `None` elsewhere, and at
+    /// the root of the whole tree.
+    pub fn follow_up(&self) -> Option<Path> {
+        if !Arc::ptr_eq(&self.dentry, &self.mnt.root) {
+            return None;
+        }
+        let (mnt, dentry) = self.mnt.mountpoint.clone()?;
+        Some(Path { mnt, dentry })
+    }
+
     /// The root of this path's mount.
+    #[cfg(test)]
     pub fn mount_root(&self) -> Path {
         Path {
             mnt: self.mnt.clone(),
@@ -185,12 +196,9 @@ fn d_path_raw(path: &Path, root: &Path) -> String {
             break;
         }
         if Arc::ptr_eq(&cur.dentry, &cur.mnt.root) {
-            match &cur.mnt.mountpoint {
-                Some((m, d)) => {
-                    cur = Path {
-                        mnt: m.clone(),
-                        dentry: d.clone(),
-                    };
+            match cur.follow_up() {
+                Some(up) => {
+                    cur = up;
                     continue;
                 }
                 None => break,

@@ -5,7 +5,7 @@
 //! (`__do_softirq`). If softirqs keep re-raising themselves past a budget (10 rounds or 2 ms),
 //! the rest is left to this CPU's `ksoftirqd/N` thread, which the scheduler runs like any other
 //! task, so a softirq storm cannot starve user space. Tasklets are work items run from the
-//! TASKLET and HI softirqs on the CPU that scheduled them.
+//! TASKLET softirq on the CPU that scheduled them.
 //!
 //! Our kernel runs with interrupts off outside user mode and the idle loop, so an interrupt
 //! never lands in the middle of softirq processing: `irq_exit` needs no nesting count.
@@ -24,15 +24,22 @@ use crate::arch::tsc;
 use crate::kernel::task::{Task, TASK_INTERRUPTIBLE};
 use crate::sched::wait::WaitQueue;
 
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const HI_SOFTIRQ: usize = 0;
 pub const TIMER_SOFTIRQ: usize = 1;
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const NET_TX_SOFTIRQ: usize = 2;
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const NET_RX_SOFTIRQ: usize = 3;
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const BLOCK_SOFTIRQ: usize = 4;
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const IRQ_POLL_SOFTIRQ: usize = 5;
 pub const TASKLET_SOFTIRQ: usize = 6;
 pub const SCHED_SOFTIRQ: usize = 7;
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const HRTIMER_SOFTIRQ: usize = 8;
+#[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const RCU_SOFTIRQ: usize = 9;
 pub const NR_SOFTIRQS: usize = 10;
 
@@ -140,19 +147,11 @@ pub type TaskletFn = Box<dyn FnOnce() + Send>;
 
 static TASKLETS: [Mutex<VecDeque<TaskletFn>>; MAX_CPUS] =
     [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
-static HI_TASKLETS: [Mutex<VecDeque<TaskletFn>>; MAX_CPUS] =
-    [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
 
 /// Queue `f` to run from TASKLET_SOFTIRQ on this CPU (`tasklet_schedule`).
 pub fn tasklet_schedule(f: TaskletFn) {
     TASKLETS[cpu_id()].lock().push_back(f);
     raise_softirq(TASKLET_SOFTIRQ);
-}
-
-/// Queue `f` ahead of ordinary tasklets, on HI_SOFTIRQ (`tasklet_hi_schedule`).
-pub fn tasklet_hi_schedule(f: TaskletFn) {
-    HI_TASKLETS[cpu_id()].lock().push_back(f);
-    raise_softirq(HI_SOFTIRQ);
 }
 
 fn run_tasklets(list: &Mutex<VecDeque<TaskletFn>>) {
@@ -166,14 +165,10 @@ fn tasklet_action() {
     run_tasklets(&TASKLETS[cpu_id()]);
 }
 
-fn tasklet_hi_action() {
-    run_tasklets(&HI_TASKLETS[cpu_id()]);
-}
-
-/// Register the tasklet softirqs (`softirq_init`).
+/// Register the tasklet softirq (`softirq_init`). High-priority tasklets (HI_SOFTIRQ) have
+/// no user yet.
 pub fn softirq_init() {
     open_softirq(TASKLET_SOFTIRQ, tasklet_action);
-    open_softirq(HI_SOFTIRQ, tasklet_hi_action);
 }
 
 /// Start one `ksoftirqd/N` per online CPU, bound to it (`spawn_ksoftirqd`).

@@ -178,7 +178,6 @@ pub fn calc_global_load() {
 
 /// `/proc/loadavg`.
 #[cfg(not(test))]
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn loadavg_proc_show() -> String {
     let (nr_threads, last_pid) = {
         let tl = crate::kernel::tasklist::lock();

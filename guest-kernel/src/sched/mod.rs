@@ -9,6 +9,7 @@
 pub mod completion;
 #[cfg(not(test))]
 pub mod core;
+pub mod debug;
 pub mod fair;
 pub mod loadavg;
 #[cfg(not(test))]

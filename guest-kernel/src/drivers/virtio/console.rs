@@ -1,7 +1,7 @@
 //! virtio-console (device id 3) as the TTY backend `hvc0`.
 //!
 //! Single port, no MULTIPORT: receiveq 0 and transmitq 1. Eight 512-byte RX buffers (one page)
-//! stay posted; the interrupt handler hands what arrives to `tty::receive` and re-posts. Output
+//! stay posted; a tasklet scheduled by the interrupt handler hands what arrives to `tty::receive` and re-posts. Output
 //! is copied into a pool of eight 4 KiB TX buffers (descriptor token = buffer index; `tx_free`
 //! is the bitmask of buffers not with the device). Used TX buffers are reclaimed both in the
 //! interrupt handler and on every write. When none is free the writer waits: halting for the
@@ -206,8 +206,16 @@ fn handle_irq(_pin: u32) {
     let Some(c) = guard.as_mut() else { return };
     // Acknowledge first: anything the device uses after this raises a new interrupt.
     c.transport.ack_interrupt();
-    c.drain_rx();
     c.reclaim_tx();
+    // Passing input to the TTY (and waking its readers) is the deferrable half.
+    crate::kernel::softirq::tasklet_schedule(alloc::boxed::Box::new(rx_tasklet));
+}
+
+/// The console's receive tasklet: hand what arrived to the TTY and re-post the buffers.
+fn rx_tasklet() {
+    if let Some(c) = CONSOLE.lock().as_mut() {
+        c.drain_rx();
+    }
 }
 
 /// Run `attempt` (after reclaiming TX buffers) until it succeeds, waiting in between; false

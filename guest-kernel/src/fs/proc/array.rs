@@ -1,6 +1,6 @@
 //! The per-task files of /proc/<pid>/ and /proc/<pid>/task/<tid>/, in Linux's formats:
-//! `stat` and `status` (Linux's fs/proc/array.c), `cmdline`, `environ` and `comm`
-//! (fs/proc/base.c) and `sched` (kernel/sched/debug.c).
+//! `stat` and `status` (Linux's fs/proc/array.c) and `comm`. `cmdline` and `environ` are in
+//! `pid_cmdline`, `sched` in `sched::debug`.
 //!
 //! Each file has a pure renderer over a plain snapshot (host-tested against lines taken from
 //! a real Linux), and a kernel-side function that takes the snapshot from a task. The
@@ -369,118 +369,9 @@ pub fn render_task_status(s: &TaskStatus) -> String {
     out
 }
 
-// --- /proc/<pid>/cmdline and environ -----------------------------------------------------
-
-/// /proc/<pid>/cmdline from the process's own memory (`get_mm_cmdline`), `read` reading its
-/// address space (returns the bytes it got). Normally the argument strings with their NULs;
-/// if the program overwrote the last NUL (setproctitle), the first string of up to a page
-/// starting at `arg_start`, running on into the environment.
-pub fn get_mm_cmdline(
-    mut read: impl FnMut(u64, &mut [u8]) -> usize,
-    arg_start: u64,
-    arg_end: u64,
-    env_start: u64,
-    env_end: u64,
-) -> Vec<u8> {
-    const PAGE_SIZE: usize = 4096;
-    // Not far enough into exec to have arguments.
-    if env_end == 0 || arg_start >= arg_end {
-        return Vec::new();
-    }
-    // setproctitle() may run past the arguments, but only into the environment.
-    let env_end = if env_start != arg_end || env_end < env_start {
-        arg_end
-    } else {
-        env_end
-    };
-    let len = (env_end - arg_start) as usize;
-    let mut last = [0u8];
-    if read(arg_end - 1, &mut last) == 1 && last[0] != 0 {
-        // `get_mm_proctitle`: up to the first NUL (kept), within a page.
-        let mut page = alloc::vec![0u8; PAGE_SIZE.min(len)];
-        let got = read(arg_start, &mut page);
-        page.truncate(got);
-        if let Some(nul) = page.iter().position(|&b| b == 0) {
-            page.truncate(nul + 1);
-        }
-        return page;
-    }
-    let mut buf = alloc::vec![0u8; (arg_end - arg_start) as usize];
-    let got = read(arg_start, &mut buf);
-    buf.truncate(got);
-    buf
-}
-
-/// /proc/<pid>/environ (`environ_read`): the bytes from `env_start` to `env_end`.
-pub fn get_mm_environ(
-    mut read: impl FnMut(u64, &mut [u8]) -> usize,
-    env_start: u64,
-    env_end: u64,
-) -> Vec<u8> {
-    if env_end == 0 || env_start >= env_end {
-        return Vec::new();
-    }
-    let mut buf = alloc::vec![0u8; (env_end - env_start) as usize];
-    let got = read(env_start, &mut buf);
-    buf.truncate(got);
-    buf
-}
-
-// --- /proc/<pid>/sched -------------------------------------------------------------------
-
-/// What /proc/<pid>/sched shows (`proc_sched_show_task`); times in ns.
-#[derive(Clone, Debug, Default)]
-pub struct SchedShow {
-    pub comm: String,
-    pub pid: i32,
-    pub nr_threads: usize,
-    pub exec_start: u64,
-    pub vruntime: u64,
-    pub sum_exec_runtime: u64,
-    pub nr_migrations: u64,
-    pub nvcsw: u64,
-    pub nivcsw: u64,
-    /// `se.load.weight` as Linux keeps it on 64-bit: the nice weight << 10.
-    pub load_weight: u64,
-    pub policy: u32,
-    pub prio: i32,
-    pub clock_delta: u64,
-}
-
-/// `__PS`: a value right-aligned after the 45-column name.
-fn sched_ps(out: &mut String, name: &str, value: i64) {
-    let _ = writeln!(out, "{name:<45}:{value:>21}");
-}
-
-/// `__PSN`: nanoseconds as milliseconds with six decimals (`SPLIT_NS`; like Linux, a
-/// negative value above -1 ms loses its sign).
-fn sched_psn(out: &mut String, name: &str, ns: i64) {
-    let (high, low) = (ns / 1_000_000, (ns % 1_000_000).unsigned_abs());
-    let _ = writeln!(out, "{name:<45}:{high:>14}.{low:06}");
-}
-
-pub fn render_sched(s: &SchedShow) -> String {
-    let mut out = String::with_capacity(1024);
-    let _ = writeln!(out, "{} ({}, #threads: {})", s.comm, s.pid, s.nr_threads);
-    let _ = writeln!(out, "{}", "-".repeat(67));
-    sched_psn(&mut out, "se.exec_start", s.exec_start as i64);
-    sched_psn(&mut out, "se.vruntime", s.vruntime as i64);
-    sched_psn(&mut out, "se.sum_exec_runtime", s.sum_exec_runtime as i64);
-    sched_ps(&mut out, "se.nr_migrations", s.nr_migrations as i64);
-    sched_ps(&mut out, "nr_switches", (s.nvcsw + s.nivcsw) as i64);
-    sched_ps(&mut out, "nr_voluntary_switches", s.nvcsw as i64);
-    sched_ps(&mut out, "nr_involuntary_switches", s.nivcsw as i64);
-    sched_ps(&mut out, "se.load.weight", s.load_weight as i64);
-    sched_ps(&mut out, "policy", s.policy as i64);
-    sched_ps(&mut out, "prio", s.prio as i64);
-    sched_ps(&mut out, "clock-delta", s.clock_delta as i64);
-    out
-}
-
 // --- Taking the snapshots from a task (kernel only) ----------------------------------------
 
 #[cfg(not(test))]
-#[allow(unused_imports)] // until the procfs plumbing calls them
 pub use self::task::*;
 
 #[cfg(not(test))]
@@ -558,16 +449,6 @@ mod task {
         (u, s)
     }
 
-    /// Policy, real-time priority and `prio` as Linux shows them: its stop-class tasks
-    /// (migration/N) are SCHED_FIFO at the top real-time priority.
-    fn sched_attrs(se: &crate::sched::SchedEntity) -> (u32, u32, i32) {
-        if se.stop {
-            (crate::sched::SCHED_FIFO, 99, 0)
-        } else {
-            (se.policy, se.rt_priority, se.prio())
-        }
-    }
-
     fn with_mm<R>(task: &Task, f: impl FnOnce(&mut MmStruct) -> R) -> Option<R> {
         let mm = task.mm()?;
         let mut mm = mm.lock();
@@ -605,7 +486,7 @@ mod task {
             }
         }
         let se = task.se.lock().clone();
-        let (policy, rt_priority, prio) = sched_attrs(&se);
+        let (policy, rt_priority, prio) = crate::sched::debug::sched_attrs(&se);
         let mut s = TaskStat {
             pid: task.pid,
             comm: task.comm(),
@@ -666,13 +547,11 @@ mod task {
     }
 
     /// `/proc/<pid>/task/<tid>/stat`: this thread's numbers.
-    #[allow(dead_code)] // until the procfs plumbing calls it
     pub fn proc_tid_stat(task: &Arc<Task>) -> String {
         do_task_stat(task, false)
     }
 
     /// `/proc/<pid>/stat`: the whole thread group's times and faults.
-    #[allow(dead_code)] // until the procfs plumbing calls it
     pub fn proc_tgid_stat(task: &Arc<Task>) -> String {
         do_task_stat(task, true)
     }
@@ -712,7 +591,6 @@ mod task {
     }
 
     /// `/proc/<pid>/status`.
-    #[allow(dead_code)] // until the procfs plumbing calls it
     pub fn proc_pid_status(task: &Arc<Task>) -> String {
         let fam = family(task);
         let cred = *task.cred.lock();
@@ -771,66 +649,11 @@ mod task {
         render_task_status(&s)
     }
 
-    /// The argument and environment bounds, and a reader of the process's memory.
-    fn read_args<R>(
-        task: &Task,
-        f: impl FnOnce(&mut dyn FnMut(u64, &mut [u8]) -> usize, [u64; 4]) -> R,
-    ) -> Option<R> {
-        with_mm(task, |mm| {
-            let bounds = [mm.arg_start, mm.arg_end, mm.env_start, mm.env_end];
-            let mut read = |addr: u64, buf: &mut [u8]| mm.access_remote_vm(addr, buf);
-            f(&mut read, bounds)
-        })
-    }
-
-    /// `/proc/<pid>/cmdline`: the arguments as the process holds them now, each followed by
-    /// a NUL; empty for kernel threads and zombies.
-    #[allow(dead_code)] // until the procfs plumbing calls it
-    pub fn proc_pid_cmdline(task: &Arc<Task>) -> Vec<u8> {
-        read_args(task, |read, [a0, a1, e0, e1]| {
-            get_mm_cmdline(read, a0, a1, e0, e1)
-        })
-        .unwrap_or_default()
-    }
-
-    /// `/proc/<pid>/environ`.
-    #[allow(dead_code)] // until the procfs plumbing calls it
-    pub fn proc_pid_environ(task: &Arc<Task>) -> Vec<u8> {
-        read_args(task, |read, [_, _, e0, e1]| get_mm_environ(read, e0, e1)).unwrap_or_default()
-    }
-
     /// `/proc/<pid>/comm`.
-    #[allow(dead_code)] // until the procfs plumbing calls it
     pub fn proc_pid_comm(task: &Arc<Task>) -> String {
         let mut s = task.comm();
         s.push('\n');
         s
-    }
-
-    /// `/proc/<pid>/sched`.
-    #[allow(dead_code)] // until the procfs plumbing calls it
-    pub fn proc_pid_sched(task: &Arc<Task>) -> String {
-        let fam = family(task);
-        let se = task.se.lock().clone();
-        let (policy, _, prio) = sched_attrs(&se);
-        // Two clock reads back to back: what a clock read costs here.
-        let t0 = crate::arch::tsc::ns_since_boot();
-        let t1 = crate::arch::tsc::ns_since_boot();
-        render_sched(&SchedShow {
-            comm: task.comm(),
-            pid: task.pid,
-            nr_threads: fam.nr_threads,
-            exec_start: se.exec_start,
-            vruntime: se.fair.vruntime,
-            sum_exec_runtime: se.fair.sum_exec_runtime,
-            nr_migrations: se.nr_migrations,
-            nvcsw: task.nvcsw.load(Relaxed),
-            nivcsw: task.nivcsw.load(Relaxed),
-            load_weight: se.fair.weight << 10,
-            policy,
-            prio,
-            clock_delta: t1 - t0,
-        })
     }
 }
 
@@ -1004,100 +827,5 @@ mod tests {
         assert!(out.contains("\nGroups:\t0 10 \n"));
         assert!(out.contains("\nKthread:\t1\nThreads:\t0\n"), "{out}");
         assert!(!out.contains("Vm") && !out.contains("THP"));
-    }
-
-    /// A fake address space: `mem` mapped at `base`.
-    fn reader(base: u64, mem: &[u8]) -> impl FnMut(u64, &mut [u8]) -> usize + '_ {
-        move |addr, buf| {
-            let Some(off) = addr.checked_sub(base) else {
-                return 0;
-            };
-            let off = off as usize;
-            if off >= mem.len() {
-                return 0;
-            }
-            let n = buf.len().min(mem.len() - off);
-            buf[..n].copy_from_slice(&mem[off..off + n]);
-            n
-        }
-    }
-
-    #[test]
-    fn cmdline_is_the_argument_area() {
-        let mem = b"/bin/sh\0-c\0echo hi\0HOME=/\0TERM=linux\0";
-        let base = 0x7fff_0000;
-        let (a0, a1) = (base, base + 19);
-        let (e0, e1) = (a1, base + mem.len() as u64);
-        assert_eq!(
-            get_mm_cmdline(reader(base, mem), a0, a1, e0, e1),
-            b"/bin/sh\0-c\0echo hi\0"
-        );
-        assert_eq!(
-            get_mm_environ(reader(base, mem), e0, e1),
-            b"HOME=/\0TERM=linux\0"
-        );
-        // Nothing yet (no exec): empty.
-        assert!(get_mm_cmdline(reader(base, mem), 0, 0, 0, 0).is_empty());
-        assert!(get_mm_environ(reader(base, mem), 0, 0).is_empty());
-        // The area is gone (unmapped): as much as can be read.
-        assert!(get_mm_cmdline(reader(base, &mem[..0]), a0, a1, e0, e1).is_empty());
-    }
-
-    #[test]
-    fn cmdline_after_setproctitle_runs_into_the_environment() {
-        // The program overwrote its arguments, NUL of the last one included.
-        let mut mem = *b"/bin/sh\0-c\0echo hi\0HOME=/\0TERM=linux\0";
-        let title = b"worker: idle and waiting";
-        mem[..title.len()].copy_from_slice(title);
-        mem[title.len()] = 0;
-        let base = 0x1000;
-        let (a0, a1) = (base, base + 19);
-        let e1 = base + mem.len() as u64;
-        let got = get_mm_cmdline(reader(base, &mem), a0, a1, a1, e1);
-        assert_eq!(got, b"worker: idle and waiting\0");
-        // Without an environment right after the arguments, only the argument area counts.
-        let got = get_mm_cmdline(reader(base, &mem), a0, a1, a1 + 1, e1);
-        assert_eq!(got, &mem[..19]);
-    }
-
-    /// Linux 6.18's /proc/self/sched, less the PELT (se.avg.*), se.slice and NUMA lines.
-    #[test]
-    fn sched_matches_linux() {
-        let s = SchedShow {
-            comm: "cat".into(),
-            pid: 32639,
-            nr_threads: 1,
-            exec_start: 9565799200540,
-            vruntime: 287530437,
-            sum_exec_runtime: 0,
-            load_weight: 1024 << 10,
-            prio: 120,
-            clock_delta: 210,
-            ..Default::default()
-        };
-        let want = "cat (32639, #threads: 1)\n\
-            -------------------------------------------------------------------\n\
-            se.exec_start                                :       9565799.200540\n\
-            se.vruntime                                  :           287.530437\n\
-            se.sum_exec_runtime                          :             0.000000\n\
-            se.nr_migrations                             :                    0\n\
-            nr_switches                                  :                    0\n\
-            nr_voluntary_switches                        :                    0\n\
-            nr_involuntary_switches                      :                    0\n\
-            se.load.weight                               :              1048576\n\
-            policy                                       :                    0\n\
-            prio                                         :                  120\n\
-            clock-delta                                  :                  210\n";
-        assert_eq!(render_sched(&s), want);
-    }
-
-    #[test]
-    fn split_ns_handles_negative_values() {
-        let mut out = String::new();
-        sched_psn(&mut out, "x", -1_500_000);
-        assert!(out.ends_with(":            -1.500000\n"), "{out}");
-        out.clear();
-        sched_psn(&mut out, "x", -500);
-        assert!(out.ends_with(":             0.000500\n"), "{out}");
     }
 }

@@ -10,7 +10,6 @@ pub fn cmdline_format(saved_command_line: &str) -> String {
 }
 
 /// `/proc/cmdline`.
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn cmdline_proc_show() -> String {
     cmdline_format(crate::kernel::cmdline::saved_command_line())
 }

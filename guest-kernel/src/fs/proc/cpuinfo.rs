@@ -636,7 +636,6 @@ pub fn render_cpuinfo(cpuid: Cpuid, cr4: u64, apic_ids: &[u32], tsc_khz: u64, hz
 
 /// `/proc/cpuinfo`: one block per online CPU.
 #[cfg(not(test))]
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn cpuinfo_proc_show() -> String {
     use crate::arch::{cpu, percpu, tsc};
     let cpuid = |l: u32, s: u32| {

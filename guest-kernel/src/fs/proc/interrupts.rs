@@ -98,7 +98,6 @@ pub fn render_interrupts(
 /// timer, spurious and rescheduling interrupts per CPU. The rows Linux prints for what our
 /// kernel lacks (NMIs, perf, IRQ work, function-call and TLB IPIs) show zeros.
 #[cfg(not(test))]
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn interrupts_proc_show() -> String {
     use crate::arch::irq;
     use crate::arch::percpu::{online_cpus, MAX_CPUS};

@@ -9,6 +9,7 @@ pub mod cpuinfo;
 #[cfg(not(test))]
 pub mod inode;
 pub mod interrupts;
+pub mod pid_cmdline;
 #[cfg(not(test))]
 pub mod proc_sysctl;
 #[cfg(not(test))]

@@ -110,7 +110,6 @@ pub fn render_stat(s: &KernelStat) -> String {
 /// Our tick is USER_HZ, so ticks are clock ticks as they are. Not counted (yet): iowait
 /// (no I/O waits), irq and softirq time, steal, guest, softirqs.
 #[cfg(not(test))]
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn stat_proc_show() -> String {
     use crate::arch::irq;
     use crate::arch::percpu::{online_cpus, MAX_CPUS};

@@ -21,7 +21,6 @@ pub fn uptime_format(uptime_ns: u64, idle_ns: u64) -> String {
 
 /// `/proc/uptime`: idle time is counted in ticks per CPU (`kernel::time::CPU_IDLE`).
 #[cfg(not(test))]
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn uptime_proc_show() -> String {
     use crate::kernel::time::{CPU_IDLE, TICK_NS};
     use core::sync::atomic::Ordering::Relaxed;

@@ -23,7 +23,6 @@ pub fn version_format(sysname: &str, release: &str, version: &str) -> String {
 
 /// `/proc/version`, from what uname(2) reports.
 #[cfg(not(test))]
-#[allow(dead_code)] // until the procfs plumbing calls it
 pub fn version_proc_show() -> String {
     use crate::kernel::sys::{UTS_RELEASE, UTS_SYSNAME, UTS_VERSION};
     version_format(UTS_SYSNAME, UTS_RELEASE, UTS_VERSION)
