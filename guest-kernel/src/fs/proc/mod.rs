@@ -4,6 +4,7 @@
 pub mod array;
 #[cfg(not(test))]
 pub mod base;
+pub mod capflags;
 pub mod cmdline;
 pub mod cpuinfo;
 #[cfg(not(test))]
