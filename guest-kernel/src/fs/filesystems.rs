@@ -9,19 +9,22 @@ use super::dcache::Dentry;
 use super::inode::SuperBlock;
 use crate::kernel::errno::*;
 
+/// A mounted instance: its superblock and root dentry.
+pub type Instance = (Arc<SuperBlock>, Arc<Dentry>);
+
 pub struct FileSystemType {
     pub name: &'static str,
     /// Not backed by a block device (`nodev` in /proc/filesystems).
     pub nodev: bool,
     /// Make an instance: its superblock and root dentry (`fs_context`'s `get_tree`).
-    pub mount: fn(source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)>,
+    pub mount: fn(source: &str) -> KResult<Instance>,
 }
 
-fn tmpfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+fn tmpfs_mount(_source: &str) -> KResult<Instance> {
     Ok(super::tmpfs::fill_super("tmpfs", 0o1777))
 }
 
-fn ramfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+fn ramfs_mount(_source: &str) -> KResult<Instance> {
     Ok(super::tmpfs::fill_super("ramfs", 0o755))
 }
 

@@ -173,14 +173,14 @@ pub fn softirq_init() {
 
 /// Start one `ksoftirqd/N` per online CPU, bound to it (`spawn_ksoftirqd`).
 pub fn spawn_ksoftirqd() {
-    for cpu in 0..online_cpus() {
+    for (cpu, slot) in KSOFTIRQD.iter().enumerate().take(online_cpus()) {
         let name = alloc::format!("ksoftirqd/{cpu}");
         let Some(task) = crate::kernel::kthread::kthread_create(&name, move || run_ksoftirqd(cpu))
         else {
             crate::pr_err!("softirq: cannot create {}", name);
             continue;
         };
-        KSOFTIRQD[cpu].call_once(|| Ksoftirqd {
+        slot.call_once(|| Ksoftirqd {
             task: task.clone(),
             wait: WaitQueue::new(),
         });

@@ -521,7 +521,7 @@ pub fn scheduler_tick(user_mode: bool) {
     let idle = rq.nr_running == 0;
     let ticks = rq.ticks;
     drop(rq);
-    if idle || ticks % 4 == 0 {
+    if idle || ticks.is_multiple_of(4) {
         // Balance from SCHED_SOFTIRQ, after the tick (`trigger_load_balance`).
         crate::kernel::softirq::raise_softirq(crate::kernel::softirq::SCHED_SOFTIRQ);
     }
