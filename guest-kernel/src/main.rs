@@ -19,6 +19,8 @@ mod init;
 mod kernel;
 mod mm;
 mod sched;
+#[cfg(not(test))]
+mod trace;
 #[cfg(test)]
 #[path = "drivers/virtio/ring.rs"]
 mod virtio_ring;

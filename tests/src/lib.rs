@@ -93,6 +93,7 @@ pub fn boot_with_input(
             input,
         },
         boot_timer: false,
+        trace: None,
     };
     let result = vmm::Vmm::new(config)
         .and_then(|v| v.run())
@@ -170,4 +171,57 @@ pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
         .read_to_string(&mut out)
         .unwrap();
     (status, out.replace('\r', ""))
+}
+
+/// What a traced boot produced: the VM's outcome, the trace program's output and its
+/// lost/corrupt reports.
+pub struct Traced {
+    pub outcome: Outcome,
+    pub output: String,
+    pub diag: String,
+}
+
+/// Boot with `program` attached from boot (`vmm run --trace`), draining every `poll`.
+pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Traced {
+    let catalog = vmm::trace::channel::catalog::probe_catalog();
+    let program = vmm::trace::Program::parse(program, "stdin")
+        .and_then(|p| p.attach(&catalog))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let (console, output, diag) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let config = vmm::VmConfig {
+        kernel: guest().kernel.clone(),
+        initrd: Some(guest().initramfs.clone()),
+        cmdline: cmdline.to_string(),
+        mem_size: 256 << 20,
+        cpus,
+        console: vmm::ConsoleConfig::Capture {
+            output: console.clone(),
+            input: Vec::new(),
+        },
+        boot_timer: false,
+        trace: Some(vmm::TraceConfig {
+            program,
+            output: vmm::devices::ConsoleSink::Capture(output.clone()),
+            diag: vmm::devices::ConsoleSink::Capture(diag.clone()),
+            filter: Default::default(),
+            poll_interval: poll,
+        }),
+    };
+    let result = vmm::Vmm::new(config)
+        .and_then(|v| v.run())
+        .map_err(|e| vmm::error_chain(&e));
+    let text =
+        |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).replace('\r', "");
+    Traced {
+        outcome: Outcome {
+            result,
+            console: text(&console),
+        },
+        output: text(&output),
+        diag: text(&diag),
+    }
 }

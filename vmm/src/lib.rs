@@ -52,6 +52,21 @@ pub struct VmConfig {
     pub console: ConsoleConfig,
     /// Print the port-0x80 boot codes with their timestamps to stderr after the run.
     pub boot_timer: bool,
+    /// A trace program to run from boot (`vmm run --trace`); also creates the trace device.
+    pub trace: Option<TraceConfig>,
+}
+
+/// A trace program attached from boot.
+#[derive(Debug, Clone)]
+pub struct TraceConfig {
+    pub program: trace::AttachedProgram,
+    /// Where its output (printf, maps) goes.
+    pub output: devices::ConsoleSink,
+    /// Where lost-event and corrupt-record reports go.
+    pub diag: devices::ConsoleSink,
+    pub filter: trace::session::GuestFilter,
+    /// How often the rings are drained ([`trace::session::POLL_INTERVAL`] normally).
+    pub poll_interval: Duration,
 }
 
 /// Where guest console output (COM1 and virtio-console) goes and where its input comes from.
@@ -73,6 +88,8 @@ pub struct ExitReport {
     pub status: i32,
     /// Port-0x80 boot-progress codes in the order they were written.
     pub boot_events: Vec<BootEvent>,
+    /// What the `--trace` program saw, if there was one.
+    pub trace: Option<trace::session::TraceStats>,
 }
 
 /// One write to the port-0x80 boot-progress port.
@@ -130,6 +147,8 @@ pub enum Error {
     Vm(#[from] vm::Error),
     #[error(transparent)]
     Vcpu(#[from] vcpu::Error),
+    #[error("trace program failed")]
+    Trace(#[from] trace::EngineError),
 }
 
 /// Parses a memory size: plain bytes, or a number with a `K`, `M`, `G` or `T` suffix (binary

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmm::{ConsoleConfig, Error, VmConfig, Vmm};
+use vmm::devices::ConsoleSink;
+use vmm::trace::session::GuestFilter;
+use vmm::trace::Program;
+use vmm::{ConsoleConfig, Error, TraceConfig, VmConfig, Vmm};
 
 #[derive(Parser)]
 #[command(
@@ -43,23 +46,73 @@ struct RunArgs {
     /// Print the port-0x80 boot codes with their times to stderr after the run.
     #[arg(long)]
     boot_timer: bool,
+    /// Trace the guest from boot with a bpftrace program, e.g.
+    /// 'tracepoint:sched:sched_process_fork { @ = count(); }'.
+    #[arg(long, value_name = "PROGRAM", conflicts_with = "trace_file")]
+    trace: Option<String>,
+    /// Like --trace, with the program read from a file.
+    #[arg(long, value_name = "PATH")]
+    trace_file: Option<PathBuf>,
 }
 
-fn run(args: RunArgs) -> Result<i32, Error> {
+/// How `vmm` ends.
+enum Failure {
+    /// One line on stderr, exit 1.
+    Vm(Error),
+    /// A trace program that doesn't compile: its diagnostics, exit 2 (as bpftrace).
+    Program(String),
+    /// A file we could not read.
+    Read(PathBuf, std::io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Vm(e)
+    }
+}
+
+/// Parses and binds the `--trace` program before anything boots.
+fn trace_config(args: &RunArgs) -> Result<Option<TraceConfig>, Failure> {
+    let (source, name) = match (&args.trace, &args.trace_file) {
+        (Some(text), _) => (text.clone(), "stdin".to_string()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|e| Failure::Read(path.clone(), e))?,
+            path.display().to_string(),
+        ),
+        (None, None) => return Ok(None),
+    };
+    let catalog = vmm::trace::channel::catalog::probe_catalog();
+    let program = Program::parse(&source, &name)
+        .and_then(|p| p.attach(&catalog))
+        .map_err(|d| Failure::Program(d.to_string()))?;
+    eprintln!("{}", program.attaching_message());
+    Ok(Some(TraceConfig {
+        program,
+        output: ConsoleSink::Stdout,
+        diag: ConsoleSink::Stderr,
+        filter: GuestFilter::default(),
+        poll_interval: vmm::trace::session::POLL_INTERVAL,
+    }))
+}
+
+fn run(args: RunArgs) -> Result<i32, Failure> {
+    let trace = trace_config(&args)?;
     let cpus: u32 = args
         .cpus
         .trim()
         .parse()
         .map_err(|_| Error::InvalidCpus(0))?;
     let cpus = u8::try_from(cpus).map_err(|_| Error::InvalidCpus(cpus))?;
+    let mem_size = vmm::parse_size(&args.mem)?;
     let config = VmConfig {
         kernel: args.kernel,
         initrd: args.initrd,
         cmdline: args.cmdline,
-        mem_size: vmm::parse_size(&args.mem)?,
+        mem_size,
         cpus,
         console: ConsoleConfig::Stdio,
         boot_timer: args.boot_timer,
+        trace,
     };
     Ok(Vmm::new(config)?.run()?.status)
 }
@@ -72,9 +125,21 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(status) => ExitCode::from(status as u8),
-        Err(e) => {
+        Err(Failure::Vm(e)) => {
             eprintln!("error: {}", vmm::error_chain(&e));
             ExitCode::FAILURE
+        }
+        Err(Failure::Read(path, e)) => {
+            eprintln!(
+                "error: cannot read {}: {}",
+                path.display(),
+                vmm::error_chain(&e)
+            );
+            ExitCode::FAILURE
+        }
+        Err(Failure::Program(diagnostics)) => {
+            eprint!("{diagnostics}");
+            ExitCode::from(2)
         }
     }
 }

@@ -107,6 +107,38 @@ pub fn read_virt(
     out
 }
 
+
+/// Bytes of guest RAM currently resident in this process (`mincore` over every region).
+pub fn guest_resident_bytes(mem: &GuestMemory) -> u64 {
+    let page = 4096usize;
+    let mut total = 0u64;
+    for region in mem.iter() {
+        let len = region.len() as usize;
+        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
+            continue;
+        };
+        let mut vec = vec![0u8; len.div_ceil(page)];
+        // SAFETY: `host..host+len` is this region's live mapping; `vec` has one byte per page.
+        let r = unsafe { libc::mincore(host as *mut libc::c_void, len, vec.as_mut_ptr()) };
+        if r == 0 {
+            total += vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * page as u64;
+        }
+    }
+    total
+}
+
+/// This process's resident set size, from /proc/self/status.
+pub fn process_resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,35 +212,4 @@ mod tests {
         );
         assert!(read_virt(&mem, cr0, pml4, efer, va, 16).is_empty());
     }
-}
-
-/// Bytes of guest RAM currently resident in this process (`mincore` over every region).
-pub fn guest_resident_bytes(mem: &GuestMemory) -> u64 {
-    let page = 4096usize;
-    let mut total = 0u64;
-    for region in mem.iter() {
-        let len = region.len() as usize;
-        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
-            continue;
-        };
-        let mut vec = vec![0u8; len.div_ceil(page)];
-        // SAFETY: `host..host+len` is this region's live mapping; `vec` has one byte per page.
-        let r = unsafe { libc::mincore(host as *mut libc::c_void, len, vec.as_mut_ptr()) };
-        if r == 0 {
-            total += vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * page as u64;
-        }
-    }
-    total
-}
-
-/// This process's resident set size, from /proc/self/status.
-pub fn process_resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }

@@ -29,11 +29,14 @@ use crate::devices::event_loop::{self, ConsoleTransport};
 use crate::devices::serial::{SerialDevice, COM1_IRQ};
 use crate::devices::virtio::console::Console;
 use crate::devices::virtio::mmio::{MmioTransport, REG_QUEUE_NOTIFY};
+use crate::devices::virtio::trace::TraceDevice;
 use crate::devices::virtio::Interrupt;
 use crate::devices::{ConsoleSink, Devices, MmioBus};
 use crate::loader::{self, MmioDeviceInfo};
 use crate::memory::{self, GuestMemory};
 use crate::terminal::RawModeGuard;
+use crate::trace::channel::TraceChannel;
+use crate::trace::session::{self, TraceStats, Tracer};
 use crate::vcpu::{self, Outcome, VcpuContext};
 use crate::{process_start, ConsoleConfig, ExitReport, VmConfig, MAX_CPUS, MIN_MEM_SIZE};
 
@@ -72,6 +75,7 @@ pub struct Vmm {
     mem: GuestMemory,
     devices: Arc<Devices>,
     console: ConsoleTransport,
+    trace: Option<Arc<TraceChannel>>,
 }
 
 impl Vmm {
@@ -97,7 +101,11 @@ impl Vmm {
             ConsoleConfig::Stdio => ConsoleSink::Stdout,
             ConsoleConfig::Capture { output, .. } => ConsoleSink::Capture(output.clone()),
         };
-        let (devices, console, mmio_devices) = create_devices(&vm, &mem, sink)?;
+        let trace = config
+            .trace
+            .is_some()
+            .then(|| TraceChannel::new(mem.clone()));
+        let (devices, console, mmio_devices) = create_devices(&vm, &mem, sink, trace.as_ref())?;
         if let ConsoleConfig::Capture { input, .. } = &config.console {
             crate::devices::lock(&console)
                 .device_mut()
@@ -136,6 +144,7 @@ impl Vmm {
             mem,
             devices,
             console,
+            trace,
         })
     }
 
@@ -154,6 +163,7 @@ impl Vmm {
             kernel: self.config.kernel.clone(),
             stop: stop.clone(),
         };
+        let tracer = self.start_tracer()?;
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         let mut first = None;
@@ -195,6 +205,17 @@ impl Vmm {
         }
         devices_thread.stop();
         drop(_raw);
+        let trace = match tracer {
+            Some((stop, thread)) => {
+                stop.store(true, Ordering::Release);
+                match thread.join() {
+                    Ok(Ok(stats)) => Some(stats),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
 
         let boot_events = self.devices.debug_port.events();
         if self.config.boot_timer {
@@ -213,10 +234,35 @@ impl Vmm {
             Outcome::PowerOff(status) => Ok(ExitReport {
                 status,
                 boot_events,
+                trace,
             }),
             Outcome::Failed(e) => Err(e.into()),
             Outcome::Stopped => Err(Error::VcpuVanished.into()),
         }
+    }
+}
+
+type TracerThread = std::thread::JoinHandle<Result<TraceStats, crate::trace::EngineError>>;
+
+impl Vmm {
+    /// Starts the `--trace` program's thread: it waits for the guest's trace area, then drains
+    /// the rings until told to stop.
+    fn start_tracer(&self) -> Result<Option<(Arc<AtomicBool>, TracerThread)>, Error> {
+        let (Some(cfg), Some(channel)) = (self.config.trace.clone(), self.trace.clone()) else {
+            return Ok(None);
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let start = process_start();
+        let thread = std::thread::Builder::new()
+            .name("trace".into())
+            .spawn(move || {
+                let mut tracer =
+                    Tracer::new(cfg.program, cfg.output, cfg.filter, Box::new(cfg.diag));
+                session::run(&channel, &mut tracer, &stop2, start, cfg.poll_interval)
+            })
+            .map_err(|e| Error::Device("trace", e))?;
+        Ok(Some((stop, thread)))
     }
 }
 
@@ -256,6 +302,7 @@ fn create_devices(
     vm: &VmFd,
     mem: &GuestMemory,
     sink: ConsoleSink,
+    trace: Option<&Arc<TraceChannel>>,
 ) -> Result<(Arc<Devices>, ConsoleTransport, Vec<MmioDeviceInfo>), Error> {
     let evt = || EventFd::new(libc::EFD_NONBLOCK);
 
@@ -288,13 +335,35 @@ fn create_devices(
     let console = Arc::new(Mutex::new(transport));
     bus.insert(console_info.base, console_info.size, console.clone())
         .map_err(|e| Error::Bus("virtio-console", e))?;
+    let mut infos = vec![console_info];
+
+    if let Some(channel) = trace {
+        let info = MmioDeviceInfo {
+            base: console_info.base + VIRTIO_MMIO_SIZE,
+            size: VIRTIO_MMIO_SIZE,
+            irq: console_info.irq + 1,
+        };
+        let irqfd = evt().map_err(|e| Error::Device("virtio-trace", e))?;
+        vm.register_irqfd(&irqfd, info.irq)
+            .map_err(|e| Error::Setup("virtio-trace irqfd", e))?;
+        let transport = MmioTransport::new(
+            "virtio-trace",
+            TraceDevice::new(channel.clone()),
+            mem.clone(),
+            Interrupt::new(irqfd),
+        )
+        .map_err(|e| Error::Device("virtio-trace", e))?;
+        bus.insert(info.base, info.size, Arc::new(Mutex::new(transport)))
+            .map_err(|e| Error::Bus("virtio-trace", e))?;
+        infos.push(info);
+    }
 
     let devices = Devices {
         serial: Mutex::new(serial),
         debug_port: DebugPort::new(process_start()),
         mmio: bus,
     };
-    Ok((Arc::new(devices), console, vec![console_info]))
+    Ok((Arc::new(devices), console, infos))
 }
 
 fn create_vcpu(
@@ -344,6 +413,7 @@ mod tests {
             cpus,
             console: ConsoleConfig::Stdio,
             boot_timer: false,
+            trace: None,
         }
     }
 

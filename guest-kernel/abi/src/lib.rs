@@ -7,6 +7,8 @@
 //! `virtio_mmio.device=`) carry the information, and our VMM simply follows them.
 #![no_std]
 
+pub mod trace;
+
 /// Version of this contract; bump on any incompatible change.
 pub const ABI_VERSION: u32 = 1;
 
@@ -95,11 +97,13 @@ mod tests {
 
     #[test]
     fn boot_structures_do_not_overlap() {
-        assert!(PVH_MODLIST_START >= PVH_INFO_START + 0x38);
-        assert!(PVH_MEMMAP_START >= PVH_MODLIST_START + 0x20);
-        assert!(PVH_MEMMAP_START + PVH_MEMMAP_MAX_ENTRIES * 24 <= AP_TRAMPOLINE);
-        assert!(AP_TRAMPOLINE + 0x1000 <= CMDLINE_START);
-        assert!(CMDLINE_START + CMDLINE_MAX_SIZE as u64 <= EBDA_START);
-        assert!(VIRTIO_MMIO_BASE >= MMIO_GAP_START && VIRTIO_MMIO_BASE < IOAPIC_BASE);
+        const {
+            assert!(PVH_MODLIST_START >= PVH_INFO_START + 0x38);
+            assert!(PVH_MEMMAP_START >= PVH_MODLIST_START + 0x20);
+            assert!(PVH_MEMMAP_START + PVH_MEMMAP_MAX_ENTRIES * 24 <= AP_TRAMPOLINE);
+            assert!(AP_TRAMPOLINE + 0x1000 <= CMDLINE_START);
+            assert!(CMDLINE_START + CMDLINE_MAX_SIZE as u64 <= EBDA_START);
+            assert!(VIRTIO_MMIO_BASE >= MMIO_GAP_START && VIRTIO_MMIO_BASE < IOAPIC_BASE);
+        }
     }
 }

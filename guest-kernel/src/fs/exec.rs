@@ -188,6 +188,7 @@ fn de_thread(task: &Task) {
 /// Switch `task` (the running task) to a loaded image; the next return to user mode starts
 /// it (`begin_new_exec`).
 pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
+    let old_pid = task.pid;
     de_thread(task);
     crate::kernel::exit::release_user_tid(task);
     crate::kernel::exit::vfork_release(task);
@@ -223,6 +224,7 @@ pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
     let name = path.rsplit('/').next().unwrap_or(path);
     task.set_comm(name);
     *frame = TrapFrame::new_user(image.entry, image.rsp);
+    crate::trace::trace_sched_process_exec(task, old_pid, path);
 }
 
 pub fn sys_execve(frame: &mut TrapFrame, path: u64, argv: u64, envp: u64) -> KResult<i64> {

@@ -34,6 +34,7 @@ pub fn do_exit(status: i32) -> ! {
     let t = current_arc();
     t.flags.fetch_or(PF_EXITING, Ordering::Relaxed);
     t.exit_code.store(status, Ordering::Relaxed);
+    crate::trace::trace_sched_process_exit(&t);
     let group_dead = t.signal.live.fetch_sub(1, Ordering::AcqRel) == 1;
 
     if group_dead && t.tgid == 1 {
@@ -289,6 +290,7 @@ fn eligible(child: &Task, which: Which, options: u64, tl: &TaskList) -> bool {
 
 fn do_wait(which: Which, options: u64) -> KResult<Option<WaitResult>> {
     let me = current_arc();
+    crate::trace::trace_sched_process_wait(&me, if let Which::Pid(p) = which { p } else { 0 });
     loop {
         let gen = {
             let mut tl = tasklist::lock();

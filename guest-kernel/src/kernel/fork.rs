@@ -96,7 +96,7 @@ pub fn new_idle_task(cpu: usize, stack_base: u64) -> Arc<Task> {
         cpu: AtomicUsize::new(cpu),
         need_resched: AtomicBool::new(false),
         se: Mutex::new(crate::sched::SchedEntity::new_fair(0)),
-        comm: Mutex::new([0; TASK_COMM_LEN]),
+        comm: TaskComm::new([0; TASK_COMM_LEN]),
         cred: Mutex::new(Cred::default()),
         mm: Mutex::new(None),
         files: Mutex::new(kernel_files()),
@@ -277,7 +277,7 @@ fn copy_process(
         cpu: AtomicUsize::new(crate::arch::percpu::cpu_id()),
         need_resched: AtomicBool::new(false),
         se: Mutex::new(se),
-        comm: Mutex::new(*parent.comm.lock()),
+        comm: TaskComm::new(parent.comm.get()),
         cred: Mutex::new(cred),
         mm: Mutex::new(mm),
         files: Mutex::new(files),
@@ -356,12 +356,14 @@ fn copy_process(
         }
         TOTAL_FORKS.fetch_add(1, Ordering::Relaxed);
     }
+    crate::trace::trace_task_newtask(&child, args.flags);
     Ok(child)
 }
 
 /// Create and start a task (`kernel_clone`); returns the child's PID.
 pub fn kernel_clone(args: &CloneArgs, frame: Option<&TrapFrame>) -> KResult<Pid> {
     let child = copy_process(args, frame, None)?;
+    crate::trace::trace_sched_process_fork(current(), &child);
     start_child(args, child)
 }
 
@@ -378,6 +380,7 @@ pub fn kernel_thread(
         ..Default::default()
     };
     let child = copy_process(&args, None, Some(KthreadStart { entry, arg }))?;
+    crate::trace::trace_sched_process_fork(current(), &child);
     crate::sched::wake_up_new_task(&child);
     Ok(child)
 }
@@ -416,6 +419,10 @@ pub fn schedule_tail_user() {
 
 #[no_mangle]
 extern "C" fn ret_from_fork_user(frame: &mut TrapFrame) {
+    // The child returns from the parent's fork/clone: its side of `sys_exit`, as on Linux.
+    if frame.vector == crate::arch::entry::SYSCALL_VECTOR {
+        crate::trace::trace_sys_exit(frame.error_code, frame.rax as i64);
+    }
     crate::kernel::signal::exit_to_user_mode(frame);
 }
 

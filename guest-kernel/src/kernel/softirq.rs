@@ -77,6 +77,7 @@ pub fn open_softirq(nr: usize, action: Action) {
 /// Mark softirq `nr` pending on this CPU; it runs at the next `irq_exit` or in ksoftirqd
 /// (`raise_softirq_irqoff`).
 pub fn raise_softirq(nr: usize) {
+    crate::trace::trace_softirq_raise(nr);
     PENDING[cpu_id()].fetch_or(1 << nr, Ordering::AcqRel);
 }
 
@@ -102,7 +103,9 @@ fn do_softirq_budgeted() -> bool {
             }
             COUNTS[cpu][nr].fetch_add(1, Ordering::Relaxed);
             if let Some(f) = action {
+                crate::trace::trace_softirq_entry(nr);
                 f();
+                crate::trace::trace_softirq_exit(nr);
             }
         }
         restarts -= 1;

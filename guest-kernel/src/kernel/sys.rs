@@ -362,7 +362,7 @@ pub fn sys_prctl(option: u64, arg2: u64) -> KResult<i64> {
             Ok(0)
         }
         PR_GET_NAME => {
-            copy_to_user(arg2, &*t.comm.lock())?;
+            copy_to_user(arg2, &t.comm.get())?;
             Ok(0)
         }
         PR_SET_CHILD_SUBREAPER => {

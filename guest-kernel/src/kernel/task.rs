@@ -64,6 +64,30 @@ pub struct Cred {
     pub egid: u32,
 }
 
+/// `comm`, readable without a lock (tracepoints read it from any context, as Linux's do): two
+/// words, so a reader racing a rename may see half of each name, as on Linux.
+pub struct TaskComm([AtomicU64; 2]);
+
+impl TaskComm {
+    pub fn new(comm: [u8; TASK_COMM_LEN]) -> TaskComm {
+        let word = |i: usize| u64::from_le_bytes(comm[i * 8..i * 8 + 8].try_into().unwrap());
+        TaskComm([AtomicU64::new(word(0)), AtomicU64::new(word(1))])
+    }
+
+    pub fn get(&self) -> [u8; TASK_COMM_LEN] {
+        let mut comm = [0u8; TASK_COMM_LEN];
+        comm[..8].copy_from_slice(&self.0[0].load(Ordering::Relaxed).to_le_bytes());
+        comm[8..].copy_from_slice(&self.0[1].load(Ordering::Relaxed).to_le_bytes());
+        comm
+    }
+
+    pub fn set(&self, comm: [u8; TASK_COMM_LEN]) {
+        let word = |i: usize| u64::from_le_bytes(comm[i * 8..i * 8 + 8].try_into().unwrap());
+        self.0[0].store(word(0), Ordering::Relaxed);
+        self.0[1].store(word(1), Ordering::Relaxed);
+    }
+}
+
 pub struct Task {
     pub pid: Pid,
     /// Thread-group id: the leader's pid.
@@ -86,7 +110,7 @@ pub struct Task {
     pub need_resched: AtomicBool,
     /// Scheduling state; guarded by the lock of the run queue on `cpu`.
     pub se: Mutex<SchedEntity>,
-    pub comm: Mutex<[u8; TASK_COMM_LEN]>,
+    pub comm: TaskComm,
     pub cred: Mutex<Cred>,
     pub mm: Mutex<Option<MmRef>>,
     pub files: Mutex<Arc<Mutex<FdTable>>>,
@@ -148,12 +172,13 @@ impl Task {
         let bytes = name.as_bytes();
         let n = bytes.len().min(TASK_COMM_LEN - 1);
         comm[..n].copy_from_slice(&bytes[..n]);
-        *self.comm.lock() = comm;
+        crate::trace::trace_task_rename(self, &comm);
+        self.comm.set(comm);
     }
 
     /// The command name (owned: it may change under us).
     pub fn comm(&self) -> alloc::string::String {
-        let comm = *self.comm.lock();
+        let comm = self.comm.get();
         let end = comm.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
         alloc::string::String::from_utf8_lossy(&comm[..end]).into_owned()
     }
@@ -185,6 +210,7 @@ impl Drop for Task {
         if self.stack_base == 0 || self.is_idle() {
             return;
         }
+        crate::trace::trace_sched_process_free(self);
         crate::mm::page_alloc::free_pages(
             crate::arch::virt_to_phys(self.stack_base),
             KERNEL_STACK_ORDER,

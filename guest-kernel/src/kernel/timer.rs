@@ -9,9 +9,36 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
-type Callback = Box<dyn FnOnce() + Send>;
+/// A timer's callback, with what the `timer:*` tracepoints report about it: the timer's id
+/// (`hrtimer`/`timer`) and `function`, the address of [`expire`] instantiated for the callback's
+/// type, whose symbol names the closure (`ksym(args->function)` reads `expire<..{{closure}}>`).
+pub struct TimerFn {
+    f: Box<dyn FnOnce() + Send>,
+    pub id: u64,
+    pub function: u64,
+}
 
-static TIMERS: Mutex<BTreeMap<(u64, u64), Callback>> = Mutex::new(BTreeMap::new());
+impl TimerFn {
+    pub fn new<F: FnOnce() + Send + 'static>(id: u64, f: F) -> TimerFn {
+        TimerFn {
+            f: Box::new(move || expire(f)),
+            id,
+            function: expire::<F> as fn(F) as u64,
+        }
+    }
+
+    pub fn call(self) {
+        (self.f)()
+    }
+}
+
+/// Every timer callback runs through here (one instance per callback type).
+#[inline(never)]
+fn expire<F: FnOnce()>(f: F) {
+    f()
+}
+
+static TIMERS: Mutex<BTreeMap<(u64, u64), TimerFn>> = Mutex::new(BTreeMap::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A started timer; cancel it if it should no longer fire.
@@ -24,7 +51,7 @@ impl Hrtimer {
     /// Fire `f` at `expires_ns` (ns since boot), from interrupt context.
     pub fn start(expires_ns: u64, f: impl FnOnce() + Send + 'static) -> Hrtimer {
         let key = (expires_ns, NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        TIMERS.lock().insert(key, Box::new(f));
+        TIMERS.lock().insert(key, TimerFn::new(key.1, f));
         Hrtimer { key }
     }
 
@@ -50,7 +77,10 @@ pub fn take_expired<V>(timers: &mut BTreeMap<(u64, u64), V>, now: u64) -> Vec<V>
 pub fn run_expired(now_ns: u64) {
     let expired = take_expired(&mut TIMERS.lock(), now_ns);
     for f in expired {
-        f();
+        let id = f.id;
+        crate::trace::trace_hrtimer_expire_entry(id, now_ns, f.function);
+        f.call();
+        crate::trace::trace_hrtimer_expire_exit(id);
     }
 }
 

@@ -4,7 +4,6 @@
 //! every expired callback. Linux files timers in a hierarchical wheel to make adding O(1);
 //! with the few timers this kernel has, one map ordered by expiry does the same job.
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,11 +11,10 @@ use spin::Mutex;
 
 use super::softirq::{open_softirq, raise_softirq, TIMER_SOFTIRQ};
 use super::time::jiffies;
+use super::timer::TimerFn;
 use crate::kernel::task::{current_arc, TASK_RUNNING};
 
-type Callback = Box<dyn FnOnce() + Send>;
-
-static TIMERS: Mutex<BTreeMap<(u64, u64), Callback>> = Mutex::new(BTreeMap::new());
+static TIMERS: Mutex<BTreeMap<(u64, u64), TimerFn>> = Mutex::new(BTreeMap::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A pending timer; `del_timer` it if it should no longer fire.
@@ -28,7 +26,7 @@ pub struct TimerList {
 /// Run `f` from TIMER_SOFTIRQ once `jiffies` reaches `expires` (`add_timer`).
 pub fn add_timer(expires: u64, f: impl FnOnce() + Send + 'static) -> TimerList {
     let key = (expires, NEXT_ID.fetch_add(1, Ordering::Relaxed));
-    TIMERS.lock().insert(key, Box::new(f));
+    TIMERS.lock().insert(key, TimerFn::new(key.1, f));
     TimerList { key }
 }
 
@@ -53,9 +51,13 @@ pub fn run_local_timers() {
 
 /// TIMER_SOFTIRQ: run every expired timer (`run_timer_softirq`).
 fn run_timer_softirq() {
-    let expired = super::timer::take_expired(&mut TIMERS.lock(), jiffies());
+    let now = jiffies();
+    let expired = super::timer::take_expired(&mut TIMERS.lock(), now);
     for f in expired {
-        f();
+        let id = f.id;
+        crate::trace::trace_timer_expire_entry(id, now, f.function, now);
+        f.call();
+        crate::trace::trace_timer_expire_exit(id);
     }
 }
 

@@ -175,12 +175,16 @@ pub fn alloc_pages(order: usize) -> Option<u64> {
         p.prep_new();
     }
     count_vm_events(VmEvent::PgAlloc, 1 << order);
+    #[cfg(not(test))]
+    crate::trace::trace_mm_page_alloc(pfn * PAGE_SIZE, order);
     Some(pfn * PAGE_SIZE)
 }
 
 /// Free pages from [`alloc_pages`] with the same order.
 pub fn free_pages(phys: u64, order: usize) {
     let pfn = phys / PAGE_SIZE;
+    #[cfg(not(test))]
+    crate::trace::trace_mm_page_free(phys, order);
     if let Some(p) = pfn_to_page(pfn) {
         p.clear();
     }

@@ -299,6 +299,7 @@ pub fn try_to_wake_up(p: &Arc<Task>, state_mask: u32) -> bool {
         let rq = RUNQUEUES[p.cpu.load(Ordering::Relaxed)].lock();
         if p.on_rq.load(Ordering::Acquire) {
             p.state.store(TASK_RUNNING, Ordering::Release);
+            crate::trace::trace_sched_wakeup(p, p.cpu.load(Ordering::Relaxed));
             drop(rq);
             return true;
         }
@@ -311,10 +312,14 @@ pub fn try_to_wake_up(p: &Arc<Task>, state_mask: u32) -> bool {
     let cpu = select_task_rq(p, prev_cpu);
     let mut rq = RUNQUEUES[cpu].lock();
     rebase_vruntime(&mut p.se.lock(), prev_cpu, cpu);
+    if cpu != prev_cpu {
+        crate::trace::trace_sched_migrate_task(p, prev_cpu, cpu);
+    }
     p.cpu.store(cpu, Ordering::Relaxed);
     p.state.store(TASK_RUNNING, Ordering::Release);
     rq.clock = tsc::ns_since_boot();
     activate_task(&mut rq, p, Enqueue::Wakeup);
+    crate::trace::trace_sched_wakeup(p, cpu);
     check_preempt_curr(&mut rq, p);
     true
 }
@@ -341,6 +346,7 @@ pub fn wake_up_new_task(p: &Arc<Task>) {
     p.cpu.store(cpu, Ordering::Relaxed);
     p.state.store(TASK_RUNNING, Ordering::Release);
     activate_task(&mut rq, p, Enqueue::New);
+    crate::trace::trace_sched_wakeup_new(p, cpu);
     check_preempt_curr(&mut rq, p);
 }
 
@@ -419,6 +425,8 @@ fn __schedule() {
             mm.lock().pgd.activate();
         }
     }
+    // Still in `prev`'s context, as Linux's tracepoint is: the record is `prev`'s.
+    crate::trace::trace_sched_switch(prev, next, if voluntary { state & 0xff } else { 0 });
     percpu::set_current_task(next_p as u64);
     percpu::set_kernel_stack(next.stack_top());
     // SAFETY: interrupts are off, `prev` is running here, and `next` is not running anywhere

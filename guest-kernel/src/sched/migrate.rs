@@ -70,6 +70,7 @@ pub fn load_balance(this: usize) {
 fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
     deactivate_task(src, p);
     rebase_vruntime(&mut p.se.lock(), src.cpu, dst.cpu);
+    crate::trace::trace_sched_migrate_task(p, src.cpu, dst.cpu);
     p.cpu.store(dst.cpu, Ordering::Relaxed);
     dst.clock = tsc::ns_since_boot();
     activate_task(dst, p, Enqueue::Migrated);

@@ -27,6 +27,8 @@ use serial::SerialDevice;
 pub enum ConsoleSink {
     /// The VMM's stdout, flushed on every write.
     Stdout,
+    /// The VMM's stderr.
+    Stderr,
     /// Appended to a shared buffer (tests).
     Capture(Arc<Mutex<Vec<u8>>>),
 }
@@ -39,6 +41,7 @@ impl Write for ConsoleSink {
                 out.write_all(buf)?;
                 out.flush()?;
             }
+            ConsoleSink::Stderr => std::io::stderr().lock().write_all(buf)?,
             ConsoleSink::Capture(v) => v
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -50,7 +53,7 @@ impl Write for ConsoleSink {
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             ConsoleSink::Stdout => std::io::stdout().flush(),
-            ConsoleSink::Capture(_) => Ok(()),
+            ConsoleSink::Stderr | ConsoleSink::Capture(_) => Ok(()),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The front end of `vmm trace`: a bpftrace-compatible language, parsed, checked and interpreted
-//! on the host, independent of how events get out of the guest.
+//! `vmm trace`: a bpftrace-compatible language, parsed, checked and interpreted on the host
+//! ([`Program`], [`Engine`]), fed by the trace channel ([`channel`]: the guest's rings read
+//! through guest memory) in a [`session`].
 //!
 //! The pipeline, one module per stage:
 //!
@@ -57,6 +58,7 @@
 #![deny(unsafe_code)]
 
 pub mod ast;
+pub mod channel;
 mod check;
 pub mod diag;
 mod eval;
@@ -66,6 +68,7 @@ pub mod maps;
 pub mod output;
 pub mod parser;
 pub mod probe;
+pub mod session;
 #[cfg(test)]
 mod tests;
 

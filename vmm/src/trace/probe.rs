@@ -349,7 +349,15 @@ pub(crate) fn expand(spec: &ProbeSpec, catalog: &ProbeCatalog) -> Result<Vec<Exp
             } else if spec.has_wildcard() {
                 Err(format!("No probes matched: tracepoint:{category}:{event}"))
             } else {
-                Err(format!("tracepoint not found: {category}:{event}"))
+                let wanted = format!("{category}:{event}");
+                let names = catalog
+                    .tracepoints
+                    .iter()
+                    .map(|tp| format!("{}:{}", tp.category, tp.event));
+                Err(format!(
+                    "tracepoint not found: {wanted}{}",
+                    did_you_mean(&wanted, names)
+                ))
             }
         }
         ProbeSpec::Function {
@@ -377,10 +385,60 @@ pub(crate) fn expand(spec: &ProbeSpec, catalog: &ProbeCatalog) -> Result<Vec<Exp
             } else if spec.has_wildcard() {
                 Err(format!("No probes matched: {provider}:{name}"))
             } else {
+                let names = catalog.functions.iter().map(|f| f.name.clone());
                 Err(format!(
-                    "{provider}:{name}: function not found in the guest kernel"
+                    "{provider}:{name}: function not found in the guest kernel{}",
+                    did_you_mean(name, names)
                 ))
             }
         }
+    }
+}
+
+/// ` (did you mean X?)` for the name closest to `wanted` by edit distance, if one is close
+/// enough to be a likely typo (one edit per six characters, at least one).
+fn did_you_mean(wanted: &str, names: impl Iterator<Item = String>) -> String {
+    let limit = (wanted.chars().count() / 6).max(1);
+    names
+        .map(|n| (edit_distance(wanted, &n), n))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+        .map(|(_, n)| format!(" (did you mean {n}?)"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_names() {
+        assert_eq!(edit_distance("sched_swich", "sched_switch"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let names = || {
+            ["sched:sched_switch", "sched:sched_wakeup"]
+                .map(String::from)
+                .into_iter()
+        };
+        assert_eq!(
+            did_you_mean("sched:sched_swich", names()),
+            " (did you mean sched:sched_switch?)"
+        );
+        assert_eq!(did_you_mean("irq:softirq_entry", names()), "");
     }
 }

@@ -62,17 +62,19 @@ pub fn request_irq(pin: u32, name: &'static str, handler: Handler) -> bool {
 }
 
 pub fn handle(pin: u32) {
-    let handler = {
+    let (handler, name) = {
         let mut actions = ACTIONS.lock();
         match actions.get_mut(pin as usize).and_then(|a| a.as_mut()) {
             Some(action) => {
                 action.count[cpu_id()] += 1;
-                action.handler
+                (action.handler, action.name)
             }
             None => return,
         }
     };
+    crate::trace::trace_irq_handler_entry(pin, name);
     handler(pin);
+    crate::trace::trace_irq_handler_exit(pin, true);
 }
 
 /// (pin, name, per-CPU counts) for every installed handler, for /proc/interrupts.

@@ -112,6 +112,11 @@ fn page_fault(frame: &mut TrapFrame) {
     if super::syscall::syscall_from_fault(frame, addr) {
         return;
     }
+    if user {
+        crate::trace::trace_page_fault_user(addr, frame.rip, frame.error_code);
+    } else {
+        crate::trace::trace_page_fault_kernel(addr, frame.rip, frame.error_code);
+    }
     let mm = crate::kernel::task::try_current().and_then(|t| t.mm());
     let mut code = fault::SEGV_MAPERR;
     if let Some(mm) = mm {

@@ -28,6 +28,11 @@ pub fn init() -> &'static str {
     source
 }
 
+/// The TSC at time zero of [`ns_since_boot`].
+pub fn boot_tsc() -> u64 {
+    TSC_AT_BOOT.load(Ordering::Relaxed)
+}
+
 pub fn khz() -> u64 {
     TSC_KHZ.load(Ordering::Relaxed)
 }

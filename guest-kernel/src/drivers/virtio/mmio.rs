@@ -35,6 +35,8 @@ const QUEUE_DRIVER_LOW: u64 = 0x090;
 const QUEUE_DRIVER_HIGH: u64 = 0x094;
 const QUEUE_DEVICE_LOW: u64 = 0x0a0;
 const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
+/// Start of the device-specific configuration space.
+const CONFIG: u64 = 0x100;
 
 const MAGIC: u32 = 0x7472_6976; // "virt"
 
@@ -48,7 +50,7 @@ const STATUS_FAILED: u32 = 128;
 const F_VERSION_1_HIGH: u32 = 1 << 0;
 
 /// Smallest register window that holds the registers we use.
-const MIN_WINDOW: u64 = 0x100;
+const MIN_WINDOW: u64 = 0x110;
 
 pub struct Transport {
     regs: IoMem,
@@ -176,6 +178,15 @@ impl Transport {
         self.write(QUEUE_DEVICE_LOW, lo);
         self.write(QUEUE_DEVICE_HIGH, hi);
         self.write(QUEUE_READY, 1);
+    }
+
+    /// A 32-bit field of the device's configuration space.
+    pub fn read_config32(&self, offset: u64) -> u32 {
+        self.read(CONFIG + offset)
+    }
+
+    pub fn write_config32(&self, offset: u64, value: u32) {
+        self.write(CONFIG + offset, value)
     }
 
     pub fn driver_ok(&self) {

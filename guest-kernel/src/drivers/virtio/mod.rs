@@ -1,12 +1,13 @@
 //! virtio over MMIO: transport discovery and the console driver.
 //!
 //! `mmio` is the register-level transport, `virtqueue` a split queue in memory, `ring` the
-//! pure bookkeeping behind it (host-tested), `console` the only device driver. Devices we
+//! pure bookkeeping behind it (host-tested), `console` and `trace` the device drivers. Devices we
 //! have no driver for are acknowledged and left alone, as Linux does.
 
 pub mod console;
 mod mmio;
 mod ring;
+mod trace;
 mod virtqueue;
 
 use crate::kernel::cmdline::VirtioMmioDevice;
@@ -24,6 +25,7 @@ fn device_name(id: u32) -> &'static str {
         18 => "input device",
         19 => "vsock",
         26 => "file system",
+        abi::trace::VIRTIO_ID_TRACE => "trace channel",
         _ => "unknown device",
     }
 }
@@ -60,6 +62,26 @@ pub fn probe(devices: &[VirtioMmioDevice]) {
                     d.irq,
                     name,
                     id,
+                    e
+                ),
+            }
+        } else if id == abi::trace::VIRTIO_ID_TRACE {
+            match trace::init(t) {
+                Ok(rings) => crate::pr_info!(
+                    "virtio_mmio: device at {:#x} irq {}: {} (id {:#x}), {} ring{} of {} KiB",
+                    d.base,
+                    d.irq,
+                    name,
+                    id,
+                    rings,
+                    if rings == 1 { "" } else { "s" },
+                    (4096usize << crate::trace::ring::RING_ORDER) / 1024
+                ),
+                Err(e) => crate::pr_err!(
+                    "virtio_mmio: device at {:#x} irq {}: {}: {}",
+                    d.base,
+                    d.irq,
+                    name,
                     e
                 ),
             }

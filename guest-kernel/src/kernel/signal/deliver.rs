@@ -78,6 +78,13 @@ fn do_signal(frame: &mut TrapFrame) {
             crate::kernel::exit::do_exit(status);
         }
         let action = t.sighand().lock().actions[sig as usize - 1];
+        crate::trace::trace_signal_deliver(
+            sig,
+            info.errno,
+            info.code,
+            action.handler,
+            action.flags,
+        );
         match action.handler {
             SIG_IGN => continue,
             SIG_DFL => {

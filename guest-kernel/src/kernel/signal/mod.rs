@@ -447,7 +447,10 @@ pub fn send_signal(t: &Arc<Task>, info: KSigInfo, group: bool) {
     }
     let threads = tasklist::thread_group(t);
     prepare_signal(t, sig, &threads);
-    if sig_ignored(t, sig) {
+    let ignored = sig_ignored(t, sig);
+    // Linux's TRACE_SIGNAL_DELIVERED (0) and TRACE_SIGNAL_IGNORED (1).
+    crate::trace::trace_signal_generate(sig, info.errno, info.code, t, group, ignored as i32);
+    if ignored {
         return;
     }
     if group {

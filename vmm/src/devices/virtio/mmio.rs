@@ -214,6 +214,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
                 return;
             }
             self.status = new;
+            if let Err(e) = self.device.activate(&self.mem) {
+                let why = crate::error_chain(&e);
+                self.needs_reset(&why);
+                return;
+            }
             // Work the driver queued before DRIVER_OK gets done now.
             for evt in &self.queue_evts {
                 let _ = evt.write(1);

@@ -8,6 +8,7 @@
 
 pub mod console;
 pub mod mmio;
+pub mod trace;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -33,6 +34,8 @@ pub enum DeviceError {
     BadDescriptor(u64, u32),
     #[error("available ring index {avail} is {pending} ahead of the device (queue size {size})")]
     AvailIndex { avail: u16, pending: u16, size: u16 },
+    #[error("cannot start: {0}")]
+    Activate(String),
 }
 
 /// A device's interrupt: the InterruptStatus register and the irqfd that raises its GSI.
@@ -82,6 +85,11 @@ pub trait VirtioDevice: Send {
     fn read_config(&self, offset: u64, data: &mut [u8]);
     /// Writes the config space.
     fn write_config(&mut self, offset: u64, data: &[u8]);
+    /// The driver set DRIVER_OK: start using what it set up. An error marks the device as
+    /// needing a reset.
+    fn activate(&mut self, _mem: &GuestMemory) -> Result<(), DeviceError> {
+        Ok(())
+    }
     /// Back to the initial state (status 0 written). Queues are reset by the transport.
     fn reset(&mut self);
     /// Processes queue `index` after a notification; `queues` are all the device's queues,

@@ -1,0 +1,452 @@
+//! The trace channel: how tracepoint records get from the guest kernel to `vmm trace`.
+//!
+//! The guest owns everything in memory; the host only reads it (and writes the control page and
+//! each ring's tail):
+//!
+//! ```text
+//! virtio config space ── area GPA ──▶ AreaHeader (guest-written once)
+//!                                      ├─ control_gpa ─▶ Control   (host-written: which events, filters)
+//!                                      ├─ ring_gpa[cpu] ─▶ RingHeader (head, tail, lost)
+//!                                      └─ data_gpa[cpu] ─▶ the CPU's record data
+//! ```
+//!
+//! A ring is a single-producer (its CPU, interrupts off) single-consumer (the host) byte ring of
+//! 8-byte-aligned records. `head` and `tail` count bytes since the start and never wrap; the
+//! record at `head % size` always fits before the end of the data (the producer pads with a
+//! [`EVENT_PAD`] record instead of splitting one). A record that does not fit in the free space is
+//! dropped and counted in `lost`: the guest never waits for the host.
+//!
+//! Each record is a [`RecordHeader`] followed by its event's payload, a `#[repr(C)]` struct
+//! declared below together with its field table ([`EVENTS`]), which the host uses to decode
+//! fields by name. Field names are Linux's (`/sys/kernel/tracing/events/*/*/format`).
+
+/// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
+pub const VIRTIO_ID_TRACE: u32 = 0x5754;
+/// Version of this module's layouts; the host refuses an area with another.
+pub const TRACE_ABI_VERSION: u32 = 1;
+/// `AreaHeader::magic`.
+pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
+/// Most CPUs an area describes.
+pub const MAX_CPUS: usize = 32;
+/// Size of the event-id space (the control page has one byte per id).
+pub const MAX_EVENTS: usize = 256;
+/// Record alignment.
+pub const RECORD_ALIGN: usize = 8;
+/// A filler record: skip `size` bytes (the rest of the data area before the ring wraps).
+pub const EVENT_PAD: u16 = 0;
+
+/// Offsets in the device's config space (virtio-mmio offset 0x100 onwards).
+pub mod config {
+    /// u32, read-only: [`super::TRACE_ABI_VERSION`].
+    pub const VERSION: u64 = 0;
+    /// u32, low half of the [`super::AreaHeader`] guest-physical address.
+    pub const AREA_GPA_LO: u64 = 8;
+    /// u32, high half; the device reads the area when the driver sets DRIVER_OK.
+    pub const AREA_GPA_HI: u64 = 12;
+    /// Size of the config space.
+    pub const SIZE: usize = 16;
+}
+
+/// Published by the guest once, before DRIVER_OK.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AreaHeader {
+    pub magic: u64,
+    pub version: u32,
+    /// CPUs with a ring.
+    pub nr_cpus: u32,
+    /// Bytes of record data per ring (a power of two, at least 4096).
+    pub ring_size: u32,
+    /// Events the guest knows ([`EVENTS`] of its build).
+    pub nr_events: u32,
+    /// TSC ticks per millisecond.
+    pub tsc_khz: u64,
+    /// TSC at the guest's time zero (its CLOCK_MONOTONIC and `nsecs`).
+    pub boot_tsc: u64,
+    /// Guest-physical address of the [`Control`] page.
+    pub control_gpa: u64,
+    /// Guest-physical address of each CPU's [`RingHeader`].
+    pub ring_gpa: [u64; MAX_CPUS],
+    /// Guest-physical address of each CPU's record data (`ring_size` contiguous bytes).
+    pub data_gpa: [u64; MAX_CPUS],
+}
+
+/// Written by the host, read by the guest at every tracepoint.
+#[repr(C, align(4096))]
+#[derive(Clone, Copy, Debug)]
+pub struct Control {
+    /// Non-zero bytes enable the event with that id.
+    pub enabled: [u8; MAX_EVENTS],
+    /// Record only this thread-group id (0: all).
+    pub filter_pid: u32,
+    /// Record only on this CPU plus one (0: all).
+    pub filter_cpu: u32,
+}
+
+impl Control {
+    pub const fn new() -> Control {
+        Control {
+            enabled: [0; MAX_EVENTS],
+            filter_pid: 0,
+            filter_cpu: 0,
+        }
+    }
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control::new()
+    }
+}
+
+/// Byte offsets in [`Control`].
+pub mod control {
+    pub const ENABLED: u64 = 0;
+    pub const FILTER_PID: u64 = super::MAX_EVENTS as u64;
+    pub const FILTER_CPU: u64 = FILTER_PID + 4;
+}
+
+/// The head of one CPU's ring; producer and consumer fields on separate cache lines.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug)]
+pub struct RingHeader {
+    /// Bytes ever written (guest).
+    pub head: u64,
+    _pad0: [u64; 7],
+    /// Bytes ever consumed (host).
+    pub tail: u64,
+    _pad1: [u64; 7],
+    /// Records dropped because the ring was full (guest).
+    pub lost: u64,
+}
+
+impl RingHeader {
+    pub const fn new() -> RingHeader {
+        RingHeader {
+            head: 0,
+            _pad0: [0; 7],
+            tail: 0,
+            _pad1: [0; 7],
+            lost: 0,
+        }
+    }
+}
+
+impl Default for RingHeader {
+    fn default() -> Self {
+        RingHeader::new()
+    }
+}
+
+/// Byte offsets in [`RingHeader`].
+pub mod ring {
+    pub const HEAD: u64 = 0;
+    pub const TAIL: u64 = 64;
+    pub const LOST: u64 = 128;
+}
+
+/// Where the producer puts a record of `size` bytes, given the ring's `head`, `tail` and data
+/// `ring_size`: `Some((pad, pos))` means write a pad record of `pad` bytes at `head` first (if
+/// non-zero), then the record at data offset `pos`; the new head is `head + pad + size`. `None`:
+/// no room (the record is lost).
+#[inline(always)]
+pub const fn reserve(head: u64, tail: u64, size: u64, ring_size: u64) -> Option<(u64, u64)> {
+    let pos = head & (ring_size - 1);
+    let pad = if pos + size > ring_size {
+        ring_size - pos
+    } else {
+        0
+    };
+    let used = head.wrapping_sub(tail);
+    if used > ring_size || pad + size > ring_size - used {
+        return None;
+    }
+    Some((pad, if pad == 0 { pos } else { 0 }))
+}
+
+/// What precedes every record's payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Bytes in the record, header included, a multiple of [`RECORD_ALIGN`].
+    pub size: u16,
+    /// The event id ([`EVENT_PAD`] for filler).
+    pub event: u16,
+    /// Real user id of the task.
+    pub uid: u32,
+    /// Thread id and thread-group id of the task the event happened in (0 for the idle task).
+    pub tid: u32,
+    pub pid: u32,
+    /// Guest TSC at the event.
+    pub tsc: u64,
+    /// The task's `comm`, NUL-padded.
+    pub comm: [u8; 16],
+}
+
+pub const RECORD_HEADER_SIZE: usize = core::mem::size_of::<RecordHeader>();
+
+/// The record size for a payload of `payload` bytes.
+pub const fn record_size(payload: usize) -> usize {
+    (RECORD_HEADER_SIZE + payload + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
+}
+
+/// How the host reads a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Little-endian signed integer of `size` bytes.
+    Int,
+    /// Little-endian unsigned integer of `size` bytes.
+    Uint,
+    /// A kernel address (8 bytes).
+    Ptr,
+    /// A NUL-padded char array of `size` bytes.
+    Chars,
+    /// Linux's `__data_loc char[]`: a u32 holding `offset << 16 | len` of a string stored after
+    /// the payload struct (offset from the start of the payload).
+    DataLoc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldDesc {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub offset: usize,
+    pub size: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventDesc {
+    pub id: u16,
+    /// Subsystem and event name (`sched`, `sched_switch`).
+    pub system: &'static str,
+    pub name: &'static str,
+    /// Size of the fixed payload struct.
+    pub payload_size: usize,
+    pub fields: &'static [FieldDesc],
+}
+
+/// A payload type: its id and layout.
+pub trait Event: Copy {
+    const ID: u16;
+}
+
+/// The [`FieldKind`] of a payload field's Rust type.
+pub trait FieldType {
+    const KIND: FieldKind;
+}
+
+impl FieldType for i32 {
+    const KIND: FieldKind = FieldKind::Int;
+}
+impl FieldType for i64 {
+    const KIND: FieldKind = FieldKind::Int;
+}
+impl FieldType for u32 {
+    const KIND: FieldKind = FieldKind::Uint;
+}
+impl FieldType for u64 {
+    const KIND: FieldKind = FieldKind::Uint;
+}
+impl FieldType for [u8; 16] {
+    const KIND: FieldKind = FieldKind::Chars;
+}
+
+/// A kernel address.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ptr(pub u64);
+impl FieldType for Ptr {
+    const KIND: FieldKind = FieldKind::Ptr;
+}
+
+/// `__data_loc char[]`: see [`FieldKind::DataLoc`].
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataLoc(pub u32);
+impl FieldType for DataLoc {
+    const KIND: FieldKind = FieldKind::DataLoc;
+}
+
+impl DataLoc {
+    /// A string of `len` bytes stored right after a payload of `payload_size` bytes.
+    pub const fn after(payload_size: usize, len: usize) -> DataLoc {
+        DataLoc(((payload_size as u32) << 16) | (len as u32 & 0xffff))
+    }
+    pub const fn offset(self) -> usize {
+        (self.0 >> 16) as usize
+    }
+    pub const fn len(self) -> usize {
+        (self.0 & 0xffff) as usize
+    }
+    pub const fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A task's comm.
+pub type Comm = [u8; 16];
+
+/// Declares the payload structs, their [`Event`] ids and the [`EVENTS`] table.
+macro_rules! events {
+    ($( $id:literal $system:ident : $name:ident => $ty:ident { $( $field:ident : $fty:ty ),* $(,)? } )*) => {
+        $(
+            #[repr(C)]
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            #[doc = concat!("`", stringify!($system), ":", stringify!($name), "`")]
+            pub struct $ty { $( pub $field: $fty ),* }
+            impl Event for $ty {
+                const ID: u16 = $id;
+            }
+        )*
+        /// Every event, in id order.
+        pub static EVENTS: &[EventDesc] = &[
+            $( EventDesc {
+                id: $id,
+                system: stringify!($system),
+                name: stringify!($name),
+                payload_size: core::mem::size_of::<$ty>(),
+                fields: &[ $( FieldDesc {
+                    name: stringify!($field),
+                    kind: <$fty as FieldType>::KIND,
+                    offset: core::mem::offset_of!($ty, $field),
+                    size: core::mem::size_of::<$fty>(),
+                } ),* ],
+            } ),*
+        ];
+    };
+}
+
+events! {
+    1 sched: sched_switch => SchedSwitch {
+        prev_comm: Comm, prev_pid: i32, prev_prio: i32, prev_state: i64,
+        next_comm: Comm, next_pid: i32, next_prio: i32,
+    }
+    2 sched: sched_wakeup => SchedWakeup { comm: Comm, pid: i32, prio: i32, target_cpu: i32 }
+    3 sched: sched_wakeup_new => SchedWakeupNew { comm: Comm, pid: i32, prio: i32, target_cpu: i32 }
+    4 sched: sched_process_fork => SchedProcessFork {
+        parent_comm: Comm, parent_pid: i32, child_comm: Comm, child_pid: i32,
+    }
+    5 sched: sched_process_exec => SchedProcessExec { filename: DataLoc, pid: i32, old_pid: i32 }
+    6 sched: sched_process_exit => SchedProcessExit { comm: Comm, pid: i32, prio: i32 }
+    7 sched: sched_migrate_task => SchedMigrateTask {
+        comm: Comm, pid: i32, prio: i32, orig_cpu: i32, dest_cpu: i32,
+    }
+    8 sched: sched_process_free => SchedProcessFree { comm: Comm, pid: i32, prio: i32 }
+    9 sched: sched_process_wait => SchedProcessWait { comm: Comm, pid: i32, prio: i32 }
+    10 task: task_newtask => TaskNewtask { pid: i32, comm: Comm, clone_flags: u64, oom_score_adj: i32 }
+    11 task: task_rename => TaskRename { pid: i32, oldcomm: Comm, newcomm: Comm, oom_score_adj: i32 }
+    20 irq: irq_handler_entry => IrqHandlerEntry { irq: i32, name: DataLoc }
+    21 irq: irq_handler_exit => IrqHandlerExit { irq: i32, ret: i32 }
+    22 irq: softirq_raise => SoftirqRaise { vec: u32 }
+    23 irq: softirq_entry => SoftirqEntry { vec: u32 }
+    24 irq: softirq_exit => SoftirqExit { vec: u32 }
+    30 timer: hrtimer_expire_entry => HrtimerExpireEntry { hrtimer: Ptr, now: i64, function: Ptr }
+    31 timer: hrtimer_expire_exit => HrtimerExpireExit { hrtimer: Ptr }
+    32 timer: timer_expire_entry => TimerExpireEntry { timer: Ptr, now: u64, function: Ptr, baseclk: u64 }
+    33 timer: timer_expire_exit => TimerExpireExit { timer: Ptr }
+    40 raw_syscalls: sys_enter => SysEnter { id: i64, arg0: u64, arg1: u64, arg2: u64, arg3: u64, arg4: u64, arg5: u64 }
+    41 raw_syscalls: sys_exit => SysExit { id: i64, ret: i64 }
+    50 exceptions: page_fault_user => PageFaultUser { address: u64, ip: u64, error_code: u64 }
+    51 exceptions: page_fault_kernel => PageFaultKernel { address: u64, ip: u64, error_code: u64 }
+    60 kmem: mm_page_alloc => MmPageAlloc { pfn: u64, order: u32 }
+    61 kmem: mm_page_free => MmPageFree { pfn: u64, order: u32 }
+    62 kmem: kmalloc => Kmalloc { call_site: Ptr, ptr: Ptr, bytes_req: u64, bytes_alloc: u64, gfp_flags: u32, node: i32 }
+    63 kmem: kfree => Kfree { call_site: Ptr, ptr: Ptr }
+    70 signal: signal_generate => SignalGenerate {
+        sig: i32, errno: i32, code: i32, comm: Comm, pid: i32, group: i32, result: i32,
+    }
+    71 signal: signal_deliver => SignalDeliver { sig: i32, errno: i32, code: i32, sa_handler: u64, sa_flags: u64 }
+    80 oom: mark_victim => MarkVictim { pid: i32 }
+    90 vmscan: mm_vmscan_kswapd_wake => MmVmscanKswapdWake { nid: i32, zid: i32, order: i32 }
+    91 vmscan: mm_vmscan_kswapd_sleep => MmVmscanKswapdSleep { nid: i32 }
+    100 workqueue: workqueue_queue_work => WorkqueueQueueWork {
+        work: Ptr, function: Ptr, workqueue: DataLoc, req_cpu: u32, cpu: u32,
+    }
+    101 workqueue: workqueue_activate_work => WorkqueueActivateWork { work: Ptr }
+    102 workqueue: workqueue_execute_start => WorkqueueExecuteStart { work: Ptr, function: Ptr }
+    103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
+}
+
+/// The event with id `id`.
+pub fn event(id: u16) -> Option<&'static EventDesc> {
+    EVENTS.iter().find(|e| e.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts() {
+        assert_eq!(RECORD_HEADER_SIZE, 40);
+        assert_eq!(core::mem::size_of::<Control>(), 4096);
+        assert_eq!(
+            core::mem::offset_of!(Control, filter_pid) as u64,
+            control::FILTER_PID
+        );
+        assert_eq!(
+            core::mem::offset_of!(Control, filter_cpu) as u64,
+            control::FILTER_CPU
+        );
+        assert_eq!(core::mem::offset_of!(RingHeader, tail) as u64, ring::TAIL);
+        assert_eq!(core::mem::offset_of!(RingHeader, lost) as u64, ring::LOST);
+        assert!(core::mem::size_of::<AreaHeader>() <= 4096);
+        assert_eq!(record_size(0), 40);
+        assert_eq!(record_size(1), 48);
+    }
+
+    #[test]
+    fn event_table() {
+        let mut last = 0;
+        for e in EVENTS {
+            assert!(e.id > last, "ids ascend: {}", e.name);
+            assert!((e.id as usize) < MAX_EVENTS);
+            last = e.id;
+            for f in e.fields {
+                assert!(f.offset + f.size <= e.payload_size, "{}.{}", e.name, f.name);
+            }
+        }
+        let s = event(SchedSwitch::ID).unwrap();
+        assert_eq!((s.system, s.name), ("sched", "sched_switch"));
+        let names: [&str; 7] = core::array::from_fn(|i| s.fields[i].name);
+        assert_eq!(
+            names,
+            [
+                "prev_comm",
+                "prev_pid",
+                "prev_prio",
+                "prev_state",
+                "next_comm",
+                "next_pid",
+                "next_prio"
+            ]
+        );
+        assert_eq!(s.fields[3].kind, FieldKind::Int);
+        assert_eq!(s.fields[3].size, 8);
+    }
+
+    #[test]
+    fn reservation() {
+        // Empty ring: at the start.
+        assert_eq!(reserve(0, 0, 48, 4096), Some((0, 0)));
+        // Fits exactly up to the end.
+        assert_eq!(reserve(4048, 4048, 48, 4096), Some((0, 4048)));
+        // Would cross the end: pad, then at 0.
+        assert_eq!(reserve(4056, 4056, 48, 4096), Some((40, 0)));
+        // Full.
+        assert_eq!(reserve(4096, 0, 8, 4096), None);
+        assert_eq!(reserve(4088, 0, 8, 4096), Some((0, 4088)));
+        assert_eq!(reserve(4088, 0, 16, 4096), None);
+        // Pad counts against the free space.
+        assert_eq!(reserve(4096 + 4056, 4096 + 40, 48, 4096), None);
+        assert_eq!(reserve(4096 + 4056, 4096 + 88, 48, 4096), Some((40, 0)));
+        // A tail ahead of the head (a confused consumer) is never "free space".
+        assert_eq!(reserve(0, 8, 8, 4096), None);
+    }
+
+    #[test]
+    fn data_loc() {
+        let d = DataLoc::after(24, 9);
+        assert_eq!((d.offset(), d.len()), (24, 9));
+    }
+}

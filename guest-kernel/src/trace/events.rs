@@ -1,0 +1,258 @@
+//! The tracepoints, under Linux's names (`include/trace/events/*.h`): `trace_<event>(..)` is an
+//! inline test of the event's control byte; the record is built out of line, only when the host
+//! enabled the event.
+
+use abi::trace::{
+    Comm, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry, IrqHandlerExit,
+    MmPageAlloc, MmPageFree, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask,
+    SchedProcessExec, SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait,
+    SchedSwitch, SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry,
+    SoftirqExit, SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry,
+    TimerExpireExit,
+};
+
+use crate::kernel::task::Task;
+
+/// Defines `pub fn $name(args)`: the enabled test inline, the record built in a cold function.
+macro_rules! tracepoint {
+    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $body:block) => {
+        $(#[$m])*
+        #[inline(always)]
+        pub fn $name($($arg: $ty),*) {
+            #[cold]
+            #[inline(never)]
+            fn record($($arg: $ty),*) {
+                let (payload, extra): ($ev, &[u8]) = $body;
+                super::ring::emit(&payload, extra);
+            }
+            if super::enabled(<$ev as abi::trace::Event>::ID) {
+                record($($arg),*);
+            }
+        }
+    };
+}
+
+/// The kernel's `prio` of a task (120 + nice for fair tasks, 99 - rt_priority for real-time).
+fn prio(t: &Task) -> i32 {
+    t.se.lock().prio()
+}
+
+fn comm(t: &Task) -> Comm {
+    t.comm.get()
+}
+
+tracepoint! {
+    /// `prev_state` is the state `prev` sleeps in (0 when it was preempted).
+    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u32) -> SchedSwitch {
+        (SchedSwitch {
+            prev_comm: comm(prev),
+            prev_pid: prev.pid,
+            prev_prio: prio(prev),
+            prev_state: prev_state as i64,
+            next_comm: comm(next),
+            next_pid: next.pid,
+            next_prio: prio(next),
+        }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_wakeup(p: &Task, target_cpu: usize) -> SchedWakeup {
+        (SchedWakeup { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_wakeup_new(p: &Task, target_cpu: usize) -> SchedWakeupNew {
+        (SchedWakeupNew { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_process_fork(parent: &Task, child: &Task) -> SchedProcessFork {
+        (SchedProcessFork {
+            parent_comm: comm(parent),
+            parent_pid: parent.pid,
+            child_comm: comm(child),
+            child_pid: child.pid,
+        }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_process_exec(p: &Task, old_pid: i32, filename: &str) -> SchedProcessExec {
+        let len = filename.len().min(super::ring::MAX_STRING);
+        (SchedProcessExec {
+            filename: DataLoc::after(core::mem::size_of::<SchedProcessExec>(), len),
+            pid: p.pid,
+            old_pid,
+        }, filename.as_bytes())
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_process_exit(p: &Task) -> SchedProcessExit {
+        (SchedProcessExit { comm: comm(p), pid: p.pid, prio: prio(p) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_process_free(p: &Task) -> SchedProcessFree {
+        (SchedProcessFree { comm: comm(p), pid: p.pid, prio: prio(p) }, &[])
+    }
+}
+
+tracepoint! {
+    /// `pid` is what `wait4` was asked for (Linux reports the pid struct's number, or 0).
+    pub fn trace_sched_process_wait(me: &Task, pid: i32) -> SchedProcessWait {
+        (SchedProcessWait { comm: comm(me), pid, prio: prio(me) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sched_migrate_task(p: &Task, orig_cpu: usize, dest_cpu: usize) -> SchedMigrateTask {
+        (SchedMigrateTask {
+            comm: comm(p),
+            pid: p.pid,
+            prio: prio(p),
+            orig_cpu: orig_cpu as i32,
+            dest_cpu: dest_cpu as i32,
+        }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_task_newtask(p: &Task, clone_flags: u64) -> TaskNewtask {
+        (TaskNewtask { pid: p.pid, comm: comm(p), clone_flags, oom_score_adj: 0 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_task_rename(p: &Task, newcomm: &[u8; 16]) -> TaskRename {
+        (TaskRename { pid: p.pid, oldcomm: comm(p), newcomm: *newcomm, oom_score_adj: 0 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_irq_handler_entry(irq: u32, name: &str) -> IrqHandlerEntry {
+        let len = name.len().min(super::ring::MAX_STRING);
+        (IrqHandlerEntry {
+            irq: irq as i32,
+            name: DataLoc::after(core::mem::size_of::<IrqHandlerEntry>(), len),
+        }, name.as_bytes())
+    }
+}
+
+tracepoint! {
+    /// `handled`: Linux's IRQ_HANDLED (1) or IRQ_NONE (0).
+    pub fn trace_irq_handler_exit(irq: u32, handled: bool) -> IrqHandlerExit {
+        (IrqHandlerExit { irq: irq as i32, ret: handled as i32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_softirq_raise(vec: usize) -> SoftirqRaise {
+        (SoftirqRaise { vec: vec as u32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_softirq_entry(vec: usize) -> SoftirqEntry {
+        (SoftirqEntry { vec: vec as u32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_softirq_exit(vec: usize) -> SoftirqExit {
+        (SoftirqExit { vec: vec as u32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_hrtimer_expire_entry(hrtimer: u64, now_ns: u64, function: u64) -> HrtimerExpireEntry {
+        (HrtimerExpireEntry { hrtimer: Ptr(hrtimer), now: now_ns as i64, function: Ptr(function) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_hrtimer_expire_exit(hrtimer: u64) -> HrtimerExpireExit {
+        (HrtimerExpireExit { hrtimer: Ptr(hrtimer) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_timer_expire_entry(timer: u64, now: u64, function: u64, baseclk: u64) -> TimerExpireEntry {
+        (TimerExpireEntry { timer: Ptr(timer), now, function: Ptr(function), baseclk }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_timer_expire_exit(timer: u64) -> TimerExpireExit {
+        (TimerExpireExit { timer: Ptr(timer) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sys_enter(id: u64, args: &[u64; 6]) -> SysEnter {
+        (SysEnter {
+            id: id as i64,
+            arg0: args[0],
+            arg1: args[1],
+            arg2: args[2],
+            arg3: args[3],
+            arg4: args[4],
+            arg5: args[5],
+        }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_sys_exit(id: u64, ret: i64) -> SysExit {
+        (SysExit { id: id as i64, ret }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_page_fault_user(address: u64, ip: u64, error_code: u64) -> PageFaultUser {
+        (PageFaultUser { address, ip, error_code }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_page_fault_kernel(address: u64, ip: u64, error_code: u64) -> PageFaultKernel {
+        (PageFaultKernel { address, ip, error_code }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_mm_page_alloc(phys: u64, order: usize) -> MmPageAlloc {
+        (MmPageAlloc { pfn: phys >> 12, order: order as u32 }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_mm_page_free(phys: u64, order: usize) -> MmPageFree {
+        (MmPageFree { pfn: phys >> 12, order: order as u32 }, &[])
+    }
+}
+
+tracepoint! {
+    /// `result`: Linux's TRACE_SIGNAL_* (0 delivered, 1 ignored, 2 already pending, ...).
+    pub fn trace_signal_generate(sig: u32, errno: i32, code: i32, target: &Task, group: bool, result: i32) -> SignalGenerate {
+        (SignalGenerate {
+            sig: sig as i32,
+            errno,
+            code,
+            comm: comm(target),
+            pid: target.pid,
+            group: group as i32,
+            result,
+        }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_signal_deliver(sig: u32, errno: i32, code: i32, sa_handler: u64, sa_flags: u64) -> SignalDeliver {
+        (SignalDeliver { sig: sig as i32, errno, code, sa_handler, sa_flags }, &[])
+    }
+}

@@ -1,0 +1,88 @@
+//! Tracing, guest side (Linux's kernel/trace): static tracepoints that write records into per-CPU
+//! rings the host reads directly, with no VM exit per event.
+//!
+//! - The **control page** ([`Control`]) is a kernel static whose physical address the host
+//!   learns from the trace device; the host writes which events are on. A tracepoint site is
+//!   `trace_sched_switch(..)`, an inline test of one byte of that page (`cmpb $0, CONTROL+id;
+//!   jne`) around an out-of-line call that builds the record.
+//! - The **rings** ([`ring`]) are allocated when the trace device is found
+//!   (`drivers/virtio/trace.rs`); until then every tracepoint is off, because only the host
+//!   turns them on and it can't before it knows where the page is.
+//! - The **tracepoints** ([`events`]) are named and shaped like Linux's; their payloads and
+//!   field tables live in `abi::trace`, shared with the host.
+
+pub mod events;
+pub mod ring;
+
+use core::cell::UnsafeCell;
+
+use abi::trace::{AreaHeader, Control};
+
+pub use events::*;
+
+/// A page the host writes while we run, or reads while we write it: accessed through raw
+/// pointers only, volatile where it matters.
+#[repr(transparent)]
+pub struct SharedWithHost<T>(UnsafeCell<T>);
+
+// SAFETY: every access goes through raw pointers with volatile or atomic operations, and the
+// writers (the host for the control page, the owning CPU for a ring) are single.
+unsafe impl<T> Sync for SharedWithHost<T> {}
+
+impl<T> SharedWithHost<T> {
+    pub const fn new(value: T) -> Self {
+        SharedWithHost(UnsafeCell::new(value))
+    }
+
+    pub fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// Which events are on, and the host's filters.
+static CONTROL: SharedWithHost<Control> = SharedWithHost::new(Control::new());
+
+/// What the host reads to find the rings (written once by [`ring::init`]).
+static AREA: SharedWithHost<AreaHeader> = SharedWithHost::new(AreaHeader {
+    magic: 0,
+    version: 0,
+    nr_cpus: 0,
+    ring_size: 0,
+    nr_events: 0,
+    tsc_khz: 0,
+    boot_tsc: 0,
+    control_gpa: 0,
+    ring_gpa: [0; abi::trace::MAX_CPUS],
+    data_gpa: [0; abi::trace::MAX_CPUS],
+});
+
+/// Whether the host enabled event `id`: the only cost of a disabled tracepoint.
+#[inline(always)]
+pub fn enabled(id: u16) -> bool {
+    let byte = CONTROL.get() as *const u8;
+    // SAFETY: `id` is a compile-time event id below MAX_EVENTS (checked by the abi tests), so
+    // the byte lies inside the static control page; the host may write it at any time, hence
+    // the volatile read.
+    unsafe { core::ptr::read_volatile(byte.add(id as usize)) != 0 }
+}
+
+/// The host's filters: thread-group id (0 = any) and CPU plus one (0 = any).
+fn filters() -> (u32, u32) {
+    let c = CONTROL.get();
+    // SAFETY: fields of the static control page, written by the host at any time.
+    unsafe {
+        (
+            core::ptr::read_volatile(core::ptr::addr_of!((*c).filter_pid)),
+            core::ptr::read_volatile(core::ptr::addr_of!((*c).filter_cpu)),
+        )
+    }
+}
+
+/// Guest-physical address of the area header, for the trace device.
+pub fn area_phys() -> u64 {
+    crate::arch::virt_to_phys(AREA.get() as u64)
+}
+
+fn control_phys() -> u64 {
+    crate::arch::virt_to_phys(CONTROL.get() as u64)
+}

@@ -1,0 +1,160 @@
+//! The trace channel end to end: bpftrace programs attached from boot (`vmm run --trace`) see
+//! what the guest's own programs do.
+
+use std::time::Duration;
+
+use vm_tests::{boot_traced, Traced};
+
+const POLL: Duration = Duration::from_millis(5);
+
+fn traced(cmdline: &str, program: &str, poll: Duration) -> Traced {
+    let t = boot_traced(cmdline, 2, program, poll);
+    assert_eq!(
+        t.outcome.status(),
+        0,
+        "console:\n{}\ntrace:\n{}",
+        t.outcome.console,
+        t.output
+    );
+    t
+}
+
+fn stats(t: &Traced) -> vmm::trace::session::TraceStats {
+    t.outcome
+        .result
+        .as_ref()
+        .unwrap()
+        .trace
+        .clone()
+        .expect("trace stats")
+}
+
+#[test]
+fn fork_tracepoint_counts_every_fork() {
+    // procbench does 5 runs of exactly 4 forks; each child returns 0 from fork (id 57).
+    let t = traced(
+        "quiet -- /bin/procbench --iters 4 fork_exit_wait",
+        r#"tracepoint:sched:sched_process_fork /comm == "procbench"/ { @forks = count(); }
+           tracepoint:raw_syscalls:sys_exit /args->id == 57 && args->ret == 0 && comm == "procbench"/ { @child_returns = count(); }
+           tracepoint:sched:sched_process_exec { printf("exec %s pid %d\n", args->filename, args->pid); }"#,
+        POLL,
+    );
+    assert!(t.output.contains("@forks: 20\n"), "{}", t.output);
+    assert!(t.output.contains("@child_returns: 20\n"), "{}", t.output);
+    assert!(
+        t.output.contains("exec /bin/procbench pid "),
+        "{}",
+        t.output
+    );
+    let s = stats(&t);
+    assert_eq!((s.lost_total(), s.corrupt), (0, 0), "{}", t.diag);
+}
+
+#[test]
+fn sched_switch_names_the_tasks_that_ran() {
+    let t = traced(
+        "quiet -- /bin/procbench --iters 20 ctx_switch",
+        "tracepoint:sched:sched_switch { @[args->next_comm] = count(); @cpus[cpu] = count(); }
+         tracepoint:sched:sched_wakeup /args->comm == \"procbench\"/ { @wakeups = count(); }",
+        POLL,
+    );
+    for name in [
+        "@[procbench]: ",
+        "@[swapper/0]: ",
+        "@[swapper/1]: ",
+        "@cpus[0]: ",
+        "@cpus[1]: ",
+    ] {
+        assert!(t.output.contains(name), "no {name} in\n{}", t.output);
+    }
+    // Two pinned processes bounce a byte 5 x 20 times: each round trip wakes at least one
+    // (the other may still be runnable, preempted by the wake-up).
+    let wakeups: u64 = t
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("@wakeups: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no @wakeups in\n{}", t.output));
+    assert!(wakeups >= 100, "{wakeups} wakeups\n{}", t.output);
+}
+
+#[test]
+fn a_full_ring_counts_lost_events() {
+    // Drained only at the end: 10000 getppid calls make 20000 records, far more than a
+    // 256 KiB ring holds.
+    let t = traced(
+        "quiet -- /bin/procbench --iters 2000 null_syscall",
+        "tracepoint:raw_syscalls:sys_enter, tracepoint:raw_syscalls:sys_exit { @n = count(); }",
+        Duration::from_secs(3600),
+    );
+    let s = stats(&t);
+    assert!(s.lost_total() > 0, "{s:?}");
+    assert!(s.events + s.lost_total() >= 20_000, "{s:?}");
+    assert!(
+        t.output.contains(&format!("@n: {}\n", s.events)),
+        "{}",
+        t.output
+    );
+    let reported: u64 = t
+        .diag
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Lost ")?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(reported, s.lost_total(), "{}", t.diag);
+}
+
+#[test]
+fn exit_detaches_and_the_guest_runs_on() {
+    let t = traced(
+        "quiet -- /bin/ps -e",
+        r#"BEGIN { printf("tracing\n"); }
+           tracepoint:sched:sched_process_exec /args->filename == "/bin/ps"/ { printf("exec %s\n", args->filename); exit(); }
+           END { printf("done\n"); }"#,
+        POLL,
+    );
+    assert_eq!(t.output.matches("exec ").count(), 1, "{}", t.output);
+    assert!(
+        t.output.starts_with("tracing\nexec /bin/ps\ndone\n"),
+        "{}",
+        t.output
+    );
+    // ps ran to the end after the tracer left.
+    assert!(
+        t.outcome.console.contains(" kthreadd\n"),
+        "{}",
+        t.outcome.console
+    );
+}
+
+#[test]
+fn bad_programs_get_a_position_and_exit_2() {
+    let g = vm_tests::guest();
+    let kernel = g.kernel.to_str().unwrap();
+    let (code, _, err) = vm_tests::vmm_cli(&[
+        "run",
+        "--kernel",
+        kernel,
+        "--trace",
+        "tracepoint:sched:sched_switch { @ = count( }",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("stdin:1:"), "{err}");
+    let (code, _, err) = vm_tests::vmm_cli(&[
+        "run",
+        "--kernel",
+        kernel,
+        "--trace",
+        "tracepoint:sched:sched_swich { }",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("sched_swich") && err.contains("sched_switch"),
+        "{err}"
+    );
+}

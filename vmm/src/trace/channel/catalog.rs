@@ -1,0 +1,75 @@
+//! What the guest offers to trace, for the front end: its tracepoints (from `abi::trace`, the
+//! table both sides are built with) and the fields of `curtask` the records carry.
+
+use abi::trace::{EventDesc, FieldKind, EVENTS};
+
+use crate::trace::{FieldInfo, FieldType, ProbeCatalog, ProbeKind, TracepointInfo};
+
+fn field_type(kind: FieldKind) -> FieldType {
+    match kind {
+        FieldKind::Int | FieldKind::Uint | FieldKind::Ptr => FieldType::Int,
+        FieldKind::Chars | FieldKind::DataLoc => FieldType::Str,
+    }
+}
+
+/// The catalog of the guest's tracepoints.
+pub fn probe_catalog() -> ProbeCatalog {
+    ProbeCatalog {
+        tracepoints: EVENTS
+            .iter()
+            .map(|e| TracepointInfo {
+                category: e.system.to_string(),
+                event: e.name.to_string(),
+                fields: e
+                    .fields
+                    .iter()
+                    .map(|f| FieldInfo::new(f.name, field_type(f.kind)))
+                    .collect(),
+            })
+            .collect(),
+        functions: Vec::new(),
+        task_fields: vec![
+            FieldInfo::new("comm", FieldType::Str),
+            FieldInfo::new("pid", FieldType::Int),
+            FieldInfo::new("tgid", FieldType::Int),
+        ],
+    }
+}
+
+/// The guest event behind a tracepoint probe.
+pub fn event_of(kind: &ProbeKind) -> Option<&'static EventDesc> {
+    match kind {
+        ProbeKind::Tracepoint { category, event } => EVENTS
+            .iter()
+            .find(|e| e.system == category && e.name == event),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_is_a_tracepoint() {
+        let c = probe_catalog();
+        assert_eq!(c.tracepoints.len(), EVENTS.len());
+        let sw = c
+            .tracepoints
+            .iter()
+            .find(|t| t.event == "sched_switch")
+            .unwrap();
+        assert_eq!(sw.category, "sched");
+        assert!(sw
+            .fields
+            .contains(&FieldInfo::new("next_comm", FieldType::Str)));
+        let kind = ProbeKind::Tracepoint {
+            category: "irq".into(),
+            event: "softirq_entry".into(),
+        };
+        assert_eq!(
+            event_of(&kind).unwrap().id,
+            <abi::trace::SoftirqEntry as abi::trace::Event>::ID
+        );
+    }
+}

@@ -1,0 +1,411 @@
+//! The host end of the trace channel (layout in `abi::trace`): find the guest's trace area,
+//! write its control page, and drain its per-CPU rings through `vm-memory`, with no VM exit.
+//!
+//! The trace device (`devices::virtio::trace`) hands over the area's address when the guest
+//! driver sets DRIVER_OK; [`Area::parse`] checks everything in it against guest memory before
+//! anyone uses it. After that the guest may still scribble over its rings: [`TraceChannel::drain`]
+//! checks head and tail, and [`decode`] checks every record.
+
+pub mod catalog;
+pub mod decode;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use abi::trace::{control, ring, AreaHeader, AREA_MAGIC, MAX_CPUS, MAX_EVENTS, TRACE_ABI_VERSION};
+use vm_memory::{Address, Bytes, GuestAddress};
+
+use crate::memory::GuestMemory;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AreaError {
+    #[error("trace area at {0:#x} is outside guest memory")]
+    Unreadable(u64),
+    #[error("trace area has a bad magic number")]
+    BadMagic,
+    #[error("trace area has ABI version {0}, the host speaks {TRACE_ABI_VERSION}")]
+    Version(u32),
+    #[error("trace area describes {0} CPUs (1 to {MAX_CPUS})")]
+    Cpus(u32),
+    #[error("trace ring size {0} is not a power of two between 4 KiB and 64 MiB")]
+    RingSize(u32),
+    #[error("trace {0} at {1:#x} is outside guest memory")]
+    Range(&'static str, u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DrainError {
+    #[error("CPU {cpu}: ring head {head} and tail {tail} are inconsistent; skipped to the head")]
+    Inconsistent { cpu: usize, head: u64, tail: u64 },
+    #[error("CPU {0}: ring memory unreadable")]
+    Unreadable(usize),
+}
+
+/// One CPU's ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingAddr {
+    pub header: u64,
+    pub data: u64,
+}
+
+/// A checked trace area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Area {
+    pub ring_size: u64,
+    pub tsc_khz: u64,
+    pub boot_tsc: u64,
+    pub control: u64,
+    pub rings: Vec<RingAddr>,
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
+}
+
+/// The [`AreaHeader`] in its little-endian bytes.
+fn parse_header(b: &[u8; std::mem::size_of::<AreaHeader>()]) -> AreaHeader {
+    let mut h = AreaHeader {
+        magic: u64_at(b, 0),
+        version: u32_at(b, 8),
+        nr_cpus: u32_at(b, 12),
+        ring_size: u32_at(b, 16),
+        nr_events: u32_at(b, 20),
+        tsc_khz: u64_at(b, 24),
+        boot_tsc: u64_at(b, 32),
+        control_gpa: u64_at(b, 40),
+        ..AreaHeader::default()
+    };
+    for cpu in 0..MAX_CPUS {
+        h.ring_gpa[cpu] = u64_at(b, 48 + 8 * cpu);
+        h.data_gpa[cpu] = u64_at(b, 48 + 8 * MAX_CPUS + 8 * cpu);
+    }
+    h
+}
+
+fn in_memory(mem: &GuestMemory, gpa: u64, len: u64) -> bool {
+    use vm_memory::GuestMemoryBackend;
+    len > 0 && gpa.checked_add(len).is_some() && mem.check_range(GuestAddress(gpa), len as usize)
+}
+
+impl Area {
+    /// Reads and checks the area the guest published at `gpa`.
+    pub fn parse(mem: &GuestMemory, gpa: u64) -> Result<Area, AreaError> {
+        let mut raw = [0u8; std::mem::size_of::<AreaHeader>()];
+        mem.read_slice(&mut raw, GuestAddress(gpa))
+            .map_err(|_| AreaError::Unreadable(gpa))?;
+        let h = parse_header(&raw);
+        if h.magic != AREA_MAGIC {
+            return Err(AreaError::BadMagic);
+        }
+        if h.version != TRACE_ABI_VERSION {
+            return Err(AreaError::Version(h.version));
+        }
+        if h.nr_cpus == 0 || h.nr_cpus as usize > MAX_CPUS {
+            return Err(AreaError::Cpus(h.nr_cpus));
+        }
+        if !h.ring_size.is_power_of_two() || !(4096..=64 << 20).contains(&h.ring_size) {
+            return Err(AreaError::RingSize(h.ring_size));
+        }
+        if !in_memory(
+            mem,
+            h.control_gpa,
+            std::mem::size_of::<abi::trace::Control>() as u64,
+        ) || !h.control_gpa.is_multiple_of(8)
+        {
+            return Err(AreaError::Range("control page", h.control_gpa));
+        }
+        let mut rings = Vec::new();
+        for cpu in 0..h.nr_cpus as usize {
+            let (header, data) = (h.ring_gpa[cpu], h.data_gpa[cpu]);
+            if !header.is_multiple_of(8) || !in_memory(mem, header, ring::LOST + 8) {
+                return Err(AreaError::Range("ring header", header));
+            }
+            if !in_memory(mem, data, h.ring_size as u64) {
+                return Err(AreaError::Range("ring data", data));
+            }
+            rings.push(RingAddr { header, data });
+        }
+        Ok(Area {
+            ring_size: h.ring_size as u64,
+            tsc_khz: h.tsc_khz.max(1),
+            boot_tsc: h.boot_tsc,
+            control: h.control_gpa,
+            rings,
+        })
+    }
+
+    /// Guest nanoseconds since boot (its CLOCK_MONOTONIC) of a TSC value.
+    pub fn tsc_to_ns(&self, tsc: u64) -> u64 {
+        let ticks = tsc.saturating_sub(self.boot_tsc) as u128;
+        (ticks * 1_000_000 / self.tsc_khz as u128).min(u64::MAX as u128) as u64
+    }
+
+    pub fn nr_cpus(&self) -> usize {
+        self.rings.len()
+    }
+}
+
+/// What the host asks the guest to record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlState {
+    /// Event ids to record.
+    pub events: Vec<u16>,
+    /// Record only this process (thread-group id).
+    pub pid: Option<u32>,
+    /// Record only on this CPU.
+    pub cpu: Option<u32>,
+}
+
+/// The channel of one VM, shared by the trace device (which publishes the area) and tracers.
+pub struct TraceChannel {
+    mem: GuestMemory,
+    area: Mutex<Option<Arc<Area>>>,
+}
+
+impl TraceChannel {
+    pub fn new(mem: GuestMemory) -> Arc<TraceChannel> {
+        Arc::new(TraceChannel {
+            mem,
+            area: Mutex::new(None),
+        })
+    }
+
+    /// The device found a good area (or lost it on reset: `None`).
+    pub fn publish(&self, area: Option<Area>) {
+        *crate::devices::lock(&self.area) = area.map(Arc::new);
+    }
+
+    pub fn area(&self) -> Option<Arc<Area>> {
+        crate::devices::lock(&self.area).clone()
+    }
+
+    pub fn mem(&self) -> &GuestMemory {
+        &self.mem
+    }
+
+    /// Writes the control page: which events are on and the filters.
+    pub fn set_control(&self, area: &Area, state: &ControlState) {
+        let mut enabled = [0u8; MAX_EVENTS];
+        for &id in &state.events {
+            if let Some(b) = enabled.get_mut(id as usize) {
+                *b = 1;
+            }
+        }
+        let base = GuestAddress(area.control);
+        // Filters first, so that events switched on never see stale ones.
+        let pid = state.pid.unwrap_or(0);
+        let cpu = state.cpu.map_or(0, |c| c + 1);
+        let ok = self
+            .mem
+            .store(
+                pid,
+                base.unchecked_add(control::FILTER_PID),
+                Ordering::SeqCst,
+            )
+            .and_then(|_| {
+                self.mem.store(
+                    cpu,
+                    base.unchecked_add(control::FILTER_CPU),
+                    Ordering::SeqCst,
+                )
+            })
+            .and_then(|_| {
+                self.mem
+                    .write_slice(&enabled, base.unchecked_add(control::ENABLED))
+            });
+        if let Err(e) = ok {
+            crate::warn!("cannot write the trace control page: {e}");
+        }
+    }
+
+    /// Moves every record of CPU `cpu`'s ring into `out` (appended) and frees the space.
+    pub fn drain(&self, area: &Area, cpu: usize, out: &mut Vec<u8>) -> Result<(), DrainError> {
+        let r = area.rings[cpu];
+        let head_at = GuestAddress(r.header + ring::HEAD);
+        let tail_at = GuestAddress(r.header + ring::TAIL);
+        let head: u64 = self
+            .mem
+            .load(head_at, Ordering::Acquire)
+            .map_err(|_| DrainError::Unreadable(cpu))?;
+        let tail: u64 = self
+            .mem
+            .load(tail_at, Ordering::Acquire)
+            .map_err(|_| DrainError::Unreadable(cpu))?;
+        let avail = head.wrapping_sub(tail);
+        if avail > area.ring_size || !avail.is_multiple_of(abi::trace::RECORD_ALIGN as u64) {
+            let _ = self.mem.store(head, tail_at, Ordering::Release);
+            return Err(DrainError::Inconsistent { cpu, head, tail });
+        }
+        let start = tail & (area.ring_size - 1);
+        let first = avail.min(area.ring_size - start);
+        let old_len = out.len();
+        out.resize(old_len + avail as usize, 0);
+        let read = self
+            .mem
+            .read_slice(
+                &mut out[old_len..old_len + first as usize],
+                GuestAddress(r.data + start),
+            )
+            .and_then(|_| {
+                self.mem
+                    .read_slice(&mut out[old_len + first as usize..], GuestAddress(r.data))
+            });
+        if read.is_err() {
+            out.truncate(old_len);
+            return Err(DrainError::Unreadable(cpu));
+        }
+        self.mem
+            .store(head, tail_at, Ordering::Release)
+            .map_err(|_| DrainError::Unreadable(cpu))
+    }
+
+    /// Records CPU `cpu` dropped because its ring was full, since boot.
+    pub fn lost(&self, area: &Area, cpu: usize) -> u64 {
+        let at = GuestAddress(area.rings[cpu].header + ring::LOST);
+        self.mem.load(at, Ordering::Acquire).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AREA_GPA: u64 = 0x10000;
+    const CONTROL_GPA: u64 = 0x11000;
+    const RING_GPA: u64 = 0x12000;
+    const DATA_GPA: u64 = 0x20000;
+
+    fn guest() -> GuestMemory {
+        crate::memory::create(1 << 20).unwrap()
+    }
+
+    fn write_area(mem: &GuestMemory, edit: impl FnOnce(&mut Vec<u8>)) {
+        let mut b = vec![0u8; std::mem::size_of::<AreaHeader>()];
+        b[0..8].copy_from_slice(&AREA_MAGIC.to_le_bytes());
+        b[8..12].copy_from_slice(&TRACE_ABI_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&1u32.to_le_bytes());
+        b[16..20].copy_from_slice(&4096u32.to_le_bytes());
+        b[24..32].copy_from_slice(&1_000_000u64.to_le_bytes()); // 1 GHz
+        b[32..40].copy_from_slice(&500u64.to_le_bytes());
+        b[40..48].copy_from_slice(&CONTROL_GPA.to_le_bytes());
+        b[48..56].copy_from_slice(&RING_GPA.to_le_bytes());
+        b[48 + 8 * MAX_CPUS..56 + 8 * MAX_CPUS].copy_from_slice(&DATA_GPA.to_le_bytes());
+        edit(&mut b);
+        mem.write_slice(&b, GuestAddress(AREA_GPA)).unwrap();
+    }
+
+    #[test]
+    fn area_is_checked() {
+        let mem = guest();
+        write_area(&mem, |_| {});
+        let area = Area::parse(&mem, AREA_GPA).unwrap();
+        assert_eq!(
+            area.rings,
+            vec![RingAddr {
+                header: RING_GPA,
+                data: DATA_GPA
+            }]
+        );
+        assert_eq!(area.tsc_to_ns(1500), 1000);
+        assert_eq!(area.tsc_to_ns(10), 0);
+        assert_eq!(
+            Area::parse(&mem, 1 << 40),
+            Err(AreaError::Unreadable(1 << 40))
+        );
+        let bad = |edit: fn(&mut Vec<u8>)| {
+            let mem = guest();
+            write_area(&mem, edit);
+            Area::parse(&mem, AREA_GPA).unwrap_err()
+        };
+        assert_eq!(bad(|b| b[0] ^= 1), AreaError::BadMagic);
+        assert_eq!(bad(|b| b[8] = 9), AreaError::Version(9));
+        assert_eq!(bad(|b| b[12] = 0), AreaError::Cpus(0));
+        assert_eq!(bad(|b| b[12] = 33), AreaError::Cpus(33));
+        assert_eq!(bad(|b| b[16] = 1), AreaError::RingSize(4097));
+        assert!(matches!(
+            bad(|b| b[47] = 0x10),
+            AreaError::Range("control page", _)
+        ));
+        // Ring data running off the end of guest memory.
+        assert!(matches!(
+            bad(|b| b[48 + 8 * MAX_CPUS + 3] = 0x0f),
+            AreaError::Range("ring data", _)
+        ));
+    }
+
+    #[test]
+    fn drain_copies_and_frees() {
+        let mem = guest();
+        write_area(&mem, |_| {});
+        let ch = TraceChannel::new(mem.clone());
+        let area = Area::parse(&mem, AREA_GPA).unwrap();
+        // 24 bytes written across the wrap: tail at 4088, head at 4112.
+        mem.write_slice(&[1u8; 8], GuestAddress(DATA_GPA + 4088))
+            .unwrap();
+        mem.write_slice(&[2u8; 16], GuestAddress(DATA_GPA)).unwrap();
+        mem.store(
+            4112u64,
+            GuestAddress(RING_GPA + ring::HEAD),
+            Ordering::SeqCst,
+        )
+        .unwrap();
+        mem.store(
+            4088u64,
+            GuestAddress(RING_GPA + ring::TAIL),
+            Ordering::SeqCst,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        ch.drain(&area, 0, &mut out).unwrap();
+        assert_eq!(out, [[1u8; 8].as_slice(), &[2u8; 16]].concat());
+        let tail: u64 = mem
+            .load(GuestAddress(RING_GPA + ring::TAIL), Ordering::SeqCst)
+            .unwrap();
+        assert_eq!(tail, 4112);
+        // Nothing new: nothing drained.
+        ch.drain(&area, 0, &mut out).unwrap();
+        assert_eq!(out.len(), 24);
+        // A head more than a ring ahead is garbage: skipped, reported.
+        mem.store(
+            4112u64 + 8192,
+            GuestAddress(RING_GPA + ring::HEAD),
+            Ordering::SeqCst,
+        )
+        .unwrap();
+        assert!(matches!(
+            ch.drain(&area, 0, &mut out),
+            Err(DrainError::Inconsistent { cpu: 0, .. })
+        ));
+        assert_eq!(out.len(), 24);
+        let tail: u64 = mem
+            .load(GuestAddress(RING_GPA + ring::TAIL), Ordering::SeqCst)
+            .unwrap();
+        assert_eq!(tail, 4112 + 8192);
+    }
+
+    #[test]
+    fn control_page() {
+        let mem = guest();
+        write_area(&mem, |_| {});
+        let ch = TraceChannel::new(mem.clone());
+        let area = Area::parse(&mem, AREA_GPA).unwrap();
+        ch.set_control(
+            &area,
+            &ControlState {
+                events: vec![1, 7, 999],
+                pid: Some(42),
+                cpu: Some(0),
+            },
+        );
+        let mut page = [0u8; MAX_EVENTS + 8];
+        mem.read_slice(&mut page, GuestAddress(CONTROL_GPA))
+            .unwrap();
+        assert_eq!((page[0], page[1], page[7], page[8]), (0, 1, 1, 0));
+        assert_eq!(u32_at(&page, MAX_EVENTS), 42);
+        assert_eq!(u32_at(&page, MAX_EVENTS + 4), 1);
+    }
+}

@@ -1,0 +1,222 @@
+//! A program running over one VM's trace channel: turn its tracepoint probes into the control
+//! page's event set, drain the rings every few milliseconds, decode, order by time and feed the
+//! [`Engine`]. Lost and corrupt records are counted and reported, never silently dropped.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::channel::catalog::event_of;
+use super::channel::decode::Records;
+use super::channel::{Area, ControlState, TraceChannel};
+use super::{AttachedProgram, Engine, EngineError, Event, ProbeId};
+
+/// How often the rings are drained.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// What a session saw, for the caller's summary (and the tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceStats {
+    /// Records decoded and run.
+    pub events: u64,
+    /// Records the guest dropped because a ring was full, per CPU.
+    pub lost: Vec<u64>,
+    /// Records (or ring states) that failed the checks and were skipped.
+    pub corrupt: u64,
+}
+
+impl TraceStats {
+    pub fn lost_total(&self) -> u64 {
+        self.lost.iter().sum()
+    }
+}
+
+/// Filters applied in the guest, before a record is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuestFilter {
+    pub pid: Option<u32>,
+    pub cpu: Option<u32>,
+}
+
+/// One program attached to one VM.
+pub struct Tracer<W: Write> {
+    engine: Engine<W>,
+    by_event: HashMap<u16, ProbeId>,
+    control: ControlState,
+    buffers: Vec<Vec<u8>>,
+    /// `lost` counters at attach time: only losses during this session are ours.
+    lost_base: Vec<u64>,
+    stats: TraceStats,
+    /// The latest guest time seen and when: "now" in guest time is extrapolated from it.
+    anchor: (u64, Instant),
+    diag: Box<dyn Write + Send>,
+}
+
+impl<W: Write> Tracer<W> {
+    /// `diag` receives the lost/corrupt reports (stderr for the CLI).
+    pub fn new(
+        program: AttachedProgram,
+        sink: W,
+        filter: GuestFilter,
+        diag: Box<dyn Write + Send>,
+    ) -> Self {
+        let mut by_event = HashMap::new();
+        for p in program.probes() {
+            if let Some(e) = event_of(&p.kind) {
+                by_event.insert(e.id, p.id);
+            }
+        }
+        let mut events: Vec<u16> = by_event.keys().copied().collect();
+        events.sort_unstable();
+        Tracer {
+            engine: Engine::new(program, sink),
+            by_event,
+            control: ControlState {
+                events,
+                pid: filter.pid,
+                cpu: filter.cpu,
+            },
+            buffers: Vec::new(),
+            lost_base: Vec::new(),
+            stats: TraceStats::default(),
+            anchor: (0, Instant::now()),
+            diag,
+        }
+    }
+
+    pub fn engine(&mut self) -> &mut Engine<W> {
+        &mut self.engine
+    }
+
+    /// Guest time now, extrapolated from the last event seen.
+    fn now_ns(&self) -> u64 {
+        self.anchor.0 + self.anchor.1.elapsed().as_nanos() as u64
+    }
+
+    /// Turns the program's events on in the guest and runs BEGIN.
+    pub fn attach(
+        &mut self,
+        channel: &TraceChannel,
+        area: &Area,
+        guest_now_ns: u64,
+    ) -> Result<(), EngineError> {
+        self.anchor = (guest_now_ns, Instant::now());
+        self.buffers = vec![Vec::new(); area.nr_cpus()];
+        // Whatever an earlier session left behind is not ours.
+        for cpu in 0..area.nr_cpus() {
+            let _ = channel.drain(area, cpu, &mut Vec::new());
+        }
+        self.lost_base = (0..area.nr_cpus())
+            .map(|cpu| channel.lost(area, cpu))
+            .collect();
+        self.stats.lost = vec![0; area.nr_cpus()];
+        channel.set_control(area, &self.control);
+        self.engine.begin(guest_now_ns)
+    }
+
+    /// One round: drain every CPU, run the records in time order, then due interval probes.
+    pub fn poll(&mut self, channel: &TraceChannel, area: &Area) -> Result<(), EngineError> {
+        for (cpu, buf) in self.buffers.iter_mut().enumerate() {
+            buf.clear();
+            if let Err(e) = channel.drain(area, cpu, buf) {
+                self.stats.corrupt += 1;
+                let _ = writeln!(self.diag, "vmm trace: {e}");
+            }
+        }
+        let mut records = Vec::new();
+        for (cpu, buf) in self.buffers.iter().enumerate() {
+            for r in Records::new(buf) {
+                match r {
+                    Ok(r) => records.push((r.header.tsc, cpu, r)),
+                    Err(e) => {
+                        self.stats.corrupt += 1;
+                        let _ = writeln!(self.diag, "vmm trace: CPU {cpu}: skipped {e}");
+                    }
+                }
+            }
+        }
+        records.sort_by_key(|r| (r.0, r.1));
+        for (tsc, cpu, r) in &records {
+            let Some(&probe) = self.by_event.get(&r.header.event) else {
+                continue; // enabled by another session
+            };
+            let ts = area.tsc_to_ns(*tsc);
+            self.anchor = (ts, Instant::now());
+            self.stats.events += 1;
+            self.engine.on_event(&Event {
+                probe,
+                cpu: *cpu as u32,
+                pid: r.header.pid,
+                tid: r.header.tid,
+                uid: r.header.uid,
+                comm: r.comm(),
+                timestamp_ns: ts,
+                fields: r,
+            })?;
+        }
+        for cpu in 0..area.nr_cpus() {
+            let lost = channel.lost(area, cpu).saturating_sub(self.lost_base[cpu]);
+            if lost > self.stats.lost[cpu] {
+                let _ = writeln!(
+                    self.diag,
+                    "Lost {} events on CPU {cpu}",
+                    lost - self.stats.lost[cpu]
+                );
+                self.stats.lost[cpu] = lost;
+            }
+        }
+        let now = self.now_ns();
+        self.engine.tick(now)
+    }
+
+    /// Final drain, events off, END and the maps.
+    pub fn detach(
+        &mut self,
+        channel: &TraceChannel,
+        area: Option<&Area>,
+    ) -> Result<TraceStats, EngineError> {
+        if let Some(area) = area {
+            if !self.engine.exited() {
+                self.poll(channel, area)?;
+            }
+            channel.set_control(area, &ControlState::default());
+        }
+        let now = self.now_ns();
+        self.engine.end(now)?;
+        Ok(self.stats.clone())
+    }
+}
+
+/// Runs `tracer` on `channel` until `stop` is set (the VM ended or the user detached) or the
+/// program calls `exit()`; then detaches, leaving the guest as it was.
+pub fn run<W: Write>(
+    channel: &TraceChannel,
+    tracer: &mut Tracer<W>,
+    stop: &AtomicBool,
+    vm_start: Instant,
+    poll_interval: Duration,
+) -> Result<TraceStats, EngineError> {
+    // The area appears when the guest's driver starts.
+    let area: Arc<Area> = loop {
+        if let Some(area) = channel.area() {
+            break area;
+        }
+        if stop.load(Ordering::Acquire) {
+            return tracer.detach(channel, None);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    tracer.attach(channel, &area, vm_start.elapsed().as_nanos() as u64)?;
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Acquire) && !tracer.engine.exited() {
+        // Short sleeps, so that stopping is prompt even with a long interval.
+        std::thread::sleep(POLL_INTERVAL.min(poll_interval));
+        if Instant::now() >= next {
+            tracer.poll(channel, &area)?;
+            next = Instant::now() + poll_interval;
+        }
+    }
+    tracer.detach(channel, Some(&area))
+}
