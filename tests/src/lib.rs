@@ -94,6 +94,7 @@ pub fn boot_with_input(
         },
         boot_timer: false,
         trace: None,
+        api_sock: None,
     };
     let result = vmm::Vmm::new(config)
         .and_then(|v| v.run())
@@ -210,6 +211,7 @@ pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Tr
             filter: Default::default(),
             poll_interval: poll,
         }),
+        api_sock: None,
     };
     let result = vmm::Vmm::new(config)
         .and_then(|v| v.run())

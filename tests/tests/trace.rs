@@ -158,3 +158,58 @@ fn bad_programs_get_a_position_and_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn attach_through_the_api_socket_and_detach() {
+    let g = vm_tests::guest();
+    let sock = std::env::temp_dir().join(format!("watchvm-api-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let mut vm = std::process::Command::new(&g.vmm)
+        .args([
+            "run",
+            "--cpus",
+            "2",
+            "--cmdline",
+            "quiet -- /bin/sleep 3",
+            "--api-sock",
+        ])
+        .arg(&sock)
+        .arg("--kernel")
+        .arg(&g.kernel)
+        .arg("--initrd")
+        .arg(&g.initramfs)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vmm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Detach after half a second, as Ctrl-C does.
+    let detach = std::sync::atomic::AtomicBool::new(false);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            detach.store(true, std::sync::atomic::Ordering::Release);
+        });
+        vmm::api::run_client(
+            &sock,
+            "stdin",
+            "tracepoint:sched:sched_switch { @switches[cpu] = count(); } END { printf(\"detached\\n\"); }",
+            &detach,
+            &mut out,
+            &mut err,
+        )
+    })
+    .expect("trace session");
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(status, 0, "{out}{}", String::from_utf8_lossy(&err));
+    assert!(out.starts_with("detached\n"), "{out}");
+    assert!(out.contains("@switches[0]: "), "{out}");
+    // The guest ran on untouched and ended on its own.
+    let vm_status = vm.wait().expect("vmm");
+    assert!(vm_status.success(), "{vm_status:?}");
+    assert!(!sock.exists(), "the socket is removed when the VM ends");
+}

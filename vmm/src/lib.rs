@@ -12,6 +12,7 @@
 //! The guest is untrusted: every value it hands us is checked, and a bad one is logged and
 //! ignored, never a panic.
 
+pub mod api;
 pub mod arch;
 pub mod devices;
 pub mod loader;
@@ -54,6 +55,8 @@ pub struct VmConfig {
     pub boot_timer: bool,
     /// A trace program to run from boot (`vmm run --trace`); also creates the trace device.
     pub trace: Option<TraceConfig>,
+    /// Listen for `vmm trace` clients here (`--api-sock`); also creates the trace device.
+    pub api_sock: Option<PathBuf>,
 }
 
 /// A trace program attached from boot.
@@ -149,6 +152,8 @@ pub enum Error {
     Vcpu(#[from] vcpu::Error),
     #[error("trace program failed")]
     Trace(#[from] trace::EngineError),
+    #[error(transparent)]
+    Api(#[from] api::Error),
 }
 
 /// Parses a memory size: plain bytes, or a number with a `K`, `M`, `G` or `T` suffix (binary

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use vmm::devices::ConsoleSink;
@@ -24,6 +25,23 @@ struct Cli {
 enum Command {
     /// Boot a kernel and run it until it powers off; exits with the guest's status.
     Run(RunArgs),
+    /// Trace a running VM (started with --api-sock) with a bpftrace program; Ctrl-C detaches.
+    Trace(TraceArgs),
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// The VM's control socket (`vmm run --api-sock PATH`).
+    #[arg(long, value_name = "PATH", required_unless_present = "list")]
+    sock: Option<PathBuf>,
+    /// The program text.
+    #[arg(short = 'e', value_name = "PROGRAM", conflicts_with = "script")]
+    program: Option<String>,
+    /// List the probes matching PATTERN (all without one) and exit.
+    #[arg(short = 'l', value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*")]
+    list: Option<String>,
+    /// A file holding the program.
+    script: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -53,6 +71,9 @@ struct RunArgs {
     /// Like --trace, with the program read from a file.
     #[arg(long, value_name = "PATH")]
     trace_file: Option<PathBuf>,
+    /// Listen on this Unix socket for `vmm trace` clients.
+    #[arg(long, value_name = "PATH")]
+    api_sock: Option<PathBuf>,
 }
 
 /// How `vmm` ends.
@@ -63,6 +84,8 @@ enum Failure {
     Program(String),
     /// A file we could not read.
     Read(PathBuf, std::io::Error),
+    /// A command line clap accepts but we don't.
+    Usage(&'static str),
 }
 
 impl From<Error> for Failure {
@@ -113,8 +136,53 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         console: ConsoleConfig::Stdio,
         boot_timer: args.boot_timer,
         trace,
+        api_sock: args.api_sock,
     };
     Ok(Vmm::new(config)?.run()?.status)
+}
+
+/// Set by SIGINT: detach from the VM (the VM itself keeps running).
+static DETACH: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    DETACH.store(true, Ordering::Release);
+}
+
+fn trace(args: TraceArgs) -> Result<i32, Failure> {
+    if let Some(pattern) = &args.list {
+        let catalog = vmm::trace::channel::catalog::probe_catalog();
+        for name in vmm::trace::probe::list(&catalog, pattern) {
+            println!("{name}");
+        }
+        return Ok(0);
+    }
+    let (source, name) = match (&args.program, &args.script) {
+        (Some(text), _) => (text.clone(), "stdin".to_string()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|e| Failure::Read(path.clone(), e))?,
+            path.display().to_string(),
+        ),
+        (None, None) => return Err(Failure::Usage("give a program with -e or a script file")),
+    };
+    // Errors in the program are found here first: no VM needed to report them.
+    let catalog = vmm::trace::channel::catalog::probe_catalog();
+    Program::parse(&source, &name)
+        .and_then(|p| p.attach(&catalog))
+        .map_err(|d| Failure::Program(d.to_string()))?;
+    if let Err(e) = vmm_sys_util::signal::register_signal_handler(libc::SIGINT, on_sigint) {
+        eprintln!("vmm trace: cannot catch Ctrl-C: {e}");
+    }
+    let sock = args.sock.expect("clap requires --sock");
+    let status = vmm::api::run_client(
+        &sock,
+        &name,
+        &source,
+        &DETACH,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .map_err(|e| Failure::Vm(e.into()))?;
+    Ok(status)
 }
 
 fn main() -> ExitCode {
@@ -122,6 +190,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Trace(args) => trace(args),
     };
     match result {
         Ok(status) => ExitCode::from(status as u8),
@@ -136,6 +205,10 @@ fn main() -> ExitCode {
                 vmm::error_chain(&e)
             );
             ExitCode::FAILURE
+        }
+        Err(Failure::Usage(what)) => {
+            eprintln!("error: {what}");
+            ExitCode::from(2)
         }
         Err(Failure::Program(diagnostics)) => {
             eprint!("{diagnostics}");

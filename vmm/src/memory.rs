@@ -107,7 +107,6 @@ pub fn read_virt(
     out
 }
 
-
 /// Bytes of guest RAM currently resident in this process (`mincore` over every region).
 pub fn guest_resident_bytes(mem: &GuestMemory) -> u64 {
     let page = 4096usize;

@@ -68,6 +68,13 @@ impl SymbolTable {
     }
 }
 
+/// `ksym()` and `kstack` names for `vmm trace`.
+impl crate::trace::Symbolizer for std::sync::Arc<SymbolTable> {
+    fn ksym(&self, addr: u64) -> Option<(String, u64)> {
+        self.lookup(addr).map(|(s, off)| (s.name.clone(), off))
+    }
+}
+
 /// How far past an label symbol (an assembly label) an address may still be attributed to it.
 const UNSIZED_REACH: u64 = 0x10000;
 

@@ -23,6 +23,7 @@ use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuFd, VmFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
 
+use crate::api::ApiServer;
 use crate::arch::x86_64::{cpuid, mptable, regs};
 use crate::devices::debug_port::DebugPort;
 use crate::devices::event_loop::{self, ConsoleTransport};
@@ -34,6 +35,7 @@ use crate::devices::virtio::Interrupt;
 use crate::devices::{ConsoleSink, Devices, MmioBus};
 use crate::loader::{self, MmioDeviceInfo};
 use crate::memory::{self, GuestMemory};
+use crate::symbols::SymbolTable;
 use crate::terminal::RawModeGuard;
 use crate::trace::channel::TraceChannel;
 use crate::trace::session::{self, TraceStats, Tracer};
@@ -101,9 +103,7 @@ impl Vmm {
             ConsoleConfig::Stdio => ConsoleSink::Stdout,
             ConsoleConfig::Capture { output, .. } => ConsoleSink::Capture(output.clone()),
         };
-        let trace = config
-            .trace
-            .is_some()
+        let trace = (config.trace.is_some() || config.api_sock.is_some())
             .then(|| TraceChannel::new(mem.clone()));
         let (devices, console, mmio_devices) = create_devices(&vm, &mem, sink, trace.as_ref())?;
         if let ConsoleConfig::Capture { input, .. } = &config.console {
@@ -164,6 +164,14 @@ impl Vmm {
             stop: stop.clone(),
         };
         let tracer = self.start_tracer()?;
+        let api = match (&self.config.api_sock, &self.trace) {
+            (Some(path), Some(channel)) => Some(ApiServer::start(
+                path,
+                channel.clone(),
+                self.config.kernel.clone(),
+            )?),
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         let mut first = None;
@@ -205,6 +213,9 @@ impl Vmm {
         }
         devices_thread.stop();
         drop(_raw);
+        if let Some(api) = api {
+            api.stop();
+        }
         let trace = match tracer {
             Some((stop, thread)) => {
                 stop.store(true, Ordering::Release);
@@ -254,11 +265,16 @@ impl Vmm {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let start = process_start();
+        let kernel = self.config.kernel.clone();
         let thread = std::thread::Builder::new()
             .name("trace".into())
             .spawn(move || {
+                let _claim = channel.claim();
                 let mut tracer =
                     Tracer::new(cfg.program, cfg.output, cfg.filter, Box::new(cfg.diag));
+                if let Some(symbols) = SymbolTable::from_elf(&kernel) {
+                    tracer = tracer.with_symbolizer(Box::new(Arc::new(symbols)));
+                }
                 session::run(&channel, &mut tracer, &stop2, start, cfg.poll_interval)
             })
             .map_err(|e| Error::Device("trace", e))?;
@@ -414,6 +430,7 @@ mod tests {
             console: ConsoleConfig::Stdio,
             boot_timer: false,
             trace: None,
+            api_sock: None,
         }
     }
 

@@ -395,6 +395,24 @@ pub(crate) fn expand(spec: &ProbeSpec, catalog: &ProbeCatalog) -> Result<Vec<Exp
     }
 }
 
+/// Every probe name `vmm trace -l PATTERN` lists: tracepoints as
+/// `tracepoint:category:event`, functions as `kfunc:name`, matching `pattern` (a glob over the
+/// full name, or over the name without its provider).
+pub fn list(catalog: &ProbeCatalog, pattern: &str) -> Vec<String> {
+    let tracepoints = catalog
+        .tracepoints
+        .iter()
+        .map(|tp| ("tracepoint", format!("{}:{}", tp.category, tp.event)));
+    let functions = catalog.functions.iter().map(|f| ("kfunc", f.name.clone()));
+    tracepoints
+        .chain(functions)
+        .filter(|(provider, name)| {
+            glob_match(pattern, name) || glob_match(pattern, &format!("{provider}:{name}"))
+        })
+        .map(|(provider, name)| format!("{provider}:{name}"))
+        .collect()
+}
+
 /// ` (did you mean X?)` for the name closest to `wanted` by edit distance, if one is close
 /// enough to be a likely typo (one edit per six characters, at least one).
 fn did_you_mean(wanted: &str, names: impl Iterator<Item = String>) -> String {
@@ -440,5 +458,24 @@ mod tests {
             " (did you mean sched:sched_switch?)"
         );
         assert_eq!(did_you_mean("irq:softirq_entry", names()), "");
+    }
+
+    #[test]
+    fn listing() {
+        let catalog = ProbeCatalog {
+            tracepoints: vec![TracepointInfo {
+                category: "sched".into(),
+                event: "sched_switch".into(),
+                fields: vec![],
+            }],
+            ..ProbeCatalog::default()
+        };
+        assert_eq!(list(&catalog, "*"), ["tracepoint:sched:sched_switch"]);
+        assert_eq!(list(&catalog, "sched:*"), ["tracepoint:sched:sched_switch"]);
+        assert_eq!(
+            list(&catalog, "tracepoint:sched:*"),
+            ["tracepoint:sched:sched_switch"]
+        );
+        assert!(list(&catalog, "irq:*").is_empty());
     }
 }

@@ -86,6 +86,12 @@ impl<W: Write> Tracer<W> {
         }
     }
 
+    /// Names kernel addresses for `ksym()` and stacks.
+    pub fn with_symbolizer(mut self, sym: Box<dyn super::Symbolizer + Send>) -> Self {
+        self.engine = self.engine.with_symbolizer(sym);
+        self
+    }
+
     pub fn engine(&mut self) -> &mut Engine<W> {
         &mut self.engine
     }

@@ -9,7 +9,7 @@
 pub mod catalog;
 pub mod decode;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use abi::trace::{control, ring, AreaHeader, AREA_MAGIC, MAX_CPUS, MAX_EVENTS, TRACE_ABI_VERSION};
@@ -164,6 +164,17 @@ pub struct ControlState {
 pub struct TraceChannel {
     mem: GuestMemory,
     area: Mutex<Option<Arc<Area>>>,
+    /// A session is attached (one at a time: it owns the control page and the ring tails).
+    claimed: AtomicBool,
+}
+
+/// The right to drive the channel, released on drop.
+pub struct Claim<'a>(&'a TraceChannel);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.claimed.store(false, Ordering::Release);
+    }
 }
 
 impl TraceChannel {
@@ -171,7 +182,13 @@ impl TraceChannel {
         Arc::new(TraceChannel {
             mem,
             area: Mutex::new(None),
+            claimed: AtomicBool::new(false),
         })
+    }
+
+    /// Attach a session; `None` if one already is.
+    pub fn claim(&self) -> Option<Claim<'_>> {
+        (!self.claimed.swap(true, Ordering::AcqRel)).then_some(Claim(self))
     }
 
     /// The device found a good area (or lost it on reset: `None`).
