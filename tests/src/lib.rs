@@ -210,6 +210,8 @@ pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Tr
             diag: vmm::devices::ConsoleSink::Capture(diag.clone()),
             filter: Default::default(),
             poll_interval: poll,
+            timeline: None,
+            print_maps: true,
         }),
         api_sock: None,
     };

@@ -213,3 +213,63 @@ fn attach_through_the_api_socket_and_detach() {
     assert!(vm_status.success(), "{vm_status:?}");
     assert!(!sock.exists(), "the socket is removed when the VM ends");
 }
+
+#[test]
+fn timeline_has_a_track_per_cpu() {
+    let g = vm_tests::guest();
+    let path = std::env::temp_dir().join(format!("watchvm-timeline-{}.json", std::process::id()));
+    let out = std::process::Command::new(&g.vmm)
+        .args([
+            "run",
+            "--cpus",
+            "2",
+            "--cmdline",
+            "quiet -- /bin/procbench --iters 10 ctx_switch",
+            "--timeline",
+        ])
+        .arg(&path)
+        .arg("--kernel")
+        .arg(&g.kernel)
+        .arg("--initrd")
+        .arg(&g.initramfs)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run vmm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("timeline written");
+    let _ = std::fs::remove_file(&path);
+    let json: serde_json::Value = serde_json::from_str(&text).expect("timeline is JSON");
+    let events = json["traceEvents"].as_array().expect("traceEvents");
+    let tracks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert_eq!(tracks, ["CPU 0", "CPU 1"]);
+    let ran = |tid: u64, name: &str| {
+        events.iter().any(|e| {
+            e["ph"] == "X" && e["tid"] == tid && e["name"] == name && e["dur"].as_f64().is_some()
+        })
+    };
+    assert!(
+        ran(0, "swapper/0") || ran(0, "procbench"),
+        "CPU 0 has slices"
+    );
+    assert!(ran(1, "swapper/1"), "CPU 1 has slices");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["name"] == "procbench" && e["ph"] == "X"),
+        "procbench ran"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "i" && e["name"].as_str().is_some_and(|n| n.starts_with("wakeup "))),
+        "wake-ups are instant events"
+    );
+}

@@ -8,9 +8,10 @@
 //! runs on exactly as before. One session at a time per VM.
 //!
 //! Frames, both ways: a kind byte, a little-endian u32 length, the bytes.
-//! Client → VMM: [`FRAME_PROGRAM`] with `file name \0 program text`.
-//! VMM → client: [`FRAME_STDOUT`] and [`FRAME_STDERR`] text, then one [`FRAME_EXIT`] with the
-//! exit status as a u32.
+//! Client → VMM: optionally [`FRAME_WANT_TIMELINE`], then [`FRAME_PROGRAM`] with
+//! `file name \0 program text`.
+//! VMM → client: [`FRAME_STDOUT`] and [`FRAME_STDERR`] text, the [`FRAME_TIMELINE`] JSON if one
+//! was asked for, then one [`FRAME_EXIT`] with the exit status as a u32.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -29,8 +30,10 @@ pub const FRAME_PROGRAM: u8 = b'P';
 pub const FRAME_STDOUT: u8 = b'o';
 pub const FRAME_STDERR: u8 = b'e';
 pub const FRAME_EXIT: u8 = b'x';
-/// Longest frame accepted (a program or one batch of output).
-pub const MAX_FRAME: usize = 1 << 20;
+pub const FRAME_WANT_TIMELINE: u8 = b'T';
+pub const FRAME_TIMELINE: u8 = b't';
+/// Longest frame accepted (a program, one batch of output, a timeline).
+pub const MAX_FRAME: usize = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -201,7 +204,12 @@ fn serve_one(
         let mut s = crate::devices::lock(&out);
         let _ = write_frame(&mut *s, FRAME_EXIT, &status.to_le_bytes());
     };
-    let Some((FRAME_PROGRAM, body)) = read_frame(&mut reader)? else {
+    let mut frame = read_frame(&mut reader)?;
+    let want_timeline = matches!(frame, Some((FRAME_WANT_TIMELINE, _)));
+    if want_timeline {
+        frame = read_frame(&mut reader)?;
+    }
+    let Some((FRAME_PROGRAM, body)) = frame else {
         return Err(Error::BadFrame);
     };
     let (name, text) = match body.iter().position(|&b| b == 0) {
@@ -245,6 +253,9 @@ fn serve_one(
     if let Some(symbols) = symbols {
         tracer = tracer.with_symbolizer(Box::new(symbols));
     }
+    if want_timeline {
+        tracer = tracer.with_timeline();
+    }
     let result = std::thread::scope(|s| {
         s.spawn(|| {
             while !hung_up.load(Ordering::Acquire) && !vm_stopped.load(Ordering::Acquire) {
@@ -259,6 +270,10 @@ fn serve_one(
         stop.store(true, Ordering::Release);
         r
     });
+    if let Some(json) = tracer.take_timeline() {
+        let mut s = crate::devices::lock(&out);
+        let _ = write_frame(&mut *s, FRAME_TIMELINE, json.as_bytes());
+    }
     match result {
         Ok(stats) => {
             if stats.corrupt > 0 {
@@ -285,7 +300,23 @@ pub fn run_client(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<i32, Error> {
+    run_client_with_timeline(sock, file_name, program, detach, stdout, stderr, None)
+}
+
+/// [`run_client`], also writing the scheduling timeline to `timeline`.
+pub fn run_client_with_timeline(
+    sock: &Path,
+    file_name: &str,
+    program: &str,
+    detach: &AtomicBool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    timeline: Option<&Path>,
+) -> Result<i32, Error> {
     let mut stream = UnixStream::connect(sock).map_err(|e| Error::Connect(sock.into(), e))?;
+    if timeline.is_some() {
+        write_frame(&mut stream, FRAME_WANT_TIMELINE, &[])?;
+    }
     let mut body = file_name.as_bytes().to_vec();
     body.push(0);
     body.extend_from_slice(program.as_bytes());
@@ -316,6 +347,11 @@ pub fn run_client(
                 stdout.flush()?;
             }
             Some((FRAME_STDERR, b)) => stderr.write_all(&b)?,
+            Some((FRAME_TIMELINE, b)) => {
+                if let Some(path) = timeline {
+                    std::fs::write(path, b)?;
+                }
+            }
             Some((FRAME_EXIT, b)) if b.len() == 4 => {
                 return Ok(u32::from_le_bytes(b.try_into().unwrap()) as i32)
             }

@@ -70,6 +70,10 @@ pub struct TraceConfig {
     pub filter: trace::session::GuestFilter,
     /// How often the rings are drained ([`trace::session::POLL_INTERVAL`] normally).
     pub poll_interval: Duration,
+    /// Also write the scheduling timeline here (Chrome trace-event JSON).
+    pub timeline: Option<PathBuf>,
+    /// Print the maps at the end, as bpftrace does (off when only a timeline was asked for).
+    pub print_maps: bool,
 }
 
 /// Where guest console output (COM1 and virtio-console) goes and where its input comes from.

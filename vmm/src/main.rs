@@ -40,6 +40,9 @@ struct TraceArgs {
     /// List the probes matching PATTERN (all without one) and exit.
     #[arg(short = 'l', value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
+    /// Write the guest's scheduling timeline (Chrome trace-event JSON, for ui.perfetto.dev).
+    #[arg(long, value_name = "PATH")]
+    timeline: Option<PathBuf>,
     /// A file holding the program.
     script: Option<PathBuf>,
 }
@@ -74,6 +77,9 @@ struct RunArgs {
     /// Listen on this Unix socket for `vmm trace` clients.
     #[arg(long, value_name = "PATH")]
     api_sock: Option<PathBuf>,
+    /// Write the guest's scheduling timeline (Chrome trace-event JSON, for ui.perfetto.dev).
+    #[arg(long, value_name = "PATH")]
+    timeline: Option<PathBuf>,
 }
 
 /// How `vmm` ends.
@@ -94,27 +100,37 @@ impl From<Error> for Failure {
     }
 }
 
+/// The program run when only `--timeline` is given.
+const TIMELINE_ONLY: &str = "END { }";
+
 /// Parses and binds the `--trace` program before anything boots.
 fn trace_config(args: &RunArgs) -> Result<Option<TraceConfig>, Failure> {
-    let (source, name) = match (&args.trace, &args.trace_file) {
-        (Some(text), _) => (text.clone(), "stdin".to_string()),
-        (None, Some(path)) => (
+    let (source, name) = match (&args.trace, &args.trace_file, &args.timeline) {
+        (Some(text), _, _) => (text.clone(), "stdin".to_string()),
+        (None, Some(path), _) => (
             std::fs::read_to_string(path).map_err(|e| Failure::Read(path.clone(), e))?,
             path.display().to_string(),
         ),
-        (None, None) => return Ok(None),
+        // Only a timeline: a program with nothing to say.
+        (None, None, Some(_)) => (TIMELINE_ONLY.to_string(), "stdin".to_string()),
+        (None, None, None) => return Ok(None),
     };
     let catalog = vmm::trace::channel::catalog::probe_catalog();
     let program = Program::parse(&source, &name)
         .and_then(|p| p.attach(&catalog))
         .map_err(|d| Failure::Program(d.to_string()))?;
-    eprintln!("{}", program.attaching_message());
+    let print_maps = source != TIMELINE_ONLY;
+    if print_maps {
+        eprintln!("{}", program.attaching_message());
+    }
     Ok(Some(TraceConfig {
         program,
         output: ConsoleSink::Stdout,
         diag: ConsoleSink::Stderr,
         filter: GuestFilter::default(),
         poll_interval: vmm::trace::session::POLL_INTERVAL,
+        timeline: args.timeline.clone(),
+        print_maps,
     }))
 }
 
@@ -162,7 +178,12 @@ fn trace(args: TraceArgs) -> Result<i32, Failure> {
             std::fs::read_to_string(path).map_err(|e| Failure::Read(path.clone(), e))?,
             path.display().to_string(),
         ),
-        (None, None) => return Err(Failure::Usage("give a program with -e or a script file")),
+        (None, None) if args.timeline.is_some() => (TIMELINE_ONLY.to_string(), "stdin".into()),
+        (None, None) => {
+            return Err(Failure::Usage(
+                "give a program with -e, a script file or --timeline",
+            ))
+        }
     };
     // Errors in the program are found here first: no VM needed to report them.
     let catalog = vmm::trace::channel::catalog::probe_catalog();
@@ -173,13 +194,14 @@ fn trace(args: TraceArgs) -> Result<i32, Failure> {
         eprintln!("vmm trace: cannot catch Ctrl-C: {e}");
     }
     let sock = args.sock.expect("clap requires --sock");
-    let status = vmm::api::run_client(
+    let status = vmm::api::run_client_with_timeline(
         &sock,
         &name,
         &source,
         &DETACH,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
+        args.timeline.as_deref(),
     )
     .map_err(|e| Failure::Vm(e.into()))?;
     Ok(status)

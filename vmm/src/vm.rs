@@ -275,7 +275,17 @@ impl Vmm {
                 if let Some(symbols) = SymbolTable::from_elf(&kernel) {
                     tracer = tracer.with_symbolizer(Box::new(Arc::new(symbols)));
                 }
-                session::run(&channel, &mut tracer, &stop2, start, cfg.poll_interval)
+                if cfg.timeline.is_some() {
+                    tracer = tracer.with_timeline();
+                }
+                tracer.engine().set_print_maps_on_exit(cfg.print_maps);
+                let stats = session::run(&channel, &mut tracer, &stop2, start, cfg.poll_interval);
+                if let (Some(path), Some(json)) = (&cfg.timeline, tracer.take_timeline()) {
+                    if let Err(e) = std::fs::write(path, json) {
+                        crate::warn!("cannot write the timeline to {}: {e}", path.display());
+                    }
+                }
+                stats
             })
             .map_err(|e| Error::Device("trace", e))?;
         Ok(Some((stop, thread)))

@@ -71,6 +71,7 @@ pub mod probe;
 pub mod session;
 #[cfg(test)]
 mod tests;
+pub mod timeline;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};

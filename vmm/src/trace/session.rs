@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::channel::catalog::event_of;
 use super::channel::decode::Records;
 use super::channel::{Area, ControlState, TraceChannel};
+use super::timeline::{self, Timeline};
 use super::{AttachedProgram, Engine, EngineError, Event, ProbeId};
 
 /// How often the rings are drained.
@@ -52,6 +53,8 @@ pub struct Tracer<W: Write> {
     /// The latest guest time seen and when: "now" in guest time is extrapolated from it.
     anchor: (u64, Instant),
     diag: Box<dyn Write + Send>,
+    timeline: Option<Timeline>,
+    nr_cpus: usize,
 }
 
 impl<W: Write> Tracer<W> {
@@ -83,7 +86,24 @@ impl<W: Write> Tracer<W> {
             stats: TraceStats::default(),
             anchor: (0, Instant::now()),
             diag,
+            timeline: None,
+            nr_cpus: 0,
         }
+    }
+
+    /// Also collect the scheduling timeline (its events are switched on too).
+    pub fn with_timeline(mut self) -> Self {
+        self.timeline = Some(Timeline::default());
+        self.control.events.extend(timeline::EVENTS);
+        self.control.events.sort_unstable();
+        self.control.events.dedup();
+        self
+    }
+
+    /// The timeline's Chrome trace-event JSON, once detached.
+    pub fn take_timeline(&mut self) -> Option<String> {
+        let cpus = self.nr_cpus as u32;
+        self.timeline.take().map(|t| t.finish(cpus))
     }
 
     /// Names kernel addresses for `ksym()` and stacks.
@@ -109,6 +129,7 @@ impl<W: Write> Tracer<W> {
         guest_now_ns: u64,
     ) -> Result<(), EngineError> {
         self.anchor = (guest_now_ns, Instant::now());
+        self.nr_cpus = area.nr_cpus();
         self.buffers = vec![Vec::new(); area.nr_cpus()];
         // Whatever an earlier session left behind is not ours.
         for cpu in 0..area.nr_cpus() {
@@ -145,10 +166,13 @@ impl<W: Write> Tracer<W> {
         }
         records.sort_by_key(|r| (r.0, r.1));
         for (tsc, cpu, r) in &records {
-            let Some(&probe) = self.by_event.get(&r.header.event) else {
-                continue; // enabled by another session
-            };
             let ts = area.tsc_to_ns(*tsc);
+            if let Some(t) = &mut self.timeline {
+                t.record(*cpu as u32, ts, r);
+            }
+            let Some(&probe) = self.by_event.get(&r.header.event) else {
+                continue; // only for the timeline
+            };
             self.anchor = (ts, Instant::now());
             self.stats.events += 1;
             self.engine.on_event(&Event {

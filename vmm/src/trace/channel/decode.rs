@@ -180,7 +180,7 @@ impl FieldSource for Record<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use abi::trace::{record_size, DataLoc, Event, SchedProcessExec, SchedSwitch};
 
