@@ -211,6 +211,7 @@ pub fn run(runs: usize) -> Result<()> {
         "VMM resident memory beyond guest RAM (median): {} KiB (target < 3072 KiB)",
         rss[rss.len() / 2]
     );
+    crate::bench_trace::run(&a, runs)?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! runs, tests and benchmarks them. One module per subcommand.
 
 mod bench;
+mod bench_trace;
 mod build;
 mod cpio;
 mod kallsyms;

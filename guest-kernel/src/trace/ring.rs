@@ -115,11 +115,13 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
             let at = (data + pos) as *mut u8;
             (at as *mut RecordHeader).write(header);
             (at.add(RECORD_HEADER_SIZE) as *mut E).write_unaligned(*payload);
-            core::ptr::copy_nonoverlapping(
-                extra.as_ptr(),
-                at.add(RECORD_HEADER_SIZE + payload_size),
-                extra.len(),
-            );
+            if !extra.is_empty() {
+                core::ptr::copy_nonoverlapping(
+                    extra.as_ptr(),
+                    at.add(RECORD_HEADER_SIZE + payload_size),
+                    extra.len(),
+                );
+            }
         }
         head.store(h + pad + size, Ordering::Release);
     })

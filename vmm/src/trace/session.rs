@@ -250,3 +250,82 @@ pub fn run<W: Write>(
     }
     tracer.detach(channel, Some(&area))
 }
+
+/// The host side's speed alone, for `cargo xtask bench`: `rounds` times, a guest-like producer
+/// fills one CPU's ring with `sched_switch` records (as full as it gets), then one
+/// [`Tracer::poll`] drains, decodes and counts them with `@[args->next_comm] = count()`.
+/// Returns (records handled, time spent in `poll`).
+pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
+    use abi::trace::{record_size, reserve, Event as _, SchedSwitch};
+    use vm_memory::{Bytes, GuestAddress};
+
+    const AREA: u64 = 0x10000;
+    const CONTROL: u64 = 0x11000;
+    const RING: u64 = 0x12000;
+    const DATA: u64 = 0x100000;
+    const RING_SIZE: u64 = 1 << 20;
+    let mem = crate::memory::create(4 << 20).expect("benchmark memory");
+    let mut area = vec![0u8; std::mem::size_of::<abi::trace::AreaHeader>()];
+    area[0..8].copy_from_slice(&abi::trace::AREA_MAGIC.to_le_bytes());
+    area[8..12].copy_from_slice(&abi::trace::TRACE_ABI_VERSION.to_le_bytes());
+    area[12..16].copy_from_slice(&1u32.to_le_bytes());
+    area[16..20].copy_from_slice(&(RING_SIZE as u32).to_le_bytes());
+    area[24..32].copy_from_slice(&1_000_000u64.to_le_bytes());
+    area[40..48].copy_from_slice(&CONTROL.to_le_bytes());
+    area[48..56].copy_from_slice(&RING.to_le_bytes());
+    let data_at = 48 + 8 * abi::trace::MAX_CPUS;
+    area[data_at..data_at + 8].copy_from_slice(&DATA.to_le_bytes());
+    mem.write_slice(&area, GuestAddress(AREA)).expect("area");
+    let area = Area::parse(&mem, AREA).expect("area");
+    let channel = TraceChannel::new(mem.clone());
+
+    // One record, as the guest writes it.
+    let size = record_size(std::mem::size_of::<SchedSwitch>());
+    let mut rec = vec![0u8; size];
+    rec[0..2].copy_from_slice(&(size as u16).to_le_bytes());
+    rec[2..4].copy_from_slice(&SchedSwitch::ID.to_le_bytes());
+    rec[24..28].copy_from_slice(b"task");
+    rec[40..44].copy_from_slice(b"prev");
+    rec[40 + 32..40 + 37].copy_from_slice(b"kwork"); // next_comm
+
+    let program = super::Program::parse(
+        "tracepoint:sched:sched_switch { @[args->next_comm] = count(); }",
+        "bench",
+    )
+    .and_then(|p| p.attach(&super::channel::catalog::probe_catalog()))
+    .expect("benchmark program");
+    let mut tracer = Tracer::new(
+        program,
+        std::io::sink(),
+        GuestFilter::default(),
+        Box::new(std::io::sink()),
+    );
+    tracer.attach(&channel, &area, 0).expect("attach");
+    let (mut head, mut handled, mut spent) = (0u64, 0u64, Duration::ZERO);
+    for _ in 0..rounds {
+        let tail: u64 = mem
+            .load(
+                GuestAddress(RING + abi::trace::ring::TAIL),
+                Ordering::Acquire,
+            )
+            .unwrap_or(0);
+        while let Some((pad, pos)) = reserve(head, tail, size as u64, RING_SIZE) {
+            if pad != 0 {
+                let at = GuestAddress(DATA + (head & (RING_SIZE - 1)));
+                let _ = mem.write_slice(&[pad as u8, (pad >> 8) as u8, 0, 0], at);
+            }
+            let _ = mem.write_slice(&rec, GuestAddress(DATA + pos));
+            head += pad + size as u64;
+            handled += 1;
+        }
+        let _ = mem.store(
+            head,
+            GuestAddress(RING + abi::trace::ring::HEAD),
+            Ordering::Release,
+        );
+        let t = Instant::now();
+        let _ = tracer.poll(&channel, &area);
+        spent += t.elapsed();
+    }
+    (handled, spent)
+}

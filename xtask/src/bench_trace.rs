@@ -1,0 +1,86 @@
+//! The tracing rows of `cargo xtask bench`, all on our VMM (QEMU has no trace device):
+//!
+//! - cost of an enabled tracepoint hit: `procbench null_syscall` (one `getppid` = one
+//!   `raw_syscalls:sys_enter` hit) traced and untraced, the difference per call;
+//! - slowdown of a context-switch-heavy workload (`procbench ctx_switch`) with every `sched:`
+//!   tracepoint on;
+//! - the host's drain rate: records drained, decoded and run through a program per second
+//!   (`vmm::trace::session::measure_drain_rate`), with a ring refilled to the brim each round.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::build;
+
+/// `procbench ROW` on our VMM, optionally traced; the row's ns per operation.
+fn procbench(a: &build::Artifacts, args: &str, trace: Option<&str>) -> Result<f64> {
+    let row = args
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let mut cmd = Command::new(&a.vmm);
+    cmd.args(["run", "--cpus", "2", "--kernel"])
+        .arg(&a.kernel)
+        .arg("--initrd")
+        .arg(&a.initramfs)
+        .args(["--cmdline", &format!("quiet -- /bin/procbench {args}")])
+        .stdin(Stdio::null());
+    if let Some(program) = trace {
+        cmd.args(["--trace", program]);
+    }
+    let out = cmd.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("bench: {row} ")))
+        .and_then(|v| v.trim_end_matches(" ns").trim().parse().ok())
+        .with_context(|| format!("no `bench: {row}` line from procbench: {stdout}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
+    eprintln!("bench: tracing rows on our VMM ({runs} runs)");
+    let pair = |args: &str, program: &str| -> Result<(f64, f64)> {
+        let mut plain = Vec::new();
+        let mut traced = Vec::new();
+        for _ in 0..runs {
+            plain.push(procbench(a, args, None)?);
+            traced.push(procbench(a, args, Some(program))?);
+        }
+        Ok((median(plain), median(traced)))
+    };
+    let (sys_plain, sys_traced) = pair(
+        "--iters 2000 null_syscall",
+        "tracepoint:raw_syscalls:sys_enter { @ = count(); }",
+    )?;
+    let (ctx_plain, ctx_traced) = pair(
+        "--iters 50 ctx_switch",
+        "tracepoint:sched:* { @[probe] = count(); }",
+    )?;
+    let (events, spent) = vmm::trace::session::measure_drain_rate(200);
+    let rate = events as f64 / spent.max(Duration::from_nanos(1)).as_secs_f64();
+
+    println!();
+    println!("| tracing (our VMM, median of {runs}) | untraced | traced | cost |");
+    println!("|---|---|---|---|");
+    println!(
+        "| enabled tracepoint hit (`getppid` + `raw_syscalls:sys_enter`) | {sys_plain:.0} ns | {sys_traced:.0} ns | {:.0} ns per hit |",
+        sys_traced - sys_plain
+    );
+    println!(
+        "| `ctx_switch` with all `sched:` tracepoints on | {ctx_plain:.0} ns | {ctx_traced:.0} ns | {:+.1} % (target < 5 %) |",
+        (ctx_traced / ctx_plain - 1.0) * 100.0
+    );
+    println!(
+        "| host drain + decode + `count()` | | | {:.1} M events/s (target >= 10) |",
+        rate / 1e6
+    );
+    Ok(())
+}
