@@ -35,6 +35,8 @@ pub struct Cmdline {
     pub test_triple_fault: bool,
     /// `test.panic`: panic on purpose (end-to-end test of the panic report and backtrace).
     pub test_panic: bool,
+    /// `test.workqueue`: run the workqueue self-test at boot.
+    pub test_workqueue: bool,
     /// Parameters we don't know, kept for `/proc/cmdline` users and the log.
     pub unknown: Vec<String>,
 }
@@ -119,6 +121,7 @@ pub fn parse(s: &str) -> Cmdline {
             None if word == "quiet" => c.quiet = true,
             None if word == "test.triple_fault" => c.test_triple_fault = true,
             None if word == "test.panic" => c.test_panic = true,
+            None if word == "test.workqueue" => c.test_workqueue = true,
             _ => c.unknown.push(word.clone()),
         }
     }
