@@ -1,12 +1,14 @@
 //! `proctest [CHECK...]`: tests processes and threads as Linux defines them: fork, exec, wait
 //! in its forms, zombies, orphans, vfork, clone flag rules, resource usage, names, sessions and
-//! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top.
+//! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top; the
+//! kernel threads that serve them (khungtaskd, softirqs, kworkers).
 //!
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Every check fails on a kernel that lacks the feature it names. Runs as PID 1
 //! (the guest's init execs it) or as an ordinary process (the host): orphans are collected with
 //! `PR_SET_CHILD_SUBREAPER` in the latter case.
 
+mod kworkers;
 mod resources;
 mod threads;
 
@@ -20,6 +22,7 @@ use guest_user::procfs::Stat;
 use guest_user::sys::{self, Fork, Shared};
 use guest_user::{ensure, fail};
 
+use kworkers::{console_input, kworker_comm, kworkers_per_cpu, vmstat_fold};
 use resources::{prctl_name, rlimit_nproc, rusage_times, session_pgrp};
 use threads::{command_output, command_status, thread_exit_group, thread_ids, threads_join};
 
@@ -45,6 +48,10 @@ const CHECKS: &[NamedCheck] = &[
     ("command_output", command_output),
     ("hung_task", hung_task),
     ("softirqs", softirqs),
+    ("kworkers", kworkers_per_cpu),
+    ("kworker_comm", kworker_comm),
+    ("vmstat_fold", vmstat_fold),
+    ("console_input", console_input),
 ];
 
 fn main() {
