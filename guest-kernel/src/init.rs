@@ -174,6 +174,13 @@ extern "C" fn kernel_init(arg: usize) -> ! {
             crate::sched::wake_up_process(&t);
         }
     }
+    if let Some(secs) = cmdline.watchdog_thresh {
+        crate::kernel::watchdog::set_watchdog_thresh(secs);
+    }
+    crate::kernel::watchdog::lockup_detector_init();
+    if let Some(secs) = cmdline.test_softlockup {
+        crate::kernel::watchdog::test_softlockup(secs);
+    }
     crate::kernel::softirq::spawn_ksoftirqd();
     crate::kernel::hung_task::hung_task_init();
     crate::fs::devtmpfs::devtmpfs_init();

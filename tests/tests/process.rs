@@ -289,3 +289,26 @@ fn workqueue_self_test_passes_at_boot() {
         o.console
     );
 }
+
+#[test]
+fn soft_lockup_is_reported_for_a_cpu_stuck_in_the_kernel() {
+    // PID 1 loops in the kernel for 5 s before init runs; the threshold is 2 * 1 s.
+    let o = boot("watchdog_thresh=1 test.softlockup=5 -- /bin/exitcode 0", 2);
+    assert_eq!(o.status(), 0, "{}", o.console);
+    let report = o
+        .console
+        .lines()
+        .find(|l| l.contains("BUG: soft lockup - CPU#"))
+        .unwrap_or_else(|| panic!("no soft lockup report:\n{}", o.console));
+    assert!(
+        report.contains(" stuck for ") && report.ends_with("s! [swapper/0:1]"),
+        "{report}"
+    );
+}
+
+#[test]
+fn soft_lockup_detector_stays_quiet_for_user_mode_hogs() {
+    let out = run_checks("proctest", "watchdog");
+    assert!(out.contains("ok: watchdog"), "{out}");
+    assert!(!out.contains("soft lockup"), "{out}");
+}

@@ -42,5 +42,7 @@ pub mod timer;
 #[cfg(not(test))]
 pub mod timer_list;
 #[cfg(not(test))]
+pub mod watchdog;
+#[cfg(not(test))]
 pub mod workqueue;
 pub mod workqueue_internal;

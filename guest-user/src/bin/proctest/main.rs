@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use guest_user::check::{pass, pass_with, skip, Check, Context, NamedCheck, Report};
+use guest_user::check::{pass, pass_with, skip, Check, Context, Fail, NamedCheck, Report};
 use guest_user::procfs::Stat;
 use guest_user::sys::{self, Fork, Shared};
 use guest_user::{ensure, fail};
@@ -48,6 +48,7 @@ const CHECKS: &[NamedCheck] = &[
     ("command_output", command_output),
     ("hung_task", hung_task),
     ("softirqs", softirqs),
+    ("watchdog", watchdog),
     ("kworkers", kworkers_per_cpu),
     ("kworker_comm", kworker_comm),
     ("vmstat_fold", vmstat_fold),
@@ -361,6 +362,60 @@ fn softirqs() -> Check {
         rows["SCHED"]
     );
     pass_with(format_args!("{cpus} CPUs, SCHED {:?}", rows["SCHED"]))
+}
+
+/// The soft-lockup detector's knob, kernel.watchdog_thresh, takes 0..=60 seconds. With it at
+/// 1 s, real-time tasks hogging every CPU in user mode for 3 s are no lockup: each CPU's
+/// stopper still gets in to touch the watchdog, so nothing is reported.
+fn watchdog() -> Check {
+    const KNOB: &str = "/proc/sys/kernel/watchdog_thresh";
+    let old = std::fs::read_to_string(KNOB).ctx("reading watchdog_thresh")?;
+    ensure!(old == "10\n", "watchdog_thresh is {old:?}, want 10");
+    match std::fs::write(KNOB, "61") {
+        Err(e) if errno_of(&e) == libc::EINVAL => {}
+        other => fail!("writing 61 to watchdog_thresh: {other:?}, want EINVAL"),
+    }
+    let reports = || -> Result<usize, Fail> {
+        let log = kmsg_lines().ctx("reading /dev/kmsg")?;
+        Ok(log.iter().filter(|l| l.contains("soft lockup")).count())
+    };
+    let before = reports()?;
+    std::fs::write(KNOB, "1").ctx("lowering watchdog_thresh")?;
+    let mut pids = Vec::new();
+    for cpu in 0..sys::online_cpus() {
+        let pid = sys::fork_child(move || {
+            if sys::pin_to(cpu).is_err()
+                || sys::sched_setscheduler(0, libc::SCHED_FIFO, 10).is_err()
+            {
+                return 1;
+            }
+            sys::burn(Duration::from_secs(3));
+            0
+        });
+        match pid {
+            Ok(pid) => pids.push(pid),
+            Err(e) => {
+                let _ = std::fs::write(KNOB, old.trim());
+                return Err(Fail(format!("fork: {e}")));
+            }
+        }
+    }
+    let statuses: Vec<_> = pids.iter().map(|&p| sys::wait_status(p)).collect();
+    sys::sleep(Duration::from_millis(500));
+    std::fs::write(KNOB, old.trim()).ctx("restoring watchdog_thresh")?;
+    for s in statuses {
+        ensure!(
+            s.ctx("waitpid")? == 0,
+            "a hog could not pin itself or become SCHED_FIFO"
+        );
+    }
+    let after = reports()?;
+    ensure!(
+        after == before,
+        "{} soft lockup report(s) for user-mode hogs",
+        after - before
+    );
+    pass_with("3 s of SCHED_FIFO hogs on every CPU with watchdog_thresh 1: no report")
 }
 
 /// Every record in the kernel log, read the way `dmesg` does (non-blocking /dev/kmsg).
