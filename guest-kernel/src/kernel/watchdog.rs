@@ -69,6 +69,7 @@ fn is_softlockup(touch_ts: u64, period_ts: u64, now: u64, thresh: u64) -> Option
 }
 
 /// Run by the stopper on `cpu`: it got the CPU, so the CPU schedules (`softlockup_fn`).
+#[inline(never)] // kept as a symbol: Linux's name, for probes
 fn softlockup_fn(cpu: usize) {
     let now = get_timestamp();
     let w = &WATCHDOG_CPUS[cpu];
@@ -78,6 +79,7 @@ fn softlockup_fn(cpu: usize) {
 }
 
 /// A CPU's sample (`watchdog_timer_fn`), from its timer interrupt.
+#[inline(never)] // kept as a symbol: Linux's name, for probes
 fn watchdog_timer_fn(cpu: usize) {
     let w = &WATCHDOG_CPUS[cpu];
     // Kick the stopper, unless the last kick is still waiting for the CPU.

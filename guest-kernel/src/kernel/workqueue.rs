@@ -348,6 +348,7 @@ impl Worker {
 // Queueing
 
 /// Put an active item on the pool's worklist, waking a worker if none runs (`insert_work`).
+#[inline(never)] // kept as a symbol: Linux's name, for probes
 fn insert_work(inner: &mut PoolInner, item: Queued) {
     inner.worklist.push_back(item);
     if inner.c.__need_more_worker() {
@@ -399,6 +400,7 @@ fn __queue_work(cpu: usize, wq: &WorkqueueStruct, work: &Arc<Work>) {
 }
 
 /// Queue `work` on `wq` to run on `cpu`; false if it was already pending (`queue_work_on`).
+#[inline(never)] // kept as a symbol: Linux's name, for probes
 pub fn queue_work_on(cpu: usize, wq: &WorkqueueStruct, work: &Arc<Work>) -> bool {
     if work.data.fetch_or(WORK_STRUCT_PENDING, AcqRel) & WORK_STRUCT_PENDING != 0 {
         return false;
@@ -842,6 +844,7 @@ fn manage_workers(
 
 /// The body of every `kworker` (`worker_thread`): take items off the pool's worklist while
 /// concurrency management wants this worker running, else sleep idle.
+#[inline(never)] // kept as a symbol: Linux's name, for probes
 fn worker_thread(worker: Worker) {
     let Worker { pool, id } = worker;
     let me = current();
