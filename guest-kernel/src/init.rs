@@ -101,6 +101,9 @@ fn start_kernel(start_info: u64) -> ! {
         if cpus == 1 { "" } else { "s" }
     );
 
+    // Workqueues can take items from here on; their workers start in kernel_init.
+    crate::kernel::workqueue::workqueue_init_early();
+
     // Devices.
     crate::drivers::virtio::probe(&cmdline.virtio_mmio);
 
@@ -155,6 +158,11 @@ extern "C" fn kernel_init(arg: usize) -> ! {
     task::current().set_comm("swapper/0");
     // Created by the boot CPU's idle task, we inherited its pinning: init may run anywhere.
     let _ = crate::sched::set_cpus_allowed(&task::current_arc(), u64::MAX);
+    crate::kernel::workqueue::workqueue_init();
+    crate::mm::vmstat::init_mm_internals();
+    if cmdline.test_workqueue {
+        crate::kernel::test_workqueue::test_workqueue();
+    }
     for cpu in 0..percpu::online_cpus() {
         let t =
             crate::kernel::kthread::kthread_create(&alloc::format!("migration/{cpu}"), move || {
@@ -165,6 +173,13 @@ extern "C" fn kernel_init(arg: usize) -> ! {
             crate::sched::stop_task::register_stopper(cpu, t.clone());
             crate::sched::wake_up_process(&t);
         }
+    }
+    if let Some(secs) = cmdline.watchdog_thresh {
+        crate::kernel::watchdog::set_watchdog_thresh(secs);
+    }
+    crate::kernel::watchdog::lockup_detector_init();
+    if let Some(secs) = cmdline.test_softlockup {
+        crate::kernel::watchdog::test_softlockup(secs);
     }
     crate::kernel::softirq::spawn_ksoftirqd();
     crate::kernel::hung_task::hung_task_init();

@@ -185,6 +185,32 @@ fn ps_ef_shows_init_kthreadd_and_per_cpu_threads_like_linux() {
     for cpu in 0..2 {
         assert_eq!(find(&format!("[ksoftirqd/{cpu}]")), 1, "{}", o.console);
     }
+    // Workqueue workers as on Linux: a normal and a high-priority worker bound to each CPU
+    // (`kworker/N:M`, `kworker/N:MH`, maybe with the workqueue they last served after a
+    // `-`), and the unbound pool's (`kworker/u4:M` on 2 CPUs); all kthreadd's children
+    // (checked above).
+    let kworker = |prefix: &str, highpri: bool| {
+        rows.iter().any(|r| {
+            let Some(rest) = r.2.strip_prefix(prefix) else {
+                return false;
+            };
+            let name = rest.split(['-', '+', ']']).next().unwrap_or("");
+            name.ends_with('H') == highpri
+                && name.trim_end_matches('H').parse::<u32>().is_ok()
+                && r.2.ends_with(']')
+        })
+    };
+    for cpu in 0..2 {
+        for highpri in [false, true] {
+            assert!(
+                kworker(&format!("[kworker/{cpu}:"), highpri),
+                "no {}kworker for CPU {cpu}:\n{}",
+                if highpri { "high-priority " } else { "" },
+                o.console
+            );
+        }
+    }
+    assert!(kworker("[kworker/u4:", false), "{}", o.console);
     assert_eq!(find("[kdevtmpfs]"), 1, "{}", o.console);
     assert_eq!(find("[khungtaskd]"), 1, "{}", o.console);
     assert!(
@@ -217,4 +243,72 @@ fn khungtaskd_reports_a_task_stuck_in_d_state_and_softirqs_run_per_cpu() {
     assert!(out.contains("INFO: task proctest:"), "{out}");
     assert!(out.contains("ok: hung_task"), "{out}");
     assert!(out.contains("ok: softirqs"), "{out}");
+}
+
+#[test]
+fn kworkers_are_bound_per_cpu_and_run_work_queued_from_proc() {
+    let out = run_checks("proctest", "kworkers kworker_comm vmstat_fold");
+    for check in ["kworkers", "kworker_comm", "vmstat_fold"] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn console_input_reaches_readers_through_an_unbound_kworker() {
+    let _shared = VM_SHARING.read().unwrap_or_else(|e| e.into_inner());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let g = vm_tests::guest();
+        tx.send(vm_tests::boot_with_input(
+            &g.kernel,
+            Some(&g.initramfs),
+            "quiet -- /bin/proctest console_input",
+            2,
+            b"typed on the console\n".to_vec(),
+        ))
+    });
+    let o = rx
+        .recv_timeout(VM_TIMEOUT)
+        .unwrap_or_else(|_| panic!("console_input VM hung"));
+    let out = checked("proctest", o);
+    assert!(out.contains("ok: console_input"), "{out}");
+    assert!(out.contains("-events_unbound"), "{out}");
+}
+
+#[test]
+fn workqueue_self_test_passes_at_boot() {
+    // Not quiet: the result is a notice.
+    let o = boot("test.workqueue -- /bin/exitcode 0", 2);
+    assert_eq!(o.status(), 0, "{}", o.console);
+    assert!(
+        o.console.contains("workqueue: self-test passed"),
+        "{}",
+        o.console
+    );
+}
+
+#[test]
+fn soft_lockup_is_reported_for_a_cpu_stuck_in_the_kernel() {
+    // PID 1 loops in the kernel for 5 s before init runs; the threshold is 2 * 1 s.
+    let o = boot("watchdog_thresh=1 test.softlockup=5 -- /bin/exitcode 0", 2);
+    assert_eq!(o.status(), 0, "{}", o.console);
+    let report = o
+        .console
+        .lines()
+        .find(|l| l.contains("BUG: soft lockup - CPU#"))
+        .unwrap_or_else(|| panic!("no soft lockup report:\n{}", o.console));
+    assert!(
+        report.contains(" stuck for ") && report.ends_with("s! [swapper/0:1]"),
+        "{report}"
+    );
+}
+
+#[test]
+fn soft_lockup_detector_stays_quiet_for_user_mode_hogs() {
+    let out = run_checks("proctest", "watchdog");
+    assert!(out.contains("ok: watchdog"), "{out}");
+    assert!(!out.contains("soft lockup"), "{out}");
 }

@@ -23,3 +23,16 @@ fn qemu_tcg_efault_checks_pass() {
     assert!(out.contains("efault: all checks passed"), "{out}");
     assert_eq!(status, Some(0), "{out}");
 }
+
+#[test]
+fn qemu_tcg_workqueue_self_test_and_kworkers() {
+    let (status, out) = qemu_boot(
+        "console=ttyS0 test.workqueue -- /bin/proctest kworkers kworker_comm vmstat_fold",
+        Duration::from_secs(120),
+    );
+    assert!(out.contains("workqueue: self-test passed"), "{out}");
+    for check in ["kworkers", "kworker_comm", "vmstat_fold"] {
+        assert!(out.contains(&format!("ok: {check}")), "{out}");
+    }
+    assert_eq!(status, Some(0), "{out}");
+}

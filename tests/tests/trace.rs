@@ -273,3 +273,26 @@ fn timeline_has_a_track_per_cpu() {
         "wake-ups are instant events"
     );
 }
+
+#[test]
+fn workqueue_items_run_on_kworkers() {
+    // vmstat_shepherd runs every second on `events`, vmstat_update on `mm_percpu_wq`.
+    let t = traced(
+        "quiet -- /bin/sleep 3",
+        "tracepoint:workqueue:workqueue_queue_work { @queued[args->workqueue] = count(); }
+         tracepoint:workqueue:workqueue_execute_start { @ran[comm] = count(); }",
+        POLL,
+    );
+    assert!(t.output.contains("@queued[events]: "), "{}", t.output);
+    let ran: Vec<&str> = t
+        .output
+        .lines()
+        .filter_map(|l| l.strip_prefix("@ran["))
+        .collect();
+    assert!(!ran.is_empty(), "{}", t.output);
+    assert!(
+        ran.iter().all(|l| l.starts_with("kworker/")),
+        "{}",
+        t.output
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Output goes to the virtio console (`hvc0`) once its driver is up, else to the UART
 //! (`ttyS0`), with the output post-processing Linux's default termios does (ONLCR: `\n` →
-//! `\r\n`). Input arrives from the driver's interrupt handler into a ring; readers wait for it.
+//! `\r\n`). Input arrives from the driver into a flip buffer, a worker moves it to the ring
+//! readers wait on, as Linux's `flush_to_ldisc` does.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -54,12 +55,35 @@ pub fn write(data: &[u8]) {
     }
 }
 
-/// Bytes typed on the console (called from the driver's interrupt handler).
+/// Bytes the driver received that the line discipline has not taken yet (`tty_bufhead`).
+static FLIP: Mutex<VecDeque<u8>> = Mutex::new(VecDeque::new());
+/// Moves `FLIP` to the readers, on `events_unbound` (`buf->work`).
+static FLUSH_WORK: spin::Lazy<alloc::sync::Arc<crate::kernel::workqueue::Work>> =
+    spin::Lazy::new(|| crate::kernel::workqueue::Work::new(flush_to_ldisc));
+
+/// Bytes typed on the console (from the driver's receive tasklet): stored in the flip
+/// buffer, which a worker hands to the line discipline (`tty_insert_flip_string` and
+/// `tty_flip_buffer_push`, which queues `flush_to_ldisc` on `system_unbound_wq`).
 pub fn receive(data: &[u8]) {
+    cpu::without_interrupts(|| FLIP.lock().extend(data));
+    match crate::kernel::workqueue::system_unbound_wq() {
+        Some(wq) => {
+            crate::kernel::workqueue::queue_work(wq, &FLUSH_WORK);
+        }
+        None => flush_to_ldisc(),
+    }
+}
+
+/// Give received bytes to the readers, CR read as NL (ICRNL), and wake them
+/// (`flush_to_ldisc`).
+fn flush_to_ldisc() {
     cpu::without_interrupts(|| {
-        INPUT
-            .lock()
-            .extend(data.iter().map(|&b| if b == b'\r' { b'\n' } else { b }))
+        let bytes = core::mem::take(&mut *FLIP.lock());
+        INPUT.lock().extend(
+            bytes
+                .into_iter()
+                .map(|b| if b == b'\r' { b'\n' } else { b }),
+        )
     });
     INPUT_WAIT.wake_up();
 }
@@ -72,6 +96,10 @@ static INPUT_WAIT: spin::Lazy<alloc::sync::Arc<WaitQueue>> =
 pub fn read(buf: &mut [u8]) -> KResult<usize> {
     if buf.is_empty() {
         return Ok(0);
+    }
+    if !input_ready() {
+        // What arrived may still sit in the flip buffer (`n_tty_read`).
+        tty_buffer_flush_work();
     }
     let mut n = 0;
     INPUT_WAIT.wait_event(crate::kernel::task::TASK_INTERRUPTIBLE, true, || {
@@ -86,6 +114,11 @@ pub fn read(buf: &mut [u8]) -> KResult<usize> {
         n > 0
     })?;
     Ok(n)
+}
+
+/// Wait until what the driver received has reached the readers (`tty_buffer_flush_work`).
+fn tty_buffer_flush_work() {
+    crate::kernel::workqueue::flush_work(&FLUSH_WORK);
 }
 
 /// Whether a read would return at once (for poll).
@@ -151,7 +184,11 @@ impl FileOps for TtyFile {
         if let Some(pt) = pt {
             pt.poll_wait(&INPUT_WAIT);
         }
-        let input = if input_ready() {
+        // Like `n_tty_poll`: look again after the flip buffer is flushed.
+        let input = if input_ready() || {
+            tty_buffer_flush_work();
+            input_ready()
+        } {
             POLLIN | POLLRDNORM
         } else {
             0

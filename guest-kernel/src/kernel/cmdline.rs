@@ -35,6 +35,12 @@ pub struct Cmdline {
     pub test_triple_fault: bool,
     /// `test.panic`: panic on purpose (end-to-end test of the panic report and backtrace).
     pub test_panic: bool,
+    /// `test.workqueue`: run the workqueue self-test at boot.
+    pub test_workqueue: bool,
+    /// `watchdog_thresh=SECS`: the soft-lockup detector's threshold.
+    pub watchdog_thresh: Option<u64>,
+    /// `test.softlockup=SECS`: hold a CPU in the kernel that long, for the detector to see.
+    pub test_softlockup: Option<u64>,
     /// Parameters we don't know, kept for `/proc/cmdline` users and the log.
     pub unknown: Vec<String>,
 }
@@ -116,9 +122,12 @@ pub fn parse(s: &str) -> Cmdline {
                 None => c.unknown.push(word.clone()),
             },
             Some(("loglevel", v)) => c.loglevel = v.parse().ok(),
+            Some(("watchdog_thresh", v)) => c.watchdog_thresh = v.parse().ok(),
+            Some(("test.softlockup", v)) => c.test_softlockup = v.parse().ok(),
             None if word == "quiet" => c.quiet = true,
             None if word == "test.triple_fault" => c.test_triple_fault = true,
             None if word == "test.panic" => c.test_panic = true,
+            None if word == "test.workqueue" => c.test_workqueue = true,
             _ => c.unknown.push(word.clone()),
         }
     }

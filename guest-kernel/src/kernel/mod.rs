@@ -1,5 +1,5 @@
 //! Core kernel: printk, panics, the command line, tasks and their life cycle (fork, exit,
-//! signals, kernel threads), futexes, time and system calls.
+//! signals, kernel threads), futexes, time, workqueues and system calls.
 
 pub mod cmdline;
 pub mod errno;
@@ -34,8 +34,15 @@ pub mod task;
 #[cfg(not(test))]
 pub mod tasklist;
 #[cfg(not(test))]
+pub mod test_workqueue;
+#[cfg(not(test))]
 pub mod time;
 #[cfg(not(test))]
 pub mod timer;
 #[cfg(not(test))]
 pub mod timer_list;
+#[cfg(not(test))]
+pub mod watchdog;
+#[cfg(not(test))]
+pub mod workqueue;
+pub mod workqueue_internal;

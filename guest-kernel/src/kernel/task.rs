@@ -43,6 +43,8 @@ pub const EXIT_DEAD: u32 = 0x0010;
 // `flags` (PF_*).
 pub const PF_IDLE: u32 = 0x0000_0002;
 pub const PF_EXITING: u32 = 0x0000_0004;
+/// A workqueue worker (`kworker/*`): the scheduler reports its sleeps and wake-ups to the pool.
+pub const PF_WQ_WORKER: u32 = 0x0000_0020;
 pub const PF_FORKNOEXEC: u32 = 0x0000_0040;
 pub const PF_SUPERPRIV: u32 = 0x0000_0100;
 pub const PF_KTHREAD: u32 = 0x0020_0000;
@@ -98,6 +100,9 @@ pub struct Task {
     pub exit_state: AtomicU32,
     /// PF_* flags.
     pub flags: AtomicU32,
+    /// The workqueue worker this task is, when PF_WQ_WORKER (Linux reaches it through
+    /// `kthread_data`): an encoded pool and worker ID, 0 for none.
+    pub worker_private: AtomicUsize,
     /// Serializes wake-ups of this task (`pi_lock`).
     pub pi_lock: Mutex<()>,
     /// Set while a CPU runs this task or is still switching away from it.

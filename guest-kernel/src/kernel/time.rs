@@ -43,6 +43,7 @@ pub fn timer_interrupt(user_mode: bool) {
         crate::kernel::timer_list::run_local_timers();
     }
     apic::timer_rearm(TICK_NS);
+    crate::kernel::watchdog::watchdog_tick(crate::arch::percpu::cpu_id());
     crate::sched::scheduler_tick(user_mode);
     crate::kernel::itimer::run_posix_cpu_timers(user_mode);
 }

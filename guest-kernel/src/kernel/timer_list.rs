@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use super::softirq::{open_softirq, raise_softirq, TIMER_SOFTIRQ};
-use super::time::jiffies;
+use super::time::{jiffies, HZ};
 use super::timer::TimerFn;
 use crate::kernel::task::{current_arc, TASK_RUNNING};
 
@@ -79,4 +79,29 @@ pub fn schedule_timeout(timeout: u64, state: u32) -> u64 {
     task.state.store(TASK_RUNNING, Ordering::SeqCst);
     let _ = timer.del_timer();
     expires.saturating_sub(jiffies())
+}
+
+/// Round an expiry `j` (absolute jiffies) to a whole second, skewed by 3 jiffies per CPU so
+/// that CPUs don't all fire at once; rounds down within the first quarter second. Returns `j`
+/// unchanged if the rounded time would not be after `now` (`round_jiffies_common`).
+fn round_jiffies_common(j: u64, cpu: u64, now: u64) -> u64 {
+    let skewed = j + cpu * 3;
+    let rem = skewed % HZ;
+    let rounded = if rem < HZ / 4 {
+        skewed - rem
+    } else {
+        skewed - rem + HZ
+    } - cpu * 3;
+    if rounded > now {
+        rounded
+    } else {
+        j
+    }
+}
+
+/// A relative timeout `j` rounded so that it expires on a whole second, for periodic work
+/// whose exact time does not matter, letting wake-ups batch (`round_jiffies_relative`).
+pub fn round_jiffies_relative(j: u64) -> u64 {
+    let now = jiffies();
+    round_jiffies_common(j + now, crate::arch::percpu::cpu_id() as u64, now) - now
 }

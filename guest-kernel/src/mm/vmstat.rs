@@ -13,6 +13,8 @@ use alloc::string::String;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use super::arch::percpu::{cpu_id, MAX_CPUS};
+
 /// Events counted since boot (Linux's `vm_event_item`).
 #[derive(Clone, Copy, Debug)]
 #[repr(usize)]
@@ -67,12 +69,64 @@ const NR_NODE_STATS: usize = 6;
 
 static NODE_STATS: [AtomicI64; NR_NODE_STATS] = [const { AtomicI64::new(0) }; NR_NODE_STATS];
 
-pub fn mod_node_page_state(item: NodeStat, delta: i64) {
-    NODE_STATS[item as usize].fetch_add(delta, Relaxed);
+/// Each CPU's changes not yet folded into `NODE_STATS` (`vm_node_stat_diff`).
+static VM_NODE_STAT_DIFF: [[AtomicI64; NR_NODE_STATS]; MAX_CPUS] =
+    [const { [const { AtomicI64::new(0) }; NR_NODE_STATS] }; MAX_CPUS];
+/// How far a CPU's difference may drift before it is folded at once (`stat_threshold`).
+/// 0, until `init_mm_internals` sets it (and in host tests), folds every change.
+static STAT_THRESHOLD: AtomicI64 = AtomicI64::new(0);
+
+/// Add `delta` to a CPU's difference, folding it into `global` once it passes `threshold`.
+/// Every delta ends up in exactly one of the two, even with concurrent updaters.
+fn mod_stat_diff(diff: &AtomicI64, global: &AtomicI64, delta: i64, threshold: i64) {
+    let x = diff.fetch_add(delta, Relaxed) + delta;
+    if x.abs() > threshold {
+        global.fetch_add(diff.swap(0, Relaxed), Relaxed);
+    }
 }
 
+/// Count a change on this CPU; the global count sees it when the difference grows past the
+/// threshold or when `vmstat_update` folds it (`mod_node_page_state`).
+pub fn mod_node_page_state(item: NodeStat, delta: i64) {
+    mod_stat_diff(
+        &VM_NODE_STAT_DIFF[cpu_id()][item as usize],
+        &NODE_STATS[item as usize],
+        delta,
+        STAT_THRESHOLD.load(Relaxed),
+    );
+}
+
+/// The global count, without the CPUs' unfolded differences (`global_node_page_state`).
 pub fn node_page_state(item: NodeStat) -> u64 {
     NODE_STATS[item as usize].load(Relaxed).max(0) as u64
+}
+
+/// Fold `cpu`'s differences into the global counts; true if there were any
+/// (`refresh_cpu_vm_stats`).
+pub fn refresh_cpu_vm_stats(cpu: usize) -> bool {
+    let mut changes = false;
+    for (diff, global) in VM_NODE_STAT_DIFF[cpu].iter().zip(&NODE_STATS) {
+        let v = diff.swap(0, Relaxed);
+        if v != 0 {
+            global.fetch_add(v, Relaxed);
+            changes = true;
+        }
+    }
+    changes
+}
+
+/// Whether `cpu` has differences to fold (`need_update`).
+pub fn need_update(cpu: usize) -> bool {
+    VM_NODE_STAT_DIFF[cpu].iter().any(|d| d.load(Relaxed) != 0)
+}
+
+/// Linux's per-CPU drift threshold for a zone of `managed_pages` 4 KiB pages on `cpus` CPUs
+/// (`calculate_normal_threshold`): 2 * fls(cpus) * (1 + fls(memory in 128 MiB units)),
+/// at most 125.
+pub fn calculate_normal_threshold(managed_pages: u64, cpus: usize) -> i64 {
+    let fls = |x: u64| (u64::BITS - x.leading_zeros()) as i64;
+    let mem = managed_pages >> (27 - 12);
+    (2 * fls(cpus as u64) * (1 + fls(mem))).min(125)
 }
 
 /// Size of the kernel's address range for vmalloc on x86_64 with 4-level paging, in kB.
@@ -246,6 +300,88 @@ fn snapshot() -> MemInfo {
     )
 }
 
+/// `/proc/sys/vm/stat_interval`, in jiffies: how often the CPUs' differences are folded
+/// (`sysctl_stat_interval`, 1 s).
+#[cfg(not(test))]
+pub static SYSCTL_STAT_INTERVAL: AtomicU64 = AtomicU64::new(crate::kernel::time::HZ);
+
+/// The per-CPU folding as Linux does it: `vmstat_update`, per-CPU delayed work on
+/// `mm_percpu_wq`, folds a CPU's differences and comes back after `stat_interval` while there
+/// were any; `vmstat_shepherd`, on `events` every `stat_interval`, restarts it on CPUs that
+/// have differences again.
+#[cfg(not(test))]
+mod vmstat_work {
+    use alloc::sync::Arc;
+    use core::sync::atomic::Ordering::Relaxed;
+
+    use spin::Once;
+
+    use super::*;
+    use crate::arch::percpu::online_cpus;
+    use crate::kernel::timer_list::round_jiffies_relative;
+    use crate::kernel::workqueue::*;
+
+    static MM_PERCPU_WQ: Once<Workqueue> = Once::new();
+    static VMSTAT_WORK: [Once<Arc<DelayedWork>>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
+    static SHEPHERD: Once<Arc<DelayedWork>> = Once::new();
+
+    fn interval() -> u64 {
+        round_jiffies_relative(SYSCTL_STAT_INTERVAL.load(Relaxed))
+    }
+
+    #[inline(never)] // kept as a symbol: Linux's name, for probes
+    fn vmstat_update(cpu: usize) {
+        if refresh_cpu_vm_stats(cpu) {
+            // Counters changed, so more changes are likely: keep running.
+            if let (Some(wq), Some(w)) = (MM_PERCPU_WQ.get(), VMSTAT_WORK[cpu].get()) {
+                queue_delayed_work_on(cpu, wq, w, interval());
+            }
+        }
+    }
+
+    fn vmstat_shepherd() {
+        if let Some(wq) = MM_PERCPU_WQ.get() {
+            for (cpu, w) in VMSTAT_WORK.iter().enumerate().take(online_cpus()) {
+                if let Some(w) = w.get() {
+                    if !w.pending() && need_update(cpu) {
+                        queue_delayed_work_on(cpu, wq, w, 0);
+                    }
+                }
+            }
+        }
+        if let Some(s) = SHEPHERD.get() {
+            schedule_delayed_work(s, interval());
+        }
+    }
+
+    /// Create `mm_percpu_wq` and start the shepherd; set the drift threshold
+    /// (`init_mm_internals`, `refresh_zone_stat_thresholds`).
+    pub fn init_mm_internals() {
+        MM_PERCPU_WQ.call_once(|| alloc_workqueue("mm_percpu_wq", WQ_MEM_RECLAIM, 0));
+        for (cpu, w) in VMSTAT_WORK.iter().enumerate().take(online_cpus()) {
+            w.call_once(|| DelayedWork::new(move || vmstat_update(cpu)));
+        }
+        STAT_THRESHOLD.store(
+            calculate_normal_threshold(super::super::page_alloc::total_pages(), online_cpus()),
+            Relaxed,
+        );
+        let shepherd = SHEPHERD.call_once(|| DelayedWork::new(vmstat_shepherd));
+        schedule_delayed_work(shepherd, interval());
+    }
+
+    fn refresh_vm_stats() {
+        refresh_cpu_vm_stats(crate::arch::percpu::cpu_id());
+    }
+
+    /// `/proc/sys/vm/stat_refresh`: fold every CPU's differences now, each on its own CPU,
+    /// and return once all are done (`vmstat_refresh`).
+    pub fn vmstat_refresh() {
+        schedule_on_each_cpu(refresh_vm_stats);
+    }
+}
+#[cfg(not(test))]
+pub use vmstat_work::{init_mm_internals, vmstat_refresh};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +437,30 @@ mod tests {
             .map(|k| keys.iter().position(|x| x == k).unwrap())
             .collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]), "{pos:?}");
+    }
+
+    #[test]
+    fn a_cpus_difference_folds_past_the_threshold_and_loses_nothing() {
+        let (diff, global) = (AtomicI64::new(0), AtomicI64::new(100));
+        mod_stat_diff(&diff, &global, 5, 12);
+        mod_stat_diff(&diff, &global, 7, 12);
+        assert_eq!((diff.load(Relaxed), global.load(Relaxed)), (12, 100));
+        mod_stat_diff(&diff, &global, 1, 12);
+        assert_eq!((diff.load(Relaxed), global.load(Relaxed)), (0, 113));
+        mod_stat_diff(&diff, &global, -13, 12);
+        assert_eq!((diff.load(Relaxed), global.load(Relaxed)), (0, 100));
+        // Threshold 0 folds every change.
+        mod_stat_diff(&diff, &global, 2, 0);
+        assert_eq!((diff.load(Relaxed), global.load(Relaxed)), (0, 102));
+    }
+
+    #[test]
+    fn stat_threshold_follows_linux() {
+        // 256 MiB on 2 CPUs: 2 * fls(2) * (1 + fls(2)) = 12.
+        assert_eq!(calculate_normal_threshold(65_536, 2), 12);
+        assert_eq!(calculate_normal_threshold(65_536, 1), 6);
+        assert_eq!(calculate_normal_threshold(1 << 20, 4), 2 * 3 * (1 + 6));
+        assert_eq!(calculate_normal_threshold(1 << 30, 32), 125);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::rt::{RtRq, RR_TIMESLICE_NS};
 use super::{Class, SchedEntity};
 use crate::arch::percpu::{self, MAX_CPUS};
 use crate::arch::{cpu, process, tsc};
-use crate::kernel::task::{Pid, Task, PF_IDLE, TASK_RUNNING};
+use crate::kernel::task::{Pid, Task, PF_IDLE, PF_WQ_WORKER, TASK_RUNNING};
 use crate::mm::MmRef;
 
 pub struct Rq {
@@ -354,7 +354,18 @@ pub fn wake_up_new_task(p: &Arc<Task>) {
 pub fn schedule() {
     let irqs_were_on = cpu::interrupts_enabled();
     cpu::interrupts_disable();
+    let tsk = crate::kernel::task::current();
+    // One flag test for everyone but workqueue workers, whose pools track who runs.
+    let wq_worker = tsk.flags.load(Ordering::Relaxed) & PF_WQ_WORKER != 0;
+    if wq_worker && tsk.state() != TASK_RUNNING {
+        // `sched_submit_work`: a worker about to block may have to hand over to another.
+        crate::kernel::workqueue::wq_worker_sleeping(tsk);
+    }
     __schedule();
+    if wq_worker {
+        // `sched_update_worker`.
+        crate::kernel::workqueue::wq_worker_running(tsk);
+    }
     if irqs_were_on {
         cpu::interrupts_enable();
     }

@@ -15,7 +15,8 @@ use crate::kernel::task::{Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
 
 struct StopWork {
     f: Box<dyn FnOnce() + Send>,
-    done: Arc<Completion>,
+    /// Completed after `f` ran; None for `stop_one_cpu_nowait`.
+    done: Option<Arc<Completion>>,
 }
 
 struct Stopper {
@@ -33,20 +34,33 @@ static STOPPERS: [Mutex<Stopper>; MAX_CPUS] = [const {
 /// Run `f` on `cpu` in the stop class and wait for it to finish (`stop_one_cpu`).
 pub fn stop_one_cpu(cpu: usize, f: impl FnOnce() + Send + 'static) {
     let done = Arc::new(Completion::new());
+    if cpu_stop_queue_work(cpu, Box::new(f), Some(done.clone())) {
+        done.wait_for_completion();
+    }
+}
+
+/// Queue `f` to run on `cpu` in the stop class without waiting; false if `cpu` has no
+/// stopper yet (`stop_one_cpu_nowait`). Callable from interrupt context.
+pub fn stop_one_cpu_nowait(cpu: usize, f: impl FnOnce() + Send + 'static) -> bool {
+    cpu_stop_queue_work(cpu, Box::new(f), None)
+}
+
+fn cpu_stop_queue_work(
+    cpu: usize,
+    f: Box<dyn FnOnce() + Send>,
+    done: Option<Arc<Completion>>,
+) -> bool {
     let thread = {
         let mut s = STOPPERS[cpu].lock();
         let Some(thread) = s.thread.clone() else {
             // No stopper yet (early boot): nothing can be running there that needs moving.
-            return;
+            return false;
         };
-        s.works.push_back(StopWork {
-            f: Box::new(f),
-            done: done.clone(),
-        });
+        s.works.push_back(StopWork { f, done });
         thread
     };
     super::wake_up_process(&thread);
-    done.wait_for_completion();
+    true
 }
 
 /// Body of `migration/N`.
@@ -59,7 +73,9 @@ pub fn cpu_stopper_thread(cpu: usize) -> ! {
             Some(w) => {
                 me.state.store(TASK_RUNNING, Ordering::SeqCst);
                 (w.f)();
-                w.done.complete();
+                if let Some(done) = w.done {
+                    done.complete();
+                }
             }
             None => super::schedule(),
         }

@@ -8,7 +8,8 @@ use abi::trace::{
     SchedProcessExec, SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait,
     SchedSwitch, SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry,
     SoftirqExit, SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry,
-    TimerExpireExit,
+    TimerExpireExit, WorkqueueActivateWork, WorkqueueExecuteEnd, WorkqueueExecuteStart,
+    WorkqueueQueueWork,
 };
 
 use crate::kernel::task::Task;
@@ -254,5 +255,37 @@ tracepoint! {
 tracepoint! {
     pub fn trace_signal_deliver(sig: u32, errno: i32, code: i32, sa_handler: u64, sa_flags: u64) -> SignalDeliver {
         (SignalDeliver { sig: sig as i32, errno, code, sa_handler, sa_flags }, &[])
+    }
+}
+
+tracepoint! {
+    /// `req_cpu` as asked (WORK_CPU_UNBOUND for any), `cpu` the pool's.
+    pub fn trace_workqueue_queue_work(work: u64, function: u64, workqueue: &str, req_cpu: usize, cpu: usize) -> WorkqueueQueueWork {
+        let len = workqueue.len().min(super::ring::MAX_STRING);
+        (WorkqueueQueueWork {
+            work: Ptr(work),
+            function: Ptr(function),
+            workqueue: DataLoc::after(core::mem::size_of::<WorkqueueQueueWork>(), len),
+            req_cpu: req_cpu as u32,
+            cpu: cpu as u32,
+        }, workqueue.as_bytes())
+    }
+}
+
+tracepoint! {
+    pub fn trace_workqueue_activate_work(work: u64) -> WorkqueueActivateWork {
+        (WorkqueueActivateWork { work: Ptr(work) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_workqueue_execute_start(work: u64, function: u64) -> WorkqueueExecuteStart {
+        (WorkqueueExecuteStart { work: Ptr(work), function: Ptr(function) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_workqueue_execute_end(work: u64, function: u64) -> WorkqueueExecuteEnd {
+        (WorkqueueExecuteEnd { work: Ptr(work), function: Ptr(function) }, &[])
     }
 }

@@ -489,7 +489,7 @@ mod task {
         let (policy, rt_priority, prio) = crate::sched::debug::sched_attrs(&se);
         let mut s = TaskStat {
             pid: task.pid,
-            comm: task.comm(),
+            comm: proc_task_name(task),
             state: get_task_state(state, exit_state)
                 .chars()
                 .next()
@@ -604,7 +604,7 @@ mod task {
         let root_prm = cred.uid == 0 || cred.euid == 0;
         let caps = |on: bool| if on { CAP_FULL_SET } else { 0 };
         let s = TaskStatus {
-            comm: task.comm(),
+            comm: proc_task_name(task),
             umask: task.fs().lock().umask,
             state: get_task_state(task.state(), task.exit_state.load(Relaxed)),
             tgid: task.tgid,
@@ -649,9 +649,19 @@ mod task {
         render_task_status(&s)
     }
 
+    /// The name stat, status and comm show: a workqueue worker's with the workqueue it
+    /// serves (`wq_worker_comm`), else the task's comm (`proc_task_name`).
+    fn proc_task_name(task: &Task) -> String {
+        if task.flags.load(Relaxed) & crate::kernel::task::PF_WQ_WORKER != 0 {
+            crate::kernel::workqueue::wq_worker_comm(task)
+        } else {
+            task.comm()
+        }
+    }
+
     /// `/proc/<pid>/comm`.
     pub fn proc_pid_comm(task: &Arc<Task>) -> String {
-        let mut s = task.comm();
+        let mut s = proc_task_name(task);
         s.push('\n');
         s
     }

@@ -13,6 +13,9 @@ use crate::fs::inode::*;
 use crate::kernel::errno::*;
 use crate::kernel::hung_task::{SYSCTL_HUNG_TASK_TIMEOUT_SECS, SYSCTL_HUNG_TASK_WARNINGS};
 use crate::kernel::pid::{PID_MAX, PID_MAX_LIMIT, RESERVED_PIDS};
+use crate::kernel::time::HZ;
+use crate::kernel::watchdog::{set_watchdog_thresh, WATCHDOG_THRESH, WATCHDOG_THRESH_MAX};
+use crate::mm::vmstat::SYSCTL_STAT_INTERVAL;
 use crate::sched::fair::{
     SYSCTL_SCHED_LATENCY, SYSCTL_SCHED_MIN_GRANULARITY, SYSCTL_SCHED_WAKEUP_GRANULARITY,
 };
@@ -113,6 +116,36 @@ const TABLE: &[CtlTable] = &[
             )
         },
         write: Some(|t| ns_knob(&SYSCTL_SCHED_WAKEUP_GRANULARITY, t)),
+    },
+    CtlTable {
+        path: "kernel/watchdog_thresh",
+        read: || format!("{}\n", WATCHDOG_THRESH.load(Ordering::Relaxed)),
+        write: Some(|t| {
+            set_watchdog_thresh(parse_in(t, 0, WATCHDOG_THRESH_MAX)?);
+            Ok(())
+        }),
+    },
+    CtlTable {
+        // Seconds, kept in jiffies (`proc_dointvec_jiffies`).
+        path: "vm/stat_interval",
+        read: || format!("{}\n", SYSCTL_STAT_INTERVAL.load(Ordering::Relaxed) / HZ),
+        write: Some(|t| {
+            let v = parse_in(t, 0, i32::MAX as u64 / HZ)?;
+            SYSCTL_STAT_INTERVAL.store(v * HZ, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    CtlTable {
+        // Reading or writing folds every CPU's counter differences at once.
+        path: "vm/stat_refresh",
+        read: || {
+            crate::mm::vmstat::vmstat_refresh();
+            String::new()
+        },
+        write: Some(|_| {
+            crate::mm::vmstat::vmstat_refresh();
+            Ok(())
+        }),
     },
 ];
 

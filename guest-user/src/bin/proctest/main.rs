@@ -1,12 +1,14 @@
 //! `proctest [CHECK...]`: tests processes and threads as Linux defines them: fork, exec, wait
 //! in its forms, zombies, orphans, vfork, clone flag rules, resource usage, names, sessions and
-//! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top.
+//! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top; the
+//! kernel threads that serve them (khungtaskd, softirqs, kworkers).
 //!
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Every check fails on a kernel that lacks the feature it names. Runs as PID 1
 //! (the guest's init execs it) or as an ordinary process (the host): orphans are collected with
 //! `PR_SET_CHILD_SUBREAPER` in the latter case.
 
+mod kworkers;
 mod resources;
 mod threads;
 
@@ -15,11 +17,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use guest_user::check::{pass, pass_with, skip, Check, Context, NamedCheck, Report};
+use guest_user::check::{pass, pass_with, skip, Check, Context, Fail, NamedCheck, Report};
 use guest_user::procfs::Stat;
 use guest_user::sys::{self, Fork, Shared};
 use guest_user::{ensure, fail};
 
+use kworkers::{console_input, kworker_comm, kworkers_per_cpu, vmstat_fold};
 use resources::{prctl_name, rlimit_nproc, rusage_times, session_pgrp};
 use threads::{command_output, command_status, thread_exit_group, thread_ids, threads_join};
 
@@ -45,6 +48,11 @@ const CHECKS: &[NamedCheck] = &[
     ("command_output", command_output),
     ("hung_task", hung_task),
     ("softirqs", softirqs),
+    ("watchdog", watchdog),
+    ("kworkers", kworkers_per_cpu),
+    ("kworker_comm", kworker_comm),
+    ("vmstat_fold", vmstat_fold),
+    ("console_input", console_input),
 ];
 
 fn main() {
@@ -354,6 +362,60 @@ fn softirqs() -> Check {
         rows["SCHED"]
     );
     pass_with(format_args!("{cpus} CPUs, SCHED {:?}", rows["SCHED"]))
+}
+
+/// The soft-lockup detector's knob, kernel.watchdog_thresh, takes 0..=60 seconds. With it at
+/// 1 s, real-time tasks hogging every CPU in user mode for 3 s are no lockup: each CPU's
+/// stopper still gets in to touch the watchdog, so nothing is reported.
+fn watchdog() -> Check {
+    const KNOB: &str = "/proc/sys/kernel/watchdog_thresh";
+    let old = std::fs::read_to_string(KNOB).ctx("reading watchdog_thresh")?;
+    ensure!(old == "10\n", "watchdog_thresh is {old:?}, want 10");
+    match std::fs::write(KNOB, "61") {
+        Err(e) if errno_of(&e) == libc::EINVAL => {}
+        other => fail!("writing 61 to watchdog_thresh: {other:?}, want EINVAL"),
+    }
+    let reports = || -> Result<usize, Fail> {
+        let log = kmsg_lines().ctx("reading /dev/kmsg")?;
+        Ok(log.iter().filter(|l| l.contains("soft lockup")).count())
+    };
+    let before = reports()?;
+    std::fs::write(KNOB, "1").ctx("lowering watchdog_thresh")?;
+    let mut pids = Vec::new();
+    for cpu in 0..sys::online_cpus() {
+        let pid = sys::fork_child(move || {
+            if sys::pin_to(cpu).is_err()
+                || sys::sched_setscheduler(0, libc::SCHED_FIFO, 10).is_err()
+            {
+                return 1;
+            }
+            sys::burn(Duration::from_secs(3));
+            0
+        });
+        match pid {
+            Ok(pid) => pids.push(pid),
+            Err(e) => {
+                let _ = std::fs::write(KNOB, old.trim());
+                return Err(Fail(format!("fork: {e}")));
+            }
+        }
+    }
+    let statuses: Vec<_> = pids.iter().map(|&p| sys::wait_status(p)).collect();
+    sys::sleep(Duration::from_millis(500));
+    std::fs::write(KNOB, old.trim()).ctx("restoring watchdog_thresh")?;
+    for s in statuses {
+        ensure!(
+            s.ctx("waitpid")? == 0,
+            "a hog could not pin itself or become SCHED_FIFO"
+        );
+    }
+    let after = reports()?;
+    ensure!(
+        after == before,
+        "{} soft lockup report(s) for user-mode hogs",
+        after - before
+    );
+    pass_with("3 s of SCHED_FIFO hogs on every CPU with watchdog_thresh 1: no report")
 }
 
 /// Every record in the kernel log, read the way `dmesg` does (non-blocking /dev/kmsg).
