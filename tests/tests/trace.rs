@@ -194,14 +194,13 @@ fn attach_through_the_api_socket_and_detach() {
             std::thread::sleep(Duration::from_millis(500));
             detach.store(true, std::sync::atomic::Ordering::Release);
         });
-        vmm::api::run_client(
-            &sock,
-            "stdin",
-            "tracepoint:sched:sched_switch { @switches[cpu] = count(); } END { printf(\"detached\\n\"); }",
-            &detach,
-            &mut out,
-            &mut err,
-        )
+        let req = vmm::api::ClientRequest {
+            sock: &sock,
+            file_name: "stdin",
+            program: "tracepoint:sched:sched_switch { @switches[cpu] = count(); } END { printf(\"detached\\n\"); }",
+            timeline: None,
+        };
+        vmm::api::run_client(&req, &detach, &mut out, &mut err)
     })
     .expect("trace session");
     let out = String::from_utf8_lossy(&out);

@@ -243,7 +243,6 @@ fn serve_one(
         while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
         hung_up2.store(true, Ordering::Release);
     });
-    let stop = AtomicBool::new(false);
     let mut tracer = Tracer::new(
         program,
         stdout.clone(),
@@ -256,20 +255,8 @@ fn serve_one(
     if want_timeline {
         tracer = tracer.with_timeline();
     }
-    let result = std::thread::scope(|s| {
-        s.spawn(|| {
-            while !hung_up.load(Ordering::Acquire) && !vm_stopped.load(Ordering::Acquire) {
-                std::thread::sleep(Duration::from_millis(10));
-                if stop.load(Ordering::Acquire) {
-                    return;
-                }
-            }
-            stop.store(true, Ordering::Release);
-        });
-        let r = session::run(channel, &mut tracer, &stop, start, POLL_INTERVAL);
-        stop.store(true, Ordering::Release);
-        r
-    });
+    let stop = || hung_up.load(Ordering::Acquire) || vm_stopped.load(Ordering::Acquire);
+    let result = session::run(channel, &mut tracer, stop, start, POLL_INTERVAL);
     if let Some(json) = tracer.take_timeline() {
         let mut s = crate::devices::lock(&out);
         let _ = write_frame(&mut *s, FRAME_TIMELINE, json.as_bytes());
@@ -290,29 +277,30 @@ fn serve_one(
     Ok(())
 }
 
-/// The client: sends `program`, copies the VM's output to ours until it ends, and half-closes
-/// the connection once `detach` is set (Ctrl-C). Returns the session's exit status.
-pub fn run_client(
-    sock: &Path,
-    file_name: &str,
-    program: &str,
-    detach: &AtomicBool,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
-) -> Result<i32, Error> {
-    run_client_with_timeline(sock, file_name, program, detach, stdout, stderr, None)
+/// What a client asks for.
+pub struct ClientRequest<'a> {
+    pub sock: &'a Path,
+    /// Names the program in diagnostics (`stdin` for `-e`).
+    pub file_name: &'a str,
+    pub program: &'a str,
+    /// Also write the scheduling timeline here.
+    pub timeline: Option<&'a Path>,
 }
 
-/// [`run_client`], also writing the scheduling timeline to `timeline`.
-pub fn run_client_with_timeline(
-    sock: &Path,
-    file_name: &str,
-    program: &str,
+/// The client: sends the program, copies the VM's output to ours until it ends, and
+/// half-closes the connection once `detach` is set (Ctrl-C). Returns the session's exit status.
+pub fn run_client(
+    req: &ClientRequest<'_>,
     detach: &AtomicBool,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-    timeline: Option<&Path>,
 ) -> Result<i32, Error> {
+    let ClientRequest {
+        sock,
+        file_name,
+        program,
+        timeline,
+    } = *req;
     let mut stream = UnixStream::connect(sock).map_err(|e| Error::Connect(sock.into(), e))?;
     if timeline.is_some() {
         write_frame(&mut stream, FRAME_WANT_TIMELINE, &[])?;
@@ -393,10 +381,14 @@ mod tests {
     #[test]
     fn no_vm_is_one_clear_error() {
         let path = std::env::temp_dir().join(format!("vmm-api-test-{}", std::process::id()));
+        let req = ClientRequest {
+            sock: &path,
+            file_name: "stdin",
+            program: "BEGIN { }",
+            timeline: None,
+        };
         let err = run_client(
-            &path,
-            "stdin",
-            "BEGIN { }",
+            &req,
             &AtomicBool::new(false),
             &mut Vec::new(),
             &mut Vec::new(),

@@ -194,14 +194,17 @@ fn trace(args: TraceArgs) -> Result<i32, Failure> {
         eprintln!("vmm trace: cannot catch Ctrl-C: {e}");
     }
     let sock = args.sock.expect("clap requires --sock");
-    let status = vmm::api::run_client_with_timeline(
-        &sock,
-        &name,
-        &source,
+    let req = vmm::api::ClientRequest {
+        sock: &sock,
+        file_name: &name,
+        program: &source,
+        timeline: args.timeline.as_deref(),
+    };
+    let status = vmm::api::run_client(
+        &req,
         &DETACH,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
-        args.timeline.as_deref(),
     )
     .map_err(|e| Failure::Vm(e.into()))?;
     Ok(status)

@@ -279,7 +279,8 @@ impl Vmm {
                     tracer = tracer.with_timeline();
                 }
                 tracer.engine().set_print_maps_on_exit(cfg.print_maps);
-                let stats = session::run(&channel, &mut tracer, &stop2, start, cfg.poll_interval);
+                let stop = || stop2.load(Ordering::Acquire);
+                let stats = session::run(&channel, &mut tracer, stop, start, cfg.poll_interval);
                 if let (Some(path), Some(json)) = (&cfg.timeline, tracer.take_timeline()) {
                     if let Err(e) = std::fs::write(path, json) {
                         crate::warn!("cannot write the timeline to {}: {e}", path.display());

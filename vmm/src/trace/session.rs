@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -219,12 +219,12 @@ impl<W: Write> Tracer<W> {
     }
 }
 
-/// Runs `tracer` on `channel` until `stop` is set (the VM ended or the user detached) or the
+/// Runs `tracer` on `channel` until `stop()` says so (the VM ended or the user detached) or the
 /// program calls `exit()`; then detaches, leaving the guest as it was.
 pub fn run<W: Write>(
     channel: &TraceChannel,
     tracer: &mut Tracer<W>,
-    stop: &AtomicBool,
+    stop: impl Fn() -> bool,
     vm_start: Instant,
     poll_interval: Duration,
 ) -> Result<TraceStats, EngineError> {
@@ -233,14 +233,14 @@ pub fn run<W: Write>(
         if let Some(area) = channel.area() {
             break area;
         }
-        if stop.load(Ordering::Acquire) {
+        if stop() {
             return tracer.detach(channel, None);
         }
         std::thread::sleep(Duration::from_millis(1));
     };
     tracer.attach(channel, &area, vm_start.elapsed().as_nanos() as u64)?;
     let mut next = Instant::now();
-    while !stop.load(Ordering::Acquire) && !tracer.engine.exited() {
+    while !stop() && !tracer.engine.exited() {
         // Short sleeps, so that stopping is prompt even with a long interval.
         std::thread::sleep(POLL_INTERVAL.min(poll_interval));
         if Instant::now() >= next {
@@ -254,7 +254,7 @@ pub fn run<W: Write>(
 /// The host side's speed alone, for `cargo xtask bench`: `rounds` times, a guest-like producer
 /// fills one CPU's ring with `sched_switch` records (as full as it gets), then one
 /// [`Tracer::poll`] drains, decodes and counts them with `@[args->next_comm] = count()`.
-/// Returns (records handled, time spent in `poll`).
+/// Returns (records decoded and run, time spent in `poll`).
 pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
     use abi::trace::{record_size, reserve, Event as _, SchedSwitch};
     use vm_memory::{Bytes, GuestAddress};
@@ -265,28 +265,41 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
     const DATA: u64 = 0x100000;
     const RING_SIZE: u64 = 1 << 20;
     let mem = crate::memory::create(4 << 20).expect("benchmark memory");
-    let mut area = vec![0u8; std::mem::size_of::<abi::trace::AreaHeader>()];
-    area[0..8].copy_from_slice(&abi::trace::AREA_MAGIC.to_le_bytes());
-    area[8..12].copy_from_slice(&abi::trace::TRACE_ABI_VERSION.to_le_bytes());
-    area[12..16].copy_from_slice(&1u32.to_le_bytes());
-    area[16..20].copy_from_slice(&(RING_SIZE as u32).to_le_bytes());
-    area[24..32].copy_from_slice(&1_000_000u64.to_le_bytes());
-    area[40..48].copy_from_slice(&CONTROL.to_le_bytes());
-    area[48..56].copy_from_slice(&RING.to_le_bytes());
-    let data_at = 48 + 8 * abi::trace::MAX_CPUS;
-    area[data_at..data_at + 8].copy_from_slice(&DATA.to_le_bytes());
-    mem.write_slice(&area, GuestAddress(AREA)).expect("area");
+    let mut header = abi::trace::AreaHeader {
+        magic: abi::trace::AREA_MAGIC,
+        version: abi::trace::TRACE_ABI_VERSION,
+        nr_cpus: 1,
+        ring_size: RING_SIZE as u32,
+        tsc_khz: 1_000_000,
+        control_gpa: CONTROL,
+        ..Default::default()
+    };
+    header.ring_gpa[0] = RING;
+    header.data_gpa[0] = DATA;
+    let bytes = super::channel::encode_header(&header);
+    mem.write_slice(&bytes, GuestAddress(AREA)).expect("area");
     let area = Area::parse(&mem, AREA).expect("area");
     let channel = TraceChannel::new(mem.clone());
 
-    // One record, as the guest writes it.
+    // One record, as the guest writes it: a header, then comms at their fields' offsets.
     let size = record_size(std::mem::size_of::<SchedSwitch>());
-    let mut rec = vec![0u8; size];
-    rec[0..2].copy_from_slice(&(size as u16).to_le_bytes());
-    rec[2..4].copy_from_slice(&SchedSwitch::ID.to_le_bytes());
-    rec[24..28].copy_from_slice(b"task");
-    rec[40..44].copy_from_slice(b"prev");
-    rec[40 + 32..40 + 37].copy_from_slice(b"kwork"); // next_comm
+    let mut comm = [0u8; 16];
+    comm[..4].copy_from_slice(b"task");
+    let header = abi::trace::RecordHeader {
+        size: size as u16,
+        event: SchedSwitch::ID,
+        comm,
+        ..Default::default()
+    };
+    let mut rec = super::channel::decode::encode_record_header(&header).to_vec();
+    rec.resize(size, 0);
+    let desc = abi::trace::event(SchedSwitch::ID).expect("sched_switch");
+    for f in desc.fields {
+        if f.name.ends_with("_comm") {
+            let at = abi::trace::RECORD_HEADER_SIZE + f.offset;
+            rec[at..at + 5].copy_from_slice(b"kwork");
+        }
+    }
 
     let program = super::Program::parse(
         "tracepoint:sched:sched_switch { @[args->next_comm] = count(); }",
@@ -301,7 +314,7 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
         Box::new(std::io::sink()),
     );
     tracer.attach(&channel, &area, 0).expect("attach");
-    let (mut head, mut handled, mut spent) = (0u64, 0u64, Duration::ZERO);
+    let (mut head, mut spent) = (0u64, Duration::ZERO);
     for _ in 0..rounds {
         let tail: u64 = mem
             .load(
@@ -316,7 +329,6 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
             }
             let _ = mem.write_slice(&rec, GuestAddress(DATA + pos));
             head += pad + size as u64;
-            handled += 1;
         }
         let _ = mem.store(
             head,
@@ -327,5 +339,15 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
         let _ = tracer.poll(&channel, &area);
         spent += t.elapsed();
     }
-    (handled, spent)
+    (tracer.stats.events, spent)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn drain_benchmark_decodes_every_record() {
+        // A 1 MiB ring holds 10082 records of 104 bytes; every one must reach the program.
+        let (events, _) = super::measure_drain_rate(2);
+        assert!(events >= 2 * 10_000, "{events}");
+    }
 }

@@ -86,6 +86,24 @@ fn parse_header(b: &[u8; std::mem::size_of::<AreaHeader>()]) -> AreaHeader {
     h
 }
 
+/// The bytes the guest writes for `h` (the inverse of `parse_header`), for tests and the
+/// drain benchmark, which play the guest.
+pub fn encode_header(h: &AreaHeader) -> Vec<u8> {
+    let mut b = Vec::with_capacity(std::mem::size_of::<AreaHeader>());
+    b.extend_from_slice(&h.magic.to_le_bytes());
+    b.extend_from_slice(&h.version.to_le_bytes());
+    b.extend_from_slice(&h.nr_cpus.to_le_bytes());
+    b.extend_from_slice(&h.ring_size.to_le_bytes());
+    b.extend_from_slice(&h.nr_events.to_le_bytes());
+    for v in [h.tsc_khz, h.boot_tsc, h.control_gpa] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in h.ring_gpa.iter().chain(&h.data_gpa) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
 fn in_memory(mem: &GuestMemory, gpa: u64, len: u64) -> bool {
     use vm_memory::GuestMemoryBackend;
     len > 0 && gpa.checked_add(len).is_some() && mem.check_range(GuestAddress(gpa), len as usize)
@@ -301,16 +319,20 @@ mod tests {
     }
 
     fn write_area(mem: &GuestMemory, edit: impl FnOnce(&mut Vec<u8>)) {
-        let mut b = vec![0u8; std::mem::size_of::<AreaHeader>()];
-        b[0..8].copy_from_slice(&AREA_MAGIC.to_le_bytes());
-        b[8..12].copy_from_slice(&TRACE_ABI_VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&1u32.to_le_bytes());
-        b[16..20].copy_from_slice(&4096u32.to_le_bytes());
-        b[24..32].copy_from_slice(&1_000_000u64.to_le_bytes()); // 1 GHz
-        b[32..40].copy_from_slice(&500u64.to_le_bytes());
-        b[40..48].copy_from_slice(&CONTROL_GPA.to_le_bytes());
-        b[48..56].copy_from_slice(&RING_GPA.to_le_bytes());
-        b[48 + 8 * MAX_CPUS..56 + 8 * MAX_CPUS].copy_from_slice(&DATA_GPA.to_le_bytes());
+        let mut h = AreaHeader {
+            magic: AREA_MAGIC,
+            version: TRACE_ABI_VERSION,
+            nr_cpus: 1,
+            ring_size: 4096,
+            tsc_khz: 1_000_000, // 1 GHz
+            boot_tsc: 500,
+            control_gpa: CONTROL_GPA,
+            ..AreaHeader::default()
+        };
+        h.ring_gpa[0] = RING_GPA;
+        h.data_gpa[0] = DATA_GPA;
+        let mut b = encode_header(&h);
+        assert_eq!(parse_header(b.as_slice().try_into().unwrap()), h);
         edit(&mut b);
         mem.write_slice(&b, GuestAddress(AREA_GPA)).unwrap();
     }
