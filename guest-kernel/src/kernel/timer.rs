@@ -23,7 +23,7 @@ impl TimerFn {
         TimerFn {
             f: Box::new(move || expire(f)),
             id,
-            function: expire::<F> as fn(F) as u64,
+            function: expire::<F> as fn(F) as usize as u64,
         }
     }
 

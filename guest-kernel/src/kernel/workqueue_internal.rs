@@ -1,6 +1,6 @@
 //! The pure half of the workqueue (Linux's kernel/workqueue_internal.h and the pool
 //! bookkeeping of kernel/workqueue.c): worker flags, the counts a worker pool decides on, the
-//! worker ID allocator, and the names `ps` shows. `workqueue.rs` keeps these under the pool
+//! worker ID allocator, and the names `ps` shows. `workqueue/` keeps these under the pool
 //! lock; here they are plain data, unit-tested on the host.
 
 use alloc::string::String;
