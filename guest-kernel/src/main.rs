@@ -6,6 +6,8 @@
 #![cfg_attr(not(test), no_main)]
 // The host test build compiles only the pure modules, so much of the kernel looks unused.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
+// The function tracer's handlers must have no entry NOP of their own (trace/ftrace.rs).
+#![feature(patchable_function_entry)]
 
 extern crate alloc;
 

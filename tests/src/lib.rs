@@ -184,7 +184,8 @@ pub struct Traced {
 
 /// Boot with `program` attached from boot (`vmm run --trace`), draining every `poll`.
 pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Traced {
-    let catalog = vmm::trace::channel::catalog::probe_catalog();
+    let text = vmm::trace::channel::ftrace::KernelText::from_elf(&guest().kernel).ok();
+    let catalog = vmm::trace::channel::catalog::probe_catalog(text.as_ref());
     let program = vmm::trace::Program::parse(program, "stdin")
         .and_then(|p| p.attach(&catalog))
         .unwrap_or_else(|d| panic!("{d}"));

@@ -218,7 +218,9 @@ fn serve_one(
     };
     let name = String::from_utf8_lossy(name);
     let text = String::from_utf8_lossy(text);
-    let program = match Program::parse(&text, &name).and_then(|p| p.attach(&probe_catalog())) {
+    let program = match Program::parse(&text, &name)
+        .and_then(|p| p.attach(&probe_catalog(channel.kernel_text().map(|t| &**t))))
+    {
         Ok(p) => p,
         Err(d) => {
             let _ = write!(stderr, "{d}");

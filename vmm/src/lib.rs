@@ -17,6 +17,7 @@ pub mod arch;
 pub mod devices;
 pub mod loader;
 pub mod memory;
+pub mod stop_machine;
 pub mod symbols;
 pub mod terminal;
 pub mod trace;

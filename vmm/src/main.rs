@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use vmm::devices::ConsoleSink;
+use vmm::trace::channel::ftrace::KernelText;
 use vmm::trace::session::GuestFilter;
 use vmm::trace::Program;
 use vmm::{ConsoleConfig, Error, TraceConfig, VmConfig, Vmm};
@@ -43,6 +44,10 @@ struct TraceArgs {
     /// Write the guest's scheduling timeline (Chrome trace-event JSON, for ui.perfetto.dev).
     #[arg(long, value_name = "PATH")]
     timeline: Option<PathBuf>,
+    /// The guest's kernel ELF: `-l` then lists its functions too, and programs are checked
+    /// against them before attaching.
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
     /// A file holding the program.
     script: Option<PathBuf>,
 }
@@ -92,6 +97,8 @@ enum Failure {
     Read(PathBuf, std::io::Error),
     /// A command line clap accepts but we don't.
     Usage(&'static str),
+    /// `--kernel` that offers no functions to trace.
+    KernelText(vmm::trace::channel::ftrace::FtraceError),
 }
 
 impl From<Error> for Failure {
@@ -115,7 +122,9 @@ fn trace_config(args: &RunArgs) -> Result<Option<TraceConfig>, Failure> {
         (None, None, Some(_)) => (TIMELINE_ONLY.to_string(), "stdin".to_string()),
         (None, None, None) => return Ok(None),
     };
-    let catalog = vmm::trace::channel::catalog::probe_catalog();
+    // The kernel's functions, for kfunc: probes (a kernel without patch sites has none).
+    let text = KernelText::from_elf(&args.kernel).ok();
+    let catalog = vmm::trace::channel::catalog::probe_catalog(text.as_ref());
     let program = Program::parse(&source, &name)
         .and_then(|p| p.attach(&catalog))
         .map_err(|d| Failure::Program(d.to_string()))?;
@@ -165,8 +174,12 @@ extern "C" fn on_sigint(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c
 }
 
 fn trace(args: TraceArgs) -> Result<i32, Failure> {
+    let text = match &args.kernel {
+        Some(path) => Some(KernelText::from_elf(path).map_err(Failure::KernelText)?),
+        None => None,
+    };
+    let catalog = vmm::trace::channel::catalog::probe_catalog(text.as_ref());
     if let Some(pattern) = &args.list {
-        let catalog = vmm::trace::channel::catalog::probe_catalog();
         for name in vmm::trace::probe::list(&catalog, pattern) {
             println!("{name}");
         }
@@ -185,10 +198,13 @@ fn trace(args: TraceArgs) -> Result<i32, Failure> {
             ))
         }
     };
-    // Errors in the program are found here first: no VM needed to report them.
-    let catalog = vmm::trace::channel::catalog::probe_catalog();
+    // Errors in the program are found here first: no VM needed to report them. Probe names
+    // are checked here only with --kernel (else the VM checks them).
     Program::parse(&source, &name)
-        .and_then(|p| p.attach(&catalog))
+        .and_then(|p| match text {
+            Some(_) => p.attach(&catalog).map(drop),
+            None => Ok(()),
+        })
         .map_err(|d| Failure::Program(d.to_string()))?;
     if let Err(e) = vmm_sys_util::signal::register_signal_handler(libc::SIGINT, on_sigint) {
         eprintln!("vmm trace: cannot catch Ctrl-C: {e}");
@@ -221,6 +237,10 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status as u8),
         Err(Failure::Vm(e)) => {
             eprintln!("error: {}", vmm::error_chain(&e));
+            ExitCode::FAILURE
+        }
+        Err(Failure::KernelText(e)) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
         Err(Failure::Read(path, e)) => {

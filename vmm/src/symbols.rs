@@ -99,42 +99,11 @@ pub fn lookup(sorted: &[Symbol], addr: u64) -> Option<(&Symbol, u64)> {
     (addr < next && off < UNSIZED_REACH).then_some((s, off))
 }
 
-/// Demangles Rust legacy symbols (`_ZN4core3fmt5write17h0123456789abcdefE` → `core::fmt::write`);
-/// other names are returned unchanged.
+/// Demangles Rust symbols, legacy (`_ZN4core3fmt5write17h0123456789abcdefE`) and v0
+/// (`_RNvNtCs..._6kernel4fork12copy_process`), without the hash: `core::fmt::write`. Other names
+/// are returned unchanged.
 pub fn demangle(name: &str) -> String {
-    let Some(mut rest) = name.strip_prefix("_ZN").and_then(|r| r.strip_suffix('E')) else {
-        return name.to_string();
-    };
-    let mut parts = Vec::new();
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let Ok(len) = rest[..digits].parse::<usize>() else {
-            return name.to_string();
-        };
-        let Some(part) = rest.get(digits..digits + len) else {
-            return name.to_string();
-        };
-        parts.push(part);
-        rest = &rest[digits + len..];
-    }
-    if let Some(last) = parts.last() {
-        if last.len() == 17
-            && last.starts_with('h')
-            && last[1..].bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            parts.pop();
-        }
-    }
-    let joined = parts.join("::");
-    joined
-        .replace("$LT$", "<")
-        .replace("$GT$", ">")
-        .replace("$u20$", " ")
-        .replace("$u27$", "'")
-        .replace("$RF$", "&")
-        .replace("$BP$", "*")
-        .replace("$C$", ",")
-        .replace("..", "::")
+    format!("{:#}", rustc_demangle::demangle(name))
 }
 
 #[cfg(test)]
@@ -186,8 +155,11 @@ mod tests {
             demangle("_ZN6kernel5sched8schedule17h0123456789abcdefE"),
             "kernel::sched::schedule"
         );
+        assert_eq!(
+            demangle("_RNvNtNtCs5z60GuxycJv_6kernel6kernel4fork12copy_process.llvm.1066416827"),
+            "kernel::kernel::fork::copy_process"
+        );
         assert_eq!(demangle("copy_process"), "copy_process");
-        assert_eq!(demangle("_ZN3foo99barE"), "_ZN3foo99barE");
     }
 
     #[test]

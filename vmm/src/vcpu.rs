@@ -170,6 +170,8 @@ pub struct VcpuContext {
     pub mem: GuestMemory,
     pub kernel: PathBuf,
     pub stop: Arc<AtomicBool>,
+    /// Holds this vCPU outside the guest while the host patches kernel text.
+    pub stop_machine: Arc<crate::stop_machine::StopMachine>,
 }
 
 thread_local! {
@@ -194,7 +196,9 @@ pub extern "C" fn kick_handler(
 /// The vCPU thread body: runs `vcpu` until power-off, crash or stop.
 pub fn run_vcpu(id: u8, mut vcpu: VcpuFd, ctx: VcpuContext, report: Sender<(u8, Outcome)>) {
     KVM_RUN.with(|p| p.set(vcpu.get_kvm_run() as *mut kvm_run));
+    let member = ctx.stop_machine.join();
     let outcome = run_loop(id, &mut vcpu, &ctx);
+    drop(member);
     KVM_RUN.with(|p| p.set(std::ptr::null_mut()));
     let _ = report.send((id, outcome));
 }
@@ -204,6 +208,7 @@ fn run_loop(id: u8, vcpu: &mut VcpuFd, ctx: &VcpuContext) -> Outcome {
         if ctx.stop.load(Ordering::SeqCst) {
             return Outcome::Stopped;
         }
+        ctx.stop_machine.park_if_requested();
         let action = match vcpu.run() {
             Ok(exit) => decode_exit(exit, &*ctx.devices),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {

@@ -35,8 +35,10 @@ use crate::devices::virtio::Interrupt;
 use crate::devices::{ConsoleSink, Devices, MmioBus};
 use crate::loader::{self, MmioDeviceInfo};
 use crate::memory::{self, GuestMemory};
+use crate::stop_machine::StopMachine;
 use crate::symbols::SymbolTable;
 use crate::terminal::RawModeGuard;
+use crate::trace::channel::ftrace::KernelText;
 use crate::trace::channel::TraceChannel;
 use crate::trace::session::{self, TraceStats, Tracer};
 use crate::vcpu::{self, Outcome, VcpuContext};
@@ -78,6 +80,7 @@ pub struct Vmm {
     devices: Arc<Devices>,
     console: ConsoleTransport,
     trace: Option<Arc<TraceChannel>>,
+    stop_machine: Arc<StopMachine>,
 }
 
 impl Vmm {
@@ -103,8 +106,12 @@ impl Vmm {
             ConsoleConfig::Stdio => ConsoleSink::Stdout,
             ConsoleConfig::Capture { output, .. } => ConsoleSink::Capture(output.clone()),
         };
-        let trace = (config.trace.is_some() || config.api_sock.is_some())
-            .then(|| TraceChannel::new(mem.clone()));
+        let stop_machine = Arc::new(StopMachine::default());
+        let trace = (config.trace.is_some() || config.api_sock.is_some()).then(|| {
+            // Without patch sites the kernel offers tracepoints only.
+            let text = KernelText::from_elf(&config.kernel).ok().map(Arc::new);
+            TraceChannel::new(mem.clone(), stop_machine.clone(), text)
+        });
         let (devices, console, mmio_devices) = create_devices(&vm, &mem, sink, trace.as_ref())?;
         if let ConsoleConfig::Capture { input, .. } = &config.console {
             crate::devices::lock(&console)
@@ -145,6 +152,7 @@ impl Vmm {
             devices,
             console,
             trace,
+            stop_machine,
         })
     }
 
@@ -162,6 +170,7 @@ impl Vmm {
             mem: self.mem.clone(),
             kernel: self.config.kernel.clone(),
             stop: stop.clone(),
+            stop_machine: self.stop_machine.clone(),
         };
         let tracer = self.start_tracer()?;
         let api = match (&self.config.api_sock, &self.trace) {

@@ -63,35 +63,83 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// `rustup target add` for the guest targets when they're missing.
-fn ensure_targets() -> Result<()> {
+/// The output of `rustup ARGS`, or None without rustup.
+fn rustup_output(args: &[&str]) -> Option<String> {
     let out = Command::new("rustup")
-        .args(["target", "list", "--installed"])
+        .args(args)
         .current_dir(root())
-        .output();
-    let installed = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        _ => return Ok(()), // no rustup: trust the toolchain
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `rustup target add` for the user-program target when the host toolchain lacks it.
+fn ensure_user_target() -> Result<()> {
+    let Some(installed) = rustup_output(&["target", "list", "--installed"]) else {
+        return Ok(()); // no rustup: trust the toolchain
     };
-    let missing: Vec<&str> = [KERNEL_TARGET, USER_TARGET]
-        .into_iter()
-        .filter(|t| !installed.lines().any(|l| l == *t))
-        .collect();
-    if !missing.is_empty() {
+    if !installed.lines().any(|l| l == USER_TARGET) {
         run(Command::new("rustup")
-            .arg("target")
-            .arg("add")
-            .args(&missing)
+            .args(["target", "add", USER_TARGET])
             .current_dir(root()))?;
     }
     Ok(())
 }
 
+/// The kernel's pinned nightly, the `channel` in guest-kernel/rust-toolchain.toml.
+fn kernel_toolchain() -> Result<String> {
+    let path = root().join("guest-kernel/rust-toolchain.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("channel"))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .next()
+        .with_context(|| format!("no channel in {}", path.display()))
+}
+
+/// Installs the kernel's toolchain with its target on first use.
+fn ensure_kernel_toolchain(channel: &str) -> Result<()> {
+    let Some(toolchains) = rustup_output(&["toolchain", "list"]) else {
+        bail!("building the kernel needs rustup (it uses the pinned toolchain {channel})");
+    };
+    if !toolchains.lines().any(|l| l.starts_with(channel)) {
+        eprintln!("==> installing the kernel's toolchain {channel}");
+        run(Command::new("rustup")
+            .args(["toolchain", "install", channel, "--profile", "minimal"])
+            .args(["--component", "rustfmt,clippy", "--target", KERNEL_TARGET])
+            .current_dir(root()))?;
+    }
+    let installed = rustup_output(&["target", "list", "--installed", "--toolchain", channel]);
+    if !installed.is_some_and(|t| t.lines().any(|l| l == KERNEL_TARGET)) {
+        run(Command::new("rustup")
+            .args(["target", "add", "--toolchain", channel, KERNEL_TARGET])
+            .current_dir(root()))?;
+    }
+    Ok(())
+}
+
+/// `cargo` in guest-kernel/ on the kernel's pinned nightly (the only crate that needs one:
+/// `-Z patchable-function-entry` gives every function the NOP that kfunc probes patch).
+pub fn kernel_cargo() -> Result<Command> {
+    let channel = kernel_toolchain()?;
+    ensure_kernel_toolchain(&channel)?;
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", &channel, "cargo"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("CARGO")
+        .current_dir(root().join("guest-kernel"));
+    Ok(cmd)
+}
+
 pub fn kernel() -> Result<PathBuf> {
     let dir = root().join("guest-kernel");
-    run(cargo()
-        .args(["build", "--release", "--target", KERNEL_TARGET])
-        .current_dir(&dir))?;
+    run(kernel_cargo()?.args(["build", "--release", "--target", KERNEL_TARGET]))?;
     let built = dir
         .join("target")
         .join(KERNEL_TARGET)
@@ -168,7 +216,7 @@ pub fn vmm() -> Result<PathBuf> {
 }
 
 pub fn all() -> Result<Artifacts> {
-    ensure_targets()?;
+    ensure_user_target()?;
     let vmm = vmm()?;
     let kernel = kernel()?;
     let bin_dir = user_programs()?;

@@ -8,9 +8,12 @@ use crate::build::{self, cargo, root, run};
 pub fn all() -> Result<()> {
     let a = build::all()?;
     eprintln!("==> guest kernel unit tests (host)");
-    run(cargo()
-        .args(["test", "--release", "--target", "x86_64-unknown-linux-gnu"])
-        .current_dir(root().join("guest-kernel")))?;
+    run(build::kernel_cargo()?.args([
+        "test",
+        "--release",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+    ]))?;
     eprintln!("==> workspace tests (VMM unit tests, end-to-end VM boots)");
     run(cargo()
         .args(["test", "--release", "--workspace"])

@@ -365,7 +365,20 @@ events! {
     101 workqueue: workqueue_activate_work => WorkqueueActivateWork { work: Ptr }
     102 workqueue: workqueue_execute_start => WorkqueueExecuteStart { work: Ptr, function: Ptr }
     103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
+    // The function tracer's records (kfunc/kprobe and kretfunc/kretprobe hits): written by the
+    // trampolines the host patches in, never enabled as tracepoints by name.
+    200 ftrace: function => FtraceFunction {
+        ip: Ptr, parent_ip: Ptr,
+        arg0: u64, arg1: u64, arg2: u64, arg3: u64, arg4: u64, arg5: u64,
+    }
+    201 ftrace: funcgraph_exit => FtraceFuncgraphExit {
+        func: Ptr, parent_ip: Ptr, retval: u64, calltime: u64,
+        arg0: u64, arg1: u64, arg2: u64, arg3: u64, arg4: u64, arg5: u64,
+    }
 }
+
+/// The system of the function tracer's own events (not tracepoints a program names).
+pub const FTRACE_SYSTEM: &str = "ftrace";
 
 /// The event with id `id`.
 pub fn event(id: u16) -> Option<&'static EventDesc> {

@@ -122,6 +122,7 @@ pub fn new_idle_task(cpu: usize, stack_base: u64) -> Arc<Task> {
         utime_ns: AtomicU64::new(0),
         stime_ns: AtomicU64::new(0),
         min_flt: AtomicU64::new(0),
+        ret_stack: crate::trace::ftrace::RetStack::new(),
     });
     t.set_comm(&alloc::format!("swapper/{cpu}"));
     t
@@ -319,6 +320,7 @@ fn copy_process(
         utime_ns: AtomicU64::new(0),
         stime_ns: AtomicU64::new(0),
         min_flt: AtomicU64::new(0),
+        ret_stack: crate::trace::ftrace::RetStack::new(),
     });
 
     let is_kthread = kthread.is_some();

@@ -18,7 +18,10 @@ const AT_FDCWD: u64 = -100i64 as u64;
 /// One bit per syscall number already reported as unimplemented (log once each).
 static REPORTED: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 
-pub fn dispatch(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
+/// Runs system call `nr` and returns what user space sees in `rax` (Linux's `x64_sys_call`;
+/// out of line so that `kretfunc:x64_sys_call` sees every call's result).
+#[inline(never)]
+pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
     let r: KResult<i64> = match nr {
         0 => rw::sys_read(a[0], a[1], a[2]),
         1 => rw::sys_write(a[0], a[1], a[2]),

@@ -153,6 +153,8 @@ pub struct Task {
     pub stime_ns: AtomicU64,
     /// Minor faults.
     pub min_flt: AtomicU64,
+    /// Returns hooked by `kretfunc:` probes, innermost last.
+    pub ret_stack: crate::trace::ftrace::RetStack,
 }
 
 impl Task {

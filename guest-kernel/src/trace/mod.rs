@@ -12,6 +12,7 @@
 //!   field tables live in `abi::trace`, shared with the host.
 
 pub mod events;
+pub mod ftrace;
 pub mod ring;
 
 use core::cell::UnsafeCell;

@@ -344,6 +344,10 @@ pub enum EngineError {
     Output(#[from] io::Error),
     #[error("event for unknown probe id {0}")]
     UnknownProbe(u32),
+    #[error("the guest kernel offers no functions to probe")]
+    NoFunctions,
+    #[error("cannot attach the function probes: {0}")]
+    Attach(String),
 }
 
 /// Runs an attached program over events, writing bpftrace's output to `W`.

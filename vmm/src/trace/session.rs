@@ -8,9 +8,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
+
 use super::channel::catalog::event_of;
 use super::channel::decode::Records;
+use super::channel::ftrace::Hook;
 use super::channel::{Area, ControlState, TraceChannel};
+use super::probe::ProbeKind;
 use super::timeline::{self, Timeline};
 use super::{AttachedProgram, Engine, EngineError, Event, ProbeId};
 
@@ -45,6 +51,12 @@ pub struct GuestFilter {
 pub struct Tracer<W: Write> {
     engine: Engine<W>,
     by_event: HashMap<u16, ProbeId>,
+    /// Function probes as written: (probe, return probe?, function name).
+    functions: Vec<(ProbeId, bool, String)>,
+    /// Once attached: the probes of each patched function, by its address, at entry and at
+    /// return.
+    on_entry: HashMap<u64, Vec<ProbeId>>,
+    on_return: HashMap<u64, Vec<ProbeId>>,
     control: ControlState,
     buffers: Vec<Vec<u8>>,
     /// `lost` counters at attach time: only losses during this session are ours.
@@ -66,9 +78,13 @@ impl<W: Write> Tracer<W> {
         diag: Box<dyn Write + Send>,
     ) -> Self {
         let mut by_event = HashMap::new();
+        let mut functions = Vec::new();
         for p in program.probes() {
             if let Some(e) = event_of(&p.kind) {
                 by_event.insert(e.id, p.id);
+            }
+            if let ProbeKind::Function { kind, function } = &p.kind {
+                functions.push((p.id, kind.is_return(), function.clone()));
             }
         }
         let mut events: Vec<u16> = by_event.keys().copied().collect();
@@ -76,6 +92,9 @@ impl<W: Write> Tracer<W> {
         Tracer {
             engine: Engine::new(program, sink),
             by_event,
+            functions,
+            on_entry: HashMap::new(),
+            on_return: HashMap::new(),
             control: ControlState {
                 events,
                 pid: filter.pid,
@@ -139,8 +158,52 @@ impl<W: Write> Tracer<W> {
             .map(|cpu| channel.lost(area, cpu))
             .collect();
         self.stats.lost = vec![0; area.nr_cpus()];
+        let hooks = self.function_hooks(channel)?;
         channel.set_control(area, &self.control);
+        if !hooks.is_empty() {
+            let text = channel.kernel_text().ok_or(EngineError::NoFunctions)?;
+            if let Err(e) = channel.patch_functions(text, &hooks) {
+                channel.set_control(area, &ControlState::default());
+                return Err(EngineError::Attach(e.to_string()));
+            }
+        }
         self.engine.begin(guest_now_ns)
+    }
+
+    /// The function entries to patch for the program's function probes, and which probes run
+    /// for each (also switching on the function tracer's records).
+    fn function_hooks(
+        &mut self,
+        channel: &TraceChannel,
+    ) -> Result<BTreeMap<u64, Hook>, EngineError> {
+        let mut hooks: BTreeMap<u64, Hook> = BTreeMap::new();
+        if self.functions.is_empty() {
+            return Ok(hooks);
+        }
+        let text = channel.kernel_text().ok_or(EngineError::NoFunctions)?;
+        for (probe, ret, name) in &self.functions {
+            let (hook, probes) = if *ret {
+                (Hook::Return, &mut self.on_return)
+            } else {
+                (Hook::Entry, &mut self.on_entry)
+            };
+            for site in text.sites_named(name) {
+                probes.entry(site.addr).or_default().push(*probe);
+                hooks
+                    .entry(site.addr)
+                    .and_modify(|h| *h = h.with(hook))
+                    .or_insert(hook);
+            }
+        }
+        if !self.on_entry.is_empty() {
+            self.control.events.push(FtraceFunction::ID);
+        }
+        if !self.on_return.is_empty() {
+            self.control.events.push(FtraceFuncgraphExit::ID);
+        }
+        self.control.events.sort_unstable();
+        self.control.events.dedup();
+        Ok(hooks)
     }
 
     /// One round: drain every CPU, run the records in time order, then due interval probes.
@@ -170,21 +233,24 @@ impl<W: Write> Tracer<W> {
             if let Some(t) = &mut self.timeline {
                 t.record(*cpu as u32, ts, r);
             }
-            let Some(&probe) = self.by_event.get(&r.header.event) else {
+            let probes = probes_of(&self.by_event, &self.on_entry, &self.on_return, r);
+            if probes.is_empty() {
                 continue; // only for the timeline
-            };
+            }
             self.anchor = (ts, Instant::now());
             self.stats.events += 1;
-            self.engine.on_event(&Event {
-                probe,
-                cpu: *cpu as u32,
-                pid: r.header.pid,
-                tid: r.header.tid,
-                uid: r.header.uid,
-                comm: r.comm(),
-                timestamp_ns: ts,
-                fields: r,
-            })?;
+            for &probe in probes {
+                self.engine.on_event(&Event {
+                    probe,
+                    cpu: *cpu as u32,
+                    pid: r.header.pid,
+                    tid: r.header.tid,
+                    uid: r.header.uid,
+                    comm: r.comm(),
+                    timestamp_ns: ts,
+                    fields: r,
+                })?;
+            }
         }
         for cpu in 0..area.nr_cpus() {
             let lost = channel.lost(area, cpu).saturating_sub(self.lost_base[cpu]);
@@ -213,10 +279,41 @@ impl<W: Write> Tracer<W> {
             }
             channel.set_control(area, &ControlState::default());
         }
+        // The guest's text goes back to the ELF's bytes (hooked returns still pending come
+        // back through the guest's return handler, which stays).
+        if let Some(text) = channel.kernel_text() {
+            if !channel.patched_functions().is_empty() {
+                if let Err(e) = channel.unpatch_functions(text) {
+                    let _ = writeln!(
+                        self.diag,
+                        "vmm trace: cannot remove the function probes: {e}"
+                    );
+                }
+            }
+        }
         let now = self.now_ns();
         self.engine.end(now)?;
         Ok(self.stats.clone())
     }
+}
+
+/// The probes a record runs: its tracepoint's, or those of the traced function it comes from.
+fn probes_of<'a>(
+    by_event: &'a HashMap<u16, ProbeId>,
+    on_entry: &'a HashMap<u64, Vec<ProbeId>>,
+    on_return: &'a HashMap<u64, Vec<ProbeId>>,
+    r: &super::channel::decode::Record<'_>,
+) -> &'a [ProbeId] {
+    let by_addr = |map: &'a HashMap<u64, Vec<ProbeId>>, field: &str| -> Option<&'a [ProbeId]> {
+        let addr = r.field(field)?.as_int() as u64;
+        map.get(&addr).map(Vec::as_slice)
+    };
+    let probes = match r.header.event {
+        FtraceFunction::ID => by_addr(on_entry, "ip"),
+        FtraceFuncgraphExit::ID => by_addr(on_return, "func"),
+        id => by_event.get(&id).map(std::slice::from_ref),
+    };
+    probes.unwrap_or(&[])
 }
 
 /// Runs `tracer` on `channel` until `stop()` says so (the VM ended or the user detached) or the
@@ -279,7 +376,7 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
     let bytes = super::channel::encode_header(&header);
     mem.write_slice(&bytes, GuestAddress(AREA)).expect("area");
     let area = Area::parse(&mem, AREA).expect("area");
-    let channel = TraceChannel::new(mem.clone());
+    let channel = TraceChannel::new(mem.clone(), Default::default(), None);
 
     // One record, as the guest writes it: a header, then comms at their fields' offsets.
     let size = record_size(std::mem::size_of::<SchedSwitch>());
@@ -305,7 +402,7 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
         "tracepoint:sched:sched_switch { @[args->next_comm] = count(); }",
         "bench",
     )
-    .and_then(|p| p.attach(&super::channel::catalog::probe_catalog()))
+    .and_then(|p| p.attach(&super::channel::catalog::probe_catalog(None)))
     .expect("benchmark program");
     let mut tracer = Tracer::new(
         program,

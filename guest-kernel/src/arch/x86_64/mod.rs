@@ -4,6 +4,7 @@ pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod entry;
+pub mod ftrace;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;

@@ -22,6 +22,8 @@ pub struct PerCpu {
     pub apic_id: u32,
     /// The running task (`current`), a pointer kept alive by this CPU's run queue.
     current_task: u64,
+    /// Non-zero while this CPU runs the function tracer (its recursion guard, `ftrace.rs`).
+    pub ftrace_busy: u64,
     pub tables: CpuTables,
 }
 
@@ -33,6 +35,7 @@ static mut PERCPU: [PerCpu; MAX_CPUS] = [const {
         cpu: 0,
         apic_id: 0,
         current_task: 0,
+        ftrace_busy: 0,
         tables: CpuTables::new(),
     }
 }; MAX_CPUS];

@@ -48,7 +48,7 @@ extern "C" fn do_syscall_64(frame: &mut TrapFrame) {
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
     crate::trace::trace_sys_enter(nr, &args);
-    frame.rax = crate::kernel::syscalls::dispatch(frame, nr, args) as u64;
+    frame.rax = crate::kernel::syscalls::x64_sys_call(frame, nr, args) as u64;
     crate::trace::trace_sys_exit(nr, frame.rax as i64);
     crate::kernel::signal::exit_to_user_mode(frame);
 }

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn config_space() {
         let mem = crate::memory::create(1 << 20).unwrap();
-        let ch = TraceChannel::new(mem.clone());
+        let ch = TraceChannel::new(mem.clone(), Default::default(), None);
         let mut dev = TraceDevice::new(ch.clone());
         let mut v = [0u8; 4];
         dev.read_config(config::VERSION, &mut v);

@@ -1,9 +1,11 @@
 //! What the guest offers to trace, for the front end: its tracepoints (from `abi::trace`, the
-//! table both sides are built with) and the fields of `curtask` the records carry.
+//! table both sides are built with), its patchable functions (from the kernel ELF) and the
+//! fields of `curtask` the records carry.
 
-use abi::trace::{EventDesc, FieldKind, EVENTS};
+use abi::trace::{EventDesc, FieldKind, EVENTS, FTRACE_SYSTEM};
 
-use crate::trace::{FieldInfo, FieldType, ProbeCatalog, ProbeKind, TracepointInfo};
+use super::ftrace::KernelText;
+use crate::trace::{FieldInfo, FieldType, FunctionInfo, ProbeCatalog, ProbeKind, TracepointInfo};
 
 fn field_type(kind: FieldKind) -> FieldType {
     match kind {
@@ -12,11 +14,14 @@ fn field_type(kind: FieldKind) -> FieldType {
     }
 }
 
-/// The catalog of the guest's tracepoints.
-pub fn probe_catalog() -> ProbeCatalog {
+/// The catalog of the guest's tracepoints, and of its functions when the kernel ELF's patch
+/// sites are known.
+pub fn probe_catalog(text: Option<&KernelText>) -> ProbeCatalog {
     ProbeCatalog {
         tracepoints: EVENTS
             .iter()
+            // The function tracer's records are not tracepoints of their own.
+            .filter(|e| e.system != FTRACE_SYSTEM)
             .map(|e| TracepointInfo {
                 category: e.system.to_string(),
                 event: e.name.to_string(),
@@ -27,7 +32,17 @@ pub fn probe_catalog() -> ProbeCatalog {
                     .collect(),
             })
             .collect(),
-        functions: Vec::new(),
+        functions: text.map_or_else(Vec::new, |t| {
+            t.function_names()
+                .into_iter()
+                .map(|name| FunctionInfo {
+                    name: name.to_string(),
+                    // No argument names yet: `args->x` is refused, `arg0`..`arg5` work.
+                    args: Some(Vec::new()),
+                    retval: FieldType::Int,
+                })
+                .collect()
+        }),
         task_fields: vec![
             FieldInfo::new("comm", FieldType::Str),
             FieldInfo::new("pid", FieldType::Int),
@@ -52,8 +67,10 @@ mod tests {
 
     #[test]
     fn every_event_is_a_tracepoint() {
-        let c = probe_catalog();
-        assert_eq!(c.tracepoints.len(), EVENTS.len());
+        let c = probe_catalog(None);
+        let ftrace = EVENTS.iter().filter(|e| e.system == FTRACE_SYSTEM).count();
+        assert_eq!(ftrace, 2);
+        assert_eq!(c.tracepoints.len(), EVENTS.len() - ftrace);
         let sw = c
             .tracepoints
             .iter()

@@ -188,6 +188,9 @@ impl FieldSource for Record<'_> {
                 "tgid" => Some(Value::Int(self.header.pid as i64)),
                 _ => None,
             },
+            // Function records carry the argument registers and the return value.
+            (FieldRoot::Arg(n), []) => Record::field(self, &format!("arg{n}")),
+            (FieldRoot::Retval, []) => Record::field(self, "retval"),
             _ => None,
         }
     }

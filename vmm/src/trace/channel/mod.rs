@@ -8,7 +8,9 @@
 
 pub mod catalog;
 pub mod decode;
+pub mod ftrace;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +18,7 @@ use abi::trace::{control, ring, AreaHeader, AREA_MAGIC, MAX_CPUS, MAX_EVENTS, TR
 use vm_memory::{Address, Bytes, GuestAddress};
 
 use crate::memory::GuestMemory;
+use crate::stop_machine::StopMachine;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AreaError {
@@ -184,6 +187,12 @@ pub struct TraceChannel {
     area: Mutex<Option<Arc<Area>>>,
     /// A session is attached (one at a time: it owns the control page and the ring tails).
     claimed: AtomicBool,
+    /// Stops the vCPUs while kernel text is patched.
+    stop_machine: Arc<StopMachine>,
+    /// The function entries patched now, and how (`ftrace.rs`).
+    patched: Mutex<BTreeMap<u64, ftrace::Hook>>,
+    /// The kernel's patchable functions (None: the kernel has none, no function probes).
+    kernel_text: Option<Arc<ftrace::KernelText>>,
 }
 
 /// The right to drive the channel, released on drop.
@@ -196,11 +205,18 @@ impl Drop for Claim<'_> {
 }
 
 impl TraceChannel {
-    pub fn new(mem: GuestMemory) -> Arc<TraceChannel> {
+    pub fn new(
+        mem: GuestMemory,
+        stop_machine: Arc<StopMachine>,
+        kernel_text: Option<Arc<ftrace::KernelText>>,
+    ) -> Arc<TraceChannel> {
         Arc::new(TraceChannel {
             mem,
             area: Mutex::new(None),
             claimed: AtomicBool::new(false),
+            stop_machine,
+            patched: Mutex::new(BTreeMap::new()),
+            kernel_text,
         })
     }
 
@@ -216,6 +232,10 @@ impl TraceChannel {
 
     pub fn area(&self) -> Option<Arc<Area>> {
         crate::devices::lock(&self.area).clone()
+    }
+
+    pub fn kernel_text(&self) -> Option<&Arc<ftrace::KernelText>> {
+        self.kernel_text.as_ref()
     }
 
     pub fn mem(&self) -> &GuestMemory {
@@ -380,7 +400,7 @@ mod tests {
     fn drain_copies_and_frees() {
         let mem = guest();
         write_area(&mem, |_| {});
-        let ch = TraceChannel::new(mem.clone());
+        let ch = TraceChannel::new(mem.clone(), Default::default(), None);
         let area = Area::parse(&mem, AREA_GPA).unwrap();
         // 24 bytes written across the wrap: tail at 4088, head at 4112.
         mem.write_slice(&[1u8; 8], GuestAddress(DATA_GPA + 4088))
@@ -430,7 +450,7 @@ mod tests {
     fn control_page() {
         let mem = guest();
         write_area(&mem, |_| {});
-        let ch = TraceChannel::new(mem.clone());
+        let ch = TraceChannel::new(mem.clone(), Default::default(), None);
         let area = Area::parse(&mem, AREA_GPA).unwrap();
         ch.set_control(
             &area,
