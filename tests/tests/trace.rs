@@ -36,10 +36,13 @@ fn fork_tracepoint_counts_every_fork() {
         "quiet -- /bin/procbench --iters 4 fork_exit_wait",
         r#"tracepoint:sched:sched_process_fork /comm == "procbench"/ { @forks = count(); }
            tracepoint:raw_syscalls:sys_exit /args->id == 57 && args->ret == 0 && comm == "procbench"/ { @child_returns = count(); }
-           tracepoint:sched:sched_process_exec { printf("exec %s pid %d\n", args->filename, args->pid); }"#,
+           tracepoint:sched:sched_process_exec { printf("exec %s pid %d\n", args->filename, args->pid); }
+           kfunc:copy_process /comm == "procbench"/ { @copy_process = count(); }"#,
         POLL,
     );
     assert!(t.output.contains("@forks: 20\n"), "{}", t.output);
+    // The same forks seen by a probe the host patched into copy_process's entry.
+    assert!(t.output.contains("@copy_process: 20\n"), "{}", t.output);
     assert!(t.output.contains("@child_returns: 20\n"), "{}", t.output);
     assert!(
         t.output.contains("exec /bin/procbench pid "),
@@ -294,4 +297,127 @@ fn workqueue_items_run_on_kworkers() {
         "{}",
         t.output
     );
+}
+
+#[test]
+fn kretfunc_sees_the_values_the_program_saw() {
+    // efault's checks see errno 14 seven times, then EBADF (9) and ENOSYS (38) once each.
+    let t = traced(
+        "quiet -- /bin/efault",
+        r#"kretfunc:x64_sys_call /comm == "efault" && retval < 0/ { @errors[retval] = count(); }
+           kprobe:x64_sys_call /comm == "efault"/ { @nr[arg1] = count(); }"#,
+        POLL,
+    );
+    assert!(
+        t.outcome.console.contains("efault: all checks passed"),
+        "{}",
+        t.outcome.console
+    );
+    for line in ["@errors[-14]: 7\n", "@errors[-9]: 1\n", "@errors[-38]: 1\n"] {
+        assert!(t.output.contains(line), "{line}: {}", t.output);
+    }
+    // arg1 is the syscall number: 9999 once (the bad one), write (1) at least 3 times.
+    assert!(t.output.contains("@nr[9999]: 1\n"), "{}", t.output);
+    let s = stats(&t);
+    assert_eq!((s.lost_total(), s.corrupt), (0, 0), "{}", t.diag);
+}
+
+/// The kernel's executable segment: (guest physical address, the ELF's bytes).
+fn kernel_text_segment(kernel: &std::path::Path) -> (u64, Vec<u8>) {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let data = std::fs::read(kernel).unwrap();
+    let elf = ElfFile64::<object::Endianness>::parse(&*data).unwrap();
+    let e = elf.endian();
+    let text = elf
+        .elf_program_headers()
+        .iter()
+        .find(|p| {
+            p.p_type(e) == object::elf::PT_LOAD
+                && p.p_flags(e) & object::elf::PF_X == object::elf::PF_X
+                && p.p_vaddr(e) >= 0xffff_ffff_8000_0000
+        })
+        .expect("a text segment");
+    (text.p_paddr(e), text.data(e, &*data).unwrap().to_vec())
+}
+
+#[test]
+fn a_removed_probe_leaves_the_text_as_the_elf_has_it() {
+    use vm_memory::{Bytes, GuestAddress};
+    let g = vm_tests::guest();
+    let sock = std::env::temp_dir().join(format!("watchvm-text-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let config = vmm::VmConfig {
+        kernel: g.kernel.clone(),
+        initrd: Some(g.initramfs.clone()),
+        cmdline: "quiet -- /bin/sleep 3".into(),
+        mem_size: 256 << 20,
+        cpus: 2,
+        console: vmm::ConsoleConfig::Capture {
+            output: Default::default(),
+            input: Vec::new(),
+        },
+        boot_timer: false,
+        trace: None,
+        api_sock: Some(sock.clone()),
+    };
+    let vm = vmm::Vmm::new(config).expect("vm");
+    let mem = vm.guest_memory();
+    let running = std::thread::spawn(move || vm.run().map(|r| r.status));
+    let (gpa, elf_text) = kernel_text_segment(&g.kernel);
+    let guest_text = || {
+        let mut b = vec![0u8; elf_text.len()];
+        mem.read_slice(&mut b, GuestAddress(gpa)).unwrap();
+        b
+    };
+    let text = vmm::trace::channel::ftrace::KernelText::from_elf(&g.kernel).unwrap();
+    let schedule = text
+        .sites_named("schedule")
+        .next()
+        .expect("schedule")
+        .clone();
+    let at_schedule = || {
+        let mut b = [0u8; 5];
+        mem.read_slice(&mut b, GuestAddress(schedule.gpa)).unwrap();
+        b
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(guest_text() == elf_text, "the guest patched its own text");
+
+    let detach = std::sync::atomic::AtomicBool::new(false);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut while_attached = [0u8; 5];
+    let status = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(700));
+            while_attached = at_schedule();
+            detach.store(true, std::sync::atomic::Ordering::Release);
+        });
+        let req = vmm::api::ClientRequest {
+            sock: &sock,
+            file_name: "stdin",
+            program: "kfunc:schedule { @calls = count(); } kretfunc:schedule_timeout { @timeouts = count(); }",
+            timeline: None,
+        };
+        vmm::api::run_client(&req, &detach, &mut out, &mut err)
+    })
+    .expect("trace session");
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(status, 0, "{out}{}", String::from_utf8_lossy(&err));
+    assert!(out.contains("@calls: "), "{out}");
+    assert_eq!(
+        while_attached[0], 0xe8,
+        "schedule's entry was not a call while attached"
+    );
+    assert_eq!(at_schedule(), schedule.original);
+    let now = guest_text();
+    let differing = now.iter().zip(&elf_text).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differing, 0,
+        "bytes of the kernel text differ from the ELF after detaching"
+    );
+    // And the guest ran on to its end.
+    assert_eq!(running.join().unwrap().expect("vm run"), 0);
 }

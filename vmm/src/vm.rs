@@ -156,6 +156,11 @@ impl Vmm {
         })
     }
 
+    /// The guest's RAM (shared: it stays valid while the VM runs), for inspection.
+    pub fn guest_memory(&self) -> GuestMemory {
+        self.mem.clone()
+    }
+
     /// Runs the guest until it powers off (the report carries its status) or crashes.
     pub fn run(mut self) -> Result<ExitReport, crate::Error> {
         install_kick_handler();
