@@ -2,6 +2,8 @@
 //!
 //! - cost of an enabled tracepoint hit: `procbench null_syscall` (one `getppid` = one
 //!   `raw_syscalls:sys_enter` hit) traced and untraced, the difference per call;
+//! - cost of a `kfunc` hit: the same loop with `kfunc:sys_getppid` (a host-patched call at the
+//!   function's entry, through the trampoline into the ring);
 //! - slowdown of a context-switch-heavy workload (`procbench ctx_switch`) with every `sched:`
 //!   tracepoint on;
 //! - the host's drain rate: records drained, decoded and run through a program per second
@@ -60,6 +62,10 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
         "--iters 2000 null_syscall",
         "tracepoint:raw_syscalls:sys_enter { @ = count(); }",
     )?;
+    let (kfunc_plain, kfunc_traced) = pair(
+        "--iters 2000 null_syscall",
+        "kfunc:sys_getppid { @ = count(); }",
+    )?;
     let (ctx_plain, ctx_traced) = pair(
         "--iters 50 ctx_switch",
         "tracepoint:sched:* { @[probe] = count(); }",
@@ -73,6 +79,10 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
     println!(
         "| enabled tracepoint hit (`getppid` + `raw_syscalls:sys_enter`) | {sys_plain:.0} ns | {sys_traced:.0} ns | {:.0} ns per hit |",
         sys_traced - sys_plain
+    );
+    println!(
+        "| `kfunc` hit (`getppid` + `kfunc:sys_getppid`) | {kfunc_plain:.0} ns | {kfunc_traced:.0} ns | {:.0} ns per hit |",
+        kfunc_traced - kfunc_plain
     );
     println!(
         "| `ctx_switch` with all `sched:` tracepoints on | {ctx_plain:.0} ns | {ctx_traced:.0} ns | {:+.1} % (target < 5 %) |",
