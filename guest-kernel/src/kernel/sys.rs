@@ -115,10 +115,12 @@ pub fn sys_getegid() -> KResult<i64> {
 /// `setuid`: root may become anyone; others only their real uid.
 pub fn sys_setuid(uid: u64) -> KResult<i64> {
     let uid = uid as u32;
-    let mut c = current().cred.lock();
+    let me = current();
+    let mut c = me.cred.lock();
     if c.euid == 0 {
         c.uid = uid;
         c.euid = uid;
+        me.uid.store(uid, Ordering::Relaxed);
     } else if uid == c.uid {
         c.euid = uid;
     } else {

@@ -117,6 +117,8 @@ pub struct Task {
     pub se: Mutex<SchedEntity>,
     pub comm: TaskComm,
     pub cred: Mutex<Cred>,
+    /// `cred.uid`, readable without the lock (tracepoint records carry it); written with it.
+    pub uid: AtomicU32,
     pub mm: Mutex<Option<MmRef>>,
     pub files: Mutex<Arc<Mutex<FdTable>>>,
     pub fs: Mutex<Arc<Mutex<FsStruct>>>,
@@ -231,6 +233,7 @@ pub fn current() -> &'static Task {
 }
 
 /// The running task, if the scheduler is up on this CPU.
+#[inline]
 pub fn try_current() -> Option<&'static Task> {
     let ptr = crate::arch::percpu::current_task() as *const Task;
     // SAFETY: the per-CPU current pointer is set by the scheduler to a task that its run queue

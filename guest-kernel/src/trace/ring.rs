@@ -96,7 +96,7 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
         let header = RecordHeader {
             size: size as u16,
             event: E::ID,
-            uid: task.map_or(0, |t| t.cred.try_lock().map_or(u32::MAX, |c| c.uid)),
+            uid: task.map_or(0, |t| t.uid.load(Ordering::Relaxed)),
             tid,
             pid,
             tsc: cpu::rdtsc(),

@@ -68,6 +68,7 @@ pub fn init_this_cpu(cpu: usize, apic_id: u32) {
 }
 
 /// This CPU's per-CPU area.
+#[inline]
 pub fn this_cpu() -> &'static mut PerCpu {
     let ptr: u64;
     // SAFETY: `%gs:0` holds the self pointer once `init_this_cpu` ran on this CPU.
@@ -79,10 +80,12 @@ pub fn this_cpu() -> &'static mut PerCpu {
 }
 
 /// Whether `%gs` already points at a per-CPU area (false very early in boot).
+#[inline]
 fn ready() -> bool {
     GS_READY.load(Ordering::Acquire)
 }
 
+#[inline]
 pub fn cpu_id() -> usize {
     if ready() {
         this_cpu().cpu
@@ -104,6 +107,7 @@ pub fn set_kernel_stack(top: u64) {
 }
 
 /// The running task pointer (0 before the scheduler starts on this CPU).
+#[inline]
 pub fn current_task() -> u64 {
     if !ready() {
         return 0;
