@@ -128,12 +128,12 @@ fn scheduler_shares_by_nice_preempts_balances_and_migrates_across_two_cpus() {
     let out = checked(
         "schedtest",
         boot_alone(
-            "quiet -- /bin/schedtest fair fifo balance migrate yield sleep getcpu policy",
+            "quiet -- /bin/schedtest fair fifo balance migrate yield sleep cpus getcpu policy",
             2,
         ),
     );
     for check in [
-        "fair", "fifo", "balance", "migrate", "yield", "sleep", "getcpu", "policy",
+        "fair", "fifo", "balance", "migrate", "yield", "sleep", "cpus", "getcpu", "policy",
     ] {
         assert!(
             out.contains(&format!("ok: {check}")),
