@@ -8,14 +8,13 @@
 
 use core::fmt;
 
+use super::paging::DIRECT_MAP_BYTES;
 use super::phys_to_virt;
 use super::pvh::BootInfo;
 use crate::drivers::acpi::tables::{self, Error, Rsdp, SdtHeader};
 
 pub type CpuList = tables::CpuList<{ super::percpu::MAX_CPUS }>;
 
-/// The direct map covers the first 4 GiB (`boot.rs`).
-const DIRECT_MAP_END: u64 = 1 << 32;
 /// Below 1 MiB every address is RAM or ROM on a PC, whatever the memory map says.
 const LOW_MEMORY_END: u64 = 0x10_0000;
 /// The BIOS read-only area the RSDP may be in.
@@ -30,7 +29,7 @@ fn readable(boot: &BootInfo, phys: u64, len: usize) -> bool {
     let Some(end) = phys.checked_add(len as u64) else {
         return false;
     };
-    if end > DIRECT_MAP_END {
+    if end > DIRECT_MAP_BYTES {
         return false;
     }
     // Bytes below 1 MiB need no entry.
