@@ -27,7 +27,7 @@ fn qemu_tcg_finds_both_cpus_in_the_acpi_madt_and_user_space_sees_them() {
         "ACPI: RSDP 0x",
         "ACPI: APIC 0x",
         "ACPI: Using ACPI (MADT) for SMP configuration information",
-        "smp: Allowing 2 CPUs, 0 hotplug CPUs",
+        "smpboot: Allowing 2 CPUs, 0 hotplug CPUs",
         "smp: Brought up 1 node, 2 CPUs",
         "ok: cpus (2 CPUs: /proc/stat, /proc/softirqs, sysconf, affinity)",
         "ok: getcpu (CPUs [0, 1])",

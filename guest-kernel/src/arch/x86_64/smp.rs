@@ -127,7 +127,7 @@ pub fn find_cpus(boot_info: &BootInfo) {
     let cpus = match acpi::acpi_boot_init(boot_info, boot_apic_id) {
         Ok(cpus) => {
             crate::pr_info!(
-                "smp: Allowing {} CPUs, {} hotplug CPUs",
+                "smpboot: Allowing {} CPUs, {} hotplug CPUs",
                 cpus.apic_ids().len() + cpus.hotplug,
                 cpus.hotplug
             );
