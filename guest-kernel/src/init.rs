@@ -43,6 +43,9 @@ fn start_kernel(start_info: u64) -> ! {
     pr_info!("Command line: {}", boot.cmdline);
     pr_info!("tsc: {} MHz ({})", tsc::khz() / 1000, clock);
 
+    // The processors, from the firmware's tables, before their memory can be reused.
+    smp::find_cpus(&boot);
+
     // Physical memory: buddy allocator over the memory map minus what boot still uses.
     let usable = setup_memory(&boot);
     page_alloc::init(&usable);

@@ -117,19 +117,23 @@ pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// `qemu-system-x86_64 -M microvm -accel tcg` booting `kernel` through PVH, serial on stdout,
-/// with QEMU's isa-debug-exit for power-off (the benchmark uses the same machine).
+/// `qemu-system-x86_64 -M microvm -accel tcg -smp 2` booting `kernel` through PVH, serial on
+/// stdout, with QEMU's isa-debug-exit for power-off (the benchmark uses the same machine).
+/// microvm's ACPI tables (on by default) are how the kernel finds the second CPU: its firmware
+/// writes no MP table.
 pub fn qemu_command(kernel: &Path, initrd: &Path, append: &str) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
         "-M",
-        "microvm,acpi=off",
+        "microvm,acpi=on",
         "-accel",
         "tcg",
         "-cpu",
         "max",
         "-m",
         "256M",
+        "-smp",
+        "2",
     ])
     .args(["-nographic", "-no-reboot"])
     .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])

@@ -88,8 +88,8 @@ fn signal_handlers_frames_masks_and_default_actions() {
     let out = run_checks(
         "sigtest",
         "siginfo_kill siginfo_queue_tkill handler_frame_restores_state sa_resethand sa_nodefer \
-         mask_pending rt_signals_queue sigaltstack stop_continue death_by_signal core_dump_bit \
-         sigchld sigtimedwait sigsuspend sigkill_uncatchable fault_signals itimer_interval \
+         mask_pending rt_signals_queue sigaltstack stop_continue death_by_signal no_restorer \
+         core_dump_bit sigchld sigtimedwait sigsuspend sigkill_uncatchable fault_signals itimer_interval \
          itimer_cpu",
     );
     for check in [
@@ -99,6 +99,7 @@ fn signal_handlers_frames_masks_and_default_actions() {
         "itimer_cpu",
         "stop_continue",
         "fault_signals",
+        "no_restorer",
         "core_dump_bit",
         "sigsuspend",
         "sigchld",
@@ -128,12 +129,12 @@ fn scheduler_shares_by_nice_preempts_balances_and_migrates_across_two_cpus() {
     let out = checked(
         "schedtest",
         boot_alone(
-            "quiet -- /bin/schedtest fair fifo balance migrate yield sleep getcpu policy",
+            "quiet -- /bin/schedtest fair fifo balance migrate yield sleep cpus getcpu policy",
             2,
         ),
     );
     for check in [
-        "fair", "fifo", "balance", "migrate", "yield", "sleep", "getcpu", "policy",
+        "fair", "fifo", "balance", "migrate", "yield", "sleep", "cpus", "getcpu", "policy",
     ] {
         assert!(
             out.contains(&format!("ok: {check}")),

@@ -28,7 +28,9 @@ pub mod layout {
     pub const CMDLINE_START: u64 = 0x20000;
     /// Longest command line the VMM accepts, including the terminating NUL.
     pub const CMDLINE_MAX_SIZE: usize = 4096;
-    /// Start of the EBDA, where the MP floating pointer and table go.
+    /// Start of the EBDA, where the MP floating pointer and table go. The VMM describes its
+    /// CPUs with the MP table only: it writes no ACPI tables, and would pass their RSDP in
+    /// `hvm_start_info.rsdp_paddr` if it did (the kernel does not scan for one on our VMM).
     pub const EBDA_START: u64 = 0x9fc00;
     /// End of conventional low memory; from here to 1 MiB is reserved (VGA/BIOS hole).
     pub const LOW_RAM_END: u64 = 0xa0000;

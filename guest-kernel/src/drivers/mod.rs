@@ -1,5 +1,6 @@
 //! Device drivers.
 
+pub mod acpi;
 pub mod char;
 pub mod random;
 pub mod tty;

@@ -30,10 +30,6 @@ pub fn register(backend: Backend) {
     cpu::without_interrupts(|| *BACKEND.lock() = Some(backend));
 }
 
-pub fn name() -> &'static str {
-    cpu::without_interrupts(|| BACKEND.lock().as_ref().map_or("ttyS0", |b| b.name))
-}
-
 /// Expand `\n` to `\r\n` (ONLCR).
 pub fn onlcr(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);

@@ -43,6 +43,9 @@ pub struct LoadPlan {
     pub phent: u64,
     /// Highest address the image uses: the initial program break goes above it.
     pub end: u64,
+    /// PT_GNU_STACK asks for an executable stack (PF_X). Without PT_GNU_STACK the stack is
+    /// not executable either, as on x86_64 Linux.
+    pub executable_stack: bool,
 }
 
 fn u16_at(b: &[u8], off: usize) -> KResult<u16> {
@@ -84,6 +87,7 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
     let mut segments = Vec::new();
     let mut phdr = None;
     let mut first_load_offset_vaddr = None;
+    let mut executable_stack = false;
     for i in 0..phnum {
         let ph = phoff.checked_add(i * phent).ok_or(ENOEXEC)?;
         let p_type = u32_at(image, ph)?;
@@ -95,6 +99,7 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
         match p_type {
             PT_INTERP => return Err(ENOEXEC), // dynamic linking is not supported
             PT_PHDR => phdr = Some(vaddr + bias),
+            PT_GNU_STACK => executable_stack = flags & PF_X != 0,
             PT_LOAD => {
                 let end = vaddr
                     .checked_add(memsz)
@@ -139,6 +144,7 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
         phnum: phnum as u64,
         phent: phent as u64,
         end,
+        executable_stack,
     })
 }
 
@@ -255,6 +261,19 @@ mod tests {
         assert_eq!(plan.phdr, 0x400040);
         assert_eq!(plan.end, 0x604000);
         assert_eq!(plan.segments.len(), 2);
+        assert!(!plan.executable_stack);
+    }
+
+    #[test]
+    fn pt_gnu_stack_decides_whether_the_stack_is_executable() {
+        let with = |flags| {
+            let load = (PT_LOAD, PF_R | PF_X, 0, 0x400000, 0x1000, 0x1000);
+            parse(&elf(ET_EXEC, &[load, (PT_GNU_STACK, flags, 0, 0, 0, 0)]))
+                .unwrap()
+                .executable_stack
+        };
+        assert!(!with(PF_R | PF_W));
+        assert!(with(PF_R | PF_W | PF_X));
     }
 
     #[test]

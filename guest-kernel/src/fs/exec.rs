@@ -136,7 +136,7 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     let mut random = [0u8; 16];
     crate::drivers::random::fill(&mut random);
     let (stack_image, rsp) = build_stack(STACK_TOP, &argv_b, &envp_b, &auxv, random);
-    mm.setup_stack(STACK_TOP, rsp)?;
+    mm.setup_stack(STACK_TOP, rsp, plan.executable_stack)?;
     place(&mut mm, rsp, &stack_image)?;
     record_arg_env(&mut mm, &stack_image, argv, envp);
     Ok(Image {

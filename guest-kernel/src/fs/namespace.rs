@@ -8,7 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
@@ -25,7 +25,6 @@ pub const MS_BIND: u64 = 4096;
 pub const MNT_DETACH: u64 = 2;
 
 pub struct Mount {
-    pub id: u32,
     pub sb: Arc<SuperBlock>,
     pub root: Arc<Dentry>,
     /// The device or name given to mount(2), shown first in /proc/mounts.
@@ -72,7 +71,6 @@ impl Path {
 }
 
 static MOUNTS: Mutex<Vec<Arc<Mount>>> = Mutex::new(Vec::new());
-static NEXT_MNT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// The mount on top of `path`, if any (`lookup_mnt`); the latest one wins.
 pub fn lookup_mnt(path: &Path) -> Option<Arc<Mount>> {
@@ -107,7 +105,6 @@ pub fn follow_mount(mut path: Path) -> Path {
 /// Make `root` the root of a new mount tree (the initial rootfs).
 pub fn mount_root(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Path {
     let mnt = Arc::new(Mount {
-        id: NEXT_MNT_ID.fetch_add(1, Ordering::Relaxed),
         sb,
         root: root.clone(),
         source: source.to_string(),
@@ -122,7 +119,6 @@ pub fn mount_root(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Path 
 /// filesystem (pipefs, kdevtmpfs's view of devtmpfs).
 pub fn kern_mount(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Arc<Mount> {
     Arc::new(Mount {
-        id: NEXT_MNT_ID.fetch_add(1, Ordering::Relaxed),
         sb,
         root,
         source: source.to_string(),
@@ -143,7 +139,6 @@ pub fn do_add_mount(
         return Err(ENOTDIR);
     }
     let mnt = Arc::new(Mount {
-        id: NEXT_MNT_ID.fetch_add(1, Ordering::Relaxed),
         sb,
         root,
         source: source.to_string(),

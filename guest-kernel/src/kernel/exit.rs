@@ -74,7 +74,6 @@ pub fn do_exit(status: i32) -> ! {
     *t.fs.lock() = crate::kernel::fork::kernel_fs();
 
     exit_notify(&t, group_dead);
-    crate::kernel::kthread::exit_hook(&t);
     t.state.store(TASK_DEAD, Ordering::SeqCst);
     drop(t);
     crate::sched::schedule();

@@ -47,7 +47,7 @@ fn bucket(key: &Key) -> &'static Mutex<Vec<Arc<Waiter>>> {
 }
 
 fn futex_wait(uaddr: u64, val: u32, deadline: Option<u64>, bitset: u32) -> KResult<i64> {
-    if uaddr % 4 != 0 {
+    if !uaddr.is_multiple_of(4) {
         return Err(EINVAL);
     }
     if bitset == 0 {

@@ -1,17 +1,18 @@
 //! Kernel threads (Linux's kernel/kthread.c): `kthreadd` (PID 2) creates every kernel thread
 //! on request, as its child; `kthread_create` queues a request and waits for the new thread,
-//! which sleeps until `wake_up_process`; `kthread_stop` / `kthread_should_stop` end it.
+//! which sleeps until `wake_up_process`, runs its body and exits when the body returns.
+//! (No `kthread_stop` yet: no kernel thread is ever stopped from outside.)
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
 use crate::kernel::task::{
-    current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
+    current_arc, Task, TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
 };
 use crate::sched::completion::Completion;
 
@@ -22,15 +23,8 @@ struct CreateRequest {
     done: Completion,
 }
 
-/// Per-kthread control (`struct kthread`).
-pub struct Kthread {
-    should_stop: AtomicBool,
-    exited: Completion,
-}
-
 static CREATE_LIST: Mutex<VecDeque<Arc<CreateRequest>>> = Mutex::new(VecDeque::new());
 static KTHREADD: spin::Once<Arc<Task>> = spin::Once::new();
-static KTHREADS: Mutex<BTreeMap<Pid, Arc<Kthread>>> = Mutex::new(BTreeMap::new());
 
 /// Record PID 2 (before it first runs, so early requests can wake it).
 pub fn set_kthreadd(t: Arc<Task>) {
@@ -70,13 +64,6 @@ extern "C" fn kthread_entry(arg: usize) -> ! {
     let req = unsafe { Arc::from_raw(arg as *const CreateRequest) };
     let me = current_arc();
     me.set_comm(&req.name);
-    KTHREADS.lock().insert(
-        me.pid,
-        Arc::new(Kthread {
-            should_stop: AtomicBool::new(false),
-            exited: Completion::new(),
-        }),
-    );
     let body = req.body.lock().take();
     *req.result.lock() = Some(me.clone());
     me.state.store(TASK_UNINTERRUPTIBLE, Ordering::SeqCst);
@@ -85,9 +72,7 @@ extern "C" fn kthread_entry(arg: usize) -> ! {
     drop(me);
     crate::sched::schedule();
     if let Some(body) = body {
-        if !kthread_should_stop() {
-            body();
-        }
+        body();
     }
     crate::kernel::exit::do_exit(0)
 }
@@ -112,41 +97,4 @@ pub fn kthread_run(name: &str, body: impl FnOnce() + Send + 'static) -> Option<A
     let t = kthread_create(name, body)?;
     crate::sched::wake_up_process(&t);
     Some(t)
-}
-
-/// A thread bound to `cpu` (per-CPU threads such as `ksoftirqd/N`), started.
-pub fn kthread_run_on_cpu(
-    name: &str,
-    cpu: usize,
-    body: impl FnOnce() + Send + 'static,
-) -> Option<Arc<Task>> {
-    let t = kthread_create(name, body)?;
-    crate::sched::kthread_bind(&t, cpu);
-    crate::sched::wake_up_process(&t);
-    Some(t)
-}
-
-pub fn kthread_should_stop() -> bool {
-    KTHREADS
-        .lock()
-        .get(&current().pid)
-        .is_some_and(|k| k.should_stop.load(Ordering::Acquire))
-}
-
-/// Tell `t` to stop and wait for it to exit.
-pub fn kthread_stop(t: &Arc<Task>) {
-    let Some(k) = KTHREADS.lock().get(&t.pid).cloned() else {
-        return;
-    };
-    k.should_stop.store(true, Ordering::Release);
-    crate::sched::wake_up_process(t);
-    k.exited.wait_for_completion();
-}
-
-/// Called by `do_exit`.
-pub fn exit_hook(t: &Task) {
-    let k = KTHREADS.lock().remove(&t.pid);
-    if let Some(k) = k {
-        k.exited.complete_all();
-    }
 }

@@ -19,7 +19,7 @@ fn print_backtrace(mut rbp: u64, rip: u64) {
     ));
     for _ in 0..32 {
         // Frame pointers: [rbp] = caller's rbp, [rbp + 8] = return address.
-        if rbp < arch::PAGE_OFFSET || rbp % 8 != 0 {
+        if rbp < arch::PAGE_OFFSET || !rbp.is_multiple_of(8) {
             break;
         }
         // SAFETY: rbp lies in the kernel half; kernel stacks are always mapped.
@@ -116,7 +116,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     let rbp: u64;
     // SAFETY: reading the frame pointer register.
     unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp) };
-    print_backtrace(rbp, panic as usize as u64);
+    print_backtrace(rbp, panic as *const () as u64);
     w(format_args!("---[ end Kernel panic ]---\n"));
     arch::power_off(abi::exit::KERNEL_PANIC)
 }

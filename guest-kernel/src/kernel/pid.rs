@@ -96,10 +96,6 @@ impl PidMap {
         }
     }
 
-    pub fn is_allocated(&self, pid: u32) -> bool {
-        self.test(pid)
-    }
-
     /// The PID handed out last (/proc/loadavg's last field).
     pub fn last(&self) -> u32 {
         self.last

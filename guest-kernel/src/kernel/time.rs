@@ -13,7 +13,8 @@ pub const HZ: u64 = 100;
 pub const TICK_NS: u64 = 1_000_000_000 / HZ;
 
 static JIFFIES: AtomicU64 = AtomicU64::new(0);
-static BOOT_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// CLOCK_REALTIME at boot, in seconds since the epoch: 0, as nothing reads an RTC yet.
+const BOOT_EPOCH: u64 = 0;
 
 /// Per-CPU time in ticks, /proc/stat's user, nice, system, idle columns.
 pub static CPU_USER: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -21,13 +22,9 @@ pub static CPU_NICE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_C
 pub static CPU_SYSTEM: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 pub static CPU_IDLE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
-pub fn set_boot_epoch(secs: u64) {
-    BOOT_EPOCH.store(secs, Ordering::Relaxed);
-}
-
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns.
 pub fn realtime_offset_ns() -> u64 {
-    BOOT_EPOCH.load(Ordering::Relaxed) * 1_000_000_000
+    BOOT_EPOCH * 1_000_000_000
 }
 
 pub fn jiffies() -> u64 {

@@ -83,8 +83,3 @@ pub fn run_expired(now_ns: u64) {
         crate::trace::trace_hrtimer_expire_exit(id);
     }
 }
-
-/// The earliest pending expiry, if any.
-pub fn next_expiry() -> Option<u64> {
-    TIMERS.lock().keys().next().map(|k| k.0)
-}

@@ -39,6 +39,7 @@ impl RegionSet {
         &self.regions[..self.len]
     }
 
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.as_slice().iter().map(|r| r.end - r.start).sum()
     }

@@ -434,8 +434,9 @@ impl MmStruct {
 
     /// The stack of a new program (Linux's `setup_arg_pages`): a grows-down VMA from 128 KiB
     /// below the page holding `sp` up to `stack_top`; it grows on faults below it, up to
-    /// `STACK_SIZE`. `sp` becomes `start_stack`.
-    pub fn setup_stack(&mut self, stack_top: u64, sp: u64) -> KResult<()> {
+    /// `STACK_SIZE`. `sp` becomes `start_stack`. `executable` (the program's PT_GNU_STACK asks
+    /// for it) makes the stack VM_EXEC, as EXSTACK_ENABLE_X does.
+    pub fn setup_stack(&mut self, stack_top: u64, sp: u64, executable: bool) -> KResult<()> {
         let lowest = stack_top.checked_sub(STACK_SIZE).ok_or(EINVAL)?;
         if sp >= stack_top || sp < lowest {
             return Err(E2BIG);
@@ -444,7 +445,10 @@ impl MmStruct {
         if !self.vmas.is_free(base, stack_top) {
             return Err(ENOMEM);
         }
-        let flags = VM_DATA_DEFAULT_FLAGS | VM_GROWSDOWN | VM_ACCOUNT;
+        let mut flags = VM_DATA_DEFAULT_FLAGS | VM_GROWSDOWN | VM_ACCOUNT;
+        if executable {
+            flags |= VM_EXEC;
+        }
         self.vmas.insert(Vma::anon(base, stack_top, flags));
         self.start_stack = sp;
         Ok(())

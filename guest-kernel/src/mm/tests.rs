@@ -14,7 +14,7 @@ use super::madvise::*;
 use super::mmap::*;
 use super::mremap::*;
 use super::page_alloc::{free_page_count, is_zero_page, page_count};
-use super::vma::{TASK_SIZE, VM_GROWSDOWN, VM_WIPEONFORK};
+use super::vma::{TASK_SIZE, VM_EXEC, VM_GROWSDOWN, VM_WIPEONFORK};
 use super::vmstat::{node_page_state, vm_event, NodeStat, VmEvent};
 use crate::kernel::errno::*;
 
@@ -419,10 +419,11 @@ fn the_stack_grows_on_faults_within_its_limit() {
     let _m = machine();
     let mut mm = MmStruct::new().unwrap();
     let sp = STACK_TOP - 0x800;
-    mm.setup_stack(STACK_TOP, sp).unwrap();
+    mm.setup_stack(STACK_TOP, sp, false).unwrap();
     let v = mm.vmas.vma_lookup(sp).unwrap();
     let bottom = v.start;
     assert_eq!(bottom, STACK_TOP - P - (128 << 10));
+    assert_eq!(v.flags & VM_EXEC, 0);
     assert_eq!(mm.vmas.stack_vm, 33);
     write(&mut mm, bottom - 100 * P, 1).unwrap();
     assert_eq!(mm.vmas.vma_lookup(sp).unwrap().start, bottom - 100 * P);
@@ -434,7 +435,7 @@ fn the_stack_grows_on_faults_within_its_limit() {
     write(&mut mm, STACK_TOP - STACK_SIZE, 1).unwrap();
     // A mapping just below the stack's limit keeps it from growing into its guard gap...
     let (mut mm, _) = anon_mm(1);
-    mm.setup_stack(STACK_TOP, sp).unwrap();
+    mm.setup_stack(STACK_TOP, sp, false).unwrap();
     let below = STACK_TOP - (1 << 20) - 8 * P;
     mm.do_mmap(below - P, P, RW, ANON | MAP_FIXED).unwrap();
     assert_eq!(write(&mut mm, below + P, 1), Err(FaultError::NoVma));
@@ -513,7 +514,7 @@ fn proc_files_describe_a_small_process() {
     mm.brk = mm.start_brk;
     mm.set_brk(0x40_8000);
     let sp = STACK_TOP - 0x100;
-    mm.setup_stack(STACK_TOP, sp).unwrap();
+    mm.setup_stack(STACK_TOP, sp, false).unwrap();
     for va in [0x40_3000, 0x40_6000, 0x40_7000, sp] {
         write(&mut mm, va, 1).unwrap();
     }

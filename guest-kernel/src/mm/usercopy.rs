@@ -39,8 +39,8 @@ extern "C" {
 /// Called from the page-fault handler for kernel-mode faults: resume at the fixup if the fault
 /// came from the user-copy instruction.
 pub fn fixup(frame: &mut TrapFrame) -> bool {
-    if frame.rip == __copy_user_insn as usize as u64 {
-        frame.rip = __copy_user_fixup as usize as u64;
+    if frame.rip == __copy_user_insn as *const () as u64 {
+        frame.rip = __copy_user_fixup as *const () as u64;
         return true;
     }
     false

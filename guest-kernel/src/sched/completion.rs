@@ -30,12 +30,6 @@ impl Completion {
         self.wait.wake_up();
     }
 
-    /// Let every waiter, present and future, pass.
-    pub fn complete_all(&self) {
-        *self.done.lock() = u32::MAX / 2;
-        self.wait.wake_up_all();
-    }
-
     pub fn wait_for_completion(&self) {
         let _ = self.wait.wait_event(TASK_UNINTERRUPTIBLE, true, || {
             let mut done = self.done.lock();

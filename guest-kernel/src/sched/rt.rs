@@ -14,7 +14,6 @@ pub struct RtRq<T> {
     queues: [VecDeque<T>; MAX_RT_PRIO],
     /// Bit p set when queue p is non-empty.
     bitmap: u128,
-    pub nr_running: u64,
 }
 
 impl<T> Default for RtRq<T> {
@@ -28,7 +27,6 @@ impl<T> RtRq<T> {
         RtRq {
             queues: [const { VecDeque::new() }; MAX_RT_PRIO],
             bitmap: 0,
-            nr_running: 0,
         }
     }
 
@@ -67,10 +65,6 @@ impl<T> RtRq<T> {
             self.bitmap &= !(1 << p);
         }
         Some((p, item))
-    }
-
-    pub fn queued(&self) -> usize {
-        self.queues.iter().map(|q| q.len()).sum()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {

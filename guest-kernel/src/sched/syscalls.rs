@@ -5,7 +5,8 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use super::{
-    Class, SCHED_BATCH, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RESET_ON_FORK, SCHED_RR,
+    Class, SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_NORMAL, SCHED_RESET_ON_FORK,
+    SCHED_RR,
 };
 use crate::kernel::errno::*;
 use crate::kernel::task::{current, current_arc, Pid, Task};
@@ -26,7 +27,7 @@ pub fn sys_sched_yield() -> KResult<i64> {
 }
 
 pub fn sys_sched_getaffinity(pid: u64, len: u64, mask: u64) -> KResult<i64> {
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(EINVAL);
     }
     let t = find(pid)?;
@@ -140,7 +141,7 @@ pub fn sys_sched_getparam(pid: u64, param: u64) -> KResult<i64> {
 pub fn sys_sched_get_priority_max(policy: u64) -> KResult<i64> {
     match policy as u32 {
         SCHED_FIFO | SCHED_RR => Ok(99),
-        SCHED_NORMAL | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        SCHED_NORMAL | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
         _ => Err(EINVAL),
     }
 }
@@ -148,7 +149,7 @@ pub fn sys_sched_get_priority_max(policy: u64) -> KResult<i64> {
 pub fn sys_sched_get_priority_min(policy: u64) -> KResult<i64> {
     match policy as u32 {
         SCHED_FIFO | SCHED_RR => Ok(1),
-        SCHED_NORMAL | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        SCHED_NORMAL | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
         _ => Err(EINVAL),
     }
 }

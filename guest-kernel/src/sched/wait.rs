@@ -123,10 +123,6 @@ impl WaitQueue {
         self.wake(1)
     }
 
-    pub fn wake_up_nr(&self, nr: usize) -> usize {
-        self.wake(nr.max(1))
-    }
-
     pub fn wake_up_all(&self) -> usize {
         self.wake(usize::MAX)
     }
@@ -147,9 +143,5 @@ impl WaitQueue {
     /// Take the entry `id` off the queue (`remove_wait_queue`).
     pub fn remove(&self, id: u64) {
         self.head.lock().retain(|w| w.id != id);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.head.lock().is_empty()
     }
 }

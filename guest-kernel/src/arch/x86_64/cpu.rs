@@ -9,7 +9,6 @@ use core::arch::asm;
 pub mod msr {
     pub const IA32_APIC_BASE: u32 = 0x1b;
     pub const IA32_TSC_DEADLINE: u32 = 0x6e0;
-    pub const IA32_EFER: u32 = 0xc000_0080;
     pub const IA32_STAR: u32 = 0xc000_0081;
     pub const IA32_LSTAR: u32 = 0xc000_0082;
     pub const IA32_FMASK: u32 = 0xc000_0084;
@@ -76,6 +75,16 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
         ecx: r.ecx,
         edx: r.edx,
     }
+}
+
+/// Whether we run on our own VMM (its hypervisor CPUID leaf carries our signature).
+pub fn on_watchvm() -> bool {
+    let leaf = cpuid(abi::cpuid::HYPERVISOR_LEAF, 0);
+    let mut sig = [0u8; 12];
+    sig[0..4].copy_from_slice(&leaf.ebx.to_le_bytes());
+    sig[4..8].copy_from_slice(&leaf.ecx.to_le_bytes());
+    sig[8..12].copy_from_slice(&leaf.edx.to_le_bytes());
+    sig == abi::cpuid::SIGNATURE
 }
 
 pub fn rdtsc() -> u64 {

@@ -38,7 +38,8 @@ pub struct TrapFrame {
 }
 
 impl TrapFrame {
-    pub fn from_user(&self) -> bool {
+    /// Whether the frame was taken from user mode (Linux's `user_mode(regs)`).
+    pub fn user_mode(&self) -> bool {
         self.cs & 3 == 3
     }
 

@@ -22,7 +22,7 @@ fn gate(handler: u64, ist: u8) -> [u64; 2] {
 
 /// Fill the IDT (boot CPU, once).
 pub fn init() {
-    let base = trap_stubs as usize as u64;
+    let base = trap_stubs as *const () as u64;
     for vector in 0..256 {
         let ist = match vector {
             2 | 8 | 18 => IST_FAULT,

@@ -25,7 +25,7 @@ impl IoMem {
 
     fn check(&self, offset: u64) -> *mut u32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
             "register {offset:#x} outside its window"
         );
         (self.base + offset) as *mut u32

@@ -1,5 +1,6 @@
 //! x86_64: everything that touches the CPU, its tables and its devices.
 
+pub mod acpi;
 pub mod apic;
 pub mod boot;
 pub mod cpu;

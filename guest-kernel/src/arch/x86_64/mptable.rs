@@ -1,22 +1,13 @@
-//! CPU discovery from the Intel MultiProcessor tables (our VMM writes them in the EBDA; QEMU's
-//! firmware in the BIOS area).
+//! CPU discovery from the Intel MultiProcessor tables (our VMM writes them in the EBDA,
+//! SeaBIOS in the BIOS area; QEMU's microvm firmware has only ACPI tables, see `acpi.rs`).
 
+use super::acpi::CpuList;
 use super::phys_to_virt;
-
-pub const MAX_APIC_IDS: usize = super::percpu::MAX_CPUS;
-
-pub struct CpuList {
-    pub apic_ids: [u32; MAX_APIC_IDS],
-    pub count: usize,
-}
+use crate::drivers::acpi::tables::checksum_ok;
 
 fn bytes(phys: u64, len: usize) -> &'static [u8] {
     // SAFETY: low memory (below 1 MiB) is mapped by the direct map and never reused.
     unsafe { core::slice::from_raw_parts(phys_to_virt(phys) as *const u8, len) }
-}
-
-fn checksum_ok(b: &[u8]) -> bool {
-    b.iter().fold(0u8, |a, &x| a.wrapping_add(x)) == 0
 }
 
 fn find_floating_pointer() -> Option<u64> {
@@ -46,10 +37,7 @@ pub fn cpus() -> Option<CpuList> {
     let length = u16::from_le_bytes([header[4], header[5]]) as usize;
     let entries = u16::from_le_bytes([header[34], header[35]]) as usize;
     let table = bytes(table_phys, length.min(0x10000));
-    let mut list = CpuList {
-        apic_ids: [0; MAX_APIC_IDS],
-        count: 0,
-    };
+    let mut list = CpuList::new();
     let mut off = 44;
     for _ in 0..entries {
         let Some(&kind) = table.get(off) else { break };
@@ -58,19 +46,13 @@ pub fn cpus() -> Option<CpuList> {
             break;
         }
         if kind == 0 {
+            // Flags: bit 0 enabled, bit 1 the boot processor (which goes first).
             let (apic_id, flags) = (table[off + 1] as u32, table[off + 3]);
-            if flags & 1 != 0 && list.count < MAX_APIC_IDS {
-                if flags & 2 != 0 {
-                    // Boot processor first.
-                    list.apic_ids.copy_within(0..list.count, 1);
-                    list.apic_ids[0] = apic_id;
-                } else {
-                    list.apic_ids[list.count] = apic_id;
-                }
-                list.count += 1;
+            if flags & 1 != 0 {
+                list.add(apic_id, flags & 2 != 0);
             }
         }
         off += size;
     }
-    (list.count > 0).then_some(list)
+    (!list.apic_ids().is_empty()).then_some(list)
 }

@@ -25,7 +25,6 @@ use crate::mm::vmstat::{mod_node_page_state, NodeStat};
 pub const PTE_PRESENT: u64 = 1 << 0;
 pub const PTE_WRITE: u64 = 1 << 1;
 pub const PTE_USER: u64 = 1 << 2;
-pub const PTE_HUGE: u64 = 1 << 7;
 /// Software bit: a PROT_NONE leaf (PTE_PRESENT clear, frame kept).
 pub const PTE_PROTNONE: u64 = 1 << 9;
 pub const PTE_NX: u64 = 1 << 63;
@@ -123,10 +122,6 @@ impl PageTable {
             pml4,
             tables: Vec::new(),
         })
-    }
-
-    pub fn root(&self) -> u64 {
-        self.pml4
     }
 
     /// Page-table pages this address space uses below its root.

@@ -158,7 +158,7 @@ pub fn copy_thread(
         r12: arg as u64,
         rbx: kthread_fn.map_or(0, |f| f as usize as u64),
         rbp: 0,
-        ret: ret_from_fork_asm as usize as u64,
+        ret: ret_from_fork_asm as *const () as u64,
     };
     // SAFETY: as above; the switch frame sits right below the trap frame.
     unsafe {

@@ -45,6 +45,8 @@ pub struct BootInfo {
     pub memmap_len: usize,
     /// The initramfs, as a physical range.
     pub initrd: Option<(u64, u64)>,
+    /// Physical address of the ACPI RSDP, 0 if the loader gave none.
+    pub rsdp: u64,
 }
 
 fn read<T: Copy>(phys: u64) -> T {
@@ -75,6 +77,7 @@ pub fn parse(start_info: u64) -> Option<BootInfo> {
         memmap: [(0, 0, 0); MAX_MEMMAP],
         memmap_len: 0,
         initrd: None,
+        rsdp: si.rsdp_paddr,
     };
     if si.version >= 1 && si.memmap_paddr != 0 {
         for i in 0..(si.memmap_entries as usize).min(MAX_MEMMAP) {

@@ -6,7 +6,7 @@ use super::entry::TrapFrame;
 use super::gdt::{USER_CS, USER_DS};
 use super::process::task_pt_regs;
 use crate::kernel::errno::*;
-use crate::kernel::signal::{self, KSigInfo, SigAction, StackT, SA_SIGINFO};
+use crate::kernel::signal::{self, KSigInfo, SigAction, StackT, SA_RESTORER, SA_SIGINFO};
 use crate::kernel::task::{current, Task};
 use crate::mm::usercopy::{copy_from_user, copy_to_user};
 
@@ -90,6 +90,11 @@ pub fn setup_rt_frame(
     action: &SigAction,
     old_mask: u64,
 ) -> KResult<()> {
+    // x86-64 always returns through the restorer libc registered (`__restore_rt`): without one
+    // the frame cannot be set up and the task gets SIGSEGV, as on Linux.
+    if action.flags & SA_RESTORER == 0 {
+        return Err(EFAULT);
+    }
     // `get_sigframe`: below the red zone, or at the top of the alternate stack.
     let on_alt = signal::on_sig_stack(t, frame.rsp);
     let sp = signal::sigsp(t, frame.rsp - 128, action.flags);

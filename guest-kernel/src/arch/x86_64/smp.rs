@@ -6,13 +6,20 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use spin::Once;
+
+use super::acpi::{self, CpuList};
+use super::pvh::BootInfo;
 use super::{apic, boot, mptable, phys_to_virt, tsc};
+use crate::drivers::acpi::tables::Error;
 use crate::mm::page_alloc::alloc_pages;
 
 const TRAMPOLINE: u64 = abi::layout::AP_TRAMPOLINE;
 const AP_STACK_ORDER: usize = 2; // 16 KiB
 
 static AP_STARTED: AtomicUsize = AtomicUsize::new(0);
+/// The processors the firmware describes, boot CPU first (set by `find_cpus`).
+static CPUS: Once<CpuList> = Once::new();
 
 core::arch::global_asm!(
     r#"
@@ -112,10 +119,41 @@ fn set_slot(sym: *const u8, value: u64) {
     unsafe { ptr.write_volatile(value) };
 }
 
-/// Start every processor the MP table lists; returns how many CPUs are online.
+/// Find the processors, as Linux's `setup_arch` does with `acpi_boot_init` and then
+/// `get_smp_config`: the ACPI MADT, else the MP table, else the boot CPU alone. Runs before the
+/// page allocator can reuse firmware memory. Logs one line when it has to fall back.
+pub fn find_cpus(boot_info: &BootInfo) {
+    let boot_apic_id = apic::id();
+    let cpus = match acpi::acpi_boot_init(boot_info, boot_apic_id) {
+        Ok(cpus) => {
+            crate::pr_info!(
+                "smpboot: Allowing {} CPUs, {} hotplug CPUs",
+                cpus.apic_ids().len() + cpus.hotplug,
+                cpus.hotplug
+            );
+            cpus
+        }
+        Err(why) => match mptable::cpus() {
+            // No ACPI at all is the normal case on our VMM: nothing to report.
+            Some(cpus) if why == Error::NoRsdp => cpus,
+            Some(cpus) => {
+                crate::pr_warn!("ACPI: {why}, using the MP table");
+                cpus
+            }
+            None => {
+                crate::pr_warn!("smp: {why} and no MP table, running on the boot CPU only");
+                let mut cpus = CpuList::new();
+                cpus.add(boot_apic_id, true);
+                cpus
+            }
+        },
+    };
+    CPUS.call_once(|| cpus);
+}
+
+/// Start every other processor `find_cpus` found; returns how many CPUs are online.
 pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
-    let Some(cpus) = mptable::cpus() else {
-        crate::pr_info!("smp: no MP table, running on the boot CPU only");
+    let Some(cpus) = CPUS.get().filter(|c| c.apic_ids().len() > 1) else {
         return 1;
     };
     let (start, end) = (
@@ -135,7 +173,7 @@ pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
     set_slot(entry_slot, entry as usize as u64);
     let my_id = apic::id();
     let mut cpu = 1;
-    for &apic_id in &cpus.apic_ids[..cpus.count] {
+    for &apic_id in cpus.apic_ids() {
         if apic_id == my_id || cpu >= super::percpu::MAX_CPUS {
             continue;
         }

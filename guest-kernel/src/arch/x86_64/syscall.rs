@@ -11,7 +11,7 @@ pub fn init_this_cpu() {
     // SAFETY: the entry point and selectors describe this kernel's GDT and entry code.
     unsafe {
         wrmsr(msr::IA32_STAR, star);
-        wrmsr(msr::IA32_LSTAR, entry_SYSCALL_64 as usize as u64);
+        wrmsr(msr::IA32_LSTAR, entry_SYSCALL_64 as *const () as u64);
         // Mask IF, TF, DF, AC on entry.
         wrmsr(msr::IA32_FMASK, 0x4_0700);
     }
@@ -22,8 +22,8 @@ pub fn init_this_cpu() {
 /// them (RCX = return address, R11 = RFLAGS). Recognize that fault and run the system call
 /// from it; the common exit path (`iretq`) returns to RCX. Hardware KVM never gets here.
 pub fn syscall_from_fault(frame: &mut TrapFrame, fault_addr: u64) -> bool {
-    let entry = entry_SYSCALL_64 as usize as u64;
-    if !frame.from_user() || frame.rip != entry || fault_addr != entry {
+    let entry = entry_SYSCALL_64 as *const () as u64;
+    if !frame.user_mode() || frame.rip != entry || fault_addr != entry {
         return false;
     }
     static NOTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);

@@ -72,7 +72,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
             irq::this_cpu_irq_stat()
                 .apic_timer_irqs
                 .fetch_add(1, Relaxed);
-            crate::kernel::time::timer_interrupt(frame.from_user());
+            crate::kernel::time::timer_interrupt(frame.user_mode());
         }
         RESCHEDULE_VECTOR => {
             apic::eoi();
@@ -100,7 +100,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     }
     // Back to user mode: reschedule or deliver signals first (a system call taken through
     // the kvm-pvm fault path already did this).
-    if frame.from_user() && frame.vector != super::entry::SYSCALL_VECTOR {
+    if frame.user_mode() && frame.vector != super::entry::SYSCALL_VECTOR {
         signal::exit_to_user_mode(frame);
     }
 }
@@ -108,7 +108,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
 fn page_fault(frame: &mut TrapFrame) {
     let addr = read_cr2();
     let write = frame.error_code & 2 != 0;
-    let user = frame.from_user();
+    let user = frame.user_mode();
     if super::syscall::syscall_from_fault(frame, addr) {
         return;
     }
@@ -143,7 +143,7 @@ fn page_fault(frame: &mut TrapFrame) {
 }
 
 fn exception(frame: &mut TrapFrame) {
-    if frame.from_user() {
+    if frame.user_mode() {
         let sig = match frame.vector {
             0 | 16 | 19 => signal::SIGFPE,
             6 => signal::SIGILL,

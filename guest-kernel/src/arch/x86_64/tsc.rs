@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::cpu::{cpuid, inb, outb, rdtsc};
+use super::cpu::{cpuid, inb, on_watchvm, outb, rdtsc};
 
 static TSC_KHZ: AtomicU64 = AtomicU64::new(1_000_000);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
@@ -49,12 +49,7 @@ pub fn ns_to_ticks(ns: u64) -> u64 {
 }
 
 fn hypervisor_khz() -> Option<u64> {
-    let leaf = cpuid(abi::cpuid::HYPERVISOR_LEAF, 0);
-    let mut sig = [0u8; 12];
-    sig[0..4].copy_from_slice(&leaf.ebx.to_le_bytes());
-    sig[4..8].copy_from_slice(&leaf.ecx.to_le_bytes());
-    sig[8..12].copy_from_slice(&leaf.edx.to_le_bytes());
-    if sig != abi::cpuid::SIGNATURE {
+    if !on_watchvm() {
         return None;
     }
     let features = cpuid(abi::cpuid::FEATURES_LEAF, 0);

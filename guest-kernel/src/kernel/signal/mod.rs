@@ -28,8 +28,6 @@ pub use altstack::*;
 pub use deliver::exit_to_user_mode;
 pub use syscalls::*;
 
-pub const SIGHUP: u32 = 1;
-pub const SIGINT: u32 = 2;
 pub const SIGQUIT: u32 = 3;
 pub const SIGILL: u32 = 4;
 pub const SIGTRAP: u32 = 5;
@@ -69,7 +67,6 @@ pub const SA_RESETHAND: u64 = 0x8000_0000;
 // si_code values.
 pub const SI_USER: i32 = 0;
 pub const SI_KERNEL: i32 = 0x80;
-pub const SI_QUEUE: i32 = -1;
 pub const SI_TKILL: i32 = -6;
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
@@ -142,7 +139,7 @@ impl KSigInfo {
     }
 
     /// The 128-byte `siginfo_t` (x86_64 layout).
-    pub fn to_user(&self) -> [u8; 128] {
+    pub fn to_user(self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
         b[4..8].copy_from_slice(&self.errno.to_le_bytes());
@@ -261,7 +258,6 @@ pub struct SignalStruct {
     pub live: AtomicUsize,
     pub rlim: Mutex<[[u64; 2]; 16]>,
     pub is_child_subreaper: AtomicBool,
-    pub has_child_subreaper: AtomicBool,
     /// CPU time of reaped children (ns), for times() and getrusage(RUSAGE_CHILDREN).
     pub cutime: AtomicU64,
     pub cstime: AtomicU64,
@@ -300,7 +296,6 @@ impl SignalStruct {
             live: AtomicUsize::new(1),
             rlim: Mutex::new(rlim),
             is_child_subreaper: AtomicBool::new(false),
-            has_child_subreaper: AtomicBool::new(false),
             cutime: AtomicU64::new(0),
             cstime: AtomicU64::new(0),
             maxrss: AtomicU64::new(0),

@@ -13,6 +13,8 @@
 //!   SCHED_FIFO tasks, mostly between two fair ones;
 //! - `sleep`: nanosleep and clock_nanosleep(TIMER_ABSTIME) sleep at least as asked, not much
 //!   longer;
+//! - `cpus`: /proc/stat, /proc/softirqs, sysconf and the affinity mask agree on the online
+//!   CPUs;
 //! - `getcpu`: pinned to each allowed CPU in turn, getcpu (syscall and libc) and /proc agree;
 //! - `policy`: sched_{set,get}scheduler, sched_{set,get}param, priority ranges,
 //!   rr_get_interval (100 ms), EINVAL cases, SCHED_RESET_ON_FORK, {set,get}priority and the
@@ -37,7 +39,7 @@ use guest_user::sys::{self, CpuSet, Shared};
 use guest_user::{ensure, fail};
 
 use classes::{fair, fifo};
-use placement::{balance, getcpu, migrate};
+use placement::{balance, cpus, getcpu, migrate};
 use policy::policy;
 use yield_sleep::{sleep, yield_cpu};
 
@@ -48,6 +50,7 @@ const CHECKS: &[NamedCheck] = &[
     ("migrate", migrate),
     ("yield", yield_cpu),
     ("sleep", sleep),
+    ("cpus", cpus),
     ("getcpu", getcpu),
     ("policy", policy),
 ];

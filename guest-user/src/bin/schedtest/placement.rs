@@ -1,4 +1,5 @@
-//! Where tasks run: load balancing spreads spinners, affinity changes migrate, getcpu agrees.
+//! Where tasks run: the CPUs user space sees, load balancing spreads spinners, affinity changes
+//! migrate, getcpu agrees.
 
 use super::*;
 
@@ -121,6 +122,38 @@ pub(super) fn migrate() -> Check {
     pass_with(format_args!(
         "CPU {a} -> {b} seen after {} ms",
         took.as_millis()
+    ))
+}
+
+/// Every way user space counts the online CPUs agrees: the `cpuN` lines of /proc/stat, the
+/// columns of /proc/softirqs, sysconf(_SC_NPROCESSORS_ONLN), and our affinity mask, which is
+/// CPUs 0..N (init's, inherited: all of them).
+pub(super) fn cpus() -> Check {
+    let stat = std::fs::read_to_string("/proc/stat").ctx("reading /proc/stat")?;
+    let in_stat = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    let softirqs = std::fs::read_to_string("/proc/softirqs").ctx("reading /proc/softirqs")?;
+    let in_softirqs = softirqs
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .count();
+    let sysconf = sys::online_cpus();
+    let allowed = allowed_cpus()?;
+    ensure!(
+        in_stat >= 1 && [in_softirqs, sysconf, allowed.len()] == [in_stat; 3],
+        "/proc/stat lists {in_stat} CPUs, /proc/softirqs {in_softirqs}, sysconf says {sysconf}, \
+         affinity {allowed:?}"
+    );
+    ensure!(
+        allowed.iter().copied().eq(0..in_stat),
+        "affinity {allowed:?} is not CPUs 0..{in_stat}"
+    );
+    pass_with(format_args!(
+        "{in_stat} CPUs: /proc/stat, /proc/softirqs, sysconf, affinity"
     ))
 }
 

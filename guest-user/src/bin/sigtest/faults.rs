@@ -45,6 +45,49 @@ pub(crate) fn death_by_signal() -> Check {
     pass()
 }
 
+/// A handler installed with the raw rt_sigaction and no SA_RESTORER has nowhere to return
+/// to: on x86-64 the kernel cannot build its frame and sends SIGSEGV instead (Linux's
+/// `__setup_rt_frame` and `force_sigsegv`), which kills a task without a SIGSEGV handler.
+/// libc always sets SA_RESTORER; this bypasses it.
+pub(crate) fn no_restorer() -> Check {
+    extern "C" fn handler(_: i32) {}
+    /// The kernel's `struct sigaction` on x86-64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let pid = sys::fork_child(|| {
+        let act = KernelSigaction {
+            handler: handler as *const () as usize,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: `act` is a valid kernel sigaction; no old action is asked for. SIGSEGV goes
+        // back to its default action (std installs a handler that would take it and return).
+        // The child then raises SIGUSR1 and is expected to die of SIGSEGV.
+        unsafe {
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+            if libc::syscall(libc::SYS_rt_sigaction, libc::SIGUSR1, &act, 0usize, 8usize) != 0 {
+                return 101;
+            }
+            libc::raise(libc::SIGUSR1);
+        }
+        100
+    })
+    .ctx("fork")?;
+    let st = sys::wait_status(pid).ctx("waitpid")?;
+    ensure!(
+        libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGSEGV,
+        "child {}, want killed by SIGSEGV",
+        sys::describe_status(st)
+    );
+    pass()
+}
+
 /// SIGQUIT's and SIGSEGV's default action is a core dump: the raw status has bit 0x80 set.
 /// (The child lifts RLIMIT_CORE and works in a scratch directory, which is removed after.)
 pub(crate) fn core_dump_bit() -> Check {

@@ -3,7 +3,7 @@
 //! direction flag come back after rt_sigreturn); SA_RESTART, SA_RESETHAND, SA_NODEFER;
 //! sigaltstack and SA_ONSTACK (validation, SS_ONSTACK, EPERM on the stack, SS_AUTODISARM);
 //! masks, pending sets and real-time queueing; stop/continue and death by signal as
-//! wait reports them (core-dump bit included); SIGCHLD; sigtimedwait; sigsuspend; the
+//! wait reports them (core-dump bit included); a handler without SA_RESTORER; SIGCHLD; sigtimedwait; sigsuspend; the
 //! uncatchable SIGKILL/SIGSTOP; faults (SIGSEGV, SIGILL, SIGFPE) with their si_code/si_addr;
 //! and interval timers (setitimer/getitimer/alarm: SIGALRM, SIGVTALRM, SIGPROF).
 //!
@@ -26,7 +26,7 @@ use guest_user::ensure;
 use guest_user::sys::{self, Shared};
 
 use altstack::sigaltstack;
-use faults::{core_dump_bit, death_by_signal, fault_signals};
+use faults::{core_dump_bit, death_by_signal, fault_signals, no_restorer};
 use frame::handler_frame_restores_state;
 use handler::{
     getuid, is_member, kill, mask, record, reset, set_mask, sigset, Handler, BLOCKED_INSIDE, CODE,
@@ -49,6 +49,7 @@ const CHECKS: &[NamedCheck] = &[
     ("sigaltstack", sigaltstack),
     ("stop_continue", stop_continue),
     ("death_by_signal", death_by_signal),
+    ("no_restorer", no_restorer),
     ("core_dump_bit", core_dump_bit),
     ("sigchld", sigchld),
     ("sigtimedwait", sigtimedwait),
