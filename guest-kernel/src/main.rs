@@ -7,7 +7,7 @@
 // The host test build compiles only the pure modules, so much of the kernel looks unused.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 // The function tracer's handlers must have no entry NOP of their own (trace/ftrace.rs).
-#![feature(patchable_function_entry)]
+#![cfg_attr(not(test), feature(patchable_function_entry))]
 
 extern crate alloc;
 

@@ -28,12 +28,10 @@ pub const TASK_INTERRUPTIBLE: u32 = 0x0001;
 pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
 pub const __TASK_STOPPED: u32 = 0x0004;
 pub const __TASK_TRACED: u32 = 0x0008;
-pub const TASK_PARKED: u32 = 0x0040;
 pub const TASK_DEAD: u32 = 0x0080;
 pub const TASK_WAKEKILL: u32 = 0x0100;
 pub const TASK_NOLOAD: u32 = 0x0400;
 pub const TASK_STOPPED: u32 = TASK_WAKEKILL | __TASK_STOPPED;
-pub const TASK_KILLABLE: u32 = TASK_WAKEKILL | TASK_UNINTERRUPTIBLE;
 pub const TASK_IDLE: u32 = TASK_UNINTERRUPTIBLE | TASK_NOLOAD;
 pub const TASK_NORMAL: u32 = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE;
 // `exit_state`.
@@ -46,7 +44,6 @@ pub const PF_EXITING: u32 = 0x0000_0004;
 /// A workqueue worker (`kworker/*`): the scheduler reports its sleeps and wake-ups to the pool.
 pub const PF_WQ_WORKER: u32 = 0x0000_0020;
 pub const PF_FORKNOEXEC: u32 = 0x0000_0040;
-pub const PF_SUPERPRIV: u32 = 0x0000_0100;
 pub const PF_KTHREAD: u32 = 0x0020_0000;
 
 /// Per-process filesystem context (`fs_struct`), shared under CLONE_FS.

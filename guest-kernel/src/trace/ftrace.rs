@@ -18,7 +18,7 @@ use crate::arch::ftrace::{self, FtraceRegs, FTRACE_ENTRY, FTRACE_RETURN};
 use crate::kernel::task;
 
 /// Hooked returns one task can have pending (nested probed calls). A deeper call is still
-/// recorded at entry; its return is not hooked and is counted in [`missed_returns`].
+/// recorded at entry; its return is not hooked and counts as a lost record.
 pub const RET_STACK_DEPTH: usize = 16;
 
 /// One hooked return: where the function really returns, and what its entry saw.
@@ -47,15 +47,16 @@ pub struct RetStack {
 
 impl RetStack {
     pub const fn new() -> Self {
-        const EMPTY: RetFrame = RetFrame {
-            ret: AtomicU64::new(0),
-            func: AtomicU64::new(0),
-            calltime: AtomicU64::new(0),
-            args: [const { AtomicU64::new(0) }; 6],
-        };
         RetStack {
             depth: AtomicUsize::new(0),
-            frames: [EMPTY; RET_STACK_DEPTH],
+            frames: [const {
+                RetFrame {
+                    ret: AtomicU64::new(0),
+                    func: AtomicU64::new(0),
+                    calltime: AtomicU64::new(0),
+                    args: [const { AtomicU64::new(0) }; 6],
+                }
+            }; RET_STACK_DEPTH],
         }
     }
 
@@ -93,13 +94,6 @@ impl Default for RetStack {
     }
 }
 
-static MISSED_RETURNS: AtomicU64 = AtomicU64::new(0);
-
-/// Returns not hooked because a task's return stack was full.
-pub fn missed_returns() -> u64 {
-    MISSED_RETURNS.load(Ordering::Relaxed)
-}
-
 /// A patched function was entered (called by a trampoline, interrupts off).
 #[no_mangle]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
@@ -127,7 +121,8 @@ extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
             if t.ret_stack.push(regs.parent_ip, ip, cpu::rdtsc(), args) {
                 regs.parent_ip = ftrace::return_to_handler_addr();
             } else {
-                MISSED_RETURNS.fetch_add(1, Ordering::Relaxed);
+                // Its return record will never be written: the host reports it as lost.
+                super::ring::count_lost();
             }
         }
     }

@@ -67,6 +67,14 @@ fn head_tail_lost(cpu: usize) -> (&'static AtomicU64, &'static AtomicU64, &'stat
     }
 }
 
+/// Count one record this CPU could not write (the host reports it as lost).
+pub fn count_lost() {
+    let cpu = percpu::cpu_id();
+    if DATA[cpu].load(Ordering::Acquire) != 0 {
+        head_tail_lost(cpu).2.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Write one record of event `E` with `payload` and the variable-length bytes `extra` (a
 /// `__data_loc` string) into this CPU's ring, if the host's filters let it through.
 pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
