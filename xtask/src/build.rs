@@ -110,7 +110,14 @@ fn ensure_kernel_toolchain(channel: &str) -> Result<()> {
     if !toolchains.lines().any(|l| l.starts_with(channel)) {
         eprintln!("==> installing the kernel's toolchain {channel}");
         run(Command::new("rustup")
-            .args(["toolchain", "install", channel, "--profile", "minimal"])
+            .args([
+                "toolchain",
+                "install",
+                channel,
+                "--profile",
+                "minimal",
+                "--no-self-update",
+            ])
             .args(["--component", "rustfmt,clippy", "--target", KERNEL_TARGET])
             .current_dir(root()))?;
     }
