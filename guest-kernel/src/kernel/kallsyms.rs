@@ -71,6 +71,15 @@ pub fn describe(addr: u64) -> DisplaySym {
     DisplaySym(lookup(addr))
 }
 
+/// `describe` for a return address (Linux's `%pB`): named after the call before it, which
+/// may be the last instruction of its function when the callee never returns.
+pub fn describe_return(addr: u64) -> DisplaySym {
+    DisplaySym(lookup(addr.wrapping_sub(1)).map(|mut s| {
+        s.offset += 1;
+        s
+    }))
+}
+
 pub struct DisplaySym(Option<Symbol>);
 
 impl core::fmt::Display for DisplaySym {

@@ -30,7 +30,7 @@ fn print_backtrace(mut rbp: u64, rip: u64) {
         w(format_args!(
             " [<{:016x}>] {}\n",
             ret,
-            crate::kernel::kallsyms::describe(ret)
+            crate::kernel::kallsyms::describe_return(ret)
         ));
         if next <= rbp {
             break;
