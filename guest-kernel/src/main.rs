@@ -25,8 +25,8 @@ mod trace;
 // The pure parts of drivers/, host-tested on their own: the ACPI table parsers and the virtio
 // ring bookkeeping.
 #[cfg(test)]
-#[path = "drivers/acpi/tables.rs"]
-mod acpi_tables;
+#[path = "drivers/acpi/mod.rs"]
+mod acpi;
 #[cfg(test)]
 #[path = "drivers/virtio/ring.rs"]
 mod virtio_ring;

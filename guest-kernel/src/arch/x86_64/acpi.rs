@@ -11,9 +11,10 @@ use core::fmt;
 use super::paging::DIRECT_MAP_BYTES;
 use super::phys_to_virt;
 use super::pvh::BootInfo;
+use crate::drivers::acpi::madt;
 use crate::drivers::acpi::tables::{self, Error, Rsdp, SdtHeader};
 
-pub type CpuList = tables::CpuList<{ super::percpu::MAX_CPUS }>;
+pub type CpuList = madt::CpuList<{ super::percpu::MAX_CPUS }>;
 
 /// Below 1 MiB every address is RAM or ROM on a PC, whatever the memory map says.
 const LOW_MEMORY_END: u64 = 0x10_0000;
@@ -143,7 +144,7 @@ pub fn acpi_boot_init(boot: &BootInfo, boot_apic_id: u32) -> Result<CpuList, Err
     }
     let root = found.root;
     print_table(root.table.phys, &root.table.header);
-    let madt = tables::find_madt(&reader, &root)?;
+    let madt = madt::find_madt(&reader, &root)?;
     print_table(madt.table.phys, &madt.table.header);
     if madt.local_apic_address as u64 != abi::layout::LAPIC_BASE {
         // The kernel drives the local APIC at its architectural address only.
@@ -152,7 +153,7 @@ pub fn acpi_boot_init(boot: &BootInfo, boot_apic_id: u32) -> Result<CpuList, Err
             madt.local_apic_address
         );
     }
-    let cpus = tables::madt_cpus(&madt, boot_apic_id, MAX_XAPIC_ID)?;
+    let cpus = madt::madt_cpus(&madt, boot_apic_id, MAX_XAPIC_ID)?;
     crate::pr_info!("ACPI: Using ACPI (MADT) for SMP configuration information");
     if cpus.ignored > 0 {
         crate::pr_warn!(
