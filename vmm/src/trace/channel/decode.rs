@@ -189,7 +189,10 @@ impl FieldSource for Record<'_> {
                 _ => None,
             },
             // Function records carry the argument registers and the return value.
-            (FieldRoot::Arg(n), []) => Record::field(self, &format!("arg{n}")),
+            (FieldRoot::Arg(n), []) => {
+                const ARGS: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
+                Record::field(self, ARGS.get(n as usize)?)
+            }
             (FieldRoot::Retval, []) => Record::field(self, "retval"),
             _ => None,
         }
