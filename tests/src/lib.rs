@@ -38,7 +38,7 @@ pub fn guest() -> &'static Guest {
         Guest {
             kernel: var("WATCHVM_KERNEL", "target/guest/kernel"),
             initramfs: var("WATCHVM_INITRAMFS", "target/guest/initramfs.cpio"),
-            vmm: var("WATCHVM_VMM", "target/release/vmm"),
+            vmm: var("WATCHVM_VMM", "target/x86_64-unknown-linux-gnu/release/vmm"),
         }
     })
 }

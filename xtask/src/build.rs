@@ -10,6 +10,8 @@ use crate::cpio::{self, Member};
 
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 pub const USER_TARGET: &str = "x86_64-unknown-linux-musl";
+/// The host target the `vmm` binary is built for.
+pub const VMM_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Programs from guest-user/ placed in /bin (init goes to /sbin/init).
 pub const PROGRAMS: &[&str] = &[
     "bootmark",
@@ -215,11 +217,28 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The `vmm` binary, linked statically (`crt-static`), as Firecracker ships its VMM: no shared
+/// libc or dynamic loader is mapped into each VMM process, which keeps its resident memory
+/// beyond guest RAM under 3 MiB. glibc rather than musl, whose allocator halves the trace
+/// drain rate. An explicit `--target` keeps the flag off build scripts and proc macros.
 pub fn vmm() -> Result<PathBuf> {
     run(cargo()
-        .args(["build", "--release", "-p", "vmm"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "vmm",
+            "--bin",
+            "vmm",
+            "--target",
+            VMM_TARGET,
+        ])
+        .env(
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+            "-C target-feature=+crt-static",
+        )
         .current_dir(root()))?;
-    Ok(root().join("target/release/vmm"))
+    Ok(root().join("target").join(VMM_TARGET).join("release/vmm"))
 }
 
 pub fn all() -> Result<Artifacts> {

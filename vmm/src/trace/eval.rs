@@ -417,7 +417,12 @@ fn builtin(b: Builtin, ctx: &Context<'_>) -> Value {
 /// A field from the caller, normalized: strings capped, anything odd read as 0.
 fn field(ctx: &Context<'_>, root: FieldRoot, path: &[String]) -> Value {
     match ctx.fields.field(root, path) {
-        Some(Value::Str(s)) => Value::string(&s),
+        Some(Value::Str(mut s)) => {
+            // Capped in place: no second copy per event on the drain path.
+            let len = cap_str(&s, STRLEN - 1).len();
+            s.truncate(len);
+            Value::Str(s)
+        }
         Some(v @ Value::Int(_)) => v,
         Some(Value::Stack(mut frames)) => {
             frames.truncate(MAX_STACK);
