@@ -6,7 +6,8 @@
 //! - our kernel on our VMM (KVM): the VMM timestamps the guest's port-0x80 codes;
 //! - our kernel under QEMU microvm TCG, and Debian's Linux kernel the same way, with an
 //!   initramfs holding the same `bootmark` binary as /init; "first user instruction" is when
-//!   its line appears on the serial console (read through a pipe).
+//!   its line appears on the serial console (read through a pipe);
+//! - the kernel instructions of that boot path, counted under QEMU (bench_insns.rs).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -204,6 +205,18 @@ pub fn run(runs: usize) -> Result<()> {
             ms(ours_tcg.to_user),
             ms(ours_tcg.to_exit)
         ),
+    }
+    let profile =
+        crate::bench_insns::boot_profile(&a.kernel, &a.initramfs, crate::bench_insns::BOOT_APPEND)?;
+    println!();
+    println!(
+        "Kernel instructions from entry to the first user instruction (QEMU TCG, 1 CPU, \
+         counted): {}; the most expensive functions:",
+        profile.instructions
+    );
+    for (name, n) in profile.functions.iter().take(12) {
+        let name: String = name.chars().take(90).collect();
+        println!("  {n:>8}  {name}");
     }
     rss.sort();
     println!();

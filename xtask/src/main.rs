@@ -2,6 +2,7 @@
 //! runs, tests and benchmarks them. One module per subcommand.
 
 mod bench;
+mod bench_insns;
 mod bench_trace;
 mod build;
 mod cpio;
@@ -45,6 +46,12 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Count the kernel's boot-path instructions under QEMU and list the costliest functions.
+    BootProfile {
+        /// How many functions to list.
+        #[arg(long, default_value_t = 30)]
+        top: usize,
+    },
 }
 
 fn main() {
@@ -54,6 +61,7 @@ fn main() {
         Command::Run { cpus, mem, cmdline } => run::run(cpus, &mem, &cmdline),
         Command::Test => test::all(),
         Command::Bench { runs } => bench::run(runs),
+        Command::BootProfile { top } => bench_insns::print(top),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
