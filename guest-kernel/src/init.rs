@@ -24,7 +24,7 @@ extern "C" fn x86_64_start_kernel(start_info: u32) -> ! {
 fn start_kernel(start_info: u64) -> ! {
     // CPU tables and the early console.
     arch::serial::init();
-    percpu::init_this_cpu(0, 0);
+    percpu::init_this_cpu(0, apic::id());
     idt::init();
     idt::load();
     arch::syscall::init_this_cpu();

@@ -3,7 +3,7 @@
 //! and boot the same kernel under QEMU.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -122,6 +122,14 @@ pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
 /// microvm's ACPI tables (on by default) are how the kernel finds the second CPU: its firmware
 /// writes no MP table.
 pub fn qemu_command(kernel: &Path, initrd: &Path, append: &str) -> Command {
+    let mut cmd = qemu_machine(kernel, initrd, append);
+    cmd.arg("-nographic");
+    cmd
+}
+
+/// The microvm QEMU runs our kernel in (the tests' and the bench's), without a console: the
+/// caller says where the serial port and any other device go.
+pub fn qemu_machine(kernel: &Path, initrd: &Path, append: &str) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
         "-M",
@@ -135,7 +143,7 @@ pub fn qemu_command(kernel: &Path, initrd: &Path, append: &str) -> Command {
         "-smp",
         "2",
     ])
-    .args(["-nographic", "-no-reboot"])
+    .arg("-no-reboot")
     .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
     .arg("-kernel")
     .arg(kernel)
@@ -149,12 +157,18 @@ pub fn qemu_command(kernel: &Path, initrd: &Path, append: &str) -> Command {
 /// QEMU's isa-debug-exit makes QEMU exit with `(status << 1) | 1`.
 pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
     let g = guest();
-    let mut child = qemu_command(&g.kernel, &g.initramfs, cmdline)
+    let child = qemu_command(&g.kernel, &g.initramfs, cmdline)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
+    wait_with_timeout(child, timeout)
+}
+
+/// Wait for a QEMU child (killed after `timeout`); returns the guest's status from QEMU's
+/// isa-debug-exit code (`(status << 1) | 1`) and its stdout, without carriage returns.
+pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> (Option<i32>, String) {
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {

@@ -51,7 +51,15 @@ fn hex_field(header: &[u8], index: usize) -> Option<u32> {
     let field = header.get(6 + index * 8..6 + index * 8 + 8)?;
     let mut v = 0u32;
     for &c in field {
-        v = v << 4 | (c as char).to_digit(16)?;
+        // Byte arithmetic, not `char::to_digit`: every boot parses these, instruction by
+        // emulated instruction.
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        v = v << 4 | u32::from(digit);
     }
     Some(v)
 }

@@ -39,17 +39,28 @@ pub fn devtmpfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> 
     Ok(instance())
 }
 
-/// Make the node for a new device and wait until it exists (`devtmpfs_create_node`).
-pub fn devtmpfs_create_node(name: &str, mode: u32, rdev: u64) {
-    let done = Arc::new(Completion::new());
-    REQUESTS.lock().push_back(Request {
-        name: name.to_string(),
-        mode,
-        rdev,
-        done: done.clone(),
-    });
+/// Make the nodes for new devices and wait until they exist (Linux's `devtmpfs_create_node`,
+/// for several devices at once): one request per node, one wake-up of `kdevtmpfs`, so the
+/// boot's devices cost one hand-over to the thread, not one each.
+pub fn devtmpfs_create_nodes<'a>(nodes: impl IntoIterator<Item = (&'a str, u32, u64)>) {
+    let mut pending = alloc::vec::Vec::new();
+    {
+        let mut requests = REQUESTS.lock();
+        for (name, mode, rdev) in nodes {
+            let done = Arc::new(Completion::new());
+            requests.push_back(Request {
+                name: name.to_string(),
+                mode,
+                rdev,
+                done: done.clone(),
+            });
+            pending.push(done);
+        }
+    }
     KDEVTMPFS_WAIT.wake_up();
-    done.wait_for_completion();
+    for done in pending {
+        done.wait_for_completion();
+    }
 }
 
 /// The body of `kdevtmpfs`: make the nodes drivers ask for, in the filesystem's own root.
@@ -87,8 +98,10 @@ pub fn devtmpfs_init() {
         crate::pr_err!("devtmpfs: unable to create kdevtmpfs");
         return;
     }
-    for &(name, perm, major, minor) in super::char_dev::DEVICES {
-        devtmpfs_create_node(name, S_IFCHR | perm, mkdev(major, minor));
-    }
+    devtmpfs_create_nodes(
+        super::char_dev::DEVICES
+            .iter()
+            .map(|&(name, perm, major, minor)| (name, S_IFCHR | perm, mkdev(major, minor))),
+    );
     crate::pr_info!("devtmpfs: initialized");
 }

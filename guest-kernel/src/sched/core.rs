@@ -79,7 +79,17 @@ pub fn nr_running_on(cpu: usize) -> usize {
 
 /// Runnable tasks on all CPUs (for /proc/loadavg and /proc/stat).
 pub fn nr_running() -> usize {
-    (0..MAX_CPUS).map(nr_running_on).sum()
+    for_each_cpu(online_mask()).map(nr_running_on).sum()
+}
+
+/// The CPUs in `mask`, lowest first (Linux's `for_each_cpu`): one step per CPU in the mask,
+/// not per possible CPU, which matters on the wake-up path where kernel code is emulated.
+pub fn for_each_cpu(mut mask: u64) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        let cpu = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (cpu < 64).then_some(cpu)
+    })
 }
 
 pub fn online_mask() -> u64 {
@@ -263,10 +273,7 @@ fn select_task_rq(p: &Task, prev_cpu: usize) -> usize {
         return prev_cpu;
     }
     let mut best = None;
-    for cpu in 0..MAX_CPUS {
-        if allowed & (1 << cpu) == 0 {
-            continue;
-        }
+    for cpu in for_each_cpu(allowed) {
         // Fewest runnable tasks first; on a tie, stay where the task was (cache-warm).
         let n = (nr_running_on(cpu), cpu != prev_cpu);
         if best.is_none_or(|(_, bn)| n < bn) {

@@ -8,7 +8,7 @@ use core::sync::atomic::Ordering;
 use spin::MutexGuard;
 
 use super::core::*;
-use crate::arch::percpu::{self, MAX_CPUS};
+use crate::arch::percpu;
 use crate::arch::tsc;
 use crate::kernel::task::Task;
 
@@ -34,8 +34,7 @@ pub fn run_rebalance_domains() {
 pub fn load_balance(this: usize) {
     let mine = nr_running_on(this);
     let online = online_mask();
-    let Some((busiest, most)) = (0..MAX_CPUS)
-        .filter(|&c| c != this && online & (1 << c) != 0)
+    let Some((busiest, most)) = super::core::for_each_cpu(online & !(1 << this))
         .map(|c| (c, nr_running_on(c)))
         .max_by_key(|&(_, n)| n)
     else {

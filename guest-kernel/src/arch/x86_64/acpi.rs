@@ -126,6 +126,37 @@ fn print_table(phys: u64, h: &SdtHeader) {
     );
 }
 
+/// Register the MADT's I/O APICs (Linux's `acpi_parse_ioapic`), logging each as Linux does:
+/// `IOAPIC[0]: apic_id 0, version 32, address 0xfec00000, GSI 0-23`.
+fn register_io_apics(madt: &madt::Madt) {
+    let mut index = 0;
+    for entry in madt.entries().flatten() {
+        let madt::MadtEntry::IoApic {
+            id,
+            address,
+            gsi_base,
+        } = entry
+        else {
+            continue;
+        };
+        match super::ioapic::register(address as u64, gsi_base) {
+            Some((version, pins)) => {
+                crate::pr_info!(
+                    "IOAPIC[{}]: apic_id {}, version {}, address {:#x}, GSI {}-{}",
+                    index,
+                    id,
+                    version,
+                    address,
+                    gsi_base,
+                    gsi_base + pins - 1
+                );
+                index += 1;
+            }
+            None => crate::pr_warn!("ACPI: I/O APIC at {:#x} ignored", address),
+        }
+    }
+}
+
 /// The processors the MADT lists, boot CPU first (Linux's `acpi_boot_init` as far as
 /// `acpi_parse_madt_lapic_entries`). Logs the tables it used; the caller logs why it fails.
 pub fn acpi_boot_init(boot: &BootInfo, boot_apic_id: u32) -> Result<CpuList, Error> {
@@ -154,6 +185,7 @@ pub fn acpi_boot_init(boot: &BootInfo, boot_apic_id: u32) -> Result<CpuList, Err
         );
     }
     let cpus = madt::madt_cpus(&madt, boot_apic_id, MAX_XAPIC_ID)?;
+    register_io_apics(&madt);
     crate::pr_info!("ACPI: Using ACPI (MADT) for SMP configuration information");
     if cpus.ignored > 0 {
         crate::pr_warn!(

@@ -45,9 +45,9 @@ pub fn this_cpu_irq_stat() -> &'static IrqStat {
 static ACTIONS: Mutex<[Option<Action>; NR_IRQS as usize]> =
     Mutex::new([const { None }; NR_IRQS as usize]);
 
-/// Install `handler` for `pin` and route the pin to the boot CPU.
+/// Install `handler` for interrupt line `pin` (a GSI) and route it to this CPU.
 pub fn request_irq(pin: u32, name: &'static str, handler: Handler) -> bool {
-    if pin >= NR_IRQS as u32 || pin >= super::ioapic::pins() {
+    if pin >= NR_IRQS as u32 || !super::ioapic::has_gsi(pin) {
         return false;
     }
     super::cpu::without_interrupts(|| {

@@ -16,9 +16,10 @@ use crate::mm::fault;
 pub const LOCAL_TIMER_VECTOR: u64 = 0xec;
 pub const RESCHEDULE_VECTOR: u64 = 0xfd;
 pub const SPURIOUS_VECTOR: u64 = 0xff;
-/// IOAPIC pin N arrives on vector `IRQ_BASE + N`.
+/// Interrupt line (GSI) N arrives on vector `IRQ_BASE + N`.
 pub const IRQ_BASE: u64 = 0x30;
-pub const NR_IRQS: u64 = 24;
+/// GSIs the kernel handles: two I/O APICs of 24 pins (QEMU microvm's layout).
+pub const NR_IRQS: u64 = 48;
 
 const EXCEPTION_NAMES: [&str; 32] = [
     "divide error",
