@@ -66,7 +66,11 @@ fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
     ))
 }
 
-/// QEMU microvm with TCG: time to the bootmark line and to exit.
+/// How long a QEMU boot may take before it counts as hung (TCG boots Linux in ~5 s).
+const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// QEMU microvm with TCG: time to the bootmark line and to exit. A boot that has not powered
+/// off after [`QEMU_TIMEOUT`] is killed and reported as hung.
 fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     let start = Instant::now();
     let mut child = vm_tests::qemu_command(kernel, initrd, append)
@@ -75,23 +79,53 @@ fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
         .stderr(Stdio::null())
         .spawn()
         .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
+    let stdout = child.stdout.take().context("no QEMU stdout pipe")?;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = finished.recv_timeout(QEMU_TIMEOUT).is_err();
+        if hung {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        hung
+    });
     let mut to_user = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    for line in BufReader::new(stdout).lines() {
         let line = line.unwrap_or_default();
         if to_user.is_none() && line.contains("bootmark: user space reached") {
             to_user = Some(start.elapsed());
         }
-        if start.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            bail!("QEMU boot took more than 300 s");
-        }
     }
-    child.wait()?;
+    let _ = done.send(());
+    let hung = watchdog.join().unwrap_or(true);
     let to_exit = start.elapsed();
+    if hung {
+        bail!("hung: killed after {} s", QEMU_TIMEOUT.as_secs());
+    }
     Ok(Sample {
         to_user: to_user.context("the guest never reached user space")?,
         to_exit,
     })
+}
+
+/// `runs` QEMU boots, summarized over the ones that finished; a boot that hangs or fails is
+/// reported on stderr and left out (at least half must finish).
+fn qemu_runs(runs: usize, boot: impl Fn() -> Result<Sample>) -> Result<(Sample, usize)> {
+    let mut samples = Vec::new();
+    let mut failed = 0;
+    for i in 0..runs {
+        match boot() {
+            Ok(s) => samples.push(s),
+            Err(e) => {
+                eprintln!("bench: run {} left out: {e:#}", i + 1);
+                failed += 1;
+            }
+        }
+    }
+    if samples.len() * 2 < runs.max(1) {
+        bail!("{failed} of {runs} QEMU boots failed");
+    }
+    Ok((summarize(samples), failed))
 }
 
 fn linux_kernel() -> Option<PathBuf> {
@@ -145,25 +179,21 @@ pub fn run(runs: usize) -> Result<()> {
     rows.push(("ours, our VMM (KVM)".into(), summarize(samples)));
 
     eprintln!("bench: our kernel under QEMU TCG ({runs} runs)");
-    let samples = (0..runs)
-        .map(|_| {
-            qemu_once(
-                &a.kernel,
-                &a.initramfs,
-                "console=ttyS0 quiet init=/bin/bootmark",
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let ours_tcg = summarize(samples);
+    let (ours_tcg, ours_failed) = qemu_runs(runs, || {
+        qemu_once(
+            &a.kernel,
+            &a.initramfs,
+            "console=ttyS0 quiet init=/bin/bootmark",
+        )
+    })?;
 
     let linux = match linux_kernel() {
         Some(k) => {
             eprintln!("bench: Linux {} under QEMU TCG ({runs} runs)", k.display());
             let initrd = linux_initramfs(&bin_dir)?;
-            let samples = (0..runs)
-                .map(|_| qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1"))
-                .collect::<Result<Vec<_>>>()?;
-            Some(summarize(samples))
+            Some(qemu_runs(runs, || {
+                qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1")
+            })?)
         }
         None => {
             eprintln!("bench: no /boot/vmlinuz-* (apt-get install linux-image-amd64): Linux column skipped");
@@ -186,22 +216,29 @@ pub fn run(runs: usize) -> Result<()> {
             theirs.as_secs_f64() / ours.as_secs_f64()
         )
     };
+    let left_out = |failed: usize| match failed {
+        0 => String::new(),
+        n => format!(" ({n} failed or hung, left out)"),
+    };
     match &linux {
-        Some(l) => {
+        Some((l, linux_failed)) => {
             println!(
-                "| ours, QEMU TCG | {} | {} | {} |",
+                "| ours, QEMU TCG{} | {} | {} | {} |",
+                left_out(ours_failed),
                 ms(ours_tcg.to_user),
                 ms(ours_tcg.to_exit),
                 ratio(ours_tcg.to_user, l.to_user)
             );
             println!(
-                "| Linux, QEMU TCG | {} | {} | 1 |",
+                "| Linux, QEMU TCG{} | {} | {} | 1 |",
+                left_out(*linux_failed),
                 ms(l.to_user),
                 ms(l.to_exit)
             );
         }
         None => println!(
-            "| ours, QEMU TCG | {} | {} | (no Linux) |",
+            "| ours, QEMU TCG{} | {} | {} | (no Linux) |",
+            left_out(ours_failed),
             ms(ours_tcg.to_user),
             ms(ours_tcg.to_exit)
         ),
