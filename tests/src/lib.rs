@@ -122,27 +122,28 @@ pub fn vmm_cli(args: &[&str]) -> (i32, String, String) {
 /// microvm's ACPI tables (on by default) are how the kernel finds the second CPU: its firmware
 /// writes no MP table.
 pub fn qemu_command(kernel: &Path, initrd: &Path, append: &str) -> Command {
-    let mut cmd = qemu_machine(kernel, initrd, append);
+    let mut cmd = qemu_machine(kernel, initrd, append, 2, "tcg");
     cmd.arg("-nographic");
     cmd
 }
 
-/// The microvm QEMU runs our kernel in (the tests' and the bench's), without a console: the
-/// caller says where the serial port and any other device go.
-pub fn qemu_machine(kernel: &Path, initrd: &Path, append: &str) -> Command {
+/// The microvm QEMU runs our kernel in (the tests', the bench's and the instruction
+/// counter's), with `cpus` CPUs and accelerator `accel` (`tcg`, or `tcg,PROPERTY=...`), without
+/// a console: the caller says where the serial port and any other device go.
+pub fn qemu_machine(kernel: &Path, initrd: &Path, append: &str, cpus: u8, accel: &str) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
         "-M",
         "microvm,acpi=on",
         "-accel",
-        "tcg",
+        accel,
         "-cpu",
         "max",
         "-m",
         "256M",
-        "-smp",
-        "2",
     ])
+    .arg("-smp")
+    .arg(cpus.to_string())
     .arg("-no-reboot")
     .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
     .arg("-kernel")

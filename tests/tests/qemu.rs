@@ -71,6 +71,8 @@ fn qemu_tcg_virtio_console_input_arrives_through_the_second_ioapic() {
         &g.kernel,
         &g.initramfs,
         "virtio_mmio.device=512@0xfeb02e00:47 console=hvc0 -- /bin/readline",
+        2,
+        "tcg",
     )
     .args(["-display", "none", "-monitor", "none"])
     .arg("-serial")

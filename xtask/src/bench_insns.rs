@@ -118,22 +118,15 @@ fn exec_pc(line: &str) -> Option<u64> {
 /// QEMU microvm, as the bench and tests run it but with one CPU, one instruction per
 /// translation block, and every executed block logged to stderr.
 fn qemu(kernel: &Path, initrd: &Path, append: &str) -> Result<Command> {
-    let mut cmd = Command::new("qemu-system-x86_64");
-    let accel = if qemu_has_one_insn_per_tb()? {
+    let one_insn_per_tb = qemu_has_one_insn_per_tb()?;
+    let accel = if one_insn_per_tb {
         "tcg,one-insn-per-tb=on"
     } else {
         "tcg"
     };
-    cmd.args(["-M", "microvm,acpi=on", "-accel", accel, "-cpu", "max"])
-        .args(["-m", "256M", "-smp", "1", "-nographic", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-        .args(["-d", "exec,nochain"])
-        .arg("-kernel")
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", append]);
-    if accel == "tcg" {
+    let mut cmd = vm_tests::qemu_machine(kernel, initrd, append, 1, accel);
+    cmd.args(["-nographic", "-d", "exec,nochain"]);
+    if !one_insn_per_tb {
         cmd.arg("-singlestep");
     }
     Ok(cmd)
