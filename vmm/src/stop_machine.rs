@@ -18,19 +18,10 @@ const PARK_TIMEOUT: Duration = Duration::from_secs(2);
 #[error("the vCPUs did not stop within {0:?}")]
 pub struct StopTimeout(pub Duration);
 
-/// A thread's pthread id. It only names the thread (for `pthread_kill`); on musl it is a
-/// pointer, which would otherwise keep the state from being shared between threads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Pthread(libc::pthread_t);
-
-// SAFETY: the id is never dereferenced, only passed back to pthread functions, which accept
-// it from any thread.
-unsafe impl Send for Pthread {}
-
 #[derive(Default)]
 struct State {
     /// The vCPU threads running the guest.
-    threads: Vec<Pthread>,
+    threads: Vec<libc::pthread_t>,
     /// How many of them are parked.
     parked: usize,
 }
@@ -47,7 +38,7 @@ pub struct StopMachine {
 /// A vCPU thread's membership; leaving (on drop) lets a pending stop go ahead without it.
 pub struct Member<'a> {
     machine: &'a StopMachine,
-    thread: Pthread,
+    thread: libc::pthread_t,
 }
 
 impl Drop for Member<'_> {
@@ -66,7 +57,7 @@ impl StopMachine {
     /// Called by a vCPU thread before its first `KVM_RUN`.
     pub fn join(&self) -> Member<'_> {
         // SAFETY: pthread_self has no preconditions.
-        let thread = Pthread(unsafe { libc::pthread_self() });
+        let thread = unsafe { libc::pthread_self() };
         self.lock().threads.push(thread);
         Member {
             machine: self,
@@ -104,7 +95,7 @@ impl StopMachine {
                 // SAFETY: a registered thread is alive: it leaves (under this lock, which we
                 // hold) before it ends. SIGRTMIN has the VMM's kick handler installed, which
                 // only makes KVM_RUN return; a parked thread ignores it.
-                unsafe { libc::pthread_kill(t.0, vmm_sys_util::signal::SIGRTMIN()) };
+                unsafe { libc::pthread_kill(t, vmm_sys_util::signal::SIGRTMIN()) };
             }
             s = self
                 .changed

@@ -218,9 +218,7 @@ impl Vmm {
             for t in threads.iter().filter(|t| !t.is_finished()) {
                 // SAFETY: the thread is alive (not finished, not joined); SIGRTMIN has our
                 // handler installed, so the signal only interrupts KVM_RUN.
-                unsafe {
-                    libc::pthread_kill(t.as_pthread_t() as _, vmm_sys_util::signal::SIGRTMIN())
-                };
+                unsafe { libc::pthread_kill(t.as_pthread_t(), vmm_sys_util::signal::SIGRTMIN()) };
             }
             std::thread::sleep(Duration::from_millis(1));
         }

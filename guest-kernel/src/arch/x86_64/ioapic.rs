@@ -17,7 +17,7 @@ const REG_REDIRECTION: u32 = 0x10;
 /// The register window: select + data.
 const WINDOW: u64 = 0x20;
 /// How many I/O APICs the kernel drives.
-pub const MAX_IO_APICS: usize = 4;
+const MAX_IO_APICS: usize = 4;
 
 #[derive(Clone, Copy)]
 struct IoApic {
