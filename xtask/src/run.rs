@@ -22,7 +22,8 @@ pub fn run(cpus: u8, mem: &str, cmdline: &str) -> Result<()> {
         .status()?;
     match status.code() {
         Some(0) => Ok(()),
-        Some(code) => bail!("guest exited with status {code}"),
+        // The guest's exit status (or vmm's error status) becomes ours, as `vmm run`'s is.
+        Some(code) => std::process::exit(code),
         None => bail!("vmm was killed ({status})"),
     }
 }
