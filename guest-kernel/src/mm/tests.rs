@@ -625,3 +625,23 @@ fn access_remote_vm_reads_across_pages_and_stops_at_holes() {
     assert_eq!(mm.access_remote_vm(a + 3 * P - 4, &mut buf), 4);
     assert_eq!(mm.access_remote_vm(TASK_SIZE - 4, &mut buf), 0);
 }
+
+#[test]
+fn a_cpu_that_kept_an_address_space_loaded_flushes_after_changes_made_elsewhere() {
+    let _m = machine();
+    let (mut mm, va) = anon_mm(2);
+    write(&mut mm, va, 1).unwrap();
+    mm.pgd.activate();
+    assert!(!mm.pgd.tlb_stale_here());
+    // The emulated CPU never has the table loaded, so these flushes stand for changes made
+    // while the task ran on another CPU: this one's TLB is now behind.
+    super::tlb::flush_tlb_page(&mm, va);
+    assert!(mm.pgd.tlb_stale_here());
+    mm.pgd.sync_lazy_tlb();
+    assert!(!mm.pgd.tlb_stale_here());
+    super::tlb::flush_tlb_range(&mm, va, va + 2 * 4096);
+    super::tlb::flush_tlb_mm(&mm);
+    assert!(mm.pgd.tlb_stale_here());
+    mm.pgd.sync_lazy_tlb();
+    assert!(!mm.pgd.tlb_stale_here());
+}

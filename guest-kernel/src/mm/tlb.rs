@@ -4,11 +4,12 @@
 //! of these afterwards, once per operation, so a large munmap or fork costs one CR3 reload
 //! rather than an `invlpg` per page.
 //!
-//! TODO(smp): these flush this CPU only. That is enough while an address space runs on one CPU
-//! at a time, which is all the kernel does today. Once threads of one mm run on several CPUs,
-//! each must also shoot down the other CPUs that have the mm loaded (an IPI to the mm's CPU
-//! mask, waiting for the acknowledgements) before the caller frees or reuses any frame it
-//! unmapped. These three functions are the hook points for the scheduler's side of that.
+//! These flush this CPU only. A CPU that keeps the address space loaded without running it
+//! (lazy TLB: kernel threads, idle) catches up when the task comes back: each flush bumps the
+//! page table's generation, and the scheduler flushes a CPU whose generation is behind
+//! (`PageTable::sync_lazy_tlb`). TODO(smp): threads of one mm running on several CPUs at the
+//! same time also need the others shot down (an IPI to the mm's CPU mask, waiting for the
+//! acknowledgements) before the caller frees or reuses any frame it unmapped.
 
 #![deny(unsafe_code)]
 
@@ -30,11 +31,7 @@ pub fn flush_tlb_range(mm: &MmStruct, start: u64, end: u64) {
         mm.pgd.flush_local();
         return;
     }
-    if mm.pgd.is_active() {
-        for i in 0..pages {
-            super::arch::cpu::invlpg(start + i * 4096);
-        }
-    }
+    mm.pgd.flush_local_range(start, pages);
 }
 
 /// Forget the translation of the page at `addr` in `mm`.

@@ -438,9 +438,12 @@ fn __schedule() {
     // this CPU, which runs only after the switch below; no Arc is left on this stack, so a
     // task that never comes back (it died) leaks nothing.
     let (prev, next) = unsafe { (&*prev_p, &*next_p) };
-    if switch_mm {
-        if let Some(mm) = next_mm {
+    if let Some(mm) = next_mm {
+        if switch_mm {
             mm.lock().pgd.activate();
+        } else {
+            // Still loaded here from before: catch up with changes made on other CPUs.
+            mm.lock().pgd.sync_lazy_tlb();
         }
     }
     // Still in `prev`'s context, as Linux's tracepoint is: the record is `prev`'s.

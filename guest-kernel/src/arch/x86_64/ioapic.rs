@@ -40,7 +40,8 @@ impl IoApic {
     }
 
     fn serves(&self, gsi: u32) -> bool {
-        gsi.checked_sub(self.gsi_base).is_some_and(|pin| pin < self.pins)
+        gsi.checked_sub(self.gsi_base)
+            .is_some_and(|pin| pin < self.pins)
     }
 }
 

@@ -18,6 +18,9 @@
 
 use alloc::vec::Vec;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::percpu::{cpu_id, MAX_CPUS};
 use super::{cpu, phys_to_virt};
 use crate::mm::page_alloc::{alloc_zeroed_page, free_page};
 use crate::mm::vmstat::{mod_node_page_state, NodeStat};
@@ -102,6 +105,12 @@ pub struct PageTable {
     /// Every table allocated below the PML4 (VmPTE), so teardown frees them without
     /// scanning thousands of empty entries. Tables are only freed with the address space.
     tables: Vec<u64>,
+    /// Bumped by every flush of this address space (Linux's `mm->context.tlb_gen`).
+    tlb_gen: AtomicU64,
+    /// The generation each CPU's TLB last caught up with. A CPU keeps an address space
+    /// loaded while it runs kernel threads or idles (lazy TLB); if the task moved and changed
+    /// its mappings elsewhere meanwhile, the CPU must flush before running it again.
+    cpu_tlb_gen: [AtomicU64; MAX_CPUS],
 }
 
 impl PageTable {
@@ -121,6 +130,8 @@ impl PageTable {
         Some(PageTable {
             pml4,
             tables: Vec::new(),
+            tlb_gen: AtomicU64::new(0),
+            cpu_tlb_gen: [const { AtomicU64::new(0) }; MAX_CPUS],
         })
     }
 
@@ -129,10 +140,25 @@ impl PageTable {
         self.tables.len() as u64
     }
 
-    /// Make this address space current on this CPU.
+    /// Make this address space current on this CPU (a CR3 load, which also flushes its TLB).
     pub fn activate(&self) {
+        let gen = self.tlb_gen.load(Ordering::Acquire);
         // SAFETY: the table maps the kernel half identically to every other address space.
         unsafe { cpu::write_cr3(self.pml4) }
+        self.cpu_tlb_gen[cpu_id()].store(gen, Ordering::Release);
+    }
+
+    /// Before running a task of this address space on a CPU that kept it loaded: flush if
+    /// it changed since this CPU's TLB last caught up (`switch_mm_irqs_off`'s generation check).
+    pub fn sync_lazy_tlb(&self) {
+        if self.tlb_stale_here() {
+            self.activate();
+        }
+    }
+
+    /// Whether this address space changed since this CPU's TLB last caught up with it.
+    pub fn tlb_stale_here(&self) -> bool {
+        self.cpu_tlb_gen[cpu_id()].load(Ordering::Acquire) != self.tlb_gen.load(Ordering::Acquire)
     }
 
     /// Whether this CPU runs on this address space now.
@@ -140,20 +166,46 @@ impl PageTable {
         cpu::read_cr3() & ADDR_MASK == self.pml4
     }
 
+    /// A new generation: every CPU that has not flushed since is stale.
+    fn bump_tlb_gen(&self) -> u64 {
+        self.tlb_gen.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// After flushing this CPU's entries for one change (generation `gen`): it is current
+    /// again if it was current before that change.
+    fn caught_up(&self, gen: u64) {
+        let _ = self.cpu_tlb_gen[cpu_id()].compare_exchange(
+            gen - 1,
+            gen,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
     /// Drop this CPU's TLB entries for this address space (CR3 reload; kernel entries are the
-    /// same everywhere). Nothing to do if another address space is loaded: switching CR3
-    /// already flushed ours.
+    /// same everywhere), and leave the other CPUs' stale. Nothing to do here if another
+    /// address space is loaded: switching CR3 already flushed ours.
     pub fn flush_local(&self) {
+        self.bump_tlb_gen();
         if self.is_active() {
             self.activate();
         }
     }
 
-    /// Drop this CPU's TLB entry for `va` if this address space is loaded.
-    pub fn flush_local_page(&self, va: u64) {
+    /// Drop this CPU's TLB entries for `pages` pages from `start`; the other CPUs are stale.
+    pub fn flush_local_range(&self, start: u64, pages: u64) {
+        let gen = self.bump_tlb_gen();
         if self.is_active() {
-            cpu::invlpg(va);
+            for i in 0..pages {
+                cpu::invlpg(start + i * 4096);
+            }
+            self.caught_up(gen);
         }
+    }
+
+    /// Drop this CPU's TLB entry for `va`; the other CPUs are stale.
+    pub fn flush_local_page(&self, va: u64) {
+        self.flush_local_range(va, 1);
     }
 
     /// Map the 4 KiB page at `va` to `phys` with `flags` (PTE_PRESENT is added unless the
