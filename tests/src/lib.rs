@@ -232,6 +232,7 @@ pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Tr
             poll_interval: poll,
             timeline: None,
             print_maps: true,
+            format: Default::default(),
         }),
         api_sock: None,
     };

@@ -190,26 +190,58 @@ fn attach_through_the_api_socket_and_detach() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // Detach after half a second, as Ctrl-C does.
-    let detach = std::sync::atomic::AtomicBool::new(false);
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = std::thread::scope(|s| {
-        s.spawn(|| {
-            std::thread::sleep(Duration::from_millis(500));
-            detach.store(true, std::sync::atomic::Ordering::Release);
-        });
-        let req = vmm::api::ClientRequest {
-            sock: &sock,
-            file_name: "stdin",
-            program: "tracepoint:sched:sched_switch { @switches[cpu] = count(); } END { printf(\"detached\\n\"); }",
-            timeline: None,
-        };
-        vmm::api::run_client(&req, &detach, &mut out, &mut err)
-    })
-    .expect("trace session");
-    let out = String::from_utf8_lossy(&out);
-    assert_eq!(status, 0, "{out}{}", String::from_utf8_lossy(&err));
+    let session = |program: &str, format| {
+        let detach = std::sync::atomic::AtomicBool::new(false);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let status = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(500));
+                detach.store(true, std::sync::atomic::Ordering::Release);
+            });
+            let req = vmm::api::ClientRequest {
+                sock: &sock,
+                file_name: "stdin",
+                program,
+                timeline: None,
+                format,
+            };
+            vmm::api::run_client(&req, &detach, &mut out, &mut err)
+        })
+        .expect("trace session");
+        let out = String::from_utf8_lossy(&out).into_owned();
+        assert_eq!(status, 0, "{out}{}", String::from_utf8_lossy(&err));
+        (out, String::from_utf8_lossy(&err).into_owned())
+    };
+    let (out, err) = session(
+        "tracepoint:sched:sched_switch { @switches[cpu] = count(); } END { printf(\"detached\\n\"); }",
+        vmm::trace::OutputFormat::Text,
+    );
+    assert!(err.contains("Attaching 2 probes..."), "{err}");
     assert!(out.starts_with("detached\n"), "{out}");
     assert!(out.contains("@switches[0]: "), "{out}");
+    // A second client, after the first detached, in JSON: one message per line.
+    let (out, _) = session(
+        "tracepoint:sched:sched_switch { @switches[cpu] = count(); }",
+        vmm::trace::OutputFormat::Json,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&r#"{"type": "attached_probes", "data": {"probes": 1}}"#),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(r#"{"type": "map", "data": {"@switches": {""#)),
+        "{out}"
+    );
+    // -l through the socket: the VM lists its kernel's functions beside the tracepoints.
+    let mut listed = Vec::new();
+    let status =
+        vmm::api::list_probes(&sock, "*copy_process*", &mut listed, &mut Vec::new()).expect("list");
+    assert_eq!(status, 0);
+    assert_eq!(String::from_utf8_lossy(&listed), "kfunc:copy_process\n");
     // The guest ran on untouched and ended on its own.
     let vm_status = vm.wait().expect("vmm");
     assert!(vm_status.success(), "{vm_status:?}");
@@ -400,6 +432,7 @@ fn a_removed_probe_leaves_the_text_as_the_elf_has_it() {
             file_name: "stdin",
             program: "kfunc:schedule { @calls = count(); } kretfunc:schedule_timeout { @timeouts = count(); }",
             timeline: None,
+            format: vmm::trace::OutputFormat::Text,
         };
         vmm::api::run_client(&req, &detach, &mut out, &mut err)
     })

@@ -8,8 +8,10 @@
 //! runs on exactly as before. One session at a time per VM.
 //!
 //! Frames, both ways: a kind byte, a little-endian u32 length, the bytes.
-//! Client → VMM: optionally [`FRAME_WANT_TIMELINE`], then [`FRAME_PROGRAM`] with
-//! `file name \0 program text`.
+//! Client → VMM: options ([`FRAME_WANT_TIMELINE`], [`FRAME_FORMAT`] with `text` or `json`),
+//! then [`FRAME_PROGRAM`] with `file name \0 program text`; or [`FRAME_LIST`] with a pattern,
+//! answered with the matching probe names (`vmm trace -l`, which needs the guest's kernel and
+//! therefore the VM).
 //! VMM → client: [`FRAME_STDOUT`] and [`FRAME_STDERR`] text, the [`FRAME_TIMELINE`] JSON if one
 //! was asked for, then one [`FRAME_EXIT`] with the exit status as a u32.
 
@@ -24,7 +26,7 @@ use crate::symbols::SymbolTable;
 use crate::trace::channel::catalog::probe_catalog;
 use crate::trace::channel::TraceChannel;
 use crate::trace::session::{self, GuestFilter, Tracer, POLL_INTERVAL};
-use crate::trace::Program;
+use crate::trace::{OutputFormat, Program};
 
 pub const FRAME_PROGRAM: u8 = b'P';
 pub const FRAME_STDOUT: u8 = b'o';
@@ -32,6 +34,8 @@ pub const FRAME_STDERR: u8 = b'e';
 pub const FRAME_EXIT: u8 = b'x';
 pub const FRAME_WANT_TIMELINE: u8 = b'T';
 pub const FRAME_TIMELINE: u8 = b't';
+pub const FRAME_FORMAT: u8 = b'F';
+pub const FRAME_LIST: u8 = b'L';
 /// Longest frame accepted (a program, one batch of output, a timeline).
 pub const MAX_FRAME: usize = 256 << 20;
 
@@ -204,13 +208,34 @@ fn serve_one(
         let mut s = crate::devices::lock(&out);
         let _ = write_frame(&mut *s, FRAME_EXIT, &status.to_le_bytes());
     };
-    let mut frame = read_frame(&mut reader)?;
-    let want_timeline = matches!(frame, Some((FRAME_WANT_TIMELINE, _)));
-    if want_timeline {
-        frame = read_frame(&mut reader)?;
-    }
-    let Some((FRAME_PROGRAM, body)) = frame else {
-        return Err(Error::BadFrame);
+    let catalog = probe_catalog(channel.kernel_text().map(|t| &**t));
+    let mut want_timeline = false;
+    let mut format = OutputFormat::Text;
+    let body = loop {
+        match read_frame(&mut reader)? {
+            Some((FRAME_WANT_TIMELINE, _)) => want_timeline = true,
+            Some((FRAME_FORMAT, f)) => match String::from_utf8_lossy(&f).parse() {
+                Ok(f) => format = f,
+                Err(e) => {
+                    let _ = writeln!(stderr, "vmm trace: {e}");
+                    exit(2);
+                    return Ok(());
+                }
+            },
+            Some((FRAME_LIST, pattern)) => {
+                let pattern = String::from_utf8_lossy(&pattern);
+                let mut names = String::new();
+                for name in crate::trace::probe::list(&catalog, &pattern) {
+                    names.push_str(&name);
+                    names.push('\n');
+                }
+                let _ = stdout.write_all(names.as_bytes());
+                exit(0);
+                return Ok(());
+            }
+            Some((FRAME_PROGRAM, body)) => break body,
+            _ => return Err(Error::BadFrame),
+        }
     };
     let (name, text) = match body.iter().position(|&b| b == 0) {
         Some(i) => (&body[..i], &body[i + 1..]),
@@ -218,9 +243,7 @@ fn serve_one(
     };
     let name = String::from_utf8_lossy(name);
     let text = String::from_utf8_lossy(text);
-    let program = match Program::parse(&text, &name)
-        .and_then(|p| p.attach(&probe_catalog(channel.kernel_text().map(|t| &**t))))
-    {
+    let program = match Program::parse(&text, &name).and_then(|p| p.attach(&catalog)) {
         Ok(p) => p,
         Err(d) => {
             let _ = write!(stderr, "{d}");
@@ -236,7 +259,14 @@ fn serve_one(
         exit(1);
         return Ok(());
     };
-    let _ = writeln!(stderr, "{}", program.attaching_message());
+    match program.banner(format) {
+        (text, true) => {
+            let _ = stdout.write_all(text.as_bytes());
+        }
+        (text, false) => {
+            let _ = stderr.write_all(text.as_bytes());
+        }
+    }
     // The client half-closes its side to detach.
     let hung_up = Arc::new(AtomicBool::new(false));
     let hung_up2 = hung_up.clone();
@@ -257,6 +287,7 @@ fn serve_one(
     if want_timeline {
         tracer = tracer.with_timeline();
     }
+    tracer.engine().set_format(format);
     let stop = || hung_up.load(Ordering::Acquire) || vm_stopped.load(Ordering::Acquire);
     let result = session::run(channel, &mut tracer, stop, start, POLL_INTERVAL);
     if let Some(json) = tracer.take_timeline() {
@@ -287,6 +318,7 @@ pub struct ClientRequest<'a> {
     pub program: &'a str,
     /// Also write the scheduling timeline here.
     pub timeline: Option<&'a Path>,
+    pub format: OutputFormat,
 }
 
 /// The client: sends the program, copies the VM's output to ours until it ends, and
@@ -302,15 +334,44 @@ pub fn run_client(
         file_name,
         program,
         timeline,
+        format,
     } = *req;
     let mut stream = UnixStream::connect(sock).map_err(|e| Error::Connect(sock.into(), e))?;
     if timeline.is_some() {
         write_frame(&mut stream, FRAME_WANT_TIMELINE, &[])?;
     }
+    if format == OutputFormat::Json {
+        write_frame(&mut stream, FRAME_FORMAT, b"json")?;
+    }
     let mut body = file_name.as_bytes().to_vec();
     body.push(0);
     body.extend_from_slice(program.as_bytes());
     write_frame(&mut stream, FRAME_PROGRAM, &body)?;
+    relay(stream, detach, timeline, stdout, stderr)
+}
+
+/// `vmm trace -l PATTERN` against a running VM: the probe names it offers, one per line.
+pub fn list_probes(
+    sock: &Path,
+    pattern: &str,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<i32, Error> {
+    let mut stream = UnixStream::connect(sock).map_err(|e| Error::Connect(sock.into(), e))?;
+    write_frame(&mut stream, FRAME_LIST, pattern.as_bytes())?;
+    let never = AtomicBool::new(false);
+    relay(stream, &never, None, stdout, stderr)
+}
+
+/// Copies the VM's frames to our output until its exit status arrives; half-closes the
+/// connection once `detach` is set.
+fn relay(
+    stream: UnixStream,
+    detach: &AtomicBool,
+    timeline: Option<&Path>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<i32, Error> {
     let mut reader = stream.try_clone()?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || loop {
@@ -388,6 +449,7 @@ mod tests {
             file_name: "stdin",
             program: "BEGIN { }",
             timeline: None,
+            format: OutputFormat::Json,
         };
         let err = run_client(
             &req,

@@ -75,6 +75,8 @@ pub struct TraceConfig {
     pub timeline: Option<PathBuf>,
     /// Print the maps at the end, as bpftrace does (off when only a timeline was asked for).
     pub print_maps: bool,
+    /// bpftrace's text or its JSON lines.
+    pub format: trace::OutputFormat,
 }
 
 /// Where guest console output (COM1 and virtio-console) goes and where its input comes from.

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use vmm::devices::ConsoleSink;
 use vmm::trace::channel::ftrace::KernelText;
 use vmm::trace::session::GuestFilter;
-use vmm::trace::Program;
+use vmm::trace::{OutputFormat, Program};
 use vmm::{ConsoleConfig, Error, TraceConfig, VmConfig, Vmm};
 
 #[derive(Parser)]
@@ -38,16 +38,21 @@ struct TraceArgs {
     /// The program text.
     #[arg(short = 'e', value_name = "PROGRAM", conflicts_with = "script")]
     program: Option<String>,
-    /// List the probes matching PATTERN (all without one) and exit.
+    /// List the probes matching PATTERN (all without one) and exit: those of the VM at
+    /// --sock (its tracepoints and kernel functions), else the tracepoints and --kernel's
+    /// functions.
     #[arg(short = 'l', value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
     /// Write the guest's scheduling timeline (Chrome trace-event JSON, for ui.perfetto.dev).
     #[arg(long, value_name = "PATH")]
     timeline: Option<PathBuf>,
-    /// The guest's kernel ELF: `-l` then lists its functions too, and programs are checked
-    /// against them before attaching.
+    /// The guest's kernel ELF: programs are checked against its functions before attaching
+    /// (and `-l` reads them from it instead of asking the VM).
     #[arg(long, value_name = "PATH")]
     kernel: Option<PathBuf>,
+    /// Output format: text (bpftrace's) or json (one object per line, as `bpftrace -f json`).
+    #[arg(short = 'f', long, value_name = "FORMAT", default_value = "text")]
+    format: OutputFormat,
     /// A file holding the program.
     script: Option<PathBuf>,
 }
@@ -85,6 +90,9 @@ struct RunArgs {
     /// Write the guest's scheduling timeline (Chrome trace-event JSON, for ui.perfetto.dev).
     #[arg(long, value_name = "PATH")]
     timeline: Option<PathBuf>,
+    /// Output format of --trace: text (bpftrace's) or json (one object per line).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    trace_format: OutputFormat,
 }
 
 /// How `vmm` ends.
@@ -130,7 +138,10 @@ fn trace_config(args: &RunArgs) -> Result<Option<TraceConfig>, Failure> {
         .map_err(|d| Failure::Program(d.to_string()))?;
     let print_maps = source != TIMELINE_ONLY;
     if print_maps {
-        eprintln!("{}", program.attaching_message());
+        match program.banner(args.trace_format) {
+            (text, true) => print!("{text}"),
+            (text, false) => eprint!("{text}"),
+        }
     }
     Ok(Some(TraceConfig {
         program,
@@ -140,6 +151,7 @@ fn trace_config(args: &RunArgs) -> Result<Option<TraceConfig>, Failure> {
         poll_interval: vmm::trace::session::POLL_INTERVAL,
         timeline: args.timeline.clone(),
         print_maps,
+        format: args.trace_format,
     }))
 }
 
@@ -180,6 +192,17 @@ fn trace(args: TraceArgs) -> Result<i32, Failure> {
     };
     let catalog = vmm::trace::channel::catalog::probe_catalog(text.as_ref());
     if let Some(pattern) = &args.list {
+        // The running VM knows its kernel's functions; without one, the tracepoints are all
+        // we know (plus the functions of --kernel).
+        if let (Some(sock), None) = (&args.sock, &text) {
+            return vmm::api::list_probes(
+                sock,
+                pattern,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )
+            .map_err(|e| Failure::Vm(e.into()));
+        }
         for name in vmm::trace::probe::list(&catalog, pattern) {
             println!("{name}");
         }
@@ -215,6 +238,7 @@ fn trace(args: TraceArgs) -> Result<i32, Failure> {
         file_name: &name,
         program: &source,
         timeline: args.timeline.as_deref(),
+        format: args.format,
     };
     let status = vmm::api::run_client(
         &req,

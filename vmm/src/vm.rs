@@ -293,6 +293,7 @@ impl Vmm {
                     tracer = tracer.with_timeline();
                 }
                 tracer.engine().set_print_maps_on_exit(cfg.print_maps);
+                tracer.engine().set_format(cfg.format);
                 let stop = || stop2.load(Ordering::Acquire);
                 let stats = session::run(&channel, &mut tracer, stop, start, cfg.poll_interval);
                 if let (Some(path), Some(json)) = (&cfg.timeline, tracer.take_timeline()) {

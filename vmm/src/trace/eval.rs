@@ -15,6 +15,7 @@ use std::io::{self, Write};
 
 use super::ast::*;
 use super::format::{strftime, Arg, WallTime};
+use super::json::{self, OutputFormat};
 use super::maps::{cap_str, AggOp, Lhist, Map, Maps, Value, STRLEN};
 use super::output::{ksym_name, map_text, stack_text, value_text, Symbolizer};
 use super::{FieldRoot, FieldSource};
@@ -45,6 +46,7 @@ pub(crate) struct Interp<'a, W: Write> {
     pub sym: &'a dyn Symbolizer,
     pub clock: &'a dyn Fn() -> WallTime,
     pub vars: &'a mut HashMap<String, Value>,
+    pub format: OutputFormat,
     /// Set by `exit()`.
     pub exit: bool,
 }
@@ -284,7 +286,7 @@ impl<W: Write> Interp<'_, W> {
                 let args: Vec<Arg<'_>> = vals.iter().map(|v| self.to_arg(v)).collect();
                 let mut buf = Vec::new();
                 format.render(&args, &mut buf);
-                self.out.write_all(&buf)?;
+                self.emit("printf", &buf)?;
             }
             Func::Print => self.print(c, ctx)?,
             Func::Clear | Func::Zero | Func::Delete => {
@@ -337,7 +339,7 @@ impl<W: Write> Interp<'_, W> {
                     _ => b"%H:%M:%S\n",
                 };
                 let text = strftime(fmt, (self.clock)());
-                self.out.write_all(&text)?;
+                self.emit("time", &text)?;
             }
             Func::Strncmp => {
                 let (Some(a), Some(b), Some(n)) = (c.args.first(), c.args.get(1), c.args.get(2))
@@ -370,24 +372,42 @@ impl<W: Write> Interp<'_, W> {
         let top = usize::try_from(num(1, self)?.max(0)).unwrap_or(0);
         let div = u64::try_from(num(2, self)?.max(1)).unwrap_or(1);
         let text = match &first.kind {
-            ExprKind::Map(m) if m.keys.is_empty() => match self.maps.get(&m.name) {
-                Some(map) => map_text(map, top, div, self.sym),
-                None => map_text(
-                    &Map {
-                        name: m.name.clone(),
-                        entries: HashMap::new(),
-                    },
-                    top,
-                    div,
-                    self.sym,
-                ),
-            },
+            ExprKind::Map(m) if m.keys.is_empty() => {
+                let empty;
+                let map = match self.maps.get(&m.name) {
+                    Some(map) => map,
+                    None => {
+                        empty = Map {
+                            name: m.name.clone(),
+                            entries: HashMap::new(),
+                        };
+                        &empty
+                    }
+                };
+                match self.format {
+                    OutputFormat::Text => map_text(map, top, div, self.sym),
+                    OutputFormat::Json => json::map(map, top, div, self.sym),
+                }
+            }
             _ => {
                 let v = self.eval(first, ctx)?;
-                format!("{}\n", value_text(self.sym, &v))
+                match self.format {
+                    OutputFormat::Text => format!("{}\n", value_text(self.sym, &v)),
+                    OutputFormat::Json => json::message("value", &json::value(self.sym, &v)),
+                }
             }
         };
         self.out.write_all(text.as_bytes())
+    }
+
+    /// Output of `printf()` or `time()`: as is, or as a JSON message of `kind`.
+    fn emit(&mut self, kind: &str, text: &[u8]) -> io::Result<()> {
+        match self.format {
+            OutputFormat::Text => self.out.write_all(text),
+            OutputFormat::Json => self
+                .out
+                .write_all(json::message(kind, &json::bytes(text)).as_bytes()),
+        }
     }
 }
 

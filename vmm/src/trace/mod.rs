@@ -63,6 +63,7 @@ mod check;
 pub mod diag;
 mod eval;
 pub mod format;
+pub mod json;
 pub mod lexer;
 pub mod maps;
 pub mod output;
@@ -80,6 +81,7 @@ use std::sync::Arc;
 use check::{ArgsEnv, ProbeEnv, Ty};
 pub use diag::{Diagnostic, Diagnostics};
 pub use format::WallTime;
+pub use json::OutputFormat;
 pub use maps::{Map, MapValue, Maps, Value};
 pub use output::{NoSymbols, Symbolizer};
 use probe::{CatalogRef, Expansion};
@@ -323,6 +325,15 @@ impl AttachedProgram {
         let n = self.probes.len();
         format!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" })
     }
+
+    /// The banner in `format`: the text line for stderr, or (JSON) the `attached_probes`
+    /// message for the output. Returns the text and whether it belongs in the output.
+    pub fn banner(&self, format: OutputFormat) -> (String, bool) {
+        match format {
+            OutputFormat::Text => (format!("{}\n", self.attaching_message()), false),
+            OutputFormat::Json => (json::attached_probes(self.probes.len()), true),
+        }
+    }
 }
 
 /// One event from the guest.
@@ -364,6 +375,7 @@ pub struct Engine<W: Write> {
     exited: bool,
     ended: bool,
     print_maps_on_exit: bool,
+    format: OutputFormat,
 }
 
 impl<W: Write> Engine<W> {
@@ -380,6 +392,7 @@ impl<W: Write> Engine<W> {
             exited: false,
             ended: false,
             print_maps_on_exit: true,
+            format: OutputFormat::Text,
         }
     }
 
@@ -397,6 +410,21 @@ impl<W: Write> Engine<W> {
     /// Whether [`end`](Self::end) prints the maps (bpftrace's default: yes).
     pub fn set_print_maps_on_exit(&mut self, on: bool) {
         self.print_maps_on_exit = on;
+    }
+
+    /// Text as bpftrace prints it (default) or its `-f json` lines.
+    pub fn set_format(&mut self, format: OutputFormat) {
+        self.format = format;
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// Reports events the guest dropped: a JSON message in the output, or `None` for text
+    /// (the caller reports them on its diagnostics stream).
+    pub fn lost_events_message(&self, n: u64) -> Option<String> {
+        (self.format == OutputFormat::Json).then(|| json::lost_events(n))
     }
 
     pub fn set_max_map_keys(&mut self, n: usize) {
@@ -481,6 +509,7 @@ impl<W: Write> Engine<W> {
                 sym: &*self.sym,
                 clock: &*self.clock,
                 vars: &mut self.vars,
+                format: self.format,
                 exit: false,
             };
             let result = interp.run(block, &ctx);
@@ -566,9 +595,15 @@ impl<W: Write> Engine<W> {
         self.ended = true;
         self.exited = true;
         if self.print_maps_on_exit {
-            let mut text = String::from("\n\n");
+            let mut text = match self.format {
+                OutputFormat::Text => String::from("\n\n"),
+                OutputFormat::Json => String::new(),
+            };
             for map in self.maps.iter().filter(|m| !m.entries.is_empty()) {
-                text.push_str(&output::map_text(map, 0, 1, &*self.sym));
+                text.push_str(&match self.format {
+                    OutputFormat::Text => output::map_text(map, 0, 1, &*self.sym),
+                    OutputFormat::Json => json::map(map, 0, 1, &*self.sym),
+                });
             }
             self.sink.write_all(text.as_bytes())?;
         }

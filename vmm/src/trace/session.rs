@@ -255,11 +255,13 @@ impl<W: Write> Tracer<W> {
         for cpu in 0..area.nr_cpus() {
             let lost = channel.lost(area, cpu).saturating_sub(self.lost_base[cpu]);
             if lost > self.stats.lost[cpu] {
-                let _ = writeln!(
-                    self.diag,
-                    "Lost {} events on CPU {cpu}",
-                    lost - self.stats.lost[cpu]
-                );
+                let n = lost - self.stats.lost[cpu];
+                match self.engine.lost_events_message(n) {
+                    Some(json) => self.engine.sink().write_all(json.as_bytes())?,
+                    None => {
+                        let _ = writeln!(self.diag, "Lost {n} events on CPU {cpu}");
+                    }
+                }
                 self.stats.lost[cpu] = lost;
             }
         }

@@ -39,24 +39,6 @@ pub struct Timeline {
     last_ns: u64,
 }
 
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Microseconds with nanosecond precision, as the format wants.
 fn us(ns: u64) -> String {
     format!("{}.{:03}", ns / 1000, ns % 1000)
@@ -121,7 +103,7 @@ impl Timeline {
     fn slice(&mut self, cpu: u32, r: &Running, end_ns: u64) {
         self.events.push(format!(
             "{{\"name\":{},\"ph\":\"X\",\"pid\":0,\"tid\":{cpu},\"ts\":{},\"dur\":{},\"args\":{{\"pid\":{}}}}}",
-            json_str(&r.comm),
+            super::json::string(&r.comm),
             us(r.since_ns),
             us(end_ns.saturating_sub(r.since_ns)),
             r.pid
@@ -131,7 +113,7 @@ impl Timeline {
     fn instant(&mut self, cpu: u32, ts_ns: u64, name: &str, args: &str) {
         self.events.push(format!(
             "{{\"name\":{},\"ph\":\"i\",\"s\":\"t\",\"pid\":0,\"tid\":{cpu},\"ts\":{},\"args\":{args}}}",
-            json_str(name),
+            super::json::string(name),
             us(ts_ns)
         ));
     }

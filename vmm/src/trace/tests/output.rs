@@ -400,3 +400,78 @@ fn hist_counts_divide_but_bars_do_not() {
         )
     );
 }
+
+/// Runs `BEGIN { <body> }` with `--format json` and returns the lines written.
+fn begin_json(body: &str) -> Vec<String> {
+    let mut e = engine(&format!("BEGIN {{ {body} }}"));
+    e.set_format(super::super::OutputFormat::Json);
+    e.begin(0).expect("begin");
+    e.end(1).expect("end");
+    take(&mut e).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn json_output_is_one_bpftrace_message_per_line() {
+    let lines = begin_json(
+        r#"printf("a \"q\" %d\n", 5); time("%H:%M\n");
+           @c["sh"] = count(); @c["ps"] = count(); @c["ps"] = count();
+           @x = 5; @k[1, "a"] = 7; @s = stats(10); @s = stats(20); print(3); print(@x);"#,
+    );
+    assert_eq!(
+        lines,
+        [
+            r#"{"type": "printf", "data": "a \"q\" 5\n"}"#,
+            r#"{"type": "time", "data": "22:13\n"}"#,
+            r#"{"type": "value", "data": 3}"#,
+            r#"{"type": "map", "data": {"@x": 5}}"#,
+            // The dump at exit: one message per map, in name order, entries sorted as in text.
+            r#"{"type": "map", "data": {"@c": {"sh": 1, "ps": 2}}}"#,
+            r#"{"type": "map", "data": {"@k": {"1,a": 7}}}"#,
+            r#"{"type": "stats", "data": {"@s": {"count": 2, "average": 15, "total": 30}}}"#,
+            r#"{"type": "map", "data": {"@x": 5}}"#,
+        ]
+    );
+}
+
+#[test]
+fn json_histograms_have_inclusive_bounds() {
+    let lines = begin_json(
+        "@h = hist(0); @h = hist(5); @h = hist(6); @h = hist(-1);
+         @l[\"k\"] = lhist(15, 10, 30, 10); @l[\"k\"] = lhist(40, 10, 30, 10); @l[\"k\"] = lhist(1, 10, 30, 10);",
+    );
+    assert_eq!(
+        lines,
+        [
+            r#"{"type": "hist", "data": {"@h": [{"max": -1, "count": 1}, {"min": 0, "max": 0, "count": 1}, {"min": 1, "max": 1, "count": 0}, {"min": 2, "max": 3, "count": 0}, {"min": 4, "max": 7, "count": 2}]}}"#,
+            r#"{"type": "hist", "data": {"@l": {"k": [{"max": 9, "count": 1}, {"min": 10, "max": 19, "count": 1}, {"min": 20, "max": 29, "count": 0}, {"min": 30, "count": 1}]}}}"#,
+        ]
+    );
+    // Every line is an object a JSON reader accepts (strings with control bytes escaped).
+    let hostile = begin_json(r#"printf("\x01\x1f\t");"#);
+    assert_eq!(hostile, [r#"{"type": "printf", "data": "\u0001\u001f\t"}"#]);
+}
+
+#[test]
+fn json_banner_and_lost_events() {
+    use super::super::{json, OutputFormat};
+    let p = attach("BEGIN { } tracepoint:sched:sched_switch { }");
+    assert_eq!(
+        p.banner(OutputFormat::Json),
+        (
+            "{\"type\": \"attached_probes\", \"data\": {\"probes\": 2}}\n".into(),
+            true
+        )
+    );
+    assert_eq!(
+        p.banner(OutputFormat::Text),
+        ("Attaching 2 probes...\n".into(), false)
+    );
+    assert_eq!(
+        json::lost_events(12),
+        "{\"type\": \"lost_events\", \"data\": {\"events\": 12}}\n"
+    );
+    assert_eq!(
+        "yaml".parse::<OutputFormat>().unwrap_err(),
+        "unknown output format 'yaml' (expected text or json)"
+    );
+}
