@@ -54,6 +54,39 @@ fn fork_tracepoint_counts_every_fork() {
 }
 
 #[test]
+fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
+    // do_exit(status) and copy_process(args, ..) by the names DWARF gives their arguments;
+    // try_to_wake_up(p: &Arc<Task>, ..) followed through the Arc into the task. An exiting
+    // child wakes its parent, which lives on (the host reads fields when it drains the ring,
+    // so they must outlive that).
+    let t = traced(
+        "quiet -- /bin/procbench --iters 4 fork_exit_wait",
+        r#"kfunc:do_exit /comm == "procbench"/ { @status[args->status] = count(); }
+           kfunc:copy_process /comm == "procbench"/ { @args = count(); @nonnull = sum(args->args != 0); }
+           kfunc:try_to_wake_up /comm == "procbench"/ { @woken[args->p->comm] = count(); }"#,
+        POLL,
+    );
+    // The 20 children _exit(0), and procbench itself exits(0) at the end: do_exit gets the
+    // wait status (0 << 8) 21 times.
+    assert!(t.output.contains("@status[0]: 21\n"), "{}", t.output);
+    assert!(t.output.contains("@args: 20\n"), "{}", t.output);
+    assert!(t.output.contains("@nonnull: 20\n"), "{}", t.output);
+    assert!(t.output.contains("@woken[procbench]: "), "{}", t.output);
+    // A name the function does not have is refused before attaching, naming the close one.
+    let catalog = vmm::trace::channel::catalog::probe_catalog(
+        vmm::trace::channel::ftrace::KernelText::from_elf(&vm_tests::guest().kernel)
+            .ok()
+            .as_ref(),
+    );
+    let bad = vmm::trace::Program::parse("kfunc:do_exit { @[args->stauts] = count(); }", "stdin")
+        .unwrap()
+        .attach(&catalog)
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("stauts") && bad.contains("status"), "{bad}");
+}
+
+#[test]
 fn sched_switch_names_the_tasks_that_ran() {
     let t = traced(
         "quiet -- /bin/procbench --iters 20 ctx_switch",

@@ -28,6 +28,18 @@ pub const TRACE_ABI_VERSION: u32 = 1;
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
 pub const MAX_CPUS: usize = 32;
+
+/// Where the kernel keeps what the host reads by address (`args->p->field`, `str(ptr)`): the
+/// direct map of the first [`DIRECT_MAP_SIZE`] bytes of physical memory at
+/// [`DIRECT_MAP_BASE`] (heap objects, kernel stacks), and the image at [`KERNEL_IMAGE_BASE`]
+/// (statics). Both map physical memory linearly, so the host translates without walking page
+/// tables.
+pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
+pub const DIRECT_MAP_SIZE: u64 = 4 << 30;
+pub const KERNEL_IMAGE_BASE: u64 = 0xffff_ffff_8000_0000;
+/// The kernel's type for a task's `comm`: 16 bytes kept as words (so tracepoints read it
+/// without a lock), which the host reads as a string.
+pub const COMM_TYPE_NAME: &str = "TaskComm";
 /// Size of the event-id space (the control page has one byte per id).
 pub const MAX_EVENTS: usize = 256;
 /// Record alignment.

@@ -64,7 +64,8 @@ pub struct Cred {
 }
 
 /// `comm`, readable without a lock (tracepoints read it from any context, as Linux's do): two
-/// words, so a reader racing a rename may see half of each name, as on Linux.
+/// words, so a reader racing a rename may see half of each name, as on Linux. The host's
+/// tracer reads this type as a string (`abi::trace::COMM_TYPE_NAME`).
 pub struct TaskComm([AtomicU64; 2]);
 
 impl TaskComm {

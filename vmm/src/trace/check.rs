@@ -546,7 +546,8 @@ impl Checker<'_> {
                             span,
                             format!(
                                 "Struct/union of type '{struct_name}' does not contain a field \
-                                 named '{first}'"
+                                 named '{first}'{}",
+                                nearest(first, fields)
                             ),
                         );
                         return Ty::Any;
@@ -555,7 +556,13 @@ impl Checker<'_> {
                 ArgsEnv::Function(args) => match args.iter().find(|f| f.name == first) {
                     Some(f) => Some(f.ty),
                     None => {
-                        self.error(span, format!("Can't find function parameter {first}"));
+                        self.error(
+                            span,
+                            format!(
+                                "Can't find function parameter {first}{}",
+                                nearest(first, args)
+                            ),
+                        );
                         return Ty::Any;
                     }
                 },
@@ -569,7 +576,8 @@ impl Checker<'_> {
                             span,
                             format!(
                                 "Struct/union of type 'struct task_struct' does not contain a \
-                                 field named '{first}'"
+                                 field named '{first}'{}",
+                                nearest(first, self.task_fields)
                             ),
                         );
                         return Ty::Any;
@@ -610,4 +618,9 @@ impl Checker<'_> {
             None => Ty::Any,
         }
     }
+}
+
+/// ` (did you mean X?)` for the field closest to a misspelt `name`.
+fn nearest(name: &str, fields: &[FieldInfo]) -> String {
+    crate::trace::probe::did_you_mean(name, fields.iter().map(|f| f.name.clone()))
 }

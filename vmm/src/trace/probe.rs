@@ -415,7 +415,7 @@ pub fn list(catalog: &ProbeCatalog, pattern: &str) -> Vec<String> {
 
 /// ` (did you mean X?)` for the name closest to `wanted` by edit distance, if one is close
 /// enough to be a likely typo (one edit per six characters, at least one).
-fn did_you_mean(wanted: &str, names: impl Iterator<Item = String>) -> String {
+pub(crate) fn did_you_mean(wanted: &str, names: impl Iterator<Item = String>) -> String {
     let limit = (wanted.chars().count() / 6).max(1);
     names
         .map(|n| (edit_distance(wanted, &n), n))
@@ -425,17 +425,23 @@ fn did_you_mean(wanted: &str, names: impl Iterator<Item = String>) -> String {
         .unwrap_or_default()
 }
 
-/// Levenshtein distance, in characters.
+/// Edit distance in characters, counting a swap of two neighbours as one edit (the optimal
+/// string alignment distance: typos like `stauts` are one edit from `status`).
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: distance between a[..i] and b[..j], three rows at a time.
+    let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(before[j - 2] + 1);
+            }
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }
@@ -447,6 +453,9 @@ mod tests {
     #[test]
     fn nearest_names() {
         assert_eq!(edit_distance("sched_swich", "sched_switch"), 1);
+        assert_eq!(edit_distance("stauts", "status"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
         let names = || {
             ["sched:sched_switch", "sched:sched_wakeup"]

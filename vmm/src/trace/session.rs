@@ -14,6 +14,7 @@ use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
 
 use super::channel::catalog::event_of;
 use super::channel::decode::Records;
+use super::channel::fields::GuestFields;
 use super::channel::ftrace::Hook;
 use super::channel::{Area, ControlState, TraceChannel};
 use super::probe::ProbeKind;
@@ -228,6 +229,7 @@ impl<W: Write> Tracer<W> {
             }
         }
         records.sort_by_key(|r| (r.0, r.1));
+        let memory = channel.kernel_memory();
         for (tsc, cpu, r) in &records {
             let ts = area.tsc_to_ns(*tsc);
             if let Some(t) = &mut self.timeline {
@@ -239,6 +241,11 @@ impl<W: Write> Tracer<W> {
             }
             self.anchor = (ts, Instant::now());
             self.stats.events += 1;
+            let fields = GuestFields {
+                record: r,
+                debug: channel.kernel_text().map(|t| t.debug()),
+                mem: &memory,
+            };
             for &probe in probes {
                 self.engine.on_event(&Event {
                     probe,
@@ -248,7 +255,7 @@ impl<W: Write> Tracer<W> {
                     uid: r.header.uid,
                     comm: r.comm(),
                     timestamp_ns: ts,
-                    fields: r,
+                    fields: &fields,
                 })?;
             }
         }

@@ -23,10 +23,10 @@ pub mod syscall;
 pub mod traps;
 pub mod tsc;
 
-/// Base of the direct map of physical memory.
-pub const PAGE_OFFSET: u64 = 0xffff_8000_0000_0000;
+/// Base of the direct map of physical memory (the host reads through it too).
+pub const PAGE_OFFSET: u64 = abi::trace::DIRECT_MAP_BASE;
 /// Base of the kernel image mapping.
-pub const KERNEL_VMA: u64 = 0xffff_ffff_8000_0000;
+pub const KERNEL_VMA: u64 = abi::trace::KERNEL_IMAGE_BASE;
 /// End of the user half of the address space.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 

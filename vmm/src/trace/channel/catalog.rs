@@ -37,8 +37,13 @@ pub fn probe_catalog(text: Option<&KernelText>) -> ProbeCatalog {
                 .into_iter()
                 .map(|name| FunctionInfo {
                     name: name.to_string(),
-                    // No argument names yet: `args->x` is refused, `arg0`..`arg5` work.
-                    args: Some(Vec::new()),
+                    // Named by DWARF (the first function of that name; each record is read
+                    // with its own function's). Without DWARF only `arg0`..`arg5` work.
+                    args: Some(
+                        t.sites_named(name)
+                            .find_map(|s| t.debug().arg_fields(s.addr))
+                            .unwrap_or_default(),
+                    ),
                     retval: FieldType::Int,
                 })
                 .collect()

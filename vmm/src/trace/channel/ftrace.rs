@@ -100,6 +100,8 @@ pub enum FtraceError {
 #[derive(Debug, Default)]
 pub struct KernelText {
     sites: Vec<FunctionSite>,
+    /// The functions' arguments and the kernel's types, from DWARF (empty without it).
+    debug: super::dwarf::KernelDebug,
     by_name: HashMap<String, Vec<usize>>,
     by_addr: HashMap<u64, usize>,
     trampolines: HashMap<Hook, u64>,
@@ -205,6 +207,8 @@ impl KernelText {
         };
         let mut text = KernelText {
             trampolines,
+            // A kernel without DWARF still offers its functions, with arg0..arg5 only.
+            debug: super::dwarf::KernelDebug::parse(data).unwrap_or_default(),
             ..KernelText::default()
         };
         for chunk in entries.chunks_exact(8) {
@@ -245,6 +249,10 @@ impl KernelText {
             return Err(FtraceError::NoSites);
         }
         Ok(text)
+    }
+
+    pub fn debug(&self) -> &super::dwarf::KernelDebug {
+        &self.debug
     }
 
     /// Every probe-able function name, sorted, each once.

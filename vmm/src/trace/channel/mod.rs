@@ -8,6 +8,8 @@
 
 pub mod catalog;
 pub mod decode;
+pub mod dwarf;
+pub mod fields;
 pub mod ftrace;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,33 @@ use vm_memory::{Address, Bytes, GuestAddress};
 
 use crate::memory::GuestMemory;
 use crate::stop_machine::StopMachine;
+
+/// Reads guest kernel memory through the kernel's two linear mappings (`abi::trace`'s direct
+/// map and image); any other address, or one outside guest RAM, reads as nothing.
+pub struct KernelMemoryReader<'a>(&'a GuestMemory);
+
+impl KernelMemoryReader<'_> {
+    /// The guest physical address of a kernel virtual one, if it is in a linear mapping.
+    pub fn translate(addr: u64) -> Option<u64> {
+        use abi::trace::{DIRECT_MAP_BASE, DIRECT_MAP_SIZE, KERNEL_IMAGE_BASE};
+        if addr >= KERNEL_IMAGE_BASE {
+            Some(addr - KERNEL_IMAGE_BASE)
+        } else {
+            addr.checked_sub(DIRECT_MAP_BASE)
+                .filter(|&pa| pa < DIRECT_MAP_SIZE)
+        }
+    }
+}
+
+impl dwarf::KernelMemory for KernelMemoryReader<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(gpa) = Self::translate(addr) else {
+            return false;
+        };
+        in_memory(self.0, gpa, buf.len() as u64)
+            && self.0.read_slice(buf, GuestAddress(gpa)).is_ok()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AreaError {
@@ -240,6 +269,11 @@ impl TraceChannel {
 
     pub fn mem(&self) -> &GuestMemory {
         &self.mem
+    }
+
+    /// The guest kernel's memory by virtual address, for `args->p->field` and `str()`.
+    pub fn kernel_memory(&self) -> KernelMemoryReader<'_> {
+        KernelMemoryReader(&self.mem)
     }
 
     /// Writes the control page: which events are on and the filters.

@@ -184,7 +184,7 @@ fn probe_context_errors() {
         (
             "tracepoint:sched:sched_switch { @[args->nxt_comm] = count(); }",
             "Struct/union of type 'struct _tracepoint_sched_sched_switch' does not contain a field \
-             named 'nxt_comm'",
+             named 'nxt_comm' (did you mean next_comm?)",
         ),
         ("kfunc:vfs_read { printf(\"%d\\n\", args->size); }", "Can't find function parameter size"),
         (

@@ -1,0 +1,61 @@
+//! What a probe reads from one record: the record's own fields (`decode`), and for function
+//! records the arguments by their DWARF names, followed into guest memory
+//! (`args->args->flags`), plus `str(ptr)` on kernel addresses.
+
+use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
+
+use super::decode::Record;
+use super::dwarf::{KernelDebug, KernelMemory, Param};
+use crate::trace::{FieldRoot, FieldSource, Value};
+
+pub struct GuestFields<'a> {
+    pub record: &'a Record<'a>,
+    /// The kernel's DWARF, when the kernel ELF has it.
+    pub debug: Option<&'a KernelDebug>,
+    pub mem: &'a dyn KernelMemory,
+}
+
+impl GuestFields<'_> {
+    /// The parameters of the function a function record comes from.
+    fn params(&self) -> Option<&[Param]> {
+        let addr = match self.record.header.event {
+            FtraceFunction::ID => self.record.field("ip")?,
+            FtraceFuncgraphExit::ID => self.record.field("func")?,
+            _ => return None,
+        };
+        self.debug?.params(addr.as_int() as u64)
+    }
+
+    /// The argument registers a function record carries.
+    fn regs(&self) -> [u64; 6] {
+        let arg = |i: usize| {
+            let name = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"][i];
+            self.record.field(name).map_or(0, |v| v.as_int() as u64)
+        };
+        std::array::from_fn(arg)
+    }
+}
+
+impl FieldSource for GuestFields<'_> {
+    fn field(&self, root: FieldRoot, path: &[String]) -> Option<Value> {
+        if root == FieldRoot::Args {
+            if let (Some(params), Some(debug)) = (self.params(), self.debug) {
+                return debug.arg_path(params, &self.regs(), path, self.mem);
+            }
+        }
+        FieldSource::field(self.record, root, path)
+    }
+
+    fn read_str(&self, addr: u64, max: usize) -> Option<Vec<u8>> {
+        // Byte by byte up to the NUL: a string may end just before unmapped memory.
+        let mut out = Vec::new();
+        for i in 0..max as u64 {
+            let mut b = [0u8];
+            if !self.mem.read(addr.checked_add(i)?, &mut b) || b[0] == 0 {
+                break;
+            }
+            out.push(b[0]);
+        }
+        Some(out)
+    }
+}
