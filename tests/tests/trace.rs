@@ -63,7 +63,9 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
         "quiet -- /bin/procbench --iters 4 fork_exit_wait",
         r#"kfunc:do_exit /comm == "procbench"/ { @status[args->status] = count(); }
            kfunc:copy_process /comm == "procbench"/ { @args = count(); @nonnull = sum(args->args != 0); }
-           kfunc:try_to_wake_up /comm == "procbench"/ { @woken[args->p->comm] = count(); }"#,
+           kfunc:try_to_wake_up /comm == "procbench"/ { @woken[args->p->comm] = count(); }
+           kfunc:copy_process /comm == "procbench"/ { @fork_stack[kstack] = count(); }
+           tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exit_stack[kstack] = count(); }"#,
         POLL,
     );
     // The 20 children _exit(0), and procbench itself exits(0) at the end: do_exit gets the
@@ -72,6 +74,22 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     assert!(t.output.contains("@args: 20\n"), "{}", t.output);
     assert!(t.output.contains("@nonnull: 20\n"), "{}", t.output);
     assert!(t.output.contains("@woken[procbench]: "), "{}", t.output);
+    // kstack, recorded by the guest at the hit: the probed function, then its callers; for a
+    // tracepoint, the function it sits in, then the callers.
+    assert!(
+        t.output.contains(
+            "@fork_stack[\n        kernel::kernel::fork::copy_process+0\n        \
+             kernel::kernel::fork::kernel_clone+"
+        ),
+        "{}",
+        t.output
+    );
+    assert!(
+        t.output
+            .contains("@exit_stack[\n        kernel::kernel::exit::do_exit+"),
+        "{}",
+        t.output
+    );
     // A name the function does not have is refused before attaching, naming the close one.
     let catalog = vmm::trace::channel::catalog::probe_catalog(
         vmm::trace::channel::ftrace::KernelText::from_elf(&vm_tests::guest().kernel)

@@ -23,7 +23,7 @@
 /// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
 pub const VIRTIO_ID_TRACE: u32 = 0x5754;
 /// Version of this module's layouts; the host refuses an area with another.
-pub const TRACE_ABI_VERSION: u32 = 1;
+pub const TRACE_ABI_VERSION: u32 = 2;
 /// `AreaHeader::magic`.
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
@@ -46,6 +46,14 @@ pub const MAX_EVENTS: usize = 256;
 pub const RECORD_ALIGN: usize = 8;
 /// A filler record: skip `size` bytes (the rest of the data area before the ring wraps).
 pub const EVENT_PAD: u16 = 0;
+
+/// A control byte with this bit also asks for the kernel stack (`kstack`) in each record.
+pub const CONTROL_STACK: u8 = 2;
+/// Set in a record's `event` when the record ends with the kernel stack at the event: return
+/// addresses, innermost first, as u64s, then their count as the record's last u64.
+pub const EVENT_HAS_STACK: u16 = 0x8000;
+/// Most frames a record carries.
+pub const MAX_STACK_FRAMES: usize = 16;
 
 /// Offsets in the device's config space (virtio-mmio offset 0x100 onwards).
 pub mod config {
@@ -87,7 +95,7 @@ pub struct AreaHeader {
 #[repr(C, align(4096))]
 #[derive(Clone, Copy, Debug)]
 pub struct Control {
-    /// Non-zero bytes enable the event with that id.
+    /// Non-zero bytes enable the event with that id ([`CONTROL_STACK`] also asks for stacks).
     pub enabled: [u8; MAX_EVENTS],
     /// Record only this thread-group id (0: all).
     pub filter_pid: u32,

@@ -23,8 +23,10 @@ macro_rules! tracepoint {
             #[cold]
             #[inline(never)]
             fn record($($arg: $ty),*) {
+                // This frame's return address is the tracepoint's site: `kstack` starts there.
+                let frame = crate::arch::stacktrace::frame_pointer();
                 let (payload, extra): ($ev, &[u8]) = $body;
-                super::ring::emit(&payload, extra);
+                super::ring::emit(&payload, extra, super::ring::StackStart::frame(frame));
             }
             if super::enabled(<$ev as abi::trace::Event>::ID) {
                 record($($arg),*);

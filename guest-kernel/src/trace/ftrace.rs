@@ -114,7 +114,14 @@ extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
             arg4,
             arg5,
         };
-        super::ring::emit(&record, &[]);
+        // The probed function has no frame yet: it and its caller, then the caller's frames.
+        let stack = super::ring::StackStart {
+            leading: [ip, regs.parent_ip],
+            nr_leading: 2,
+            frame: regs.rbp,
+            skip: 0,
+        };
+        super::ring::emit(&record, &[], stack);
     }
     if mode & FTRACE_RETURN != 0 && super::enabled(FtraceFuncgraphExit::ID) {
         if let Some(t) = task::try_current() {
@@ -153,7 +160,15 @@ extern "C" fn ftrace_return_handler(retval: u64) -> u64 {
             arg4,
             arg5,
         };
-        super::ring::emit(&record, &[]);
+        // Back in the caller: the function, where it was called from, then the callers
+        // (past this handler's own return into `return_to_handler`).
+        let stack = super::ring::StackStart {
+            leading: [frame.func, frame.ret],
+            nr_leading: 2,
+            frame: crate::arch::stacktrace::frame_pointer(),
+            skip: 1,
+        };
+        super::ring::emit(&record, &[], stack);
     }
     if locked {
         ftrace::recursion_unlock();

@@ -67,6 +67,13 @@ pub fn enabled(id: u16) -> bool {
     unsafe { core::ptr::read_volatile(byte.add(id as usize)) != 0 }
 }
 
+/// Whether the host wants the kernel stack in event `id`'s records (`kstack`).
+fn stack_wanted(id: u16) -> bool {
+    let byte = CONTROL.get() as *const u8;
+    // SAFETY: as in `enabled`.
+    unsafe { core::ptr::read_volatile(byte.add(id as usize)) & abi::trace::CONTROL_STACK != 0 }
+}
+
 /// The host's filters: thread-group id (0 = any) and CPU plus one (0 = any).
 fn filters() -> (u32, u32) {
     let c = CONTROL.get();

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::trace::{
     record_size, reserve, AreaHeader, Event, RecordHeader, RingHeader, AREA_MAGIC, EVENTS,
-    EVENT_PAD, MAX_CPUS, RECORD_HEADER_SIZE, TRACE_ABI_VERSION,
+    EVENT_HAS_STACK, EVENT_PAD, MAX_CPUS, MAX_STACK_FRAMES, RECORD_HEADER_SIZE, TRACE_ABI_VERSION,
 };
 
 use super::{SharedWithHost, AREA};
@@ -75,9 +75,50 @@ pub fn count_lost() {
     }
 }
 
+/// Where an event's kernel stack starts: addresses known up front, then a frame chain.
+pub struct StackStart {
+    pub leading: [u64; 2],
+    pub nr_leading: usize,
+    /// A frame pointer: `[frame + 8]` is the next return address.
+    pub frame: u64,
+    /// Return addresses of the chain to leave out (the tracer's own).
+    pub skip: usize,
+}
+
+impl StackStart {
+    pub fn frame(frame: u64) -> StackStart {
+        StackStart {
+            leading: [0; 2],
+            nr_leading: 0,
+            frame,
+            skip: 0,
+        }
+    }
+
+    /// The return addresses, innermost first, into `out`; how many.
+    fn collect(&self, out: &mut [u64; MAX_STACK_FRAMES]) -> usize {
+        let n = self.nr_leading.min(2);
+        out[..n].copy_from_slice(&self.leading[..n]);
+        let Some(task) = crate::kernel::task::try_current() else {
+            return n;
+        };
+        let (lo, hi) = (task.stack_base, task.stack_top());
+        let mut chain = [0u64; MAX_STACK_FRAMES + 2];
+        let found = crate::arch::stacktrace::walk(self.frame, lo, hi, &mut chain);
+        let walked = chain[..found].iter().skip(self.skip);
+        let mut total = n;
+        for (slot, &ret) in out[n..].iter_mut().zip(walked) {
+            *slot = ret;
+            total += 1;
+        }
+        total
+    }
+}
+
 /// Write one record of event `E` with `payload` and the variable-length bytes `extra` (a
-/// `__data_loc` string) into this CPU's ring, if the host's filters let it through.
-pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
+/// `__data_loc` string) into this CPU's ring, if the host's filters let it through; with the
+/// kernel stack from `stack` at its end when the host asked for it.
+pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
     let extra = &extra[..extra.len().min(MAX_STRING)];
     cpu::without_interrupts(|| {
         let cpu = percpu::cpu_id();
@@ -94,7 +135,19 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
             return;
         }
         let payload_size = core::mem::size_of::<E>();
-        let size = record_size(payload_size + extra.len()) as u64;
+        let mut frames = [0u64; MAX_STACK_FRAMES];
+        let nr_frames = if super::stack_wanted(E::ID) {
+            stack.collect(&mut frames)
+        } else {
+            0
+        };
+        // The stack trailer: the frames, then their count (the record's last u64).
+        let trailer = if nr_frames > 0 {
+            8 * (nr_frames + 1)
+        } else {
+            0
+        };
+        let size = record_size(payload_size + extra.len() + trailer) as u64;
         let (head, tail, lost) = head_tail_lost(cpu);
         let h = head.load(Ordering::Relaxed);
         let Some((pad, pos)) = reserve(h, tail.load(Ordering::Acquire), size, RING_SIZE) else {
@@ -103,7 +156,11 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
         };
         let header = RecordHeader {
             size: size as u16,
-            event: E::ID,
+            event: if trailer > 0 {
+                E::ID | EVENT_HAS_STACK
+            } else {
+                E::ID
+            },
             uid: task.map_or(0, |t| t.uid.load(Ordering::Relaxed)),
             tid,
             pid,
@@ -129,6 +186,14 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8]) {
                     at.add(RECORD_HEADER_SIZE + payload_size),
                     extra.len(),
                 );
+            }
+            if trailer > 0 {
+                let end = at.add(size as usize) as *mut u64;
+                end.sub(1).write_unaligned(nr_frames as u64);
+                let first = end.sub(1 + nr_frames);
+                for (i, &f) in frames[..nr_frames].iter().enumerate() {
+                    first.add(i).write_unaligned(f);
+                }
             }
         }
         head.store(h + pad + size, Ordering::Release);

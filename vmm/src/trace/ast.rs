@@ -35,6 +35,54 @@ pub struct Program {
     pub probes: Vec<Probe>,
 }
 
+impl Program {
+    /// Whether any probe reads builtin `b` (the transport then asks the guest for what it
+    /// needs, such as stacks for `kstack`).
+    pub fn uses_builtin(&self, b: Builtin) -> bool {
+        self.probes
+            .iter()
+            .any(|p| p.predicate.as_ref().is_some_and(|e| e.uses(b)) || block_uses(&p.body, b))
+    }
+}
+
+fn block_uses(block: &Block, b: Builtin) -> bool {
+    block.iter().any(|s| match &s.kind {
+        StmtKind::Expr(e) => e.uses(b),
+        StmtKind::Assign { target, value } | StmtKind::Compound { target, value, .. } => {
+            target.uses(b) || value.uses(b)
+        }
+        StmtKind::If { cond, then, els } => {
+            cond.uses(b) || block_uses(then, b) || els.as_ref().is_some_and(|e| block_uses(e, b))
+        }
+        StmtKind::Unroll { body, .. } => block_uses(body, b),
+    })
+}
+
+impl LValue {
+    fn uses(&self, b: Builtin) -> bool {
+        match self {
+            LValue::Var { .. } => false,
+            LValue::Map(m) => m.keys.iter().any(|k| k.uses(b)),
+        }
+    }
+}
+
+impl Expr {
+    fn uses(&self, b: Builtin) -> bool {
+        match &self.kind {
+            ExprKind::Builtin(x) => *x == b,
+            ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Ident(_) | ExprKind::Var(_) => false,
+            ExprKind::Map(m) => m.keys.iter().any(|k| k.uses(b)),
+            ExprKind::Field { base, .. } => base.uses(b),
+            ExprKind::Unary { expr, .. } => expr.uses(b),
+            ExprKind::Binary { lhs, rhs, .. } => lhs.uses(b) || rhs.uses(b),
+            ExprKind::Ternary { cond, then, els } => cond.uses(b) || then.uses(b) || els.uses(b),
+            ExprKind::Call(c) => c.args.iter().any(|a| a.uses(b)),
+            ExprKind::IncDec { target, .. } => target.uses(b),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub attach_points: Vec<AttachPoint>,

@@ -320,6 +320,11 @@ impl AttachedProgram {
         &self.program
     }
 
+    /// Whether the program reads `kstack` (the guest then records stacks).
+    pub fn uses_kstack(&self) -> bool {
+        self.program.ast.uses_builtin(ast::Builtin::Kstack)
+    }
+
     /// bpftrace's banner: `Attaching 2 probes...`.
     pub fn attaching_message(&self) -> String {
         let n = self.probes.len();

@@ -90,6 +90,7 @@ impl<W: Write> Tracer<W> {
         }
         let mut events: Vec<u16> = by_event.keys().copied().collect();
         events.sort_unstable();
+        let stacks = program.uses_kstack();
         Tracer {
             engine: Engine::new(program, sink),
             by_event,
@@ -100,6 +101,7 @@ impl<W: Write> Tracer<W> {
                 events,
                 pid: filter.pid,
                 cpu: filter.cpu,
+                stacks,
             },
             buffers: Vec::new(),
             lost_base: Vec::new(),

@@ -19,6 +19,7 @@ pub mod pvh;
 pub mod serial;
 pub mod signal;
 pub mod smp;
+pub mod stacktrace;
 pub mod syscall;
 pub mod traps;
 pub mod tsc;

@@ -3,8 +3,8 @@
 //! and never a read outside the bytes drained.
 
 use abi::trace::{
-    event, EventDesc, FieldDesc, FieldKind, RecordHeader, EVENT_PAD, RECORD_ALIGN,
-    RECORD_HEADER_SIZE,
+    event, EventDesc, FieldDesc, FieldKind, RecordHeader, EVENT_HAS_STACK, EVENT_PAD,
+    MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
 };
 
 use crate::trace::{FieldRoot, FieldSource, Value};
@@ -16,6 +16,8 @@ pub struct Record<'a> {
     pub desc: &'static EventDesc,
     /// The payload struct and any `__data_loc` bytes after it (the record minus its header).
     pub payload: &'a [u8],
+    /// The kernel stack trailer's frames (little-endian u64s, innermost first), if any.
+    pub stack: &'a [u8],
 }
 
 /// What went wrong with a record.
@@ -29,6 +31,8 @@ pub enum Corrupt {
     UnknownEvent(u16, usize),
     #[error("event {0} record at offset {1} is shorter than its payload")]
     ShortPayload(&'static str, usize),
+    #[error("event {0} record at offset {1} has a bad stack trailer")]
+    BadStack(&'static str, usize),
 }
 
 /// Iterates over the records in `data` (bytes drained from one ring, starting at a record
@@ -118,9 +122,11 @@ impl<'a> Iterator for Records<'a> {
             if event_id == EVENT_PAD {
                 continue;
             }
-            let Some(header) = header_at(rest) else {
+            let Some(mut header) = header_at(rest) else {
                 return Some(Err(Corrupt::Overrun(RECORD_HEADER_SIZE, at)));
             };
+            let has_stack = header.event & EVENT_HAS_STACK != 0;
+            header.event &= !EVENT_HAS_STACK;
             let Some(desc) = event(header.event) else {
                 return Some(Err(Corrupt::UnknownEvent(header.event, at)));
             };
@@ -128,13 +134,32 @@ impl<'a> Iterator for Records<'a> {
             if payload.len() < desc.payload_size {
                 return Some(Err(Corrupt::ShortPayload(desc.name, at)));
             }
+            let stack = if has_stack {
+                match stack_trailer(payload, desc.payload_size) {
+                    Some(s) => s,
+                    None => return Some(Err(Corrupt::BadStack(desc.name, at))),
+                }
+            } else {
+                &[]
+            };
             return Some(Ok(Record {
                 header,
                 desc,
                 payload,
+                stack,
             }));
         }
     }
+}
+
+/// The frames of a stack trailer: the record's last u64 counts the u64s before it, which
+/// must fit after the payload struct.
+fn stack_trailer(payload: &[u8], fixed: usize) -> Option<&[u8]> {
+    let count_at = payload.len().checked_sub(8)?;
+    let n = u64::from_le_bytes(payload[count_at..].try_into().ok()?);
+    let n = usize::try_from(n).ok().filter(|&n| n <= MAX_STACK_FRAMES)?;
+    let start = count_at.checked_sub(8 * n).filter(|&s| s >= fixed)?;
+    Some(&payload[start..count_at])
 }
 
 /// The bytes of a NUL-padded or NUL-terminated string.
@@ -175,6 +200,14 @@ impl Record<'_> {
     pub fn comm(&self) -> &[u8] {
         c_str(&self.header.comm)
     }
+
+    /// The kernel stack the record carries, innermost first (empty without one).
+    pub fn frames(&self) -> Vec<u64> {
+        self.stack
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    }
 }
 
 impl FieldSource for Record<'_> {
@@ -196,6 +229,10 @@ impl FieldSource for Record<'_> {
             (FieldRoot::Retval, []) => Record::field(self, "retval"),
             _ => None,
         }
+    }
+
+    fn kstack(&self) -> Option<Vec<u64>> {
+        Some(self.frames())
     }
 }
 
@@ -324,6 +361,48 @@ pub(crate) mod tests {
         let rec = Records::new(&data).next().unwrap().unwrap();
         assert_eq!(rec.field("filename"), None);
         assert_eq!(rec.field("pid"), Some(Value::Int(1)));
+    }
+
+    /// A sched_switch record with a stack trailer of `frames` and the count `n`.
+    fn with_stack(frames: &[u64], n: u64) -> Vec<u8> {
+        let mut trailer: Vec<u8> = frames.iter().flat_map(|f| f.to_le_bytes()).collect();
+        trailer.extend(n.to_le_bytes());
+        let mut r = record(1, 1, &switch("a", "b"), &trailer);
+        let ev = u16::from_le_bytes([r[2], r[3]]) | EVENT_HAS_STACK;
+        r[2..4].copy_from_slice(&ev.to_le_bytes());
+        r
+    }
+
+    #[test]
+    fn stacks_ride_at_the_end_of_records() {
+        let data = with_stack(&[0xffff_ffff_8000_1000, 0xffff_ffff_8000_2000], 2);
+        let r = Records::new(&data).next().unwrap().unwrap();
+        assert_eq!(
+            r.header.event,
+            SchedSwitch::ID,
+            "the flag is not part of the id"
+        );
+        assert_eq!(r.frames(), [0xffff_ffff_8000_1000, 0xffff_ffff_8000_2000]);
+        assert_eq!(r.field("next_pid"), Some(Value::Int(8)));
+        // A count reaching into the payload, or past the most frames, is corrupt.
+        for bad in [
+            with_stack(&[1], 9),
+            with_stack(&[1], u64::MAX),
+            with_stack(&[], 17),
+        ] {
+            assert!(matches!(
+                Records::new(&bad).next(),
+                Some(Err(Corrupt::BadStack("sched_switch", 0)))
+            ));
+        }
+        // Without the flag, no stack.
+        let plain = record(1, 1, &switch("a", "b"), &[]);
+        assert!(Records::new(&plain)
+            .next()
+            .unwrap()
+            .unwrap()
+            .frames()
+            .is_empty());
     }
 
     #[test]

@@ -46,6 +46,10 @@ impl FieldSource for GuestFields<'_> {
         FieldSource::field(self.record, root, path)
     }
 
+    fn kstack(&self) -> Option<Vec<u64>> {
+        self.record.kstack()
+    }
+
     fn read_str(&self, addr: u64, max: usize) -> Option<Vec<u8>> {
         // Byte by byte up to the NUL: a string may end just before unmapped memory.
         let mut out = Vec::new();

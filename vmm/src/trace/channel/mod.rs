@@ -208,6 +208,8 @@ pub struct ControlState {
     pub pid: Option<u32>,
     /// Record only on this CPU.
     pub cpu: Option<u32>,
+    /// Records carry the kernel stack (`kstack`).
+    pub stacks: bool,
 }
 
 /// The channel of one VM, shared by the trace device (which publishes the area) and tracers.
@@ -279,9 +281,14 @@ impl TraceChannel {
     /// Writes the control page: which events are on and the filters.
     pub fn set_control(&self, area: &Area, state: &ControlState) {
         let mut enabled = [0u8; MAX_EVENTS];
+        let on = if state.stacks {
+            1 | abi::trace::CONTROL_STACK
+        } else {
+            1
+        };
         for &id in &state.events {
             if let Some(b) = enabled.get_mut(id as usize) {
-                *b = 1;
+                *b = on;
             }
         }
         let base = GuestAddress(area.control);
@@ -492,6 +499,7 @@ mod tests {
                 events: vec![1, 7, 999],
                 pid: Some(42),
                 cpu: Some(0),
+                stacks: false,
             },
         );
         let mut page = [0u8; MAX_EVENTS + 8];
@@ -500,5 +508,15 @@ mod tests {
         assert_eq!((page[0], page[1], page[7], page[8]), (0, 1, 1, 0));
         assert_eq!(u32_at(&page, MAX_EVENTS), 42);
         assert_eq!(u32_at(&page, MAX_EVENTS + 4), 1);
+        // kstack: the events' bytes also ask for stacks.
+        let state = ControlState {
+            events: vec![7],
+            stacks: true,
+            ..ControlState::default()
+        };
+        ch.set_control(&area, &state);
+        mem.read_slice(&mut page, GuestAddress(CONTROL_GPA))
+            .unwrap();
+        assert_eq!((page[1], page[7]), (0, 1 | abi::trace::CONTROL_STACK));
     }
 }

@@ -1,0 +1,36 @@
+//! Kernel stack traces through frame pointers (the kernel is built with
+//! `-C force-frame-pointers=yes`): `[rbp]` is the caller's `rbp`, `[rbp + 8]` the return
+//! address. Used by `kstack` in trace records (Linux's `stack_trace_save`).
+
+use core::arch::asm;
+
+/// This function's frame pointer; inlined, so it is the caller's.
+#[inline(always)]
+pub fn frame_pointer() -> u64 {
+    let rbp: u64;
+    // SAFETY: reads a register, touches nothing.
+    unsafe { asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack, preserves_flags)) };
+    rbp
+}
+
+/// Fills `out` with the return addresses of the frames from `rbp` outwards, reading only
+/// inside the stack `[lo, hi)` (the current task's kernel stack: interrupts run on it too), so
+/// a corrupt chain ends the walk instead of faulting. Returns how many it found.
+pub fn walk(mut rbp: u64, lo: u64, hi: u64, out: &mut [u64]) -> usize {
+    let mut n = 0;
+    while n < out.len() && rbp >= lo && rbp.saturating_add(16) <= hi && rbp.is_multiple_of(8) {
+        // SAFETY: [rbp, rbp + 16) lies inside the current task's kernel stack, which is mapped
+        // while the task runs.
+        let (next, ret) = unsafe { (*(rbp as *const u64), *((rbp + 8) as *const u64)) };
+        if ret < super::KERNEL_VMA {
+            break;
+        }
+        out[n] = ret;
+        n += 1;
+        if next <= rbp {
+            break;
+        }
+        rbp = next;
+    }
+    n
+}
