@@ -109,6 +109,9 @@ fn start_kernel(start_info: u64) -> ! {
 
     // Devices.
     crate::drivers::virtio::probe(&cmdline.virtio_mmio);
+    if let Some(events) = &cmdline.trace_event {
+        crate::trace::enable_boot_events(events);
+    }
 
     // The root filesystem from the initramfs.
     match boot.initrd {

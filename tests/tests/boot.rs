@@ -32,6 +32,23 @@ fn boot_log_and_init_greeting_appear() {
 }
 
 #[test]
+fn trace_event_turns_tracepoints_on_from_boot_without_a_host() {
+    // No trace device here (no --trace): the parameter allocates the rings itself, the
+    // tracepoints record into them through the whole boot, and a name it doesn't know is
+    // reported as Linux reports it.
+    let o = boot(
+        "trace_event=sched,irq:softirq_entry,bogus:x -- /bin/exitcode 0",
+        1,
+    );
+    assert!(
+        o.console.contains("Failed to enable trace event: bogus:x"),
+        "{}",
+        o.console
+    );
+    assert_eq!(o.status(), 0, "{}", o.console);
+}
+
+#[test]
 fn exit_status_of_the_program_init_runs_propagates() {
     let o = boot("-- /bin/exitcode 42", 1);
     assert!(

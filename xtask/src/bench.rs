@@ -255,6 +255,7 @@ pub fn run(runs: usize) -> Result<()> {
         let name: String = name.chars().take(90).collect();
         println!("  {n:>8}  {name}");
     }
+    crate::bench_tracepoint::print(&crate::bench_tracepoint::measure(&a.kernel, &a.initramfs)?);
     rss.sort();
     println!();
     println!(

@@ -109,7 +109,7 @@ pub fn print(top: usize) -> Result<()> {
 }
 
 /// The guest PC of an exec-log line: `Trace 0: 0x7f.. [cs_base/pc/flags/cflags] symbol`.
-fn exec_pc(line: &str) -> Option<u64> {
+pub fn exec_pc(line: &str) -> Option<u64> {
     let fields = line.strip_prefix("Trace ")?.split_once('[')?.1;
     let pc = fields.split('/').nth(1)?;
     u64::from_str_radix(pc, 16).ok()
@@ -117,7 +117,7 @@ fn exec_pc(line: &str) -> Option<u64> {
 
 /// QEMU microvm, as the bench and tests run it but with one CPU, one instruction per
 /// translation block, and every executed block logged to stderr.
-fn qemu(kernel: &Path, initrd: &Path, append: &str) -> Result<Command> {
+pub fn qemu(kernel: &Path, initrd: &Path, append: &str) -> Result<Command> {
     let one_insn_per_tb = qemu_has_one_insn_per_tb()?;
     let accel = if one_insn_per_tb {
         "tcg,one-insn-per-tb=on"

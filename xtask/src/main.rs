@@ -4,6 +4,7 @@
 mod bench;
 mod bench_insns;
 mod bench_trace;
+mod bench_tracepoint;
 mod build;
 mod cpio;
 mod kallsyms;
@@ -51,6 +52,9 @@ enum Command {
         /// How many functions to list.
         #[arg(long, default_value_t = 30)]
         top: usize,
+        /// Count what tracepoints cost instead (disabled sites and enabled hits).
+        #[arg(long)]
+        tracepoints: bool,
     },
 }
 
@@ -61,7 +65,12 @@ fn main() {
         Command::Run { cpus, mem, cmdline } => run::run(cpus, &mem, &cmdline),
         Command::Test => test::all(),
         Command::Bench { runs } => bench::run(runs),
-        Command::BootProfile { top } => bench_insns::print(top),
+        Command::BootProfile {
+            tracepoints: true, ..
+        } => build::all().and_then(|a| {
+            bench_tracepoint::measure(&a.kernel, &a.initramfs).map(|c| bench_tracepoint::print(&c))
+        }),
+        Command::BootProfile { top, .. } => bench_insns::print(top),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -86,6 +86,38 @@ fn filters() -> (u32, u32) {
     }
 }
 
+/// `trace_event=LIST` at boot: switch on each `system:event` (or every event of `system`) in
+/// the comma-separated list, as Linux's parameter does, and make sure the rings exist (the
+/// trace device may be absent, as under QEMU). Returns how many events were switched on.
+pub fn enable_boot_events(list: &str) -> usize {
+    if ring::init() == 0 {
+        crate::pr_warn!("trace_event: no memory for the trace rings");
+        return 0;
+    }
+    let mut on = 0;
+    for name in list.split(',').filter(|n| !n.is_empty()) {
+        let (system, event) = name.split_once(':').unwrap_or((name, "*"));
+        let mut found = false;
+        for e in abi::trace::EVENTS
+            .iter()
+            .filter(|e| e.system != abi::trace::FTRACE_SYSTEM)
+        {
+            if e.system == system && (event == "*" || e.name == event) {
+                let byte = CONTROL.get() as *mut u8;
+                // SAFETY: event ids are below MAX_EVENTS (the abi tests check it), so the byte
+                // is inside the static control page; volatile as the host may write it too.
+                unsafe { core::ptr::write_volatile(byte.add(e.id as usize), 1) };
+                found = true;
+                on += 1;
+            }
+        }
+        if !found {
+            crate::pr_warn!("Failed to enable trace event: {name}");
+        }
+    }
+    on
+}
+
 /// Guest-physical address of the area header, for the trace device.
 pub fn area_phys() -> u64 {
     crate::arch::virt_to_phys(AREA.get() as u64)

@@ -26,8 +26,14 @@ static HEADERS: [SharedWithHost<RingHeader>; MAX_CPUS] =
 /// Kernel virtual address of each CPU's data (0: no ring).
 static DATA: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
-/// Allocate a ring per online CPU and publish the area. Returns how many rings exist.
+/// Allocate a ring per online CPU and publish the area, once (the trace device and the
+/// `trace_event=` parameter both ask). Returns how many rings exist.
 pub fn init() -> usize {
+    static ONCE: spin::Once<usize> = spin::Once::new();
+    *ONCE.call_once(allocate)
+}
+
+fn allocate() -> usize {
     let cpus = percpu::online_cpus().min(MAX_CPUS);
     let mut area = AreaHeader {
         magic: AREA_MAGIC,
@@ -118,7 +124,27 @@ impl StackStart {
 /// Write one record of event `E` with `payload` and the variable-length bytes `extra` (a
 /// `__data_loc` string) into this CPU's ring, if the host's filters let it through; with the
 /// kernel stack from `stack` at its end when the host asked for it.
+#[inline(always)]
 pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
+    if super::stack_wanted(E::ID) {
+        emit_with_stack(payload, extra, stack);
+    } else {
+        write(payload, extra, &[]);
+    }
+}
+
+/// `emit` with the stack: kept out of line so the usual record has no frame array to fill.
+#[cold]
+#[inline(never)]
+fn emit_with_stack<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
+    let mut frames = [0u64; MAX_STACK_FRAMES];
+    let n = stack.collect(&mut frames);
+    write(payload, extra, &frames[..n]);
+}
+
+/// The record itself: header, payload, `extra`, and a stack trailer when `frames` has any.
+#[inline(always)]
+fn write<E: Event>(payload: &E, extra: &[u8], frames: &[u64]) {
     let extra = &extra[..extra.len().min(MAX_STRING)];
     cpu::without_interrupts(|| {
         let cpu = percpu::cpu_id();
@@ -135,12 +161,7 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
             return;
         }
         let payload_size = core::mem::size_of::<E>();
-        let mut frames = [0u64; MAX_STACK_FRAMES];
-        let nr_frames = if super::stack_wanted(E::ID) {
-            stack.collect(&mut frames)
-        } else {
-            0
-        };
+        let nr_frames = frames.len();
         // The stack trailer: the frames, then their count (the record's last u64).
         let trailer = if nr_frames > 0 {
             8 * (nr_frames + 1)
@@ -191,7 +212,7 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
                 let end = at.add(size as usize) as *mut u64;
                 end.sub(1).write_unaligned(nr_frames as u64);
                 let first = end.sub(1 + nr_frames);
-                for (i, &f) in frames[..nr_frames].iter().enumerate() {
+                for (i, &f) in frames.iter().enumerate() {
                     first.add(i).write_unaligned(f);
                 }
             }

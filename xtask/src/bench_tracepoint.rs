@@ -1,0 +1,272 @@
+//! What a tracepoint costs the guest, in kernel instructions, counted from QEMU's exec log as
+//! `bench_insns` counts the boot path.
+//!
+//! - **Disabled:** every site is `cmpb $0, CONTROL+id(%rip)` and a conditional jump. The bench
+//!   finds the sites in the kernel's text (the `cmpb` against the control page and the `jcc`
+//!   after it), checks that every one has that shape, and counts how often the boot path
+//!   passes them.
+//! - **Enabled:** the boot runs with `trace_event=` (all tracepoints on, rings allocated
+//!   without a host). A hit runs from the site through the argument set-up to a direct call of
+//!   the event's out-of-line `record` function, and on until that call returns (callees
+//!   included); all of it is counted.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
+use object::{Object, ObjectSegment, ObjectSymbol};
+use vmm::symbols::demangle;
+
+use crate::bench_insns::{exec_pc, qemu, BOOT_APPEND};
+
+/// Every tracepoint system, for `trace_event=`.
+const ALL_EVENTS: &str =
+    "sched,task,irq,timer,raw_syscalls,exceptions,kmem,signal,oom,vmscan,workqueue";
+/// Instructions of a disabled site: `cmpb` and `jcc`.
+const SITE_INSNS: u64 = 2;
+/// Most instructions from an enabled site to its record call (the jump, argument set-up).
+const MAX_SITE_TO_CALL: u64 = 64;
+
+pub struct TracepointCost {
+    /// Sites in the kernel text, and how many have the two-instruction shape.
+    pub sites: usize,
+    pub two_instruction_sites: usize,
+    /// Sites passed on the boot path with every tracepoint off.
+    pub disabled_passes: u64,
+    /// Hits with every tracepoint on, and their instructions (site included).
+    pub hits: u64,
+    pub enabled_instructions: u64,
+    /// Per event: (hits, instructions), by the record function's event name.
+    pub by_event: Vec<(String, u64, u64)>,
+}
+
+/// The kernel's code, to look at instruction bytes.
+struct Text {
+    segments: Vec<(u64, Vec<u8>)>,
+}
+
+impl Text {
+    fn bytes(&self, addr: u64, n: usize) -> Option<&[u8]> {
+        self.segments.iter().find_map(|(start, data)| {
+            let off = usize::try_from(addr.checked_sub(*start)?).ok()?;
+            data.get(off..off.checked_add(n)?)
+        })
+    }
+
+    fn contains(&self, addr: u64) -> bool {
+        self.bytes(addr, 1).is_some()
+    }
+}
+
+/// The tracepoint sites: `80 3d disp32 00` (`cmpb $0, disp(%rip)`) whose target is a byte of
+/// the control page. Returns each site's address and whether a `jcc` follows it.
+fn sites(text: &Text, control: u64) -> Vec<(u64, bool)> {
+    let mut out = Vec::new();
+    for (start, data) in &text.segments {
+        for i in 0..data.len().saturating_sub(7) {
+            if data[i] != 0x80 || data[i + 1] != 0x3d || data[i + 6] != 0 {
+                continue;
+            }
+            let disp = i32::from_le_bytes(data[i + 2..i + 6].try_into().expect("4 bytes"));
+            let next = start + i as u64 + 7;
+            let target = next.wrapping_add_signed(i64::from(disp));
+            if !(control..control + abi::trace::MAX_EVENTS as u64).contains(&target) {
+                continue;
+            }
+            let jcc = match data.get(i + 7..i + 9) {
+                Some([0x0f, b]) => (0x80..=0x8f).contains(b),
+                Some([b, _]) => (0x70..=0x7f).contains(b),
+                _ => false,
+            };
+            out.push((start + i as u64, jcc));
+        }
+    }
+    out
+}
+
+/// Runs the boot with `append` and calls `step(pc, prev_pc)` for each kernel instruction up to
+/// the first user instruction.
+fn each_instruction(
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+    entry: u64,
+    text: &Text,
+    mut step: impl FnMut(u64, u64),
+) -> Result<()> {
+    let mut child = qemu(kernel, initrd, append)?
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
+    let log = BufReader::new(child.stderr.take().context("no QEMU log pipe")?);
+    let (mut started, mut reached_user, mut prev) = (false, false, 0u64);
+    for line in log.lines() {
+        let Some(pc) = line.ok().as_deref().and_then(exec_pc) else {
+            continue;
+        };
+        started |= pc == entry;
+        if !started {
+            continue;
+        }
+        if !text.contains(pc) {
+            reached_user = true;
+            break;
+        }
+        step(pc, prev);
+        prev = pc;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if !reached_user {
+        bail!("the guest never reached user space under QEMU (append: {append})");
+    }
+    Ok(())
+}
+
+pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
+    let elf = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
+    let file = object::File::parse(&*elf).context("kernel is not a valid ELF file")?;
+    let text = Text {
+        segments: file
+            .segments()
+            .filter_map(|s| Some((s.address(), s.data().ok()?.to_vec())))
+            .collect(),
+    };
+    let control = file
+        .symbols()
+        .find(|s| {
+            s.name()
+                .is_ok_and(|n| demangle(n) == "kernel::trace::CONTROL")
+        })
+        .context("the kernel has no trace control page")?
+        .address();
+    // Each event's out-of-line record function, by entry address.
+    let records: HashMap<u64, String> = file
+        .symbols()
+        .filter_map(|s| {
+            let name = demangle(s.name().ok()?);
+            let event = name
+                .strip_prefix("kernel::trace::events::trace_")?
+                .strip_suffix("::record")?
+                .to_string();
+            Some((s.address(), event))
+        })
+        .collect();
+    let found = sites(&text, control);
+    let site_set: HashSet<u64> = found.iter().map(|s| s.0).collect();
+
+    let mut disabled_passes = 0u64;
+    each_instruction(kernel, initrd, BOOT_APPEND, file.entry(), &text, |pc, _| {
+        disabled_passes += u64::from(site_set.contains(&pc));
+    })?;
+
+    // Return addresses of the record calls in progress, with their event; and the
+    // instructions since the last site passed (its jump, argument set-up and call).
+    let mut open: Vec<(u64, usize)> = Vec::new();
+    let mut since_site: Option<u64> = None;
+    let mut events: Vec<String> = Vec::new();
+    let mut per_event: HashMap<usize, (u64, u64)> = HashMap::new();
+    let append = format!("{BOOT_APPEND} trace_event={ALL_EVENTS}");
+    each_instruction(kernel, initrd, &append, file.entry(), &text, |pc, prev| {
+        if let Some(&(ret, ev)) = open.last() {
+            if pc == ret {
+                open.pop();
+            } else {
+                per_event.entry(ev).or_default().1 += 1;
+                return;
+            }
+        }
+        if site_set.contains(&pc) {
+            since_site = Some(1);
+            return;
+        }
+        let Some(n) = since_site.as_mut() else {
+            return;
+        };
+        *n += 1;
+        match records.get(&pc) {
+            // Only a direct `call rel32` tells where the call returns.
+            Some(event) if text.bytes(prev, 1) == Some(&[0xe8]) => {
+                let ev = events.iter().position(|e| e == event).unwrap_or_else(|| {
+                    events.push(event.clone());
+                    events.len() - 1
+                });
+                let e = per_event.entry(ev).or_default();
+                e.0 += 1;
+                e.1 += *n;
+                open.push((prev + 5, ev));
+                since_site = None;
+            }
+            // A site not taken (its event is off) leads to no record.
+            _ if *n > MAX_SITE_TO_CALL => since_site = None,
+            _ => {}
+        }
+    })?;
+    let mut by_event: Vec<(String, u64, u64)> = per_event
+        .into_iter()
+        .map(|(ev, (hits, insns))| (events[ev].clone(), hits, insns))
+        .collect();
+    by_event.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(TracepointCost {
+        sites: found.len(),
+        two_instruction_sites: found.iter().filter(|s| s.1).count(),
+        disabled_passes,
+        hits: by_event.iter().map(|e| e.1).sum(),
+        enabled_instructions: by_event.iter().map(|e| e.2).sum(),
+        by_event,
+    })
+}
+
+/// The bench's lines.
+pub fn print(cost: &TracepointCost) {
+    println!();
+    println!("Tracepoint cost in kernel instructions (QEMU TCG, 1 CPU, counted on the boot path):");
+    println!(
+        "  disabled: {SITE_INSNS} per pass (cmpb + jcc; {} of {} sites have that shape), \
+         {} passes to user space (target <= 2)",
+        cost.two_instruction_sites, cost.sites, cost.disabled_passes
+    );
+    if cost.hits > 0 {
+        println!(
+            "  enabled: {:.1} per hit on average over {} hits (site, record, ring write; \
+             target <= 40)",
+            cost.enabled_instructions as f64 / cost.hits as f64,
+            cost.hits
+        );
+    }
+    for (event, hits, insns) in cost.by_event.iter().take(8) {
+        println!(
+            "    {event:<24} {hits:>6} hits  {:>6.1} per hit",
+            *insns as f64 / *hits as f64
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_control_page_sites_and_their_jumps() {
+        let control = 0x9000;
+        // cmpb $0, CONTROL+3(%rip) at 0x1000 (next 0x1007, disp 0x7ffc), then jne rel32.
+        let mut code = vec![0x80, 0x3d];
+        code.extend(0x7ffcu32.to_le_bytes());
+        code.extend([0x00, 0x0f, 0x85, 1, 0, 0, 0]);
+        // The same compare against another page, then a site followed by a plain mov.
+        code.extend([0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x90]);
+        let at = 0x1000 + code.len() as u64 + 7;
+        code.extend([0x80, 0x3d]);
+        code.extend(((control + 5 - at) as u32).to_le_bytes());
+        code.extend([0x00, 0x89, 0xc0]);
+        let text = Text {
+            segments: vec![(0x1000, code)],
+        };
+        assert_eq!(sites(&text, control), [(0x1000, true), (at - 7, false)]);
+        assert!(text.contains(0x1000) && !text.contains(0x2000));
+    }
+}
