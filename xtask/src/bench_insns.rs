@@ -36,42 +36,13 @@ pub fn boot_profile(kernel: &Path, initrd: &Path, append: &str) -> Result<BootPr
     let in_kernel = |pc: u64| segments.iter().any(|&(s, e)| (s..e).contains(&pc));
     let symbols = SymbolTable::from_elf(kernel).unwrap_or_default();
 
-    let mut child = qemu(kernel, initrd, append)?
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
-    let log = BufReader::new(child.stderr.take().context("no QEMU log pipe")?);
-
-    let (mut started, mut reached_user, mut instructions) = (false, false, 0u64);
+    let mut instructions = 0u64;
     let mut by_function: HashMap<u64, u64> = HashMap::new();
-    for line in log.lines() {
-        let Some(pc) = line.ok().as_deref().and_then(exec_pc) else {
-            continue;
-        };
-        if !started {
-            started = pc == entry;
-            if !started {
-                continue;
-            }
-        }
-        if !in_kernel(pc) {
-            reached_user = true;
-            break;
-        }
+    each_instruction(kernel, initrd, append, entry, in_kernel, |pc, _| {
         instructions += 1;
         let func = symbols.lookup(pc).map_or(0, |(s, _)| s.addr);
         *by_function.entry(func).or_default() += 1;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    if !started {
-        bail!("QEMU's exec log never reached the kernel entry {entry:#x}");
-    }
-    if !reached_user {
-        bail!("the guest never reached user space under QEMU");
-    }
+    })?;
 
     let mut functions: Vec<(String, u64)> = by_function
         .into_iter()
@@ -88,6 +59,50 @@ pub fn boot_profile(kernel: &Path, initrd: &Path, append: &str) -> Result<BootPr
         instructions,
         functions,
     })
+}
+
+/// Runs the boot with `append` and calls `step(pc, prev_pc)` for each kernel instruction up to
+/// the first user instruction.
+pub fn each_instruction(
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+    entry: u64,
+    in_kernel: impl Fn(u64) -> bool,
+    mut step: impl FnMut(u64, u64),
+) -> Result<()> {
+    let mut child = qemu(kernel, initrd, append)?
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
+    let log = BufReader::new(child.stderr.take().context("no QEMU log pipe")?);
+    let (mut started, mut reached_user, mut prev) = (false, false, 0u64);
+    for line in log.lines() {
+        let Some(pc) = line.ok().as_deref().and_then(exec_pc) else {
+            continue;
+        };
+        started |= pc == entry;
+        if !started {
+            continue;
+        }
+        if !in_kernel(pc) {
+            reached_user = true;
+            break;
+        }
+        step(pc, prev);
+        prev = pc;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if !started {
+        bail!("QEMU's exec log never reached the kernel entry {entry:#x}");
+    }
+    if !reached_user {
+        bail!("the guest never reached user space under QEMU (append: {append})");
+    }
+    Ok(())
 }
 
 /// The `BOOT_APPEND` boot, counted: the bench's boot path.

@@ -11,15 +11,13 @@
 //!   included); all of it is counted.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use object::{Object, ObjectSegment, ObjectSymbol};
 use vmm::symbols::demangle;
 
-use crate::bench_insns::{exec_pc, qemu, BOOT_APPEND};
+use crate::bench_insns::{each_instruction, BOOT_APPEND};
 
 /// Every tracepoint system, for `trace_event=`.
 const ALL_EVENTS: &str =
@@ -86,47 +84,6 @@ fn sites(text: &Text, control: u64) -> Vec<(u64, bool)> {
     out
 }
 
-/// Runs the boot with `append` and calls `step(pc, prev_pc)` for each kernel instruction up to
-/// the first user instruction.
-fn each_instruction(
-    kernel: &Path,
-    initrd: &Path,
-    append: &str,
-    entry: u64,
-    text: &Text,
-    mut step: impl FnMut(u64, u64),
-) -> Result<()> {
-    let mut child = qemu(kernel, initrd, append)?
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
-    let log = BufReader::new(child.stderr.take().context("no QEMU log pipe")?);
-    let (mut started, mut reached_user, mut prev) = (false, false, 0u64);
-    for line in log.lines() {
-        let Some(pc) = line.ok().as_deref().and_then(exec_pc) else {
-            continue;
-        };
-        started |= pc == entry;
-        if !started {
-            continue;
-        }
-        if !text.contains(pc) {
-            reached_user = true;
-            break;
-        }
-        step(pc, prev);
-        prev = pc;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    if !reached_user {
-        bail!("the guest never reached user space under QEMU (append: {append})");
-    }
-    Ok(())
-}
-
 pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
     let elf = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
     let file = object::File::parse(&*elf).context("kernel is not a valid ELF file")?;
@@ -160,9 +117,16 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
     let site_set: HashSet<u64> = found.iter().map(|s| s.0).collect();
 
     let mut disabled_passes = 0u64;
-    each_instruction(kernel, initrd, BOOT_APPEND, file.entry(), &text, |pc, _| {
-        disabled_passes += u64::from(site_set.contains(&pc));
-    })?;
+    each_instruction(
+        kernel,
+        initrd,
+        BOOT_APPEND,
+        file.entry(),
+        |pc| text.contains(pc),
+        |pc, _| {
+            disabled_passes += u64::from(site_set.contains(&pc));
+        },
+    )?;
 
     // Return addresses of the record calls in progress, with their event; and the
     // instructions since the last site passed (its jump, argument set-up and call).
@@ -171,41 +135,48 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
     let mut events: Vec<String> = Vec::new();
     let mut per_event: HashMap<usize, (u64, u64)> = HashMap::new();
     let append = format!("{BOOT_APPEND} trace_event={ALL_EVENTS}");
-    each_instruction(kernel, initrd, &append, file.entry(), &text, |pc, prev| {
-        if let Some(&(ret, ev)) = open.last() {
-            if pc == ret {
-                open.pop();
-            } else {
-                per_event.entry(ev).or_default().1 += 1;
+    each_instruction(
+        kernel,
+        initrd,
+        &append,
+        file.entry(),
+        |pc| text.contains(pc),
+        |pc, prev| {
+            if let Some(&(ret, ev)) = open.last() {
+                if pc == ret {
+                    open.pop();
+                } else {
+                    per_event.entry(ev).or_default().1 += 1;
+                    return;
+                }
+            }
+            if site_set.contains(&pc) {
+                since_site = Some(1);
                 return;
             }
-        }
-        if site_set.contains(&pc) {
-            since_site = Some(1);
-            return;
-        }
-        let Some(n) = since_site.as_mut() else {
-            return;
-        };
-        *n += 1;
-        match records.get(&pc) {
-            // Only a direct `call rel32` tells where the call returns.
-            Some(event) if text.bytes(prev, 1) == Some(&[0xe8]) => {
-                let ev = events.iter().position(|e| e == event).unwrap_or_else(|| {
-                    events.push(event.clone());
-                    events.len() - 1
-                });
-                let e = per_event.entry(ev).or_default();
-                e.0 += 1;
-                e.1 += *n;
-                open.push((prev + 5, ev));
-                since_site = None;
+            let Some(n) = since_site.as_mut() else {
+                return;
+            };
+            *n += 1;
+            match records.get(&pc) {
+                // Only a direct `call rel32` tells where the call returns.
+                Some(event) if text.bytes(prev, 1) == Some(&[0xe8]) => {
+                    let ev = events.iter().position(|e| e == event).unwrap_or_else(|| {
+                        events.push(event.clone());
+                        events.len() - 1
+                    });
+                    let e = per_event.entry(ev).or_default();
+                    e.0 += 1;
+                    e.1 += *n;
+                    open.push((prev + 5, ev));
+                    since_site = None;
+                }
+                // A site not taken (its event is off) leads to no record.
+                _ if *n > MAX_SITE_TO_CALL => since_site = None,
+                _ => {}
             }
-            // A site not taken (its event is off) leads to no record.
-            _ if *n > MAX_SITE_TO_CALL => since_site = None,
-            _ => {}
-        }
-    })?;
+        },
+    )?;
     let mut by_event: Vec<(String, u64, u64)> = per_event
         .into_iter()
         .map(|(ev, (hits, insns))| (events[ev].clone(), hits, insns))
