@@ -379,7 +379,7 @@ impl<W: Write> Interp<'_, W> {
                     None => {
                         empty = Map {
                             name: m.name.clone(),
-                            entries: HashMap::new(),
+                            entries: Default::default(),
                         };
                         &empty
                     }

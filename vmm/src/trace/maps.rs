@@ -12,7 +12,9 @@
 //! would add more are dropped and counted ([`Maps::dropped`]), so hostile keys cannot grow the
 //! host's memory without bound. Arithmetic wraps (two's complement, 64 bits), as in BPF.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 /// Longest string, including bpftrace's terminating NUL: strings hold at most `STRLEN - 1` bytes.
 pub const STRLEN: usize = 64;
@@ -224,7 +226,9 @@ pub fn average(count: u64, total: i64) -> i64 {
 #[derive(Debug, Clone, Default)]
 pub struct Map {
     pub name: String,
-    pub entries: HashMap<Vec<Value>, MapValue>,
+    /// Fx-hashed: a map update is the hot path of a trace session, and the key count is capped
+    /// (`max_map_keys`), which bounds what colliding keys from a hostile guest can cost.
+    pub entries: FxHashMap<Vec<Value>, MapValue>,
 }
 
 /// All maps of a running program, by name.
@@ -283,7 +287,7 @@ impl Maps {
                 name.to_string(),
                 Map {
                     name: name.to_string(),
-                    entries: HashMap::new(),
+                    entries: FxHashMap::default(),
                 },
             );
         }

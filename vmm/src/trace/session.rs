@@ -2,7 +2,7 @@
 //! page's event set, drain the rings every few milliseconds, decode, order by time and feed the
 //! [`Engine`]. Lost and corrupt records are counted and reported, never silently dropped.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ impl<W: Write> Tracer<W> {
         filter: GuestFilter,
         diag: Box<dyn Write + Send>,
     ) -> Self {
-        let mut by_event = HashMap::new();
+        let mut by_event = HashMap::default();
         let mut functions = Vec::new();
         for p in program.probes() {
             if let Some(e) = event_of(&p.kind) {
@@ -95,8 +95,8 @@ impl<W: Write> Tracer<W> {
             engine: Engine::new(program, sink),
             by_event,
             functions,
-            on_entry: HashMap::new(),
-            on_return: HashMap::new(),
+            on_entry: HashMap::default(),
+            on_return: HashMap::default(),
             control: ControlState {
                 events,
                 pid: filter.pid,
@@ -232,6 +232,8 @@ impl<W: Write> Tracer<W> {
         }
         records.sort_by_key(|r| (r.0, r.1));
         let memory = channel.kernel_memory();
+        // The newest guest time seen, the anchor for "now" (one clock read per poll).
+        let mut latest = 0;
         for (tsc, cpu, r) in &records {
             let ts = area.tsc_to_ns(*tsc);
             if let Some(t) = &mut self.timeline {
@@ -241,7 +243,7 @@ impl<W: Write> Tracer<W> {
             if probes.is_empty() {
                 continue; // only for the timeline
             }
-            self.anchor = (ts, Instant::now());
+            latest = latest.max(ts);
             self.stats.events += 1;
             let fields = GuestFields {
                 record: r,
@@ -260,6 +262,9 @@ impl<W: Write> Tracer<W> {
                     fields: &fields,
                 })?;
             }
+        }
+        if latest > 0 {
+            self.anchor = (latest.max(self.anchor.0), Instant::now());
         }
         for cpu in 0..area.nr_cpus() {
             let lost = channel.lost(area, cpu).saturating_sub(self.lost_base[cpu]);
