@@ -65,7 +65,8 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
            kfunc:copy_process /comm == "procbench"/ { @args = count(); @nonnull = sum(args->args != 0); }
            kfunc:try_to_wake_up /comm == "procbench"/ { @woken[args->p->comm] = count(); }
            kfunc:copy_process /comm == "procbench"/ { @fork_stack[kstack] = count(); }
-           tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exit_stack[kstack] = count(); }"#,
+           tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exit_stack[kstack] = count(); }
+           tracepoint:kmem:kmalloc /comm == "procbench"/ { @kmalloc = count(); @undersized = sum(args->bytes_alloc < args->bytes_req); @in_fork[ksym(args->call_site)] = count(); }"#,
         POLL,
     );
     // The 20 children _exit(0), and procbench itself exits(0) at the end: do_exit gets the
@@ -74,6 +75,15 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     assert!(t.output.contains("@args: 20\n"), "{}", t.output);
     assert!(t.output.contains("@nonnull: 20\n"), "{}", t.output);
     assert!(t.output.contains("@woken[procbench]: "), "{}", t.output);
+    // kmem:kmalloc: every allocation fork makes, each at least as big as asked, with the
+    // function that asked.
+    assert!(t.output.contains("@kmalloc: "), "{}", t.output);
+    assert!(t.output.contains("@undersized: 0\n"), "{}", t.output);
+    assert!(
+        t.output.contains("@in_fork[kernel::kernel::fork::"),
+        "{}",
+        t.output
+    );
     // kstack, recorded by the guest at the hit: the probed function, then its callers; for a
     // tracepoint, the function it sits in, then the callers.
     assert!(

@@ -56,34 +56,49 @@ mod heap {
 
     pub struct KernelHeap;
 
+    /// Straight from the buddy allocator, for sizes above the largest class.
+    fn alloc_large(layout: Layout) -> *mut u8 {
+        let order = page_order(layout.size());
+        match alloc_pages(order) {
+            Some(phys) => {
+                mod_node_page_state(NodeStat::SlabUnreclaimable, 1 << order);
+                phys_to_virt(phys) as *mut u8
+            }
+            None => null_mut(),
+        }
+    }
+
+    /// An object of size class `class` from its free list.
+    fn alloc_object(class: usize) -> *mut u8 {
+        cpu::without_interrupts(|| {
+            let mut caches = CACHES.lock();
+            if caches.free[class] == 0 && !refill(&mut caches, class) {
+                return null_mut();
+            }
+            let obj = caches.free[class];
+            // SAFETY: `obj` is a free object of this class; its first word is the next link.
+            caches.free[class] = unsafe { *(obj as *const usize) };
+            caches.active[class] += 1;
+            obj as *mut u8
+        })
+    }
+
     // SAFETY: every object handed out is exclusively owned until `dealloc`; the lists are guarded
     // by the mutex with interrupts off, so interrupt handlers may allocate too.
     unsafe impl GlobalAlloc for KernelHeap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let Some(class) = size_class(layout) else {
-                let order = page_order(layout.size());
-                return match alloc_pages(order) {
-                    Some(phys) => {
-                        mod_node_page_state(NodeStat::SlabUnreclaimable, 1 << order);
-                        phys_to_virt(phys) as *mut u8
-                    }
-                    None => null_mut(),
-                };
+            let (ptr, bytes_alloc) = match size_class(layout) {
+                None => (alloc_large(layout), PAGE_SIZE << page_order(layout.size())),
+                Some(class) => (alloc_object(class), 1 << (class + MIN_SHIFT)),
             };
-            cpu::without_interrupts(|| {
-                let mut caches = CACHES.lock();
-                if caches.free[class] == 0 && !refill(&mut caches, class) {
-                    return null_mut();
-                }
-                let obj = caches.free[class];
-                // SAFETY: `obj` is a free object of this class; its first word is the next link.
-                caches.free[class] = unsafe { *(obj as *const usize) };
-                caches.active[class] += 1;
-                obj as *mut u8
-            })
+            if !ptr.is_null() {
+                crate::trace::trace_kmalloc(ptr as u64, layout.size(), bytes_alloc as usize);
+            }
+            ptr
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            crate::trace::trace_kfree(ptr as u64);
             let Some(class) = size_class(layout) else {
                 let order = page_order(layout.size());
                 mod_node_page_state(NodeStat::SlabUnreclaimable, -(1 << order));

@@ -3,8 +3,8 @@
 //! enabled the event.
 
 use abi::trace::{
-    Comm, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry, IrqHandlerExit,
-    MmPageAlloc, MmPageFree, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask,
+    Comm, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry, IrqHandlerExit, Kfree,
+    Kmalloc, MmPageAlloc, MmPageFree, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask,
     SchedProcessExec, SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait,
     SchedSwitch, SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry,
     SoftirqExit, SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry,
@@ -230,6 +230,42 @@ tracepoint! {
 tracepoint! {
     pub fn trace_mm_page_alloc(phys: u64, order: usize) -> MmPageAlloc {
         (MmPageAlloc { pfn: phys >> 12, order: order as u32 }, &[])
+    }
+}
+
+/// Where the global allocator was called from: its caller's return address (the record
+/// function's frame, then the allocator's), or 0 outside a task's stack (early boot).
+fn allocator_caller() -> u64 {
+    let Some(task) = crate::kernel::task::try_current() else {
+        return 0;
+    };
+    let mut frames = [0u64; 2];
+    let frame = crate::arch::stacktrace::frame_pointer();
+    let n = crate::arch::stacktrace::walk(frame, task.stack_base, task.stack_top(), &mut frames);
+    if n == 2 {
+        frames[1]
+    } else {
+        0
+    }
+}
+
+tracepoint! {
+    /// The global allocator takes no GFP flags (it never sleeps): `gfp_flags` is 0.
+    pub fn trace_kmalloc(ptr: u64, bytes_req: usize, bytes_alloc: usize) -> Kmalloc {
+        (Kmalloc {
+            call_site: Ptr(allocator_caller()),
+            ptr: Ptr(ptr),
+            bytes_req: bytes_req as u64,
+            bytes_alloc: bytes_alloc as u64,
+            gfp_flags: 0,
+            node: 0,
+        }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_kfree(ptr: u64) -> Kfree {
+        (Kfree { call_site: Ptr(allocator_caller()), ptr: Ptr(ptr) }, &[])
     }
 }
 
