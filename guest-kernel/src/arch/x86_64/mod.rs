@@ -20,6 +20,7 @@ pub mod serial;
 pub mod signal;
 pub mod smp;
 pub mod syscall;
+pub mod tlb;
 pub mod traps;
 pub mod tsc;
 
@@ -43,6 +44,7 @@ pub fn virt_to_phys(virt: u64) -> u64 {
 }
 
 /// Early console output (the UART).
+#[inline]
 pub fn console_write(bytes: &[u8]) {
     serial::write_bytes(bytes);
 }

@@ -1,7 +1,8 @@
 //! `proctest [CHECK...]`: tests processes and threads as Linux defines them: fork, exec, wait
 //! in its forms, zombies, orphans, vfork, clone flag rules, resource usage, names, sessions and
 //! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top; the
-//! kernel threads that serve them (khungtaskd, softirqs, kworkers).
+//! kernel threads that serve them (khungtaskd, softirqs, kworkers); and what threads on
+//! several CPUs need of the memory manager (TLB shootdowns).
 //!
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Every check fails on a kernel that lacks the feature it names. Runs as PID 1
@@ -11,6 +12,7 @@
 mod kworkers;
 mod resources;
 mod threads;
+mod tlb;
 
 use std::ffi::CString;
 use std::path::Path;
@@ -53,6 +55,8 @@ const CHECKS: &[NamedCheck] = &[
     ("kworker_comm", kworker_comm),
     ("vmstat_fold", vmstat_fold),
     ("console_input", console_input),
+    ("tlb_munmap", tlb::tlb_munmap),
+    ("tlb_remap", tlb::tlb_remap),
 ];
 
 fn main() {
