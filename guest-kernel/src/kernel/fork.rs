@@ -212,7 +212,10 @@ fn copy_process(
         parent.signal.live.fetch_add(1, Ordering::AcqRel);
         parent.signal.clone()
     } else {
-        Arc::new(SignalStruct::new(*parent.signal.rlim.lock()))
+        let signal = SignalStruct::new(*parent.signal.rlim.lock());
+        let tty = parent.signal.tty.load(Ordering::Acquire);
+        signal.tty.store(tty, Ordering::Relaxed);
+        Arc::new(signal)
     };
     let mut se = parent.se.lock().clone();
     se.stop = false;

@@ -1,9 +1,9 @@
 //! `proctest [CHECK...]`: tests processes and threads as Linux defines them: fork, exec, wait
 //! in its forms, zombies, orphans, vfork, clone flag rules, resource usage, names, sessions and
 //! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top; the
-//! kernel threads that serve them (khungtaskd, softirqs, kworkers); futexes (requeue, shared
-//! across processes); and what threads on several CPUs need of the memory manager (TLB
-//! shootdowns).
+//! kernel threads that serve them (khungtaskd, softirqs, kworkers); the boot time and
+//! controlling terminals as /proc shows them; futexes (requeue, shared across processes); and
+//! what threads on several CPUs need of the memory manager (TLB shootdowns).
 //!
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Every check fails on a kernel that lacks the feature it names. Runs as PID 1
@@ -13,6 +13,7 @@
 mod futex;
 mod kworkers;
 mod resources;
+mod terminal;
 mod threads;
 mod tlb;
 
@@ -57,6 +58,8 @@ const CHECKS: &[NamedCheck] = &[
     ("kworker_comm", kworker_comm),
     ("vmstat_fold", vmstat_fold),
     ("console_input", console_input),
+    ("proc_btime", terminal::proc_btime),
+    ("ctty_stat", terminal::ctty_stat),
     ("futex_requeue", futex::futex_requeue),
     ("futex_shared_fork", futex::futex_shared_fork),
     ("tlb_munmap", tlb::tlb_munmap),
