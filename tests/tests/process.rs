@@ -75,13 +75,14 @@ fn fork_exec_wait_rusage_and_process_ids() {
 fn futexes_requeue_and_meet_across_fork_and_munmap_reaches_the_other_cpu() {
     let out = run_checks(
         "proctest",
-        "futex_requeue futex_shared_fork tlb_munmap tlb_remap",
+        "futex_requeue futex_shared_fork tlb_munmap tlb_remap tlb_stress",
     );
     for check in [
         "futex_requeue",
         "futex_shared_fork",
         "tlb_munmap",
         "tlb_remap",
+        "tlb_stress",
     ] {
         assert!(
             out.contains(&format!("ok: {check}")),

@@ -47,7 +47,7 @@ fn qemu_tcg_futexes_tlb_shootdowns_btime_and_controlling_terminals() {
     let before = vm_tests::unix_now();
     let (status, out) = qemu_boot(
         "console=ttyS0 quiet -- /bin/proctest futex_requeue futex_shared_fork tlb_munmap \
-         tlb_remap proc_btime ctty_stat",
+         tlb_remap tlb_stress proc_btime ctty_stat",
         Duration::from_secs(120),
     );
     for check in [
@@ -55,6 +55,7 @@ fn qemu_tcg_futexes_tlb_shootdowns_btime_and_controlling_terminals() {
         "futex_shared_fork",
         "tlb_munmap",
         "tlb_remap",
+        "tlb_stress",
         "proc_btime",
         "ctty_stat",
     ] {

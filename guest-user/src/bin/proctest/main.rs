@@ -64,6 +64,7 @@ const CHECKS: &[NamedCheck] = &[
     ("futex_shared_fork", futex::futex_shared_fork),
     ("tlb_munmap", tlb::tlb_munmap),
     ("tlb_remap", tlb::tlb_remap),
+    ("tlb_stress", tlb::tlb_stress),
 ];
 
 fn main() {

@@ -156,6 +156,7 @@ pub(crate) fn tlb_remap() -> Check {
         }
     });
     let mut flushes_before = None;
+    let affinity = sys::get_affinity(0).ctx("sched_getaffinity")?;
     let result = (|| -> Result<(), Fail> {
         sys::pin_to(0).ctx("pinning to CPU 0")?;
         flushes_before = tlb_shootdowns(1);
@@ -185,7 +186,7 @@ pub(crate) fn tlb_remap() -> Check {
     })();
     // Released either way, so the reader stops.
     replaced.store(true, SeqCst);
-    let _ = sys::set_affinity(0, &all_cpus());
+    let _ = sys::set_affinity(0, &affinity);
     let pinned = reader
         .join()
         .map_err(|_| Fail("reader thread panicked".into()))?;
@@ -225,8 +226,94 @@ fn tlb_shootdowns(cpu: usize) -> Option<u64> {
     row.split_whitespace().nth(1 + cpu)?.parse().ok()
 }
 
-fn all_cpus() -> sys::CpuSet {
-    let mut set = sys::CpuSet::new();
-    (0..sys::online_cpus()).for_each(|c| set.set(c));
-    set
+/// Every CPU at once: a thread per CPU maps, fills, checks and unmaps pages of its own while
+/// reading a region the main thread keeps write-protecting and unprotecting; every munmap and
+/// mprotect shoots down the other CPUs, which are meanwhile faulting, waiting for the mm lock
+/// or shooting down themselves. Nothing may hang, crash or read another page's data.
+pub(crate) fn tlb_stress() -> Check {
+    if let Some(s) = need_two_cpus() {
+        return s;
+    }
+    const PAGES: usize = 8;
+    const SPIN: Duration = Duration::from_millis(1500);
+    let shared = page_with(OLD).ctx("mmap")?;
+    let at = addr(shared);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..sys::online_cpus())
+        .map(|cpu| {
+            let stop = stop.clone();
+            std::thread::spawn(move || -> Result<u64, String> {
+                sys::pin_to(cpu).map_err(|e| e.to_string())?;
+                let mut rounds = 0u64;
+                while !stop.load(SeqCst) {
+                    // SAFETY: a new private mapping of our own.
+                    let p = unsafe {
+                        libc::mmap(
+                            std::ptr::null_mut(),
+                            PAGES * PAGE,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                            -1,
+                            0,
+                        )
+                    };
+                    if p == libc::MAP_FAILED {
+                        return Err(format!("mmap: errno {}", sys::errno()));
+                    }
+                    let words = p.cast::<u64>();
+                    let tag = |i: usize| ((cpu as u64) << 48) | (rounds << 8) | i as u64;
+                    for i in 0..PAGES {
+                        // SAFETY: inside the mapping.
+                        unsafe { words.add(i * PAGE / 8).write_volatile(tag(i)) };
+                    }
+                    for i in 0..PAGES {
+                        // SAFETY: as above.
+                        let v = unsafe { words.add(i * PAGE / 8).read_volatile() };
+                        if v != tag(i) {
+                            return Err(format!(
+                                "CPU {cpu} read {v:#x} in its page {i}, wrote {:#x}",
+                                tag(i)
+                            ));
+                        }
+                    }
+                    if read_word(at) != OLD {
+                        return Err(format!("CPU {cpu} read the shared page wrong"));
+                    }
+                    // SAFETY: our mapping, unmapped once.
+                    unsafe { libc::munmap(p, PAGES * PAGE) };
+                    rounds += 1;
+                }
+                Ok(rounds)
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + SPIN;
+    let mut flips = 0;
+    while std::time::Instant::now() < deadline {
+        let prot = if flips % 2 == 0 {
+            libc::PROT_READ
+        } else {
+            libc::PROT_READ | libc::PROT_WRITE
+        };
+        // SAFETY: our page; readers only read it.
+        unsafe { libc::mprotect(shared.as_ptr().cast(), PAGE, prot) };
+        flips += 1;
+    }
+    stop.store(true, SeqCst);
+    let mut rounds = Vec::new();
+    for t in threads {
+        let r = t
+            .join()
+            .map_err(|_| Fail("a stress thread panicked".into()))?;
+        rounds.push(r.map_err(Fail)?);
+    }
+    // SAFETY: our page; the threads are gone.
+    unsafe { libc::munmap(shared.as_ptr().cast(), PAGE) };
+    ensure!(
+        rounds.iter().all(|&r| r > 0),
+        "a thread made no progress: {rounds:?}"
+    );
+    pass_with(format_args!(
+        "{flips} mprotects; map/fill/unmap rounds per CPU {rounds:?}"
+    ))
 }
