@@ -20,7 +20,7 @@ use crate::fs::char_dev::{HVC_MAJOR, TTY_MAJOR};
 use crate::fs::inode::mkdev;
 use crate::kernel::errno::*;
 use crate::kernel::signal::{self, KSigInfo, SIGCONT, SIGHUP, SIGTTOU, SIG_IGN};
-use crate::kernel::task::{current, current_arc, Pid, Task};
+use crate::kernel::task::{current, Pid, Task};
 use crate::kernel::tasklist;
 
 /// The terminal's side (Linux's `tty->ctrl`); 0 for none.
@@ -180,9 +180,12 @@ pub fn proc_clear_tty(t: &Task) {
 /// TIOCNOTTY (`on_exit` false: the foreground group gets SIGHUP and SIGCONT) or by exiting;
 /// the terminal is free and no process of the session has it any more.
 pub fn disassociate_ctty(on_exit: bool) {
-    let t = current_arc();
+    // Most exits: no terminal, no look-up.
+    if !has_ctty(current()) {
+        return;
+    }
     let (me, _, session) = ids();
-    if session != me || !has_ctty(&t) {
+    if session != me {
         return;
     }
     let fg = {

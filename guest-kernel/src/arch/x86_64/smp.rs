@@ -8,7 +8,7 @@
 //! CPUs (`smp_call_function_many`, delivered by NMI; used for TLB shootdowns).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Once;
 
@@ -227,12 +227,16 @@ pub fn send_reschedule(cpu: usize) {
     );
 }
 
+/// A function run on other CPUs, with its argument (Linux's `smp_call_func_t`).
+pub type SmpCallFunc = fn(info: *const ());
+
 /// One CPU's outgoing cross-CPU call (Linux's per-CPU `cfd_data`): the function its targets
-/// run, and the targets that have not run it yet. Only the owning CPU writes `func`, and only
-/// while `waiting` is empty; targets read it after finding the owner's bit in their
-/// [`CALL_PENDING`], which the owner sets after writing it.
+/// run, its argument, and the targets that have not run it yet. Only the owning CPU writes
+/// `func` and `info`, and only while `waiting` is empty; targets read them after finding the
+/// owner's bit in their [`CALL_PENDING`], which the owner sets after writing them.
 struct CallFunctionData {
-    func: UnsafeCell<*const (dyn Fn() + Sync)>,
+    func: UnsafeCell<SmpCallFunc>,
+    info: AtomicPtr<()>,
     waiting: AtomicU64,
 }
 
@@ -242,7 +246,8 @@ unsafe impl Sync for CallFunctionData {}
 
 static CFD: [CallFunctionData; MAX_CPUS] = [const {
     CallFunctionData {
-        func: UnsafeCell::new(&(|| {}) as &(dyn Fn() + Sync) as *const _),
+        func: UnsafeCell::new(|_| {}),
+        info: AtomicPtr::new(core::ptr::null_mut()),
         waiting: AtomicU64::new(0),
     }
 }; MAX_CPUS];
@@ -254,13 +259,14 @@ static CALL_PENDING: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_C
 /// `csd_lock_timeout`); the wait goes on.
 const CALL_TIMEOUT_NS: u64 = 5_000_000_000;
 
-/// Run `func` on every CPU in `mask` but this one and return once all have run it (Linux's
-/// `smp_call_function_many` with `wait`). Unlike Linux the request is delivered as an NMI:
-/// this kernel runs with interrupts off whenever it is in kernel mode, so a target spinning on
-/// a lock, or itself waiting for this CPU, could never take an ordinary IPI; an NMI reaches it
-/// wherever it is. Hence `func` runs in NMI context: it must take no lock, allocate nothing and
-/// touch no user memory. Must not be called from NMI context.
-pub fn smp_call_function_many(mask: u64, func: &(dyn Fn() + Sync)) {
+/// Run `func(info)` on every CPU in `mask` but this one and return once all have run it
+/// (Linux's `smp_call_function_many` with `wait`): `info` need only live until then. Unlike
+/// Linux the request is delivered as an NMI: this kernel runs with interrupts off whenever it
+/// is in kernel mode, so a target spinning on a lock, or itself waiting for this CPU, could
+/// never take an ordinary IPI; an NMI reaches it wherever it is. Hence `func` runs in NMI
+/// context: it must take no lock, allocate nothing, touch no user memory, and have no entry
+/// the function tracer could patch. Must not be called from NMI context.
+pub fn smp_call_function_many(mask: u64, func: SmpCallFunc, info: *const ()) {
     let me = percpu::cpu_id();
     let mask = mask & !(1u64 << me);
     if mask == 0 {
@@ -268,16 +274,9 @@ pub fn smp_call_function_many(mask: u64, func: &(dyn Fn() + Sync)) {
     }
     let cfd = &CFD[me];
     debug_assert_eq!(cfd.waiting.load(Ordering::Relaxed), 0);
-    let func: *const (dyn Fn() + Sync + '_) = func;
-    // SAFETY: no target reads `func` now (`waiting` is empty), and the closure outlives every
-    // use of the pointer: targets call it before acknowledging, and we return only after all
-    // have. The transmute only erases that lifetime.
-    unsafe {
-        *cfd.func.get() = core::mem::transmute::<
-            *const (dyn Fn() + Sync + '_),
-            *const (dyn Fn() + Sync + 'static),
-        >(func)
-    };
+    // SAFETY: no target reads `func` now: `waiting` is empty.
+    unsafe { *cfd.func.get() = func };
+    cfd.info.store(info.cast_mut(), Ordering::Relaxed);
     cfd.waiting.store(mask, Ordering::Release);
     for cpu in Cpus(mask) {
         // A target with calls already pending has an NMI on its way that will find ours too.
@@ -309,9 +308,9 @@ pub fn flush_smp_call_function_queue() -> bool {
     for sender in Cpus(senders) {
         let cfd = &CFD[sender];
         // SAFETY: the sender published `func` before setting its bit in our queue, and keeps
-        // it (and what it points to) unchanged until we clear our bit in `waiting` below.
-        let func = unsafe { &**cfd.func.get() };
-        func();
+        // it unchanged until we clear our bit in `waiting` below.
+        let func = unsafe { *cfd.func.get() };
+        func(cfd.info.load(Ordering::Relaxed));
         super::irq::this_cpu_irq_stat()
             .irq_call_count
             .fetch_add(1, Ordering::Relaxed);

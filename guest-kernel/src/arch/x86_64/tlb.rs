@@ -177,14 +177,35 @@ pub fn enter_lazy_tlb(loaded: &TlbState) {
     }
 }
 
+/// A shootdown request: which address space, which change, which pages.
+#[cfg(not(test))]
+struct FlushTlbInfo<'a> {
+    tlb: &'a TlbState,
+    gen: u64,
+    range: Option<(u64, u64)>,
+}
+
 /// Flush generation `gen`'s change (`range` as for [`TlbState::flush_local`]) out of the TLBs
 /// of the CPUs in `cpus`, and return once all have (Linux's `native_flush_tlb_multi`).
 #[cfg(not(test))]
 pub fn native_flush_tlb_multi(cpus: u64, tlb: &TlbState, gen: u64, range: Option<(u64, u64)>) {
-    super::smp::smp_call_function_many(cpus, &|| {
-        super::irq::this_cpu_irq_stat()
-            .irq_tlb_count
-            .fetch_add(1, Ordering::Relaxed);
-        flush_tlb_func(tlb, gen, range);
-    });
+    let info = FlushTlbInfo { tlb, gen, range };
+    super::smp::smp_call_function_many(
+        cpus,
+        flush_tlb_func_remote,
+        &info as *const FlushTlbInfo as *const (),
+    );
+}
+
+/// A shootdown's half on the target CPU, in NMI context.
+#[cfg(not(test))]
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+fn flush_tlb_func_remote(info: *const ()) {
+    // SAFETY: `native_flush_tlb_multi` passed a `FlushTlbInfo`, which lives until every
+    // target, this one included, has returned from here.
+    let f = unsafe { &*info.cast::<FlushTlbInfo>() };
+    super::irq::this_cpu_irq_stat()
+        .irq_tlb_count
+        .fetch_add(1, Ordering::Relaxed);
+    flush_tlb_func(f.tlb, f.gen, f.range);
 }

@@ -239,9 +239,12 @@ pub(crate) fn tlb_stress() -> Check {
     let shared = page_with(OLD).ctx("mmap")?;
     let at = addr(shared);
     let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = (0..sys::online_cpus())
+    let cpus = sys::online_cpus();
+    let progress: std::sync::Arc<Vec<AtomicU64>> =
+        std::sync::Arc::new((0..cpus).map(|_| AtomicU64::new(0)).collect());
+    let threads: Vec<_> = (0..cpus)
         .map(|cpu| {
-            let stop = stop.clone();
+            let (stop, progress) = (stop.clone(), progress.clone());
             std::thread::spawn(move || -> Result<u64, String> {
                 sys::pin_to(cpu).map_err(|e| e.to_string())?;
                 let mut rounds = 0u64;
@@ -282,6 +285,7 @@ pub(crate) fn tlb_stress() -> Check {
                     // SAFETY: our mapping, unmapped once.
                     unsafe { libc::munmap(p, PAGES * PAGE) };
                     rounds += 1;
+                    progress[cpu].store(rounds, SeqCst);
                 }
                 Ok(rounds)
             })
@@ -299,6 +303,15 @@ pub(crate) fn tlb_stress() -> Check {
         unsafe { libc::mprotect(shared.as_ptr().cast(), PAGE, prot) };
         flips += 1;
     }
+    // The spin locks are not fair: under contention a CPU may starve for a while. Once the
+    // flipping stops, every thread must get on (a hang would not).
+    let during: Vec<u64> = progress.iter().map(|p| p.load(SeqCst)).collect();
+    let all_moved = sys::wait_until(Duration::from_secs(20), || {
+        progress
+            .iter()
+            .zip(&during)
+            .all(|(p, &d)| p.load(SeqCst) > d)
+    });
     stop.store(true, SeqCst);
     let mut rounds = Vec::new();
     for t in threads {
@@ -310,10 +323,11 @@ pub(crate) fn tlb_stress() -> Check {
     // SAFETY: our page; the threads are gone.
     unsafe { libc::munmap(shared.as_ptr().cast(), PAGE) };
     ensure!(
-        rounds.iter().all(|&r| r > 0),
-        "a thread made no progress: {rounds:?}"
+        all_moved,
+        "a thread made no progress in 20 s: rounds per CPU {rounds:?}, {during:?} while the \
+         protection flipped"
     );
     pass_with(format_args!(
-        "{flips} mprotects; map/fill/unmap rounds per CPU {rounds:?}"
+        "{flips} mprotects; map/fill/unmap rounds per CPU {during:?} meanwhile"
     ))
 }
