@@ -42,6 +42,8 @@ fn start_kernel(start_info: u64) -> ! {
     };
     pr_info!("Command line: {}", boot.cmdline);
     pr_info!("tsc: {} MHz ({})", tsc::khz() / 1000, clock);
+    // The wall clock, from the machine's persistent clock (CLOCK_REALTIME, btime).
+    time::timekeeping_init();
 
     // The processors, from the firmware's tables, before their memory can be reused.
     smp::find_cpus(&boot);

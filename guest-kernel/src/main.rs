@@ -22,11 +22,14 @@ mod mm;
 mod sched;
 #[cfg(not(test))]
 mod trace;
-// The pure parts of drivers/, host-tested on their own: the ACPI table parsers and the virtio
-// ring bookkeeping.
+// The pure parts of drivers/, host-tested on their own: the ACPI table parsers, the RTC's
+// time decoding and the virtio ring bookkeeping.
 #[cfg(test)]
 #[path = "drivers/acpi/mod.rs"]
 mod acpi;
+#[cfg(test)]
+#[path = "drivers/rtc.rs"]
+mod rtc;
 #[cfg(test)]
 #[path = "drivers/virtio/ring.rs"]
 mod virtio_ring;

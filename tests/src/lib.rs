@@ -250,3 +250,27 @@ pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Tr
         diag: text(&diag),
     }
 }
+
+/// Seconds since the epoch on the host.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The `btime N` that proctest's `proc_btime` check reports must be the host's time of the
+/// boot, which happened between `before` and `after` (seconds since the epoch): the guest
+/// read a wall clock. A few seconds of slack: the clocks tick in whole seconds, and our VMM's
+/// KVM clock starts when the VM is created, a little before the kernel boots.
+pub fn assert_btime_is_boot_time(console: &str, before: u64, after: u64) {
+    let btime: u64 = console
+        .split("(btime ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no btime reported:\n{console}"));
+    assert!(
+        before.saturating_sub(5) <= btime && btime <= after + 1,
+        "btime {btime} is not between the host's {before} and {after}:\n{console}"
+    );
+}

@@ -72,6 +72,39 @@ fn fork_exec_wait_rusage_and_process_ids() {
 }
 
 #[test]
+fn futexes_requeue_and_meet_across_fork_and_munmap_reaches_the_other_cpu() {
+    let out = run_checks(
+        "proctest",
+        "futex_requeue futex_shared_fork tlb_munmap tlb_remap tlb_stress",
+    );
+    for check in [
+        "futex_requeue",
+        "futex_shared_fork",
+        "tlb_munmap",
+        "tlb_remap",
+        "tlb_stress",
+    ] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn proc_shows_the_boot_time_and_controlling_terminals_as_linux_does() {
+    let before = vm_tests::unix_now();
+    let out = run_checks("proctest", "proc_btime ctty_stat");
+    vm_tests::assert_btime_is_boot_time(&out, before, vm_tests::unix_now());
+    // hvc0 is major 229, minor 0: tty_nr (229 << 8) | 0; /dev/console is hvc0 here.
+    assert!(
+        out.contains("ok: ctty_stat (hvc0 tty_nr 58624 tpgid ")
+            && out.contains("console tty_nr 58624)"),
+        "{out}"
+    );
+}
+
+#[test]
 fn threads_share_a_pid_and_join() {
     let out = run_checks("proctest", "thread_ids threads_join thread_exit_group");
     assert!(out.contains("ok: threads_join"), "{out}");

@@ -39,6 +39,36 @@ fn qemu_tcg_finds_both_cpus_in_the_acpi_madt_and_user_space_sees_them() {
     assert_eq!(status, Some(0), "{out}");
 }
 
+/// TCG keeps a software TLB per CPU that only the guest's flushes empty, so a missing TLB
+/// shootdown shows here (kvm-pvm's shadow paging hides it). The wall clock is the CMOS RTC,
+/// and /dev/console is ttyS0 (major 4, minor 64: tty_nr 1088).
+#[test]
+fn qemu_tcg_futexes_tlb_shootdowns_btime_and_controlling_terminals() {
+    let before = vm_tests::unix_now();
+    let (status, out) = qemu_boot(
+        "console=ttyS0 quiet -- /bin/proctest futex_requeue futex_shared_fork tlb_munmap \
+         tlb_remap tlb_stress proc_btime ctty_stat",
+        Duration::from_secs(120),
+    );
+    for check in [
+        "futex_requeue",
+        "futex_shared_fork",
+        "tlb_munmap",
+        "tlb_remap",
+        "tlb_stress",
+        "proc_btime",
+        "ctty_stat",
+    ] {
+        assert!(
+            out.contains(&format!("ok: {check}")),
+            "{check} missing:\n{out}"
+        );
+    }
+    assert!(out.contains("console tty_nr 1088)"), "{out}");
+    vm_tests::assert_btime_is_boot_time(&out, before, vm_tests::unix_now());
+    assert_eq!(status, Some(0), "{out}");
+}
+
 #[test]
 fn qemu_tcg_efault_checks_pass() {
     let (status, out) = qemu_boot("console=ttyS0 -- /bin/efault", Duration::from_secs(120));

@@ -3,5 +3,7 @@
 pub mod acpi;
 pub mod char;
 pub mod random;
+pub mod rtc;
 pub mod tty;
+pub mod tty_jobctrl;
 pub mod virtio;

@@ -1,4 +1,5 @@
-//! The console TTY that user space's fds 0-2 point at (`/dev/console`).
+//! The console TTY that user space's fds 0-2 point at (`/dev/console`), also reached as
+//! /dev/hvc0, /dev/ttyS0 and, as a controlling terminal (`tty_jobctrl`), /dev/tty.
 //!
 //! Output goes to the virtio console (`hvc0`) once its driver is up, else to the UART
 //! (`ttyS0`), with the output post-processing Linux's default termios does (ONLCR: `\n` →
@@ -10,6 +11,7 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
+use super::tty_jobctrl;
 use crate::arch::cpu;
 use crate::fs::file::{File, FileOps, PollTable, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::kernel::errno::*;
@@ -40,6 +42,11 @@ pub fn onlcr(data: &[u8]) -> Vec<u8> {
         out.push(b);
     }
     out
+}
+
+/// The name of the device the console writes to, once a driver has registered it.
+pub fn backend_name() -> Option<&'static str> {
+    cpu::without_interrupts(|| BACKEND.lock().as_ref().map(|b| b.name))
 }
 
 pub fn write(data: &[u8]) {
@@ -156,8 +163,31 @@ const fn default_termios() -> [u8; 60] {
     t
 }
 
-/// The console as an open file (`tty_fops`).
-pub struct TtyFile;
+/// The console as an open file (`tty_fops`), through device `rdev` (for /dev/console, the
+/// device behind it when opened).
+pub struct TtyFile {
+    rdev: u64,
+}
+
+/// Open a terminal device (Linux's `tty_open`): /dev/tty is the caller's controlling
+/// terminal, or ENXIO; the other devices may become the caller's controlling terminal,
+/// except /dev/console.
+pub fn tty_open(rdev: u64, flags: u32) -> KResult<alloc::sync::Arc<dyn FileOps>> {
+    use crate::fs::char_dev::TTYAUX_MAJOR;
+    use crate::fs::file::{O_ACCMODE, O_NOCTTY, O_WRONLY};
+    use crate::fs::inode::mkdev;
+    let rdev = if rdev == mkdev(TTYAUX_MAJOR, 0) {
+        tty_jobctrl::tty_open_current_tty()?
+    } else if rdev == mkdev(TTYAUX_MAJOR, 1) {
+        tty_jobctrl::console_device()
+    } else {
+        if flags & O_NOCTTY == 0 {
+            tty_jobctrl::tty_open_proc_set_tty(rdev, flags & O_ACCMODE != O_WRONLY);
+        }
+        rdev
+    };
+    Ok(alloc::sync::Arc::new(TtyFile { rdev }))
+}
 
 impl FileOps for TtyFile {
     fn read(&self, file: &File, buf: &mut [u8], _pos: &mut u64) -> KResult<usize> {
@@ -192,16 +222,19 @@ impl FileOps for TtyFile {
         input | POLLOUT | POLLWRNORM
     }
 
-    fn ioctl(&self, _file: &File, cmd: u32, arg: u64) -> KResult<i64> {
+    fn ioctl(&self, file: &File, cmd: u32, arg: u64) -> KResult<i64> {
         const TCGETS: u32 = 0x5401;
         const TCSETS: u32 = 0x5402;
         const TCSETSW: u32 = 0x5403;
         const TCSETSF: u32 = 0x5404;
+        const TIOCSCTTY: u32 = 0x540e;
         const TIOCGPGRP: u32 = 0x540f;
         const TIOCSPGRP: u32 = 0x5410;
         const TIOCGWINSZ: u32 = 0x5413;
         const TIOCSWINSZ: u32 = 0x5414;
         const FIONREAD: u32 = 0x541b;
+        const TIOCNOTTY: u32 = 0x5422;
+        const TIOCGSID: u32 = 0x5429;
         match cmd {
             TCGETS => {
                 let t = *TERMIOS.lock();
@@ -220,12 +253,14 @@ impl FileOps for TtyFile {
                 let w: [u16; 4] = crate::mm::usercopy::read_user(arg)?;
                 *WINSIZE.lock() = w;
             }
-            TIOCGPGRP => {
-                // No job control yet: the caller's own group is in the foreground.
-                let pgid = crate::kernel::sys::sys_getpgid(0)? as i32;
-                write_user(arg, &pgid)?;
+            TIOCSCTTY => tty_jobctrl::tiocsctty(self.rdev, file.readable())?,
+            TIOCNOTTY => tty_jobctrl::tiocnotty()?,
+            TIOCGPGRP => write_user(arg, &tty_jobctrl::tiocgpgrp()?)?,
+            TIOCSPGRP => {
+                let pgrp: i32 = crate::mm::usercopy::read_user(arg)?;
+                tty_jobctrl::tiocspgrp(pgrp)?;
             }
-            TIOCSPGRP => {}
+            TIOCGSID => write_user(arg, &tty_jobctrl::tiocgsid()?)?,
             FIONREAD => {
                 let n = cpu::without_interrupts(|| INPUT.lock().len()) as i32;
                 write_user(arg, &n)?;
@@ -234,9 +269,4 @@ impl FileOps for TtyFile {
         }
         Ok(0)
     }
-}
-
-/// The file operations every console device node shares.
-pub fn console_file() -> alloc::sync::Arc<dyn FileOps> {
-    alloc::sync::Arc::new(TtyFile)
 }

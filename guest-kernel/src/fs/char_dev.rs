@@ -27,11 +27,11 @@ pub const DEVICES: &[(&str, u32, u32, u32)] = &[
 ];
 
 /// Open the driver behind device number `rdev`; `ENXIO` for a number nothing drives.
-pub fn chrdev_open(rdev: u64, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+pub fn chrdev_open(rdev: u64, flags: u32) -> KResult<Arc<dyn FileOps>> {
     match (major(rdev), minor(rdev)) {
         (MEM_MAJOR, m) => crate::drivers::char::mem::open(m),
         (TTYAUX_MAJOR, 0 | 1) | (TTY_MAJOR, 64) | (HVC_MAJOR, 0) => {
-            Ok(crate::drivers::tty::console_file())
+            crate::drivers::tty::tty_open(rdev, flags)
         }
         _ => Err(ENXIO),
     }

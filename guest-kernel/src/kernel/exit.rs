@@ -50,6 +50,8 @@ pub fn do_exit(status: i32) -> ! {
 
     if group_dead {
         crate::kernel::itimer::exit_itimers(&t.signal);
+        // A session leader's terminal is freed for its session.
+        crate::drivers::tty_jobctrl::disassociate_ctty(true);
     }
 
     // CPU time goes to the group's dead-thread totals.

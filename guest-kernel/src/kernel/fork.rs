@@ -182,7 +182,7 @@ fn copy_process(
             Some(mm) => {
                 let copy = mm.lock().dup_mmap();
                 match copy {
-                    Ok(m) => Some(Arc::new(Mutex::new(m))),
+                    Ok(m) => Some(Arc::new(crate::mm::Mm::new(m))),
                     Err(e) => {
                         crate::mm::page_alloc::free_pages(stack_phys, KERNEL_STACK_ORDER);
                         return Err(e);
@@ -212,7 +212,10 @@ fn copy_process(
         parent.signal.live.fetch_add(1, Ordering::AcqRel);
         parent.signal.clone()
     } else {
-        Arc::new(SignalStruct::new(*parent.signal.rlim.lock()))
+        let signal = SignalStruct::new(*parent.signal.rlim.lock());
+        let tty = parent.signal.tty.load(Ordering::Acquire);
+        signal.tty.store(tty, Ordering::Relaxed);
+        Arc::new(signal)
     };
     let mut se = parent.se.lock().clone();
     se.stop = false;

@@ -7,7 +7,6 @@ pub mod errno;
 pub mod exit;
 #[cfg(not(test))]
 pub mod fork;
-#[cfg(not(test))]
 pub mod futex;
 #[cfg(not(test))]
 pub mod hung_task;

@@ -93,6 +93,8 @@ pub fn sys_setsid() -> KResult<i64> {
         e.pgid = me;
         e.sid = me;
     }
+    // A new session starts without a controlling terminal.
+    crate::drivers::tty_jobctrl::proc_clear_tty(current());
     Ok(me as i64)
 }
 

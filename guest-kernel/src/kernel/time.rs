@@ -13,8 +13,9 @@ pub const HZ: u64 = 100;
 pub const TICK_NS: u64 = 1_000_000_000 / HZ;
 
 static JIFFIES: AtomicU64 = AtomicU64::new(0);
-/// CLOCK_REALTIME at boot, in seconds since the epoch: 0, as nothing reads an RTC yet.
-const BOOT_EPOCH: u64 = 0;
+/// CLOCK_REALTIME at boot (`ns_since_boot` 0), in ns since the epoch; 0 (the epoch itself)
+/// on a machine without a persistent clock.
+static BOOT_EPOCH_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Per-CPU time in ticks, /proc/stat's user, nice, system, idle columns.
 pub static CPU_USER: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -22,9 +23,18 @@ pub static CPU_NICE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_C
 pub static CPU_SYSTEM: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 pub static CPU_IDLE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns.
+/// Set the wall clock from the machine's persistent clock, once at boot (Linux's
+/// `timekeeping_init` / `read_persistent_clock64`).
+pub fn timekeeping_init() {
+    if let Some(now) = crate::arch::rtc::read_persistent_clock64() {
+        let boot = now.saturating_sub(tsc::ns_since_boot());
+        BOOT_EPOCH_NS.store(boot, Ordering::Relaxed);
+    }
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: the wall-clock time of the boot.
 pub fn realtime_offset_ns() -> u64 {
-    BOOT_EPOCH * 1_000_000_000
+    BOOT_EPOCH_NS.load(Ordering::Relaxed)
 }
 
 pub fn jiffies() -> u64 {

@@ -55,6 +55,18 @@ pub mod boot {
 #[path = "../arch/x86_64/paging.rs"]
 pub mod paging;
 
+#[path = "../arch/x86_64/tlb.rs"]
+mod tlb_state;
+
+/// The TLB bookkeeping as it is; shootdowns never happen, as there is one CPU.
+pub mod tlb {
+    pub use super::tlb_state::*;
+
+    pub fn native_flush_tlb_multi(_: u64, _: &TlbState, _: u64, _: Option<(u64, u64)>) {
+        unreachable!("the emulated machine has one CPU");
+    }
+}
+
 /// Boot the emulated machine (once) and hold the test lock.
 pub fn machine() -> MutexGuard<'static, ()> {
     static BOOT: Once = Once::new();

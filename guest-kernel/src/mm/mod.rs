@@ -39,6 +39,29 @@ use emu as arch;
 #[global_allocator]
 static HEAP: slab::KernelHeap = slab::KernelHeap;
 
-/// An address space as tasks hold it: shared by the threads of a process (CLONE_VM); the lock
-/// plays the part of Linux's `mmap_lock`. Never hold it across a user copy.
-pub type MmRef = alloc::sync::Arc<spin::Mutex<mmap::MmStruct>>;
+/// An address space as tasks hold it: shared by the threads of a process (CLONE_VM).
+pub type MmRef = alloc::sync::Arc<Mm>;
+
+/// The lock plays the part of Linux's `mmap_lock`: never hold it across a user copy. The TLB
+/// bookkeeping sits beside it, for the scheduler and for remote flushes, which take no lock.
+pub struct Mm {
+    tlb: alloc::sync::Arc<arch::tlb::TlbState>,
+    inner: spin::Mutex<mmap::MmStruct>,
+}
+
+impl Mm {
+    pub fn new(mm: mmap::MmStruct) -> Self {
+        Mm {
+            tlb: mm.pgd.tlb().clone(),
+            inner: spin::Mutex::new(mm),
+        }
+    }
+
+    pub fn lock(&self) -> spin::MutexGuard<'_, mmap::MmStruct> {
+        self.inner.lock()
+    }
+
+    pub fn tlb(&self) -> &arch::tlb::TlbState {
+        &self.tlb
+    }
+}

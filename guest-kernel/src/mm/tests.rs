@@ -631,17 +631,44 @@ fn a_cpu_that_kept_an_address_space_loaded_flushes_after_changes_made_elsewhere(
     let _m = machine();
     let (mut mm, va) = anon_mm(2);
     write(&mut mm, va, 1).unwrap();
-    mm.pgd.activate();
-    assert!(!mm.pgd.tlb_stale_here());
+    mm.pgd.tlb().activate();
+    assert!(!mm.pgd.tlb().tlb_stale_here());
     // The emulated CPU never has the table loaded, so these flushes stand for changes made
     // while the task ran on another CPU: this one's TLB is now behind.
     super::tlb::flush_tlb_page(&mm, va);
-    assert!(mm.pgd.tlb_stale_here());
-    mm.pgd.sync_lazy_tlb();
-    assert!(!mm.pgd.tlb_stale_here());
+    assert!(mm.pgd.tlb().tlb_stale_here());
+    mm.pgd.tlb().sync_lazy_tlb();
+    assert!(!mm.pgd.tlb().tlb_stale_here());
     super::tlb::flush_tlb_range(&mm, va, va + 2 * 4096);
     super::tlb::flush_tlb_mm(&mm);
-    assert!(mm.pgd.tlb_stale_here());
-    mm.pgd.sync_lazy_tlb();
-    assert!(!mm.pgd.tlb_stale_here());
+    assert!(mm.pgd.tlb().tlb_stale_here());
+    mm.pgd.tlb().sync_lazy_tlb();
+    assert!(!mm.pgd.tlb().tlb_stale_here());
+}
+
+#[test]
+fn the_cpu_mask_follows_the_tasks_a_cpu_runs_and_a_returning_cpu_catches_up() {
+    use super::arch::tlb::{enter_lazy_tlb, switch_mm_irqs_off};
+    let _m = machine();
+    let (mut a, va) = anon_mm(1);
+    let (b, _) = anon_mm(1);
+    write(&mut a, va, 1).unwrap();
+    let (ta, tb) = (a.pgd.tlb().clone(), b.pgd.tlb().clone());
+    // A task of `a` runs here: CPU 0 joins its mask, and is the only CPU to flush.
+    switch_mm_irqs_off(None, &ta);
+    assert_eq!((ta.cpumask(), ta.other_cpus()), (1, 0));
+    // A task of `b` next: CPU 0 moves from one mask to the other.
+    switch_mm_irqs_off(Some(&ta), &tb);
+    assert_eq!((ta.cpumask(), tb.cpumask()), (0, 1));
+    // A kernel thread borrows `b`: CPU 0 leaves its mask and misses a change made meanwhile.
+    enter_lazy_tlb(&tb);
+    assert_eq!(tb.cpumask(), 0);
+    super::tlb::flush_tlb_mm(&b);
+    assert!(tb.tlb_stale_here());
+    // `b`'s task comes back: CPU 0 rejoins and catches up.
+    switch_mm_irqs_off(Some(&tb), &tb);
+    assert_eq!(tb.cpumask(), 1);
+    assert!(!tb.tlb_stale_here());
+    // Leave the per-CPU state as the next test expects it: no address space running.
+    enter_lazy_tlb(&tb);
 }

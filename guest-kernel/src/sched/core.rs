@@ -425,8 +425,16 @@ fn __schedule() {
         (Some(_), None) => true,
         _ => false,
     };
+    // The address space (Linux's `switch_mm_irqs_off` / `enter_lazy_tlb`): a kernel thread
+    // borrows the one loaded.
+    match &next_mm {
+        Some(mm) => crate::mm::tlb::switch_mm_irqs_off(rq.active_mm.as_ref(), mm),
+        None => crate::mm::tlb::enter_lazy_tlb(rq.active_mm.as_ref()),
+    }
     if switch_mm {
-        rq.prev_mm = core::mem::replace(&mut rq.active_mm, next_mm.clone());
+        rq.prev_mm = core::mem::replace(&mut rq.active_mm, next_mm);
+    } else {
+        drop(next_mm);
     }
     rq.curr = Some(next.clone());
     rq.prev = Some(prev.clone());
@@ -438,14 +446,6 @@ fn __schedule() {
     // this CPU, which runs only after the switch below; no Arc is left on this stack, so a
     // task that never comes back (it died) leaks nothing.
     let (prev, next) = unsafe { (&*prev_p, &*next_p) };
-    if let Some(mm) = next_mm {
-        if switch_mm {
-            mm.lock().pgd.activate();
-        } else {
-            // Still loaded here from before: catch up with changes made on other CPUs.
-            mm.lock().pgd.sync_lazy_tlb();
-        }
-    }
     // Still in `prev`'s context, as Linux's tracepoint is: the record is `prev`'s.
     crate::trace::trace_sched_switch(prev, next, if voluntary { state & 0xff } else { 0 });
     percpu::set_current_task(next_p as u64);
@@ -654,8 +654,9 @@ pub fn kick_process(p: &Task) {
 /// The running task got a new address space (execve): load it and make it this CPU's
 /// active one; the old one is released once no longer loaded.
 pub fn activate_mm(mm: &MmRef) {
-    let cpu_nr = percpu::cpu_id();
-    mm.lock().pgd.activate();
-    let old = RUNQUEUES[cpu_nr].lock().active_mm.replace(mm.clone());
+    let mut rq = RUNQUEUES[percpu::cpu_id()].lock();
+    crate::mm::tlb::switch_mm_irqs_off(rq.active_mm.as_ref(), mm);
+    let old = rq.active_mm.replace(mm.clone());
+    drop(rq);
     drop(old);
 }

@@ -82,6 +82,12 @@ pub fn send_ipi(apic_id: u32, vector: u8) {
     write(ICR_LOW, vector as u32);
 }
 
+/// Send a non-maskable interrupt to another CPU (delivery mode NMI; the vector is unused).
+pub fn send_nmi(apic_id: u32) {
+    write(ICR_HIGH, apic_id << 24);
+    write(ICR_LOW, 0x400);
+}
+
 /// Decide the timer mode (boot CPU, once).
 pub fn timer_setup(period_ns: u64) {
     let deadline = cpuid(1, 0).ecx & (1 << 24) != 0;

@@ -77,14 +77,20 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
     }
 }
 
-/// Whether we run on our own VMM (its hypervisor CPUID leaf carries our signature).
-pub fn on_watchvm() -> bool {
+/// The hypervisor's signature in its CPUID leaf (zeros, or whatever the CPU says, on bare
+/// metal).
+pub fn hypervisor_signature() -> [u8; 12] {
     let leaf = cpuid(abi::cpuid::HYPERVISOR_LEAF, 0);
     let mut sig = [0u8; 12];
     sig[0..4].copy_from_slice(&leaf.ebx.to_le_bytes());
     sig[4..8].copy_from_slice(&leaf.ecx.to_le_bytes());
     sig[8..12].copy_from_slice(&leaf.edx.to_le_bytes());
-    sig == abi::cpuid::SIGNATURE
+    sig
+}
+
+/// Whether we run on our own VMM (its hypervisor CPUID leaf carries our signature).
+pub fn on_watchvm() -> bool {
+    hypervisor_signature() == abi::cpuid::SIGNATURE
 }
 
 pub fn rdtsc() -> u64 {

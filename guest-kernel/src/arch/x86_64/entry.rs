@@ -58,6 +58,42 @@ impl TrapFrame {
 
 core::arch::global_asm!(
     r#"
+    /* The general registers of a TrapFrame, pushed below its vector and error code. */
+    .macro PUSH_REGS
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    .endm
+    .macro POP_REGS
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    .endm
+
     .section .text.entry, "ax"
     .p2align 4
     .global trap_stubs
@@ -79,45 +115,49 @@ trap_common:
     jz 1f
     swapgs
 1:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    PUSH_REGS
     mov rdi, rsp
     cld
     call trap_handler
     .global ret_from_trap
 ret_from_trap:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+    POP_REGS
     test byte ptr [rsp + 24], 3
     jz 2f
     swapgs
 2:
+    add rsp, 16
+    iretq
+
+    /*
+     * NMIs: the TrapFrame as above, on the IST stack. An NMI can arrive in ring 0 while %gs
+     * is still (or again) the user's: the syscall entry's first instructions and
+     * ret_from_trap's last ones. So, as Linux's paranoid_entry, the GS base MSR decides
+     * (the kernel's is a kernel address, the user's never is), and %rbx remembers for the
+     * way out.
+     */
+    .p2align 4
+    .global asm_exc_nmi
+asm_exc_nmi:
+    push 0
+    push 2
+    PUSH_REGS
+    mov ecx, 0xc0000101
+    rdmsr
+    xor ebx, ebx
+    test edx, edx
+    js 3f
+    swapgs
+    mov ebx, 1
+3:
+    mov rdi, rsp
+    cld
+    call exc_nmi
+    test ebx, ebx
+    jz 4f
+    swapgs
+4:
+    POP_REGS
     add rsp, 16
     iretq
 
@@ -133,21 +173,7 @@ entry_SYSCALL_64:
     push rcx
     push 0
     push {syscall_vector}
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    PUSH_REGS
     mov rdi, rsp
     xor ebp, ebp
     call do_syscall_64
@@ -168,6 +194,8 @@ enter_user_frame:
 extern "C" {
     /// 256 entry stubs, 16 bytes apart.
     pub fn trap_stubs();
+    /// The NMI entry (vector 2), separate because of its `%gs` handling.
+    pub fn asm_exc_nmi();
     pub fn entry_SYSCALL_64();
     fn enter_user_frame(frame: *const TrapFrame) -> !;
 }

@@ -1,9 +1,9 @@
 //! The interrupt descriptor table: one interrupt gate per vector, all pointing at the stubs in
-//! `entry.rs`. Faults that may come from a broken stack use an IST stack.
+//! `entry.rs` (the NMI at its own). Faults that may come from a broken stack use an IST stack.
 
 use core::arch::asm;
 
-use super::entry::trap_stubs;
+use super::entry::{asm_exc_nmi, trap_stubs};
 use super::gdt::{IST_FAULT, KERNEL_CS};
 
 #[repr(C, align(16))]
@@ -28,8 +28,12 @@ pub fn init() {
             2 | 8 | 18 => IST_FAULT,
             _ => 0,
         };
+        let handler = match vector {
+            2 => asm_exc_nmi as *const () as u64,
+            _ => base + 16 * vector as u64,
+        };
         // SAFETY: runs once on the boot CPU before any other CPU or interrupt uses the IDT.
-        unsafe { (*core::ptr::addr_of_mut!(IDT)).0[vector] = gate(base + 16 * vector as u64, ist) };
+        unsafe { (*core::ptr::addr_of_mut!(IDT)).0[vector] = gate(handler, ist) };
     }
 }
 

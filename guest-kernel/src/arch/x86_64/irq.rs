@@ -19,15 +19,23 @@ struct Action {
 /// Per-CPU counts of the interrupts that have no IRQ number (Linux's `irq_cpustat_t`), for
 /// /proc/interrupts and /proc/stat.
 pub struct IrqStat {
+    pub nmi_count: AtomicU64,
     pub apic_timer_irqs: AtomicU64,
     pub irq_resched_count: AtomicU64,
+    /// Calls run for other CPUs (`smp_call_function_many`).
+    pub irq_call_count: AtomicU64,
+    /// TLB flushes other CPUs asked for.
+    pub irq_tlb_count: AtomicU64,
     pub irq_spurious_count: AtomicU64,
 }
 
 static IRQ_STAT: [IrqStat; MAX_CPUS] = [const {
     IrqStat {
+        nmi_count: AtomicU64::new(0),
         apic_timer_irqs: AtomicU64::new(0),
         irq_resched_count: AtomicU64::new(0),
+        irq_call_count: AtomicU64::new(0),
+        irq_tlb_count: AtomicU64::new(0),
         irq_spurious_count: AtomicU64::new(0),
     }
 }; MAX_CPUS];
@@ -38,6 +46,7 @@ pub fn irq_stats(cpu: usize) -> &'static IrqStat {
 }
 
 /// This CPU's counters, to count an interrupt in (`inc_irq_stat`).
+#[inline(always)]
 pub fn this_cpu_irq_stat() -> &'static IrqStat {
     &IRQ_STAT[cpu_id()]
 }

@@ -11,16 +11,19 @@ pub mod idt;
 pub mod ioapic;
 pub mod iomem;
 pub mod irq;
+pub mod kvmclock;
 pub mod mptable;
 pub mod paging;
 pub mod percpu;
 pub mod process;
 pub mod pvh;
+pub mod rtc;
 pub mod serial;
 pub mod signal;
 pub mod smp;
 pub mod stacktrace;
 pub mod syscall;
+pub mod tlb;
 pub mod traps;
 pub mod tsc;
 
@@ -44,6 +47,7 @@ pub fn virt_to_phys(virt: u64) -> u64 {
 }
 
 /// Early console output (the UART).
+#[inline]
 pub fn console_write(bytes: &[u8]) {
     serial::write_bytes(bytes);
 }

@@ -11,16 +11,15 @@
 //!
 //! TLB policy is not decided here: `map` invalidates the one entry it writes on this CPU; the
 //! range operations flush nothing, so the caller can flush once per operation (`mm/tlb.rs`,
-//! which also owns shootdowns to other CPUs).
+//! which also owns shootdowns to other CPUs, with the bookkeeping of `tlb.rs`).
 //!
 //! Entries are reached through the direct map one at a time ([`entry`]); no function holds a
 //! reference to a whole table while another may write into it.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
-use super::percpu::{cpu_id, MAX_CPUS};
+use super::tlb::TlbState;
 use super::{cpu, phys_to_virt};
 use crate::mm::page_alloc::{alloc_zeroed_page, free_page};
 use crate::mm::vmstat::{mod_node_page_state, NodeStat};
@@ -105,12 +104,9 @@ pub struct PageTable {
     /// Every table allocated below the PML4 (VmPTE), so teardown frees them without
     /// scanning thousands of empty entries. Tables are only freed with the address space.
     tables: Vec<u64>,
-    /// Bumped by every flush of this address space (Linux's `mm->context.tlb_gen`).
-    tlb_gen: AtomicU64,
-    /// The generation each CPU's TLB last caught up with. A CPU keeps an address space
-    /// loaded while it runs kernel threads or idles (lazy TLB); if the task moved and changed
-    /// its mappings elsewhere meanwhile, the CPU must flush before running it again.
-    cpu_tlb_gen: [AtomicU64; MAX_CPUS],
+    /// What the CPUs' TLBs hold of this address space; shared with the scheduler, which
+    /// switches address spaces without the mm lock.
+    tlb: Arc<TlbState>,
 }
 
 impl PageTable {
@@ -130,8 +126,7 @@ impl PageTable {
         Some(PageTable {
             pml4,
             tables: Vec::new(),
-            tlb_gen: AtomicU64::new(0),
-            cpu_tlb_gen: [const { AtomicU64::new(0) }; MAX_CPUS],
+            tlb: Arc::new(TlbState::new(pml4)),
         })
     }
 
@@ -140,72 +135,9 @@ impl PageTable {
         self.tables.len() as u64
     }
 
-    /// Make this address space current on this CPU (a CR3 load, which also flushes its TLB).
-    pub fn activate(&self) {
-        let gen = self.tlb_gen.load(Ordering::Acquire);
-        // SAFETY: the table maps the kernel half identically to every other address space.
-        unsafe { cpu::write_cr3(self.pml4) }
-        self.cpu_tlb_gen[cpu_id()].store(gen, Ordering::Release);
-    }
-
-    /// Before running a task of this address space on a CPU that kept it loaded: flush if
-    /// it changed since this CPU's TLB last caught up (`switch_mm_irqs_off`'s generation check).
-    pub fn sync_lazy_tlb(&self) {
-        if self.tlb_stale_here() {
-            self.activate();
-        }
-    }
-
-    /// Whether this address space changed since this CPU's TLB last caught up with it.
-    pub fn tlb_stale_here(&self) -> bool {
-        self.cpu_tlb_gen[cpu_id()].load(Ordering::Acquire) != self.tlb_gen.load(Ordering::Acquire)
-    }
-
-    /// Whether this CPU runs on this address space now.
-    pub fn is_active(&self) -> bool {
-        cpu::read_cr3() & ADDR_MASK == self.pml4
-    }
-
-    /// A new generation: every CPU that has not flushed since is stale.
-    fn bump_tlb_gen(&self) -> u64 {
-        self.tlb_gen.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// After flushing this CPU's entries for one change (generation `gen`): it is current
-    /// again if it was current before that change.
-    fn caught_up(&self, gen: u64) {
-        let _ = self.cpu_tlb_gen[cpu_id()].compare_exchange(
-            gen - 1,
-            gen,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Drop this CPU's TLB entries for this address space (CR3 reload; kernel entries are the
-    /// same everywhere), and leave the other CPUs' stale. Nothing to do here if another
-    /// address space is loaded: switching CR3 already flushed ours.
-    pub fn flush_local(&self) {
-        self.bump_tlb_gen();
-        if self.is_active() {
-            self.activate();
-        }
-    }
-
-    /// Drop this CPU's TLB entries for `pages` pages from `start`; the other CPUs are stale.
-    pub fn flush_local_range(&self, start: u64, pages: u64) {
-        let gen = self.bump_tlb_gen();
-        if self.is_active() {
-            for i in 0..pages {
-                cpu::invlpg(start + i * 4096);
-            }
-            self.caught_up(gen);
-        }
-    }
-
-    /// Drop this CPU's TLB entry for `va`; the other CPUs are stale.
-    pub fn flush_local_page(&self, va: u64) {
-        self.flush_local_range(va, 1);
+    /// This address space's TLB bookkeeping.
+    pub fn tlb(&self) -> &Arc<TlbState> {
+        &self.tlb
     }
 
     /// Map the 4 KiB page at `va` to `phys` with `flags` (PTE_PRESENT is added unless the
@@ -334,7 +266,7 @@ impl Drop for PageTable {
     /// Free the user half's tables (leaf frames were released by `mm`). If this CPU still
     /// runs on the table, it moves to the kernel's master table first.
     fn drop(&mut self) {
-        if self.is_active() {
+        if self.tlb.is_active() {
             load_kernel_page_table();
         }
         mod_node_page_state(NodeStat::PageTables, -(self.tables.len() as i64));

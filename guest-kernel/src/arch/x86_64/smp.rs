@@ -3,12 +3,17 @@
 //! as the PVH entry, onto a fresh stack, into `start_secondary`.
 //!
 //! APs are started one at a time; each reports in through `AP_STARTED` before the next SIPI.
+//!
+//! Also the cross-CPU calls once they run: the reschedule IPI, and functions run on other
+//! CPUs (`smp_call_function_many`, delivered by NMI; used for TLB shootdowns).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Once;
 
 use super::acpi::{self, CpuList};
+use super::percpu::{self, MAX_CPUS};
 use super::pvh::BootInfo;
 use super::{apic, boot, mptable, phys_to_virt, tsc};
 use crate::drivers::acpi::tables::Error;
@@ -220,4 +225,113 @@ pub fn send_reschedule(cpu: usize) {
         super::percpu::apic_id_of(cpu),
         super::traps::RESCHEDULE_VECTOR as u8,
     );
+}
+
+/// A function run on other CPUs, with its argument (Linux's `smp_call_func_t`).
+pub type SmpCallFunc = fn(info: *const ());
+
+/// One CPU's outgoing cross-CPU call (Linux's per-CPU `cfd_data`): the function its targets
+/// run, its argument, and the targets that have not run it yet. Only the owning CPU writes
+/// `func` and `info`, and only while `waiting` is empty; targets read them after finding the
+/// owner's bit in their [`CALL_PENDING`], which the owner sets after writing them.
+struct CallFunctionData {
+    func: UnsafeCell<SmpCallFunc>,
+    info: AtomicPtr<()>,
+    waiting: AtomicU64,
+}
+
+// SAFETY: `func` is written by its owner only while no target may read it (`waiting` empty),
+// and read by targets only between the owner's publication and their acknowledgement.
+unsafe impl Sync for CallFunctionData {}
+
+static CFD: [CallFunctionData; MAX_CPUS] = [const {
+    CallFunctionData {
+        func: UnsafeCell::new(|_| {}),
+        info: AtomicPtr::new(core::ptr::null_mut()),
+        waiting: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// Per target CPU: the CPUs with a call waiting for it (Linux's `call_single_queue`).
+static CALL_PENDING: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Waiting longer than this for a CPU to answer is worth a warning (Linux's
+/// `csd_lock_timeout`); the wait goes on.
+const CALL_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// Run `func(info)` on every CPU in `mask` but this one and return once all have run it
+/// (Linux's `smp_call_function_many` with `wait`): `info` need only live until then. Unlike
+/// Linux the request is delivered as an NMI: this kernel runs with interrupts off whenever it
+/// is in kernel mode, so a target spinning on a lock, or itself waiting for this CPU, could
+/// never take an ordinary IPI; an NMI reaches it wherever it is. Hence `func` runs in NMI
+/// context: it must take no lock, allocate nothing, touch no user memory, and have no entry
+/// the function tracer could patch. Must not be called from NMI context.
+pub fn smp_call_function_many(mask: u64, func: SmpCallFunc, info: *const ()) {
+    let me = percpu::cpu_id();
+    let mask = mask & !(1u64 << me);
+    if mask == 0 {
+        return;
+    }
+    let cfd = &CFD[me];
+    debug_assert_eq!(cfd.waiting.load(Ordering::Relaxed), 0);
+    // SAFETY: no target reads `func` now: `waiting` is empty.
+    unsafe { *cfd.func.get() = func };
+    cfd.info.store(info.cast_mut(), Ordering::Relaxed);
+    cfd.waiting.store(mask, Ordering::Release);
+    for cpu in Cpus(mask) {
+        // A target with calls already pending has an NMI on its way that will find ours too.
+        if CALL_PENDING[cpu].fetch_or(1u64 << me, Ordering::AcqRel) == 0 {
+            apic::send_nmi(percpu::apic_id_of(cpu));
+        }
+    }
+    let start = tsc::ns_since_boot();
+    let mut warned = false;
+    while cfd.waiting.load(Ordering::Acquire) != 0 {
+        if !warned && tsc::ns_since_boot() - start > CALL_TIMEOUT_NS {
+            warned = true;
+            crate::pr_warn!(
+                "smp: CPUs {:#x} have not answered a call from CPU{} for 5 s",
+                cfd.waiting.load(Ordering::Relaxed),
+                me
+            );
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Run the calls other CPUs sent this one (Linux's `flush_smp_call_function_queue`), from the
+/// NMI handler. Returns whether there were any.
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+pub fn flush_smp_call_function_queue() -> bool {
+    let me = percpu::cpu_id();
+    let senders = CALL_PENDING[me].swap(0, Ordering::AcqRel);
+    for sender in Cpus(senders) {
+        let cfd = &CFD[sender];
+        // SAFETY: the sender published `func` before setting its bit in our queue, and keeps
+        // it unchanged until we clear our bit in `waiting` below.
+        let func = unsafe { *cfd.func.get() };
+        func(cfd.info.load(Ordering::Relaxed));
+        super::irq::this_cpu_irq_stat()
+            .irq_call_count
+            .fetch_add(1, Ordering::Relaxed);
+        cfd.waiting.fetch_and(!(1u64 << me), Ordering::Release);
+    }
+    senders != 0
+}
+
+/// The CPU numbers whose bits are set in a mask.
+struct Cpus(u64);
+
+impl Iterator for Cpus {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let cpu = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(cpu)
+    }
 }

@@ -106,6 +106,23 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     }
 }
 
+/// Non-maskable interrupts (Linux's `exc_nmi`, entered through `asm_exc_nmi` on the IST
+/// stack with the kernel's `%gs`): other CPUs' calls (TLB shootdowns) arrive this way. Any
+/// other NMI is reported and ignored, as Linux's `unknown_nmi_error` does. Nothing here may
+/// take a lock: the NMI may have interrupted its holder.
+#[no_mangle]
+#[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
+extern "C" fn exc_nmi(_frame: &mut TrapFrame) {
+    irq::this_cpu_irq_stat().nmi_count.fetch_add(1, Relaxed);
+    if super::smp::flush_smp_call_function_queue() {
+        return;
+    }
+    crate::kernel::printk::emergency_write(format_args!(
+        "Uhhuh. NMI received for unknown reason 00 on CPU {}.\nDazed and confused, but trying to continue\n",
+        super::percpu::cpu_id()
+    ));
+}
+
 fn page_fault(frame: &mut TrapFrame) {
     let addr = read_cr2();
     let write = frame.error_code & 2 != 0;

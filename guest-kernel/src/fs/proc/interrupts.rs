@@ -94,9 +94,10 @@ pub fn render_interrupts(
     out
 }
 
-/// `/proc/interrupts`: the IOAPIC pins with a handler (all edge-triggered), then the local
-/// timer, spurious and rescheduling interrupts per CPU. The rows Linux prints for what our
-/// kernel lacks (NMIs, perf, IRQ work, function-call and TLB IPIs) show zeros.
+/// `/proc/interrupts`: the IOAPIC pins with a handler (all edge-triggered), then NMIs, the
+/// local timer, spurious and rescheduling interrupts, and the calls and TLB shootdowns run for
+/// other CPUs (which arrive by NMI here), per CPU. The rows Linux prints for what our kernel
+/// lacks (perf, IRQ work) show zeros.
 #[cfg(not(test))]
 pub fn interrupts_proc_show() -> String {
     use crate::arch::irq;
@@ -120,9 +121,12 @@ pub fn interrupts_proc_show() -> String {
         .map(|cpu| {
             let st = irq::irq_stats(cpu);
             ArchIrqStat {
+                nmi: st.nmi_count.load(Relaxed),
                 apic_timer_irqs: st.apic_timer_irqs.load(Relaxed),
                 irq_spurious_count: st.irq_spurious_count.load(Relaxed),
                 irq_resched_count: st.irq_resched_count.load(Relaxed),
+                irq_call_count: st.irq_call_count.load(Relaxed),
+                irq_tlb_count: st.irq_tlb_count.load(Relaxed),
                 ..Default::default()
             }
         })

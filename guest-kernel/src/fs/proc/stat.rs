@@ -131,13 +131,17 @@ pub fn stat_proc_show() -> String {
     irq::for_each(|pin, _, counts| {
         irqs[pin as usize] = counts[..nr_cpus].iter().sum();
     });
-    // Interrupts without a number (`arch_irq_stat_cpu`): the local timer, spurious, IPIs.
+    // Interrupts without a number (`arch_irq_stat_cpu`): NMIs, the local timer, spurious,
+    // IPIs, and the calls and TLB flushes run for other CPUs.
     let arch: u64 = (0..nr_cpus)
         .map(|cpu| {
             let st = irq::irq_stats(cpu);
-            st.apic_timer_irqs.load(Relaxed)
+            st.nmi_count.load(Relaxed)
+                + st.apic_timer_irqs.load(Relaxed)
                 + st.irq_spurious_count.load(Relaxed)
                 + st.irq_resched_count.load(Relaxed)
+                + st.irq_call_count.load(Relaxed)
+                + st.irq_tlb_count.load(Relaxed)
         })
         .sum();
     let s = KernelStat {

@@ -28,6 +28,7 @@ pub use altstack::*;
 pub use deliver::exit_to_user_mode;
 pub use syscalls::*;
 
+pub const SIGHUP: u32 = 1;
 pub const SIGQUIT: u32 = 3;
 pub const SIGILL: u32 = 4;
 pub const SIGTRAP: u32 = 5;
@@ -278,6 +279,9 @@ pub struct SignalStruct {
     /// either is armed, so that the tick looks no further for most processes.
     pub it: Mutex<[CpuItimer; 2]>,
     pub it_cpu_armed: AtomicBool,
+    /// The console is this process's controlling terminal (Linux's `signal->tty`; there is
+    /// one terminal). Inherited by fork, dropped by setsid (`drivers::tty_jobctrl`).
+    pub tty: AtomicBool,
 }
 
 pub const RLIM_INFINITY: u64 = u64::MAX;
@@ -307,6 +311,7 @@ impl SignalStruct {
             real_timer: Mutex::new(ItimerReal::default()),
             it: Mutex::new([CpuItimer::default(); 2]),
             it_cpu_armed: AtomicBool::new(false),
+            tty: AtomicBool::new(false),
         }
     }
 

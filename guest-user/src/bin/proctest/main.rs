@@ -1,16 +1,21 @@
 //! `proctest [CHECK...]`: tests processes and threads as Linux defines them: fork, exec, wait
 //! in its forms, zombies, orphans, vfork, clone flag rules, resource usage, names, sessions and
 //! process groups, RLIMIT_NPROC, thread groups, and std's `thread` and `process` on top; the
-//! kernel threads that serve them (khungtaskd, softirqs, kworkers).
+//! kernel threads that serve them (khungtaskd, softirqs, kworkers); the boot time and
+//! controlling terminals as /proc shows them; futexes (requeue, shared across processes); and
+//! what threads on several CPUs need of the memory manager (TLB shootdowns).
 //!
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Every check fails on a kernel that lacks the feature it names. Runs as PID 1
 //! (the guest's init execs it) or as an ordinary process (the host): orphans are collected with
 //! `PR_SET_CHILD_SUBREAPER` in the latter case.
 
+mod futex;
 mod kworkers;
 mod resources;
+mod terminal;
 mod threads;
+mod tlb;
 
 use std::ffi::CString;
 use std::path::Path;
@@ -53,6 +58,13 @@ const CHECKS: &[NamedCheck] = &[
     ("kworker_comm", kworker_comm),
     ("vmstat_fold", vmstat_fold),
     ("console_input", console_input),
+    ("proc_btime", terminal::proc_btime),
+    ("ctty_stat", terminal::ctty_stat),
+    ("futex_requeue", futex::futex_requeue),
+    ("futex_shared_fork", futex::futex_shared_fork),
+    ("tlb_munmap", tlb::tlb_munmap),
+    ("tlb_remap", tlb::tlb_remap),
+    ("tlb_stress", tlb::tlb_stress),
 ];
 
 fn main() {

@@ -112,6 +112,7 @@ fn do_task_stat(task: &Arc<Task>, whole: bool) -> String {
     }
     let se = task.se.lock().clone();
     let (policy, rt_priority, prio) = crate::sched::debug::sched_attrs(&se);
+    let (tty_nr, tpgid) = crate::drivers::tty_jobctrl::task_tty(task);
     let mut s = TaskStat {
         pid: task.pid,
         comm: proc_task_name(task),
@@ -122,9 +123,8 @@ fn do_task_stat(task: &Arc<Task>, whole: bool) -> String {
         ppid: fam.ppid,
         pgrp: fam.pgid,
         session: fam.sid,
-        // No controlling terminals yet: what Linux shows for a task without one.
-        tty_nr: 0,
-        tpgid: -1,
+        tty_nr,
+        tpgid,
         flags: task.flags.load(Relaxed),
         min_flt,
         utime: nsec_to_clock_t(utime),
