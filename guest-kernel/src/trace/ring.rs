@@ -28,7 +28,7 @@ static DATA: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Allocate a ring per online CPU and publish the area. Returns how many rings exist.
 pub fn init() -> usize {
-    let cpus = percpu::online_cpus().min(MAX_CPUS);
+    let cpus = percpu::nr_cpu_ids().min(MAX_CPUS);
     let mut area = AreaHeader {
         magic: AREA_MAGIC,
         version: TRACE_ABI_VERSION,
