@@ -40,6 +40,17 @@ fn qemu_tcg_finds_both_cpus_in_the_acpi_madt_and_user_space_sees_them() {
 }
 
 #[test]
+fn qemu_tcg_cpu_hotplug_takes_cpu1_offline_and_back() {
+    let checks = vm_tests::HOTPLUG_CHECKS;
+    let cmdline = format!("console=ttyS0 quiet -- /bin/schedtest {}", checks.join(" "));
+    let (status, out) = qemu_boot(&cmdline, Duration::from_secs(240));
+    for check in checks {
+        assert!(out.contains(&format!("ok: {check}")), "{check}:\n{out}");
+    }
+    assert_eq!(status, Some(0), "{out}");
+}
+
+#[test]
 fn qemu_tcg_efault_checks_pass() {
     let (status, out) = qemu_boot("console=ttyS0 -- /bin/efault", Duration::from_secs(120));
     assert!(out.contains("efault: all checks passed"), "{out}");
