@@ -1,5 +1,6 @@
 //! Run queues, `schedule()`, `try_to_wake_up()` and the scheduler tick (Linux's
-//! kernel/sched/core.c). Moving tasks between CPUs is in `migrate.rs`.
+//! kernel/sched/core.c). Moving tasks between CPUs is in `migrate.rs`, which CPUs may take
+//! a task while CPUs go offline and come back in `hotplug.rs`.
 //!
 //! Locking: each CPU's run queue has a spinlock; a task's `se` is only touched under the lock
 //! of the run queue on `task.cpu`. The kernel runs with interrupts off (they are on in user

@@ -12,7 +12,8 @@
 //!   it); `echo 1` brings it back: tasks run there again and the balancer moves one spinner;
 //! - `hotplug_refused`: CPU 0 has no `online` file, writes other than a boolean are EINVAL,
 //!   and taking an offline CPU offline again (or an online one online) is a no-op;
-//! - `hotplug_cycles`: ten offline/online rounds in a row under load, each taking effect.
+//! - `hotplug_cycles`: ten offline/online rounds in a row while a spinner runs and a child
+//!   forks and sleeps, each round taking effect, the child going on throughout.
 
 use std::fs;
 use std::io::Write;
@@ -168,6 +169,25 @@ fn spinner(load: &Load, i: usize, affinity: &CpuSet) -> i32 {
         load.beats[i].fetch_add(1, SeqCst);
         // SAFETY: sched_getcpu has no arguments.
         load.cpu[i].store(unsafe { libc::sched_getcpu() }, SeqCst);
+    }
+    0
+}
+
+/// Forks and reaps a child, then sleeps a millisecond, over and over, counting rounds in
+/// `beats[i]`: work that moves between CPUs through wake-ups and new tasks.
+fn churn(load: &Load, i: usize) -> i32 {
+    let start = Instant::now();
+    while !load.stop.load(SeqCst) && start.elapsed() < Duration::from_secs(60) {
+        match sys::fork_child(|| 0) {
+            Ok(pid) => {
+                if sys::wait_status(pid).is_err() {
+                    return 1;
+                }
+            }
+            Err(_) => return 1,
+        }
+        sys::sleep(Duration::from_millis(1));
+        load.beats[i].fetch_add(1, SeqCst);
     }
     0
 }
@@ -442,8 +462,13 @@ pub(super) fn hotplug_cycles() -> Check {
     .ctx("mmap")?;
     let kids = [
         Kid::spawn(|| spinner(&load, 0, &both()))?,
-        Kid::spawn(|| spinner(&load, 1, &both()))?,
+        Kid::spawn(|| churn(&load, 1))?,
     ];
+    ensure!(
+        sys::wait_until(Duration::from_secs(5), || load.beats[1].load(SeqCst) > 0),
+        "the forking child did not start"
+    );
+    let before = load.beats[1].load(SeqCst);
     let start = Instant::now();
     let result = (|| {
         for round in 0..10 {
@@ -463,14 +488,23 @@ pub(super) fn hotplug_cycles() -> Check {
         Ok(())
     })();
     let took = start.elapsed();
-    load.stop.store(true, SeqCst);
     let _ = write_online(1, "1");
-    result?;
-    let beats: Vec<u64> = load.beats.iter().map(|b| b.load(SeqCst)).collect();
+    let during = load.beats[1].load(SeqCst) - before;
+    // Still forking and reaping afterwards: nothing was left stuck on the CPU that came and
+    // went.
+    let after = load.beats[1].load(SeqCst);
+    let alive = sys::wait_until(Duration::from_secs(3), || {
+        load.beats[1].load(SeqCst) > after + 2
+    });
+    load.stop.store(true, SeqCst);
+    let spun = load.beats[0].load(SeqCst);
     drop(kids);
-    ensure!(
-        beats.iter().all(|&b| b > 0),
-        "a spinner never ran: {beats:?}"
-    );
-    pass_with(format_args!("10 rounds in {} ms", took.as_millis()))
+    result?;
+    ensure!(spun > 0, "the spinner never ran");
+    ensure!(during > 0, "no fork completed during the rounds");
+    ensure!(alive, "the forking child stopped after the rounds");
+    pass_with(format_args!(
+        "10 rounds in {} ms, {during} forks meanwhile",
+        took.as_millis()
+    ))
 }
