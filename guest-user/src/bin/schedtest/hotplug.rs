@@ -12,8 +12,9 @@
 //!   it); `echo 1` brings it back: tasks run there again and the balancer moves one spinner;
 //! - `hotplug_refused`: CPU 0 has no `online` file, writes other than a boolean are EINVAL,
 //!   and taking an offline CPU offline again (or an online one online) is a no-op;
-//! - `hotplug_cycles`: ten offline/online rounds in a row while a spinner runs and a child
-//!   forks and sleeps, each round taking effect, the child going on throughout.
+//! - `hotplug_cycles`: CPU 1 taken down by a task pinned to it, then ten offline/online
+//!   rounds in a row while a spinner runs and a child forks and sleeps, each round taking
+//!   effect, the child going on throughout.
 
 use std::fs;
 use std::io::Write;
@@ -471,6 +472,15 @@ pub(super) fn hotplug_cycles() -> Check {
     let before = load.beats[1].load(SeqCst);
     let start = Instant::now();
     let result = (|| {
+        // The first round is asked for from CPU 1 itself, by a task allowed nowhere else:
+        // the request completes and the task carries on on CPU 0.
+        let saved = sys::get_affinity(0).ctx("sched_getaffinity")?;
+        sys::pin_to(1).ctx("sched_setaffinity(1)")?;
+        set_online(1, false)?;
+        let (cpu, _) = sys::getcpu().ctx("getcpu")?;
+        set_online(1, true)?;
+        sys::set_affinity(0, &saved).ctx("restoring affinity")?;
+        ensure!(cpu == 0, "after taking its own CPU down, getcpu says {cpu}");
         for round in 0..10 {
             set_online(1, false)?;
             let online = read(&format!("{CPU_DIR}/online"))?;
