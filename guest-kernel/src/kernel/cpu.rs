@@ -60,10 +60,6 @@ pub fn cpu_online(cpu: usize) -> bool {
     cpu_online_mask() & (1 << cpu) != 0
 }
 
-pub fn cpu_active(cpu: usize) -> bool {
-    cpu_active_mask() & (1 << cpu) != 0
-}
-
 pub fn num_online_cpus() -> usize {
     cpu_online_mask().count_ones() as usize
 }

@@ -276,7 +276,7 @@ fn select_task_rq_locked(p: &Task, prev_cpu: usize) -> (usize, MutexGuard<'stati
     loop {
         let cpu = select_task_rq(p, prev_cpu);
         let rq = RUNQUEUES[cpu].lock();
-        if super::hotplug::is_cpu_allowed(p, cpu) {
+        if super::hotplug::is_cpu_valid(p, cpu) {
             return (cpu, rq);
         }
     }

@@ -13,9 +13,7 @@ use core::sync::atomic::Ordering;
 use super::core::{Rq, RUNQUEUES};
 use super::migrate::{double_rq_lock, move_task};
 use crate::arch::percpu;
-use crate::kernel::cpu::{
-    cpu_active, cpu_active_mask, cpu_online, cpu_online_mask, cpu_possible_mask, set_cpu_active,
-};
+use crate::kernel::cpu::{cpu_active_mask, cpu_online_mask, cpu_possible_mask, set_cpu_active};
 use crate::kernel::cpumask::for_each_cpu;
 use crate::kernel::kthread::kthread_is_per_cpu;
 use crate::kernel::task::Task;
@@ -33,16 +31,10 @@ pub(super) fn task_valid_mask(p: &Task) -> u64 {
     }
 }
 
-/// Whether `p` may be placed on `cpu` now (`is_cpu_allowed`).
-pub(super) fn is_cpu_allowed(p: &Task, cpu: usize) -> bool {
-    if p.se.lock().cpus_allowed & (1 << cpu) == 0 {
-        return false;
-    }
-    if is_per_cpu_kthread(p) {
-        cpu_online(cpu)
-    } else {
-        cpu_active(cpu)
-    }
+/// Whether `cpu`, taken from `p`'s allowed CPUs, may still take it (the hotplug half of
+/// `is_cpu_allowed`).
+pub(super) fn is_cpu_valid(p: &Task, cpu: usize) -> bool {
+    task_valid_mask(p) & (1 << cpu) != 0
 }
 
 /// A CPU for `p`, last on `cpu`, when none of its allowed CPUs can take it: the first allowed

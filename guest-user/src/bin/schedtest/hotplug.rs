@@ -142,7 +142,7 @@ pub(super) fn cpuhp_threads() -> Check {
             fail!("no {name} thread");
         };
         ensure!(t.1 == 2, "{name} has PPID {}, not kthreadd", t.1);
-        ensure!(t.3 == cpu as i32, "{name} last ran on CPU {}", t.3);
+        ensure!(t.3 == cpu, "{name} last ran on CPU {}", t.3);
     }
     pass()
 }
