@@ -77,8 +77,9 @@ fn start_kernel(start_info: u64) -> ! {
         printk::set_console_level(level_from(level));
     }
 
-    // The scheduler: this boot context becomes swapper/0.
+    // The scheduler: this boot context becomes swapper/0, on the first online CPU.
     crate::sched::init_idle(crate::kernel::fork::new_idle_task(0, 0), 0);
+    crate::kernel::cpu::boot_cpu_online(0);
 
     // Deferred work: softirqs, tasklets, jiffies timers, scheduler balancing.
     crate::kernel::softirq::softirq_init();
@@ -168,19 +169,13 @@ extern "C" fn kernel_init(arg: usize) -> ! {
     let _ = crate::sched::set_cpus_allowed(&task::current_arc(), u64::MAX);
     crate::kernel::workqueue::workqueue_init();
     crate::mm::vmstat::init_mm_internals();
+    // Per-CPU threads that follow their CPU through hotplug: the stoppers (migration/N),
+    // then the hotplug threads (cpuhp/N).
+    crate::sched::stop_task::cpu_stop_init();
+    crate::kernel::cpu::cpuhp_threads_init();
     if cmdline.test_workqueue {
+        // After the stoppers: moving a running worker between CPUs needs them.
         crate::kernel::test_workqueue::test_workqueue();
-    }
-    for cpu in 0..percpu::online_cpus() {
-        let t =
-            crate::kernel::kthread::kthread_create(&alloc::format!("migration/{cpu}"), move || {
-                crate::sched::stop_task::cpu_stopper_thread(cpu)
-            });
-        if let Some(t) = t {
-            crate::sched::kthread_bind(&t, cpu);
-            crate::sched::stop_task::register_stopper(cpu, t.clone());
-            crate::sched::wake_up_process(&t);
-        }
     }
     if let Some(secs) = cmdline.watchdog_thresh {
         crate::kernel::watchdog::set_watchdog_thresh(secs);
@@ -193,6 +188,9 @@ extern "C" fn kernel_init(arg: usize) -> ! {
     crate::kernel::hung_task::hung_task_init();
     crate::fs::devtmpfs::devtmpfs_init();
     devtmpfs_mount();
+    // The device model's sysfs tree: /sys/devices/system/cpu (`driver_init`).
+    crate::fs::sysfs::sysfs_init();
+    crate::drivers::base::cpu::cpu_dev_init();
     run_init(&cmdline)
 }
 
@@ -241,6 +239,7 @@ extern "C" fn start_secondary(cpu: usize) -> ! {
     apic::init_this_cpu();
     apic::timer_start_this_cpu(time::TICK_NS);
     crate::sched::init_idle(crate::kernel::fork::new_idle_task(cpu, 0), cpu);
+    crate::kernel::cpu::boot_cpu_online(cpu);
     smp::ap_started();
     crate::sched::cpu_idle_loop()
 }

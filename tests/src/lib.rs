@@ -7,6 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The CPU hotplug checks of `schedtest`, run on both platforms.
+pub const HOTPLUG_CHECKS: [&str; 5] = [
+    "cpu_sysfs",
+    "cpuhp_threads",
+    "hotplug",
+    "hotplug_refused",
+    "hotplug_cycles",
+];
+
 pub struct Guest {
     pub kernel: PathBuf,
     pub initramfs: PathBuf,

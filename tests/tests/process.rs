@@ -219,6 +219,12 @@ fn ps_ef_shows_init_kthreadd_and_per_cpu_threads_like_linux() {
     for cpu in 0..2 {
         assert_eq!(find(&format!("[ksoftirqd/{cpu}]")), 1, "{}", o.console);
     }
+    // The CPU hotplug threads, one per CPU (kthreadd's children, checked below).
+    for cpu in 0..2 {
+        assert_eq!(find(&format!("[cpuhp/{cpu}]")), 1, "{}", o.console);
+    }
+    // The rescuer of the one WQ_MEM_RECLAIM workqueue, named after it as on Linux 6.1.
+    assert_eq!(find("[mm_percpu_wq]"), 1, "{}", o.console);
     // Workqueue workers as on Linux: a normal and a high-priority worker bound to each CPU
     // (`kworker/N:M`, `kworker/N:MH`, maybe with the workqueue they last served after a
     // `-`), and the unbound pool's (`kworker/u4:M` on 2 CPUs); all kthreadd's children
@@ -314,13 +320,45 @@ fn console_input_reaches_readers_through_an_unbound_kworker() {
 
 #[test]
 fn workqueue_self_test_passes_at_boot() {
-    // Not quiet: the result is a notice.
+    // Not quiet: the result is a notice. Among the checks: flush_workqueue, and a
+    // WQ_MEM_RECLAIM workqueue whose items its rescuer runs while creating workers fails,
+    // then destroy_workqueue, after which queueing on it is refused with a warning.
     let o = boot("test.workqueue -- /bin/exitcode 0", 2);
     assert_eq!(o.status(), 0, "{}", o.console);
     assert!(
-        o.console.contains("workqueue: self-test passed"),
+        o.console.contains("workqueue: self-test passed (7 checks)"),
         "{}",
         o.console
+    );
+    let rescued = o
+        .console
+        .lines()
+        .find(|l| l.contains("items rescued"))
+        .unwrap_or_else(|| panic!("no rescue count:\n{}", o.console));
+    assert!(!rescued.contains("workqueue: 0 of"), "{rescued}");
+    assert!(
+        o.console.contains("workqueue wq_rescue_test: queueing 0x")
+            && o.console.contains("while it is being destroyed")
+            && o.console.contains("WARNING: CPU: "),
+        "{}",
+        o.console
+    );
+}
+
+#[test]
+fn cpu_hotplug_takes_cpu1_offline_and_back_through_sysfs() {
+    // Timed checks (tasks must move within seconds): alone.
+    let checks = vm_tests::HOTPLUG_CHECKS;
+    let cmdline = format!("quiet -- /bin/schedtest {}", checks.join(" "));
+    let out = checked("schedtest", boot_alone(&cmdline, 2));
+    for check in checks {
+        assert!(out.contains(&format!("ok: {check}")), "{check}:\n{out}");
+    }
+    // The spinner pinned to CPU 1 lost its affinity, as Linux says it.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("(schedtest) no longer affine to cpu1")),
+        "{out}"
     );
 }
 

@@ -70,6 +70,17 @@ fn qemu_tcg_futexes_tlb_shootdowns_btime_and_controlling_terminals() {
 }
 
 #[test]
+fn qemu_tcg_cpu_hotplug_takes_cpu1_offline_and_back() {
+    let checks = vm_tests::HOTPLUG_CHECKS;
+    let cmdline = format!("console=ttyS0 quiet -- /bin/schedtest {}", checks.join(" "));
+    let (status, out) = qemu_boot(&cmdline, Duration::from_secs(240));
+    for check in checks {
+        assert!(out.contains(&format!("ok: {check}")), "{check}:\n{out}");
+    }
+    assert_eq!(status, Some(0), "{out}");
+}
+
+#[test]
 fn qemu_tcg_efault_checks_pass() {
     let (status, out) = qemu_boot("console=ttyS0 -- /bin/efault", Duration::from_secs(120));
     assert!(out.contains("efault: all checks passed"), "{out}");

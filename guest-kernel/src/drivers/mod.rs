@@ -1,6 +1,7 @@
 //! Device drivers.
 
 pub mod acpi;
+pub mod base;
 pub mod char;
 pub mod random;
 pub mod rtc;

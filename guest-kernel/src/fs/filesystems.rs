@@ -49,6 +49,12 @@ pub fn filesystems() -> &'static [FileSystemType] {
         },
         #[cfg(not(test))]
         FileSystemType {
+            name: "sysfs",
+            nodev: true,
+            mount: super::sysfs::sysfs_mount,
+        },
+        #[cfg(not(test))]
+        FileSystemType {
             name: "devtmpfs",
             nodev: true,
             mount: super::devtmpfs::devtmpfs_mount,

@@ -1,6 +1,6 @@
 //! The virtual filesystem switch (Linux's fs/): inodes, the dentry cache, mounts and path walk,
 //! open files and descriptor tables, and the filesystems behind them (tmpfs as the root,
-//! procfs, devtmpfs, pipefs).
+//! procfs, sysfs on kernfs, devtmpfs, pipefs).
 
 pub mod binfmt_elf;
 #[cfg(not(test))]
@@ -19,6 +19,8 @@ pub mod filesystems;
 pub mod inode;
 #[cfg(not(test))]
 pub mod ioctl;
+#[cfg(not(test))]
+pub mod kernfs;
 #[cfg(not(test))]
 pub mod mount;
 pub mod namei;
@@ -39,6 +41,8 @@ pub mod readdir;
 pub mod select;
 #[cfg(not(test))]
 pub mod stat;
+#[cfg(not(test))]
+pub mod sysfs;
 pub mod tmpfs;
 
 #[cfg(not(test))]

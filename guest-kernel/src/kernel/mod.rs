@@ -2,6 +2,10 @@
 //! signals, kernel threads), futexes, time, workqueues and system calls.
 
 pub mod cmdline;
+#[cfg(not(test))]
+pub mod cpu;
+pub mod cpuhotplug;
+pub mod cpumask;
 pub mod errno;
 #[cfg(not(test))]
 pub mod exit;
@@ -17,11 +21,15 @@ pub mod kallsyms;
 #[cfg(not(test))]
 pub mod kthread;
 #[cfg(not(test))]
+pub mod locking;
+#[cfg(not(test))]
 pub mod panic;
 pub mod pid;
 pub mod printk;
 #[cfg(not(test))]
 pub mod signal;
+#[cfg(not(test))]
+pub mod smpboot;
 #[cfg(not(test))]
 pub mod softirq;
 #[cfg(not(test))]

@@ -120,3 +120,24 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     w(format_args!("---[ end Kernel panic ]---\n"));
     arch::power_off(abi::exit::KERNEL_PANIC)
 }
+
+/// A kernel bug worth a report but not a panic, reported once per call site (`WARN_ONCE`):
+/// Linux's "cut here" block with the message, the place, the CPU and the task.
+#[track_caller]
+pub fn warn_on_once(once: &AtomicBool, args: core::fmt::Arguments) {
+    if once.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let at = core::panic::Location::caller();
+    let pid = crate::kernel::task::try_current().map_or(0, |t| t.pid);
+    crate::pr_warn!("------------[ cut here ]------------");
+    crate::pr_warn!("{}", args);
+    crate::pr_warn!(
+        "WARNING: CPU: {} PID: {} at {}:{}",
+        arch::percpu::cpu_id(),
+        pid,
+        at.file(),
+        at.line()
+    );
+    crate::pr_warn!("---[ end trace ]---");
+}

@@ -13,16 +13,14 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Mutex;
 
-use crate::arch::percpu::{cpu_id, online_cpus, MAX_CPUS};
+use crate::arch::percpu::{cpu_id, nr_cpu_ids, MAX_CPUS};
 use crate::arch::tsc;
-use crate::kernel::task::{Task, TASK_INTERRUPTIBLE};
-use crate::sched::wait::WaitQueue;
+use crate::kernel::smpboot::{smpboot_register_percpu_thread, SmpHotplugThread};
 
 #[allow(dead_code)] // Linux's numbering; nothing raises it yet
 pub const HI_SOFTIRQ: usize = 0;
@@ -60,14 +58,9 @@ static PENDING: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
 static COUNTS: [[AtomicU64; NR_SOFTIRQS]; MAX_CPUS] =
     [const { [const { AtomicU64::new(0) }; NR_SOFTIRQS] }; MAX_CPUS];
 
-struct Ksoftirqd {
-    /// Kept for tracing and /proc; the thread is found by its wait queue.
-    #[allow(dead_code)]
-    task: Arc<Task>,
-    wait: WaitQueue,
-}
-
-static KSOFTIRQD: [Once<Ksoftirqd>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
+/// `ksoftirqd/N` (`softirq_threads`).
+static SOFTIRQ_THREADS: SmpHotplugThread =
+    SmpHotplugThread::new("ksoftirqd/", ksoftirqd_should_run, run_ksoftirqd);
 
 /// Install the handler of softirq `nr` (`open_softirq`).
 pub fn open_softirq(nr: usize, action: Action) {
@@ -126,22 +119,21 @@ pub fn irq_exit() {
 }
 
 fn wakeup_softirqd() {
-    if let Some(k) = KSOFTIRQD[cpu_id()].get() {
-        k.wait.wake_up();
+    if let Some(t) = SOFTIRQ_THREADS.task(cpu_id()) {
+        crate::sched::wake_up_process(t);
     }
 }
 
-/// The body of `ksoftirqd/N`: sleep until softirqs overflow `irq_exit`, then run them here,
-/// yielding between rounds (`run_ksoftirqd`).
-fn run_ksoftirqd(cpu: usize) {
-    let k = KSOFTIRQD[cpu].get().expect("registered before start");
-    loop {
-        let _ = k
-            .wait
-            .wait_event(TASK_INTERRUPTIBLE, false, || local_softirq_pending() != 0);
-        while do_softirq_budgeted() {
-            crate::sched::schedule();
-        }
+fn ksoftirqd_should_run(cpu: usize) -> bool {
+    PENDING[cpu].load(Ordering::Acquire) != 0
+}
+
+/// One round of `ksoftirqd/N`, which its smpboot loop runs while softirqs are pending, giving
+/// way to others between rounds (`run_ksoftirqd`).
+fn run_ksoftirqd(_cpu: usize) {
+    if local_softirq_pending() != 0 {
+        do_softirq_budgeted();
+        crate::sched::cond_resched();
     }
 }
 
@@ -174,21 +166,19 @@ pub fn softirq_init() {
     open_softirq(TASKLET_SOFTIRQ, tasklet_action);
 }
 
-/// Start one `ksoftirqd/N` per online CPU, bound to it (`spawn_ksoftirqd`).
+/// Start one `ksoftirqd/N` per CPU, bound to it (`spawn_ksoftirqd`).
 pub fn spawn_ksoftirqd() {
-    for (cpu, slot) in KSOFTIRQD.iter().enumerate().take(online_cpus()) {
-        let name = alloc::format!("ksoftirqd/{cpu}");
-        let Some(task) = crate::kernel::kthread::kthread_create(&name, move || run_ksoftirqd(cpu))
-        else {
-            crate::pr_err!("softirq: cannot create {}", name);
-            continue;
-        };
-        slot.call_once(|| Ksoftirqd {
-            task: task.clone(),
-            wait: WaitQueue::new(),
-        });
-        crate::sched::kthread_bind(&task, cpu);
-        crate::sched::wake_up_process(&task);
+    smpboot_register_percpu_thread(&SOFTIRQ_THREADS);
+}
+
+/// `softirq:dead`, on a live CPU: run the dead `cpu`'s tasklets here; its other pending
+/// softirqs are dropped, as its tick and its interrupts are gone (`takeover_tasklets`).
+pub fn takeover_tasklets(cpu: usize) {
+    let moved = core::mem::take(&mut *TASKLETS[cpu].lock());
+    PENDING[cpu].store(0, Ordering::Release);
+    if !moved.is_empty() {
+        TASKLETS[cpu_id()].lock().extend(moved);
+        raise_softirq(TASKLET_SOFTIRQ);
     }
 }
 
@@ -197,9 +187,10 @@ pub fn softirq_count(cpu: usize, nr: usize) -> u64 {
     COUNTS[cpu][nr].load(Ordering::Relaxed)
 }
 
-/// /proc/softirqs (`show_softirqs`): a CPUn header, then one row per softirq.
+/// /proc/softirqs (`show_softirqs`): a CPUn header, then one row per softirq, for every
+/// possible CPU, online or not, as Linux shows it.
 pub fn softirqs_proc_show() -> String {
-    let cpus = online_cpus();
+    let cpus = nr_cpu_ids();
     let mut out = String::from("                    ");
     for cpu in 0..cpus {
         let _ = write!(out, "CPU{cpu:<8}");

@@ -28,6 +28,8 @@ pub const TASK_INTERRUPTIBLE: u32 = 0x0001;
 pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
 pub const __TASK_STOPPED: u32 = 0x0004;
 pub const __TASK_TRACED: u32 = 0x0008;
+/// Parked by `kthread_park`: only `kthread_unpark` wakes it.
+pub const TASK_PARKED: u32 = 0x0040;
 pub const TASK_DEAD: u32 = 0x0080;
 pub const TASK_WAKEKILL: u32 = 0x0100;
 pub const TASK_NOLOAD: u32 = 0x0400;
@@ -45,6 +47,8 @@ pub const PF_EXITING: u32 = 0x0000_0004;
 pub const PF_WQ_WORKER: u32 = 0x0000_0020;
 pub const PF_FORKNOEXEC: u32 = 0x0000_0040;
 pub const PF_KTHREAD: u32 = 0x0020_0000;
+/// Bound to its CPU by the kernel: `sched_setaffinity` may not move it (`kthread_bind`).
+pub const PF_NO_SETAFFINITY: u32 = 0x0400_0000;
 
 /// Per-process filesystem context (`fs_struct`), shared under CLONE_FS.
 #[derive(Clone)]
@@ -101,6 +105,8 @@ pub struct Task {
     /// The workqueue worker this task is, when PF_WQ_WORKER (Linux reaches it through
     /// `kthread_data`): an encoded pool and worker ID, 0 for none.
     pub worker_private: AtomicUsize,
+    /// A kernel thread's `struct kthread` (park, stop, its CPU), set as it starts.
+    pub kthread: spin::Once<Arc<crate::kernel::kthread::Kthread>>,
     /// Serializes wake-ups of this task (`pi_lock`).
     pub pi_lock: Mutex<()>,
     /// Set while a CPU runs this task or is still switching away from it.

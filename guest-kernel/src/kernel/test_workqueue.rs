@@ -13,8 +13,10 @@ use spin::Mutex;
 use super::task::{current, TASK_UNINTERRUPTIBLE};
 use super::timer_list::schedule_timeout;
 use super::workqueue::*;
-use crate::arch::percpu::{cpu_id, online_cpus};
+use crate::arch::percpu::cpu_id;
 use crate::arch::tsc::ns_since_boot;
+use crate::kernel::cpu::cpu_online_mask;
+use crate::kernel::cpumask::for_each_cpu;
 
 /// What the runs of one or more items saw.
 #[derive(Default)]
@@ -109,7 +111,7 @@ fn wait_running(p: &Probe) -> Check {
 /// Items run on the pool they were queued for: per CPU normal and high-priority workers,
 /// unbound workers; a pending item cannot be queued twice; flush waits for it.
 fn pools() -> Check {
-    for cpu in 0..online_cpus() {
+    for cpu in for_each_cpu(cpu_online_mask()) {
         for (wq, suffix) in [(system_wq(), ""), (system_highpri_wq(), "H")] {
             let p = probe();
             let w = work(&p, Body::Instant);
@@ -206,7 +208,10 @@ fn concurrency_management() -> Check {
 fn non_reentrant() -> Check {
     let p = probe();
     let w = work(&p, Body::Sleep(10));
-    let other = (cpu_id() + 1) % online_cpus();
+    let online = cpu_online_mask();
+    let other = for_each_cpu(online & !(1 << cpu_id()))
+        .next()
+        .unwrap_or(cpu_id());
     queue_work_on(cpu_id(), system_wq(), &w);
     wait_running(&p)?;
     ensure!(
@@ -330,14 +335,109 @@ fn max_active_and_cancel() -> Check {
     Ok(())
 }
 
+/// `flush_workqueue` waits for every item queued before it and for none queued after.
+fn flush_workqueue_waits() -> Check {
+    let wq = alloc_workqueue("wq_flush_test", WQ_UNBOUND, 0);
+    let (before, after) = (probe(), probe());
+    let items: alloc::vec::Vec<_> = (0..3).map(|_| work(&before, Body::Sleep(5))).collect();
+    for w in &items {
+        queue_work(&wq, w);
+    }
+    flush_workqueue(&wq);
+    ensure!(
+        before.runs.load(SeqCst) == 3,
+        "flush_workqueue returned after {} of 3 items",
+        before.runs.load(SeqCst)
+    );
+    // An item queued after the flush began is not waited for: it is still asleep.
+    let late = work(&after, Body::Sleep(50));
+    queue_work(&wq, &late);
+    wait_running(&after)?;
+    let start = ns_since_boot();
+    let w = work(&before, Body::Instant);
+    queue_work(&wq, &w);
+    flush_work(&w);
+    ensure!(
+        after.runs.load(SeqCst) == 0 && ns_since_boot() - start < 400_000_000,
+        "flushing one item waited for an unrelated sleeper"
+    );
+    destroy_workqueue(&wq);
+    ensure!(
+        after.runs.load(SeqCst) == 1,
+        "destroy_workqueue did not drain the sleeping item"
+    );
+    Ok(())
+}
+
+/// WQ_MEM_RECLAIM: the workqueue has a rescuer named after it; while workers cannot be
+/// created, the pool's mayday timer calls it and it runs the items the busy workers cannot
+/// reach. `destroy_workqueue` stops it, and refuses items queued afterwards.
+fn rescuer() -> Check {
+    const NAME: &str = "wq_rescue_test";
+    const ITEMS: usize = 12;
+    let wq = alloc_workqueue(NAME, WQ_MEM_RECLAIM, 0);
+    let task = workqueue_rescuer(&wq).ok_or("no rescuer for a WQ_MEM_RECLAIM workqueue")?;
+    ensure!(task.comm() == NAME, "the rescuer is called {}", task.comm());
+    let cpu = cpu_id();
+    let probes: alloc::vec::Vec<Arc<Probe>> = (0..ITEMS).map(|_| probe()).collect();
+    let items: alloc::vec::Vec<_> = probes.iter().map(|p| work(p, Body::Sleep(10))).collect();
+    // Each sleeping item takes a worker off the idle list; once none is left, the pool's
+    // manager tries to create one, and fails.
+    fail_create_worker(true);
+    for w in &items {
+        queue_work_on(cpu, &wq, w);
+    }
+    for w in &items {
+        flush_work(w);
+    }
+    fail_create_worker(false);
+    let runs: u32 = probes.iter().map(|p| p.runs.load(SeqCst)).sum();
+    ensure!(runs == ITEMS as u32, "{runs} of {ITEMS} items ran");
+    let rescued = probes.iter().filter(|p| *p.comm.lock() == NAME).count();
+    ensure!(rescued > 0, "no item ran on the rescuer");
+    let off: alloc::vec::Vec<(String, usize)> = probes
+        .iter()
+        .filter(|p| p.cpu.load(SeqCst) != cpu)
+        .map(|p| (p.comm.lock().clone(), p.cpu.load(SeqCst)))
+        .collect();
+    ensure!(off.is_empty(), "items of CPU {cpu} ran elsewhere: {off:?}");
+    destroy_workqueue(&wq);
+    ensure!(
+        workqueue_rescuer(&wq).is_none(),
+        "destroy_workqueue left the rescuer"
+    );
+    for _ in 0..100 {
+        if task.exit_state.load(SeqCst) != 0 {
+            break;
+        }
+        sleep(1);
+    }
+    ensure!(
+        task.exit_state.load(SeqCst) != 0,
+        "the rescuer did not exit"
+    );
+    let late = probe();
+    let w = work(&late, Body::Instant);
+    queue_work(&wq, &w);
+    sleep(5);
+    ensure!(
+        late.runs.load(SeqCst) == 0,
+        "an item queued on a destroyed workqueue ran"
+    );
+    crate::pr_info!("workqueue: {} of {} items rescued", rescued, ITEMS);
+    Ok(())
+}
+
 /// Run every check; log the result.
 pub fn test_workqueue() {
-    let checks: [NamedCheck; 5] = [
+    let checks: [NamedCheck; 7] = [
         ("pools", pools),
         ("concurrency_management", concurrency_management),
         ("non_reentrant", non_reentrant),
         ("delayed_work", delayed_work),
         ("max_active_and_cancel", max_active_and_cancel),
+        ("flush_workqueue", flush_workqueue_waits),
+        ("rescuer", rescuer),
     ];
     for (name, check) in checks {
         if let Err(e) = check() {

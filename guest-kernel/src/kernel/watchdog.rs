@@ -4,6 +4,8 @@
 //! (`watchdog_timer_fn`; Linux uses a per-CPU hrtimer, ours run on CPU 0 only, so each CPU's
 //! tick keeps its own period). A sample asks the CPU's stopper, `migration/N`, to touch the
 //! CPU's timestamp (`softlockup_fn`); the stopper preempts everything once the CPU schedules.
+//! A CPU going offline stops sampling (`lockup_detector_offline_cpu`) and starts afresh when
+//! it comes back.
 //! If the timestamp has not moved for `2 * watchdog_thresh` seconds (20 by default), the CPU
 //! is stuck in the kernel without scheduling, and the sample logs
 //! `BUG: soft lockup - CPU#N stuck for XXs! [comm:pid]` — again every threshold while it lasts.
@@ -36,6 +38,8 @@ struct WatchdogCpu {
     touch_done: AtomicBool,
     /// When this CPU samples next, in ns since boot (its hrtimer).
     next_sample_ns: AtomicU64,
+    /// Sampling on this CPU (its hrtimer runs): off while the CPU is offline.
+    enabled: AtomicBool,
 }
 
 static WATCHDOG_CPUS: [WatchdogCpu; MAX_CPUS] = [const {
@@ -44,6 +48,7 @@ static WATCHDOG_CPUS: [WatchdogCpu; MAX_CPUS] = [const {
         report_ts: AtomicU64::new(0),
         touch_done: AtomicBool::new(true),
         next_sample_ns: AtomicU64::new(u64::MAX),
+        enabled: AtomicBool::new(false),
     }
 }; MAX_CPUS];
 
@@ -116,7 +121,10 @@ pub fn watchdog_tick(cpu: usize) {
     }
     let w = &WATCHDOG_CPUS[cpu];
     let now = ns_since_boot();
-    if now < w.next_sample_ns.load(Relaxed) || WATCHDOG_THRESH.load(Relaxed) == 0 {
+    if !w.enabled.load(Acquire)
+        || now < w.next_sample_ns.load(Relaxed)
+        || WATCHDOG_THRESH.load(Relaxed) == 0
+    {
         return;
     }
     // `hrtimer_forward_now`.
@@ -124,20 +132,44 @@ pub fn watchdog_tick(cpu: usize) {
     watchdog_timer_fn(cpu);
 }
 
-/// (Re)start sampling on every CPU with fresh timestamps (`lockup_detector_reconfigure`).
-fn watchdog_restart() {
-    let (now_ns, now) = (ns_since_boot(), get_timestamp());
-    for w in &WATCHDOG_CPUS {
-        w.touch_ts.store(now, Relaxed);
-        w.report_ts.store(now, Relaxed);
-        w.next_sample_ns.store(now_ns + sample_period_ns(), Relaxed);
-    }
+/// Fresh timestamps for `w` and its next sample a period from now.
+fn watchdog_reset(w: &WatchdogCpu) {
+    let now = get_timestamp();
+    w.touch_ts.store(now, Relaxed);
+    w.report_ts.store(now, Relaxed);
+    w.next_sample_ns
+        .store(ns_since_boot() + sample_period_ns(), Relaxed);
 }
 
-/// Start the detector once the stoppers run (`lockup_detector_init`).
+/// (Re)start sampling on every CPU with fresh timestamps (`lockup_detector_reconfigure`).
+fn watchdog_restart() {
+    WATCHDOG_CPUS.iter().for_each(watchdog_reset);
+}
+
+/// Start the detector on the online CPUs once the stoppers run (`lockup_detector_init`).
 pub fn lockup_detector_init() {
     watchdog_restart();
+    for cpu in crate::kernel::cpumask::for_each_cpu(crate::kernel::cpu::cpu_online_mask()) {
+        WATCHDOG_CPUS[cpu].enabled.store(true, Release);
+    }
     WATCHDOG_RUNNING.store(true, Release);
+}
+
+/// `lockup_detector:online` up: sample `cpu` again, from fresh timestamps, as if its time
+/// away had been spent scheduling (`lockup_detector_online_cpu`, `watchdog_enable`).
+pub fn lockup_detector_online_cpu(cpu: usize) {
+    let w = &WATCHDOG_CPUS[cpu];
+    watchdog_reset(w);
+    w.touch_done.store(true, Release);
+    w.enabled.store(true, Release);
+}
+
+/// `lockup_detector:online` down: stop sampling `cpu`, which is going away
+/// (`lockup_detector_offline_cpu`, `watchdog_disable`).
+pub fn lockup_detector_offline_cpu(cpu: usize) {
+    let w = &WATCHDOG_CPUS[cpu];
+    w.enabled.store(false, Release);
+    w.next_sample_ns.store(u64::MAX, Relaxed);
 }
 
 /// A write to `watchdog_thresh`: apply it from now on (`proc_watchdog_thresh`).

@@ -317,7 +317,7 @@ mod vmstat_work {
     use spin::Once;
 
     use super::*;
-    use crate::arch::percpu::online_cpus;
+    use crate::arch::percpu::nr_cpu_ids;
     use crate::kernel::timer_list::round_jiffies_relative;
     use crate::kernel::workqueue::*;
 
@@ -341,7 +341,7 @@ mod vmstat_work {
 
     fn vmstat_shepherd() {
         if let Some(wq) = MM_PERCPU_WQ.get() {
-            for (cpu, w) in VMSTAT_WORK.iter().enumerate().take(online_cpus()) {
+            for (cpu, w) in VMSTAT_WORK.iter().enumerate().take(nr_cpu_ids()) {
                 if let Some(w) = w.get() {
                     if !w.pending() && need_update(cpu) {
                         queue_delayed_work_on(cpu, wq, w, 0);
@@ -358,11 +358,11 @@ mod vmstat_work {
     /// (`init_mm_internals`, `refresh_zone_stat_thresholds`).
     pub fn init_mm_internals() {
         MM_PERCPU_WQ.call_once(|| alloc_workqueue("mm_percpu_wq", WQ_MEM_RECLAIM, 0));
-        for (cpu, w) in VMSTAT_WORK.iter().enumerate().take(online_cpus()) {
+        for (cpu, w) in VMSTAT_WORK.iter().enumerate().take(nr_cpu_ids()) {
             w.call_once(|| DelayedWork::new(move || vmstat_update(cpu)));
         }
         STAT_THRESHOLD.store(
-            calculate_normal_threshold(super::super::page_alloc::total_pages(), online_cpus()),
+            calculate_normal_threshold(super::super::page_alloc::total_pages(), nr_cpu_ids()),
             Relaxed,
         );
         let shepherd = SHEPHERD.call_once(|| DelayedWork::new(vmstat_shepherd));

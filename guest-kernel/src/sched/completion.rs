@@ -30,6 +30,11 @@ impl Completion {
         self.wait.wake_up();
     }
 
+    /// Forget earlier completions, before reusing it (`reinit_completion`).
+    pub fn reinit_completion(&self) {
+        *self.done.lock() = 0;
+    }
+
     pub fn wait_for_completion(&self) {
         let _ = self.wait.wait_event(TASK_UNINTERRUPTIBLE, true, || {
             let mut done = self.done.lock();

@@ -1,5 +1,6 @@
 //! Run queues, `schedule()`, `try_to_wake_up()` and the scheduler tick (Linux's
-//! kernel/sched/core.c). Moving tasks between CPUs is in `migrate.rs`.
+//! kernel/sched/core.c). Moving tasks between CPUs is in `migrate.rs`, which CPUs may take
+//! a task while CPUs go offline and come back in `hotplug.rs`.
 //!
 //! Locking: each CPU's run queue has a spinlock; a task's `se` is only touched under the lock
 //! of the run queue on `task.cpu`. The kernel runs with interrupts off (they are on in user
@@ -20,6 +21,8 @@ use super::rt::{RtRq, RR_TIMESLICE_NS};
 use super::{Class, SchedEntity};
 use crate::arch::percpu::{self, MAX_CPUS};
 use crate::arch::{cpu, process, tsc};
+use crate::kernel::cpu::{cpu_online, cpu_online_mask};
+use crate::kernel::cpumask::for_each_cpu;
 use crate::kernel::task::{Pid, Task, PF_IDLE, PF_WQ_WORKER, TASK_RUNNING};
 use crate::mm::MmRef;
 
@@ -37,7 +40,7 @@ pub struct Rq {
     /// The task being switched away from, kept alive until `finish_task_switch`.
     prev: Option<Arc<Task>>,
     /// The address space loaded in CR3 (kernel threads borrow it: lazy TLB).
-    active_mm: Option<MmRef>,
+    pub(super) active_mm: Option<MmRef>,
     /// An address space to release once the switch is done (`mmdrop`).
     prev_mm: Option<MmRef>,
     pub nr_switches: u64,
@@ -70,30 +73,13 @@ static NR_RUNNING: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX
 static MIN_VRUNTIME: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Total context switches (for /proc/stat `ctxt`).
 pub static NR_CONTEXT_SWITCHES: AtomicU64 = AtomicU64::new(0);
-/// Bit per CPU whose scheduler is running.
-static SCHED_ONLINE: AtomicU64 = AtomicU64::new(0);
-
 pub fn nr_running_on(cpu: usize) -> usize {
     NR_RUNNING[cpu].load(Ordering::Relaxed)
 }
 
 /// Runnable tasks on all CPUs (for /proc/loadavg and /proc/stat).
 pub fn nr_running() -> usize {
-    for_each_cpu(online_mask()).map(nr_running_on).sum()
-}
-
-/// The CPUs in `mask`, lowest first (Linux's `for_each_cpu`): one step per CPU in the mask,
-/// not per possible CPU, which matters on the wake-up path where kernel code is emulated.
-pub fn for_each_cpu(mut mask: u64) -> impl Iterator<Item = usize> {
-    core::iter::from_fn(move || {
-        let cpu = mask.trailing_zeros() as usize;
-        mask &= mask.wrapping_sub(1);
-        (cpu < 64).then_some(cpu)
-    })
-}
-
-pub fn online_mask() -> u64 {
-    SCHED_ONLINE.load(Ordering::Acquire)
+    for_each_cpu(cpu_online_mask()).map(nr_running_on).sum()
 }
 
 /// Make the code running on this CPU its idle task (`init_idle`): the boot stack becomes
@@ -109,7 +95,6 @@ pub fn init_idle(idle: Arc<Task>, cpu_nr: usize) {
     rq.idle = Some(idle.clone());
     rq.curr = Some(idle);
     rq.clock = tsc::ns_since_boot();
-    SCHED_ONLINE.fetch_or(1 << cpu_nr, Ordering::AcqRel);
 }
 
 pub(super) fn update_curr(rq: &mut Rq) {
@@ -263,11 +248,12 @@ pub(super) fn check_preempt_curr(rq: &mut Rq, p: &Arc<Task>) {
 }
 
 /// Pick a CPU for a waking or new task: its previous CPU if it is idle, else an idle allowed
-/// CPU, else the allowed CPU with the fewest runnable tasks.
+/// CPU, else the allowed CPU with the fewest runnable tasks. With no allowed CPU left (they
+/// went offline), the task's affinity is broken (`select_fallback_rq`).
 fn select_task_rq(p: &Task, prev_cpu: usize) -> usize {
-    let allowed = p.se.lock().cpus_allowed & online_mask();
+    let allowed = p.se.lock().cpus_allowed & super::hotplug::task_valid_mask(p);
     if allowed == 0 {
-        return prev_cpu;
+        return super::hotplug::select_fallback_rq(prev_cpu, p);
     }
     if allowed & (1 << prev_cpu) != 0 && nr_running_on(prev_cpu) == 0 {
         return prev_cpu;
@@ -281,6 +267,19 @@ fn select_task_rq(p: &Task, prev_cpu: usize) -> usize {
         }
     }
     best.map_or(prev_cpu, |(c, _)| c)
+}
+
+/// `select_task_rq`, then lock the chosen run queue and check that the CPU may still take
+/// the task: a CPU going offline leaves the active mask before its queued tasks are moved
+/// away, so a waker that chose it just before must not queue there after the move.
+fn select_task_rq_locked(p: &Task, prev_cpu: usize) -> (usize, MutexGuard<'static, Rq>) {
+    loop {
+        let cpu = select_task_rq(p, prev_cpu);
+        let rq = RUNQUEUES[cpu].lock();
+        if super::hotplug::is_cpu_valid(p, cpu) {
+            return (cpu, rq);
+        }
+    }
 }
 
 /// Re-base a fair task's vruntime from one run queue to another (`migrate_task_rq_fair`).
@@ -316,8 +315,7 @@ pub fn try_to_wake_up(p: &Arc<Task>, state_mask: u32) -> bool {
         core::hint::spin_loop();
     }
     let prev_cpu = p.cpu.load(Ordering::Relaxed);
-    let cpu = select_task_rq(p, prev_cpu);
-    let mut rq = RUNQUEUES[cpu].lock();
+    let (cpu, mut rq) = select_task_rq_locked(p, prev_cpu);
     rebase_vruntime(&mut p.se.lock(), prev_cpu, cpu);
     if cpu != prev_cpu {
         crate::trace::trace_sched_migrate_task(p, prev_cpu, cpu);
@@ -343,8 +341,7 @@ pub fn wake_up_state(p: &Arc<Task>, state: u32) -> bool {
 pub fn wake_up_new_task(p: &Arc<Task>) {
     let _pi = p.pi_lock.lock();
     let parent_cpu = percpu::cpu_id();
-    let cpu = select_task_rq(p, parent_cpu);
-    let mut rq = RUNQUEUES[cpu].lock();
+    let (cpu, mut rq) = select_task_rq_locked(p, parent_cpu);
     rq.clock = tsc::ns_since_boot();
     {
         let mut se = p.se.lock();
@@ -520,7 +517,7 @@ pub fn cond_resched() {
 /// used up, and balance load now and then.
 pub fn scheduler_tick(user_mode: bool) {
     let cpu_nr = percpu::cpu_id();
-    if SCHED_ONLINE.load(Ordering::Relaxed) & (1 << cpu_nr) == 0 {
+    if !cpu_online(cpu_nr) {
         return;
     }
     let mut rq = RUNQUEUES[cpu_nr].lock();
@@ -621,14 +618,21 @@ pub fn set_user_nice(p: &Arc<Task>, nice: i32) {
     }
 }
 
-/// The idle loop (`do_idle`): halt until there is work, then schedule.
+/// The idle loop (`do_idle`): halt until there is work, then schedule; on a CPU taken
+/// offline, play dead until it comes back.
 pub fn cpu_idle_loop() -> ! {
     let me = crate::kernel::task::current();
+    let this = percpu::cpu_id();
     loop {
         while !me.need_resched.load(Ordering::Acquire) {
             cpu::interrupts_disable();
             if me.need_resched.load(Ordering::Acquire) {
                 break;
+            }
+            if !cpu_online(this) {
+                // Taken down: nothing else runs here any more. Halt until brought back.
+                crate::kernel::cpu::cpuhp_idle_dead(this);
+                continue;
             }
             // `sti; hlt` so that a wake-up IPI between the check and the halt still wakes us.
             cpu::safe_halt();

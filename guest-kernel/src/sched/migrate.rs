@@ -10,11 +10,16 @@ use spin::MutexGuard;
 use super::core::*;
 use crate::arch::percpu;
 use crate::arch::tsc;
-use crate::kernel::task::Task;
+use crate::kernel::cpu::{cpu_active_mask, cpu_online_mask, cpu_possible_mask};
+use crate::kernel::cpumask::for_each_cpu;
+use crate::kernel::task::{Task, PF_NO_SETAFFINITY};
 
 /// Lock two run queues, the lower CPU first so that two CPUs never wait on each other
 /// (`double_rq_lock`); the guards come back in argument order.
-fn double_rq_lock(a: usize, b: usize) -> (MutexGuard<'static, Rq>, MutexGuard<'static, Rq>) {
+pub(super) fn double_rq_lock(
+    a: usize,
+    b: usize,
+) -> (MutexGuard<'static, Rq>, MutexGuard<'static, Rq>) {
     if a < b {
         let ga = RUNQUEUES[a].lock();
         (ga, RUNQUEUES[b].lock())
@@ -32,9 +37,13 @@ pub fn run_rebalance_domains() {
 }
 
 pub fn load_balance(this: usize) {
+    // A CPU on its way out takes nothing more.
+    let active = cpu_active_mask();
+    if active & (1 << this) == 0 {
+        return;
+    }
     let mine = nr_running_on(this);
-    let online = online_mask();
-    let Some((busiest, most)) = super::core::for_each_cpu(online & !(1 << this))
+    let Some((busiest, most)) = for_each_cpu(active & !(1 << this))
         .map(|c| (c, nr_running_on(c)))
         .max_by_key(|&(_, n)| n)
     else {
@@ -66,7 +75,7 @@ pub fn load_balance(this: usize) {
 }
 
 /// Move queued (not running) `p` from `src` to `dst`; both locked.
-fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
+pub(super) fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
     deactivate_task(src, p);
     rebase_vruntime(&mut p.se.lock(), src.cpu, dst.cpu);
     crate::trace::trace_sched_migrate_task(p, src.cpu, dst.cpu);
@@ -96,25 +105,34 @@ pub fn move_queued_task(p: &Arc<Task>, dest: usize) -> bool {
 }
 
 /// Change `p`'s allowed CPUs (`set_cpus_allowed_ptr`), moving it off a CPU it may no longer
-/// use; a running task is moved by that CPU's stopper (`migration/N`).
+/// use; a running task is moved by that CPU's stopper (`migration/N`). The mask is kept as
+/// given (within the possible CPUs), so a CPU that comes back online is used again; it must
+/// name a CPU that may take the task now (an active one; for a kernel thread, an online one).
 pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
-    let mask = mask & online_mask();
-    if mask == 0 {
+    let mask = mask & cpu_possible_mask();
+    let valid = mask
+        & if p.is_kthread() {
+            cpu_online_mask()
+        } else {
+            cpu_active_mask()
+        };
+    if valid == 0 {
         return Err(());
     }
     let pi = p.pi_lock.lock();
     let rq = task_rq_lock(p);
     let cpu_nr = p.cpu.load(Ordering::Relaxed);
     p.se.lock().cpus_allowed = mask;
-    if mask & (1 << cpu_nr) != 0 {
+    if valid & (1 << cpu_nr) != 0 {
         return Ok(());
     }
-    let dest = mask.trailing_zeros() as usize;
+    let dest = valid.trailing_zeros() as usize;
     let queued = p.on_rq.load(Ordering::Acquire);
     drop(rq);
     drop(pi);
     if queued {
         let task = p.clone();
+        // A CPU that went away meanwhile has had its tasks moved already.
         super::stop_task::stop_one_cpu(cpu_nr, move || {
             move_queued_task(&task, dest);
         });
@@ -123,8 +141,8 @@ pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
     Ok(())
 }
 
-/// Bind a freshly created, sleeping kernel thread to `cpu` (`kthread_bind`): wait until it
-/// is off every CPU, then set its mask and home.
+/// Bind a freshly created (or parked) kernel thread to `cpu` (`kthread_bind`): wait until it
+/// is off every CPU, then set its mask and home; user space may not move it from there.
 pub fn kthread_bind(p: &Arc<Task>, cpu_nr: usize) {
     while p.on_rq.load(Ordering::Acquire) || p.on_cpu.load(Ordering::Acquire) {
         schedule();
@@ -132,4 +150,5 @@ pub fn kthread_bind(p: &Arc<Task>, cpu_nr: usize) {
     let _pi = p.pi_lock.lock();
     p.se.lock().cpus_allowed = 1 << cpu_nr;
     p.cpu.store(cpu_nr, Ordering::Relaxed);
+    p.flags.fetch_or(PF_NO_SETAFFINITY, Ordering::Relaxed);
 }

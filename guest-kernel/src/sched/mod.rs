@@ -11,6 +11,8 @@ pub mod completion;
 pub mod core;
 pub mod debug;
 pub mod fair;
+#[cfg(not(test))]
+pub mod hotplug;
 pub mod loadavg;
 #[cfg(not(test))]
 pub mod migrate;
@@ -24,6 +26,11 @@ pub mod wait;
 
 #[cfg(not(test))]
 pub use self::core::*;
+#[cfg(not(test))]
+pub use self::hotplug::{
+    idle_task_exit, sched_cpu_activate, sched_cpu_deactivate, sched_cpu_dying, sched_cpu_starting,
+    wait_task_inactive,
+};
 #[cfg(not(test))]
 pub use self::migrate::*;
 

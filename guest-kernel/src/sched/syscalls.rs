@@ -9,7 +9,7 @@ use super::{
     SCHED_RR,
 };
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, current_arc, Pid, Task};
+use crate::kernel::task::{current, current_arc, Pid, Task, PF_NO_SETAFFINITY};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{read_user, write_user};
 
@@ -31,7 +31,8 @@ pub fn sys_sched_getaffinity(pid: u64, len: u64, mask: u64) -> KResult<i64> {
         return Err(EINVAL);
     }
     let t = find(pid)?;
-    let bits = t.se.lock().cpus_allowed & super::online_mask();
+    // What the task may use now: its mask, within the active CPUs.
+    let bits = t.se.lock().cpus_allowed & crate::kernel::cpu::cpu_active_mask();
     write_user(mask, &bits)?;
     Ok(8)
 }
@@ -42,6 +43,9 @@ pub fn sys_sched_setaffinity(pid: u64, len: u64, mask: u64) -> KResult<i64> {
     }
     let bits: u64 = read_user(mask)?;
     let t = find(pid)?;
+    if t.flags.load(Ordering::Relaxed) & PF_NO_SETAFFINITY != 0 {
+        return Err(EINVAL);
+    }
     super::set_cpus_allowed(&t, bits).map_err(|()| EINVAL)?;
     Ok(0)
 }

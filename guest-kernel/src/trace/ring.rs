@@ -34,7 +34,7 @@ pub fn init() -> usize {
 }
 
 fn allocate() -> usize {
-    let cpus = percpu::online_cpus().min(MAX_CPUS);
+    let cpus = percpu::nr_cpu_ids().min(MAX_CPUS);
     let mut area = AreaHeader {
         magic: AREA_MAGIC,
         version: TRACE_ABI_VERSION,

@@ -1,4 +1,4 @@
-//! PID 1: mounts /proc, greets with the kernel's `uname`, then runs the program named on its command line
+//! PID 1: mounts /proc and /sys, greets with the kernel's `uname`, then runs the program named on its command line
 //! (the kernel passes everything after `--` to init) as its child, reaping every orphan that
 //! is re-parented to it meanwhile, and exits with that program's status (which powers the
 //! machine off). With no program, it exits 0.
@@ -75,6 +75,8 @@ fn main() {
     // The kernel mounted devtmpfs on /dev; the rest of the standard tree is ours to mount.
     let _ = std::fs::create_dir("/proc");
     mount("proc", "/proc");
+    let _ = std::fs::create_dir("/sys");
+    mount("sysfs", "/sys");
     println!("init: hello from user space on {}", uname());
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {

@@ -126,6 +126,17 @@ pub fn timer_start_this_cpu(period_ns: u64) {
     }
 }
 
+/// Stop this CPU's tick, for a CPU going offline (`lapic_timer_shutdown`).
+pub fn timer_stop_this_cpu() {
+    write(LVT_TIMER, LVT_MASKED);
+    if TSC_DEADLINE.load(Ordering::Relaxed) {
+        // SAFETY: a zero deadline disarms the timer; nothing else depends on it.
+        unsafe { wrmsr(msr::IA32_TSC_DEADLINE, 0) };
+    } else {
+        write(TIMER_INIT, 0);
+    }
+}
+
 /// Program the next tick (TSC-deadline mode only; periodic mode re-arms itself).
 pub fn timer_rearm(period_ns: u64) {
     if TSC_DEADLINE.load(Ordering::Relaxed) {

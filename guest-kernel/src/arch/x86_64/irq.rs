@@ -14,6 +14,8 @@ struct Action {
     name: &'static str,
     /// Interrupts handled, per CPU (`kstat_irqs`).
     count: [u64; MAX_CPUS],
+    /// The CPU the line is routed to (its affinity).
+    cpu: usize,
 }
 
 /// Per-CPU counts of the interrupts that have no IRQ number (Linux's `irq_cpustat_t`), for
@@ -64,6 +66,7 @@ pub fn request_irq(pin: u32, name: &'static str, handler: Handler) -> bool {
             handler,
             name,
             count: [0; MAX_CPUS],
+            cpu: cpu_id(),
         });
     });
     super::ioapic::route(pin, super::percpu::this_cpu().apic_id);
@@ -84,6 +87,20 @@ pub fn handle(pin: u32) {
     crate::trace::trace_irq_handler_entry(pin, name);
     handler(pin);
     crate::trace::trace_irq_handler_exit(pin, true);
+}
+
+/// `cpu` is going offline: route the lines it served to the first online CPU
+/// (`fixup_irqs`).
+pub fn fixup_irqs(cpu: usize, to: usize) {
+    super::cpu::without_interrupts(|| {
+        let mut actions = ACTIONS.lock();
+        for (pin, action) in actions.iter_mut().enumerate() {
+            if let Some(a) = action.as_mut().filter(|a| a.cpu == cpu) {
+                a.cpu = to;
+                super::ioapic::route(pin as u32, super::percpu::apic_id_of(to));
+            }
+        }
+    })
 }
 
 /// (pin, name, per-CPU counts) for every installed handler, for /proc/interrupts.

@@ -40,7 +40,8 @@ static mut PERCPU: [PerCpu; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 
-static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// CPUs started at boot, numbered from 0 (`nr_cpu_ids`): the possible CPUs.
+static NR_CPU_IDS: AtomicUsize = AtomicUsize::new(0);
 /// Set once the boot CPU's `%gs` points at its area (APs set theirs before running kernel C code
 /// that asks).
 static GS_READY: AtomicBool = AtomicBool::new(false);
@@ -64,7 +65,7 @@ pub fn init_this_cpu(cpu: usize, apic_id: u32) {
         wrmsr(msr::IA32_KERNEL_GS_BASE, 0);
     }
     GS_READY.store(true, Ordering::Release);
-    ONLINE.fetch_add(1, Ordering::Release);
+    NR_CPU_IDS.fetch_add(1, Ordering::Release);
 }
 
 /// This CPU's per-CPU area.
@@ -94,9 +95,10 @@ pub fn cpu_id() -> usize {
     }
 }
 
-/// Number of CPUs that have come online.
-pub fn online_cpus() -> usize {
-    ONLINE.load(Ordering::Acquire)
+/// Number of CPUs started at boot (`nr_cpu_ids`): CPUs 0 .. this exist, whether or not they
+/// are online now (`kernel::cpu` has the masks).
+pub fn nr_cpu_ids() -> usize {
+    NR_CPU_IDS.load(Ordering::Acquire)
 }
 
 /// Set the stack the CPU switches to on entry from user mode (TSS.RSP0 and `syscall`).

@@ -8,14 +8,14 @@
 //! CPUs (`smp_call_function_many`, delivered by NMI; used for TLB shootdowns).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Once;
 
 use super::acpi::{self, CpuList};
 use super::percpu::{self, MAX_CPUS};
 use super::pvh::BootInfo;
-use super::{apic, boot, mptable, phys_to_virt, tsc};
+use super::{apic, boot, cpu, irq, mptable, phys_to_virt, tsc};
 use crate::drivers::acpi::tables::Error;
 use crate::mm::page_alloc::alloc_pages;
 
@@ -225,6 +225,66 @@ pub fn send_reschedule(cpu: usize) {
         super::percpu::apic_id_of(cpu),
         super::traps::RESCHEDULE_VECTOR as u8,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU hotplug
+
+/// Set by `cpu_up` to let a CPU halted in `play_dead` go.
+static CPU_KICK: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// The CPU halts in `play_dead` (what `cpu_wait_death` waits for).
+static CPU_DEAD: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// On a CPU going offline, from its stopper: no more ticks, its device interrupts go to the
+/// first online CPU (x86's `native_cpu_disable`: `lapic_offline`, `fixup_irqs`).
+pub fn cpu_disable() {
+    let this = super::percpu::cpu_id();
+    apic::timer_stop_this_cpu();
+    let online = crate::kernel::cpu::cpu_online_mask();
+    irq::fixup_irqs(this, online.trailing_zeros() as usize);
+}
+
+/// From the idle task of a CPU taken offline: halt with only IPIs to wake it, until
+/// `cpu_up` (`play_dead`, `hlt_play_dead`). Linux sends such a CPU INIT and starts it
+/// through the trampoline again; ours keeps its state in this loop and is let go by a flag
+/// and an IPI, so no INIT/SIPI is needed. Returns with the tick running again.
+pub fn play_dead(this: usize) {
+    CPU_DEAD[this].store(true, Ordering::Release);
+    loop {
+        cpu::interrupts_disable();
+        if CPU_KICK[this].swap(false, Ordering::AcqRel) {
+            break;
+        }
+        // `sti; hlt`: an IPI that came after the check still wakes us.
+        cpu::safe_halt();
+    }
+    cpu::interrupts_disable();
+    CPU_DEAD[this].store(false, Ordering::Release);
+    apic::timer_start_this_cpu(crate::kernel::time::TICK_NS);
+}
+
+/// On the control CPU: wait until `cpu` halts in `play_dead` (`native_cpu_die`).
+pub fn cpu_die(cpu: usize) {
+    let deadline = tsc::ns_since_boot() + 5_000_000_000;
+    while !CPU_DEAD[cpu].load(Ordering::Acquire) {
+        if tsc::ns_since_boot() > deadline {
+            crate::pr_err!("CPU {} didn't die...", cpu);
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// On the control CPU: let `cpu` out of `play_dead` (`native_cpu_up`).
+pub fn cpu_up(cpu: usize) {
+    let apic_id = super::percpu::apic_id_of(cpu);
+    crate::pr_info!(
+        "smpboot: Booting Node 0 Processor {} APIC {:#x}",
+        cpu,
+        apic_id
+    );
+    CPU_KICK[cpu].store(true, Ordering::Release);
+    send_reschedule(cpu);
 }
 
 /// A function run on other CPUs, with its argument (Linux's `smp_call_func_t`).

@@ -276,15 +276,21 @@ fn identify(cpuid: Cpuid, cr4: u64) -> CpuInfoX86 {
     c
 }
 
-/// The whole file for CPUs with these APIC ids (in CPU order): CPUID as seen on this CPU,
-/// CR4 as this kernel set it, the TSC rate in kHz and the tick rate.
-pub fn render_cpuinfo(cpuid: Cpuid, cr4: u64, apic_ids: &[u32], tsc_khz: u64, hz: u64) -> String {
+/// The whole file for the online CPUs, as (CPU number, APIC id) in CPU order: CPUID as seen
+/// on this CPU, CR4 as this kernel set it, the TSC rate in kHz and the tick rate.
+pub fn render_cpuinfo(
+    cpuid: Cpuid,
+    cr4: u64,
+    cpus: &[(usize, u32)],
+    tsc_khz: u64,
+    hz: u64,
+) -> String {
     let c = identify(cpuid, cr4);
-    let nr = apic_ids.len();
+    let nr = cpus.len();
     // With a TSC-based delay loop, loops_per_jiffy is the TSC rate per tick.
     let lpj = tsc_khz * 1000 / hz;
     let mut out = String::with_capacity(nr * 1500);
-    for (cpu, &apicid) in apic_ids.iter().enumerate() {
+    for &(cpu, apicid) in cpus {
         let unknown = |s: &str| {
             if s.is_empty() {
                 String::from("unknown")
@@ -361,12 +367,14 @@ pub fn cpuinfo_proc_show() -> String {
         let r = cpu::cpuid(l, s);
         [r.eax, r.ebx, r.ecx, r.edx]
     };
-    let apic_ids: alloc::vec::Vec<u32> =
-        (0..percpu::online_cpus()).map(percpu::apic_id_of).collect();
+    let online = crate::kernel::cpu::cpu_online_mask();
+    let cpus: alloc::vec::Vec<(usize, u32)> = crate::kernel::cpumask::for_each_cpu(online)
+        .map(|cpu| (cpu, percpu::apic_id_of(cpu)))
+        .collect();
     render_cpuinfo(
         &cpuid,
         cpu::read_cr4(),
-        &apic_ids,
+        &cpus,
         tsc::khz(),
         crate::kernel::time::HZ,
     )
@@ -431,7 +439,7 @@ mod tests {
     #[test]
     fn block_layout_matches_linux() {
         let m = epyc();
-        let out = render_cpuinfo(&cpuid_of(&m), ALL_CR4, &[0, 1], 2_596_134, 100);
+        let out = render_cpuinfo(&cpuid_of(&m), ALL_CR4, &[(0, 0), (1, 1)], 2_596_134, 100);
         let blocks: alloc::vec::Vec<&str> = out.split("\n\n").collect();
         assert_eq!(blocks.len(), 3, "two blocks, each ending in a blank line");
         let lines: alloc::vec::Vec<&str> = blocks[1].lines().collect();
@@ -485,7 +493,7 @@ mod tests {
     #[test]
     fn flags_in_linux_order() {
         let m = epyc();
-        let out = render_cpuinfo(&cpuid_of(&m), ALL_CR4, &[0], 2_596_134, 100);
+        let out = render_cpuinfo(&cpuid_of(&m), ALL_CR4, &[(0, 0)], 2_596_134, 100);
         let flags = out.lines().find(|l| l.starts_with("flags")).unwrap();
         // Linux 6.18 on this CPU, less the flags its kernel synthesizes from its own
         // setup (extd_apicid, tsc_known_freq, vmmcall).
@@ -510,7 +518,7 @@ mod tests {
         // Our boot CR4: PAE, PGE, OSFXSR, OSXMMEXCPT; CPUID's OSXSAVE follows CR4.
         let mut m2 = m.clone();
         m2.get_mut(&(1, 0)).unwrap()[ECX] &= !(1 << 27);
-        let out = render_cpuinfo(&cpuid_of(&m2), 0x6a0, &[0], 1_000_000, 100);
+        let out = render_cpuinfo(&cpuid_of(&m2), 0x6a0, &[(0, 0)], 1_000_000, 100);
         let flags = out.lines().find(|l| l.starts_with("flags")).unwrap();
         for gone in [
             " xsave",
@@ -546,7 +554,7 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert((0, 0), [1, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]); // GenuineIntel
         m.insert((1, 0), [0x0006_0663, 0, 0, 0x0000_0001]);
-        let out = render_cpuinfo(&cpuid_of(&m), 0, &[0], 2_000_000, 100);
+        let out = render_cpuinfo(&cpuid_of(&m), 0, &[(0, 0)], 2_000_000, 100);
         assert!(out.contains("model name\t: unknown\n"), "{out}");
         assert!(out.contains("cpu family\t: 6\nmodel\t\t: 102\n"), "{out}");
         assert!(!out.contains("cache size") && !out.contains("TLB size"));

@@ -1,6 +1,6 @@
 //! `/proc/interrupts` (Linux's kernel/irq/proc.c `show_interrupts` and x86's
-//! `arch_show_interrupts`): a column per online CPU, a row per IRQ that has a handler or has
-//! fired, then the interrupts without an IRQ number.
+//! `arch_show_interrupts`): a column per online CPU (an offline one is left out), a row per
+//! IRQ that has a handler or has fired, then the interrupts without an IRQ number.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -35,9 +35,11 @@ pub struct ArchIrqStat {
     pub irq_tlb_count: u64,
 }
 
-/// The whole file. `nr_irqs` sets the width of the first column, as in Linux.
+/// The whole file: a column for each of `cpus` (the online CPUs), whose counts `rows` and
+/// `arch` give in the same order. `nr_irqs` sets the width of the first column, as in Linux.
 pub fn render_interrupts(
     nr_irqs: usize,
+    cpus: &[usize],
     rows: &[IrqRow],
     arch: &[ArchIrqStat],
     irq_err_count: u64,
@@ -51,7 +53,7 @@ pub fn render_interrupts(
         j *= 10;
     }
     let _ = write!(out, "{:w$}", "", w = prec + 8);
-    for cpu in 0..arch.len() {
+    for cpu in cpus {
         let _ = write!(out, "CPU{cpu:<8}");
     }
     out.push('\n');
@@ -101,24 +103,25 @@ pub fn render_interrupts(
 #[cfg(not(test))]
 pub fn interrupts_proc_show() -> String {
     use crate::arch::irq;
-    use crate::arch::percpu::{online_cpus, MAX_CPUS};
     use crate::arch::traps::NR_IRQS;
     use core::sync::atomic::Ordering::Relaxed;
 
-    let nr_cpus = online_cpus().min(MAX_CPUS);
+    let cpus: Vec<usize> =
+        crate::kernel::cpumask::for_each_cpu(crate::kernel::cpu::cpu_online_mask()).collect();
     let mut rows = Vec::new();
     irq::for_each(|pin, name, counts| {
         rows.push(IrqRow {
             irq: pin,
-            counts: counts[..nr_cpus].to_vec(),
+            counts: cpus.iter().map(|&cpu| counts[cpu]).collect(),
             chip: "IO-APIC",
             hwirq: pin,
             handler: "edge",
             actions: alloc::vec![name],
         })
     });
-    let arch: Vec<ArchIrqStat> = (0..nr_cpus)
-        .map(|cpu| {
+    let arch: Vec<ArchIrqStat> = cpus
+        .iter()
+        .map(|&cpu| {
             let st = irq::irq_stats(cpu);
             ArchIrqStat {
                 nmi: st.nmi_count.load(Relaxed),
@@ -131,7 +134,7 @@ pub fn interrupts_proc_show() -> String {
             }
         })
         .collect();
-    render_interrupts(NR_IRQS as usize, &rows, &arch, 0, 0)
+    render_interrupts(NR_IRQS as usize, &cpus, &rows, &arch, 0, 0)
 }
 
 #[cfg(test)]
@@ -191,12 +194,12 @@ mod tests {
             TLB:     357304     344989   TLB shootdowns\n\
             ERR:          0\n\
             MIS:          0\n";
-        assert_eq!(render_interrupts(56, &rows, &arch, 0, 0), want);
+        assert_eq!(render_interrupts(56, &[0, 1], &rows, &arch, 0, 0), want);
     }
 
     #[test]
     fn first_column_widens_with_nr_irqs() {
-        let out = render_interrupts(4096, &[], &[ArchIrqStat::default()], 0, 0);
+        let out = render_interrupts(4096, &[0], &[], &[ArchIrqStat::default()], 0, 0);
         assert!(out.starts_with("            CPU0       \n"), "{out:?}");
         assert!(out.contains("\n NMI:          0   Non-maskable"), "{out:?}");
     }

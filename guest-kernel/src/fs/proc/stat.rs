@@ -57,8 +57,10 @@ impl CpuTimes {
 /// What /proc/stat shows.
 #[derive(Clone, Debug, Default)]
 pub struct KernelStat {
-    /// Per online CPU, in CPU order.
-    pub cpus: Vec<CpuTimes>,
+    /// Summed over every CPU, online or not (the `cpu` line).
+    pub all: CpuTimes,
+    /// Per online CPU, in CPU order, with its number.
+    pub cpus: Vec<(usize, CpuTimes)>,
     /// All interrupts, including those without an IRQ number (timer, IPIs).
     pub intr_sum: u64,
     /// Per IRQ number, 0 .. nr_irqs.
@@ -75,14 +77,12 @@ pub struct KernelStat {
 
 pub fn render_stat(s: &KernelStat) -> String {
     let mut out = String::with_capacity(512 + 2 * s.irqs.len());
-    let mut all = CpuTimes::default();
-    s.cpus.iter().for_each(|c| all.add(c));
     out.push_str("cpu ");
-    for v in all.columns() {
+    for v in s.all.columns() {
         let _ = write!(out, " {v}");
     }
     out.push('\n');
-    for (i, c) in s.cpus.iter().enumerate() {
+    for (i, c) in &s.cpus {
         let _ = write!(out, "cpu{i}");
         for v in c.columns() {
             let _ = write!(out, " {v}");
@@ -108,24 +108,29 @@ pub fn render_stat(s: &KernelStat) -> String {
 
 /// `/proc/stat` from the per-CPU tick counters (`kernel::time`) and the interrupt counters.
 /// Our tick is USER_HZ, so ticks are clock ticks as they are. Not counted (yet): iowait
-/// (no I/O waits), irq and softirq time, steal, guest, softirqs.
+/// (no I/O waits), irq and softirq time, steal, guest, softirqs. Totals count every CPU;
+/// the `cpuN` lines are the online CPUs' (`show_stat`).
 #[cfg(not(test))]
 pub fn stat_proc_show() -> String {
     use crate::arch::irq;
-    use crate::arch::percpu::{online_cpus, MAX_CPUS};
+    use crate::arch::percpu::{nr_cpu_ids, MAX_CPUS};
     use crate::arch::traps::NR_IRQS;
     use crate::kernel::time::{CPU_IDLE, CPU_NICE, CPU_SYSTEM, CPU_USER};
     use core::sync::atomic::Ordering::Relaxed;
 
-    let nr_cpus = online_cpus().min(MAX_CPUS);
-    let cpus = (0..nr_cpus)
-        .map(|cpu| CpuTimes {
-            user: CPU_USER[cpu].load(Relaxed),
-            nice: CPU_NICE[cpu].load(Relaxed),
-            system: CPU_SYSTEM[cpu].load(Relaxed),
-            idle: CPU_IDLE[cpu].load(Relaxed),
-            ..Default::default()
-        })
+    let nr_cpus = nr_cpu_ids().min(MAX_CPUS);
+    let times = |cpu: usize| CpuTimes {
+        user: CPU_USER[cpu].load(Relaxed),
+        nice: CPU_NICE[cpu].load(Relaxed),
+        system: CPU_SYSTEM[cpu].load(Relaxed),
+        idle: CPU_IDLE[cpu].load(Relaxed),
+        ..Default::default()
+    };
+    let mut all = CpuTimes::default();
+    (0..nr_cpus).for_each(|cpu| all.add(&times(cpu)));
+    let online = crate::kernel::cpu::cpu_online_mask();
+    let cpus = crate::kernel::cpumask::for_each_cpu(online)
+        .map(|cpu| (cpu, times(cpu)))
         .collect();
     let mut irqs = alloc::vec![0u64; NR_IRQS as usize];
     irq::for_each(|pin, _, counts| {
@@ -145,6 +150,7 @@ pub fn stat_proc_show() -> String {
         })
         .sum();
     let s = KernelStat {
+        all,
         cpus,
         intr_sum: irqs.iter().sum::<u64>() + arch,
         irqs,
@@ -169,28 +175,45 @@ mod tests {
     #[test]
     fn layout_matches_linux() {
         let s = KernelStat {
+            all: CpuTimes {
+                user: 261774,
+                nice: 667,
+                system: 194115,
+                idle: 1444967,
+                iowait: 5680,
+                softirq: 366,
+                steal: 482,
+                guest: 459,
+                ..Default::default()
+            },
             cpus: alloc::vec![
-                CpuTimes {
-                    user: 126027,
-                    nice: 667,
-                    system: 95263,
-                    idle: 730702,
-                    iowait: 1029,
-                    softirq: 69,
-                    steal: 229,
-                    guest: 263,
-                    ..Default::default()
-                },
-                CpuTimes {
-                    user: 135747,
-                    system: 98852,
-                    idle: 714265,
-                    iowait: 4651,
-                    softirq: 297,
-                    steal: 253,
-                    guest: 196,
-                    ..Default::default()
-                },
+                (
+                    0,
+                    CpuTimes {
+                        user: 126027,
+                        nice: 667,
+                        system: 95263,
+                        idle: 730702,
+                        iowait: 1029,
+                        softirq: 69,
+                        steal: 229,
+                        guest: 263,
+                        ..Default::default()
+                    }
+                ),
+                (
+                    2,
+                    CpuTimes {
+                        user: 135747,
+                        system: 98852,
+                        idle: 714265,
+                        iowait: 4651,
+                        softirq: 297,
+                        steal: 253,
+                        guest: 196,
+                        ..Default::default()
+                    }
+                ),
             ],
             intr_sum: 2978073,
             irqs: alloc::vec![0, 0, 1, 15],
@@ -203,7 +226,7 @@ mod tests {
         };
         let want = "cpu  261774 667 194115 1444967 5680 0 366 482 459 0\n\
                     cpu0 126027 667 95263 730702 1029 0 69 229 263 0\n\
-                    cpu1 135747 0 98852 714265 4651 0 297 253 196 0\n\
+                    cpu2 135747 0 98852 714265 4651 0 297 253 196 0\n\
                     intr 2978073 0 0 1 15\n\
                     ctxt 3519944\n\
                     btime 1795480317\n\

@@ -22,45 +22,72 @@
 //! executions: `data` holds the PENDING bit and the number of starts, `finished` the number
 //! of finished runs; a cancelled instance counts as started and finished.
 //!
-//! Not built: `flush_workqueue`/`destroy_workqueue` (workqueues live for ever), rescuers for
-//! WQ_MEM_RECLAIM (the flag is accepted), CPU hotplug, ordered workqueues.
+//! `flush_workqueue` waits for the items queued before it by two flush colors: each item
+//! records the workqueue's color when queued, and a flush flips the color and waits for the
+//! old one's items to finish (Linux has 15 colors and lets flushers overlap; ours take turns).
+//! `destroy_workqueue` drains (flushes until nothing is queued), stops the rescuer and frees
+//! the pool workqueues; queueing on a workqueue being drained or destroyed is refused with a
+//! warning, except by its own items.
+//!
+//! A WQ_MEM_RECLAIM workqueue has a rescuer, a thread named after it that serves it when its
+//! pools cannot get a new worker (`rescuer.rs`): a pool that keeps failing to create one
+//! sends maydays from a timer, and the rescuer attaches to the pool and runs that
+//! workqueue's items itself. When a CPU goes offline its pools are disassociated: their
+//! workers run anywhere, unmanaged, until the CPU is back (`hotplug.rs`).
+//!
+//! Not built: ordered workqueues, workqueue attributes (`apply_workqueue_attrs`).
 //!
 //! Locking: the pool lock (`WorkerPool::inner`) guards the pool, its workers' state and its
-//! pool workqueues. Order: pool lock → a work's `pwq` lock / the flush wait queue → `pi_lock`
-//! → run queue. Nothing sleeps under a pool lock. Our kernel runs with interrupts off, and
+//! pool workqueues. Order: `WQ_POOL_ATTACH_MUTEX` (sleeping) → pool lock → a workqueue's
+//! `mayday` lock → a work's `pwq` lock / the flush wait queue → `pi_lock` → run queue. Nothing sleeps under a pool lock. Our kernel runs with interrupts off, and
 //! timer callbacks (the delayed-work and idle timers) run from softirqs entered only from
 //! user mode or the idle loop, so a pool lock never meets itself on one CPU.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 use spin::{Mutex, MutexGuard, Once};
 
-use crate::arch::percpu::{cpu_id, online_cpus, MAX_CPUS};
+use crate::arch::percpu::{cpu_id, nr_cpu_ids, MAX_CPUS};
+use crate::kernel::locking::mutex::SleepingMutex;
 use crate::kernel::task::{current, Task, PF_WQ_WORKER, TASK_IDLE, TASK_UNINTERRUPTIBLE};
 use crate::kernel::time::{jiffies, HZ};
 use crate::kernel::timer_list::{add_timer, TimerList};
 use crate::kernel::workqueue_internal::*;
 use crate::sched::wait::WaitQueue;
 
+mod create;
 mod flush;
+mod hotplug;
+mod rescuer;
 mod worker;
 
+use create::WORKQUEUES;
+pub use create::*;
 pub use flush::*;
+pub use hotplug::{workqueue_offline_cpu, workqueue_online_cpu};
+pub use rescuer::workqueue_rescuer;
+use rescuer::*;
+pub use worker::fail_create_worker;
 use worker::*;
 pub(crate) use worker::{wq_worker_comm, wq_worker_running, wq_worker_sleeping};
 
 // Workqueue flags (`alloc_workqueue`), Linux's values.
 /// Not bound to a CPU: served by the unbound pools.
 pub const WQ_UNBOUND: u32 = 1 << 1;
-/// May be used on the memory-reclaim path (Linux gives it a rescuer; accepted here).
+/// May be used on the memory-reclaim path: it gets a rescuer.
 pub const WQ_MEM_RECLAIM: u32 = 1 << 3;
 /// Served by the high-priority (nice -20) pools.
 pub const WQ_HIGHPRI: u32 = 1 << 4;
+// Internal state (`wq->flags` above the public ones), Linux's values.
+/// Being destroyed: only its own items may queue more.
+const __WQ_DESTROYING: u32 = 1 << 15;
+/// Being drained: only its own items may queue more.
+const __WQ_DRAINING: u32 = 1 << 16;
 
 pub const WQ_MAX_ACTIVE: usize = 512;
 pub const WQ_DFL_ACTIVE: usize = WQ_MAX_ACTIVE / 2;
@@ -70,6 +97,10 @@ pub const WORK_CPU_UNBOUND: usize = usize::MAX;
 const HIGHPRI_NICE_LEVEL: i32 = -20;
 /// Wait between failed attempts to create a worker (`CREATE_COOLDOWN`).
 const CREATE_COOLDOWN: u64 = HZ;
+/// A pool that has not got a new worker this long calls its rescuers, then again every
+/// interval (`MAYDAY_INITIAL_TIMEOUT`, `MAYDAY_INTERVAL`).
+const MAYDAY_INITIAL_TIMEOUT: u64 = if HZ / 100 >= 2 { HZ / 100 } else { 2 };
+const MAYDAY_INTERVAL: u64 = HZ / 10;
 const IDLE_WORKER_TIMEOUT: u64 = IDLE_WORKER_TIMEOUT_SECS * HZ;
 
 /// `work->data`: queued (or owned by whoever is queueing or cancelling it).
@@ -89,6 +120,8 @@ pub struct Work {
     pool: AtomicUsize,
     /// The pool workqueue while the item is queued (Linux keeps it in `data`).
     pwq: Mutex<Option<Arc<PoolWorkqueue>>>,
+    /// The flush color of the queued instance (written under its pool's lock).
+    color: AtomicU32,
     func: Box<dyn Fn() + Send + Sync>,
     /// What `workqueue:*` tracepoints report as `function`: [`work_fn`] for this item's type.
     function: u64,
@@ -102,6 +135,7 @@ impl Work {
             finished: AtomicU64::new(0),
             pool: AtomicUsize::new(0),
             pwq: Mutex::new(None),
+            color: AtomicU32::new(0),
             func: Box::new(move || work_fn(&func)),
             function: work_fn::<F> as fn(&F) as usize as u64,
         })
@@ -151,8 +185,18 @@ impl DelayedWork {
 pub struct WorkqueueStruct {
     pub name: Arc<str>,
     pub flags: u32,
-    /// Per-CPU: one per online CPU, indexed by CPU; unbound: one.
+    id: usize,
+    /// __WQ_DRAINING, __WQ_DESTROYING.
+    state: AtomicU32,
+    /// Per-CPU: one per possible CPU, indexed by CPU; unbound: one.
     pwqs: Vec<Arc<PoolWorkqueue>>,
+    /// The flush color newly queued items get (0 or 1).
+    work_color: AtomicU32,
+    /// Flushers take turns (`wq->mutex` around the flush queue).
+    flush_mutex: SleepingMutex,
+    nr_drainers: Mutex<usize>,
+    /// The rescuer and the pool workqueues asking for it (`wq_mayday_lock`).
+    mayday: Mutex<Mayday>,
 }
 
 pub type Workqueue = Arc<WorkqueueStruct>;
@@ -165,6 +209,9 @@ pub struct PoolWorkqueue {
     wq_id: usize,
     wq_name: Arc<str>,
     max_active: usize,
+    wq: Weak<WorkqueueStruct>,
+    /// On its workqueue's mayday list (`mayday_node`; under the `mayday` lock).
+    on_mayday: AtomicBool,
 }
 
 /// Per-pwq state, under the pool lock.
@@ -174,6 +221,8 @@ struct PwqState {
     nr_active: usize,
     /// Items beyond `max_active`, waiting for a slot (`inactive_works`).
     inactive: VecDeque<Arc<Work>>,
+    /// Items queued, inactive or running, by flush color (`nr_in_flight`).
+    in_flight: [usize; 2],
 }
 
 type Queued = (Arc<Work>, Arc<PoolWorkqueue>);
@@ -186,6 +235,8 @@ struct WorkerState {
     sleeping: bool,
     current_work: Option<Arc<Work>>,
     current_pwq: Option<Arc<PoolWorkqueue>>,
+    /// The flush color of the current item.
+    current_color: u32,
     /// Items that must run on this worker after the current one (non-reentrancy).
     scheduled: VecDeque<Queued>,
     /// The workqueue of the latest item (`desc`).
@@ -203,9 +254,17 @@ struct PoolInner {
     workers: Vec<Option<WorkerState>>,
     worker_ida: Ida,
     idle_timer: Option<TimerList>,
-    pwqs: Vec<PwqState>,
+    /// Calls the rescuers while a worker cannot be created (`mayday_timer`), and which
+    /// arming of it is current.
+    mayday_timer: Option<TimerList>,
+    mayday_gen: u64,
+    /// Pool workqueue states by slot; None for a free slot (its workqueue was destroyed).
+    pwqs: Vec<Option<PwqState>>,
     /// When the pool last started an item (`watchdog_ts`).
     watchdog_ts: u64,
+    /// The CPU of this per-CPU pool is offline: its workers run anywhere, unmanaged
+    /// (`POOL_DISASSOCIATED`).
+    disassociated: bool,
 }
 
 impl PoolInner {
@@ -223,8 +282,30 @@ impl PoolInner {
             workers: Vec::new(),
             worker_ida: Ida::new(),
             idle_timer: None,
+            mayday_timer: None,
+            mayday_gen: 0,
             pwqs: Vec::new(),
             watchdog_ts: 0,
+            disassociated: false,
+        }
+    }
+
+    /// The state of the pool workqueue in `slot`.
+    fn pwq(&mut self, slot: usize) -> &mut PwqState {
+        self.pwqs[slot].as_mut().expect("pool workqueue in use")
+    }
+
+    /// Take a free slot for a new pool workqueue.
+    fn alloc_pwq_slot(&mut self) -> usize {
+        match self.pwqs.iter().position(Option::is_none) {
+            Some(i) => {
+                self.pwqs[i] = Some(PwqState::default());
+                i
+            }
+            None => {
+                self.pwqs.push(Some(PwqState::default()));
+                self.pwqs.len() - 1
+            }
         }
     }
 
@@ -378,7 +459,25 @@ fn work_fn<F: Fn()>(f: &F) {
 }
 
 /// Queue `work`, whose PENDING bit the caller owns, on `wq` for `cpu` (`__queue_work`).
+/// A workqueue being drained or destroyed takes more items only from its own items; anyone
+/// else is a bug that Linux WARNs about, and the item stays pending without being queued.
 fn __queue_work(cpu: usize, wq: &WorkqueueStruct, work: &Arc<Work>) {
+    if wq.state.load(Acquire) & (__WQ_DESTROYING | __WQ_DRAINING) != 0 && !is_chained_work(wq) {
+        crate::kernel::panic::warn_on_once(
+            &QUEUE_ON_DYING_WQ,
+            format_args!(
+                "workqueue {}: queueing {:#x} while it is being {}",
+                wq.name,
+                work.function,
+                if wq.state.load(Acquire) & __WQ_DESTROYING != 0 {
+                    "destroyed"
+                } else {
+                    "drained"
+                }
+            ),
+        );
+        return;
+    }
     let req_cpu = cpu;
     let mut pwq = if wq.flags & WQ_UNBOUND != 0 {
         wq.pwqs[0].clone()
@@ -419,7 +518,10 @@ fn __queue_work(cpu: usize, wq: &WorkqueueStruct, work: &Arc<Work>) {
         req_cpu,
         pwq.pool.cpu.unwrap_or(WORK_CPU_UNBOUND),
     );
-    let st = &mut inner.pwqs[pwq.slot];
+    let color = wq.work_color.load(Acquire);
+    work.color.store(color, Relaxed);
+    let st = inner.pwq(pwq.slot);
+    st.in_flight[color as usize] += 1;
     if st.nr_active < pwq.max_active {
         st.nr_active += 1;
         crate::trace::trace_workqueue_activate_work(work.addr());
@@ -427,6 +529,17 @@ fn __queue_work(cpu: usize, wq: &WorkqueueStruct, work: &Arc<Work>) {
     } else {
         st.inactive.push_back(work.clone());
     }
+}
+
+static QUEUE_ON_DYING_WQ: AtomicBool = AtomicBool::new(false);
+
+/// Whether the running task is a worker running an item of `wq` (`is_chained_work`).
+fn is_chained_work(wq: &WorkqueueStruct) -> bool {
+    let Some((mut inner, id)) = lock_worker_pool(current()) else {
+        return false;
+    };
+    let w = inner.worker(id);
+    w.current_pwq.as_ref().is_some_and(|p| p.wq_id == wq.id)
 }
 
 /// Queue `work` on `wq` to run on `cpu`; false if it was already pending (`queue_work_on`).
@@ -498,124 +611,4 @@ pub fn mod_delayed_work_on(cpu: usize, wq: &Workqueue, dwork: &DelayedWork, dela
 /// `mod_delayed_work`.
 pub fn mod_delayed_work(wq: &Workqueue, dwork: &DelayedWork, delay: u64) -> bool {
     mod_delayed_work_on(WORK_CPU_UNBOUND, wq, dwork, delay)
-}
-
-// ---------------------------------------------------------------------------------------
-// Workqueues
-
-/// Create a workqueue named `name` (`alloc_workqueue`). `max_active` 0 takes the default.
-pub fn alloc_workqueue(name: &str, flags: u32, max_active: usize) -> Workqueue {
-    let unbound = flags & WQ_UNBOUND != 0;
-    let highpri = flags & WQ_HIGHPRI != 0;
-    let limit = if unbound {
-        WQ_MAX_ACTIVE.max(4 * MAX_CPUS)
-    } else {
-        WQ_MAX_ACTIVE
-    };
-    let max_active = match max_active {
-        0 => WQ_DFL_ACTIVE,
-        n => n.min(limit),
-    };
-    let pools: Vec<&'static WorkerPool> = if unbound {
-        alloc::vec![&UNBOUND_POOLS[highpri as usize]]
-    } else {
-        (0..online_cpus())
-            .map(|cpu| cpu_pool(cpu, highpri))
-            .collect()
-    };
-    let wq_id = NEXT_WQ_ID.fetch_add(1, Relaxed);
-    let name: Arc<str> = name.into();
-    let pwqs = pools
-        .into_iter()
-        .map(|pool| {
-            let first_use = !pool.used.swap(true, AcqRel);
-            if first_use && pool.cpu.is_none() {
-                // `get_unbound_pool`: the next pool ID, and a first worker if they can run.
-                let id = 2 * online_cpus() + NEXT_UNBOUND_POOL_ID.fetch_add(1, Relaxed);
-                pool.id.store(id, Relaxed);
-                if WQ_ONLINE.load(Acquire) {
-                    create_worker(pool);
-                }
-            }
-            let slot = {
-                let mut inner = pool.lock();
-                inner.pwqs.push(PwqState::default());
-                inner.pwqs.len() - 1
-            };
-            Arc::new(PoolWorkqueue {
-                pool,
-                slot,
-                wq_id,
-                wq_name: name.clone(),
-                max_active,
-            })
-        })
-        .collect();
-    Arc::new(WorkqueueStruct { name, flags, pwqs })
-}
-
-static SYSTEM_WQ: Once<Workqueue> = Once::new();
-static SYSTEM_HIGHPRI_WQ: Once<Workqueue> = Once::new();
-static SYSTEM_LONG_WQ: Once<Workqueue> = Once::new();
-static SYSTEM_UNBOUND_WQ: Once<Workqueue> = Once::new();
-
-fn get(wq: &'static Once<Workqueue>) -> &'static Workqueue {
-    wq.get().expect("workqueue_init_early has run")
-}
-
-/// `events`: the default for short items.
-pub fn system_wq() -> &'static Workqueue {
-    get(&SYSTEM_WQ)
-}
-
-/// `events_highpri`.
-#[allow(dead_code)] // no high-priority user yet
-pub fn system_highpri_wq() -> &'static Workqueue {
-    get(&SYSTEM_HIGHPRI_WQ)
-}
-
-/// `events_long`: for items that may run long.
-#[allow(dead_code)] // no long-running user yet
-pub fn system_long_wq() -> &'static Workqueue {
-    get(&SYSTEM_LONG_WQ)
-}
-
-/// `events_unbound`: items that may run on any CPU.
-pub fn system_unbound_wq() -> Option<&'static Workqueue> {
-    SYSTEM_UNBOUND_WQ.get()
-}
-
-/// Set up the CPU pools and the system workqueues; items can be queued from now on, and run
-/// once `workqueue_init` has started workers (`workqueue_init_early`). Called once the CPUs
-/// are up, as our per-CPU tables are sized by the online CPUs.
-pub fn workqueue_init_early() {
-    for cpu in 0..online_cpus() {
-        for highpri in [false, true] {
-            cpu_pool(cpu, highpri)
-                .id
-                .store(cpu * NR_STD_WORKER_POOLS + highpri as usize, Relaxed);
-        }
-    }
-    SYSTEM_WQ.call_once(|| alloc_workqueue("events", 0, 0));
-    SYSTEM_HIGHPRI_WQ.call_once(|| alloc_workqueue("events_highpri", WQ_HIGHPRI, 0));
-    SYSTEM_LONG_WQ.call_once(|| alloc_workqueue("events_long", 0, 0));
-    SYSTEM_UNBOUND_WQ.call_once(|| alloc_workqueue("events_unbound", WQ_UNBOUND, WQ_MAX_ACTIVE));
-}
-
-/// Start one worker in each CPU pool and each unbound pool in use (`workqueue_init`);
-/// needs kthreadd.
-pub fn workqueue_init() {
-    WQ_ONLINE.store(true, Release);
-    for cpu in 0..online_cpus() {
-        for highpri in [false, true] {
-            let pool = cpu_pool(cpu, highpri);
-            pool.used.store(true, Relaxed);
-            create_worker(pool);
-        }
-    }
-    for pool in &UNBOUND_POOLS {
-        if pool.used.load(Acquire) {
-            create_worker(pool);
-        }
-    }
 }

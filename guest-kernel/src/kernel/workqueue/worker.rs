@@ -6,7 +6,7 @@ use super::*;
 /// An item of `pwq` finished or was cancelled: free its active slot and let the next
 /// inactive item in (`pwq_dec_nr_in_flight`, `pwq_activate_inactive_work`).
 pub(super) fn pwq_dec_nr_active(inner: &mut PoolInner, pwq: &Arc<PoolWorkqueue>) {
-    let st = &mut inner.pwqs[pwq.slot];
+    let st = inner.pwq(pwq.slot);
     st.nr_active -= 1;
     if st.nr_active < pwq.max_active {
         if let Some(next) = st.inactive.pop_front() {
@@ -15,6 +15,13 @@ pub(super) fn pwq_dec_nr_active(inner: &mut PoolInner, pwq: &Arc<PoolWorkqueue>)
             inner.worklist.push_back((next, pwq.clone()));
         }
     }
+}
+
+/// An item of `pwq` with flush color `color` is done (finished or cancelled): a flusher of
+/// that color may be able to go on (`pwq_dec_nr_in_flight`).
+pub(super) fn pwq_dec_nr_in_flight(inner: &mut PoolInner, pwq: &Arc<PoolWorkqueue>, color: u32) {
+    inner.pwq(pwq.slot).in_flight[color as usize] -= 1;
+    flush::wake_flushers();
 }
 
 /// Run one item on worker `id`, dropping the pool lock around it (`process_one_work`).
@@ -31,6 +38,7 @@ pub(super) fn process_one_work(
     }
     let w = inner.worker(id);
     w.current_work = Some(work.clone());
+    w.current_color = work.color.load(Relaxed);
     w.desc = Some(pwq.wq_name.clone());
     w.current_pwq = Some(pwq);
     // Unbound pools have no running count: keep waking workers while items wait.
@@ -54,8 +62,10 @@ pub(super) fn process_one_work(
     let w = inner.worker(id);
     w.current_work = None;
     let pwq = w.current_pwq.take().expect("set above");
+    let color = w.current_color;
     work_finished(&work);
     pwq_dec_nr_active(&mut inner, &pwq);
+    pwq_dec_nr_in_flight(&mut inner, &pwq, color);
     inner
 }
 
@@ -110,13 +120,56 @@ pub(super) fn destroy_worker(inner: &mut PoolInner, id: usize) {
     crate::sched::wake_up_process(&w.task);
 }
 
-/// Start a worker for `pool` and leave it idle (`create_worker`).
+/// Fault injection for the rescuer self-test: `create_worker` fails while set, as when
+/// memory runs out (Linux's `should_fail`).
+static FAIL_CREATE_WORKER: AtomicBool = AtomicBool::new(false);
+
+/// Make `create_worker` fail (or work again), for the rescuer self-test.
+pub fn fail_create_worker(fail: bool) {
+    FAIL_CREATE_WORKER.store(fail, Release);
+}
+
+/// Put `task` in `pool` as worker `id`, with `flags`; the caller holds
+/// `WQ_POOL_ATTACH_MUTEX` and the pool lock (the bookkeeping of `worker_attach_to_pool`).
+/// A worker of a disassociated pool, or of an unbound one, never counts as running.
+pub(super) fn attach_worker(
+    pool: &'static WorkerPool,
+    inner: &mut PoolInner,
+    id: usize,
+    task: &Arc<Task>,
+    flags: u32,
+) {
+    let unbound = pool.cpu.is_none() || inner.disassociated;
+    task.worker_private
+        .store(Worker { pool, id }.encode(), Release);
+    if inner.workers.len() <= id {
+        inner.workers.resize_with(id + 1, || None);
+    }
+    inner.workers[id] = Some(WorkerState {
+        task: task.clone(),
+        flags: flags | if unbound { WORKER_UNBOUND } else { 0 },
+        sleeping: false,
+        current_work: None,
+        current_pwq: None,
+        current_color: 0,
+        scheduled: VecDeque::new(),
+        desc: None,
+        last_active: 0,
+    });
+}
+
+/// Start a worker for `pool` and leave it idle (`create_worker`). A per-CPU pool's worker is
+/// bound to the CPU, unless the CPU is offline: then it runs anywhere until the CPU is back.
 pub(super) fn create_worker(pool: &'static WorkerPool) -> bool {
     let id = pool.lock().worker_ida.alloc();
     let name = worker_name(pool.cpu, pool.id.load(Relaxed), id, pool.highpri);
     let worker = Worker { pool, id };
-    let Some(task) = crate::kernel::kthread::kthread_create(&name, move || worker_thread(worker))
-    else {
+    let task = if FAIL_CREATE_WORKER.load(Acquire) {
+        None
+    } else {
+        crate::kernel::kthread::kthread_create(&name, move || worker_thread(worker))
+    };
+    let Some(task) = task else {
         pool.lock().worker_ida.free(id);
         crate::pr_err!("workqueue: cannot create {}", name);
         return false;
@@ -124,31 +177,13 @@ pub(super) fn create_worker(pool: &'static WorkerPool) -> bool {
     if pool.highpri {
         crate::sched::set_user_nice(&task, HIGHPRI_NICE_LEVEL);
     }
-    if let Some(cpu) = pool.cpu {
+    let _attach = WQ_POOL_ATTACH_MUTEX.lock();
+    if let Some(cpu) = pool.cpu.filter(|_| !pool.lock().disassociated) {
         crate::sched::kthread_bind(&task, cpu);
+        crate::kernel::kthread::kthread_set_per_cpu(&task, Some(cpu));
     }
-    task.worker_private.store(worker.encode(), Release);
     let mut inner = pool.lock();
-    if inner.workers.len() <= id {
-        inner.workers.resize_with(id + 1, || None);
-    }
-    // `worker_attach_to_pool`: an unbound pool's workers never count as running.
-    let flags = WORKER_PREP
-        | if pool.cpu.is_none() {
-            WORKER_UNBOUND
-        } else {
-            0
-        };
-    inner.workers[id] = Some(WorkerState {
-        task: task.clone(),
-        flags,
-        sleeping: false,
-        current_work: None,
-        current_pwq: None,
-        scheduled: VecDeque::new(),
-        desc: None,
-        last_active: 0,
-    });
+    attach_worker(pool, &mut inner, id, &task, WORKER_PREP);
     inner.c.nr_workers += 1;
     worker_enter_idle(pool, &mut inner, id);
     crate::sched::wake_up_process(&task);
@@ -156,26 +191,29 @@ pub(super) fn create_worker(pool: &'static WorkerPool) -> bool {
 }
 
 /// Create workers until one is idle for the work that waits (`maybe_create_worker`); the
-/// pool lock is dropped meanwhile.
+/// pool lock is dropped meanwhile. If that takes long, the pool's mayday timer calls the
+/// rescuers of the workqueues whose items wait.
 pub(super) fn maybe_create_worker(
     pool: &'static WorkerPool,
     inner: MutexGuard<'static, PoolInner>,
 ) -> MutexGuard<'static, PoolInner> {
     drop(inner);
+    let needed = || pool.lock().counts().need_to_create_worker();
     loop {
+        mayday_timer_arm(pool, MAYDAY_INITIAL_TIMEOUT);
         loop {
-            if create_worker(pool) {
-                break;
-            }
-            let needed = pool.lock().counts().need_to_create_worker();
-            if !needed {
+            if create_worker(pool) || !needed() {
                 break;
             }
             crate::kernel::timer_list::schedule_timeout(
                 CREATE_COOLDOWN,
                 crate::kernel::task::TASK_INTERRUPTIBLE,
             );
+            if !needed() {
+                break;
+            }
         }
+        mayday_timer_cancel(pool);
         let inner = pool.lock();
         // The new worker may have gone busy while the lock was dropped.
         if !inner.counts().need_to_create_worker() {

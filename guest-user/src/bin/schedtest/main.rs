@@ -18,12 +18,15 @@
 //! - `getcpu`: pinned to each allowed CPU in turn, getcpu (syscall and libc) and /proc agree;
 //! - `policy`: sched_{set,get}scheduler, sched_{set,get}param, priority ranges,
 //!   rr_get_interval (100 ms), EINVAL cases, SCHED_RESET_ON_FORK, {set,get}priority and the
-//!   raw `20 - nice` ABI, and what /proc/<pid>/stat shows for them.
+//!   raw `20 - nice` ABI, and what /proc/<pid>/stat shows for them;
+//! - `cpu_sysfs`, `cpuhp_threads`, `hotplug`, `hotplug_refused`, `hotplug_cycles`: CPU 1
+//!   taken offline and back through `/sys/devices/system/cpu/cpu1/online` (`hotplug.rs`).
 //!
 //! Output as `guest_user::check`; exit 0 only if no check failed. Real-time parts need root
 //! (CAP_SYS_NICE) and are skipped without it.
 
 mod classes;
+mod hotplug;
 mod placement;
 mod policy;
 mod yield_sleep;
@@ -39,6 +42,7 @@ use guest_user::sys::{self, CpuSet, Shared};
 use guest_user::{ensure, fail};
 
 use classes::{fair, fifo};
+use hotplug::{cpu_sysfs, cpuhp_threads, hotplug, hotplug_cycles, hotplug_refused};
 use placement::{balance, cpus, getcpu, migrate};
 use policy::policy;
 use yield_sleep::{sleep, yield_cpu};
@@ -53,6 +57,11 @@ const CHECKS: &[NamedCheck] = &[
     ("cpus", cpus),
     ("getcpu", getcpu),
     ("policy", policy),
+    ("cpu_sysfs", cpu_sysfs),
+    ("cpuhp_threads", cpuhp_threads),
+    ("hotplug", hotplug),
+    ("hotplug_refused", hotplug_refused),
+    ("hotplug_cycles", hotplug_cycles),
 ];
 
 /// Longest any spinning child runs, whatever happens to its parent.

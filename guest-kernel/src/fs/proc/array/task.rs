@@ -267,7 +267,7 @@ pub fn proc_pid_status(task: &Arc<Task>) -> String {
         no_new_privs: false,
         seccomp: 0,
         cpus_allowed: se.cpus_allowed,
-        nr_cpu_ids: crate::arch::percpu::online_cpus(),
+        nr_cpu_ids: crate::arch::percpu::nr_cpu_ids(),
         nvcsw: task.nvcsw.load(Relaxed),
         nivcsw: task.nivcsw.load(Relaxed),
     };
