@@ -66,6 +66,7 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
            kfunc:try_to_wake_up /comm == "procbench"/ { @woken[args->p->comm] = count(); }
            kfunc:copy_process /comm == "procbench"/ { @fork_stack[kstack] = count(); }
            tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exit_stack[kstack] = count(); }
+           tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exiting[curtask->exit_signal, curtask->flags & 4] = count(); }
            tracepoint:kmem:kmalloc /comm == "procbench"/ { @kmalloc = count(); @undersized = sum(args->bytes_alloc < args->bytes_req); @in_fork[ksym(args->call_site)] = count(); }"#,
         POLL,
     );
@@ -75,6 +76,9 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     assert!(t.output.contains("@args: 20\n"), "{}", t.output);
     assert!(t.output.contains("@nonnull: 20\n"), "{}", t.output);
     assert!(t.output.contains("@woken[procbench]: "), "{}", t.output);
+    // curtask's fields by DWARF: every procbench (the 20 children and itself) exits with
+    // SIGCHLD for its parent and PF_EXITING set.
+    assert!(t.output.contains("@exiting[17, 4]: 21\n"), "{}", t.output);
     // kmem:kmalloc: every allocation fork makes, each at least as big as asked, with the
     // function that asked.
     assert!(t.output.contains("@kmalloc: "), "{}", t.output);

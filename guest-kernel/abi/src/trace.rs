@@ -40,6 +40,8 @@ pub const KERNEL_IMAGE_BASE: u64 = 0xffff_ffff_8000_0000;
 /// The kernel's type for a task's `comm`: 16 bytes kept as words (so tracepoints read it
 /// without a lock), which the host reads as a string.
 pub const COMM_TYPE_NAME: &str = "TaskComm";
+/// The kernel's task structure, which a record's `task` points at (`curtask->field`).
+pub const TASK_TYPE_NAME: &str = "Task";
 /// Size of the event-id space (the control page has one byte per id).
 pub const MAX_EVENTS: usize = 256;
 /// Record alignment.
@@ -201,6 +203,8 @@ pub struct RecordHeader {
     pub tsc: u64,
     /// The task's `comm`, NUL-padded.
     pub comm: [u8; 16],
+    /// The task's address in the kernel (`curtask`; its fields are read through DWARF).
+    pub task: u64,
 }
 
 pub const RECORD_HEADER_SIZE: usize = core::mem::size_of::<RecordHeader>();
@@ -411,7 +415,7 @@ mod tests {
 
     #[test]
     fn layouts() {
-        assert_eq!(RECORD_HEADER_SIZE, 40);
+        assert_eq!(RECORD_HEADER_SIZE, 48);
         assert_eq!(core::mem::size_of::<Control>(), 4096);
         assert_eq!(
             core::mem::offset_of!(Control, filter_pid) as u64,

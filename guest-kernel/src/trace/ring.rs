@@ -187,6 +187,7 @@ fn write<E: Event>(payload: &E, extra: &[u8], frames: &[u64]) {
             pid,
             tsc: cpu::rdtsc(),
             comm: task.map_or([0; 16], |t| t.comm.get()),
+            task: task.map_or(0, |t| t as *const _ as u64),
         };
         // SAFETY: `reserve` keeps [pos, pos + size) and a pad at the old head inside this CPU's
         // RING_SIZE bytes of data, which only this CPU writes (interrupts are off) and the host

@@ -48,12 +48,28 @@ pub fn probe_catalog(text: Option<&KernelText>) -> ProbeCatalog {
                 })
                 .collect()
         }),
-        task_fields: vec![
-            FieldInfo::new("comm", FieldType::Str),
-            FieldInfo::new("pid", FieldType::Int),
-            FieldInfo::new("tgid", FieldType::Int),
-        ],
+        task_fields: task_fields(text),
     }
+}
+
+/// The fields of `curtask`: every field of the kernel's `Task` when DWARF has it (read from
+/// guest memory), with `comm`, `pid` and `tgid` always there (the records carry them).
+fn task_fields(text: Option<&KernelText>) -> Vec<FieldInfo> {
+    let mut fields = vec![
+        FieldInfo::new("comm", FieldType::Str),
+        FieldInfo::new("pid", FieldType::Int),
+        FieldInfo::new("tgid", FieldType::Int),
+    ];
+    if let Some(debug) = text.map(|t| t.debug()) {
+        if let Some(task) = debug.struct_named(abi::trace::TASK_TYPE_NAME) {
+            for f in debug.struct_fields(task) {
+                if !fields.iter().any(|have| have.name == f.name) {
+                    fields.push(f);
+                }
+            }
+        }
+    }
+    fields
 }
 
 /// The guest event behind a tracepoint probe.

@@ -70,6 +70,7 @@ pub fn encode_record_header(h: &RecordHeader) -> [u8; RECORD_HEADER_SIZE] {
     b[12..16].copy_from_slice(&h.pid.to_le_bytes());
     b[16..24].copy_from_slice(&h.tsc.to_le_bytes());
     b[24..40].copy_from_slice(&h.comm);
+    b[40..48].copy_from_slice(&h.task.to_le_bytes());
     b
 }
 
@@ -87,6 +88,7 @@ fn header_at(data: &[u8]) -> Option<RecordHeader> {
         pid: u32_at(12),
         tsc: u64::from_le_bytes(b[16..24].try_into().unwrap()),
         comm,
+        task: u64::from_le_bytes(b[40..48].try_into().unwrap()),
     })
 }
 
@@ -265,6 +267,7 @@ pub(crate) mod tests {
             pid: tid,
             tsc,
             comm,
+            task: 0xffff_8000_0012_3400,
         };
         let mut out = encode_record_header(&h).to_vec();
         assert_eq!(header_at(&out), Some(h));

@@ -5,7 +5,7 @@
 use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
 
 use super::decode::Record;
-use super::dwarf::{KernelDebug, KernelMemory, Param};
+use super::dwarf::{KernelDebug, KernelMemory, Param, Place};
 use crate::trace::{FieldRoot, FieldSource, Value};
 
 pub struct GuestFields<'a> {
@@ -38,10 +38,27 @@ impl GuestFields<'_> {
 
 impl FieldSource for GuestFields<'_> {
     fn field(&self, root: FieldRoot, path: &[String]) -> Option<Value> {
-        if root == FieldRoot::Args {
-            if let (Some(params), Some(debug)) = (self.params(), self.debug) {
-                return debug.arg_path(params, &self.regs(), path, self.mem);
+        match root {
+            FieldRoot::Args => {
+                if let (Some(params), Some(debug)) = (self.params(), self.debug) {
+                    return debug.arg_path(params, &self.regs(), path, self.mem);
+                }
             }
+            // `comm`, `pid` and `tgid` come with the record (exact at the event); the rest of
+            // the task is read from guest memory through DWARF.
+            FieldRoot::Curtask => {
+                let task = self.record.header.task;
+                match path {
+                    [] => return Some(Value::Int(task as i64)),
+                    [f] if matches!(f.as_str(), "comm" | "pid" | "tgid") => {}
+                    _ => {
+                        let debug = self.debug?;
+                        let ty = debug.struct_named(abi::trace::TASK_TYPE_NAME)?;
+                        return debug.follow(ty, Place::Memory(task), path, self.mem);
+                    }
+                }
+            }
+            _ => {}
         }
         FieldSource::field(self.record, root, path)
     }

@@ -76,6 +76,8 @@ pub trait KernelMemory {
 pub struct KernelDebug {
     pub(super) params: HashMap<u64, Vec<Param>>,
     pub(super) types: Vec<TypeDesc>,
+    /// Structures by their name (the first of a name), for `curtask`'s `Task`.
+    pub(super) structs: HashMap<String, TypeId>,
 }
 
 /// How deep field lookups look through wrapper structs, and pointer chains go.
@@ -103,6 +105,7 @@ impl KernelDebug {
             units: Vec::new(),
             memo: HashMap::new(),
             out: KernelDebug::default(),
+            named: None,
         };
         b.run().map_err(|e| e.to_string())?;
         Ok(b.out)
@@ -115,6 +118,22 @@ impl KernelDebug {
 
     pub fn ty(&self, id: TypeId) -> Option<&TypeDesc> {
         self.types.get(id)
+    }
+
+    /// The structure called `name`, if a function's parameters reach it.
+    pub fn struct_named(&self, name: &str) -> Option<TypeId> {
+        self.structs.get(name).copied()
+    }
+
+    /// The fields of structure `ty`, as the catalog lists them.
+    pub fn struct_fields(&self, ty: TypeId) -> Vec<FieldInfo> {
+        match self.types.get(ty) {
+            Some(TypeDesc::Struct { members, .. }) => members
+                .iter()
+                .map(|m| FieldInfo::new(&m.name, self.field_type(Some(m.ty))))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The catalog's view of a function's arguments: those that arrive in a register.
@@ -133,6 +152,7 @@ impl KernelDebug {
         match ty.and_then(|t| self.types.get(t)) {
             Some(TypeDesc::Int { .. }) => FieldType::Int,
             Some(TypeDesc::Pointer { .. }) => FieldType::Pointer,
+            Some(TypeDesc::Chars { .. }) => FieldType::Str,
             _ => match ty.map(|t| self.unwrap(t)) {
                 Some(t) if t != ty.unwrap_or(usize::MAX) => self.field_type(Some(t)),
                 _ => FieldType::Unknown,
@@ -426,6 +446,7 @@ mod tests {
         KernelDebug {
             params: HashMap::from([(0x1000, params)]),
             types,
+            structs: HashMap::from([("Task".to_string(), 4)]),
         }
     }
 

@@ -16,6 +16,8 @@ pub(super) struct Builder<'d, 'a> {
     pub units: Vec<(DebugInfoOffset, gimli::Unit<R<'a>>)>,
     pub memo: HashMap<DebugInfoOffset, TypeId>,
     pub out: KernelDebug,
+    /// The name of the structure `describe` just read (registered by `resolve`).
+    pub named: Option<String>,
 }
 
 impl<'a> Builder<'_, 'a> {
@@ -167,6 +169,9 @@ impl<'a> Builder<'_, 'a> {
             .describe(off, depth)
             .unwrap_or(TypeDesc::Opaque { size: 0 });
         self.out.types[id] = desc;
+        if let Some(name) = self.named.take() {
+            self.out.structs.entry(name).or_insert(id);
+        }
         id
     }
 
@@ -234,14 +239,21 @@ impl<'a> Builder<'_, 'a> {
                 TypeDesc::Chars { len: size }
             }
             gimli::DW_TAG_structure_type => {
+                let name = die
+                    .attr_value(gimli::DW_AT_name)
+                    .and_then(|n| self.dwarf.attr_string(unit, n).ok())
+                    .map(|n| n.to_string_lossy().into_owned());
+                let fields = struct_members(self.dwarf, unit, off)?;
                 let mut members = Vec::new();
-                for (name, offset, ty) in struct_members(self.dwarf, unit, off)? {
+                for (name, offset, ty) in fields {
                     members.push(Member {
                         name,
                         offset,
                         ty: self.resolve(ty, depth + 1),
                     });
                 }
+                // After the members: their own structures have been registered by now.
+                self.named = name;
                 TypeDesc::Struct { size, members }
             }
             _ => TypeDesc::Opaque { size },
