@@ -428,8 +428,8 @@ mod tests {
         assert_eq!(core::mem::offset_of!(RingHeader, tail) as u64, ring::TAIL);
         assert_eq!(core::mem::offset_of!(RingHeader, lost) as u64, ring::LOST);
         assert!(core::mem::size_of::<AreaHeader>() <= 4096);
-        assert_eq!(record_size(0), 40);
-        assert_eq!(record_size(1), 48);
+        assert_eq!(record_size(0), 48);
+        assert_eq!(record_size(1), 56);
     }
 
     #[test]
