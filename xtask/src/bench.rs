@@ -9,9 +9,9 @@
 //!   its line appears on the serial console (read through a pipe);
 //! - the kernel instructions of that boot path, counted under QEMU (bench_insns.rs).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -73,39 +73,69 @@ const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 /// off after [`QEMU_TIMEOUT`] is killed and reported as hung.
 fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     let start = Instant::now();
-    let mut child = vm_tests::qemu_command(kernel, initrd, append)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
-    let stdout = child.stdout.take().context("no QEMU stdout pipe")?;
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        let hung = finished.recv_timeout(QEMU_TIMEOUT).is_err();
-        if hung {
-            let _ = child.kill();
-        }
-        let _ = child.wait();
-        hung
-    });
     let mut to_user = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap_or_default();
+    let mut cmd = vm_tests::qemu_command(kernel, initrd, append);
+    cmd.stderr(Stdio::null());
+    run_watched(&mut cmd, QEMU_TIMEOUT, |line| {
         if to_user.is_none() && line.contains("bootmark: user space reached") {
             to_user = Some(start.elapsed());
         }
-    }
-    let _ = done.send(());
-    let hung = watchdog.join().unwrap_or(true);
-    let to_exit = start.elapsed();
-    if hung {
-        bail!("hung: killed after {} s", QEMU_TIMEOUT.as_secs());
-    }
+    })?;
     Ok(Sample {
         to_user: to_user.context("the guest never reached user space")?,
-        to_exit,
+        to_exit: start.elapsed(),
     })
+}
+
+/// Run `cmd` (stdin closed, stdout piped) to its end, handing `on_line` each line of its stdout
+/// as it arrives, then each line of its stderr if the caller piped it. A command still running
+/// after `timeout` is killed, and that is an error ("hung").
+pub(crate) fn run_watched(
+    cmd: &mut Command,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<ExitStatus> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| match cmd.get_program().to_string_lossy() {
+            p if p.starts_with("qemu") => {
+                format!("cannot start {p} (apt-get install qemu-system-x86)")
+            }
+            p => format!("cannot start {p}"),
+        })?;
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = e.read_to_end(&mut text);
+            text
+        })
+    });
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = finished.recv_timeout(timeout).is_err();
+        if hung {
+            let _ = child.kill();
+        }
+        (hung, child.wait())
+    });
+    for line in BufReader::new(stdout).split(b'\n') {
+        on_line(String::from_utf8_lossy(&line.unwrap_or_default()).trim_end_matches('\r'));
+    }
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    for line in String::from_utf8_lossy(&stderr).lines() {
+        on_line(line.trim_end_matches('\r'));
+    }
+    let _ = done.send(());
+    let (hung, status) = watchdog
+        .join()
+        .map_err(|_| anyhow::anyhow!("the watchdog thread panicked"))?;
+    if hung {
+        bail!("hung: killed after {} s", timeout.as_secs());
+    }
+    Ok(status?)
 }
 
 /// `runs` QEMU boots, summarized over the ones that finished; a boot that hangs or fails is
@@ -128,7 +158,8 @@ fn qemu_runs(runs: usize, boot: impl Fn() -> Result<Sample>) -> Result<(Sample, 
     Ok((summarize(samples), failed))
 }
 
-fn linux_kernel() -> Option<PathBuf> {
+/// Debian's Linux kernel (`linux-image-amd64`), the newest in /boot.
+pub(crate) fn linux_kernel() -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
         .ok()?
         .flatten()
@@ -162,9 +193,35 @@ fn linux_initramfs(bin_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-pub fn run(runs: usize) -> Result<()> {
+/// The sections of the benchmark, which `--only` picks from.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Boot times, boot-path instructions and VMM memory.
+    Boot,
+    /// The process and scheduler rows (`procbench`): ours and Linux under QEMU TCG.
+    Proc,
+    /// The tracing rows on our VMM.
+    Trace,
+}
+
+pub fn run(runs: usize, only: Option<Section>) -> Result<()> {
     let runs = runs.max(1);
     let a = build::all()?;
+    let wanted = |s: Section| only.is_none_or(|o| o == s);
+    if wanted(Section::Boot) {
+        boot(&a, runs)?;
+    }
+    if wanted(Section::Proc) {
+        crate::bench_proc::run(&a, runs)?;
+    }
+    if wanted(Section::Trace) {
+        crate::bench_trace::run(&a, runs)?;
+    }
+    Ok(())
+}
+
+/// The boot table, the boot path's instructions and the VMM's resident memory.
+fn boot(a: &build::Artifacts, runs: usize) -> Result<()> {
     let bin_dir = build::user_programs()?;
     let mut rows: Vec<(String, Sample)> = Vec::new();
 
@@ -172,7 +229,7 @@ pub fn run(runs: usize) -> Result<()> {
     let mut samples = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..runs {
-        let (s, r) = vmm_once(&a)?;
+        let (s, r) = vmm_once(a)?;
         samples.push(s);
         rss.push(r);
     }
@@ -261,7 +318,6 @@ pub fn run(runs: usize) -> Result<()> {
         "VMM resident memory beyond guest RAM (median): {} KiB (target < 3072 KiB)",
         rss[rss.len() / 2]
     );
-    crate::bench_trace::run(&a, runs)?;
     Ok(())
 }
 

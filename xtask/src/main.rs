@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_insns;
+mod bench_proc;
 mod bench_trace;
 mod build;
 mod cpio;
@@ -45,6 +46,9 @@ enum Command {
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// Run only this section.
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
     /// Count the kernel's boot-path instructions under QEMU and list the costliest functions.
     BootProfile {
@@ -60,7 +64,7 @@ fn main() {
         Command::Build => build::all().map(|_| ()),
         Command::Run { cpus, mem, cmdline } => run::run(cpus, &mem, &cmdline),
         Command::Test => test::all(),
-        Command::Bench { runs } => bench::run(runs),
+        Command::Bench { runs, only } => bench::run(runs, only),
         Command::BootProfile { top } => bench_insns::print(top),
     };
     if let Err(e) = result {
