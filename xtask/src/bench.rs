@@ -66,6 +66,35 @@ fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
     ))
 }
 
+/// The kernel command line `base` for Debian's Linux under QEMU TCG, with the TSC's rate. The
+/// guest's TSC is the host's (TCG reads it), and Linux's own calibration against the PIT fails
+/// now and then on a busy host ("Unable to calibrate against PIT"; microvm has no HPET or PM
+/// timer to fall back on): Linux then marks the TSC unstable and hangs at boot without a
+/// clocksource. Our kernel calibrates against the PIT itself.
+pub(crate) fn linux_append(base: &str) -> String {
+    format!("{base} tsc_early_khz={}", host_tsc_khz())
+}
+
+/// The host's TSC rate in kHz, measured once against its monotonic clock over 200 ms.
+fn host_tsc_khz() -> u64 {
+    static KHZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KHZ.get_or_init(|| {
+        // The TSC at the middle of a clock read.
+        let stamp = || {
+            // SAFETY: rdtsc only reads the time-stamp counter.
+            let before = unsafe { core::arch::x86_64::_rdtsc() };
+            let now = Instant::now();
+            // SAFETY: as above.
+            let after = unsafe { core::arch::x86_64::_rdtsc() };
+            (before + (after - before) / 2, now)
+        };
+        let (tsc0, t0) = stamp();
+        std::thread::sleep(Duration::from_millis(200));
+        let (tsc1, t1) = stamp();
+        ((tsc1 - tsc0) as f64 / (t1 - t0).as_secs_f64() / 1000.0).round() as u64
+    })
+}
+
 /// How long a QEMU boot may take before it counts as hung (TCG boots Linux in ~5 s).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -74,15 +103,21 @@ const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     let start = Instant::now();
     let mut to_user = None;
+    let mut last = String::new();
     let mut cmd = vm_tests::qemu_command(kernel, initrd, append);
     cmd.stderr(Stdio::null());
     run_watched(&mut cmd, QEMU_TIMEOUT, |line| {
         if to_user.is_none() && line.contains("bootmark: user space reached") {
             to_user = Some(start.elapsed());
         }
+        if !line.trim().is_empty() {
+            last = line.to_string();
+        }
     })?;
     Ok(Sample {
-        to_user: to_user.context("the guest never reached user space")?,
+        to_user: to_user.with_context(|| {
+            format!("the guest never reached user space; its last line: {last}")
+        })?,
         to_exit: start.elapsed(),
     })
 }
@@ -249,7 +284,7 @@ fn boot(a: &build::Artifacts, runs: usize) -> Result<()> {
             eprintln!("bench: Linux {} under QEMU TCG ({runs} runs)", k.display());
             let initrd = linux_initramfs(&bin_dir)?;
             Some(qemu_runs(runs, || {
-                qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1")
+                qemu_once(&k, &initrd, &linux_append("console=ttyS0 quiet panic=-1"))
             })?)
         }
         None => {

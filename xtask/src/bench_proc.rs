@@ -9,7 +9,8 @@
 //!
 //! One CPU for both kernels: `ctx_switch` is two processes on one CPU anyway, every row then
 //! measures one CPU's kernel path rather than how a busy host schedules two TCG vCPU threads,
-//! and Linux 6.1 sometimes hangs at boot under TCG with two.
+//! and with two, Linux 6.1 under TCG finds the vCPUs' TSCs unsynchronized and falls back to
+//! jiffies for its clock, which cannot time these rows.
 //!
 //! procbench prints each row as the median of 5 runs; a cell here is the median of those over
 //! the runs of the bench (`--runs`, at most [`MAX_RUNS`]), the sides taking turns so that a
@@ -45,7 +46,8 @@ const MAX_RUNS: usize = 5;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 const OURS_APPEND: &str = "console=ttyS0 quiet -- /bin/procbench";
-const LINUX_APPEND: &str = "console=ttyS0 quiet panic=-1 rdinit=/sbin/init -- /bin/procbench";
+/// Linux's, without the TSC rate ([`crate::bench::linux_append`]) and the program for init.
+const LINUX_APPEND: &str = "console=ttyS0 quiet panic=-1 rdinit=/sbin/init";
 
 /// What one procbench run said about one row.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +215,7 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
     let runs = runs.clamp(1, MAX_RUNS);
     let host_bin = build::user_programs()?.join("procbench");
     let linux = crate::bench::linux_kernel();
+    let linux_append = crate::bench::linux_append(LINUX_APPEND) + " -- /bin/procbench";
     eprintln!(
         "bench: procbench, {runs} runs each: ours and Linux under QEMU TCG ({CPUS} CPU), \
          ours on our VMM, the host"
@@ -232,7 +235,7 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
         if let Some(k) = &linux {
             theirs.push(one_run(
                 "Linux, QEMU TCG",
-                &mut qemu(k, &a.initramfs, LINUX_APPEND),
+                &mut qemu(k, &a.initramfs, &linux_append),
             )?);
         }
         let mut on_vmm = Command::new(&a.vmm);
