@@ -9,9 +9,9 @@
 //!   its line appears on the serial console (read through a pipe);
 //! - the kernel instructions of that boot path, counted under QEMU (bench_insns.rs).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -66,6 +66,35 @@ fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
     ))
 }
 
+/// The kernel command line `base` for Debian's Linux under QEMU TCG, with the TSC's rate. The
+/// guest's TSC is the host's (TCG reads it), and Linux's own calibration against the PIT fails
+/// now and then on a busy host ("Unable to calibrate against PIT"; microvm has no HPET or PM
+/// timer to fall back on): Linux then marks the TSC unstable and hangs at boot without a
+/// clocksource. Our kernel calibrates against the PIT itself.
+pub(crate) fn linux_append(base: &str) -> String {
+    format!("{base} tsc_early_khz={}", host_tsc_khz())
+}
+
+/// The host's TSC rate in kHz, measured once against its monotonic clock over 200 ms.
+fn host_tsc_khz() -> u64 {
+    static KHZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KHZ.get_or_init(|| {
+        // The TSC at the middle of a clock read.
+        let stamp = || {
+            // SAFETY: rdtsc only reads the time-stamp counter.
+            let before = unsafe { core::arch::x86_64::_rdtsc() };
+            let now = Instant::now();
+            // SAFETY: as above.
+            let after = unsafe { core::arch::x86_64::_rdtsc() };
+            (before + (after - before) / 2, now)
+        };
+        let (tsc0, t0) = stamp();
+        std::thread::sleep(Duration::from_millis(200));
+        let (tsc1, t1) = stamp();
+        ((tsc1 - tsc0) as f64 / (t1 - t0).as_secs_f64() / 1000.0).round() as u64
+    })
+}
+
 /// How long a QEMU boot may take before it counts as hung (TCG boots Linux in ~5 s).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -73,39 +102,75 @@ const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 /// off after [`QEMU_TIMEOUT`] is killed and reported as hung.
 fn qemu_once(kernel: &Path, initrd: &Path, append: &str) -> Result<Sample> {
     let start = Instant::now();
-    let mut child = vm_tests::qemu_command(kernel, initrd, append)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
-    let stdout = child.stdout.take().context("no QEMU stdout pipe")?;
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        let hung = finished.recv_timeout(QEMU_TIMEOUT).is_err();
-        if hung {
-            let _ = child.kill();
-        }
-        let _ = child.wait();
-        hung
-    });
     let mut to_user = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap_or_default();
+    let mut last = String::new();
+    let mut cmd = vm_tests::qemu_command(kernel, initrd, append);
+    cmd.stderr(Stdio::null());
+    run_watched(&mut cmd, QEMU_TIMEOUT, |line| {
         if to_user.is_none() && line.contains("bootmark: user space reached") {
             to_user = Some(start.elapsed());
         }
+        if !line.trim().is_empty() {
+            last = line.to_string();
+        }
+    })?;
+    Ok(Sample {
+        to_user: to_user.with_context(|| {
+            format!("the guest never reached user space; its last line: {last}")
+        })?,
+        to_exit: start.elapsed(),
+    })
+}
+
+/// Run `cmd` (stdin closed, stdout piped) to its end, handing `on_line` each line of its stdout
+/// as it arrives, then each line of its stderr if the caller piped it. A command still running
+/// after `timeout` is killed, and that is an error ("hung").
+pub(crate) fn run_watched(
+    cmd: &mut Command,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<ExitStatus> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| match cmd.get_program().to_string_lossy() {
+            p if p.starts_with("qemu") => {
+                format!("cannot start {p} (apt-get install qemu-system-x86)")
+            }
+            p => format!("cannot start {p}"),
+        })?;
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = e.read_to_end(&mut text);
+            text
+        })
+    });
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = finished.recv_timeout(timeout).is_err();
+        if hung {
+            let _ = child.kill();
+        }
+        (hung, child.wait())
+    });
+    for line in BufReader::new(stdout).split(b'\n') {
+        on_line(String::from_utf8_lossy(&line.unwrap_or_default()).trim_end_matches('\r'));
+    }
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    for line in String::from_utf8_lossy(&stderr).lines() {
+        on_line(line.trim_end_matches('\r'));
     }
     let _ = done.send(());
-    let hung = watchdog.join().unwrap_or(true);
-    let to_exit = start.elapsed();
+    let (hung, status) = watchdog
+        .join()
+        .map_err(|_| anyhow::anyhow!("the watchdog thread panicked"))?;
     if hung {
-        bail!("hung: killed after {} s", QEMU_TIMEOUT.as_secs());
+        bail!("hung: killed after {} s", timeout.as_secs());
     }
-    Ok(Sample {
-        to_user: to_user.context("the guest never reached user space")?,
-        to_exit,
-    })
+    Ok(status?)
 }
 
 /// `runs` QEMU boots, summarized over the ones that finished; a boot that hangs or fails is
@@ -128,7 +193,8 @@ fn qemu_runs(runs: usize, boot: impl Fn() -> Result<Sample>) -> Result<(Sample, 
     Ok((summarize(samples), failed))
 }
 
-fn linux_kernel() -> Option<PathBuf> {
+/// Debian's Linux kernel (`linux-image-amd64`), the newest in /boot.
+pub(crate) fn linux_kernel() -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
         .ok()?
         .flatten()
@@ -162,9 +228,36 @@ fn linux_initramfs(bin_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-pub fn run(runs: usize) -> Result<()> {
+/// The sections of the benchmark, which `--only` picks from.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Boot times, boot-path instructions and VMM memory.
+    Boot,
+    /// The process and scheduler rows (`procbench`): ours and Linux under QEMU TCG.
+    Proc,
+    /// The tracing rows on our VMM.
+    Trace,
+}
+
+pub fn run(runs: usize, only: Option<Section>) -> Result<()> {
     let runs = runs.max(1);
     let a = build::all()?;
+    let wanted = |s: Section| only.is_none_or(|o| o == s);
+    if wanted(Section::Boot) {
+        boot(&a, runs)?;
+    }
+    if wanted(Section::Proc) {
+        crate::bench_proc::run(&a, runs)?;
+    }
+    if wanted(Section::Trace) {
+        crate::bench_trace::run(&a, runs)?;
+        crate::bench_tracepoint::print(&crate::bench_tracepoint::measure(&a.kernel, &a.initramfs)?);
+    }
+    Ok(())
+}
+
+/// The boot table, the boot path's instructions and the VMM's resident memory.
+fn boot(a: &build::Artifacts, runs: usize) -> Result<()> {
     let bin_dir = build::user_programs()?;
     let mut rows: Vec<(String, Sample)> = Vec::new();
 
@@ -172,7 +265,7 @@ pub fn run(runs: usize) -> Result<()> {
     let mut samples = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..runs {
-        let (s, r) = vmm_once(&a)?;
+        let (s, r) = vmm_once(a)?;
         samples.push(s);
         rss.push(r);
     }
@@ -192,7 +285,7 @@ pub fn run(runs: usize) -> Result<()> {
             eprintln!("bench: Linux {} under QEMU TCG ({runs} runs)", k.display());
             let initrd = linux_initramfs(&bin_dir)?;
             Some(qemu_runs(runs, || {
-                qemu_once(&k, &initrd, "console=ttyS0 quiet panic=-1")
+                qemu_once(&k, &initrd, &linux_append("console=ttyS0 quiet panic=-1"))
             })?)
         }
         None => {
@@ -255,14 +348,12 @@ pub fn run(runs: usize) -> Result<()> {
         let name: String = name.chars().take(90).collect();
         println!("  {n:>8}  {name}");
     }
-    crate::bench_tracepoint::print(&crate::bench_tracepoint::measure(&a.kernel, &a.initramfs)?);
     rss.sort();
     println!();
     println!(
         "VMM resident memory beyond guest RAM (median): {} KiB (target < 3072 KiB)",
         rss[rss.len() / 2]
     );
-    crate::bench_trace::run(&a, runs)?;
     Ok(())
 }
 

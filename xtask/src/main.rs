@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_insns;
+mod bench_proc;
 mod bench_trace;
 mod bench_tracepoint;
 mod build;
@@ -46,6 +47,9 @@ enum Command {
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// Run only this section.
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
     /// Count the kernel's boot-path instructions under QEMU and list the costliest functions.
     BootProfile {
@@ -64,7 +68,7 @@ fn main() {
         Command::Build => build::all().map(|_| ()),
         Command::Run { cpus, mem, cmdline } => run::run(cpus, &mem, &cmdline),
         Command::Test => test::all(),
-        Command::Bench { runs } => bench::run(runs),
+        Command::Bench { runs, only } => bench::run(runs, only),
         Command::BootProfile {
             tracepoints: true, ..
         } => build::all().and_then(|a| {
