@@ -16,6 +16,7 @@ use crate::arch::phys_to_virt;
 use crate::kernel::errno::*;
 use crate::kernel::task::{Task, PF_FORKNOEXEC, PF_KTHREAD};
 use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_TOP};
+use crate::mm::vma::FileImage;
 
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
@@ -81,19 +82,28 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
         return Err(EACCES);
     }
     file.permission(w.fsuid, w.fsgid, 1)?;
-    let data = file.ops.file_data().ok_or(ENOEXEC)?.lock();
-    let image = data.bytes();
-    let plan = binfmt_elf::parse(image)?;
+    let plan = {
+        let data = file.ops.file_data().ok_or(ENOEXEC)?.lock();
+        binfmt_elf::parse(data.bytes())?
+    };
     let mut mm = MmStruct::new()?;
     mm.exe_file = Some(exe.clone());
     for seg in &plan.segments {
         let start = seg.vaddr & !(PAGE - 1);
         let end = crate::mm::mmap::page_align_up(seg.vaddr + seg.memsz).ok_or(ENOEXEC)?;
         let prot = prot_of(seg.flags);
-        mm.insert_vma(start, end, prot);
-        // File-backed part, copied; the rest of the segment (bss) is demand-zero.
-        let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
-        place(&mut mm, seg.vaddr, file)?;
+        // The segment's pages are read from the file at their first fault, as Linux maps an
+        // executable (`elf_map`): a program that exits at once touches a few pages of it,
+        // not all. Past `p_filesz` they read as zeros (`.bss`), and beyond the last file page
+        // the VMA is demand-zero like any anonymous memory.
+        if seg.vaddr % PAGE != seg.offset % PAGE {
+            return Err(EINVAL);
+        }
+        let image = Arc::new(FileImage {
+            inode: file.clone(),
+            file_end: seg.offset + seg.filesz,
+        });
+        mm.insert_file_vma(start, end, prot, seg.offset / PAGE, image);
         // Code and data bounds, as Linux's load_elf_binary records them (/proc/<pid>/status).
         let file_end = seg.vaddr + seg.filesz;
         if seg.flags & PF_X != 0 {

@@ -22,10 +22,12 @@ use super::mmap::{
     STACK_SIZE,
 };
 use super::page_alloc::{
-    alloc_user_page, copy_page, get_page, is_zero_page, page_count, put_page, zero_page,
+    alloc_user_page, copy_page, fill_page, get_page, is_zero_page, page_count, put_page, zero_page,
 };
 use super::tlb::flush_tlb_page;
-use super::vma::{VmFile, VmFlags, TASK_SIZE, VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE};
+use super::vma::{
+    FileImage, VmFile, VmFlags, TASK_SIZE, VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE,
+};
 use super::vmstat::{count_vm_event, VmEvent};
 
 /// Why a fault could not be resolved; the signal it becomes.
@@ -94,7 +96,13 @@ pub fn handle_mm_fault(
             let file = file.ok_or(FaultError::NoVma)?;
             do_shared_fault(mm, page, flags, &file, pgoff)
         }
-        None => do_anonymous_page(mm, page, flags, write),
+        None => match mm.vmas.vma_lookup(page).and_then(|v| {
+            let image = v.image.clone()?;
+            Some((image, v.pgoff_of(page)))
+        }) {
+            Some((image, pgoff)) => do_read_file_page(mm, page, flags, &image, pgoff),
+            None => do_anonymous_page(mm, page, flags, write),
+        },
         // PROT_NONE left behind on an accessible VMA: put the VMA's rights back.
         Some((phys, pte)) if pte & PTE_PRESENT == 0 => {
             let mut prot = vm_get_page_prot(flags);
@@ -130,6 +138,34 @@ fn do_anonymous_page(
     }
     let phys = alloc_user_page(PG_ANON, true).ok_or(FaultError::NoMemory)?;
     if let Err(e) = map(mm, page, phys, prot) {
+        put_page(phys);
+        return Err(e);
+    }
+    mm.add_mm_counter(MM_ANONPAGES, 1);
+    Ok(())
+}
+
+/// First touch of a private file mapping (an executable's segment): a private page with the
+/// file's bytes (Linux's `do_read_fault`, with a copy instead of the page cache's page).
+fn do_read_file_page(
+    mm: &mut MmStruct,
+    page: u64,
+    flags: VmFlags,
+    image: &FileImage,
+    pgoff: u64,
+) -> Result<(), FaultError> {
+    let phys = alloc_user_page(PG_ANON, false).ok_or(FaultError::NoMemory)?;
+    {
+        let data = image.inode.ops.file_data().map(|d| d.lock());
+        let bytes = data.as_ref().map_or(&[][..], |d| d.bytes());
+        let from = pgoff.saturating_mul(PAGE);
+        let to = from.saturating_add(PAGE).min(image.file_end);
+        // A file shorter than its program headers say reads as zeros where it ends.
+        let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX).min(bytes.len());
+        let start = clamp(from);
+        fill_page(phys, 0, &bytes[start..clamp(to).max(start)]);
+    }
+    if let Err(e) = map(mm, page, phys, vm_get_page_prot(flags)) {
         put_page(phys);
         return Err(e);
     }

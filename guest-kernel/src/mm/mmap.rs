@@ -14,6 +14,8 @@
 
 #![deny(unsafe_code)]
 
+use alloc::sync::Arc;
+
 use super::arch::paging::{PageTable, PTE_NX, PTE_PROTNONE, PTE_USER, PTE_WRITE};
 use super::fault::handle_mm_fault;
 use super::mem_map::PG_ANON;
@@ -21,9 +23,9 @@ use super::page_alloc::{alloc_user_page, is_zero_page, page_count, put_page};
 use super::shmem::ShmemFile;
 use super::tlb::flush_tlb_range;
 use super::vma::{
-    VmFlags, Vma, VmaTree, MMAP_MIN_ADDR, TASK_SIZE, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC,
-    VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE,
-    VM_READ, VM_SHARED, VM_WRITE,
+    FileImage, VmFlags, Vma, VmaTree, MMAP_MIN_ADDR, TASK_SIZE, VM_ACCESS_FLAGS, VM_ACCOUNT,
+    VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
+    VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
 };
 use crate::kernel::errno::*;
 
@@ -195,7 +197,9 @@ impl MmStruct {
     }
 
     /// Private anonymous memory over `[start, end)` with `prot`, replacing whatever was
-    /// mapped there (exec's program segments). An empty range maps nothing.
+    /// mapped there: the tests' stand-in for an executable's segments. An empty range maps
+    /// nothing.
+    #[cfg(test)]
     pub fn insert_vma(&mut self, start: u64, end: u64, prot: u64) {
         if start >= end || end > TASK_SIZE || !start.is_multiple_of(PAGE) {
             return;
@@ -206,6 +210,31 @@ impl MmStruct {
             flags |= VM_ACCOUNT;
         }
         self.vmas.insert(Vma::anon(start, end, flags));
+    }
+
+    /// Map `[start, end)` privately from `image`, the page at `start` being the file's page
+    /// `pgoff`; read in at fault time (exec's segments).
+    pub fn insert_file_vma(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: u64,
+        pgoff: u64,
+        image: Arc<FileImage>,
+    ) {
+        if start >= end || end > TASK_SIZE || !start.is_multiple_of(PAGE) {
+            return;
+        }
+        self.unmap_region(start, end);
+        let mut flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        if flags & VM_WRITE != 0 {
+            flags |= VM_ACCOUNT;
+        }
+        self.vmas.insert(Vma {
+            pgoff,
+            image: Some(image),
+            ..Vma::anon(start, end, flags)
+        });
     }
 
     /// Linux's `do_mmap` for anonymous memory; the flags have been validated by the syscall.
@@ -258,6 +287,7 @@ impl MmStruct {
                 flags: vm_flags,
                 pgoff: 0,
                 file: Some(ShmemFile::new()),
+                image: None,
             }
         } else {
             Vma::anon(addr, end, vm_flags)

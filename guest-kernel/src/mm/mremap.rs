@@ -146,6 +146,7 @@ impl MmStruct {
             flags: v.flags,
             pgoff: v.pgoff_of(addr),
             file: v.file.clone(),
+            image: v.image.clone(),
         };
         if !self.pgd.move_range(addr, to, old_len) {
             return Err(ENOMEM);

@@ -311,6 +311,21 @@ pub fn memcpy_from_page(dst: &mut [u8], phys: u64, offset: usize) {
     };
 }
 
+/// Fill the page at `phys` with `data` at `offset` and zeros around it (a private file page
+/// read in at fault time: its bytes from the file, the rest of the page zero).
+pub fn fill_page(phys: u64, offset: usize, data: &[u8]) {
+    let page = PAGE_SIZE as usize;
+    assert!(offset + data.len() <= page);
+    let at = phys_to_virt(phys) as *mut u8;
+    // SAFETY: the writes stay inside one page of the direct map (checked above), which the
+    // caller just allocated and has not mapped anywhere yet.
+    unsafe {
+        core::ptr::write_bytes(at, 0, offset);
+        core::ptr::copy_nonoverlapping(data.as_ptr(), at.add(offset), data.len());
+        core::ptr::write_bytes(at.add(offset + data.len()), 0, page - offset - data.len());
+    }
+}
+
 pub fn total_pages() -> u64 {
     TOTAL_PAGES.load(Relaxed)
 }

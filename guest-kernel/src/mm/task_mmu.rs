@@ -18,9 +18,14 @@ const SHMEM_DEV: (u32, u32) = (0, 1);
 /// One line of /proc/<pid>/maps (`show_map_vma`).
 pub fn show_map_vma(out: &mut String, v: &Vma, name: Option<&str>) {
     let line = out.len();
-    let (pgoff, (major, minor), ino) = match &v.file {
-        Some(f) => (v.pgoff.wrapping_mul(PAGE), SHMEM_DEV, f.ino),
-        None => (0, (0, 0), 0),
+    let (pgoff, (major, minor), ino) = match (&v.file, &v.image) {
+        (Some(f), _) => (v.pgoff.wrapping_mul(PAGE), SHMEM_DEV, f.ino),
+        (None, Some(image)) => {
+            let dev = image.inode.sb.dev;
+            let dev = (crate::fs::inode::major(dev), crate::fs::inode::minor(dev));
+            (v.pgoff.wrapping_mul(PAGE), dev, image.inode.ino)
+        }
+        (None, None) => (0, (0, 0), 0),
     };
     let flag = |bit, c| if v.flags & bit != 0 { c } else { '-' };
     let _ = write!(
@@ -101,12 +106,19 @@ pub fn task_mem(out: &mut String, m: &TaskMem) {
 
 impl MmStruct {
     /// `/proc/<pid>/maps`: one line per VMA in Linux's format, `[heap]` and `[stack]` named
-    /// as Linux names them, shared anonymous memory as `/dev/zero (deleted)`.
-    #[allow(dead_code)] // until procfs calls it
-    pub fn proc_maps(&self, out: &mut String) {
+    /// as Linux names them, shared anonymous memory as `/dev/zero (deleted)`, the program's
+    /// segments by `exe_name` (its path as the reader sees it).
+    pub fn proc_maps(&self, out: &mut String, exe_name: Option<&str>) {
+        let exe = self.exe_file.as_ref().and_then(|p| p.inode().ok());
         for v in self.vmas.iter() {
+            let of_exe = |i: &alloc::sync::Arc<super::vma::FileImage>| {
+                exe.as_ref()
+                    .is_some_and(|e| alloc::sync::Arc::ptr_eq(e, &i.inode))
+            };
             let name = if v.file.is_some() {
                 Some("/dev/zero (deleted)")
+            } else if v.image.as_ref().is_some_and(of_exe) {
+                exe_name
             } else if v.start <= self.brk && v.end >= self.start_brk {
                 Some("[heap]")
             } else if v.start <= self.start_stack && v.end >= self.start_stack {
@@ -170,6 +182,7 @@ mod tests {
             flags: VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE | VM_MAYREAD | VM_MAYWRITE,
             pgoff: 1,
             file: Some(file.clone()),
+            image: None,
         };
         show_map_vma(&mut out, &shared, Some("/dev/zero (deleted)"));
         let lines: Vec<&str> = out.lines().collect();

@@ -179,7 +179,7 @@ fn shared_anonymous_memory_is_shared_across_dup_mmap() {
     assert_eq!(parent.get_mm_counter(MM_SHMEMPAGES), 2);
     assert_eq!(parent.get_mm_counter(MM_ANONPAGES), 0);
     let mut maps = String::new();
-    parent.proc_maps(&mut maps);
+    parent.proc_maps(&mut maps, None);
     assert!(maps.contains(" rw-s 00000000 00:01 "), "{maps}");
     assert!(maps.ends_with(" /dev/zero (deleted)\n"), "{maps}");
 }
@@ -467,7 +467,7 @@ fn brk_grows_merges_and_shrinks() {
     assert_eq!(mm.set_brk(0x40_8000), 0x40_2001);
     assert_eq!(mm.set_brk(u64::MAX), 0x40_2001);
     let mut maps = String::new();
-    mm.proc_maps(&mut maps);
+    mm.proc_maps(&mut maps, None);
     assert!(
         maps.starts_with("00400000-00403000 rw-p 00000000 00:00 0"),
         "{maps}"
@@ -519,7 +519,7 @@ fn proc_files_describe_a_small_process() {
         write(&mut mm, va, 1).unwrap();
     }
     let mut maps = String::new();
-    mm.proc_maps(&mut maps);
+    mm.proc_maps(&mut maps, None);
     let lines: Vec<&str> = maps.lines().collect();
     assert_eq!(lines.len(), 5, "{maps}");
     assert_eq!(lines[0], "00400000-00401000 r--p 00000000 00:00 0 ");
@@ -599,7 +599,7 @@ fn split_and_moved_shared_mappings_keep_their_file_offsets() {
     mm.madvise(b, 2 * P, MADV_DONTNEED).unwrap();
     assert_eq!(read(&mut mm, b + P).unwrap(), 0x63);
     let mut maps = String::new();
-    mm.proc_maps(&mut maps);
+    mm.proc_maps(&mut maps, None);
     assert!(maps.contains(" rw-s 00002000 00:01 "), "{maps}");
 }
 
@@ -671,4 +671,58 @@ fn the_cpu_mask_follows_the_tasks_a_cpu_runs_and_a_returning_cpu_catches_up() {
     assert!(!tb.tlb_stale_here());
     // Leave the per-CPU state as the next test expects it: no address space running.
     enter_lazy_tlb(&tb);
+}
+
+#[test]
+fn file_image_pages_are_read_in_at_first_touch_and_private() {
+    use alloc::sync::Arc;
+
+    use super::vma::FileImage;
+    use crate::fs::inode::{SuperBlock, S_IFREG};
+
+    let _m = machine();
+    let sb = SuperBlock::new_anon("tmpfs", 0x0102_1994);
+    let inode = crate::fs::tmpfs::new_inode(&sb, S_IFREG | 0o755, 0).unwrap();
+    // Two pages and a bit of "file": page 0 is 'a's, page 1 'b's, then "cc".
+    let mut bytes = alloc::vec![b'a'; P as usize];
+    bytes.extend(core::iter::repeat_n(b'b', P as usize));
+    bytes.extend(b"cc");
+    inode
+        .ops
+        .file_data()
+        .unwrap()
+        .lock()
+        .write_at(0, &bytes)
+        .unwrap();
+    let free = free_page_count();
+    let mut mm = MmStruct::new().unwrap();
+    // A segment at 0x40_1000 from file page 1, its bytes ending one byte into page 2, with
+    // .bss after: three pages of VMA.
+    let image = Arc::new(FileImage {
+        inode,
+        file_end: 2 * P + 1,
+    });
+    mm.insert_file_vma(0x40_1000, 0x40_4000, RW, 1, image);
+    // Nothing is read in until touched.
+    assert_eq!(mm.get_mm_rss(), 0);
+    assert_eq!(read(&mut mm, 0x40_1000 + 5).unwrap(), b'b');
+    assert_eq!(mm.get_mm_rss(), 1);
+    // The last file page: its one byte, then zeros (the file's second 'c' is past file_end).
+    assert_eq!(read(&mut mm, 0x40_2000).unwrap(), b'c');
+    assert_eq!(read(&mut mm, 0x40_2001).unwrap(), 0);
+    // Past the file: zeros.
+    assert_eq!(read(&mut mm, 0x40_3000 + 9).unwrap(), 0);
+    assert_eq!(mm.get_mm_rss(), 3);
+    // Private: a write changes this copy only, and a fork shares it copy-on-write.
+    write(&mut mm, 0x40_1000, b'X').unwrap();
+    let mut child = mm.dup_mmap().unwrap();
+    assert_eq!(read(&mut child, 0x40_1000).unwrap(), b'X');
+    write(&mut child, 0x40_1000, b'Y').unwrap();
+    assert_eq!(read(&mut mm, 0x40_1000).unwrap(), b'X');
+    // MADV_DONTNEED drops the private copy: the next touch reads the file again.
+    mm.madvise(0x40_1000, P, MADV_DONTNEED).unwrap();
+    assert_eq!(read(&mut mm, 0x40_1000).unwrap(), b'b');
+    drop(child);
+    drop(mm);
+    assert_eq!(free_page_count(), free, "every page comes back");
 }

@@ -48,15 +48,27 @@ pub const VM_ACCESS_FLAGS: VmFlags = VM_READ | VM_WRITE | VM_EXEC;
 /// mappings will join it when there is a page cache.
 pub type VmFile = Arc<ShmemFile>;
 
+/// A private mapping of a regular file's bytes (an executable's segments): pages are read
+/// in at the first fault, each a private copy, so a program touches only what it runs.
+/// Without a page cache the copies are not shared between processes.
+pub struct FileImage {
+    pub inode: Arc<crate::fs::inode::Inode>,
+    /// File offset at which the mapped bytes end (a segment's `p_offset + p_filesz`): past it,
+    /// pages read as zeros (the start of `.bss`).
+    pub file_end: u64,
+}
+
 #[derive(Clone)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,
     pub flags: VmFlags,
-    /// Offset of `start` in `file`, in pages; for anonymous memory Linux's
+    /// Offset of `start` in `file` or `image`, in pages; for anonymous memory Linux's
     /// `start >> PAGE_SHIFT` at creation, so that only pieces of one mapping merge back.
     pub pgoff: u64,
     pub file: Option<VmFile>,
+    /// The file a private mapping is read from, if any.
+    pub image: Option<Arc<FileImage>>,
 }
 
 impl core::fmt::Debug for Vma {
@@ -78,6 +90,7 @@ impl Vma {
             flags,
             pgoff: start / PAGE_SIZE,
             file: None,
+            image: None,
         }
     }
 
@@ -109,11 +122,17 @@ impl Vma {
     }
 
     fn same_file(&self, other: &Vma) -> bool {
-        match (&self.file, &other.file) {
+        let image = match (&self.image, &other.image) {
             (None, None) => true,
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
-        }
+        };
+        image
+            && match (&self.file, &other.file) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
     }
 
     /// Whether `next` continues this VMA seamlessly (Linux's `can_vma_merge_after`).
@@ -436,6 +455,7 @@ mod tests {
             flags: RW | VM_SHARED | VM_MAYSHARE,
             pgoff,
             file: Some(file.clone()),
+            image: None,
         };
         t.insert(shared(0x20000, 0x21000, 0));
         t.insert(shared(0x21000, 0x22000, 5));
