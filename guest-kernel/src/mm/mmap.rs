@@ -197,19 +197,10 @@ impl MmStruct {
     }
 
     /// Private anonymous memory over `[start, end)` with `prot`, replacing whatever was
-    /// mapped there: the tests' stand-in for an executable's segments. An empty range maps
-    /// nothing.
+    /// mapped there: the tests' stand-in for an executable's segments.
     #[cfg(test)]
     pub fn insert_vma(&mut self, start: u64, end: u64, prot: u64) {
-        if start >= end || end > TASK_SIZE || !start.is_multiple_of(PAGE) {
-            return;
-        }
-        self.unmap_region(start, end);
-        let mut flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-        if flags & VM_WRITE != 0 {
-            flags |= VM_ACCOUNT;
-        }
-        self.vmas.insert(Vma::anon(start, end, flags));
+        self.insert_private(start, end, prot, None);
     }
 
     /// Map `[start, end)` privately from `image`, the page at `start` being the file's page
@@ -222,6 +213,18 @@ impl MmStruct {
         pgoff: u64,
         image: Arc<FileImage>,
     ) {
+        self.insert_private(start, end, prot, Some((pgoff, image)));
+    }
+
+    /// A private mapping at a fixed place, replacing whatever was mapped there; anonymous or
+    /// from a file image at a page offset. An empty or misplaced range maps nothing.
+    fn insert_private(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: u64,
+        image: Option<(u64, Arc<FileImage>)>,
+    ) {
         if start >= end || end > TASK_SIZE || !start.is_multiple_of(PAGE) {
             return;
         }
@@ -230,11 +233,12 @@ impl MmStruct {
         if flags & VM_WRITE != 0 {
             flags |= VM_ACCOUNT;
         }
-        self.vmas.insert(Vma {
-            pgoff,
-            image: Some(image),
-            ..Vma::anon(start, end, flags)
-        });
+        let mut vma = Vma::anon(start, end, flags);
+        if let Some((pgoff, image)) = image {
+            vma.pgoff = pgoff;
+            vma.image = Some(image);
+        }
+        self.vmas.insert(vma);
     }
 
     /// Linux's `do_mmap` for anonymous memory; the flags have been validated by the syscall.
