@@ -197,6 +197,8 @@ pub struct Inode {
     pub sb: Arc<SuperBlock>,
     pub meta: Mutex<InodeMeta>,
     pub ops: alloc::boxed::Box<dyn InodeOps>,
+    /// The file's pages as its mappings see them (`i_mapping`).
+    pub i_mapping: crate::mm::filemap::AddressSpace,
 }
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(2);
@@ -222,6 +224,7 @@ impl Inode {
             sb: sb.clone(),
             meta: Mutex::new(meta),
             ops: alloc::boxed::Box::new(ops),
+            i_mapping: crate::mm::filemap::AddressSpace::new(),
         })
     }
 
@@ -250,7 +253,10 @@ impl Inode {
     }
 
     /// Update mtime and ctime after a change of contents.
+    /// The contents changed (every write and truncate says so): new times, and the cached
+    /// pages are stale.
     pub fn touch_mtime(&self) {
+        self.i_mapping.invalidate();
         let now = current_time();
         let mut m = self.meta.lock();
         m.mtime = now;

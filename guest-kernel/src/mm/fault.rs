@@ -145,8 +145,9 @@ fn do_anonymous_page(
     Ok(())
 }
 
-/// First touch of a private file mapping (an executable's segment): a private page with the
-/// file's bytes (Linux's `do_read_fault`, with a copy instead of the page cache's page).
+/// First touch of a private file mapping (an executable's segment): the file's page from its
+/// page cache, read in if it is not there yet, mapped read-only so that a write copies it
+/// (Linux's `do_read_fault`; a write fault then takes `do_wp_page`'s copy).
 fn do_read_file_page(
     mm: &mut MmStruct,
     page: u64,
@@ -154,18 +155,35 @@ fn do_read_file_page(
     image: &FileImage,
     pgoff: u64,
 ) -> Result<(), FaultError> {
-    let phys = alloc_user_page(PG_ANON, false).ok_or(FaultError::NoMemory)?;
-    {
-        let data = image.inode.ops.file_data().map(|d| d.lock());
+    let inode = &image.inode;
+    // Bytes past `file_end` (the start of `.bss` in the segment's last file page) must read
+    // as zeros: such a page is this mapping's own, not the cache's.
+    let from = pgoff.saturating_mul(PAGE);
+    let past_end = from.saturating_add(PAGE) > image.file_end;
+    let read = |phys: u64| {
+        let data = inode.ops.file_data().map(|d| d.lock());
         let bytes = data.as_ref().map_or(&[][..], |d| d.bytes());
-        let from = pgoff.saturating_mul(PAGE);
-        let to = from.saturating_add(PAGE).min(image.file_end);
         // A file shorter than its program headers say reads as zeros where it ends.
         let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX).min(bytes.len());
         let start = clamp(from);
+        let to = from.saturating_add(PAGE).min(image.file_end);
         fill_page(phys, 0, &bytes[start..clamp(to).max(start)]);
+    };
+    let phys = if past_end {
+        let phys = alloc_user_page(PG_ANON, false).ok_or(FaultError::NoMemory)?;
+        read(phys);
+        phys
+    } else {
+        inode
+            .i_mapping
+            .find_or_read_page(pgoff, read)
+            .ok_or(FaultError::NoMemory)?
+    };
+    let mut prot = vm_get_page_prot(flags);
+    if !past_end {
+        prot &= !PTE_WRITE;
     }
-    if let Err(e) = map(mm, page, phys, vm_get_page_prot(flags)) {
+    if let Err(e) = map(mm, page, phys, prot) {
         put_page(phys);
         return Err(e);
     }

@@ -10,6 +10,7 @@ pub mod buddy;
 #[cfg(test)]
 mod emu;
 pub mod fault;
+pub mod filemap;
 pub mod madvise;
 pub mod mem_map;
 pub mod memblock;

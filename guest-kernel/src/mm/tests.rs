@@ -702,7 +702,7 @@ fn file_image_pages_are_read_in_at_first_touch_and_private() {
         inode,
         file_end: 2 * P + 1,
     });
-    mm.insert_file_vma(0x40_1000, 0x40_4000, RW, 1, image);
+    mm.insert_file_vma(0x40_1000, 0x40_4000, RW, 1, image.clone());
     // Nothing is read in until touched.
     assert_eq!(mm.get_mm_rss(), 0);
     assert_eq!(read(&mut mm, 0x40_1000 + 5).unwrap(), b'b');
@@ -713,6 +713,20 @@ fn file_image_pages_are_read_in_at_first_touch_and_private() {
     // Past the file: zeros.
     assert_eq!(read(&mut mm, 0x40_3000 + 9).unwrap(), 0);
     assert_eq!(mm.get_mm_rss(), 3);
+    // Another process running the same file maps the same cached frame (read-only: shared),
+    // except for the page that ends the file's bytes, which is each mapping's own.
+    let image2 = Arc::new(FileImage {
+        inode: image.inode.clone(),
+        file_end: image.file_end,
+    });
+    let mut other = MmStruct::new().unwrap();
+    other.insert_file_vma(0x40_1000, 0x40_4000, RW, 1, image2);
+    assert_eq!(read(&mut other, 0x40_1000).unwrap(), b'b');
+    let (shared, writable) = frame(&mut mm, 0x40_1000).unwrap();
+    assert_eq!(frame(&mut other, 0x40_1000).unwrap().0, shared);
+    assert!(!writable);
+    assert_eq!(image.inode.i_mapping.nr_pages(), 1);
+    drop(other);
     // Private: a write changes this copy only, and a fork shares it copy-on-write.
     write(&mut mm, 0x40_1000, b'X').unwrap();
     let mut child = mm.dup_mmap().unwrap();
@@ -722,7 +736,11 @@ fn file_image_pages_are_read_in_at_first_touch_and_private() {
     // MADV_DONTNEED drops the private copy: the next touch reads the file again.
     mm.madvise(0x40_1000, P, MADV_DONTNEED).unwrap();
     assert_eq!(read(&mut mm, 0x40_1000).unwrap(), b'b');
+    // A write to the file drops its cached pages: later faults read the new bytes.
+    image.inode.touch_mtime();
+    assert_eq!(image.inode.i_mapping.nr_pages(), 0);
     drop(child);
     drop(mm);
+    drop(image);
     assert_eq!(free_page_count(), free, "every page comes back");
 }
