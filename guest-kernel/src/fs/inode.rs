@@ -252,9 +252,8 @@ impl Inode {
         self.ops.size()
     }
 
-    /// Update mtime and ctime after a change of contents.
-    /// The contents changed (every write and truncate says so): new times, and the cached
-    /// pages are stale.
+    /// The contents changed (every write and truncate says so): new mtime and ctime, and the
+    /// cached pages are stale.
     pub fn touch_mtime(&self) {
         self.i_mapping.invalidate();
         let now = current_time();

@@ -243,6 +243,34 @@ impl MmStruct {
 
     /// Linux's `do_mmap` for anonymous memory; the flags have been validated by the syscall.
     pub fn do_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64) -> KResult<u64> {
+        self.mmap_region(addr, len, prot, flags, None)
+    }
+
+    /// `do_mmap` of a file, privately: the file's page `pgoff` at the mapping's start, read in
+    /// at fault time through the file's page cache, copied on write.
+    pub fn do_mmap_file(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        pgoff: u64,
+        image: Arc<FileImage>,
+    ) -> KResult<u64> {
+        if flags & MAP_TYPE != MAP_PRIVATE {
+            return Err(ENODEV);
+        }
+        self.mmap_region(addr, len, prot, flags, Some((pgoff, image)))
+    }
+
+    fn mmap_region(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        image: Option<(u64, Arc<FileImage>)>,
+    ) -> KResult<u64> {
         if len == 0 {
             return Err(EINVAL);
         }
@@ -292,6 +320,12 @@ impl MmStruct {
                 pgoff: 0,
                 file: Some(ShmemFile::new()),
                 image: None,
+            }
+        } else if let Some((pgoff, image)) = image {
+            Vma {
+                pgoff,
+                image: Some(image),
+                ..Vma::anon(addr, end, vm_flags)
             }
         } else {
             Vma::anon(addr, end, vm_flags)

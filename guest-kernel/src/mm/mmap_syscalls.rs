@@ -5,10 +5,12 @@
 //! x86_64 numbers: mmap 9, mprotect 10, munmap 11, brk 12, mremap 25, msync 26, mincore 27,
 //! madvise 28.
 
+use alloc::sync::Arc;
 use alloc::vec;
 
 use super::mmap::{MAP_ANONYMOUS, PAGE};
 use super::usercopy::{access_ok, copy_to_user};
+use super::vma::FileImage;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
 
@@ -20,14 +22,31 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
     if !offset.is_multiple_of(PAGE) {
         return Err(EINVAL);
     }
-    // File mappings arrive with the page cache; for anonymous ones Linux ignores `fd` and
-    // `offset`.
-    let _ = fd;
-    if flags & MAP_ANONYMOUS == 0 {
+    // For anonymous memory Linux ignores `fd` and `offset`.
+    if flags & MAP_ANONYMOUS != 0 {
+        let mm = mm()?;
+        let addr = mm.lock().do_mmap(addr, len, prot, flags)?;
+        return Ok(addr as i64);
+    }
+    // A file, privately: read through its page cache, copied on write. Shared file mappings
+    // need the page cache to be where the file's bytes live, which it is not yet (ENODEV).
+    let file = current().files().lock().get(u64::try_from(fd).map_err(|_| EBADF)?)?;
+    if !file.readable() {
+        return Err(EACCES);
+    }
+    let inode = file.inode.clone();
+    if !inode.is_reg() || inode.ops.file_data().is_none() {
         return Err(ENODEV);
     }
+    // Past the end of the file (as it is now) the mapping reads zeros.
+    let image = Arc::new(FileImage {
+        file_end: inode.size(),
+        inode,
+    });
     let mm = mm()?;
-    let addr = mm.lock().do_mmap(addr, len, prot, flags)?;
+    let addr = mm
+        .lock()
+        .do_mmap_file(addr, len, prot, flags, offset / PAGE, image)?;
     Ok(addr as i64)
 }
 

@@ -366,9 +366,67 @@ fn program_segments(r: &mut Report) {
     );
 }
 
+/// mmap of a file, privately: its bytes, copy-on-write, zeros past its end.
+fn file_mappings(r: &mut Report) {
+    use std::os::fd::AsRawFd;
+    let exe = std::env::args().next().unwrap_or_default();
+    let Ok(f) = std::fs::File::open(&exe) else {
+        r.check("mmap of a file", false, format!("cannot open {exe}"));
+        return;
+    };
+    let size = f.metadata().map_or(0, |m| m.len() as usize);
+    let len = size.div_ceil(P) * P;
+    // SAFETY: a private mapping of a file we opened for reading.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            RW,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        ) as *mut u8
+    };
+    if p as isize == -1 {
+        r.check("mmap of a file", false, format!("errno={}", errno()));
+        return;
+    }
+    let elf = (0..4).map(|i| get(p, i)).collect::<Vec<u8>>() == b"\x7fELF";
+    let tail_zero = len == size || get(p, len - 1) == 0;
+    set(p, 0, b'X');
+    let file_kept = std::fs::read(&exe).is_ok_and(|b| b.starts_with(b"\x7fELF"));
+    r.check(
+        "mmap(MAP_PRIVATE) of a file: its bytes, zeros past the end, writes stay private",
+        elf && tail_zero && get(p, 0) == b'X' && file_kept,
+        format!("elf={elf} tail_zero={tail_zero} file_kept={file_kept}"),
+    );
+    // SAFETY: our mapping, no longer used.
+    unsafe { libc::munmap(p as *mut _, len) };
+    // Linux's refusals: a file not open for reading, a file without mappable contents.
+    let wronly = std::fs::OpenOptions::new().write(true).open("/dev/null");
+    let refused = |fd: i32, flags: i32| {
+        // SAFETY: a mapping the kernel is expected to refuse.
+        let q = unsafe { libc::mmap(std::ptr::null_mut(), P, libc::PROT_READ, flags, fd, 0) };
+        if q as isize == -1 {
+            errno()
+        } else {
+            0
+        }
+    };
+    let e_wronly = wronly.map_or(0, |w| refused(w.as_raw_fd(), libc::MAP_PRIVATE));
+    let dir = std::fs::File::open("/");
+    let e_dir = dir.map_or(0, |d| refused(d.as_raw_fd(), libc::MAP_PRIVATE));
+    r.check(
+        "mmap of a file not open for reading: EACCES; of a directory: ENODEV",
+        e_wronly == libc::EACCES && e_dir == libc::ENODEV,
+        format!("{e_wronly} {e_dir}"),
+    );
+}
+
 fn main() {
     let mut r = Report { ok: true };
     program_segments(&mut r);
+    file_mappings(&mut r);
     zero_page(&mut r);
     shared_memory(&mut r);
     fixed_mappings(&mut r);
