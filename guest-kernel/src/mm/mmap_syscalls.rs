@@ -30,7 +30,10 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
     }
     // A file, privately: read through its page cache, copied on write. Shared file mappings
     // need the page cache to be where the file's bytes live, which it is not yet (ENODEV).
-    let file = current().files().lock().get(u64::try_from(fd).map_err(|_| EBADF)?)?;
+    let file = current()
+        .files()
+        .lock()
+        .get(u64::try_from(fd).map_err(|_| EBADF)?)?;
     if !file.readable() {
         return Err(EACCES);
     }

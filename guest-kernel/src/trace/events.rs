@@ -233,20 +233,12 @@ tracepoint! {
     }
 }
 
-/// Where the global allocator was called from: its caller's return address (the record
-/// function's frame, then the allocator's), or 0 outside a task's stack (early boot).
+/// Where the global allocator was called from: past the record function's return into the
+/// allocator, the allocator's own return address; 0 outside a task's stack (early boot).
 fn allocator_caller() -> u64 {
-    let Some(task) = crate::kernel::task::try_current() else {
-        return 0;
-    };
-    let mut frames = [0u64; 2];
-    let frame = crate::arch::stacktrace::frame_pointer();
-    let n = crate::arch::stacktrace::walk(frame, task.stack_base, task.stack_top(), &mut frames);
-    if n == 2 {
-        frames[1]
-    } else {
-        0
-    }
+    let mut caller = [0u64; 1];
+    super::ring::walk_current(crate::arch::stacktrace::frame_pointer(), 1, &mut caller);
+    caller[0]
 }
 
 tracepoint! {

@@ -116,8 +116,7 @@ extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
         };
         // The probed function has no frame yet: it and its caller, then the caller's frames.
         let stack = super::ring::StackStart {
-            leading: [ip, regs.parent_ip],
-            nr_leading: 2,
+            leading: Some([ip, regs.parent_ip]),
             frame: regs.rbp,
             skip: 0,
         };
@@ -163,8 +162,7 @@ extern "C" fn ftrace_return_handler(retval: u64) -> u64 {
         // Back in the caller: the function, where it was called from, then the callers
         // (past this handler's own return into `return_to_handler`).
         let stack = super::ring::StackStart {
-            leading: [frame.func, frame.ret],
-            nr_leading: 2,
+            leading: Some([frame.func, frame.ret]),
             frame: crate::arch::stacktrace::frame_pointer(),
             skip: 1,
         };

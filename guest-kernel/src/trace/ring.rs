@@ -83,8 +83,9 @@ pub fn count_lost() {
 
 /// Where an event's kernel stack starts: addresses known up front, then a frame chain.
 pub struct StackStart {
-    pub leading: [u64; 2],
-    pub nr_leading: usize,
+    /// A function the tracer entered or left and where it was called from, when the chain
+    /// does not show them (the function has no frame yet, or no longer).
+    pub leading: Option<[u64; 2]>,
     /// A frame pointer: `[frame + 8]` is the next return address.
     pub frame: u64,
     /// Return addresses of the chain to leave out (the tracer's own).
@@ -94,8 +95,7 @@ pub struct StackStart {
 impl StackStart {
     pub fn frame(frame: u64) -> StackStart {
         StackStart {
-            leading: [0; 2],
-            nr_leading: 0,
+            leading: None,
             frame,
             skip: 0,
         }
@@ -103,21 +103,23 @@ impl StackStart {
 
     /// The return addresses, innermost first, into `out`; how many.
     fn collect(&self, out: &mut [u64; MAX_STACK_FRAMES]) -> usize {
-        let n = self.nr_leading.min(2);
-        out[..n].copy_from_slice(&self.leading[..n]);
-        let Some(task) = crate::kernel::task::try_current() else {
-            return n;
+        let n = match self.leading {
+            Some(leading) => {
+                out[..2].copy_from_slice(&leading);
+                2
+            }
+            None => 0,
         };
-        let (lo, hi) = (task.stack_base, task.stack_top());
-        let mut chain = [0u64; MAX_STACK_FRAMES + 2];
-        let found = crate::arch::stacktrace::walk(self.frame, lo, hi, &mut chain);
-        let walked = chain[..found].iter().skip(self.skip);
-        let mut total = n;
-        for (slot, &ret) in out[n..].iter_mut().zip(walked) {
-            *slot = ret;
-            total += 1;
-        }
-        total
+        n + walk_current(self.frame, self.skip, &mut out[n..])
+    }
+}
+
+/// The return addresses of the frames from `frame` outwards on the current task's kernel
+/// stack (interrupts run on it too), past the first `skip`; how many. None outside a task.
+pub fn walk_current(frame: u64, skip: usize, out: &mut [u64]) -> usize {
+    match crate::kernel::task::try_current() {
+        Some(t) => crate::arch::stacktrace::walk(frame, t.stack_base, t.stack_top(), skip, out),
+        None => 0,
     }
 }
 

@@ -232,6 +232,7 @@ impl<W: Write> Tracer<W> {
         }
         records.sort_by_key(|r| (r.0, r.1));
         let memory = channel.kernel_memory();
+        let debug = channel.kernel_text().map(|t| t.debug());
         // The newest guest time seen, the anchor for "now" (one clock read per poll).
         let mut latest = 0;
         for (tsc, cpu, r) in &records {
@@ -247,7 +248,7 @@ impl<W: Write> Tracer<W> {
             self.stats.events += 1;
             let fields = GuestFields {
                 record: r,
-                debug: channel.kernel_text().map(|t| t.debug()),
+                debug,
                 mem: &memory,
             };
             for &probe in probes {

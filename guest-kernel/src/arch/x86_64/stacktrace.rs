@@ -13,10 +13,10 @@ pub fn frame_pointer() -> u64 {
     rbp
 }
 
-/// Fills `out` with the return addresses of the frames from `rbp` outwards, reading only
-/// inside the stack `[lo, hi)` (the current task's kernel stack: interrupts run on it too), so
-/// a corrupt chain ends the walk instead of faulting. Returns how many it found.
-pub fn walk(mut rbp: u64, lo: u64, hi: u64, out: &mut [u64]) -> usize {
+/// Fills `out` with the return addresses of the frames from `rbp` outwards, past the first
+/// `skip`, reading only inside the stack `[lo, hi)`, so a corrupt chain ends the walk instead
+/// of faulting. Returns how many it stored.
+pub fn walk(mut rbp: u64, lo: u64, hi: u64, mut skip: usize, out: &mut [u64]) -> usize {
     let mut n = 0;
     while n < out.len() && rbp >= lo && rbp.saturating_add(16) <= hi && rbp.is_multiple_of(8) {
         // SAFETY: [rbp, rbp + 16) lies inside the current task's kernel stack, which is mapped
@@ -25,8 +25,12 @@ pub fn walk(mut rbp: u64, lo: u64, hi: u64, out: &mut [u64]) -> usize {
         if ret < super::KERNEL_VMA {
             break;
         }
-        out[n] = ret;
-        n += 1;
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            out[n] = ret;
+            n += 1;
+        }
         if next <= rbp {
             break;
         }

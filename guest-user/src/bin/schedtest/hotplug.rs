@@ -157,6 +157,17 @@ struct Load {
     slept_ms: AtomicU64,
 }
 
+impl Load {
+    fn new() -> Load {
+        Load {
+            stop: AtomicBool::new(false),
+            cpu: [const { AtomicI32::new(-1) }; 2],
+            beats: [const { AtomicU64::new(0) }; 2],
+            slept_ms: AtomicU64::new(0),
+        }
+    }
+}
+
 fn spinner(load: &Load, i: usize, affinity: &CpuSet) -> i32 {
     if sys::set_affinity(0, affinity).is_err() {
         return 1;
@@ -227,13 +238,7 @@ pub(super) fn hotplug() -> Check {
     if let Some(s) = need_two_cpus() {
         return s;
     }
-    let load = Shared::new(Load {
-        stop: AtomicBool::new(false),
-        cpu: [const { AtomicI32::new(-1) }; 2],
-        beats: [const { AtomicU64::new(0) }; 2],
-        slept_ms: AtomicU64::new(0),
-    })
-    .ctx("mmap")?;
+    let load = Shared::new(Load::new()).ctx("mmap")?;
     let result = offline_with(&load);
     load.stop.store(true, SeqCst);
     // Leave CPU 1 online whatever happened.
@@ -454,13 +459,7 @@ pub(super) fn hotplug_cycles() -> Check {
     if let Some(s) = need_two_cpus() {
         return s;
     }
-    let load = Shared::new(Load {
-        stop: AtomicBool::new(false),
-        cpu: [const { AtomicI32::new(-1) }; 2],
-        beats: [const { AtomicU64::new(0) }; 2],
-        slept_ms: AtomicU64::new(0),
-    })
-    .ctx("mmap")?;
+    let load = Shared::new(Load::new()).ctx("mmap")?;
     let kids = [
         Kid::spawn(|| spinner(&load, 0, &both()))?,
         Kid::spawn(|| churn(&load, 1))?,

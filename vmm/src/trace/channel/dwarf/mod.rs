@@ -148,15 +148,13 @@ impl KernelDebug {
         )
     }
 
+    /// What the checker knows a value of `ty` to be (wrappers are what they wrap).
     fn field_type(&self, ty: Option<TypeId>) -> FieldType {
-        match ty.and_then(|t| self.types.get(t)) {
+        match ty.and_then(|t| self.types.get(self.unwrap(t))) {
             Some(TypeDesc::Int { .. }) => FieldType::Int,
             Some(TypeDesc::Pointer { .. }) => FieldType::Pointer,
             Some(TypeDesc::Chars { .. }) => FieldType::Str,
-            _ => match ty.map(|t| self.unwrap(t)) {
-                Some(t) if t != ty.unwrap_or(usize::MAX) => self.field_type(Some(t)),
-                _ => FieldType::Unknown,
-            },
+            _ => FieldType::Unknown,
         }
     }
 

@@ -1,0 +1,75 @@
+//! Private file mappings through a file's page cache (`mm/filemap.rs`): read in at the first
+//! touch, shared between processes, copied on write, dropped when the file changes.
+
+use alloc::sync::Arc;
+
+use super::*;
+use crate::fs::inode::{SuperBlock, S_IFREG};
+use crate::mm::vma::FileImage;
+
+#[test]
+fn file_image_pages_are_read_in_at_first_touch_and_private() {
+    let _m = machine();
+    let sb = SuperBlock::new_anon("tmpfs", 0x0102_1994);
+    let inode = crate::fs::tmpfs::new_inode(&sb, S_IFREG | 0o755, 0).unwrap();
+    // Two pages and a bit of "file": page 0 is 'a's, page 1 'b's, then "cc".
+    let mut bytes = alloc::vec![b'a'; P as usize];
+    bytes.extend(core::iter::repeat_n(b'b', P as usize));
+    bytes.extend(b"cc");
+    inode
+        .ops
+        .file_data()
+        .unwrap()
+        .lock()
+        .write_at(0, &bytes)
+        .unwrap();
+    let free = free_page_count();
+    let mut mm = MmStruct::new().unwrap();
+    // A segment at 0x40_1000 from file page 1, its bytes ending one byte into page 2, with
+    // .bss after: three pages of VMA.
+    let image = Arc::new(FileImage {
+        inode,
+        file_end: 2 * P + 1,
+    });
+    mm.insert_file_vma(0x40_1000, 0x40_4000, RW, 1, image.clone());
+    // Nothing is read in until touched.
+    assert_eq!(mm.get_mm_rss(), 0);
+    assert_eq!(read(&mut mm, 0x40_1000 + 5).unwrap(), b'b');
+    assert_eq!(mm.get_mm_rss(), 1);
+    // The last file page: its one byte, then zeros (the file's second 'c' is past file_end).
+    assert_eq!(read(&mut mm, 0x40_2000).unwrap(), b'c');
+    assert_eq!(read(&mut mm, 0x40_2001).unwrap(), 0);
+    // Past the file: zeros.
+    assert_eq!(read(&mut mm, 0x40_3000 + 9).unwrap(), 0);
+    assert_eq!(mm.get_mm_rss(), 3);
+    // Another process running the same file maps the same cached frame (read-only: shared),
+    // except for the page that ends the file's bytes, which is each mapping's own.
+    let image2 = Arc::new(FileImage {
+        inode: image.inode.clone(),
+        file_end: image.file_end,
+    });
+    let mut other = MmStruct::new().unwrap();
+    other.insert_file_vma(0x40_1000, 0x40_4000, RW, 1, image2);
+    assert_eq!(read(&mut other, 0x40_1000).unwrap(), b'b');
+    let (shared, writable) = frame(&mut mm, 0x40_1000).unwrap();
+    assert_eq!(frame(&mut other, 0x40_1000).unwrap().0, shared);
+    assert!(!writable);
+    assert_eq!(image.inode.i_mapping.nr_pages(), 1);
+    drop(other);
+    // Private: a write changes this copy only, and a fork shares it copy-on-write.
+    write(&mut mm, 0x40_1000, b'X').unwrap();
+    let mut child = mm.dup_mmap().unwrap();
+    assert_eq!(read(&mut child, 0x40_1000).unwrap(), b'X');
+    write(&mut child, 0x40_1000, b'Y').unwrap();
+    assert_eq!(read(&mut mm, 0x40_1000).unwrap(), b'X');
+    // MADV_DONTNEED drops the private copy: the next touch reads the file again.
+    mm.madvise(0x40_1000, P, MADV_DONTNEED).unwrap();
+    assert_eq!(read(&mut mm, 0x40_1000).unwrap(), b'b');
+    // A write to the file drops its cached pages: later faults read the new bytes.
+    image.inode.touch_mtime();
+    assert_eq!(image.inode.i_mapping.nr_pages(), 0);
+    drop(child);
+    drop(mm);
+    drop(image);
+    assert_eq!(free_page_count(), free, "every page comes back");
+}
