@@ -23,7 +23,7 @@ mod sched;
 #[cfg(not(test))]
 mod trace;
 // The pure parts of drivers/, host-tested on their own: the ACPI table parsers, the RTC's
-// time decoding and the virtio ring bookkeeping.
+// time decoding, the virtio ring bookkeeping and the line discipline.
 #[cfg(test)]
 #[path = "drivers/acpi/mod.rs"]
 mod acpi;
@@ -33,3 +33,10 @@ mod rtc;
 #[cfg(test)]
 #[path = "drivers/virtio/ring.rs"]
 mod virtio_ring;
+// The line discipline's editing logic.
+#[cfg(test)]
+#[path = "drivers/tty"]
+mod tty {
+    pub mod n_tty;
+    mod n_tty_tests;
+}

@@ -6,5 +6,4 @@ pub mod char;
 pub mod random;
 pub mod rtc;
 pub mod tty;
-pub mod tty_jobctrl;
 pub mod virtio;

@@ -51,7 +51,7 @@ pub fn do_exit(status: i32) -> ! {
     if group_dead {
         crate::kernel::itimer::exit_itimers(&t.signal);
         // A session leader's terminal is freed for its session.
-        crate::drivers::tty_jobctrl::disassociate_ctty(true);
+        crate::drivers::tty::tty_jobctrl::disassociate_ctty(true);
     }
 
     // CPU time goes to the group's dead-thread totals.
@@ -174,7 +174,9 @@ fn exit_notify(t: &Arc<Task>, group_dead: bool) {
     {
         let mut tl = tasklist::lock();
         if group_dead {
+            let children = tl.leader(t.tgid).map(|e| e.children.clone());
             forget_original_parent(&mut tl, t.tgid, &mut signals);
+            kill_orphaned_pgrps(&tl, t.tgid, &children.unwrap_or_default(), &mut signals);
         }
         if t.is_group_leader() {
             t.exit_state.store(EXIT_ZOMBIE, Ordering::Release);
@@ -206,6 +208,41 @@ fn exit_notify(t: &Arc<Task>, group_dead: bool) {
     }
     for (p, info) in signals {
         signal::send_signal(&p, info, true);
+    }
+}
+
+/// Process groups that `tgid`'s exit leaves orphaned while some member is stopped get
+/// SIGHUP and SIGCONT (`kill_orphaned_pgrp`): no job-control shell is left to continue them.
+/// Its own group, if its parent was that group's link to the session, and its children's
+/// groups, which it linked (`children` were its children; they have a new parent already).
+fn kill_orphaned_pgrps(
+    tl: &TaskList,
+    tgid: Pid,
+    children: &[Pid],
+    signals: &mut Vec<(Arc<Task>, KSigInfo)>,
+) {
+    let Some(me) = tl.leader(tgid) else { return };
+    let (pgid, sid) = (me.pgid, me.sid);
+    let mut groups: Vec<Pid> = Vec::new();
+    if let Some(parent) = tl.leader(me.parent) {
+        if parent.pgid != pgid && parent.sid == sid {
+            groups.push(pgid);
+        }
+    }
+    for c in children.iter().filter_map(|c| tl.leader(*c)) {
+        if c.pgid != pgid && c.sid == sid && !groups.contains(&c.pgid) {
+            groups.push(c.pgid);
+        }
+    }
+    for g in groups {
+        if tl.will_become_orphaned_pgrp(g, tgid) && tl.has_stopped_jobs(g) {
+            for e in tl.entries.values() {
+                if e.task.is_group_leader() && e.pgid == g {
+                    signals.push((e.task.clone(), KSigInfo::kernel(signal::SIGHUP)));
+                    signals.push((e.task.clone(), KSigInfo::kernel(signal::SIGCONT)));
+                }
+            }
+        }
     }
 }
 

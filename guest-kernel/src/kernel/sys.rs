@@ -94,7 +94,7 @@ pub fn sys_setsid() -> KResult<i64> {
         e.sid = me;
     }
     // A new session starts without a controlling terminal.
-    crate::drivers::tty_jobctrl::proc_clear_tty(current());
+    crate::drivers::tty::tty_jobctrl::proc_clear_tty(current());
     Ok(me as i64)
 }
 

@@ -144,6 +144,30 @@ impl TaskList {
         1
     }
 
+    /// Whether process group `pgrp` has no member (other than process `ignored`) whose
+    /// parent is in another group of the same session — nobody left to continue it if it
+    /// stops (Linux's `will_become_orphaned_pgrp`). Init's children don't count.
+    pub fn will_become_orphaned_pgrp(&self, pgrp: Pid, ignored: Pid) -> bool {
+        !self.entries.values().any(|e| {
+            e.task.is_group_leader()
+                && e.pgid == pgrp
+                && e.task.tgid != ignored
+                && e.task.exit_state.load(Ordering::Relaxed) == 0
+                && e.parent > 1
+                && self
+                    .entries
+                    .get(&e.parent)
+                    .is_some_and(|p| p.pgid != pgrp && p.sid == e.sid)
+        })
+    }
+
+    /// Whether a process of group `pgrp` is stopped (`has_stopped_jobs`).
+    pub fn has_stopped_jobs(&self, pgrp: Pid) -> bool {
+        self.entries.values().any(|e| {
+            e.task.is_group_leader() && e.pgid == pgrp && e.task.signal.group_stop.lock().stopped
+        })
+    }
+
     /// Tasks (by tid) whose credentials belong to `uid` (for RLIMIT_NPROC).
     pub fn nr_tasks_of_uid(&self, uid: u32) -> usize {
         self.entries
@@ -205,6 +229,14 @@ pub fn all_pids() -> Vec<Pid> {
         .filter(|e| e.task.is_group_leader())
         .map(|e| e.task.pid)
         .collect()
+}
+
+/// The current process's group is orphaned (`is_current_pgrp_orphaned`).
+pub fn is_current_pgrp_orphaned() -> bool {
+    let me = crate::kernel::task::current().tgid;
+    let tl = lock();
+    let pgrp = tl.entries.get(&me).map_or(0, |e| e.pgid);
+    tl.will_become_orphaned_pgrp(pgrp, 0)
 }
 
 pub fn pgid_of(tgid: Pid) -> Pid {

@@ -95,6 +95,11 @@ fn do_signal(frame: &mut TrapFrame) {
                     continue;
                 }
                 if STOP_MASK & sigmask(sig) != 0 {
+                    // The terminal's stop signals don't stop an orphaned group: nobody would
+                    // continue it.
+                    if sig != SIGSTOP && tasklist::is_current_pgrp_orphaned() {
+                        continue;
+                    }
                     do_signal_stop(&t, sig);
                     continue;
                 }

@@ -280,7 +280,7 @@ pub struct SignalStruct {
     pub it: Mutex<[CpuItimer; 2]>,
     pub it_cpu_armed: AtomicBool,
     /// The console is this process's controlling terminal (Linux's `signal->tty`; there is
-    /// one terminal). Inherited by fork, dropped by setsid (`drivers::tty_jobctrl`).
+    /// one terminal). Inherited by fork, dropped by setsid (`drivers::tty::tty_jobctrl`).
     pub tty: AtomicBool,
 }
 

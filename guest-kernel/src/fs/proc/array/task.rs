@@ -112,7 +112,7 @@ fn do_task_stat(task: &Arc<Task>, whole: bool) -> String {
     }
     let se = task.se.lock().clone();
     let (policy, rt_priority, prio) = crate::sched::debug::sched_attrs(&se);
-    let (tty_nr, tpgid) = crate::drivers::tty_jobctrl::task_tty(task);
+    let (tty_nr, tpgid) = crate::drivers::tty::tty_jobctrl::task_tty(task);
     let mut s = TaskStat {
         pid: task.pid,
         comm: proc_task_name(task),

@@ -19,7 +19,7 @@ use spin::Mutex;
 use crate::fs::char_dev::{HVC_MAJOR, TTY_MAJOR};
 use crate::fs::inode::mkdev;
 use crate::kernel::errno::*;
-use crate::kernel::signal::{self, KSigInfo, SIGCONT, SIGHUP, SIGTTOU, SIG_IGN};
+use crate::kernel::signal::{self, KSigInfo, SIGCONT, SIGHUP, SIGTTIN, SIGTTOU, SIG_IGN};
 use crate::kernel::task::{current, Pid, Task};
 use crate::kernel::tasklist;
 
@@ -42,7 +42,7 @@ static CTRL: Mutex<TtyCtrl> = Mutex::new(TtyCtrl {
 /// The device the console writes to now: `hvc0` once the virtio console is up, else `ttyS0`
 /// (what /dev/console stands for).
 pub fn console_device() -> u64 {
-    match super::tty::backend_name() {
+    match super::backend_name() {
         Some("hvc0") => mkdev(HVC_MAJOR, 0),
         _ => mkdev(TTY_MAJOR, 64),
     }
@@ -125,15 +125,10 @@ pub fn tiocgsid() -> KResult<Pid> {
 }
 
 /// TIOCSPGRP: make `pgrp`, a group of the caller's session, the foreground group. A caller
-/// in a background group gets SIGTTOU first unless it ignores or blocks it (Linux's
-/// `tty_check_change`).
+/// in a background group gets SIGTTOU first unless it ignores or blocks it.
 pub fn tiocspgrp(pgrp: i32) -> KResult<()> {
-    let (mine, session) = my_ctty_session()?;
-    let fg = CTRL.lock().pgrp;
-    if fg != 0 && fg != mine && !ignores(SIGTTOU) {
-        kill_pgrp(mine, SIGTTOU);
-        return Err(ERESTARTSYS);
-    }
+    let (_, session) = my_ctty_session()?;
+    tty_check_change(SIGTTOU)?;
     if pgrp < 0 {
         return Err(EINVAL);
     }
@@ -146,6 +141,49 @@ pub fn tiocspgrp(pgrp: i32) -> KResult<()> {
     }
     CTRL.lock().pgrp = pgrp;
     Ok(())
+}
+
+/// May the current process use its controlling terminal in a way reserved to the
+/// foreground (Linux's `__tty_check_change`)? A process of a background group gets `sig`
+/// (SIGTTIN for a read, SIGTTOU for a write with TOSTOP or a settings change) and the call
+/// restarts once it is continued; if it ignores or blocks the signal, a write goes ahead and
+/// a read fails with EIO; an orphaned group, which nobody would continue, gets EIO.
+pub fn tty_check_change(sig: u32) -> KResult<()> {
+    if !has_ctty(current()) {
+        return Ok(());
+    }
+    let (_, pgrp, session) = ids();
+    let fg = {
+        let ctrl = CTRL.lock();
+        if ctrl.session != session {
+            return Ok(());
+        }
+        ctrl.pgrp
+    };
+    if fg == 0 || fg == pgrp {
+        return Ok(());
+    }
+    if ignores(sig) {
+        return if sig == SIGTTIN { Err(EIO) } else { Ok(()) };
+    }
+    if tasklist::is_current_pgrp_orphaned() {
+        return Err(EIO);
+    }
+    kill_pgrp(pgrp, sig);
+    Err(ERESTARTSYS)
+}
+
+/// Signal the terminal's foreground process group, if it has one (`kill_pgrp(tty->pgrp)`).
+pub fn kill_fg_pgrp(sig: u32) {
+    let fg = CTRL.lock().pgrp;
+    if fg != 0 {
+        kill_pgrp(fg, sig);
+    }
+}
+
+/// A signal key was typed (`isig`): SIGINT, SIGQUIT or SIGTSTP for the foreground group.
+pub fn isig(sig: u32) {
+    kill_fg_pgrp(sig);
 }
 
 /// Whether the current thread blocks or ignores `sig` (Linux's `is_ignored`).
