@@ -5,7 +5,7 @@ use vm_tests::{boot, boot_with, boot_with_input, guest, vmm_cli};
 
 #[test]
 fn boot_log_and_init_greeting_appear() {
-    let o = boot("", 1);
+    let o = boot("-- /bin/exitcode 0", 1);
     assert_eq!(o.status(), 0, "console:\n{}", o.console);
     assert!(
         o.console.contains("Linux version"),
@@ -84,7 +84,7 @@ fn memory_management_checks_pass_in_user_space() {
 
 #[test]
 fn two_vcpus_boot_and_come_online() {
-    let o = boot("", 2);
+    let o = boot("-- /bin/exitcode 0", 2);
     assert_eq!(o.status(), 0, "{}", o.console);
     assert!(
         o.console.contains("smp: Brought up 1 node, 2 CPUs"),

@@ -42,6 +42,8 @@ pub mod select;
 #[cfg(not(test))]
 pub mod stat;
 #[cfg(not(test))]
+pub mod sync;
+#[cfg(not(test))]
 pub mod sysfs;
 pub mod tmpfs;
 

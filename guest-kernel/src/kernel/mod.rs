@@ -27,6 +27,8 @@ pub mod panic;
 pub mod pid;
 pub mod printk;
 #[cfg(not(test))]
+pub mod reboot;
+#[cfg(not(test))]
 pub mod signal;
 #[cfg(not(test))]
 pub mod smpboot;
