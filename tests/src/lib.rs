@@ -2,6 +2,8 @@
 //! `cargo xtask build`/`test`), boot a VM through the `vmm` library with its console captured,
 //! and boot the same kernel under QEMU.
 
+pub mod console;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};

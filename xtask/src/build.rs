@@ -33,6 +33,7 @@ pub const PROGRAMS: &[&str] = &[
     "sigtest",
     "sleep",
     "taskset",
+    "ttytest",
 ];
 
 pub struct Artifacts {
