@@ -36,7 +36,8 @@ enum Command {
         /// Guest memory (e.g. 256M, 1G).
         #[arg(long, default_value = "256M")]
         mem: String,
-        /// Extra kernel command line (arguments after `--` go to init).
+        /// Extra kernel command line (arguments after `--` go to init, which runs them instead
+        /// of the shell).
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         cmdline: String,
     },

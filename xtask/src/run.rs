@@ -1,4 +1,6 @@
-//! `cargo xtask run`: build, then boot on our VMM with this terminal as the console.
+//! `cargo xtask run`: build, then boot on our VMM with this terminal as the console. Without
+//! a program after `--` in `--cmdline`, init starts the shell (`/bin/sh`) on it; `poweroff`
+//! ends the VM.
 
 use anyhow::{bail, Result};
 
