@@ -19,6 +19,7 @@ pub const PROGRAMS: &[&str] = &[
     "efault",
     "exitcode",
     "fstest",
+    "ipctest",
     "kill",
     "mmtest",
     "nice",
