@@ -1,4 +1,4 @@
-//! System V IPC (message queues, semaphores, shared memory), checked by the guest's `ipctest`
+//! System V IPC (message queues, semaphores, shared memory, /proc/sysvipc and `ipcs`), checked by the guest's `ipctest`
 //! program between forked and exec'd processes, with Linux's errno values, on our VMM and
 //! under QEMU with TCG.
 
@@ -30,6 +30,8 @@ const SHM: &[&str] = &[
     "shm_unrelated_processes",
 ];
 
+const PROC: &[&str] = &["sysvipc_proc_files"];
+
 fn assert_passed(checks: &[&str], status: Option<i32>, console: &str) {
     assert_checks_passed("ipctest", checks, status, console);
 }
@@ -56,8 +58,13 @@ fn sysv_shared_memory() {
 }
 
 #[test]
+fn proc_sysvipc_files_and_ipcs() {
+    run_ipctest(PROC);
+}
+
+#[test]
 fn qemu_tcg_runs_every_ipctest_check() {
-    let all: Vec<&str> = [MSG, SEM, SHM].concat();
+    let all: Vec<&str> = [MSG, SEM, SHM, PROC].concat();
     let (status, out) = qemu_boot(
         &format!("console=ttyS0 quiet -- /bin/ipctest {}", all.join(" ")),
         Duration::from_secs(600),

@@ -19,6 +19,7 @@ pub const PROGRAMS: &[&str] = &[
     "efault",
     "exitcode",
     "fstest",
+    "ipcs",
     "ipctest",
     "kill",
     "mmtest",

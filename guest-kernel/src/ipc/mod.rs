@@ -7,6 +7,8 @@
 pub mod msg;
 pub mod msgutil;
 #[cfg(not(test))]
+pub mod proc;
+#[cfg(not(test))]
 pub mod sem;
 pub mod semutil;
 #[cfg(not(test))]

@@ -11,6 +11,7 @@
 mod msg;
 mod sem;
 mod shm;
+mod sysvipc;
 mod util;
 
 use guest_user::check::{NamedCheck, Report};
@@ -35,6 +36,7 @@ const CHECKS: &[NamedCheck] = &[
         shm::shm_rmid_destroys_at_last_detach,
     ),
     ("shm_unrelated_processes", shm::shm_unrelated_processes),
+    ("sysvipc_proc_files", sysvipc::sysvipc_proc_files),
 ];
 
 /// The modes in which a check runs this program as its helper; `None` for a normal run.
