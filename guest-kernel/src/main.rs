@@ -17,6 +17,7 @@ mod drivers;
 mod fs;
 #[cfg(not(test))]
 mod init;
+mod ipc;
 mod kernel;
 mod mm;
 mod sched;

@@ -35,6 +35,10 @@ const ROWS: &[(&str, &str)] = &[
     ("ctx_switch", "context switch (2 processes, 1 CPU)"),
     ("thread_create_join", "thread create + join"),
     ("signal_delivery", "signal delivery to a handler"),
+    (
+        "sysv_msg_round_trip",
+        "SysV message round trip (2 processes)",
+    ),
 ];
 
 /// vCPUs of both QEMU guests and of our VMM.

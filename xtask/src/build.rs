@@ -19,6 +19,8 @@ pub const PROGRAMS: &[&str] = &[
     "efault",
     "exitcode",
     "fstest",
+    "ipcs",
+    "ipctest",
     "kill",
     "mmtest",
     "nice",

@@ -36,6 +36,8 @@ pub const ENOSYS: Errno = 38;
 pub const ETIMEDOUT: Errno = 110;
 pub const ENOTEMPTY: Errno = 39;
 pub const ELOOP: Errno = 40;
+pub const ENOMSG: Errno = 42;
+pub const EIDRM: Errno = 43;
 
 // Kernel-internal restart codes: never seen by user space (the signal code turns them into
 // EINTR or a restarted system call).

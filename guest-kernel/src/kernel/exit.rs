@@ -67,6 +67,9 @@ pub fn do_exit(status: i32) -> ! {
         setmax_mm_hiwater_rss(&t.signal.maxrss, &mm);
     }
     exit_mm(&t);
+    if group_dead {
+        crate::ipc::sem::exit_sem(t.tgid);
+    }
     // Close the files (`exit_files`) outside the task's lock: releasing a pipe end wakes.
     let files = core::mem::replace(
         &mut *t.files.lock(),
@@ -108,7 +111,10 @@ pub fn do_group_exit(status: i32) -> ! {
 pub fn exit_mm(t: &Task) {
     release_user_tid(t);
     vfork_release(t);
-    t.mm.lock().take();
+    let mm = t.mm.lock().take();
+    if let Some(mm) = mm {
+        crate::mm::mmput(mm);
+    }
 }
 
 /// `mm_release`'s user-visible half, also done by execve.

@@ -148,7 +148,7 @@ fn do_nanosleep(deadline: u64) -> KResult<()> {
     r
 }
 
-fn read_timespec(addr: u64) -> KResult<u64> {
+pub fn read_timespec(addr: u64) -> KResult<u64> {
     let ts: [i64; 2] = read_user(addr)?;
     if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
         return Err(EINVAL);

@@ -74,7 +74,7 @@ impl MmStruct {
     }
 
     /// Tear everything down (exit, exec's old image).
-    pub(super) fn exit_mmap(&mut self) {
+    pub(crate) fn exit_mmap(&mut self) {
         let mut tlb = MmuGather::with_capacity(self.get_mm_rss() as usize);
         for v in self.vmas.remove_range(0, u64::MAX) {
             self.zap_pages(v.start, v.end, v.flags, &mut tlb);

@@ -66,3 +66,14 @@ impl Mm {
         &self.tlb
     }
 }
+
+/// A task lets go of its address space (`mmput`): the last user tears its mappings down at
+/// once (`exit_mmap`), so that shared memory is detached and pages freed when a process
+/// exits, not when the CPUs that still hold the structure lazily switch to another one.
+#[cfg(not(test))]
+pub fn mmput(mm: MmRef) {
+    let users = alloc::sync::Arc::strong_count(&mm) - crate::sched::mm_lazy_refs(&mm);
+    if users <= 1 {
+        mm.lock().exit_mmap();
+    }
+}

@@ -26,6 +26,9 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(1000);
 
 pub struct ShmemFile {
     pub ino: u64,
+    /// A System V segment's key and size in bytes (ipc/shm.rs); `None` for shared anonymous
+    /// memory.
+    pub sysv: Option<(i32, u64)>,
     /// Frame of each page present, by page offset.
     pages: Mutex<BTreeMap<u64, u64>>,
 }
@@ -40,8 +43,32 @@ impl ShmemFile {
     pub fn new() -> Arc<Self> {
         Arc::new(ShmemFile {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            sysv: None,
             pages: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The file of a System V segment: its inode number is the segment's id, as in Linux.
+    pub fn new_sysv(shmid: i32, key: i32, size: u64) -> Arc<Self> {
+        Arc::new(ShmemFile {
+            ino: shmid as u32 as u64,
+            sysv: Some((key, size)),
+            pages: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The name /proc/<pid>/maps shows: both kinds are unlinked files of the internal shm
+    /// mount.
+    pub fn name(&self) -> alloc::string::String {
+        match self.sysv {
+            Some((key, _)) => alloc::format!("/SYSV{:08x} (deleted)", key as u32),
+            None => "/dev/zero (deleted)".into(),
+        }
+    }
+
+    /// Pages present (SHM_INFO's and /proc/sysvipc/shm's resident size).
+    pub fn nr_pages(&self) -> u64 {
+        self.pages.lock().len() as u64
     }
 
     /// The page at `pgoff`, allocated zero-filled on first use (Linux's `shmem_get_folio`).

@@ -106,7 +106,8 @@ pub fn task_mem(out: &mut String, m: &TaskMem) {
 
 impl MmStruct {
     /// `/proc/<pid>/maps`: one line per VMA in Linux's format, `[heap]` and `[stack]` named
-    /// as Linux names them, shared anonymous memory as `/dev/zero (deleted)`, the program's
+    /// as Linux names them, shared memory by its file (`/dev/zero (deleted)`,
+    /// `/SYSV<key> (deleted)`), the program's
     /// segments by `exe_name` (its path as the reader sees it).
     pub fn proc_maps(&self, out: &mut String, exe_name: Option<&str>) {
         let exe = self.exe_file.as_ref().and_then(|p| p.inode().ok());
@@ -115,8 +116,9 @@ impl MmStruct {
                 exe.as_ref()
                     .is_some_and(|e| alloc::sync::Arc::ptr_eq(e, &i.inode))
             };
-            let name = if v.file.is_some() {
-                Some("/dev/zero (deleted)")
+            let shm_name = v.file.as_ref().map(|f| f.name());
+            let name = if shm_name.is_some() {
+                shm_name.as_deref()
             } else if v.image.as_ref().is_some_and(of_exe) {
                 exe_name
             } else if v.start <= self.brk && v.end >= self.start_brk {

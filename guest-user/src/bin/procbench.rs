@@ -16,7 +16,9 @@
 //!   `lat_ctx` does);
 //! - `thread_create_join`: `std::thread::spawn` of an empty closure and `join`;
 //! - `signal_delivery`: `kill(getpid(), SIGUSR1)` to a process with a handler: the send, the
-//!   delivery, the handler and `rt_sigreturn`.
+//!   delivery, the handler and `rt_sigreturn`;
+//! - `sysv_msg_round_trip`: a System V message of 8 bytes to a child on one queue (type 1)
+//!   and its answer back (type 2): two `msgsnd` and two blocking `msgrcv` per round trip.
 //!
 //! Each row is the median of 5 runs; a run lasts about 40 ms (iterations found by doubling
 //! until a batch takes 5 ms), 1 ms with `--quick` (for tests), or exactly N iterations with
@@ -41,6 +43,7 @@ const ROWS: &[(&str, Row)] = &[
     ("ctx_switch", ctx_switch),
     ("thread_create_join", thread_create_join),
     ("signal_delivery", signal_delivery),
+    ("sysv_msg_round_trip", sysv_msg_round_trip),
 ];
 
 /// How many iterations a run does.
@@ -313,4 +316,58 @@ fn signal_delivery(n: u64) -> Result<Duration, String> {
         return Err(format!("{got} of {n} signals delivered"));
     }
     Ok(took)
+}
+
+/// A System V message: its type and 8 bytes of text.
+#[repr(C)]
+struct Msg {
+    mtype: libc::c_long,
+    text: u64,
+}
+
+fn sysv_msg_round_trip(n: u64) -> Result<Duration, String> {
+    // SAFETY: msgget takes no pointers.
+    let q = unsafe { libc::msgget(libc::IPC_PRIVATE, 0o600) };
+    if q < 0 {
+        return Err(errno_text("msgget"));
+    }
+    let size = std::mem::size_of::<u64>();
+    let pid = sys::fork_child(|| {
+        sys::die_with_parent();
+        let mut m = Msg { mtype: 0, text: 0 };
+        // SAFETY: `m` is a message buffer of `size` bytes of text; the loop ends when the
+        // parent removes the queue (EIDRM).
+        while unsafe { libc::msgrcv(q, (&mut m as *mut Msg).cast(), size, 1, 0) } >= 0 {
+            m.mtype = 2;
+            // SAFETY: as above.
+            if unsafe { libc::msgsnd(q, (&m as *const Msg).cast(), size, 0) } != 0 {
+                return 1;
+            }
+        }
+        0
+    });
+    let pid = pid.map_err(|e| format!("fork: {e}"));
+    let result = pid.clone().and_then(|_| {
+        let start = Instant::now();
+        let mut m = Msg { mtype: 1, text: 0 };
+        for i in 0..n {
+            m.mtype = 1;
+            m.text = i;
+            // SAFETY: `m` is a message buffer of `size` bytes of text.
+            let ok = unsafe {
+                libc::msgsnd(q, (&m as *const Msg).cast(), size, 0) == 0
+                    && libc::msgrcv(q, (&mut m as *mut Msg).cast(), size, 2, 0) >= 0
+            };
+            if !ok || m.text != i {
+                return Err(errno_text("message round trip"));
+            }
+        }
+        Ok(start.elapsed())
+    });
+    // SAFETY: removing our queue; no buffer.
+    unsafe { libc::msgctl(q, libc::IPC_RMID, std::ptr::null_mut()) };
+    if let Ok(pid) = pid {
+        let _ = sys::wait_status(pid);
+    }
+    result
 }

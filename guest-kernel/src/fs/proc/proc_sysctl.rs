@@ -43,6 +43,15 @@ fn ns_knob(knob: &AtomicU64, text: &str) -> KResult<()> {
     Ok(())
 }
 
+fn ipc_knob_show(knob: &AtomicU64) -> String {
+    format!("{}\n", knob.load(Ordering::Relaxed))
+}
+
+fn ipc_knob_store(knob: &AtomicU64, text: &str, max: u64) -> KResult<()> {
+    knob.store(parse_in(text, 0, max)?, Ordering::Relaxed);
+    Ok(())
+}
+
 const TABLE: &[CtlTable] = &[
     CtlTable {
         path: "fs/pipe-max-size",
@@ -72,6 +81,21 @@ const TABLE: &[CtlTable] = &[
             SYSCTL_HUNG_TASK_WARNINGS.store(parse_in(t, 0, u32::MAX as u64)?, Ordering::Relaxed);
             Ok(())
         }),
+    },
+    CtlTable {
+        path: "kernel/msgmax",
+        read: || ipc_knob_show(&crate::ipc::msg::MSG_CTLMAX),
+        write: Some(|t| ipc_knob_store(&crate::ipc::msg::MSG_CTLMAX, t, i32::MAX as u64)),
+    },
+    CtlTable {
+        path: "kernel/msgmnb",
+        read: || ipc_knob_show(&crate::ipc::msg::MSG_CTLMNB),
+        write: Some(|t| ipc_knob_store(&crate::ipc::msg::MSG_CTLMNB, t, i32::MAX as u64)),
+    },
+    CtlTable {
+        path: "kernel/msgmni",
+        read: || ipc_knob_show(&crate::ipc::msg::MSG_CTLMNI),
+        write: Some(|t| ipc_knob_store(&crate::ipc::msg::MSG_CTLMNI, t, 32768)),
     },
     CtlTable {
         path: "kernel/osrelease",
@@ -116,6 +140,32 @@ const TABLE: &[CtlTable] = &[
             )
         },
         write: Some(|t| ns_knob(&SYSCTL_SCHED_WAKEUP_GRANULARITY, t)),
+    },
+    CtlTable {
+        // SEMMSL SEMMNS SEMOPM SEMMNI, tab-separated.
+        path: "kernel/sem",
+        read: || {
+            let v = crate::ipc::sem::SEM_CTLS
+                .each_ref()
+                .map(|k| k.load(Ordering::Relaxed));
+            format!("{}\t{}\t{}\t{}\n", v[0], v[1], v[2], v[3])
+        },
+        write: None,
+    },
+    CtlTable {
+        path: "kernel/shmall",
+        read: || ipc_knob_show(&crate::ipc::shm::SHM_CTLALL),
+        write: Some(|t| ipc_knob_store(&crate::ipc::shm::SHM_CTLALL, t, u64::MAX)),
+    },
+    CtlTable {
+        path: "kernel/shmmax",
+        read: || ipc_knob_show(&crate::ipc::shm::SHM_CTLMAX),
+        write: Some(|t| ipc_knob_store(&crate::ipc::shm::SHM_CTLMAX, t, u64::MAX)),
+    },
+    CtlTable {
+        path: "kernel/shmmni",
+        read: || ipc_knob_show(&crate::ipc::shm::SHM_CTLMNI),
+        write: Some(|t| ipc_knob_store(&crate::ipc::shm::SHM_CTLMNI, t, 32768)),
     },
     CtlTable {
         path: "kernel/watchdog_thresh",

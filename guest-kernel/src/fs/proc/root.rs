@@ -72,6 +72,7 @@ const ENTRIES: &[(&str, Kind)] = &[
     ),
     ("stat", Kind::Text(super::stat::stat_proc_show)),
     ("sys", Kind::Dir(super::proc_sysctl::sys_dir)),
+    ("sysvipc", Kind::Dir(crate::ipc::proc::sysvipc_dir)),
     ("thread-self", Kind::Link(thread_self_link)),
     ("uptime", Kind::Text(super::uptime::uptime_proc_show)),
     ("version", Kind::Text(super::version::version_proc_show)),
