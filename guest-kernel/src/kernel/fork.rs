@@ -171,7 +171,9 @@ fn copy_process(
         }
     }
 
-    let stack_phys = crate::mm::page_alloc::alloc_pages(KERNEL_STACK_ORDER).ok_or(ENOMEM)?;
+    let stack_phys =
+        crate::mm::page_alloc::alloc_pages(crate::mm::gfp::GFP_KERNEL, KERNEL_STACK_ORDER)
+            .ok_or(ENOMEM)?;
     let stack_base = crate::arch::phys_to_virt(stack_phys);
 
     let mm = if kthread.is_some() {

@@ -11,6 +11,7 @@ pub mod buddy;
 mod emu;
 pub mod fault;
 pub mod filemap;
+pub mod gfp;
 pub mod madvise;
 pub mod mem_map;
 pub mod memblock;
@@ -18,6 +19,7 @@ pub mod memory;
 pub mod mmap;
 #[cfg(not(test))]
 pub mod mmap_syscalls;
+pub mod mmzone;
 pub mod mremap;
 pub mod page_alloc;
 pub mod shmem;

@@ -120,6 +120,11 @@ pub fn need_update(cpu: usize) -> bool {
     VM_NODE_STAT_DIFF[cpu].iter().any(|d| d.load(Relaxed) != 0)
 }
 
+/// The drift threshold in use (`/proc/zoneinfo`'s "vm stats threshold").
+pub fn stat_threshold() -> i64 {
+    STAT_THRESHOLD.load(Relaxed)
+}
+
 /// Linux's per-CPU drift threshold for a zone of `managed_pages` 4 KiB pages on `cpus` CPUs
 /// (`calculate_normal_threshold`): 2 * fls(cpus) * (1 + fls(memory in 128 MiB units)),
 /// at most 125.
