@@ -22,6 +22,7 @@ pub const PROGRAMS: &[&str] = &[
     "kill",
     "mmtest",
     "nice",
+    "oomtest",
     "procbench",
     "proctest",
     "ps",

@@ -185,7 +185,7 @@ fn copy_process(
             Some(mm) => {
                 let copy = mm.lock().dup_mmap();
                 match copy {
-                    Ok(m) => Some(Arc::new(crate::mm::Mm::new(m))),
+                    Ok(m) => Some(crate::mm::Mm::new(m)),
                     Err(e) => {
                         crate::mm::page_alloc::free_pages(stack_phys, KERNEL_STACK_ORDER);
                         return Err(e);

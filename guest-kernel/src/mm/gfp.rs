@@ -59,6 +59,11 @@ impl Gfp {
     pub const fn has(self, f: Gfp) -> bool {
         self.0 & f.0 != 0
     }
+
+    /// Linux's `gfpflags_allow_blocking`.
+    pub const fn allow_blocking(self) -> bool {
+        self.has(__GFP_DIRECT_RECLAIM)
+    }
 }
 
 /// Zones, lowest first (Linux's `zone_type` on x86_64 without ZONE_DMA: no ISA devices here;

@@ -19,7 +19,7 @@ use alloc::sync::Arc;
 use super::arch::paging::{PageTable, PTE_NX, PTE_PROTNONE, PTE_USER, PTE_WRITE};
 use super::fault::handle_mm_fault;
 use super::mem_map::PG_ANON;
-use super::page_alloc::{alloc_user_page, is_zero_page, page_count, put_page};
+use super::page_alloc::{alloc_user_page, is_file_page, is_zero_page, page_count, put_page};
 use super::shmem::ShmemFile;
 use super::tlb::flush_tlb_range;
 use super::vma::{
@@ -123,9 +123,10 @@ pub fn calc_vm_prot_bits(prot: u64) -> VmFlags {
     prot & (PROT_READ | PROT_WRITE | PROT_EXEC)
 }
 
-/// May a private page at `phys` be mapped writable here? Only if nobody else holds it.
+/// May a private page at `phys` be mapped writable here? Only if nobody else holds it and it
+/// is not a file's page.
 pub fn private_page_writable(phys: u64) -> bool {
-    !is_zero_page(phys) && page_count(phys) == 1
+    !is_zero_page(phys) && page_count(phys) == 1 && !is_file_page(phys)
 }
 
 /// Which RSS counter a VMA's pages count in.

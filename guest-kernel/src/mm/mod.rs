@@ -22,8 +22,10 @@ pub mod mmap_syscalls;
 pub mod mmzone;
 pub mod mremap;
 pub mod page_alloc;
+pub mod rmap;
 pub mod shmem;
 pub mod slab;
+pub mod swap;
 pub mod task_mmu;
 #[cfg(test)]
 mod tests;
@@ -31,6 +33,7 @@ pub mod tlb;
 #[cfg(not(test))]
 pub mod usercopy;
 pub mod vma;
+pub mod vmscan;
 pub mod vmstat;
 
 #[cfg(not(test))]
@@ -53,11 +56,14 @@ pub struct Mm {
 }
 
 impl Mm {
-    pub fn new(mm: mmap::MmStruct) -> Self {
-        Mm {
+    /// A shared address space, known to the reverse map.
+    pub fn new(mm: mmap::MmStruct) -> MmRef {
+        let mm = alloc::sync::Arc::new(Mm {
             tlb: mm.pgd.tlb().clone(),
             inner: spin::Mutex::new(mm),
-        }
+        });
+        rmap::mmlist_add(&mm);
+        mm
     }
 
     pub fn lock(&self) -> spin::MutexGuard<'_, mmap::MmStruct> {

@@ -28,7 +28,7 @@ use super::arch::percpu::{cpu_id, MAX_CPUS};
 use super::arch::{cpu, phys_to_virt};
 use super::buddy::{bitmap_bits, Buddy, FrameMemory, MAX_ORDER, PAGE_SIZE};
 use super::gfp::*;
-use super::mem_map::{MemMap, Page, Put, PG_ANON, PG_RESERVED, PG_SHMEM};
+use super::mem_map::{MemMap, Page, Put, PG_ANON, PG_FILE, PG_LRU, PG_RESERVED, PG_SHMEM};
 use super::memblock::RegionSet;
 use super::mmzone::*;
 use super::vmstat::{count_vm_events, mod_node_page_state, NodeStat, VmEvent};
@@ -309,6 +309,18 @@ fn setup_per_zone_wmarks_from(managed: &[u64; MAX_NR_ZONES], min_free_kbytes: u6
     }
 }
 
+/// Pages kept back from user allocations (Linux's `totalreserve_pages`: each zone's high
+/// watermark and largest reserve) and the zones' low watermarks together.
+pub fn reserve_pages() -> (u64, u64) {
+    ZONES.iter().fold((0, 0), |(reserve, low), z| {
+        let max_reserve = z.lowmem_reserve.iter().map(|r| r.load(Relaxed)).max();
+        (
+            reserve + z.watermark[WMARK_HIGH].load(Relaxed) + max_reserve.unwrap_or(0),
+            low + z.watermark[WMARK_LOW].load(Relaxed),
+        )
+    })
+}
+
 pub fn min_free_kbytes() -> u64 {
     MIN_FREE_KBYTES.load(Relaxed)
 }
@@ -320,6 +332,11 @@ fn zonelist(highest: ZoneType) -> impl Iterator<Item = ZoneType> {
         .rev()
         .copied()
         .filter(|&z| ZONES[z as usize].managed.load(Relaxed) != 0)
+}
+
+/// A zone's watermark `which` (WMARK_MIN/LOW/HIGH), in pages.
+pub fn wmark_pages(z: ZoneType, which: usize) -> u64 {
+    ZONES[z as usize].watermark[which].load(Relaxed)
 }
 
 /// Free pages of zone `z` (its free area, as NR_FREE_PAGES counts them).
@@ -383,14 +400,33 @@ fn get_page_from_freelist(gfp: Gfp, order: usize, alloc_flags: u32) -> Option<u6
     None
 }
 
-/// The slow path (Linux's `__alloc_pages_slowpath`): try down to the min watermark, lowered
-/// as the flags allow.
+/// The slow path (Linux's `__alloc_pages_slowpath`): wake kswapd and try down to the min
+/// watermark, lowered as the flags allow; then, if the flags allow blocking, reclaim and
+/// retry while reclaim makes progress.
 fn __alloc_pages_slowpath(gfp: Gfp, order: usize) -> Option<u64> {
     let alloc_flags = gfp_to_alloc_flags(gfp);
+    if gfp.has(__GFP_KSWAPD_RECLAIM) {
+        super::vmscan::wakeup_kswapd(order, gfp_zone(gfp));
+    }
     if let Some(pfn) = get_page_from_freelist(gfp, order, alloc_flags) {
         return Some(pfn);
     }
-    get_page_from_freelist(gfp, order, alloc_flags)
+    if !gfp.allow_blocking() {
+        return None;
+    }
+    // Blocking is allowed here, so waking a task is too.
+    #[cfg(not(test))]
+    super::vmscan::kswapd_wake_pending();
+    for _ in 0..super::vmscan::MAX_RECLAIM_RETRIES {
+        let progress = super::vmscan::try_to_free_pages(gfp, order);
+        if let Some(pfn) = get_page_from_freelist(gfp, order, alloc_flags) {
+            return Some(pfn);
+        }
+        if progress == 0 {
+            break;
+        }
+    }
+    None
 }
 
 pub fn pfn_to_page(pfn: u64) -> Option<&'static Page> {
@@ -457,8 +493,9 @@ pub fn alloc_zeroed_page() -> Option<u64> {
     alloc_pages(GFP_KERNEL | __GFP_ZERO, 0)
 }
 
-/// A page of user memory (`GFP_HIGHUSER_MOVABLE`), accounted as `kind` ([`PG_ANON`] or
-/// [`PG_SHMEM`]); zero-filled if `zero` (otherwise the caller fills all of it).
+/// A page of user memory (`GFP_HIGHUSER_MOVABLE`), accounted as `kind` ([`PG_ANON`],
+/// [`PG_SHMEM`], or PG_FILE for the page cache) and put on its LRU list; zero-filled if
+/// `zero` (otherwise the caller fills all of it).
 pub fn alloc_user_page(kind: u32, zero: bool) -> Option<u64> {
     let gfp = if zero {
         GFP_HIGHUSER_MOVABLE | __GFP_ZERO
@@ -470,6 +507,7 @@ pub fn alloc_user_page(kind: u32, zero: bool) -> Option<u64> {
         p.set_flags(kind);
     }
     account(kind, 1);
+    super::swap::lru_cache_add(phys);
     Some(phys)
 }
 
@@ -504,6 +542,9 @@ pub fn put_page(phys: u64) {
             );
         }
         Put::Last(flags) => {
+            if flags & PG_LRU != 0 {
+                super::swap::lru_del_freed(p);
+            }
             account(flags, -1);
             free_page(phys);
         }
@@ -511,6 +552,11 @@ pub fn put_page(phys: u64) {
             crate::pr_err!("BUG: mm: put_page on free page {:#x}", phys);
         }
     }
+}
+
+/// Whether the page at `phys` is (or was, while mappings still hold it) a page-cache page.
+pub fn is_file_page(phys: u64) -> bool {
+    pfn_to_page(phys / PAGE_SIZE).is_some_and(|p| p.has(PG_FILE))
 }
 
 /// References held on the page at `phys` (Linux's `page_count`).

@@ -139,6 +139,8 @@ fn page_fault(frame: &mut TrapFrame) {
     let mut code = fault::SEGV_MAPERR;
     if let Some(mm) = mm {
         let result = fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0);
+        // The mm lock is released: a kswapd wake-up the fault's allocations asked for can go.
+        crate::mm::vmscan::kswapd_wake_pending();
         match result {
             Ok(()) => {
                 // `mm_account_fault`: every fault resolved here is minor (no I/O behind it).
