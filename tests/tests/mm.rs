@@ -41,3 +41,22 @@ fn zoneinfo_shows_the_watermarks() {
     assert!(c.contains("Node 0, zone    DMA32      "), "{c}");
     assert_eq!(o.status(), 0, "{c}");
 }
+
+#[test]
+fn an_unbounded_allocator_is_oom_killed_and_a_protected_process_survives() {
+    let o = boot_mem("quiet -- /bin/oomtest oom", 2, SMALL);
+    let c = &o.console;
+    assert!(c.contains("oomtest: all checks passed"), "{c}");
+    // Linux's line, naming the hog (oomtest's second child) with its sizes.
+    let line = c
+        .lines()
+        .find(|l| l.contains("Out of memory: Killed process "))
+        .unwrap_or_else(|| panic!("no OOM line\n{c}"));
+    assert!(line.contains("(oomtest) total-vm:"), "{line}");
+    assert!(
+        line.contains("kB, UID:0 pgtables:") && line.ends_with("kB oom_score_adj:0"),
+        "{line}"
+    );
+    // init survived and powered the machine off with the test's status.
+    assert_eq!(o.status(), 0, "{c}");
+}

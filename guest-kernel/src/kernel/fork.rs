@@ -218,6 +218,8 @@ fn copy_process(
         let signal = SignalStruct::new(*parent.signal.rlim.lock());
         let tty = parent.signal.tty.load(Ordering::Acquire);
         signal.tty.store(tty, Ordering::Relaxed);
+        let adj = parent.signal.oom_score_adj.load(Ordering::Relaxed);
+        signal.oom_score_adj.store(adj, Ordering::Relaxed);
         Arc::new(signal)
     };
     let mut se = parent.se.lock().clone();

@@ -66,6 +66,9 @@ pub fn handle_mm_fault(
     present: bool,
 ) -> Result<(), FaultError> {
     count_vm_event(VmEvent::PgFault);
+    if mm.oom_reaped {
+        return Err(FaultError::NoMemory);
+    }
     if addr >= TASK_SIZE {
         return Err(FaultError::NoVma);
     }

@@ -21,6 +21,7 @@ pub mod mmap;
 pub mod mmap_syscalls;
 pub mod mmzone;
 pub mod mremap;
+pub mod oom_kill;
 pub mod page_alloc;
 pub mod rmap;
 pub mod shmem;
@@ -52,6 +53,7 @@ pub type MmRef = alloc::sync::Arc<Mm>;
 /// bookkeeping sits beside it, for the scheduler and for remote flushes, which take no lock.
 pub struct Mm {
     tlb: alloc::sync::Arc<arch::tlb::TlbState>,
+    counters: alloc::sync::Arc<mmap::MmCounters>,
     inner: spin::Mutex<mmap::MmStruct>,
 }
 
@@ -60,6 +62,7 @@ impl Mm {
     pub fn new(mm: mmap::MmStruct) -> MmRef {
         let mm = alloc::sync::Arc::new(Mm {
             tlb: mm.pgd.tlb().clone(),
+            counters: mm.counters.clone(),
             inner: spin::Mutex::new(mm),
         });
         rmap::mmlist_add(&mm);
@@ -72,5 +75,15 @@ impl Mm {
 
     pub fn tlb(&self) -> &arch::tlb::TlbState {
         &self.tlb
+    }
+
+    /// RSS and size, without the lock.
+    pub fn counters(&self) -> &mmap::MmCounters {
+        &self.counters
+    }
+
+    /// The lock if it is free now (the OOM reaper and reclaim never wait for it).
+    pub fn try_lock(&self) -> Option<spin::MutexGuard<'_, mmap::MmStruct>> {
+        self.inner.try_lock()
     }
 }

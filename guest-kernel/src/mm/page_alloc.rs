@@ -426,8 +426,20 @@ fn __alloc_pages_slowpath(gfp: Gfp, order: usize) -> Option<u64> {
             break;
         }
     }
+    // Reclaim is out of ideas: kill something (`__alloc_pages_may_oom`), unless the caller
+    // would rather fail. The victim's memory comes back when it dies or is reaped, so this
+    // allocation still fails; the page-fault path retries.
+    #[cfg(not(test))]
+    if !gfp.has(__GFP_NORETRY) && order <= PAGE_ALLOC_COSTLY_ORDER {
+        super::oom_kill::out_of_memory(gfp, order);
+        return get_page_from_freelist(gfp, order, alloc_flags);
+    }
     None
 }
+
+/// Orders above this are not worth killing a process for (Linux's value).
+#[cfg(not(test))]
+const PAGE_ALLOC_COSTLY_ORDER: usize = 3;
 
 pub fn pfn_to_page(pfn: u64) -> Option<&'static Page> {
     MEM_MAP.get()?.page(pfn)

@@ -149,6 +149,12 @@ fn page_fault(frame: &mut TrapFrame) {
                 }
                 return;
             }
+            // Out of memory in user mode: the OOM killer, then the fault is retried (or
+            // the SIGKILL it sent lands). In the kernel: the user copy gets EFAULT.
+            Err(fault::FaultError::NoMemory) if user => {
+                crate::mm::oom_kill::pagefault_out_of_memory();
+                return;
+            }
             Err(e) => code = e.si_code().unwrap_or(code),
         }
     }
