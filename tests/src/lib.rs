@@ -92,12 +92,36 @@ pub fn boot_with_input(
     cpus: u8,
     input: Vec<u8>,
 ) -> Outcome {
+    boot_config(kernel, initrd, cmdline, cpus, input, 256 << 20)
+}
+
+/// Boot our kernel and initramfs with `mem_size` bytes of guest RAM.
+pub fn boot_mem(cmdline: &str, cpus: u8, mem_size: u64) -> Outcome {
+    let g = guest();
+    boot_config(
+        &g.kernel,
+        Some(&g.initramfs),
+        cmdline,
+        cpus,
+        Vec::new(),
+        mem_size,
+    )
+}
+
+fn boot_config(
+    kernel: &std::path::Path,
+    initrd: Option<&std::path::Path>,
+    cmdline: &str,
+    cpus: u8,
+    input: Vec<u8>,
+    mem_size: u64,
+) -> Outcome {
     let output = Arc::new(Mutex::new(Vec::new()));
     let config = vmm::VmConfig {
         kernel: kernel.to_path_buf(),
         initrd: initrd.map(|p| p.to_path_buf()),
         cmdline: cmdline.to_string(),
-        mem_size: 256 << 20,
+        mem_size,
         cpus,
         console: vmm::ConsoleConfig::Capture {
             output: output.clone(),

@@ -24,6 +24,7 @@ pub const PROGRAMS: &[&str] = &[
     "kill",
     "mmtest",
     "nice",
+    "oomtest",
     "poweroff",
     "procbench",
     "proctest",

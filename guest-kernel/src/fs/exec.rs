@@ -202,7 +202,7 @@ pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
     de_thread(task);
     crate::kernel::exit::release_user_tid(task);
     crate::kernel::exit::vfork_release(task);
-    let mm = Arc::new(crate::mm::Mm::new(image.mm));
+    let mm = crate::mm::Mm::new(image.mm);
     *task.mm.lock() = Some(mm.clone());
     crate::sched::activate_mm(&mm);
     task.flags

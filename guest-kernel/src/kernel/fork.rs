@@ -171,7 +171,9 @@ fn copy_process(
         }
     }
 
-    let stack_phys = crate::mm::page_alloc::alloc_pages(KERNEL_STACK_ORDER).ok_or(ENOMEM)?;
+    let stack_phys =
+        crate::mm::page_alloc::alloc_pages(crate::mm::gfp::GFP_KERNEL, KERNEL_STACK_ORDER)
+            .ok_or(ENOMEM)?;
     let stack_base = crate::arch::phys_to_virt(stack_phys);
 
     let mm = if kthread.is_some() {
@@ -183,7 +185,7 @@ fn copy_process(
             Some(mm) => {
                 let copy = mm.lock().dup_mmap();
                 match copy {
-                    Ok(m) => Some(Arc::new(crate::mm::Mm::new(m))),
+                    Ok(m) => Some(crate::mm::Mm::new(m)),
                     Err(e) => {
                         crate::mm::page_alloc::free_pages(stack_phys, KERNEL_STACK_ORDER);
                         return Err(e);
@@ -216,6 +218,8 @@ fn copy_process(
         let signal = SignalStruct::new(*parent.signal.rlim.lock());
         let tty = parent.signal.tty.load(Ordering::Acquire);
         signal.tty.store(tty, Ordering::Relaxed);
+        let adj = parent.signal.oom_score_adj.load(Ordering::Relaxed);
+        signal.oom_score_adj.store(adj, Ordering::Relaxed);
         Arc::new(signal)
     };
     let mut se = parent.se.lock().clone();

@@ -5,6 +5,9 @@
 //! emulate here), and a bitmap per order says which blocks are free, so that freeing can find
 //! and merge a free buddy in O(1). The memory behind the links is reached through
 //! [`FrameMemory`], which the kernel backs with the direct map and host tests with a `Vec`.
+//!
+//! One allocator serves one zone: frames `base..base + frames`. Inside, frame numbers are
+//! relative to `base` (a zone starts on a MAX_ORDER boundary, so buddies pair up the same).
 
 pub const MAX_ORDER: usize = 10;
 pub const PAGE_SIZE: u64 = 4096;
@@ -49,7 +52,10 @@ pub const fn bitmap_bits(frames: usize) -> usize {
 pub struct Buddy<M, B> {
     mem: M,
     bitmap: B,
-    /// Frames covered (pfn 0..frames); the bitmap must have `bitmap_bits(frames)` bits.
+    /// First frame covered.
+    base: u64,
+    /// Frames covered (pfn base..base + frames); the bitmap must have `bitmap_bits(frames)`
+    /// bits.
     frames: u64,
     heads: [u64; MAX_ORDER + 1],
     /// First bitmap bit of each order.
@@ -58,7 +64,7 @@ pub struct Buddy<M, B> {
 }
 
 impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
-    pub const fn new(mem: M, bitmap: B, frames: u64) -> Self {
+    pub const fn new(mem: M, bitmap: B, base: u64, frames: u64) -> Self {
         let mut bases = [0; MAX_ORDER + 1];
         let mut order = 1;
         while order <= MAX_ORDER {
@@ -68,6 +74,7 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
         Buddy {
             mem,
             bitmap,
+            base,
             frames,
             heads: [NIL; MAX_ORDER + 1],
             bases,
@@ -79,19 +86,25 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
         self.free_pages
     }
 
-    /// Free blocks per order, as `/proc/buddyinfo` would show them (the tests check merging
-    /// with it; there is no /proc/buddyinfo yet).
-    #[cfg(test)]
+    /// Free blocks per order, as `/proc/buddyinfo` shows them.
     pub fn free_blocks_per_order(&self) -> [u64; MAX_ORDER + 1] {
         let mut counts = [0; MAX_ORDER + 1];
         for (order, count) in counts.iter_mut().enumerate() {
             let mut pfn = self.heads[order];
             while pfn != NIL {
                 *count += 1;
-                pfn = self.mem.read_link(pfn, 0);
+                pfn = self.read_link(pfn, 0);
             }
         }
         counts
+    }
+
+    fn read_link(&self, rel: u64, slot: usize) -> u64 {
+        self.mem.read_link(self.base + rel, slot)
+    }
+
+    fn write_link(&mut self, rel: u64, slot: usize, value: u64) {
+        self.mem.write_link(self.base + rel, slot, value)
     }
 
     fn bit(&self, pfn: u64, order: usize) -> usize {
@@ -100,10 +113,10 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
 
     fn push(&mut self, pfn: u64, order: usize) {
         let head = self.heads[order];
-        self.mem.write_link(pfn, 0, head);
-        self.mem.write_link(pfn, 1, NIL);
+        self.write_link(pfn, 0, head);
+        self.write_link(pfn, 1, NIL);
         if head != NIL {
-            self.mem.write_link(head, 1, pfn);
+            self.write_link(head, 1, pfn);
         }
         self.heads[order] = pfn;
         let bit = self.bit(pfn, order);
@@ -111,24 +124,25 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
     }
 
     fn unlink(&mut self, pfn: u64, order: usize) {
-        let next = self.mem.read_link(pfn, 0);
-        let prev = self.mem.read_link(pfn, 1);
+        let next = self.read_link(pfn, 0);
+        let prev = self.read_link(pfn, 1);
         if prev == NIL {
             self.heads[order] = next;
         } else {
-            self.mem.write_link(prev, 0, next);
+            self.write_link(prev, 0, next);
         }
         if next != NIL {
-            self.mem.write_link(next, 1, prev);
+            self.write_link(next, 1, prev);
         }
         let bit = self.bit(pfn, order);
         self.bitmap.set(bit, false);
     }
 
-    /// Hand the frames `[start, end)` to the allocator, in the largest aligned blocks.
+    /// Hand the frames `[start, end)` to the allocator, in the largest aligned blocks; the
+    /// part outside this allocator's frames is ignored.
     pub fn add_range(&mut self, start: u64, end: u64) {
-        let end = end.min(self.frames);
-        let mut pfn = start;
+        let end = end.min(self.base + self.frames).saturating_sub(self.base);
+        let mut pfn = start.max(self.base) - self.base;
         while pfn < end {
             let mut order = MAX_ORDER;
             while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > end) {
@@ -154,12 +168,12 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
             self.push(pfn + (1 << o), o);
         }
         self.free_pages -= 1 << order;
-        Some(pfn)
+        Some(self.base + pfn)
     }
 
     /// Return a block from [`Self::alloc`] of the same order.
     pub fn free(&mut self, pfn: u64, order: usize) {
-        self.free_block(pfn, order);
+        self.free_block(pfn - self.base, order);
     }
 
     fn free_block(&mut self, mut pfn: u64, mut order: usize) {
@@ -193,7 +207,7 @@ mod tests {
 
     fn buddy(frames: u64) -> Buddy<VecMem, [u64; 512]> {
         assert!(bitmap_bits(frames as usize) <= 512 * 64);
-        Buddy::new(VecMem(vec![[0; 2]; frames as usize]), [0; 512], frames)
+        Buddy::new(VecMem(vec![[0; 2]; frames as usize]), [0; 512], 0, frames)
     }
 
     #[test]
@@ -234,6 +248,20 @@ mod tests {
             assert!((3..1030).contains(&pfn));
         }
         assert_eq!(b.free_pages(), 0);
+    }
+
+    #[test]
+    fn a_zone_above_pfn_zero_hands_out_its_own_frames() {
+        let mut b = Buddy::new(VecMem(vec![[0; 2]; 3072]), [0u64; 512], 1024, 2048);
+        b.add_range(0, 4096);
+        assert_eq!(b.free_pages(), 2048);
+        assert_eq!(b.free_blocks_per_order()[MAX_ORDER], 2);
+        let pfns: Vec<u64> = (0..2048).map(|_| b.alloc(0).unwrap()).collect();
+        assert!(pfns.iter().all(|p| (1024..3072).contains(p)));
+        for p in pfns {
+            b.free(p, 0);
+        }
+        assert_eq!(b.free_blocks_per_order()[MAX_ORDER], 2);
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub mod percpu {
     pub fn cpu_id() -> usize {
         0
     }
+
+    pub fn nr_cpu_ids() -> usize {
+        1
+    }
 }
 
 pub mod boot {

@@ -18,12 +18,14 @@
 use super::arch::paging::{PTE_PRESENT, PTE_WRITE};
 use super::mem_map::PG_ANON;
 use super::mmap::{
-    private_page_writable, vm_get_page_prot, MmStruct, MM_ANONPAGES, MM_SHMEMPAGES, PAGE,
-    STACK_SIZE,
+    private_page_writable, vm_get_page_prot, MmStruct, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES,
+    PAGE, STACK_SIZE,
 };
 use super::page_alloc::{
-    alloc_user_page, copy_page, fill_page, get_page, is_zero_page, page_count, put_page, zero_page,
+    alloc_user_page, copy_page, fill_page, get_page, is_file_page, is_zero_page, page_count,
+    put_page, zero_page,
 };
+use super::rmap::{page_add_file_rmap, page_remove_rmap};
 use super::tlb::flush_tlb_page;
 use super::vma::{
     FileImage, VmFile, VmFlags, TASK_SIZE, VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE,
@@ -64,6 +66,9 @@ pub fn handle_mm_fault(
     present: bool,
 ) -> Result<(), FaultError> {
     count_vm_event(VmEvent::PgFault);
+    if mm.oom_reaped {
+        return Err(FaultError::NoMemory);
+    }
     if addr >= TASK_SIZE {
         return Err(FaultError::NoVma);
     }
@@ -176,7 +181,7 @@ fn do_read_file_page(
     } else {
         inode
             .i_mapping
-            .find_or_read_page(pgoff, read)
+            .find_or_read_page(inode, pgoff, read)
             .ok_or(FaultError::NoMemory)?
     };
     let mut prot = vm_get_page_prot(flags);
@@ -187,7 +192,12 @@ fn do_read_file_page(
         put_page(phys);
         return Err(e);
     }
-    mm.add_mm_counter(MM_ANONPAGES, 1);
+    if past_end {
+        mm.add_mm_counter(MM_ANONPAGES, 1);
+    } else {
+        page_add_file_rmap(phys);
+        mm.add_mm_counter(MM_FILEPAGES, 1);
+    }
     Ok(())
 }
 
@@ -222,7 +232,9 @@ fn do_wp_page(mm: &mut MmStruct, page: u64, phys: u64, flags: VmFlags) -> Result
         flush_tlb_page(mm, page);
         return Ok(());
     }
-    if page_count(phys) == 1 {
+    // A page of a file's cache is always copied (Linux reuses only anonymous pages).
+    let file = is_file_page(phys);
+    if !file && page_count(phys) == 1 {
         count_vm_event(VmEvent::PgReuse);
         return map(mm, page, phys, prot);
     }
@@ -230,6 +242,11 @@ fn do_wp_page(mm: &mut MmStruct, page: u64, phys: u64, flags: VmFlags) -> Result
     copy_page(new, phys);
     map(mm, page, new, prot)?;
     flush_tlb_page(mm, page);
+    if file {
+        page_remove_rmap(phys);
+        mm.add_mm_counter(MM_FILEPAGES, -1);
+        mm.add_mm_counter(MM_ANONPAGES, 1);
+    }
     put_page(phys);
     count_vm_event(VmEvent::CowFault);
     Ok(())

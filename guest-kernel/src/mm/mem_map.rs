@@ -23,12 +23,32 @@ pub const PG_ANON: u32 = 1 << 0;
 pub const PG_SHMEM: u32 = 1 << 1;
 /// Never freed (the shared zero page).
 pub const PG_RESERVED: u32 = 1 << 2;
+/// A page of a file's page cache (counted in Cached; Mapped while in page tables). Stays set
+/// after the page leaves the cache, for as long as mappings keep it.
+pub const PG_FILE: u32 = 1 << 3;
+/// On an LRU list (`swap.rs`); the LRU flags change under the LRU lock.
+pub const PG_LRU: u32 = 1 << 4;
+pub const PG_ACTIVE: u32 = 1 << 5;
+pub const PG_REFERENCED: u32 = 1 << 6;
+
+/// No frame (an LRU list's end).
+pub const NO_PFN: u32 = u32::MAX;
 
 #[repr(C)]
 pub struct Page {
-    /// `PG_*`; written by whoever owns the frame, before it is shared.
+    /// `PG_*`; written by whoever owns the frame, before it is shared, except the LRU flags.
     pub flags: AtomicU32,
     refcount: AtomicU32,
+    /// Neighbours on its LRU list (frame numbers); guarded by the LRU lock.
+    pub lru_next: AtomicU32,
+    pub lru_prev: AtomicU32,
+    /// The page cache holding it (`filemap::AddressSpace`'s id; 0: none) and its page index
+    /// there: Linux's `mapping` and `index`, the reverse map of a file page.
+    pub mapping: AtomicU32,
+    pub index: AtomicU32,
+    /// Page-table entries mapping it (`_mapcount` + 1), kept for page-cache pages only.
+    pub mapcount: AtomicU32,
+    _pad: u32,
 }
 
 /// What dropping a reference did.
@@ -47,6 +67,8 @@ impl Page {
     pub fn prep_new(&self) {
         self.flags.store(0, Ordering::Relaxed);
         self.refcount.store(1, Ordering::Relaxed);
+        self.mapping.store(0, Ordering::Relaxed);
+        self.mapcount.store(0, Ordering::Relaxed);
     }
 
     /// Back in the allocator.
@@ -76,8 +98,26 @@ impl Page {
         }
     }
 
+    /// A reference unless the page is being freed (Linux's `get_page_unless_zero`): how
+    /// reclaim takes pages off an LRU list that their last holder may be releasing.
+    pub fn try_get(&self) -> bool {
+        self.refcount
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |c| {
+                (c != 0).then_some(c + 1)
+            })
+            .is_ok()
+    }
+
     pub fn set_flags(&self, flags: u32) {
         self.flags.fetch_or(flags, Ordering::Relaxed);
+    }
+
+    pub fn clear_flags(&self, flags: u32) {
+        self.flags.fetch_and(!flags, Ordering::Relaxed);
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
     }
 }
 
@@ -106,6 +146,12 @@ mod tests {
             .map(|_| Page {
                 flags: AtomicU32::new(0),
                 refcount: AtomicU32::new(0),
+                lru_next: AtomicU32::new(0),
+                lru_prev: AtomicU32::new(0),
+                mapping: AtomicU32::new(0),
+                index: AtomicU32::new(0),
+                mapcount: AtomicU32::new(0),
+                _pad: 0,
             })
             .collect()
     }
@@ -148,12 +194,24 @@ mod tests {
     }
 
     #[test]
+    fn reclaim_cannot_take_a_page_being_freed() {
+        let backing = pages(1);
+        let p = &backing[0];
+        p.prep_new();
+        assert!(p.try_get());
+        assert_eq!(p.put(), Put::Held);
+        assert_eq!(p.put(), Put::Last(0));
+        assert!(!p.try_get());
+        assert_eq!(p.count(), 0);
+    }
+
+    #[test]
     fn frames_beyond_the_array_have_no_page() {
         let backing = pages(8);
         let map = MemMap::new(&backing);
         assert!(map.page(7).is_some());
         assert!(map.page(8).is_none());
         assert!(map.page(u64::MAX).is_none());
-        assert_eq!(core::mem::size_of::<Page>(), 8);
+        assert_eq!(core::mem::size_of::<Page>(), 32);
     }
 }

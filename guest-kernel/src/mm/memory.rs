@@ -11,8 +11,9 @@ use alloc::vec::Vec;
 
 use super::arch::paging::{ADDR_MASK, PTE_WRITE};
 use super::fault::handle_mm_fault;
-use super::mmap::{rss_member, MmStruct, PAGE};
-use super::page_alloc::{get_page, is_zero_page, memcpy_from_page, put_page};
+use super::mmap::{rss_member, MmStruct, MM_FILEPAGES, PAGE};
+use super::page_alloc::{get_page, is_file_page, is_zero_page, memcpy_from_page, put_page};
+use super::rmap::{page_add_file_rmap, page_remove_rmap};
 use super::tlb::{flush_tlb_mm, flush_tlb_range};
 use super::vma::{VmFlags, TASK_SIZE, VM_DONTCOPY, VM_WIPEONFORK};
 use crate::kernel::errno::*;
@@ -45,13 +46,20 @@ impl MmStruct {
     pub fn zap_pages(&mut self, start: u64, end: u64, flags: VmFlags, tlb: &mut MmuGather) {
         let frames = &mut tlb.frames;
         let before = frames.len();
+        let mut file = 0;
         self.pgd.unmap_range(start, end, |phys| {
-            if !is_zero_page(phys) {
-                frames.push(phys);
+            if is_zero_page(phys) {
+                return;
             }
+            if is_file_page(phys) {
+                page_remove_rmap(phys);
+                file += 1;
+            }
+            frames.push(phys);
         });
-        let n = tlb.frames.len() - before;
-        self.add_mm_counter(rss_member(flags), -(n as i64));
+        let n = (tlb.frames.len() - before) as i64;
+        self.add_mm_counter(rss_member(flags), -(n - file));
+        self.add_mm_counter(MM_FILEPAGES, -file);
     }
 
     /// Unmap the pages of `[start, end)` (in one VMA with `flags`) and free what nobody else
@@ -147,12 +155,17 @@ impl MmStruct {
                 continue;
             }
             let cow = !v.is_shared();
-            let mut refs = 0i64;
+            let (mut refs, mut file) = (0i64, 0i64);
             let ok = self.pgd.copy_range(&mut child.pgd, v.start, v.end, |pte| {
-                if is_zero_page(pte & ADDR_MASK) {
+                let phys = pte & ADDR_MASK;
+                if is_zero_page(phys) {
                     return (pte, pte);
                 }
-                get_page(pte & ADDR_MASK);
+                get_page(phys);
+                if is_file_page(phys) {
+                    page_add_file_rmap(phys);
+                    file += 1;
+                }
                 refs += 1;
                 if cow {
                     (pte & !PTE_WRITE, pte & !PTE_WRITE)
@@ -160,7 +173,8 @@ impl MmStruct {
                     (pte, pte)
                 }
             });
-            child.add_mm_counter(rss_member(v.flags), refs);
+            child.add_mm_counter(rss_member(v.flags), refs - file);
+            child.add_mm_counter(MM_FILEPAGES, file);
             if !ok {
                 return Err(ENOMEM);
             }

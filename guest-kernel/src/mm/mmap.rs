@@ -15,11 +15,12 @@
 #![deny(unsafe_code)]
 
 use alloc::sync::Arc;
+use core::sync::atomic::Ordering::Relaxed;
 
 use super::arch::paging::{PageTable, PTE_NX, PTE_PROTNONE, PTE_USER, PTE_WRITE};
 use super::fault::handle_mm_fault;
 use super::mem_map::PG_ANON;
-use super::page_alloc::{alloc_user_page, is_zero_page, page_count, put_page};
+use super::page_alloc::{alloc_user_page, is_file_page, is_zero_page, page_count, put_page};
 use super::shmem::ShmemFile;
 use super::tlb::flush_tlb_range;
 use super::vma::{
@@ -71,7 +72,7 @@ pub const MM_FILEPAGES: usize = 0;
 pub const MM_ANONPAGES: usize = 1;
 pub const MM_SWAPENTS: usize = 2;
 pub const MM_SHMEMPAGES: usize = 3;
-const NR_MM_COUNTERS: usize = 4;
+pub const NR_MM_COUNTERS: usize = 4;
 
 pub struct MmStruct {
     pub pgd: PageTable,
@@ -93,9 +94,34 @@ pub struct MmStruct {
     pub env_end: u64,
     /// The executable this address space runs (`/proc/<pid>/exe`).
     pub exe_file: Option<crate::fs::namespace::Path>,
-    rss_stat: [u64; NR_MM_COUNTERS],
+    /// RSS counters, readable without the mm lock (the OOM killer's view).
+    pub counters: Arc<MmCounters>,
     /// Highest RSS seen (VmHWM).
     pub hiwater_rss: u64,
+    /// The OOM reaper has taken this address space's private memory (Linux's MMF_UNSTABLE):
+    /// faults fail instead of bringing in new pages for a process that is dying.
+    pub oom_reaped: bool,
+}
+
+/// What the OOM killer reads of an address space without its lock: the RSS counters
+/// (`rss_stat`), and the size and page tables as of the last change to the counters.
+#[derive(Default)]
+pub struct MmCounters {
+    pub rss: [core::sync::atomic::AtomicU64; NR_MM_COUNTERS],
+    pub total_vm: core::sync::atomic::AtomicU64,
+    pub pgtables: core::sync::atomic::AtomicU64,
+    /// The OOM reaper is done with it (Linux's MMF_OOM_SKIP): no longer a candidate.
+    reaped: core::sync::atomic::AtomicBool,
+}
+
+impl MmCounters {
+    pub fn reaped(&self) -> bool {
+        self.reaped.load(Relaxed)
+    }
+
+    pub fn set_reaped(&self) {
+        self.reaped.store(true, Relaxed)
+    }
 }
 
 pub fn page_align_up(x: u64) -> Option<u64> {
@@ -123,9 +149,10 @@ pub fn calc_vm_prot_bits(prot: u64) -> VmFlags {
     prot & (PROT_READ | PROT_WRITE | PROT_EXEC)
 }
 
-/// May a private page at `phys` be mapped writable here? Only if nobody else holds it.
+/// May a private page at `phys` be mapped writable here? Only if nobody else holds it and it
+/// is not a file's page.
 pub fn private_page_writable(phys: u64) -> bool {
-    !is_zero_page(phys) && page_count(phys) == 1
+    !is_zero_page(phys) && page_count(phys) == 1 && !is_file_page(phys)
 }
 
 /// Which RSS counter a VMA's pages count in.
@@ -155,18 +182,22 @@ impl MmStruct {
             env_start: 0,
             env_end: 0,
             exe_file: None,
-            rss_stat: [0; NR_MM_COUNTERS],
+            counters: Arc::new(MmCounters::default()),
             hiwater_rss: 0,
+            oom_reaped: false,
         })
     }
 
     pub fn get_mm_counter(&self, member: usize) -> u64 {
-        self.rss_stat[member]
+        self.counters.rss[member].load(Relaxed)
     }
 
     pub fn add_mm_counter(&mut self, member: usize, delta: i64) {
-        let c = &mut self.rss_stat[member];
-        *c = c.saturating_add_signed(delta);
+        let c = &self.counters;
+        let v = c.rss[member].load(Relaxed).saturating_add_signed(delta);
+        c.rss[member].store(v, Relaxed);
+        c.total_vm.store(self.vmas.total_vm, Relaxed);
+        c.pgtables.store(self.pgd.nr_pgtables(), Relaxed);
         if delta > 0 {
             self.hiwater_rss = self.hiwater_rss.max(self.get_mm_rss());
         }
@@ -174,7 +205,8 @@ impl MmStruct {
 
     /// Resident pages (Linux's `get_mm_rss`).
     pub fn get_mm_rss(&self) -> u64 {
-        self.rss_stat[MM_FILEPAGES] + self.rss_stat[MM_ANONPAGES] + self.rss_stat[MM_SHMEMPAGES]
+        let c = |m: usize| self.get_mm_counter(m);
+        c(MM_FILEPAGES) + c(MM_ANONPAGES) + c(MM_SHMEMPAGES)
     }
 
     /// A fresh copy of the scalar fields for fork (the VMAs and pages are `dup_mmap`'s job).

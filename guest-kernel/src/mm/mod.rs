@@ -11,6 +11,7 @@ pub mod buddy;
 mod emu;
 pub mod fault;
 pub mod filemap;
+pub mod gfp;
 pub mod madvise;
 pub mod mem_map;
 pub mod memblock;
@@ -18,10 +19,14 @@ pub mod memory;
 pub mod mmap;
 #[cfg(not(test))]
 pub mod mmap_syscalls;
+pub mod mmzone;
 pub mod mremap;
+pub mod oom_kill;
 pub mod page_alloc;
+pub mod rmap;
 pub mod shmem;
 pub mod slab;
+pub mod swap;
 pub mod task_mmu;
 #[cfg(test)]
 mod tests;
@@ -29,6 +34,7 @@ pub mod tlb;
 #[cfg(not(test))]
 pub mod usercopy;
 pub mod vma;
+pub mod vmscan;
 pub mod vmstat;
 
 #[cfg(not(test))]
@@ -47,15 +53,20 @@ pub type MmRef = alloc::sync::Arc<Mm>;
 /// bookkeeping sits beside it, for the scheduler and for remote flushes, which take no lock.
 pub struct Mm {
     tlb: alloc::sync::Arc<arch::tlb::TlbState>,
+    counters: alloc::sync::Arc<mmap::MmCounters>,
     inner: spin::Mutex<mmap::MmStruct>,
 }
 
 impl Mm {
-    pub fn new(mm: mmap::MmStruct) -> Self {
-        Mm {
+    /// A shared address space, known to the reverse map.
+    pub fn new(mm: mmap::MmStruct) -> MmRef {
+        let mm = alloc::sync::Arc::new(Mm {
             tlb: mm.pgd.tlb().clone(),
+            counters: mm.counters.clone(),
             inner: spin::Mutex::new(mm),
-        }
+        });
+        rmap::mmlist_add(&mm);
+        mm
     }
 
     pub fn lock(&self) -> spin::MutexGuard<'_, mmap::MmStruct> {
@@ -64,6 +75,16 @@ impl Mm {
 
     pub fn tlb(&self) -> &arch::tlb::TlbState {
         &self.tlb
+    }
+
+    /// RSS and size, without the lock.
+    pub fn counters(&self) -> &mmap::MmCounters {
+        &self.counters
+    }
+
+    /// The lock if it is free now (the OOM reaper and reclaim never wait for it).
+    pub fn try_lock(&self) -> Option<spin::MutexGuard<'_, mmap::MmStruct>> {
+        self.inner.try_lock()
     }
 }
 

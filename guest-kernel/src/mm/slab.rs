@@ -5,6 +5,10 @@
 //! list for reuse. Anything larger is a block straight from the buddy allocator. (The full
 //! SLUB design, with per-CPU freelists and slab reclaim, belongs to the memory-management work.)
 //! Every page held, carved or large, is counted in `Slab`/`SUnreclaim` of /proc/meminfo.
+//!
+//! The heap cannot tell where it is called from (interrupts, spinlocks held), so its pages
+//! are `GFP_ATOMIC`: never reclaim, but may use part of the reserve below the min watermark,
+//! which is what keeps the kernel running while user memory is exhausted.
 
 use core::alloc::Layout;
 
@@ -39,6 +43,7 @@ mod heap {
 
     use super::*;
     use crate::arch::{cpu, phys_to_virt, virt_to_phys};
+    use crate::mm::gfp::GFP_ATOMIC;
     use crate::mm::page_alloc::{alloc_pages, free_pages};
     use crate::mm::vmstat::{mod_node_page_state, NodeStat};
 
@@ -59,7 +64,7 @@ mod heap {
     /// Straight from the buddy allocator, for sizes above the largest class.
     fn alloc_large(layout: Layout) -> *mut u8 {
         let order = page_order(layout.size());
-        match alloc_pages(order) {
+        match alloc_pages(GFP_ATOMIC, order) {
             Some(phys) => {
                 mod_node_page_state(NodeStat::SlabUnreclaimable, 1 << order);
                 phys_to_virt(phys) as *mut u8
@@ -117,7 +122,7 @@ mod heap {
 
     /// Carve a fresh page into objects of `class`.
     fn refill(caches: &mut Caches, class: usize) -> bool {
-        let Some(phys) = alloc_pages(0) else {
+        let Some(phys) = alloc_pages(GFP_ATOMIC, 0) else {
             return false;
         };
         mod_node_page_state(NodeStat::SlabUnreclaimable, 1);

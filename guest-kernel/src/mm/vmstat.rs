@@ -3,7 +3,7 @@
 //!
 //! Counters are relaxed atomics, each updated with one atomic add where the event happens and
 //! read without a lock when rendered, so a report is a near-instant snapshot, as in Linux.
-//! Lines for machinery we don't have (swap, LRU aging, writeback, huge pages) are honest zeros;
+//! Lines for machinery we don't have (swap, writeback, huge pages) are honest zeros;
 //! configuration-dependent lines we would only ever print as zero (zswap, THP, CMA, memory
 //! failure) are left out, as a Linux kernel built without those options leaves them out.
 
@@ -31,8 +31,21 @@ pub enum VmEvent {
     PgReuse,
     /// Copy-on-write copies (no line of its own in Linux's /proc/vmstat).
     CowFault,
+    /// Pages moved to an active LRU list (`pgactivate`) and back (`pgdeactivate`).
+    PgActivate,
+    PgDeactivate,
+    /// Pages scanned and reclaimed by kswapd (`pgscan_kswapd`, `pgsteal_kswapd`) and by
+    /// allocations reclaiming themselves (`pgscan_direct`, `pgsteal_direct`).
+    PgScanKswapd,
+    PgStealKswapd,
+    PgScanDirect,
+    PgStealDirect,
+    /// Allocations that had to reclaim themselves (`allocstall_normal`).
+    AllocStall,
+    /// Processes killed by the OOM killer (`oom_kill`).
+    OomKill,
 }
-const NR_VM_EVENTS: usize = 6;
+const NR_VM_EVENTS: usize = 14;
 
 static EVENTS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 
@@ -64,8 +77,12 @@ pub enum NodeStat {
     KernelStackKb,
     /// Committed address space, pages (`vm_committed_as`).
     Committed,
+    /// Pages in files' page caches (`NR_FILE_PAGES`, without shmem).
+    FilePages,
+    /// Page-cache pages mapped into some page table (`NR_FILE_MAPPED`).
+    FileMapped,
 }
-const NR_NODE_STATS: usize = 6;
+const NR_NODE_STATS: usize = 8;
 
 static NODE_STATS: [AtomicI64; NR_NODE_STATS] = [const { AtomicI64::new(0) }; NR_NODE_STATS];
 
@@ -120,6 +137,11 @@ pub fn need_update(cpu: usize) -> bool {
     VM_NODE_STAT_DIFF[cpu].iter().any(|d| d.load(Relaxed) != 0)
 }
 
+/// The drift threshold in use (`/proc/zoneinfo`'s "vm stats threshold").
+pub fn stat_threshold() -> i64 {
+    STAT_THRESHOLD.load(Relaxed)
+}
+
 /// Linux's per-CPU drift threshold for a zone of `managed_pages` 4 KiB pages on `cpus` CPUs
 /// (`calculate_normal_threshold`): 2 * fls(cpus) * (1 + fls(memory in 128 MiB units)),
 /// at most 125.
@@ -145,12 +167,26 @@ pub struct MemInfo {
     pub committed: u64,
     pub direct_map_4k_kb: u64,
     pub direct_map_2m_kb: u64,
+    /// LRU list sizes: inactive anon, active anon, inactive file, active file.
+    pub lru: [u64; 4],
+    pub file_pages: u64,
+    pub file_mapped: u64,
+    /// Free pages the allocator keeps back (the zones' high watermarks and reserves), and
+    /// the zones' low watermarks: what MemAvailable leaves out.
+    pub totalreserve: u64,
+    pub wmark_low: u64,
 }
 
 impl MemInfo {
     /// The counters now, with the allocator's totals.
     pub fn snapshot(total: u64, free: u64, direct_map_2m_kb: u64) -> Self {
+        use super::swap::{nr_lru_pages, LruList::*};
         MemInfo {
+            lru: [InactiveAnon, ActiveAnon, InactiveFile, ActiveFile].map(nr_lru_pages),
+            file_pages: node_page_state(NodeStat::FilePages),
+            file_mapped: node_page_state(NodeStat::FileMapped),
+            totalreserve: 0,
+            wmark_low: 0,
             total,
             free,
             anon: node_page_state(NodeStat::AnonPages),
@@ -173,23 +209,22 @@ fn kb_line(out: &mut String, label: &str, kb: u64) {
 /// `/proc/meminfo` (fs/proc/meminfo.c, Linux 6.1 on x86_64).
 pub fn render_meminfo(i: &MemInfo, out: &mut String) {
     let p = |pages: u64| pages * 4;
-    // No reclaimable caches and no watermark reserves: what is free is what is available.
-    // Shared anonymous memory lives in the page cache (Cached, Shmem, Mapped); anonymous and
-    // shared pages start on the inactive anon list, as in Linux, and we never age them.
-    let inactive_anon = i.anon + i.shmem;
+    // Shared anonymous memory lives in the page cache (Cached, Shmem, Mapped) and on the anon
+    // lists, as in Linux.
+    let [inactive_anon, active_anon, inactive_file, active_file] = i.lru;
     let lines: [(&str, u64); 33] = [
         ("MemTotal:", p(i.total)),
         ("MemFree:", p(i.free)),
-        ("MemAvailable:", p(i.free)),
+        ("MemAvailable:", p(si_mem_available(i))),
         ("Buffers:", 0),
-        ("Cached:", p(i.shmem)),
+        ("Cached:", p(i.file_pages + i.shmem)),
         ("SwapCached:", 0),
-        ("Active:", 0),
-        ("Inactive:", p(inactive_anon)),
-        ("Active(anon):", 0),
+        ("Active:", p(active_anon + active_file)),
+        ("Inactive:", p(inactive_anon + inactive_file)),
+        ("Active(anon):", p(active_anon)),
         ("Inactive(anon):", p(inactive_anon)),
-        ("Active(file):", 0),
-        ("Inactive(file):", 0),
+        ("Active(file):", p(active_file)),
+        ("Inactive(file):", p(inactive_file)),
         ("Unevictable:", 0),
         ("Mlocked:", 0),
         ("SwapTotal:", 0),
@@ -197,7 +232,7 @@ pub fn render_meminfo(i: &MemInfo, out: &mut String) {
         ("Dirty:", 0),
         ("Writeback:", 0),
         ("AnonPages:", p(i.anon)),
-        ("Mapped:", p(i.shmem)),
+        ("Mapped:", p(i.file_mapped + i.shmem)),
         ("Shmem:", p(i.shmem)),
         ("KReclaimable:", 0),
         ("Slab:", p(i.slab)),
@@ -229,30 +264,41 @@ pub fn render_meminfo(i: &MemInfo, out: &mut String) {
     let _ = writeln!(out, "DirectMap2M:    {:>8} kB", i.direct_map_2m_kb);
 }
 
+/// Memory available for new work without swapping (Linux's `si_mem_available`): free pages
+/// above the reserves, plus the page cache that reclaim could drop (all but what the low
+/// watermarks would keep).
+pub fn si_mem_available(i: &MemInfo) -> u64 {
+    let pagecache = i.lru[2] + i.lru[3];
+    (i.free + pagecache)
+        .saturating_sub(i.totalreserve)
+        .saturating_sub((pagecache / 2).min(i.wmark_low))
+}
+
 /// `/proc/vmstat` (mm/vmstat.c): `name value` lines in Linux's order, for the items we keep.
 pub fn render_vmstat(i: &MemInfo, out: &mut String) {
-    let inactive_anon = i.anon + i.shmem;
-    let lines: [(&str, u64); 40] = [
+    let [inactive_anon, active_anon, inactive_file, active_file] = i.lru;
+    let e = vm_event;
+    let lines: [(&str, u64); 49] = [
         ("nr_free_pages", i.free),
         ("nr_zone_inactive_anon", inactive_anon),
-        ("nr_zone_active_anon", 0),
-        ("nr_zone_inactive_file", 0),
-        ("nr_zone_active_file", 0),
+        ("nr_zone_active_anon", active_anon),
+        ("nr_zone_inactive_file", inactive_file),
+        ("nr_zone_active_file", active_file),
         ("nr_zone_unevictable", 0),
         ("nr_zone_write_pending", 0),
         ("nr_mlock", 0),
         ("nr_bounce", 0),
         ("nr_free_cma", 0),
         ("nr_inactive_anon", inactive_anon),
-        ("nr_active_anon", 0),
-        ("nr_inactive_file", 0),
-        ("nr_active_file", 0),
+        ("nr_active_anon", active_anon),
+        ("nr_inactive_file", inactive_file),
+        ("nr_active_file", active_file),
         ("nr_unevictable", 0),
         ("nr_slab_reclaimable", 0),
         ("nr_slab_unreclaimable", i.slab),
         ("nr_anon_pages", i.anon),
-        ("nr_mapped", i.shmem),
-        ("nr_file_pages", i.shmem),
+        ("nr_mapped", i.file_mapped + i.shmem),
+        ("nr_file_pages", i.file_pages + i.shmem),
         ("nr_dirty", 0),
         ("nr_writeback", 0),
         ("nr_shmem", i.shmem),
@@ -265,14 +311,29 @@ pub fn render_vmstat(i: &MemInfo, out: &mut String) {
         ("pswpout", 0),
         ("pgalloc_dma", 0),
         ("pgalloc_dma32", 0),
-        ("pgalloc_normal", vm_event(VmEvent::PgAlloc)),
+        ("pgalloc_normal", e(VmEvent::PgAlloc)),
         ("pgalloc_movable", 0),
-        ("pgfree", vm_event(VmEvent::PgFree)),
-        ("pgactivate", 0),
-        ("pgdeactivate", 0),
-        ("pgfault", vm_event(VmEvent::PgFault)),
-        ("pgmajfault", vm_event(VmEvent::PgMajFault)),
-        ("pgreuse", vm_event(VmEvent::PgReuse)),
+        ("allocstall_dma32", 0),
+        ("allocstall_normal", e(VmEvent::AllocStall)),
+        ("pgfree", e(VmEvent::PgFree)),
+        ("pgactivate", e(VmEvent::PgActivate)),
+        ("pgdeactivate", e(VmEvent::PgDeactivate)),
+        ("pgfault", e(VmEvent::PgFault)),
+        ("pgmajfault", e(VmEvent::PgMajFault)),
+        ("pgreuse", e(VmEvent::PgReuse)),
+        ("pgsteal_kswapd", e(VmEvent::PgStealKswapd)),
+        ("pgsteal_direct", e(VmEvent::PgStealDirect)),
+        ("pgscan_kswapd", e(VmEvent::PgScanKswapd)),
+        ("pgscan_direct", e(VmEvent::PgScanDirect)),
+        (
+            "pgscan_file",
+            e(VmEvent::PgScanKswapd) + e(VmEvent::PgScanDirect),
+        ),
+        (
+            "pgsteal_file",
+            e(VmEvent::PgStealKswapd) + e(VmEvent::PgStealDirect),
+        ),
+        ("oom_kill", e(VmEvent::OomKill)),
     ];
     for (name, value) in lines {
         let _ = writeln!(out, "{name} {value}");
@@ -293,11 +354,16 @@ pub fn vmstat_show(out: &mut String) {
 
 fn snapshot() -> MemInfo {
     use super::page_alloc;
-    MemInfo::snapshot(
-        page_alloc::total_pages(),
-        page_alloc::free_page_count(),
-        super::arch::paging::DIRECT_MAP_BYTES >> 10,
-    )
+    let (totalreserve, wmark_low) = page_alloc::reserve_pages();
+    MemInfo {
+        totalreserve,
+        wmark_low,
+        ..MemInfo::snapshot(
+            page_alloc::total_pages(),
+            page_alloc::free_page_count(),
+            super::arch::paging::DIRECT_MAP_BYTES >> 10,
+        )
+    }
 }
 
 /// `/proc/sys/vm/stat_interval`, in jiffies: how often the CPUs' differences are folded
@@ -398,6 +464,11 @@ mod tests {
             committed: 4_000,
             direct_map_4k_kb: 0,
             direct_map_2m_kb: 4 << 20,
+            lru: [320, 0, 700, 300],
+            file_pages: 1000,
+            file_mapped: 400,
+            totalreserve: 1000,
+            wmark_low: 600,
         }
     }
 
@@ -409,6 +480,12 @@ mod tests {
         assert_eq!(lines[0], "MemTotal:         248000 kB");
         assert_eq!(lines[1], "MemFree:          200000 kB");
         assert!(lines.contains(&"AnonPages:          1200 kB"));
+        // free 50000 + cache 1000 - reserve 1000 - min(500, 600).
+        assert!(lines.contains(&"MemAvailable:     198000 kB"));
+        assert!(lines.contains(&"Cached:             4080 kB"));
+        assert!(lines.contains(&"Active(file):       1200 kB"));
+        assert!(lines.contains(&"Inactive:           4080 kB"));
+        assert!(lines.contains(&"Mapped:             1680 kB"));
         assert!(lines.contains(&"Shmem:                80 kB"));
         assert!(lines.contains(&"PageTables:           48 kB"));
         assert!(lines.contains(&"KernelStack:          64 kB"));

@@ -4,12 +4,12 @@
 
 use abi::trace::{
     Comm, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry, IrqHandlerExit, Kfree,
-    Kmalloc, MmPageAlloc, MmPageFree, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask,
-    SchedProcessExec, SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait,
-    SchedSwitch, SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry,
-    SoftirqExit, SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry,
-    TimerExpireExit, WorkqueueActivateWork, WorkqueueExecuteEnd, WorkqueueExecuteStart,
-    WorkqueueQueueWork,
+    Kmalloc, MarkVictim, MmPageAlloc, MmPageFree, MmVmscanKswapdSleep, MmVmscanKswapdWake,
+    PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask, SchedProcessExec, SchedProcessExit,
+    SchedProcessFork, SchedProcessFree, SchedProcessWait, SchedSwitch, SchedWakeup, SchedWakeupNew,
+    SignalDeliver, SignalGenerate, SoftirqEntry, SoftirqExit, SoftirqRaise, SysEnter, SysExit,
+    TaskNewtask, TaskRename, TimerExpireEntry, TimerExpireExit, WorkqueueActivateWork,
+    WorkqueueExecuteEnd, WorkqueueExecuteStart, WorkqueueQueueWork,
 };
 
 use crate::kernel::task::Task;
@@ -317,5 +317,23 @@ tracepoint! {
 tracepoint! {
     pub fn trace_workqueue_execute_end(work: u64, function: u64) -> WorkqueueExecuteEnd {
         (WorkqueueExecuteEnd { work: Ptr(work), function: Ptr(function) }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_mm_vmscan_kswapd_sleep(nid: i32) -> MmVmscanKswapdSleep {
+        (MmVmscanKswapdSleep { nid }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_mm_vmscan_kswapd_wake(nid: i32, zid: i32, order: i32) -> MmVmscanKswapdWake {
+        (MmVmscanKswapdWake { nid, zid, order }, &[])
+    }
+}
+
+tracepoint! {
+    pub fn trace_mark_victim(pid: i32) -> MarkVictim {
+        (MarkVictim { pid }, &[])
     }
 }

@@ -47,7 +47,8 @@ fn allocate() -> usize {
         ..AreaHeader::default()
     };
     for cpu in 0..cpus {
-        let Some(phys) = crate::mm::page_alloc::alloc_pages(RING_ORDER) else {
+        let Some(phys) = crate::mm::page_alloc::alloc_pages(crate::mm::gfp::GFP_KERNEL, RING_ORDER)
+        else {
             break;
         };
         area.ring_gpa[cpu] = crate::arch::virt_to_phys(HEADERS[cpu].get() as u64);

@@ -27,6 +27,8 @@ use crate::mm::vmstat::{mod_node_page_state, NodeStat};
 pub const PTE_PRESENT: u64 = 1 << 0;
 pub const PTE_WRITE: u64 = 1 << 1;
 pub const PTE_USER: u64 = 1 << 2;
+/// Set by the CPU when the entry is used (`_PAGE_ACCESSED`): reclaim's "young".
+pub const PTE_ACCESSED: u64 = 1 << 5;
 /// Software bit: a PROT_NONE leaf (PTE_PRESENT clear, frame kept).
 pub const PTE_PROTNONE: u64 = 1 << 9;
 pub const PTE_NX: u64 = 1 << 63;
@@ -246,6 +248,18 @@ impl PageTable {
             true
         });
         true
+    }
+
+    /// Clear the accessed bit of the entry at `va`; whether it was set
+    /// (`ptep_test_and_clear_young`). No TLB flush, as on x86 in Linux: a stale entry only
+    /// makes the page look idle a little longer.
+    pub fn test_and_clear_young(&mut self, va: u64) -> bool {
+        let Some(pte) = walk(self.pml4, &mut self.tables, va, false) else {
+            return false;
+        };
+        let young = *pte & PTE_ACCESSED != 0;
+        *pte &= !PTE_ACCESSED;
+        young
     }
 
     /// The frame and flags mapped at `va` (present or PROT_NONE).

@@ -182,7 +182,7 @@ pub fn smp_init(entry: extern "C" fn(usize) -> !) -> usize {
         if apic_id == my_id || cpu >= super::percpu::MAX_CPUS {
             continue;
         }
-        let Some(stack_phys) = alloc_pages(AP_STACK_ORDER) else {
+        let Some(stack_phys) = alloc_pages(crate::mm::gfp::GFP_KERNEL, AP_STACK_ORDER) else {
             break;
         };
         set_slot(stack, phys_to_virt(stack_phys) + (4096 << AP_STACK_ORDER));

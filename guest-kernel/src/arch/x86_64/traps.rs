@@ -139,12 +139,20 @@ fn page_fault(frame: &mut TrapFrame) {
     let mut code = fault::SEGV_MAPERR;
     if let Some(mm) = mm {
         let result = fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0);
+        // The mm lock is released: a kswapd wake-up the fault's allocations asked for can go.
+        crate::mm::vmscan::kswapd_wake_pending();
         match result {
             Ok(()) => {
                 // `mm_account_fault`: every fault resolved here is minor (no I/O behind it).
                 if let Some(t) = crate::kernel::task::try_current() {
                     t.min_flt.fetch_add(1, Relaxed);
                 }
+                return;
+            }
+            // Out of memory in user mode: the OOM killer, then the fault is retried (or
+            // the SIGKILL it sent lands). In the kernel: the user copy gets EFAULT.
+            Err(fault::FaultError::NoMemory) if user => {
+                crate::mm::oom_kill::pagefault_out_of_memory();
                 return;
             }
             Err(e) => code = e.si_code().unwrap_or(code),

@@ -99,7 +99,7 @@ fn setup(t: Transport) -> Result<Console, (Transport, &'static str)> {
         .queue_size(TX_QUEUE)
         .and_then(|n| Virtqueue::new(TX_QUEUE, n)));
     let rx_phys = try_or!(page_alloc::alloc_page().ok_or("out of memory"));
-    let Some(tx_phys) = page_alloc::alloc_pages(TX_ORDER) else {
+    let Some(tx_phys) = page_alloc::alloc_pages(crate::mm::gfp::GFP_KERNEL, TX_ORDER) else {
         page_alloc::free_page(rx_phys);
         return Err((t, "out of memory"));
     };

@@ -36,7 +36,8 @@ impl Virtqueue {
         if num == 0 || num as usize > ring::MAX_QUEUE || !num.is_power_of_two() {
             return Err("bad queue size");
         }
-        let phys = page_alloc::alloc_pages(ORDER).ok_or("out of memory for a virtqueue")?;
+        let phys = page_alloc::alloc_pages(crate::mm::gfp::GFP_KERNEL, ORDER)
+            .ok_or("out of memory for a virtqueue")?;
         let virt = phys_to_virt(phys);
         // SAFETY: the two pages were just allocated and are mapped by the direct map; the
         // avail and used headers (flags, idx) lie inside them.

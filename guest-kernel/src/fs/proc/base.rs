@@ -25,6 +25,8 @@ enum Which {
     Fd,
     Maps,
     Mounts,
+    OomScore,
+    OomScoreAdj,
     Root,
     Sched,
     Stat,
@@ -45,6 +47,8 @@ const ENTRIES: &[(&str, Which)] = &[
     ("status", Which::Status),
     ("maps", Which::Maps),
     ("mounts", Which::Mounts),
+    ("oom_score", Which::OomScore),
+    ("oom_score_adj", Which::OomScoreAdj),
     ("cwd", Which::Cwd),
     ("root", Which::Root),
     ("exe", Which::Exe),
@@ -60,7 +64,7 @@ fn mode_of(w: Which) -> u32 {
         Which::Task | Which::Fd => S_IFDIR | 0o555,
         Which::Cwd | Which::Root | Which::Exe => S_IFLNK | 0o777,
         Which::Environ => S_IFREG | 0o400,
-        Which::Comm => S_IFREG | 0o644,
+        Which::Comm | Which::OomScoreAdj => S_IFREG | 0o644,
         _ => S_IFREG | 0o444,
     }
 }
@@ -203,6 +207,43 @@ fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode
             }),
             None,
         ),
+        Which::OomScore => proc_file(
+            ino,
+            perm,
+            own,
+            text(move || {
+                alloc::format!("{}\n", crate::mm::oom_kill::proc_oom_score(&t)).into_bytes()
+            }),
+            None,
+        ),
+        Which::OomScoreAdj => {
+            let target = task.clone();
+            proc_file(
+                ino,
+                perm,
+                own,
+                text(move || {
+                    let adj = t
+                        .signal
+                        .oom_score_adj
+                        .load(core::sync::atomic::Ordering::Relaxed);
+                    alloc::format!("{adj}\n").into_bytes()
+                }),
+                Some(Box::new(move |data: &[u8]| {
+                    use crate::mm::oom_kill::{OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN};
+                    let text = core::str::from_utf8(data).map_err(|_| EINVAL)?;
+                    let adj: i32 = text.trim().parse().map_err(|_| EINVAL)?;
+                    if !(OOM_SCORE_ADJ_MIN..=OOM_SCORE_ADJ_MAX).contains(&adj) {
+                        return Err(EINVAL);
+                    }
+                    target
+                        .signal
+                        .oom_score_adj
+                        .store(adj, core::sync::atomic::Ordering::Relaxed);
+                    Ok(())
+                })),
+            )
+        }
         Which::Cwd => proc_link(
             ino,
             own,

@@ -176,6 +176,15 @@ const TABLE: &[CtlTable] = &[
         }),
     },
     CtlTable {
+        // Writing sets every zone's watermarks anew (`min_free_kbytes_sysctl_handler`).
+        path: "vm/min_free_kbytes",
+        read: || format!("{}\n", crate::mm::page_alloc::min_free_kbytes()),
+        write: Some(|t| {
+            crate::mm::page_alloc::set_min_free_kbytes(parse_in(t, 0, i32::MAX as u64)?);
+            Ok(())
+        }),
+    },
+    CtlTable {
         // Seconds, kept in jiffies (`proc_dointvec_jiffies`).
         path: "vm/stat_interval",
         read: || format!("{}\n", SYSCTL_STAT_INTERVAL.load(Ordering::Relaxed) / HZ),

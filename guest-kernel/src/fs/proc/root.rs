@@ -27,6 +27,18 @@ fn meminfo() -> String {
     s
 }
 
+fn zoneinfo() -> String {
+    let mut s = String::new();
+    crate::mm::page_alloc::zoneinfo_show(&mut s);
+    s
+}
+
+fn buddyinfo() -> String {
+    let mut s = String::new();
+    crate::mm::page_alloc::buddyinfo_show(&mut s);
+    s
+}
+
 fn vmstat() -> String {
     let mut s = String::new();
     crate::mm::vmstat::vmstat_show(&mut s);
@@ -49,6 +61,7 @@ fn thread_self_link() -> String {
 
 /// The fixed entries, in Linux's listing order (after the process directories).
 const ENTRIES: &[(&str, Kind)] = &[
+    ("buddyinfo", Kind::Text(buddyinfo)),
     ("cmdline", Kind::Text(super::cmdline::cmdline_proc_show)),
     ("cpuinfo", Kind::Text(super::cpuinfo::cpuinfo_proc_show)),
     (
@@ -77,6 +90,7 @@ const ENTRIES: &[(&str, Kind)] = &[
     ("uptime", Kind::Text(super::uptime::uptime_proc_show)),
     ("version", Kind::Text(super::version::version_proc_show)),
     ("vmstat", Kind::Text(vmstat)),
+    ("zoneinfo", Kind::Text(zoneinfo)),
 ];
 
 /// Inode numbers of the fixed entries (Linux hands them out from its `proc_inum` IDA).

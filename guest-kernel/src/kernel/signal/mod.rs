@@ -271,6 +271,8 @@ pub struct SignalStruct {
     pub dead_stime: AtomicU64,
     /// PID 1: default actions don't apply (SIGNAL_UNKILLABLE).
     pub unkillable: AtomicBool,
+    /// `/proc/<pid>/oom_score_adj`: -1000 (never chosen) ..= 1000; inherited by fork.
+    pub oom_score_adj: core::sync::atomic::AtomicI32,
     /// An execve is killing the other threads (`group_exec_task`).
     pub group_exec: AtomicBool,
     /// ITIMER_REAL (`real_timer`, `it_real_incr`).
@@ -307,6 +309,7 @@ impl SignalStruct {
             dead_utime: AtomicU64::new(0),
             dead_stime: AtomicU64::new(0),
             unkillable: AtomicBool::new(false),
+            oom_score_adj: core::sync::atomic::AtomicI32::new(0),
             group_exec: AtomicBool::new(false),
             real_timer: Mutex::new(ItimerReal::default()),
             it: Mutex::new([CpuItimer::default(); 2]),

@@ -6,6 +6,7 @@ use alloc::sync::Arc;
 use super::*;
 use crate::fs::inode::{SuperBlock, S_IFREG};
 use crate::mm::vma::FileImage;
+use crate::mm::vmstat::{node_page_state, vm_event, NodeStat, VmEvent};
 
 #[test]
 fn file_image_pages_are_read_in_at_first_touch_and_private() {
@@ -71,5 +72,55 @@ fn file_image_pages_are_read_in_at_first_touch_and_private() {
     drop(child);
     drop(mm);
     drop(image);
+    assert_eq!(free_page_count(), free, "every page comes back");
+}
+
+#[test]
+fn reclaim_drops_idle_cache_pages_from_page_tables_and_cache() {
+    use crate::mm::swap::{nr_lru_pages, LruList};
+    use crate::mm::vmscan::try_to_free_pages;
+    let _m = machine();
+    let sb = SuperBlock::new_anon("tmpfs", 0x0102_1994);
+    let inode = crate::fs::tmpfs::new_inode(&sb, S_IFREG | 0o644, 0).unwrap();
+    let bytes: Vec<u8> = (0..4 * P).map(|i| (i / P) as u8 + b'0').collect();
+    let data = inode.ops.file_data().unwrap();
+    data.lock().write_at(0, &bytes).unwrap();
+    let free = free_page_count();
+    let files = node_page_state(NodeStat::FilePages);
+    let mapped = node_page_state(NodeStat::FileMapped);
+    // Known to the reverse map, as every process's address space is.
+    let mm = crate::mm::Mm::new(MmStruct::new().unwrap());
+    let image = Arc::new(FileImage {
+        inode: inode.clone(),
+        file_end: 4 * P,
+    });
+    mm.lock()
+        .insert_file_vma(0x40_0000, 0x40_4000, PROT_READ, 0, image.clone());
+    for i in 0..4 {
+        assert_eq!(
+            read(&mut mm.lock(), 0x40_0000 + i * P).unwrap(),
+            b'0' + i as u8
+        );
+    }
+    assert_eq!(mm.lock().get_mm_counter(MM_FILEPAGES), 4);
+    assert_eq!(node_page_state(NodeStat::FilePages), files + 4);
+    assert_eq!(node_page_state(NodeStat::FileMapped), mapped + 4);
+    assert!(nr_lru_pages(LruList::InactiveFile) >= 4);
+    // Unused since they were mapped (no accessed bits): reclaim takes them out of the page
+    // table and the cache, and frees them.
+    let scan = vm_event(VmEvent::PgScanDirect);
+    let reclaimed = try_to_free_pages(super::super::gfp::GFP_KERNEL, 0);
+    assert_eq!(reclaimed, 4);
+    assert!(vm_event(VmEvent::PgScanDirect) >= scan + 4);
+    assert_eq!(mm.lock().get_mm_counter(MM_FILEPAGES), 0);
+    assert_eq!(image.inode.i_mapping.nr_pages(), 0);
+    assert_eq!(node_page_state(NodeStat::FileMapped), mapped);
+    assert!(frame(&mut mm.lock(), 0x40_0000).is_none());
+    // The next touch reads the file again.
+    assert_eq!(read(&mut mm.lock(), 0x40_3000 + 7).unwrap(), b'3');
+    drop(mm);
+    drop(image);
+    drop(inode);
+    assert_eq!(node_page_state(NodeStat::FilePages), files);
     assert_eq!(free_page_count(), free, "every page comes back");
 }

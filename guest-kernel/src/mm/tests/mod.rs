@@ -674,3 +674,43 @@ fn the_cpu_mask_follows_the_tasks_a_cpu_runs_and_a_returning_cpu_catches_up() {
     // Leave the per-CPU state as the next test expects it: no address space running.
     enter_lazy_tlb(&tb);
 }
+
+#[test]
+fn allocations_stop_at_the_watermark_their_flags_allow() {
+    use super::gfp::*;
+    use super::page_alloc::{alloc_pages, free_page, min_free_kbytes, set_min_free_kbytes};
+    let _m = machine();
+    let saved = min_free_kbytes();
+    // 64 MiB: min_free_kbytes = sqrt(16 * ~64 MiB in kB) ~ 1 MiB.
+    assert!((900..1100).contains(&saved), "{saved}");
+    // A big reserve so the test's numbers are clear: min 4096 pages.
+    set_min_free_kbytes(16_384);
+    let mut taken = Vec::new();
+    let take = |gfp: Gfp, taken: &mut Vec<u64>| {
+        while let Some(p) = alloc_pages(gfp, 0) {
+            taken.push(p);
+        }
+    };
+    // GFP_NOWAIT-like (no __GFP_HIGH, no __GFP_ATOMIC): down to min.
+    take(__GFP_KSWAPD_RECLAIM, &mut taken);
+    let free = free_page_count();
+    // What is left: min, plus at most a per-CPU batch.
+    assert!((4096..4096 + 64).contains(&free), "{free}");
+    // GFP_ATOMIC may go to min - min/2 - min/8.
+    take(GFP_ATOMIC, &mut taken);
+    let free = free_page_count();
+    assert!((1536..1536 + 64).contains(&free), "{free}");
+    // __GFP_ZERO hands out zeroed pages even from a dirty pool.
+    for &p in &taken[..4] {
+        // SAFETY: our page, in the emulated direct map.
+        unsafe { core::ptr::write_bytes(phys_to_virt(p) as *mut u8, 0xaa, P as usize) };
+    }
+    taken.iter().rev().for_each(|&p| free_page(p));
+    set_min_free_kbytes(saved);
+    let z = alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).unwrap();
+    assert_eq!(z, taken[0], "the last page freed comes back first");
+    // SAFETY: as above.
+    let bytes = unsafe { core::slice::from_raw_parts(phys_to_virt(z) as *const u8, P as usize) };
+    assert!(bytes.iter().all(|&b| b == 0));
+    free_page(z);
+}

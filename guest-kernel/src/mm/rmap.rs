@@ -1,0 +1,136 @@
+//! The reverse map of page-cache pages (Linux's mm/rmap.c for file folios): from a page to
+//! the page-table entries that map it, for reclaim to check their accessed bits
+//! (`folio_referenced`) and to take them away (`try_to_unmap`).
+//!
+//! A page knows its cache and index (`filemap.rs`); an address space maps it wherever one of
+//! its VMAs maps that file over that index. Linux keeps each file's VMAs in the file's
+//! `i_mmap` tree; here reclaim walks the list of address spaces (`MMLIST`, Linux's
+//! `init_mm.mmlist`) and their VMAs, which is the same search over a handful of processes.
+//! Pages no page table maps (`mapcount` 0, reclaim's common case) need no walk at all.
+//!
+//! Reclaim never waits for an mm lock: an address space that is busy (its owner is faulting,
+//! perhaps the very allocation that is reclaiming) is skipped, and its pages kept this time.
+
+#![deny(unsafe_code)]
+
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering::Relaxed;
+
+use spin::Mutex;
+
+use super::buddy::PAGE_SIZE;
+use super::mem_map::Page;
+use super::mmap::{MmStruct, MM_FILEPAGES};
+use super::page_alloc::{pfn_to_page, put_page};
+use super::tlb::flush_tlb_page;
+use super::vma::VM_EXEC;
+use super::vmstat::{mod_node_page_state, NodeStat};
+use super::Mm;
+
+/// Every address space, for the reverse map (dead entries are pruned as they are met).
+static MMLIST: Mutex<Vec<Weak<Mm>>> = Mutex::new(Vec::new());
+
+/// Register a new address space (`mmlist`).
+pub fn mmlist_add(mm: &Arc<Mm>) {
+    let mut list = MMLIST.lock();
+    list.retain(|w| w.strong_count() > 0);
+    list.push(Arc::downgrade(mm));
+}
+
+fn page_of(phys: u64) -> Option<&'static Page> {
+    pfn_to_page(phys / PAGE_SIZE)
+}
+
+/// A page-table entry now maps the cache page at `phys` (`page_add_file_rmap`).
+pub fn page_add_file_rmap(phys: u64) {
+    if let Some(p) = page_of(phys) {
+        if p.mapcount.fetch_add(1, Relaxed) == 0 {
+            mod_node_page_state(NodeStat::FileMapped, 1);
+        }
+    }
+}
+
+/// One entry mapping the cache page at `phys` went (`page_remove_rmap`).
+pub fn page_remove_rmap(phys: u64) {
+    if let Some(p) = page_of(phys) {
+        if p.mapcount.fetch_sub(1, Relaxed) == 1 {
+            mod_node_page_state(NodeStat::FileMapped, -1);
+        }
+    }
+}
+
+/// Call `f(mm, va)` for each place a VMA maps index `index` of the cache with id `mapping`
+/// to the frame `phys`, in each address space not busy; returns false if one was busy.
+fn rmap_walk(phys: u64, mapping: u32, index: u64, mut f: impl FnMut(&mut MmStruct, u64)) -> bool {
+    let mms: Vec<Arc<Mm>> = MMLIST.lock().iter().filter_map(Weak::upgrade).collect();
+    let mut complete = true;
+    for mm in mms {
+        let Some(mut mm) = mm.inner.try_lock() else {
+            complete = false;
+            continue;
+        };
+        let places: Vec<u64> = mm
+            .vmas
+            .iter()
+            .filter(|v| {
+                v.image
+                    .as_ref()
+                    .is_some_and(|i| i.inode.i_mapping.is(mapping))
+                    && index >= v.pgoff
+                    && index - v.pgoff < (v.end - v.start) / PAGE_SIZE
+            })
+            .map(|v| v.start + (index - v.pgoff) * PAGE_SIZE)
+            .collect();
+        for va in places {
+            if mm.pgd.lookup(va).is_some_and(|(p, _)| p == phys) {
+                f(&mut mm, va);
+            }
+        }
+    }
+    complete
+}
+
+/// How many entries mapping the page at `phys` were accessed since the last look (clearing
+/// their accessed bits), and whether any of them is in an executable mapping (Linux's
+/// `folio_referenced` with its `vm_flags`).
+pub fn folio_referenced(phys: u64) -> (u32, bool) {
+    let Some(p) = page_of(phys) else {
+        return (0, false);
+    };
+    if p.mapcount.load(Relaxed) == 0 {
+        return (0, false);
+    }
+    let (mut referenced, mut exec) = (0, false);
+    let index = p.index.load(Relaxed) as u64;
+    rmap_walk(phys, p.mapping.load(Relaxed), index, |mm, va| {
+        if mm.pgd.test_and_clear_young(va) {
+            referenced += 1;
+            exec |= mm
+                .vmas
+                .vma_lookup(va)
+                .is_some_and(|v| v.flags & VM_EXEC != 0);
+        }
+    });
+    (referenced, exec)
+}
+
+/// Take the cache page at `phys` out of every page table that maps it (Linux's
+/// `try_to_unmap`); true if none maps it any more.
+pub fn try_to_unmap(phys: u64) -> bool {
+    let Some(p) = page_of(phys) else {
+        return false;
+    };
+    if p.mapcount.load(Relaxed) == 0 {
+        return true;
+    }
+    let index = p.index.load(Relaxed) as u64;
+    rmap_walk(phys, p.mapping.load(Relaxed), index, |mm, va| {
+        mm.pgd.unmap_range(va, va + PAGE_SIZE, |_| {});
+        flush_tlb_page(mm, va);
+        mm.add_mm_counter(MM_FILEPAGES, -1);
+        page_remove_rmap(phys);
+        put_page(phys);
+    });
+    p.mapcount.load(Relaxed) == 0
+}

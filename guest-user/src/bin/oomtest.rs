@@ -1,0 +1,259 @@
+//! `oomtest MODE`: memory-pressure scenarios for the reclaim and OOM-killer tests. Each mode
+//! prints `oomtest: <check>: ok|FAILED <detail>` lines and `oomtest: all checks passed` (exit
+//! 0) or `oomtest: some checks FAILED` (exit 1).
+//!
+//! - `cat FILE...`: print files (the initramfs has no `cat`).
+//! - `pagecache`: write files into tmpfs worth 55% of MemFree, then map and read them all:
+//!   their page cache cannot all fit beside them, so kswapd0 must reclaim the older pages.
+//!   Checks pgscan_kswapd/pgsteal_kswapd grew, kswapd0 exists, and the files still read back
+//!   right.
+//! - `oom`: a child protected with oom_score_adj -1000 takes 60% of MemFree, then another
+//!   allocates and touches memory without bound. Checks the hog (not the bigger, protected
+//!   child) dies of SIGKILL, oom_kill grew, the protected child lives on, and MemFree comes
+//!   back once both are gone.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::process::exit;
+use std::time::Duration;
+
+const P: usize = 4096;
+
+struct Report {
+    ok: bool,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, good: bool, detail: String) {
+        let verdict = if good { "ok" } else { "FAILED" };
+        println!("oomtest: {name}: {verdict} {detail}");
+        self.ok &= good;
+    }
+
+    fn finish(self) -> ! {
+        if self.ok {
+            println!("oomtest: all checks passed");
+            exit(0)
+        }
+        println!("oomtest: some checks FAILED");
+        exit(1)
+    }
+}
+
+/// A `name value` or `Name: value kB` line of a /proc file.
+fn proc_value(path: &str, key: &str) -> u64 {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once([' ', ':'])?;
+            (k == key).then(|| v.trim().trim_end_matches(" kB").trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+fn memfree_kb() -> u64 {
+    proc_value("/proc/meminfo", "MemFree")
+}
+
+fn vmstat(key: &str) -> u64 {
+    proc_value("/proc/vmstat", key)
+}
+
+/// Map `bytes` of private anonymous memory and write every page.
+fn touch_anon(bytes: usize) -> *mut u8 {
+    // SAFETY: an anonymous mapping the kernel places.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    } as *mut u8;
+    if p as isize == -1 {
+        return p;
+    }
+    for off in (0..bytes).step_by(P) {
+        // SAFETY: inside the mapping just made.
+        unsafe { p.add(off).write_volatile(1) };
+    }
+    p
+}
+
+/// The pid and CPU time (utime + stime, ticks) of the task named `comm`.
+fn find_task(comm: &str) -> Option<(i32, u64)> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if name.trim() == comm {
+            let stat = guest_user::procfs::Stat::of(pid).ok()?;
+            return Some((pid, stat.utime + stat.stime));
+        }
+    }
+    None
+}
+
+fn pagecache(r: &mut Report) {
+    let total = (memfree_kb() as usize * 1024) * 55 / 100;
+    let file_size = 256 << 10;
+    let files = total / file_size;
+    let _ = fs::create_dir_all("/tmp/pc");
+    for i in 0..files {
+        let data = vec![(i % 251) as u8; file_size];
+        if let Err(e) = fs::write(format!("/tmp/pc/{i}"), &data) {
+            r.check("write the files", false, format!("file {i}: {e}"));
+            return;
+        }
+    }
+    let (scan0, steal0) = (vmstat("pgscan_kswapd"), vmstat("pgsteal_kswapd"));
+    let mut good = true;
+    {
+        for i in 0..files {
+            let f = fs::File::open(format!("/tmp/pc/{i}")).unwrap();
+            // SAFETY: a private read-only mapping of the file, unmapped below.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    file_size,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    f.as_raw_fd(),
+                    0,
+                )
+            } as *const u8;
+            if p as isize == -1 {
+                good = false;
+                continue;
+            }
+            for off in (0..file_size).step_by(P) {
+                // SAFETY: inside the mapping.
+                good &= unsafe { p.add(off).read_volatile() } == (i % 251) as u8;
+            }
+            // SAFETY: our mapping.
+            unsafe { libc::munmap(p as *mut _, file_size) };
+        }
+    }
+    r.check(
+        "mapped files read back right",
+        good,
+        format!("{files} files of {file_size}"),
+    );
+    // kswapd0 works on after the last allocation asked it to.
+    std::thread::sleep(Duration::from_millis(500));
+    let (scan, steal) = (
+        vmstat("pgscan_kswapd") - scan0,
+        vmstat("pgsteal_kswapd") - steal0,
+    );
+    r.check(
+        "kswapd0 reclaimed page cache",
+        scan > 0 && steal > 0,
+        format!("pgscan_kswapd +{scan} pgsteal_kswapd +{steal}"),
+    );
+    let task = find_task("kswapd0");
+    r.check(
+        "kswapd0 is a task (pid, CPU ticks)",
+        task.is_some(),
+        format!("{task:?}"),
+    );
+    let _ = fs::remove_dir_all("/tmp/pc");
+}
+
+fn fork() -> i32 {
+    // SAFETY: the child only runs code of this single-threaded program.
+    unsafe { libc::fork() }
+}
+
+fn wait(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: a plain waitpid on our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
+
+fn oom(r: &mut Report) {
+    let free0 = memfree_kb();
+    let kills0 = vmstat("oom_kill");
+    let (mut ready_r, mut ready_w) = std::io::pipe().unwrap();
+    let (mut go_r, go_w) = std::io::pipe().unwrap();
+    let protected = fork();
+    if protected == 0 {
+        drop(ready_r);
+        drop(go_w);
+        let adj = fs::write("/proc/self/oom_score_adj", "-1000").is_ok();
+        let p = touch_anon(free0 as usize * 1024 * 6 / 10);
+        let score = fs::read_to_string("/proc/self/oom_score").unwrap_or_default();
+        let _ = writeln!(ready_w, "{adj} {} {}", p as isize != -1, score.trim());
+        drop(ready_w);
+        let mut b = [0u8];
+        let _ = go_r.read(&mut b);
+        exit(0);
+    }
+    drop(ready_w);
+    drop(go_r);
+    let mut said = String::new();
+    let _ = ready_r.read_to_string(&mut said);
+    r.check(
+        "protected child: oom_score_adj -1000, memory touched, oom_score 0",
+        said.trim() == "true true 0",
+        said.trim().to_string(),
+    );
+    let hog = fork();
+    if hog == 0 {
+        loop {
+            touch_anon(1 << 20);
+        }
+    }
+    let status = wait(hog);
+    let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+    r.check(
+        "the unbounded allocator is killed by SIGKILL",
+        killed,
+        format!("status {status:#x}"),
+    );
+    let kills = vmstat("oom_kill") - kills0;
+    r.check("oom_kill counted", kills >= 1, format!("+{kills}"));
+    drop(go_w);
+    let status = wait(protected);
+    r.check(
+        "the protected child lives on and exits 0",
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        format!("status {status:#x}"),
+    );
+    // Pages come back as the victims' last references go; give the per-CPU lists a moment.
+    std::thread::sleep(Duration::from_millis(200));
+    let free = memfree_kb();
+    let margin = free0 / 20 + 1024;
+    r.check(
+        "MemFree comes back",
+        free + margin >= free0,
+        format!("before {free0} kB, after {free} kB"),
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut r = Report { ok: true };
+    match args.first().map(String::as_str) {
+        Some("cat") => {
+            for f in &args[1..] {
+                match fs::read(f) {
+                    Ok(b) => std::io::stdout().write_all(&b).unwrap(),
+                    Err(e) => println!("oomtest: {f}: {e}"),
+                }
+            }
+            exit(0)
+        }
+        Some("pagecache") => pagecache(&mut r),
+        Some("oom") => oom(&mut r),
+        _ => {
+            eprintln!("usage: oomtest cat FILE... | pagecache | oom");
+            exit(2)
+        }
+    }
+    r.finish()
+}
