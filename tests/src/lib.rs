@@ -283,3 +283,16 @@ pub fn assert_btime_is_boot_time(console: &str, before: u64, after: u64) {
         "btime {btime} is not between the host's {before} and {after}:\n{console}"
     );
 }
+
+/// Asserts that a test program's checks all passed: an `ok:` line for each one named, no
+/// `FAIL`, exit status 0.
+pub fn assert_checks_passed(prog: &str, checks: &[&str], status: Option<i32>, console: &str) {
+    assert!(!console.contains("FAIL"), "{console}");
+    for check in checks {
+        let passed = console
+            .lines()
+            .any(|l| l == format!("ok: {check}") || l.starts_with(&format!("ok: {check} (")));
+        assert!(passed, "{check} did not pass:\n{console}");
+    }
+    assert_eq!(status, Some(0), "{prog} failed:\n{console}");
+}

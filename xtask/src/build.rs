@@ -30,6 +30,7 @@ pub const PROGRAMS: &[&str] = &[
     "schedtest",
     "sigtest",
     "sleep",
+    "sockettest",
     "taskset",
 ];
 

@@ -106,6 +106,12 @@ pub trait FileOps: Send + Sync {
 
     /// The last reference to the open file is gone (`release`).
     fn release(&self, _file: &File) {}
+
+    /// The object behind the file, for the calls that work on one kind of file only
+    /// (epoll_ctl on an epoll, the socket calls).
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        None
+    }
 }
 
 pub struct File {
@@ -117,6 +123,8 @@ pub struct File {
     pub flags: AtomicU32,
     /// `f_pos`, also serializing reads and writes of one open file (`f_pos_lock`).
     pub pos: Mutex<u64>,
+    /// The epoll items watching this file (`f_ep`), removed when it goes away.
+    pub f_ep: Mutex<Vec<alloc::sync::Weak<super::eventpoll::EpItem>>>,
 }
 
 impl File {
@@ -127,6 +135,7 @@ impl File {
             ops,
             flags: AtomicU32::new(flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)),
             pos: Mutex::new(0),
+            f_ep: Mutex::new(Vec::new()),
         })
     }
 
@@ -151,6 +160,10 @@ impl File {
 
 impl Drop for File {
     fn drop(&mut self) {
+        let watched = core::mem::take(self.f_ep.get_mut());
+        if !watched.is_empty() {
+            super::eventpoll::eventpoll_release(watched);
+        }
         let ops = self.ops.clone();
         ops.release(self);
     }

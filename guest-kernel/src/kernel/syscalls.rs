@@ -4,8 +4,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::entry::TrapFrame;
 use crate::fs::{
-    exec, fcntl, ioctl, mount, namei_syscalls as namei, open, pipe, read_write as rw, readdir,
-    select, stat,
+    eventfd, eventpoll as epoll, exec, fcntl, ioctl, mount, namei_syscalls as namei, open, pipe,
+    read_write as rw, readdir, select, stat,
 };
 use crate::kernel::errno::*;
 use crate::kernel::{exit, fork, futex, itimer, signal, sys, time};
@@ -135,12 +135,15 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         202 => futex::sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]),
         203 => sched::sys_sched_setaffinity(a[0], a[1], a[2]),
         204 => sched::sys_sched_getaffinity(a[0], a[1], a[2]),
+        213 => epoll::sys_epoll_create(a[0]),
         217 => readdir::sys_getdents64(a[0], a[1], a[2]),
         218 => sys::sys_set_tid_address(a[0]),
         228 => time::sys_clock_gettime(a[0], a[1]),
         229 => time::sys_clock_getres(a[0], a[1]),
         230 => time::sys_clock_nanosleep(a[0], a[1], a[2], a[3]),
         231 => exit::sys_exit_group(a[0]),
+        232 => epoll::sys_epoll_wait(a[0], a[1], a[2], a[3]),
+        233 => epoll::sys_epoll_ctl(a[0], a[1], a[2], a[3]),
         234 => signal::sys_tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2]),
         247 => exit::sys_waitid(a[0], a[1], a[2], a[3], a[4]),
         257 => open::sys_openat(a[0], a[1], a[2], a[3]),
@@ -157,6 +160,10 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         269 => open::sys_faccessat2(a[0], a[1], a[2], 0),
         270 => select::sys_pselect6(a[0], a[1], a[2], a[3], a[4], a[5]),
         271 => select::sys_ppoll(a[0], a[1], a[2], a[3], a[4]),
+        281 => epoll::sys_epoll_pwait(a[0], a[1], a[2], a[3], a[4], a[5]),
+        284 => eventfd::sys_eventfd(a[0]),
+        290 => eventfd::sys_eventfd2(a[0], a[1]),
+        291 => epoll::sys_epoll_create1(a[0]),
         292 => fcntl::sys_dup3(a[0], a[1], a[2]),
         293 => pipe::sys_pipe2(a[0], a[1]),
         295 => rw::sys_preadv(a[0], a[1], a[2], a[3] as i64),
@@ -170,6 +177,7 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         435 => fork::sys_clone3(frame, a[0], a[1]),
         436 => open::sys_close_range(a[0], a[1], a[2]),
         439 => open::sys_faccessat2(a[0], a[1], a[2], a[3]),
+        441 => epoll::sys_epoll_pwait2(a[0], a[1], a[2], a[3], a[4], a[5]),
         _ => {
             report_unknown(nr);
             Err(ENOSYS)
