@@ -19,6 +19,7 @@ mod fs;
 mod init;
 mod kernel;
 mod mm;
+mod net;
 mod sched;
 #[cfg(not(test))]
 mod trace;

@@ -26,6 +26,21 @@ const EPOLL: &[&str] = &[
     "epoll_maxevents",
 ];
 
+const UNIX: &[&str] = &[
+    "unix_socket_errors",
+    "unix_stream_echo_path",
+    "unix_abstract_and_autobind",
+    "unix_dgram_boundaries",
+    "unix_seqpacket",
+    "unix_scm_rights",
+    "unix_epipe_sigpipe",
+    "unix_econnrefused",
+    "unix_shutdown",
+    "unix_poll_epoll",
+    "unix_options_and_peek",
+    "unix_stream_large_transfer",
+];
+
 /// Run sockettest with `checks` as init's child on our VMM with 2 CPUs.
 fn run_sockettest(checks: &[&str]) {
     let o = boot(&format!("quiet -- /bin/sockettest {}", checks.join(" ")), 2);
@@ -43,8 +58,13 @@ fn epoll_level_edge_oneshot_nesting_and_errors() {
 }
 
 #[test]
+fn unix_sockets_stream_dgram_seqpacket_fd_passing_and_errors() {
+    run_sockettest(UNIX);
+}
+
+#[test]
 fn qemu_tcg_runs_every_sockettest_check() {
-    let all: Vec<&str> = [EVENTFD, EPOLL].concat();
+    let all: Vec<&str> = [EVENTFD, EPOLL, UNIX].concat();
     let (status, out) = qemu_boot(
         &format!("console=ttyS0 quiet -- /bin/sockettest {}", all.join(" ")),
         Duration::from_secs(600),

@@ -10,6 +10,7 @@ use crate::fs::{
 use crate::kernel::errno::*;
 use crate::kernel::{exit, fork, futex, itimer, signal, sys, time};
 use crate::mm::mmap_syscalls as mm;
+use crate::net::socket as net;
 use crate::sched::syscalls as sched;
 
 /// `AT_FDCWD` as a raw argument, for the old calls that are `*at` calls from the cwd.
@@ -61,6 +62,21 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         38 => itimer::sys_setitimer(a[0], a[1], a[2]),
         39 => sys::sys_getpid(),
         40 => rw::sys_sendfile(a[0], a[1], a[2], a[3]),
+        41 => net::sys_socket(a[0], a[1], a[2]),
+        42 => net::sys_connect(a[0], a[1], a[2]),
+        43 => net::sys_accept(a[0], a[1], a[2]),
+        44 => net::sys_sendto(a[0], a[1], a[2], a[3], a[4], a[5]),
+        45 => net::sys_recvfrom(a[0], a[1], a[2], a[3], a[4], a[5]),
+        46 => net::sys_sendmsg(a[0], a[1], a[2]),
+        47 => net::sys_recvmsg(a[0], a[1], a[2]),
+        48 => net::sys_shutdown(a[0], a[1]),
+        49 => net::sys_bind(a[0], a[1], a[2]),
+        50 => net::sys_listen(a[0], a[1]),
+        51 => net::sys_getsockname(a[0], a[1], a[2]),
+        52 => net::sys_getpeername(a[0], a[1], a[2]),
+        53 => net::sys_socketpair(a[0], a[1], a[2], a[3]),
+        54 => net::sys_setsockopt(a[0], a[1], a[2], a[3], a[4]),
+        55 => net::sys_getsockopt(a[0], a[1], a[2], a[3], a[4]),
         56 => fork::sys_clone(frame, a[0], a[1], a[2], a[3], a[4]),
         57 => fork::sys_fork(frame),
         58 => fork::sys_vfork(frame),
@@ -162,6 +178,7 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         271 => select::sys_ppoll(a[0], a[1], a[2], a[3], a[4]),
         281 => epoll::sys_epoll_pwait(a[0], a[1], a[2], a[3], a[4], a[5]),
         284 => eventfd::sys_eventfd(a[0]),
+        288 => net::sys_accept4(a[0], a[1], a[2], a[3]),
         290 => eventfd::sys_eventfd2(a[0], a[1]),
         291 => epoll::sys_epoll_create1(a[0]),
         292 => fcntl::sys_dup3(a[0], a[1], a[2]),

@@ -9,6 +9,8 @@
 
 mod epoll;
 mod eventfd;
+mod unix;
+mod unixsock;
 #[path = "../fstest/util.rs"]
 #[allow(dead_code)]
 mod util;
@@ -31,6 +33,24 @@ const CHECKS: &[NamedCheck] = &[
     ("epoll_nested", epoll::epoll_nested),
     ("epoll_close_removes", epoll::epoll_close_removes),
     ("epoll_maxevents", epoll::epoll_maxevents),
+    ("unix_socket_errors", unix::unix_socket_errors),
+    ("unix_stream_echo_path", unix::unix_stream_echo_path),
+    (
+        "unix_abstract_and_autobind",
+        unix::unix_abstract_and_autobind,
+    ),
+    ("unix_dgram_boundaries", unix::unix_dgram_boundaries),
+    ("unix_seqpacket", unix::unix_seqpacket),
+    ("unix_scm_rights", unix::unix_scm_rights),
+    ("unix_epipe_sigpipe", unix::unix_epipe_sigpipe),
+    ("unix_econnrefused", unix::unix_econnrefused),
+    ("unix_shutdown", unix::unix_shutdown),
+    ("unix_poll_epoll", unix::unix_poll_epoll),
+    ("unix_options_and_peek", unix::unix_options_and_peek),
+    (
+        "unix_stream_large_transfer",
+        unix::unix_stream_large_transfer,
+    ),
 ];
 
 fn main() {
