@@ -276,7 +276,12 @@ impl UnixSock {
                     return if sent > 0 { Ok(sent) } else { Err(EPIPE) };
                 }
                 if p.queue.bytes() < sndbuf {
-                    let data = msg.data[sent..sent + n].to_vec();
+                    // A send that fits one buffer moves its bytes instead of copying them.
+                    let data = if n == total {
+                        core::mem::take(&mut msg.data)
+                    } else {
+                        msg.data[sent..sent + n].to_vec()
+                    };
                     let fds = core::mem::take(&mut msg.fds);
                     p.queue.push(Skb::new(data, fds, cred, None));
                     drop(p);
