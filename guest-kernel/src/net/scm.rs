@@ -1,8 +1,13 @@
 //! Control messages (Linux's net/core/scm.c and the `CMSG_*` layout): the `cmsghdr`
 //! records of `msg_control`, SCM_RIGHTS (descriptors) and SCM_CREDENTIALS (`struct ucred`).
-//! Pure layout code, tested on the host; the socket calls turn descriptors into files.
+//! The layout code is pure and tested on the host; `sockets` turns a sendmsg's control part
+//! into files and credentials (`__scm_send`) and a received message's back into descriptors
+//! in the receiver's table (`scm_recv`).
 
 use alloc::vec::Vec;
+
+#[cfg(not(test))]
+pub use sockets::*;
 
 use crate::kernel::errno::*;
 
@@ -101,6 +106,125 @@ impl CmsgWriter {
             self.flags |= MSG_CTRUNC;
         }
         fit.min(n)
+    }
+}
+
+/// The control parts of sendmsg and recvmsg, between user memory, files and a message.
+#[cfg(not(test))]
+mod sockets {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::fs::read_write::fdget_raw;
+    use crate::kernel::task::current;
+    use crate::mm::usercopy::copy_from_user;
+    use crate::net::socket::*;
+    use crate::net::unix::af_unix::current_ucred;
+    use crate::net::unix::skb::Ucred;
+
+    /// Control data a sendmsg may carry (`net.core.optmem_max`).
+    const OPTMEM_MAX: usize = 20480;
+
+    /// The descriptors and credentials of a sendmsg's control part (`__scm_send`).
+    pub fn scm_send(control: u64, controllen: u64, msg: &mut SendMsg) -> KResult<()> {
+        if controllen == 0 {
+            return Ok(());
+        }
+        if controllen as usize > OPTMEM_MAX {
+            return Err(ENOBUFS);
+        }
+        let mut raw = alloc::vec![0u8; controllen as usize];
+        copy_from_user(&mut raw, control)?;
+        for (level, ty, data) in parse_cmsgs(&raw)? {
+            if level != SOL_SOCKET {
+                continue;
+            }
+            match ty {
+                SCM_RIGHTS => {
+                    if msg.fds.len() + data.len() / 4 > SCM_MAX_FD {
+                        return Err(EINVAL);
+                    }
+                    for fd in rights_fds(&data)? {
+                        msg.fds.push(fdget_raw(fd as u32 as u64)?);
+                    }
+                }
+                SCM_CREDENTIALS => {
+                    if data.len() != 12 {
+                        return Err(EINVAL);
+                    }
+                    let word = |i: usize| u32::from_ne_bytes(data[i..i + 4].try_into().expect("4"));
+                    let cred = Ucred {
+                        pid: word(0) as i32,
+                        uid: word(4),
+                        gid: word(8),
+                    };
+                    // Only root may claim to be someone else (`scm_check_creds`).
+                    let me = current_ucred();
+                    let real = *current().cred.lock();
+                    let root = real.euid == 0;
+                    let ok = (cred.pid == me.pid || root)
+                        && (cred.uid == real.uid || cred.uid == real.euid || root)
+                        && (cred.gid == real.gid || cred.gid == real.egid || root);
+                    if !ok {
+                        return Err(EPERM);
+                    }
+                    msg.cred = Some(cred);
+                }
+                _ => return Err(EINVAL),
+            }
+        }
+        Ok(())
+    }
+
+    /// A `struct ucred`; nobody (pid 0, the overflow ids) when there are no credentials.
+    pub fn ucred_bytes(cred: Option<Ucred>) -> [u8; 12] {
+        let c = cred.unwrap_or(Ucred {
+            pid: 0,
+            uid: 65534,
+            gid: 65534,
+        });
+        let mut data = [0u8; 12];
+        data[..4].copy_from_slice(&c.pid.to_ne_bytes());
+        data[4..8].copy_from_slice(&c.uid.to_ne_bytes());
+        data[8..].copy_from_slice(&c.gid.to_ne_bytes());
+        data
+    }
+
+    /// Build the control part of a received message (`scm_recv`): credentials if asked for,
+    /// then the descriptors, installed in our table as far as the buffer has room; the rest are
+    /// closed.
+    pub fn scm_recv(sock: &dyn ProtoOps, got: &mut RecvMsg, room: usize, flags: u32) -> CmsgWriter {
+        let mut w = CmsgWriter::new(room);
+        if sock.opts().passcred {
+            w.put(SOL_SOCKET, SCM_CREDENTIALS, &ucred_bytes(got.cred));
+        }
+        let files = core::mem::take(&mut got.fds);
+        if files.is_empty() {
+            return w;
+        }
+        let n = w.rights_room(files.len());
+        let cloexec = flags & MSG_CMSG_CLOEXEC != 0;
+        let mut fds = Vec::new();
+        let mut rest = files.into_iter();
+        {
+            let table = current().files();
+            let mut t = table.lock();
+            for f in rest.by_ref().take(n) {
+                match t.install(f, cloexec) {
+                    Ok(fd) => fds.push(fd as i32),
+                    Err(_) => {
+                        w.flags |= MSG_CTRUNC;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(rest.collect::<Vec<_>>());
+        if !fds.is_empty() {
+            let data: Vec<u8> = fds.iter().flat_map(|fd| fd.to_ne_bytes()).collect();
+            w.put(SOL_SOCKET, SCM_RIGHTS, &data);
+        }
+        w
     }
 }
 

@@ -10,14 +10,14 @@ use alloc::vec::Vec;
 
 use spin::Once;
 
-use super::scm::*;
-use super::unix::af_unix::{current_ucred, UnixSock};
+use super::scm::{scm_recv, scm_send, ucred_bytes, SOL_SOCKET};
+use super::unix::af_unix::UnixSock;
 use super::unix::skb::Ucred;
 use crate::fs::dcache::Dentry;
 use crate::fs::file::*;
 use crate::fs::inode::*;
 use crate::fs::namespace::{kern_mount, Mount, Path};
-use crate::fs::read_write::{fdget, fdget_raw, import_iovec};
+use crate::fs::read_write::{fdget, import_iovec};
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
 use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, write_user};
@@ -57,8 +57,6 @@ const SOCK_MIN_SNDBUF: usize = 4608;
 const SOCK_MIN_RCVBUF: usize = 2304;
 /// `sizeof(struct sockaddr_storage)`: no address is longer.
 const SOCKADDR_STORAGE: usize = 128;
-/// Control data a sendmsg may carry (`net.core.optmem_max`).
-const OPTMEM_MAX: usize = 20480;
 /// The most one receive copies through the kernel at once.
 const RECV_CHUNK: usize = 256 * 1024;
 /// The most one send copies into the kernel: a stream send of more is a short one, a
@@ -490,57 +488,6 @@ fn read_msghdr(addr: u64) -> KResult<MsgHdr> {
     })
 }
 
-/// The descriptors and credentials of a sendmsg's control part (`__scm_send`).
-fn scm_send(hdr: &MsgHdr, msg: &mut SendMsg) -> KResult<()> {
-    if hdr.controllen == 0 {
-        return Ok(());
-    }
-    if hdr.controllen as usize > OPTMEM_MAX {
-        return Err(ENOBUFS);
-    }
-    let mut raw = vec![0u8; hdr.controllen as usize];
-    copy_from_user(&mut raw, hdr.control)?;
-    for (level, ty, data) in parse_cmsgs(&raw)? {
-        if level != SOL_SOCKET {
-            continue;
-        }
-        match ty {
-            SCM_RIGHTS => {
-                if msg.fds.len() + data.len() / 4 > SCM_MAX_FD {
-                    return Err(EINVAL);
-                }
-                for fd in rights_fds(&data)? {
-                    msg.fds.push(fdget_raw(fd as u32 as u64)?);
-                }
-            }
-            SCM_CREDENTIALS => {
-                if data.len() != 12 {
-                    return Err(EINVAL);
-                }
-                let word = |i: usize| u32::from_ne_bytes(data[i..i + 4].try_into().expect("4"));
-                let cred = Ucred {
-                    pid: word(0) as i32,
-                    uid: word(4),
-                    gid: word(8),
-                };
-                // Only root may claim to be someone else (`scm_check_creds`).
-                let me = current_ucred();
-                let real = *current().cred.lock();
-                let root = real.euid == 0;
-                let ok = (cred.pid == me.pid || root)
-                    && (cred.uid == real.uid || cred.uid == real.euid || root)
-                    && (cred.gid == real.gid || cred.gid == real.egid || root);
-                if !ok {
-                    return Err(EPERM);
-                }
-                msg.cred = Some(cred);
-            }
-            _ => return Err(EINVAL),
-        }
-    }
-    Ok(())
-}
-
 pub fn sys_sendmsg(fd: u64, umsg: u64, flags: u64) -> KResult<i64> {
     let (file, sock) = sockfd_lookup(fd)?;
     let hdr = read_msghdr(umsg)?;
@@ -564,60 +511,9 @@ pub fn sys_sendmsg(fd: u64, umsg: u64, flags: u64) -> KResult<i64> {
         cred: None,
         flags,
     };
-    scm_send(&hdr, &mut msg)?;
+    scm_send(hdr.control, hdr.controllen, &mut msg)?;
     let nonblock = file.nonblocking() || flags & MSG_DONTWAIT != 0;
     send_checked(&*sock, msg, nonblock).map(|n| n as i64)
-}
-
-/// A `struct ucred`; nobody (pid 0, the overflow ids) when there are no credentials.
-fn ucred_bytes(cred: Option<Ucred>) -> [u8; 12] {
-    let c = cred.unwrap_or(Ucred {
-        pid: 0,
-        uid: 65534,
-        gid: 65534,
-    });
-    let mut data = [0u8; 12];
-    data[..4].copy_from_slice(&c.pid.to_ne_bytes());
-    data[4..8].copy_from_slice(&c.uid.to_ne_bytes());
-    data[8..].copy_from_slice(&c.gid.to_ne_bytes());
-    data
-}
-
-/// Build the control part of a received message (`scm_recv`): credentials if asked for,
-/// then the descriptors, installed in our table as far as the buffer has room; the rest are
-/// closed.
-fn scm_recv(sock: &dyn ProtoOps, got: &mut RecvMsg, room: usize, flags: u32) -> CmsgWriter {
-    let mut w = CmsgWriter::new(room);
-    if sock.opts().passcred {
-        w.put(SOL_SOCKET, SCM_CREDENTIALS, &ucred_bytes(got.cred));
-    }
-    let files = core::mem::take(&mut got.fds);
-    if files.is_empty() {
-        return w;
-    }
-    let n = w.rights_room(files.len());
-    let cloexec = flags & MSG_CMSG_CLOEXEC != 0;
-    let mut fds = Vec::new();
-    let mut rest = files.into_iter();
-    {
-        let table = current().files();
-        let mut t = table.lock();
-        for f in rest.by_ref().take(n) {
-            match t.install(f, cloexec) {
-                Ok(fd) => fds.push(fd as i32),
-                Err(_) => {
-                    w.flags |= MSG_CTRUNC;
-                    break;
-                }
-            }
-        }
-    }
-    drop(rest.collect::<Vec<_>>());
-    if !fds.is_empty() {
-        let data: Vec<u8> = fds.iter().flat_map(|fd| fd.to_ne_bytes()).collect();
-        w.put(SOL_SOCKET, SCM_RIGHTS, &data);
-    }
-    w
 }
 
 pub fn sys_recvmsg(fd: u64, umsg: u64, flags: u64) -> KResult<i64> {
