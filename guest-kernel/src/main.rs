@@ -20,6 +20,7 @@ mod init;
 mod ipc;
 mod kernel;
 mod mm;
+mod net;
 mod sched;
 #[cfg(not(test))]
 mod trace;

@@ -39,6 +39,16 @@ const ROWS: &[(&str, &str)] = &[
         "sysv_msg_round_trip",
         "SysV message round trip (2 processes)",
     ),
+    ("pipe_pingpong", "pipe ping-pong, 1 byte (round trip)"),
+    ("pipe_bandwidth", "pipe bandwidth (per 64 KiB write)"),
+    (
+        "unix_pingpong",
+        "AF_UNIX stream ping-pong, 1 byte (round trip)",
+    ),
+    ("tmpfs_write_read", "tmpfs 64 KiB pwrite + pread"),
+    ("open_close", "open + close (tmpfs)"),
+    ("stat", "stat (tmpfs)"),
+    ("futex_wake", "futex wake (round trip between 2 threads)"),
 ];
 
 /// vCPUs of both QEMU guests and of our VMM.
@@ -289,6 +299,18 @@ mod tests {
         v.iter().map(|&n| Outcome::Ns(n)).collect()
     }
 
+    /// `v`, then its last value again for the rest of the rows.
+    fn padded(v: &[f64]) -> Vec<Outcome> {
+        let last = *v.last().unwrap();
+        ns(&[v, &vec![last; ROWS.len() - v.len()][..]].concat())
+    }
+
+    /// A column of `v` padded with `Ok(1.0)` to every row.
+    fn padded_column(mut v: Column) -> Column {
+        v.resize(ROWS.len(), Ok(1.0));
+        v
+    }
+
     #[test]
     fn parse_reads_rows_failures_and_missing_rows() {
         let console = "[    0.011] tsc: 2596 MHz\r\ninit: running /bin/procbench\r\n\
@@ -308,6 +330,10 @@ mod tests {
                 Outcome::Failed("no result".into()),
                 Outcome::Ns(8489.7),
             ]
+            .into_iter()
+            .chain(std::iter::repeat(Outcome::Failed("no result".into())))
+            .take(ROWS.len())
+            .collect::<Vec<_>>()
         );
     }
 
@@ -331,11 +357,11 @@ mod tests {
 
     #[test]
     fn column_takes_medians_and_fails_a_row_that_failed_once() {
-        let mut failed_once = ns(&[10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
+        let mut failed_once = padded(&[10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
         failed_once[1] = Outcome::Failed("fork: EAGAIN".into());
         let runs: Runs = vec![
-            Ok(ns(&[3.0, 20.0, 30.0, 40.0, 50.0, 60.0])),
-            Ok(ns(&[1.0, 22.0, 30.0, 40.0, 50.0, 60.0])),
+            Ok(padded(&[3.0, 20.0, 30.0, 40.0, 50.0, 60.0])),
+            Ok(padded(&[1.0, 22.0, 30.0, 40.0, 50.0, 60.0])),
             Ok(failed_once),
             Err("hung: killed after 120 s".into()),
         ];
@@ -348,7 +374,7 @@ mod tests {
     #[test]
     fn column_fails_every_row_when_most_runs_hung() {
         let runs: Runs = vec![
-            Ok(ns(&[1.0; 6])),
+            Ok(padded(&[1.0])),
             Err("hung: killed after 120 s".into()),
             Err("hung: killed after 120 s".into()),
         ];
@@ -368,24 +394,24 @@ mod tests {
 
     #[test]
     fn table_has_ratios_only_where_both_kernels_have_numbers() {
-        let ours: Column = vec![
+        let ours: Column = padded_column(vec![
             Ok(300.0),
             Ok(2e5),
             Err("failed: a|b".into()),
             Ok(1.0),
             Ok(1.0),
             Ok(1.0),
-        ];
-        let linux: Column = vec![
+        ]);
+        let linux: Column = padded_column(vec![
             Ok(600.0),
             Ok(1e5),
             Ok(7e6),
             Err("failed: x".into()),
             Ok(1.0),
             Ok(1.0),
-        ];
-        let vmm: Column = vec![Ok(2.6e5); 6];
-        let host: Column = vec![Ok(250.0); 6];
+        ]);
+        let vmm: Column = vec![Ok(2.6e5); ROWS.len()];
+        let host: Column = vec![Ok(250.0); ROWS.len()];
         let t = table(3, &ours, &linux, &vmm, &host);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2 + ROWS.len());

@@ -35,6 +35,7 @@ pub const PROGRAMS: &[&str] = &[
     "sh",
     "sigtest",
     "sleep",
+    "sockettest",
     "taskset",
     "ttytest",
 ];

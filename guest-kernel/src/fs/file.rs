@@ -50,6 +50,8 @@ pub const POLLHUP: u16 = 0x10;
 pub const POLLNVAL: u16 = 0x20;
 pub const POLLRDNORM: u16 = 0x40;
 pub const POLLWRNORM: u16 = 0x100;
+pub const POLLWRBAND: u16 = 0x200;
+pub const POLLRDHUP: u16 = 0x2000;
 /// What a file that never blocks reports (`DEFAULT_POLLMASK`).
 pub const DEFAULT_POLLMASK: u16 = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
 
@@ -106,6 +108,12 @@ pub trait FileOps: Send + Sync {
 
     /// The last reference to the open file is gone (`release`).
     fn release(&self, _file: &File) {}
+
+    /// The object behind the file, for the calls that work on one kind of file only
+    /// (epoll_ctl on an epoll, the socket calls).
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        None
+    }
 }
 
 pub struct File {
@@ -117,6 +125,8 @@ pub struct File {
     pub flags: AtomicU32,
     /// `f_pos`, also serializing reads and writes of one open file (`f_pos_lock`).
     pub pos: Mutex<u64>,
+    /// The epoll items watching this file (`f_ep`), removed when it goes away.
+    pub f_ep: Mutex<Vec<alloc::sync::Weak<super::eventpoll::EpItem>>>,
 }
 
 impl File {
@@ -127,6 +137,7 @@ impl File {
             ops,
             flags: AtomicU32::new(flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)),
             pos: Mutex::new(0),
+            f_ep: Mutex::new(Vec::new()),
         })
     }
 
@@ -151,6 +162,10 @@ impl File {
 
 impl Drop for File {
     fn drop(&mut self) {
+        let watched = core::mem::take(self.f_ep.get_mut());
+        if !watched.is_empty() {
+            super::eventpoll::eventpoll_release(watched);
+        }
         let ops = self.ops.clone();
         ops.release(self);
     }

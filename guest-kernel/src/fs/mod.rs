@@ -2,6 +2,8 @@
 //! open files and descriptor tables, and the filesystems behind them (tmpfs as the root,
 //! procfs, sysfs on kernfs, devtmpfs, pipefs).
 
+#[cfg(not(test))]
+pub mod anon_inodes;
 pub mod binfmt_elf;
 #[cfg(not(test))]
 pub mod char_dev;
@@ -9,6 +11,10 @@ pub mod cpio;
 pub mod dcache;
 #[cfg(not(test))]
 pub mod devtmpfs;
+#[cfg(not(test))]
+pub mod eventfd;
+#[cfg(not(test))]
+pub mod eventpoll;
 #[cfg(not(test))]
 pub mod exec;
 #[cfg(not(test))]

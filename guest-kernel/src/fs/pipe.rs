@@ -207,7 +207,8 @@ impl FileOps for PipeFile {
     }
 }
 
-fn send_sigpipe() {
+/// A write to something nobody reads any more raises SIGPIPE.
+pub fn send_sigpipe() {
     use crate::kernel::signal::{send_signal, KSigInfo, SIGPIPE};
     send_signal(&current_arc(), KSigInfo::kernel(SIGPIPE), false);
 }

@@ -201,9 +201,9 @@ pub fn sys_pwrite64(fd: u64, buf: u64, count: u64, pos: i64) -> KResult<i64> {
     do_write(&file, buf, count, Some(pos)).map(|n| n as i64)
 }
 
-struct IoVec {
-    base: u64,
-    len: u64,
+pub(crate) struct IoVec {
+    pub base: u64,
+    pub len: u64,
 }
 
 const UIO_MAXIOV: u64 = 1024;
@@ -211,7 +211,7 @@ const UIO_MAXIOV: u64 = 1024;
 /// Copy in and check a user iovec array, all of it before any transfer (`import_iovec`):
 /// at most UIO_MAXIOV entries, no length with the sign bit set (EINVAL), every segment in
 /// user space (EFAULT), the total clamped to MAX_RW_COUNT.
-fn import_iovec(iov: u64, iovcnt: u64) -> KResult<Vec<IoVec>> {
+pub(crate) fn import_iovec(iov: u64, iovcnt: u64) -> KResult<Vec<IoVec>> {
     if iovcnt > UIO_MAXIOV {
         return Err(EINVAL);
     }

@@ -12,7 +12,7 @@ use core::sync::atomic::Ordering;
 use super::file::*;
 use crate::arch::tsc;
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, current_arc, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::task::{current, current_arc, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
 use crate::kernel::timer::Hrtimer;
 use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, write_user};
 use crate::sched::wait::{new_waiter_id, WaitQueue};
@@ -37,16 +37,22 @@ fn poll_one(fd: i32, events: u16, pt: Option<&mut PollTable>) -> u16 {
     file.ops.poll(&file, pt) & (events | POLLERR | POLLHUP)
 }
 
-/// Poll until something is ready, a signal arrives, or `deadline` (ns since boot) passes.
-/// `None` waits for ever; a deadline in the past polls once.
-fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
-    let task = current_arc();
-    let timer = deadline.filter(|&d| d > tsc::ns_since_boot()).map(|d| {
+/// A timer that wakes `task` from an interruptible sleep at `deadline` (ns since boot), if
+/// there is one still ahead.
+pub fn wakeup_timer(task: &Arc<Task>, deadline: Option<u64>) -> Option<Hrtimer> {
+    deadline.filter(|&d| d > tsc::ns_since_boot()).map(|d| {
         let waker = task.clone();
         Hrtimer::start(d, move || {
             crate::sched::wake_up_state(&waker, TASK_INTERRUPTIBLE);
         })
-    });
+    })
+}
+
+/// Poll until something is ready, a signal arrives, or `deadline` (ns since boot) passes.
+/// `None` waits for ever; a deadline in the past polls once.
+fn do_poll(fds: &mut [PollFd], deadline: Option<u64>) -> KResult<usize> {
+    let task = current_arc();
+    let timer = wakeup_timer(&task, deadline);
     let id = new_waiter_id();
     let mut queues: Vec<Arc<WaitQueue>> = Vec::new();
     let result = loop {
@@ -123,20 +129,20 @@ fn deadline_after(ns: u64) -> u64 {
 }
 
 /// A timeout passed by pointer: a `timespec`, or for `select` a `timeval`.
-struct UserTimeout {
+pub(super) struct UserTimeout {
     addr: u64,
     timeval: bool,
     /// The timeout itself in ns (0: look once and return).
     ns: u64,
     /// When it ends, in ns since boot.
-    deadline: u64,
+    pub(super) deadline: u64,
 }
 
 impl UserTimeout {
     /// Read the timeout at `addr` (none for a null pointer): `EINVAL` if it is negative or a
     /// timespec's nanoseconds are out of range (a timeval's microseconds may pass a second:
     /// select normalizes them); a huge one is as good as none.
-    fn read(addr: u64, timeval: bool) -> KResult<Option<UserTimeout>> {
+    pub(super) fn read(addr: u64, timeval: bool) -> KResult<Option<UserTimeout>> {
         if addr == 0 {
             return Ok(None);
         }

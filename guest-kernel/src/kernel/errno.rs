@@ -47,3 +47,18 @@ pub const ERESTARTNOHAND: Errno = 514;
 pub const ERESTART_RESTARTBLOCK: Errno = 516;
 pub const ENOTSUP: Errno = 95;
 pub const EOPNOTSUPP: Errno = 95;
+
+// Sockets (include/uapi/asm-generic/errno.h).
+pub const ENOTSOCK: Errno = 88;
+pub const EMSGSIZE: Errno = 90;
+pub const EPROTOTYPE: Errno = 91;
+pub const ENOPROTOOPT: Errno = 92;
+pub const EPROTONOSUPPORT: Errno = 93;
+pub const ESOCKTNOSUPPORT: Errno = 94;
+pub const EAFNOSUPPORT: Errno = 97;
+pub const EADDRINUSE: Errno = 98;
+pub const ECONNRESET: Errno = 104;
+pub const ENOBUFS: Errno = 105;
+pub const EISCONN: Errno = 106;
+pub const ENOTCONN: Errno = 107;
+pub const ECONNREFUSED: Errno = 111;

@@ -4,12 +4,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::entry::TrapFrame;
 use crate::fs::{
-    exec, fcntl, ioctl, mount, namei_syscalls as namei, open, pipe, read_write as rw, readdir,
-    select, stat,
+    eventfd, eventpoll as epoll, exec, fcntl, ioctl, mount, namei_syscalls as namei, open, pipe,
+    read_write as rw, readdir, select, stat,
 };
 use crate::kernel::errno::*;
 use crate::kernel::{exit, fork, futex, itimer, signal, sys, time};
 use crate::mm::mmap_syscalls as mm;
+use crate::net::socket as net;
 use crate::sched::syscalls as sched;
 
 /// `AT_FDCWD` as a raw argument, for the old calls that are `*at` calls from the cwd.
@@ -64,6 +65,21 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         38 => itimer::sys_setitimer(a[0], a[1], a[2]),
         39 => sys::sys_getpid(),
         40 => rw::sys_sendfile(a[0], a[1], a[2], a[3]),
+        41 => net::sys_socket(a[0], a[1], a[2]),
+        42 => net::sys_connect(a[0], a[1], a[2]),
+        43 => net::sys_accept(a[0], a[1], a[2]),
+        44 => net::sys_sendto(a[0], a[1], a[2], a[3], a[4], a[5]),
+        45 => net::sys_recvfrom(a[0], a[1], a[2], a[3], a[4], a[5]),
+        46 => net::sys_sendmsg(a[0], a[1], a[2]),
+        47 => net::sys_recvmsg(a[0], a[1], a[2]),
+        48 => net::sys_shutdown(a[0], a[1]),
+        49 => net::sys_bind(a[0], a[1], a[2]),
+        50 => net::sys_listen(a[0], a[1]),
+        51 => net::sys_getsockname(a[0], a[1], a[2]),
+        52 => net::sys_getpeername(a[0], a[1], a[2]),
+        53 => net::sys_socketpair(a[0], a[1], a[2], a[3]),
+        54 => net::sys_setsockopt(a[0], a[1], a[2], a[3], a[4]),
+        55 => net::sys_getsockopt(a[0], a[1], a[2], a[3], a[4]),
         56 => fork::sys_clone(frame, a[0], a[1], a[2], a[3], a[4]),
         57 => fork::sys_fork(frame),
         58 => fork::sys_vfork(frame),
@@ -148,6 +164,7 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         202 => futex::sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]),
         203 => sched::sys_sched_setaffinity(a[0], a[1], a[2]),
         204 => sched::sys_sched_getaffinity(a[0], a[1], a[2]),
+        213 => epoll::sys_epoll_create(a[0]),
         217 => readdir::sys_getdents64(a[0], a[1], a[2]),
         218 => sys::sys_set_tid_address(a[0]),
         220 => crate::ipc::sem::sys_semtimedop(a[0], a[1], a[2], a[3]),
@@ -155,6 +172,8 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         229 => time::sys_clock_getres(a[0], a[1]),
         230 => time::sys_clock_nanosleep(a[0], a[1], a[2], a[3]),
         231 => exit::sys_exit_group(a[0]),
+        232 => epoll::sys_epoll_wait(a[0], a[1], a[2], a[3]),
+        233 => epoll::sys_epoll_ctl(a[0], a[1], a[2], a[3]),
         234 => signal::sys_tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2]),
         247 => exit::sys_waitid(a[0], a[1], a[2], a[3], a[4]),
         257 => open::sys_openat(a[0], a[1], a[2], a[3]),
@@ -171,6 +190,11 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         269 => open::sys_faccessat2(a[0], a[1], a[2], 0),
         270 => select::sys_pselect6(a[0], a[1], a[2], a[3], a[4], a[5]),
         271 => select::sys_ppoll(a[0], a[1], a[2], a[3], a[4]),
+        281 => epoll::sys_epoll_pwait(a[0], a[1], a[2], a[3], a[4], a[5]),
+        284 => eventfd::sys_eventfd(a[0]),
+        288 => net::sys_accept4(a[0], a[1], a[2], a[3]),
+        290 => eventfd::sys_eventfd2(a[0], a[1]),
+        291 => epoll::sys_epoll_create1(a[0]),
         292 => fcntl::sys_dup3(a[0], a[1], a[2]),
         293 => pipe::sys_pipe2(a[0], a[1]),
         295 => rw::sys_preadv(a[0], a[1], a[2], a[3] as i64),
@@ -184,6 +208,7 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         435 => fork::sys_clone3(frame, a[0], a[1]),
         436 => open::sys_close_range(a[0], a[1], a[2]),
         439 => open::sys_faccessat2(a[0], a[1], a[2], a[3]),
+        441 => epoll::sys_epoll_pwait2(a[0], a[1], a[2], a[3], a[4], a[5]),
         _ => {
             report_unknown(nr);
             Err(ENOSYS)

@@ -5,6 +5,11 @@
 //! before the check and `try_to_wake_up` resets it to running, a wake-up between the check and
 //! `schedule()` is never lost. Wakers remove the entries they wake (autoremove); exclusive
 //! waiters are woken one at a time (`wake_up`) to avoid a thundering herd.
+//!
+//! An entry may instead carry a function to call (`wait_queue_entry.func`): epoll hangs its
+//! `ep_poll_callback` on the queues of the files it watches. Such entries stay queued until
+//! their owner removes them; the function runs with the queue's lock held, so it may take
+//! its own locks and wake other queues but never touch this one.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -15,9 +20,17 @@ use spin::Mutex;
 use crate::kernel::errno::{KResult, ERESTARTSYS};
 use crate::kernel::task::{current, current_arc, Task, TASK_NORMAL, TASK_RUNNING};
 
+/// What waking an entry does.
+enum WakeFunc {
+    /// Wake the task (`default_wake_function`, with autoremove).
+    Task(Arc<Task>),
+    /// Call the function and keep the entry (epoll's `ep_poll_callback`).
+    Callback(Arc<dyn Fn() + Send + Sync>),
+}
+
 struct Waiter {
     id: u64,
-    task: Arc<Task>,
+    func: WakeFunc,
     exclusive: bool,
 }
 
@@ -51,7 +64,7 @@ impl WaitQueue {
         if !head.iter().any(|w| w.id == id) {
             let w = Waiter {
                 id,
-                task: current_arc(),
+                func: WakeFunc::Task(current_arc()),
                 exclusive,
             };
             if exclusive {
@@ -101,7 +114,15 @@ impl WaitQueue {
         let mut i = 0;
         while i < head.len() {
             let w = &head[i];
-            if super::try_to_wake_up(&w.task, TASK_NORMAL) {
+            let task = match &w.func {
+                WakeFunc::Task(t) => t,
+                WakeFunc::Callback(f) => {
+                    f();
+                    i += 1;
+                    continue;
+                }
+            };
+            if super::try_to_wake_up(task, TASK_NORMAL) {
                 woken += 1;
                 let exclusive = w.exclusive;
                 head.remove(i);
@@ -134,10 +155,20 @@ impl WaitQueue {
         if !head.iter().any(|w| w.id == id) {
             head.push_front(Waiter {
                 id,
-                task: current_arc(),
+                func: WakeFunc::Task(current_arc()),
                 exclusive: false,
             });
         }
+    }
+
+    /// Queue a function to call at every wake-up (`init_waitqueue_func_entry` and
+    /// `add_wait_queue`); it stays until `remove(id)`.
+    pub fn add_callback(&self, id: u64, func: Arc<dyn Fn() + Send + Sync>) {
+        self.head.lock().push_front(Waiter {
+            id,
+            func: WakeFunc::Callback(func),
+            exclusive: false,
+        });
     }
 
     /// Take the entry `id` off the queue (`remove_wait_queue`).

@@ -19,6 +19,14 @@
 //!   delivery, the handler and `rt_sigreturn`;
 //! - `sysv_msg_round_trip`: a System V message of 8 bytes to a child on one queue (type 1)
 //!   and its answer back (type 2): two `msgsnd` and two blocking `msgrcv` per round trip.
+//! - `pipe_pingpong`: a byte to a child and back over two pipes (a round trip);
+//! - `pipe_bandwidth`: 64 KiB writes into a pipe a child drains (per 64 KiB);
+//! - `unix_pingpong`: `pipe_pingpong` over an AF_UNIX stream socketpair;
+//! - `tmpfs_write_read`: 64 KiB `pwrite` then `pread` of a file in /tmp;
+//! - `open_close`: `open` + `close` of a file in /tmp;
+//! - `stat`: `stat` of that file;
+//! - `futex_wake`: two threads bounce a futex word: one `FUTEX_WAKE`s the other out of
+//!   `FUTEX_WAIT` and waits to be woken back (a round trip).
 //!
 //! Each row is the median of 5 runs; a run lasts about 40 ms (iterations found by doubling
 //! until a batch takes 5 ms), 1 ms with `--quick` (for tests), or exactly N iterations with
@@ -26,7 +34,7 @@
 //! `procbench: <row>: <error>` on stderr and makes the exit status 1.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use guest_user::{cli, sys};
@@ -44,6 +52,13 @@ const ROWS: &[(&str, Row)] = &[
     ("thread_create_join", thread_create_join),
     ("signal_delivery", signal_delivery),
     ("sysv_msg_round_trip", sysv_msg_round_trip),
+    ("pipe_pingpong", pipe_pingpong),
+    ("pipe_bandwidth", pipe_bandwidth),
+    ("unix_pingpong", unix_pingpong),
+    ("tmpfs_write_read", tmpfs_write_read),
+    ("open_close", open_close),
+    ("stat", stat),
+    ("futex_wake", futex_wake),
 ];
 
 /// How many iterations a run does.
@@ -210,15 +225,45 @@ fn ctx_switch(n: u64) -> Result<Duration, String> {
     result
 }
 
-/// Bounces a byte `n` times between us and a child (both on our CPU); returns the time per
-/// round trip times `n` halved, i.e. the total for 2n switches.
+/// Bounces a byte `n` times between us and a child over two pipes; returns the time for the
+/// `n` round trips halved, i.e. the total for 2n switches when both share a CPU.
 fn ping_pong(n: u64) -> Result<Duration, String> {
+    round_trips(n, false).map(|d| d / 2)
+}
+
+fn pipe_pingpong(n: u64) -> Result<Duration, String> {
+    round_trips(n, false)
+}
+
+fn unix_pingpong(n: u64) -> Result<Duration, String> {
+    round_trips(n, true)
+}
+
+/// Two one-way channels: pipes, or the two directions of a unix stream socketpair (each
+/// array is `[read end, write end]`).
+fn channels(unix: bool) -> Result<([i32; 2], [i32; 2]), String> {
     let (mut there, mut back) = ([0; 2], [0; 2]);
+    if unix {
+        let mut sv = [0; 2];
+        // SAFETY: `sv` has room for two descriptors.
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) } != 0 {
+            return Err(errno_text("socketpair"));
+        }
+        // SAFETY: a second descriptor for each end, so each array holds two to close.
+        let (d0, d1) = unsafe { (libc::dup(sv[0]), libc::dup(sv[1])) };
+        return Ok(([sv[1], sv[0]], [d0, d1]));
+    }
     // SAFETY: each array has room for two descriptors.
     let made = unsafe { libc::pipe(there.as_mut_ptr()) == 0 && libc::pipe(back.as_mut_ptr()) == 0 };
     if !made {
         return Err(errno_text("pipe"));
     }
+    Ok((there, back))
+}
+
+/// Bounces a byte `n` times between us and a child; the time for the `n` round trips.
+fn round_trips(n: u64, unix: bool) -> Result<Duration, String> {
+    let (there, back) = channels(unix)?;
     let close_all = || {
         for fd in [there[0], there[1], back[0], back[1]] {
             // SAFETY: closing descriptors we own.
@@ -268,7 +313,7 @@ fn ping_pong(n: u64) -> Result<Duration, String> {
     let _ = sys::wait_status(pid);
     match failed {
         Some(e) => Err(e),
-        None => Ok(took / 2),
+        None => Ok(took),
     }
 }
 
@@ -370,4 +415,177 @@ fn sysv_msg_round_trip(n: u64) -> Result<Duration, String> {
         let _ = sys::wait_status(pid);
     }
     result
+}
+
+/// `n` writes of 64 KiB into a pipe that a child drains.
+fn pipe_bandwidth(n: u64) -> Result<Duration, String> {
+    const CHUNK: usize = 64 * 1024;
+    let mut p = [0; 2];
+    // SAFETY: `p` has room for two descriptors.
+    if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+        return Err(errno_text("pipe"));
+    }
+    let pid = sys::fork_child(|| {
+        sys::die_with_parent();
+        // SAFETY: closing our copy of the write end, so the parent's close is EOF here.
+        unsafe { libc::close(p[1]) };
+        let mut buf = vec![0u8; CHUNK];
+        // SAFETY: reads into `buf`, within its length.
+        while unsafe { libc::read(p[0], buf.as_mut_ptr().cast(), CHUNK) } > 0 {}
+        0
+    })
+    .map_err(|e| format!("fork: {e}"))?;
+    // SAFETY: the child has its own copy of the read end.
+    unsafe { libc::close(p[0]) };
+    let buf = vec![7u8; CHUNK];
+    let start = Instant::now();
+    let mut failed = None;
+    for _ in 0..n {
+        let mut done = 0;
+        while done < CHUNK {
+            // SAFETY: writes from `buf`, within its length.
+            let w = unsafe { libc::write(p[1], buf[done..].as_ptr().cast(), CHUNK - done) };
+            if w <= 0 {
+                failed = Some(errno_text("pipe write"));
+                break;
+            }
+            done += w as usize;
+        }
+    }
+    let took = start.elapsed();
+    // SAFETY: closing our end ends the child's loop.
+    unsafe { libc::close(p[1]) };
+    let _ = sys::wait_status(pid);
+    failed.map_or(Ok(took), Err)
+}
+
+/// A scratch file in /tmp for the file rows, removed when dropped.
+struct TmpFile(CString);
+
+impl TmpFile {
+    fn new(name: &str) -> Result<TmpFile, String> {
+        let path = CString::new(format!("/tmp/procbench.{}.{name}", sys::getpid()))
+            .map_err(|e| e.to_string())?;
+        // SAFETY: a NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o644) };
+        if fd < 0 {
+            return Err(errno_text("open"));
+        }
+        // SAFETY: closing the descriptor just opened.
+        unsafe { libc::close(fd) };
+        Ok(TmpFile(path))
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::unlink(self.0.as_ptr()) };
+    }
+}
+
+fn tmpfs_write_read(n: u64) -> Result<Duration, String> {
+    const CHUNK: usize = 64 * 1024;
+    let f = TmpFile::new("rw")?;
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(f.0.as_ptr(), libc::O_RDWR) };
+    if fd < 0 {
+        return Err(errno_text("open"));
+    }
+    let out = vec![3u8; CHUNK];
+    let mut back = vec![0u8; CHUNK];
+    let start = Instant::now();
+    let mut ok = true;
+    for _ in 0..n {
+        // SAFETY: both buffers are CHUNK bytes long.
+        ok &= unsafe {
+            libc::pwrite(fd, out.as_ptr().cast(), CHUNK, 0) == CHUNK as isize
+                && libc::pread(fd, back.as_mut_ptr().cast(), CHUNK, 0) == CHUNK as isize
+        };
+    }
+    let took = start.elapsed();
+    // SAFETY: closing our descriptor.
+    unsafe { libc::close(fd) };
+    if !ok || back != out {
+        return Err(errno_text("pwrite/pread"));
+    }
+    Ok(took)
+}
+
+fn open_close(n: u64) -> Result<Duration, String> {
+    let f = TmpFile::new("open")?;
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: a NUL-terminated path; the descriptor is closed at once.
+        let fd = unsafe { libc::open(f.0.as_ptr(), libc::O_RDONLY) };
+        if fd < 0 {
+            return Err(errno_text("open"));
+        }
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
+    }
+    Ok(start.elapsed())
+}
+
+fn stat(n: u64) -> Result<Duration, String> {
+    let f = TmpFile::new("stat")?;
+    // SAFETY: a zeroed stat buffer is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: a NUL-terminated path and a stat buffer.
+        if unsafe { libc::stat(f.0.as_ptr(), &mut st) } != 0 {
+            return Err(errno_text("stat"));
+        }
+    }
+    Ok(start.elapsed())
+}
+
+fn futex(word: &AtomicU32, op: i32, val: u32) -> i64 {
+    // SAFETY: `word` is a live, aligned u32; no timeout or second address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            op | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            std::ptr::null::<libc::timespec>(),
+        )
+    }
+}
+
+/// Sleep on `word` until it holds `want`.
+fn futex_wait_for(word: &AtomicU32, want: u32) {
+    loop {
+        let v = word.load(SeqCst);
+        if v == want {
+            return;
+        }
+        futex(word, libc::FUTEX_WAIT, v);
+    }
+}
+
+/// `n` round trips of a futex word between two threads: each side stores the other's turn,
+/// wakes it and sleeps until its own turn comes back.
+fn futex_wake(n: u64) -> Result<Duration, String> {
+    let word = std::sync::Arc::new(AtomicU32::new(0));
+    let w2 = word.clone();
+    let peer = std::thread::Builder::new()
+        .spawn(move || {
+            for _ in 0..n {
+                futex_wait_for(&w2, 1);
+                w2.store(0, SeqCst);
+                futex(&w2, libc::FUTEX_WAKE, 1);
+            }
+        })
+        .map_err(|e| format!("spawn: {e}"))?;
+    let start = Instant::now();
+    for _ in 0..n {
+        word.store(1, SeqCst);
+        futex(&word, libc::FUTEX_WAKE, 1);
+        futex_wait_for(&word, 0);
+    }
+    let took = start.elapsed();
+    peer.join().map_err(|_| "thread panicked".to_string())?;
+    Ok(took)
 }

@@ -1,0 +1,7 @@
+//! AF_UNIX (Linux's net/unix/): local sockets named in the filesystem or the abstract
+//! namespace, with descriptor passing.
+
+pub mod addr;
+#[cfg(not(test))]
+pub mod af_unix;
+pub mod skb;
