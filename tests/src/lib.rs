@@ -52,6 +52,19 @@ pub fn guest() -> &'static Guest {
     })
 }
 
+/// Asserts that a guest test program passed every check named (an `ok:` line each, no `FAIL`)
+/// and exited 0.
+pub fn assert_checks_passed(prog: &str, checks: &[&str], status: Option<i32>, console: &str) {
+    assert!(!console.contains("FAIL"), "{console}");
+    for check in checks {
+        let passed = console
+            .lines()
+            .any(|l| l == format!("ok: {check}") || l.starts_with(&format!("ok: {check} (")));
+        assert!(passed, "{check} did not pass:\n{console}");
+    }
+    assert_eq!(status, Some(0), "{prog} failed:\n{console}");
+}
+
 /// What a finished VM produced.
 #[derive(Debug)]
 pub struct Outcome {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vm_tests::{boot, qemu_boot};
+use vm_tests::{assert_checks_passed, boot, qemu_boot};
 
 const FILES: &[&str] = &[
     "open_creat_excl",
@@ -107,16 +107,8 @@ const BAD_INPUT: &[&str] = &[
     "bad_arguments",
 ];
 
-/// Asserts that every check named passed (an `ok:` line each, no `FAIL`, exit status 0).
 fn assert_passed(checks: &[&str], status: Option<i32>, console: &str) {
-    assert!(!console.contains("FAIL"), "{console}");
-    for check in checks {
-        let passed = console
-            .lines()
-            .any(|l| l == format!("ok: {check}") || l.starts_with(&format!("ok: {check} (")));
-        assert!(passed, "{check} did not pass:\n{console}");
-    }
-    assert_eq!(status, Some(0), "fstest failed:\n{console}");
+    assert_checks_passed("fstest", checks, status, console);
 }
 
 /// Run fstest with `checks` as init's child on our VMM with 2 CPUs; returns the console.

@@ -16,10 +16,10 @@ pub const VMM_TARGET: &str = "x86_64-unknown-linux-gnu";
 pub const PROGRAMS: &[&str] = &[
     "bootmark",
     "chrt",
+    "coreutils",
     "efault",
     "exitcode",
     "fstest",
-    "kill",
     "mmtest",
     "nice",
     "procbench",
@@ -29,9 +29,23 @@ pub const PROGRAMS: &[&str] = &[
     "renice",
     "schedtest",
     "sigtest",
-    "sleep",
     "taskset",
+    "toolstest",
 ];
+
+/// The tools of the `coreutils` multi-call binary, each linked as /bin/NAME → coreutils (the
+/// list `coreutils --list` prints; the tools VM test checks they agree).
+pub const COREUTILS: &[&str] = &[
+    "cat", "cp", "dmesg", "echo", "env", "false", "free", "grep", "head", "hostname", "id", "kill",
+    "ln", "ls", "mkdir", "mkfifo", "mount", "mv", "rm", "rmdir", "sleep", "stat", "tail", "touch",
+    "true", "umount", "uname", "uptime", "wc",
+];
+
+/// /etc/passwd and /etc/group: the names `ls -l`, `stat`, `id` and `ps` show for ids 0 and
+/// 65534.
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
 pub struct Artifacts {
     pub vmm: PathBuf,
@@ -178,9 +192,11 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
         .iter()
         .map(|p| Ok((format!("bin/{p}"), read(p)?)))
         .collect::<Result<_>>()?;
+    let links: Vec<String> = COREUTILS.iter().map(|t| format!("bin/{t}")).collect();
     let mut members = vec![
         Member::Dir("bin"),
         Member::Dir("sbin"),
+        Member::Dir("etc"),
         Member::Dir("dev"),
         Member::Dir("proc"),
         Member::Dir("tmp"),
@@ -204,7 +220,21 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
             mode: 0o755,
             data: &init,
         },
+        Member::File {
+            path: "etc/passwd",
+            mode: 0o644,
+            data: PASSWD.as_bytes(),
+        },
+        Member::File {
+            path: "etc/group",
+            mode: 0o644,
+            data: GROUP.as_bytes(),
+        },
     ];
+    members.extend(links.iter().map(|path| Member::Symlink {
+        path,
+        target: "coreutils",
+    }));
     for (path, data) in &programs {
         members.push(Member::File {
             path,

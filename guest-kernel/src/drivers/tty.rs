@@ -136,6 +136,8 @@ pub fn flush() {
 
 /// The terminal settings (`struct termios`, 60 bytes on x86_64), kept so TCGETS returns what
 /// TCSETS stored. The line discipline does not act on them yet.
+/// `sizeof(struct termios)` in the kernel's ABI (asm-generic/termbits.h).
+const KERNEL_TERMIOS_LEN: usize = 36;
 static TERMIOS: Mutex<[u8; 60]> = Mutex::new(default_termios());
 static WINSIZE: Mutex<[u16; 4]> = Mutex::new([24, 80, 0, 0]);
 
@@ -236,13 +238,16 @@ impl FileOps for TtyFile {
         const TIOCNOTTY: u32 = 0x5422;
         const TIOCGSID: u32 = 0x5429;
         match cmd {
+            // The kernel's `struct termios` is 36 bytes (no speeds, 19 control characters);
+            // C libraries convert from their larger user-space struct, so copying more
+            // overruns their stack buffers (glibc's canary catches it).
             TCGETS => {
                 let t = *TERMIOS.lock();
-                copy_to_user(arg, &t)?;
+                copy_to_user(arg, &t[..KERNEL_TERMIOS_LEN])?;
             }
             TCSETS | TCSETSW | TCSETSF => {
-                let mut t = [0u8; 60];
-                copy_from_user(&mut t, arg)?;
+                let mut t = *TERMIOS.lock();
+                copy_from_user(&mut t[..KERNEL_TERMIOS_LEN], arg)?;
                 *TERMIOS.lock() = t;
             }
             TIOCGWINSZ => {

@@ -44,6 +44,8 @@ pub mod stat;
 #[cfg(not(test))]
 pub mod sysfs;
 pub mod tmpfs;
+#[cfg(not(test))]
+pub mod utimes;
 
 #[cfg(not(test))]
 pub use file::FileOps;
