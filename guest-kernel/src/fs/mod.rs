@@ -12,6 +12,8 @@ pub mod devtmpfs;
 #[cfg(not(test))]
 pub mod exec;
 #[cfg(not(test))]
+pub mod fallocate;
+#[cfg(not(test))]
 pub mod fcntl;
 #[cfg(not(test))]
 pub mod file;
@@ -41,6 +43,8 @@ pub mod readdir;
 pub mod select;
 #[cfg(not(test))]
 pub mod stat;
+#[cfg(not(test))]
+pub mod sync;
 #[cfg(not(test))]
 pub mod sysfs;
 pub mod tmpfs;

@@ -32,6 +32,24 @@ pub fn domainname() -> String {
         .unwrap_or_else(|| String::from("(none)"))
 }
 
+/// Sets the node name (the `kernel.hostname` sysctl), at most 64 bytes.
+pub fn set_nodename(name: &str) -> KResult<()> {
+    if name.len() > NEW_UTS_LEN {
+        return Err(EINVAL);
+    }
+    UTS.lock().0 = Some(String::from(name));
+    Ok(())
+}
+
+/// Sets the domain name (the `kernel.domainname` sysctl).
+pub fn set_domainname(name: &str) -> KResult<()> {
+    if name.len() > NEW_UTS_LEN {
+        return Err(EINVAL);
+    }
+    UTS.lock().1 = Some(String::from(name));
+    Ok(())
+}
+
 /// A name from user space for `sethostname`/`setdomainname`: root only, at most 64 bytes.
 fn user_name(name: u64, len: u64) -> KResult<String> {
     if current().cred.lock().euid != 0 {
@@ -49,13 +67,11 @@ fn user_name(name: u64, len: u64) -> KResult<String> {
 }
 
 pub fn sys_sethostname(name: u64, len: u64) -> KResult<i64> {
-    let n = user_name(name, len)?;
-    UTS.lock().0 = Some(n);
+    set_nodename(&user_name(name, len)?)?;
     Ok(0)
 }
 
 pub fn sys_setdomainname(name: u64, len: u64) -> KResult<i64> {
-    let n = user_name(name, len)?;
-    UTS.lock().1 = Some(n);
+    set_domainname(&user_name(name, len)?)?;
     Ok(0)
 }

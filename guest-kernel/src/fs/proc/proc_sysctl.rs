@@ -50,6 +50,16 @@ const TABLE: &[CtlTable] = &[
         write: None,
     },
     CtlTable {
+        path: "kernel/domainname",
+        read: || format!("{}\n", crate::kernel::utsname::domainname()),
+        write: Some(|t| crate::kernel::utsname::set_domainname(t.trim_end_matches('\n'))),
+    },
+    CtlTable {
+        path: "kernel/hostname",
+        read: || format!("{}\n", crate::kernel::utsname::nodename()),
+        write: Some(|t| crate::kernel::utsname::set_nodename(t.trim_end_matches('\n'))),
+    },
+    CtlTable {
         path: "kernel/hung_task_timeout_secs",
         read: || {
             format!(
@@ -116,6 +126,11 @@ const TABLE: &[CtlTable] = &[
             )
         },
         write: Some(|t| ns_knob(&SYSCTL_SCHED_WAKEUP_GRANULARITY, t)),
+    },
+    CtlTable {
+        path: "kernel/version",
+        read: || format!("{}\n", crate::kernel::sys::UTS_VERSION),
+        write: None,
     },
     CtlTable {
         path: "kernel/watchdog_thresh",

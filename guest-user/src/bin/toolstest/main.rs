@@ -6,6 +6,7 @@
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Each check works in its own directory under /tmp.
 
+mod abi;
 mod busybox;
 mod files;
 mod system;
@@ -110,6 +111,14 @@ const CHECKS: &[NamedCheck] = &[
     ("id_env_true_false", system::id_env_true_false),
     ("mount_umount", system::mount_umount),
     ("sleep_kill", system::sleep_kill),
+    ("robust_futex_owner_died", abi::robust_futex_owner_died),
+    ("sync_and_fallocate", abi::sync_and_fallocate),
+    ("statfs_pseudo_filesystems", abi::statfs_pseudo_filesystems),
+    (
+        "hostname_sysctl_and_sysinfo",
+        abi::hostname_sysctl_and_sysinfo,
+    ),
+    ("syslog_rules", abi::syslog_rules),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),
