@@ -20,6 +20,7 @@ const CHECKS: &[&str] = &[
     "busybox_uname_mount_dmesg",
     "busybox_files",
     "busybox_ipcs",
+    "busybox_ionice",
 ];
 
 /// The busybox initramfs, or None (with the reason printed) when this host has no static

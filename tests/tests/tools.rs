@@ -1,7 +1,7 @@
 //! The user tools (the `coreutils` multi-call binary linked in /bin) run as init's child by
 //! the guest's `toolstest`, which fork+execs them and checks their output, messages and exit
 //! statuses against GNU's, and the kernel interfaces unmodified Linux programs turned out to
-//! need (robust futexes, sync, fallocate, statfs, sysctls, sysinfo, syslog); on our VMM with
+//! need (robust futexes, sync, fallocate, statfs, sysctls, sysinfo, syslog, ioprio); on our VMM with
 //! 2 CPUs and under QEMU with TCG.
 
 use std::time::Duration;
@@ -36,6 +36,7 @@ const TOOLS: &[&str] = &[
     "statfs_pseudo_filesystems",
     "hostname_sysctl_and_sysinfo",
     "syslog_rules",
+    "ioprio_classes",
 ];
 
 fn assert_passed(checks: &[&str], status: Option<i32>, console: &str) {

@@ -150,6 +150,8 @@ pub fn x64_sys_call(frame: &mut TrapFrame, nr: u64, a: [u64; 6]) -> i64 {
         234 => signal::sys_tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2]),
         235 => crate::fs::utimes::sys_utimes(a[0], a[1]),
         247 => exit::sys_waitid(a[0], a[1], a[2], a[3], a[4]),
+        251 => crate::block::ioprio::sys_ioprio_set(a[0], a[1], a[2]),
+        252 => crate::block::ioprio::sys_ioprio_get(a[0], a[1]),
         257 => open::sys_openat(a[0], a[1], a[2], a[3]),
         258 => namei::sys_mkdirat(a[0], a[1], a[2]),
         259 => namei::sys_mknodat(a[0], a[1], a[2], a[3]),

@@ -1,7 +1,7 @@
 //! Checks of the kernel interfaces that unmodified Linux programs (glibc's static busybox, the
 //! tools) turned out to need: robust futexes, `sync`/`syncfs`, `fallocate`, `statfs` of the
-//! pseudo file systems, the `kernel.hostname` sysctl, `sysinfo`, and `syslog`'s permission
-//! and argument rules.
+//! pseudo file systems, the `kernel.hostname` sysctl, `sysinfo`, `syslog`'s permission
+//! and argument rules, and I/O priorities.
 
 use std::os::unix::io::AsRawFd;
 
@@ -240,6 +240,68 @@ pub fn syslog_rules() -> Check {
                 && sys::errno() == libc::EPERM,
             "sethostname as nobody"
         );
+        pass()
+    })
+}
+
+fn ioprio_get(which: i32, who: i32) -> Result<i32, i32> {
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_get, which, who) };
+    if r < 0 {
+        Err(sys::errno())
+    } else {
+        Ok(r as i32)
+    }
+}
+
+fn ioprio_set(which: i32, who: i32, prio: i32) -> Result<(), i32> {
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, which, who, prio) };
+    if r < 0 {
+        Err(sys::errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioprio_set/ioprio_get: class << 13 | level, per thread, inherited by children, RT for
+/// root only, Linux's errors for bad arguments.
+pub fn ioprio_classes() -> Check {
+    const PROCESS: i32 = 1;
+    const BE: i32 = 2 << 13;
+    guest_user::check::in_child(|| {
+        ensure!(
+            ioprio_get(PROCESS, 0) == Ok(0),
+            "default: {:?}",
+            ioprio_get(PROCESS, 0)
+        );
+        ensure!(ioprio_set(PROCESS, 0, BE | 3).is_ok(), "set BE/3");
+        ensure!(ioprio_get(PROCESS, 0) == Ok(BE | 3), "get after set");
+        let me = sys::getpid();
+        ensure!(ioprio_get(PROCESS, me) == Ok(BE | 3), "by pid");
+        let child =
+            sys::fork_child(|| i32::from(ioprio_get(PROCESS, 0) != Ok(BE | 3))).ctx("fork")?;
+        ensure!(sys::wait_status(child).ctx("wait")? == 0, "not inherited");
+        ensure!(
+            ioprio_set(PROCESS, 0, BE | 8) == Err(libc::EINVAL),
+            "level 8"
+        );
+        ensure!(
+            ioprio_set(PROCESS, 0, 5 << 13) == Err(libc::EINVAL),
+            "class 5"
+        );
+        ensure!(ioprio_set(9, 0, BE) == Err(libc::EINVAL), "which 9");
+        ensure!(
+            ioprio_get(PROCESS, 99_999) == Err(libc::ESRCH),
+            "no such pid"
+        );
+        // SAFETY: setuid has no memory arguments.
+        ensure!(unsafe { libc::setuid(65534) } == 0, "setuid");
+        ensure!(
+            ioprio_set(PROCESS, 0, 1 << 13) == Err(libc::EPERM),
+            "RT as nobody"
+        );
+        ensure!(ioprio_set(PROCESS, 0, 3 << 13).is_ok(), "IDLE as nobody");
         pass()
     })
 }

@@ -211,3 +211,17 @@ pub fn ipcs() -> Check {
     not_killed(&o, "busybox ipcs")?;
     pass_with(format!("exit {}", o.code))
 }
+
+pub fn ionice() -> Check {
+    if !have_busybox() {
+        return skip("no /bin/busybox in this initramfs");
+    }
+    let o = sh("busybox ionice -c 2 -n 5 -p $$ && busybox ionice -p $$ && busybox ionice -c 3 busybox ionice")?;
+    ensure!(
+        o.code == 0 && o.out == "best-effort: prio 5\nidle\n",
+        "ionice: {:?} {:?}",
+        o.out,
+        o.err
+    );
+    pass()
+}

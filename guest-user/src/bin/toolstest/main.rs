@@ -119,6 +119,7 @@ const CHECKS: &[NamedCheck] = &[
         abi::hostname_sysctl_and_sysinfo,
     ),
     ("syslog_rules", abi::syslog_rules),
+    ("ioprio_classes", abi::ioprio_classes),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),
@@ -127,6 +128,7 @@ const CHECKS: &[NamedCheck] = &[
     ("busybox_uname_mount_dmesg", busybox::uname_mount_dmesg),
     ("busybox_files", busybox::files),
     ("busybox_ipcs", busybox::ipcs),
+    ("busybox_ionice", busybox::ionice),
 ];
 
 fn main() {
