@@ -179,8 +179,12 @@ pub fn qemu_machine(kernel: &Path, initrd: &Path, append: &str, cpus: u8, accel:
 /// Boot under `qemu-system-x86_64 -M microvm -accel tcg`; returns (guest status, serial output).
 /// QEMU's isa-debug-exit makes QEMU exit with `(status << 1) | 1`.
 pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
-    let g = guest();
-    let child = qemu_command(&g.kernel, &g.initramfs, cmdline)
+    qemu_boot_with(&guest().initramfs, cmdline, timeout)
+}
+
+/// [`qemu_boot`] with another initramfs.
+pub fn qemu_boot_with(initrd: &Path, cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
+    let child = qemu_command(&guest().kernel, initrd, cmdline)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -6,10 +6,9 @@
 //! TCG.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use vm_tests::{assert_checks_passed, boot_with, guest, qemu_command, wait_with_timeout};
+use vm_tests::{assert_checks_passed, boot_with, guest, qemu_boot_with};
 
 const CHECKS: &[&str] = &[
     "busybox_shell_pipeline",
@@ -74,16 +73,10 @@ fn qemu_tcg_debian_busybox_applets_run_unmodified() {
     let Some(initrd) = busybox_initramfs() else {
         return;
     };
-    let child = qemu_command(
-        &guest().kernel,
+    let (status, out) = qemu_boot_with(
         &initrd,
         &format!("console=ttyS0 quiet -- /bin/toolstest {}", CHECKS.join(" ")),
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
-    let (status, out) = wait_with_timeout(child, Duration::from_secs(600));
+        Duration::from_secs(600),
+    );
     assert_busybox_ran(status, &out);
 }

@@ -6,7 +6,14 @@
 
 use std::time::Duration;
 
-use vm_tests::{assert_checks_passed, boot, qemu_boot};
+use std::path::PathBuf;
+
+use vm_tests::{assert_checks_passed, boot_with, guest, qemu_boot_with};
+
+/// The default initramfs plus `toolstest` (`cargo xtask build` writes both).
+fn tools_initramfs() -> PathBuf {
+    guest().initramfs.with_file_name("initramfs-tools.cpio")
+}
 
 /// toolstest's checks of the coreutils tools (its busybox checks skip in this initramfs).
 const TOOLS: &[&str] = &[
@@ -45,7 +52,12 @@ fn assert_passed(checks: &[&str], status: Option<i32>, console: &str) {
 
 #[test]
 fn coreutils_tools_print_what_gnu_prints() {
-    let o = boot(&format!("quiet -- /bin/toolstest {}", TOOLS.join(" ")), 2);
+    let o = boot_with(
+        &guest().kernel,
+        Some(&tools_initramfs()),
+        &format!("quiet -- /bin/toolstest {}", TOOLS.join(" ")),
+        2,
+    );
     assert_passed(TOOLS, Some(o.status()), &o.console);
     assert!(
         o.console
@@ -57,7 +69,8 @@ fn coreutils_tools_print_what_gnu_prints() {
 
 #[test]
 fn qemu_tcg_coreutils_tools() {
-    let (status, out) = qemu_boot(
+    let (status, out) = qemu_boot_with(
+        &tools_initramfs(),
         &format!("console=ttyS0 quiet -- /bin/toolstest {}", TOOLS.join(" ")),
         Duration::from_secs(600),
     );

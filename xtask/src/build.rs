@@ -30,7 +30,6 @@ pub const PROGRAMS: &[&str] = &[
     "schedtest",
     "sigtest",
     "taskset",
-    "toolstest",
 ];
 
 /// The tools of the `coreutils` multi-call binary, each linked as /bin/NAME → coreutils (the
@@ -244,8 +243,15 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
     }
     let out = guest_dir().join("initramfs.cpio");
     std::fs::write(&out, cpio::archive(&members))?;
-    // A second initramfs with Debian's static busybox added, for the busybox VM test; the
-    // default one stays small (boot time counts every byte unpacked).
+    // The tools test's initramfs adds its `toolstest`, and the busybox one Debian's static
+    // busybox too; the default one stays small (boot time counts every byte unpacked).
+    let toolstest = read("toolstest")?;
+    members.push(Member::File {
+        path: "bin/toolstest",
+        mode: 0o755,
+        data: &toolstest,
+    });
+    std::fs::write(guest_dir().join(TOOLS_INITRAMFS), cpio::archive(&members))?;
     let bb_out = guest_dir().join(BUSYBOX_INITRAMFS);
     match static_busybox()? {
         Some(busybox) => {
@@ -267,7 +273,10 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// The initramfs with /bin/busybox, next to the default one in [`guest_dir`].
+/// The default initramfs plus `toolstest`, next to it in [`guest_dir`].
+pub const TOOLS_INITRAMFS: &str = "initramfs-tools.cpio";
+
+/// The tools initramfs plus /bin/busybox, when the host has a static busybox.
 pub const BUSYBOX_INITRAMFS: &str = "initramfs-busybox.cpio";
 
 /// Where Debian's `busybox-static` installs busybox.
