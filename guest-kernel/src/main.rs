@@ -13,6 +13,8 @@ extern crate alloc;
 
 mod arch;
 #[cfg(not(test))]
+mod block;
+#[cfg(not(test))]
 mod drivers;
 mod fs;
 #[cfg(not(test))]

@@ -54,6 +54,19 @@ pub fn guest() -> &'static Guest {
     })
 }
 
+/// Asserts that a guest test program passed every check named (an `ok:` line each, no `FAIL`)
+/// and exited 0.
+pub fn assert_checks_passed(prog: &str, checks: &[&str], status: Option<i32>, console: &str) {
+    assert!(!console.contains("FAIL"), "{console}");
+    for check in checks {
+        let passed = console
+            .lines()
+            .any(|l| l == format!("ok: {check}") || l.starts_with(&format!("ok: {check} (")));
+        assert!(passed, "{check} did not pass:\n{console}");
+    }
+    assert_eq!(status, Some(0), "{prog} failed:\n{console}");
+}
+
 /// What a finished VM produced.
 #[derive(Debug)]
 pub struct Outcome {
@@ -192,8 +205,12 @@ pub fn qemu_machine(kernel: &Path, initrd: &Path, append: &str, cpus: u8, accel:
 /// Boot under `qemu-system-x86_64 -M microvm -accel tcg`; returns (guest status, serial output).
 /// QEMU's isa-debug-exit makes QEMU exit with `(status << 1) | 1`.
 pub fn qemu_boot(cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
-    let g = guest();
-    let child = qemu_command(&g.kernel, &g.initramfs, cmdline)
+    qemu_boot_with(&guest().initramfs, cmdline, timeout)
+}
+
+/// [`qemu_boot`] with another initramfs.
+pub fn qemu_boot_with(initrd: &Path, cmdline: &str, timeout: Duration) -> (Option<i32>, String) {
+    let child = qemu_command(&guest().kernel, initrd, cmdline)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -308,17 +325,4 @@ pub fn assert_btime_is_boot_time(console: &str, before: u64, after: u64) {
         before.saturating_sub(5) <= btime && btime <= after + 1,
         "btime {btime} is not between the host's {before} and {after}:\n{console}"
     );
-}
-
-/// Asserts that a test program's report passed every check named (an `ok:` line each, no
-/// `FAIL`) and that it exited 0.
-pub fn assert_checks_passed(prog: &str, checks: &[&str], status: Option<i32>, console: &str) {
-    assert!(!console.contains("FAIL"), "{console}");
-    for check in checks {
-        let passed = console
-            .lines()
-            .any(|l| l == format!("ok: {check}") || l.starts_with(&format!("ok: {check} (")));
-        assert!(passed, "{check} did not pass:\n{console}");
-    }
-    assert_eq!(status, Some(0), "{prog} failed:\n{console}");
 }

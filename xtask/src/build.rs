@@ -16,12 +16,12 @@ pub const VMM_TARGET: &str = "x86_64-unknown-linux-gnu";
 pub const PROGRAMS: &[&str] = &[
     "bootmark",
     "chrt",
+    "coreutils",
     "efault",
     "exitcode",
     "fstest",
     "ipcs",
     "ipctest",
-    "kill",
     "mmtest",
     "nice",
     "oomtest",
@@ -34,11 +34,24 @@ pub const PROGRAMS: &[&str] = &[
     "schedtest",
     "sh",
     "sigtest",
-    "sleep",
     "sockettest",
     "taskset",
     "ttytest",
 ];
+
+/// The tools of the `coreutils` multi-call binary, each linked as /bin/NAME → coreutils (the
+/// list `coreutils --list` prints; the tools VM test checks they agree).
+pub const COREUTILS: &[&str] = &[
+    "cat", "cp", "dmesg", "echo", "env", "false", "free", "grep", "head", "hostname", "id", "kill",
+    "ln", "ls", "mkdir", "mkfifo", "mount", "mv", "rm", "rmdir", "sleep", "stat", "tail", "touch",
+    "true", "umount", "uname", "uptime", "wc",
+];
+
+/// /etc/passwd and /etc/group: the names `ls -l`, `stat`, `id` and `ps` show for ids 0 and
+/// 65534.
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
 pub struct Artifacts {
     pub vmm: PathBuf,
@@ -185,9 +198,11 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
         .iter()
         .map(|p| Ok((format!("bin/{p}"), read(p)?)))
         .collect::<Result<_>>()?;
+    let links: Vec<String> = COREUTILS.iter().map(|t| format!("bin/{t}")).collect();
     let mut members = vec![
         Member::Dir("bin"),
         Member::Dir("sbin"),
+        Member::Dir("etc"),
         Member::Dir("dev"),
         Member::Dir("proc"),
         Member::Dir("tmp"),
@@ -211,7 +226,21 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
             mode: 0o755,
             data: &init,
         },
+        Member::File {
+            path: "etc/passwd",
+            mode: 0o644,
+            data: PASSWD.as_bytes(),
+        },
+        Member::File {
+            path: "etc/group",
+            mode: 0o644,
+            data: GROUP.as_bytes(),
+        },
     ];
+    members.extend(links.iter().map(|path| Member::Symlink {
+        path,
+        target: "coreutils",
+    }));
     for (path, data) in &programs {
         members.push(Member::File {
             path,
@@ -221,7 +250,67 @@ pub fn initramfs(bin_dir: &Path) -> Result<PathBuf> {
     }
     let out = guest_dir().join("initramfs.cpio");
     std::fs::write(&out, cpio::archive(&members))?;
+    // The tools test's initramfs adds its `toolstest`, and the busybox one Debian's static
+    // busybox too; the default one stays small (boot time counts every byte unpacked).
+    let toolstest = read("toolstest")?;
+    members.push(Member::File {
+        path: "bin/toolstest",
+        mode: 0o755,
+        data: &toolstest,
+    });
+    std::fs::write(guest_dir().join(TOOLS_INITRAMFS), cpio::archive(&members))?;
+    let bb_out = guest_dir().join(BUSYBOX_INITRAMFS);
+    match static_busybox()? {
+        Some(busybox) => {
+            members.push(Member::File {
+                path: "bin/busybox",
+                mode: 0o755,
+                data: &busybox,
+            });
+            std::fs::write(&bb_out, cpio::archive(&members))?;
+        }
+        None => {
+            let _ = std::fs::remove_file(&bb_out);
+            eprintln!(
+                "note: no static busybox in {BUSYBOX_PATHS:?} (Debian: apt-get install \
+                 busybox-static); the busybox VM tests will skip"
+            );
+        }
+    }
     Ok(out)
+}
+
+/// The default initramfs plus `toolstest`, next to it in [`guest_dir`].
+pub const TOOLS_INITRAMFS: &str = "initramfs-tools.cpio";
+
+/// The tools initramfs plus /bin/busybox, when the host has a static busybox.
+pub const BUSYBOX_INITRAMFS: &str = "initramfs-busybox.cpio";
+
+/// Where Debian's `busybox-static` installs busybox.
+const BUSYBOX_PATHS: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
+
+/// The host's busybox if it is a static binary (a dynamic one could not run in the guest,
+/// which has no libc or loader).
+fn static_busybox() -> Result<Option<Vec<u8>>> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    for path in BUSYBOX_PATHS {
+        let Ok(data) = std::fs::read(path) else {
+            continue;
+        };
+        let elf = ElfFile64::<object::Endianness>::parse(&*data)
+            .with_context(|| format!("{path} is not a 64-bit ELF file"))?;
+        let endian = elf.endian();
+        let dynamic = elf
+            .elf_program_headers()
+            .iter()
+            .any(|ph| ph.p_type(endian) == object::elf::PT_INTERP);
+        if dynamic {
+            eprintln!("note: {path} is dynamically linked; the guest needs busybox-static");
+            continue;
+        }
+        return Ok(Some(data));
+    }
+    Ok(None)
 }
 
 /// The `vmm` binary, linked statically (`crt-static`), as Firecracker ships its VMM: no shared

@@ -13,6 +13,10 @@ pub enum Member<'a> {
         major: u32,
         minor: u32,
     },
+    Symlink {
+        path: &'a str,
+        target: &'a str,
+    },
 }
 
 fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
@@ -57,6 +61,9 @@ pub fn archive(members: &[Member]) -> Vec<u8> {
             }
             Member::CharDev { path, major, minor } => {
                 push_entry(&mut out, ino, path, 0o020600, &[], (*major, *minor))
+            }
+            Member::Symlink { path, target } => {
+                push_entry(&mut out, ino, path, 0o120777, target.as_bytes(), (0, 0))
             }
         }
     }

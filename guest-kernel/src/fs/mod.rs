@@ -18,6 +18,8 @@ pub mod eventpoll;
 #[cfg(not(test))]
 pub mod exec;
 #[cfg(not(test))]
+pub mod fallocate;
+#[cfg(not(test))]
 pub mod fcntl;
 #[cfg(not(test))]
 pub mod file;
@@ -52,6 +54,8 @@ pub mod sync;
 #[cfg(not(test))]
 pub mod sysfs;
 pub mod tmpfs;
+#[cfg(not(test))]
+pub mod utimes;
 
 #[cfg(not(test))]
 pub use file::FileOps;

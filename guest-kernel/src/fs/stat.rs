@@ -162,7 +162,12 @@ struct Statfs {
 }
 
 fn statfs(p: &super::namespace::Path, buf: u64) -> KResult<i64> {
-    let free = crate::mm::page_alloc::free_page_count();
+    // The pseudo file systems hold no data: Linux's `simple_statfs` reports no blocks and no
+    // inodes for them (which is how `df` knows to leave them out).
+    let free = match p.mnt.sb.fs_name {
+        "proc" | "sysfs" | "pipefs" | "mqueue" | "sockfs" => 0,
+        _ => crate::mm::page_alloc::free_page_count(),
+    };
     let out = Statfs {
         f_type: p.mnt.sb.magic as i64,
         f_bsize: 4096,

@@ -106,8 +106,9 @@ pub fn do_group_exit(status: i32) -> ! {
     do_exit(status)
 }
 
-/// Release the address space (`exit_mm` / `mm_release`): clear the child-tid word and wake
-/// its futex (how `pthread_join` learns of the exit), finish a vfork.
+/// Release the address space (`exit_mm` / `mm_release`): release the robust futexes, clear
+/// the child-tid word and wake its futex (how `pthread_join` learns of the exit), finish a
+/// vfork.
 pub fn exit_mm(t: &Task) {
     release_user_tid(t);
     vfork_release(t);
@@ -119,6 +120,7 @@ pub fn exit_mm(t: &Task) {
 
 /// `mm_release`'s user-visible half, also done by execve.
 pub fn release_user_tid(t: &Task) {
+    crate::kernel::futex::robust::exit_robust_list(t);
     let addr = t.clear_child_tid.swap(0, Ordering::Relaxed);
     if addr != 0 && t.mm().is_some() && write_user(addr, &0u32).is_ok() {
         crate::kernel::futex::futex_wake_addr(addr, 1);

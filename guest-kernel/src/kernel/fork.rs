@@ -110,6 +110,8 @@ pub fn new_idle_task(cpu: usize, stack_base: u64) -> Arc<Task> {
         exit_code: AtomicI32::new(0),
         exit_signal: 0,
         clear_child_tid: AtomicU64::new(0),
+        robust_list: AtomicU64::new(0),
+        ioprio: AtomicU32::new(crate::block::ioprio::IOPRIO_DEFAULT),
         set_child_tid: AtomicU64::new(0),
         vfork_done: Mutex::new(None),
         thread: ThreadStruct::new(FpuState::init(), 0),
@@ -308,6 +310,8 @@ fn copy_process(
         } else {
             args.exit_signal
         },
+        robust_list: AtomicU64::new(0),
+        ioprio: AtomicU32::new(parent.ioprio.load(Ordering::Relaxed)),
         clear_child_tid: AtomicU64::new(if flags & CLONE_CHILD_CLEARTID != 0 {
             args.child_tid
         } else {

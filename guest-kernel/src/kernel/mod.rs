@@ -13,6 +13,8 @@ pub mod exit;
 pub mod fork;
 pub mod futex;
 #[cfg(not(test))]
+pub mod groups;
+#[cfg(not(test))]
 pub mod hung_task;
 #[cfg(not(test))]
 pub mod itimer;
@@ -39,6 +41,8 @@ pub mod sys;
 #[cfg(not(test))]
 pub mod syscalls;
 #[cfg(not(test))]
+pub mod sysinfo;
+#[cfg(not(test))]
 pub mod task;
 #[cfg(not(test))]
 pub mod tasklist;
@@ -50,6 +54,8 @@ pub mod time;
 pub mod timer;
 #[cfg(not(test))]
 pub mod timer_list;
+#[cfg(not(test))]
+pub mod utsname;
 #[cfg(not(test))]
 pub mod watchdog;
 #[cfg(not(test))]

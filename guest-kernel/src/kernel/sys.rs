@@ -147,13 +147,14 @@ pub fn sys_setgid(gid: u64) -> KResult<i64> {
 
 pub fn sys_uname(buf: u64) -> KResult<i64> {
     let mut uts = [0u8; 65 * 6];
+    let (node, domain) = (super::utsname::nodename(), super::utsname::domainname());
     let fields = [
         UTS_SYSNAME,
-        "watchvm",
+        &node,
         UTS_RELEASE,
         UTS_VERSION,
         "x86_64",
-        "(none)",
+        &domain,
     ];
     for (i, f) in fields.iter().enumerate() {
         uts[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());

@@ -140,6 +140,10 @@ pub struct Task {
     /// Signal sent to the parent when this process exits (SIGCHLD, or 0 for threads).
     pub exit_signal: u32,
     pub clear_child_tid: AtomicU64,
+    /// The user address of the thread's robust futex list head (`set_robust_list`), or 0.
+    pub robust_list: AtomicU64,
+    /// The I/O priority (`ioprio_set`; block/ioprio.rs), inherited by children.
+    pub ioprio: AtomicU32,
     pub set_child_tid: AtomicU64,
     /// vfork: the parent waits on this until the child execs or exits.
     pub vfork_done: Mutex<Option<Arc<crate::sched::completion::Completion>>>,

@@ -80,8 +80,8 @@ impl FileOps for Random {
 pub struct Kmsg;
 
 impl Kmsg {
-    /// The log as records: (microseconds, text) per line.
-    fn records() -> Vec<(u64, Vec<u8>)> {
+    /// The log as records: (level, microseconds, text) per line.
+    fn records() -> Vec<(u8, u64, Vec<u8>)> {
         let mut raw = alloc::vec![0u8; crate::kernel::printk::LOG_BUF_LEN];
         let n = crate::kernel::printk::read_log(&mut raw);
         raw[..n]
@@ -92,11 +92,15 @@ impl Kmsg {
     }
 }
 
-/// Split `[    5.123456] text` into its time in microseconds and its text.
-fn parse_line(line: &[u8]) -> (u64, Vec<u8>) {
+/// Split `<6>[    5.123456] text` into its level, its time in microseconds and its text.
+fn parse_line(line: &[u8]) -> (u8, u64, Vec<u8>) {
+    let (level, line) = match line {
+        [b'<', d @ b'0'..=b'7', b'>', rest @ ..] => (d - b'0', rest),
+        _ => (6, line),
+    };
     let text = |l: &[u8]| l.to_vec();
     let Some(end) = line.iter().position(|&b| b == b']') else {
-        return (0, text(line));
+        return (level, 0, text(line));
     };
     let stamp = core::str::from_utf8(&line[1.min(end)..end])
         .unwrap_or("")
@@ -106,18 +110,18 @@ fn parse_line(line: &[u8]) -> (u64, Vec<u8>) {
         .and_then(|(s, us)| Some(s.parse::<u64>().ok()? * 1_000_000 + us.parse::<u64>().ok()?))
         .unwrap_or(0);
     let body = line.get(end + 2..).unwrap_or(&[]);
-    (usec, text(body))
+    (level, usec, text(body))
 }
 
 impl FileOps for Kmsg {
     fn read(&self, file: &File, buf: &mut [u8], pos: &mut u64) -> KResult<usize> {
         let records = Self::records();
-        let Some((usec, text)) = records.get(*pos as usize) else {
+        let Some((level, usec, text)) = records.get(*pos as usize) else {
             // No blocking wait for new messages: the log has no wait queue yet.
             let _ = file;
             return Err(EAGAIN);
         };
-        let mut rec = alloc::format!("6,{},{},-;", *pos, usec).into_bytes();
+        let mut rec = alloc::format!("{level},{},{usec},-;", *pos).into_bytes();
         rec.extend_from_slice(text);
         rec.push(b'\n');
         if rec.len() > buf.len() {

@@ -59,6 +59,16 @@ const TABLE: &[CtlTable] = &[
         write: None,
     },
     CtlTable {
+        path: "kernel/domainname",
+        read: || format!("{}\n", crate::kernel::utsname::domainname()),
+        write: Some(|t| crate::kernel::utsname::set_domainname(t.trim_end_matches('\n'))),
+    },
+    CtlTable {
+        path: "kernel/hostname",
+        read: || format!("{}\n", crate::kernel::utsname::nodename()),
+        write: Some(|t| crate::kernel::utsname::set_nodename(t.trim_end_matches('\n'))),
+    },
+    CtlTable {
         path: "kernel/hung_task_timeout_secs",
         read: || {
             format!(
@@ -166,6 +176,11 @@ const TABLE: &[CtlTable] = &[
         path: "kernel/shmmni",
         read: || ipc_knob_show(&crate::ipc::shm::SHM_CTLMNI),
         write: Some(|t| ipc_knob_store(&crate::ipc::shm::SHM_CTLMNI, t, 32768)),
+    },
+    CtlTable {
+        path: "kernel/version",
+        read: || format!("{}\n", crate::kernel::sys::UTS_VERSION),
+        write: None,
     },
     CtlTable {
         path: "kernel/watchdog_thresh",

@@ -21,6 +21,8 @@ use alloc::vec::Vec;
 #[cfg(not(test))]
 mod requeue;
 #[cfg(not(test))]
+pub mod robust;
+#[cfg(not(test))]
 mod syscalls;
 #[cfg(not(test))]
 mod waitwake;

@@ -33,13 +33,12 @@ fn parse(arg: &str) -> Option<f64> {
     Some(n * mult)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+pub fn sleep(args: &[String]) -> i32 {
     if args.is_empty() {
         cli::usage_error("sleep", "missing operand", USAGE, 1);
     }
     let mut total = 0.0;
-    for a in &args {
+    for a in args {
         match parse(a) {
             Some(s) => total += s,
             None => cli::usage_error(
@@ -56,6 +55,7 @@ fn main() {
         }
     }
     sys::sleep(Duration::try_from_secs_f64(total).unwrap_or(Duration::MAX));
+    0
 }
 
 #[cfg(test)]

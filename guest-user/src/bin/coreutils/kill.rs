@@ -71,10 +71,9 @@ fn table() {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+pub fn kill(args: &[String]) -> i32 {
     let mut sig = libc::SIGTERM;
-    let mut rest = &args[..];
+    let mut rest = args;
     match rest.first().map(String::as_str) {
         None => bad_usage("not enough arguments"),
         Some("-l" | "--list") => {
@@ -82,10 +81,16 @@ fn main() {
                 Some(s) => convert(s),
                 None => list(),
             }
-            return;
+            return 0;
         }
-        Some(a) if a.starts_with("--list=") => return convert(&a[7..]),
-        Some("-L" | "--table") => return table(),
+        Some(a) if a.starts_with("--list=") => {
+            convert(&a[7..]);
+            return 0;
+        }
+        Some("-L" | "--table") => {
+            table();
+            return 0;
+        }
         Some("-s" | "--signal") => {
             let s = rest
                 .get(1)
@@ -120,5 +125,5 @@ fn main() {
             status = 1;
         }
     }
-    std::process::exit(status);
+    status
 }
