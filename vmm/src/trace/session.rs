@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
 
 use super::channel::catalog::event_of;
-use super::channel::decode::Records;
+use super::channel::decode::{Records, TaskIdentity};
 use super::channel::fields::GuestFields;
 use super::channel::ftrace::Hook;
 use super::channel::{Area, ControlState, TraceChannel};
@@ -60,6 +60,8 @@ pub struct Tracer<W: Write> {
     on_return: HashMap<u64, Vec<ProbeId>>,
     control: ControlState,
     buffers: Vec<Vec<u8>>,
+    /// Whose records each CPU's ring is writing now (its latest `TaskInfo`).
+    tasks: Vec<TaskIdentity>,
     /// `lost` counters at attach time: only losses during this session are ours.
     lost_base: Vec<u64>,
     stats: TraceStats,
@@ -104,6 +106,7 @@ impl<W: Write> Tracer<W> {
                 stacks,
             },
             buffers: Vec::new(),
+            tasks: Vec::new(),
             lost_base: Vec::new(),
             stats: TraceStats::default(),
             anchor: (0, Instant::now()),
@@ -153,10 +156,13 @@ impl<W: Write> Tracer<W> {
         self.anchor = (guest_now_ns, Instant::now());
         self.nr_cpus = area.nr_cpus();
         self.buffers = vec![Vec::new(); area.nr_cpus()];
-        // Whatever an earlier session left behind is not ours.
+        self.tasks = vec![TaskIdentity::default(); area.nr_cpus()];
+        // Whatever an earlier session left behind is not ours; whose the next records are,
+        // each CPU will say again.
         for cpu in 0..area.nr_cpus() {
             let _ = channel.drain(area, cpu, &mut Vec::new());
         }
+        channel.request_task_info(area);
         self.lost_base = (0..area.nr_cpus())
             .map(|cpu| channel.lost(area, cpu))
             .collect();
@@ -219,8 +225,8 @@ impl<W: Write> Tracer<W> {
             }
         }
         let mut records = Vec::new();
-        for (cpu, buf) in self.buffers.iter().enumerate() {
-            for r in Records::new(buf) {
+        for ((cpu, buf), task) in self.buffers.iter().enumerate().zip(&mut self.tasks) {
+            for r in Records::new(buf, task) {
                 match r {
                     Ok(r) => records.push((r.header.tsc, cpu, r)),
                     Err(e) => {
@@ -255,9 +261,9 @@ impl<W: Write> Tracer<W> {
                 self.engine.on_event(&Event {
                     probe,
                     cpu: *cpu as u32,
-                    pid: r.header.pid,
-                    tid: r.header.tid,
-                    uid: r.header.uid,
+                    pid: r.task.pid,
+                    tid: r.task.tid,
+                    uid: r.task.uid,
                     comm: r.comm(),
                     timestamp_ns: ts,
                     fields: &fields,
@@ -395,25 +401,39 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
     let area = Area::parse(&mem, AREA).expect("area");
     let channel = TraceChannel::new(mem.clone(), Default::default(), None);
 
-    // One record, as the guest writes it: a header, then comms at their fields' offsets.
+    // As a context-switching guest writes them: whose records follow (the task changes at
+    // every switch), then the switch, its comms at their fields' offsets.
+    let mut task = TaskIdentity {
+        task: 0xffff_8000_0010_0000,
+        tid: 7,
+        pid: 7,
+        ..TaskIdentity::default()
+    };
+    task.comm[..4].copy_from_slice(b"task");
+    let info_size = record_size(std::mem::size_of::<abi::trace::TaskInfo>());
+    let info_header = abi::trace::RecordHeader {
+        size: info_size as u16,
+        event: abi::trace::TaskInfo::ID,
+        ..Default::default()
+    };
+    let mut rec = super::channel::decode::encode_record_header(&info_header).to_vec();
+    rec.extend(task.encode());
     let size = record_size(std::mem::size_of::<SchedSwitch>());
-    let mut comm = [0u8; 16];
-    comm[..4].copy_from_slice(b"task");
     let header = abi::trace::RecordHeader {
         size: size as u16,
         event: SchedSwitch::ID,
-        comm,
         ..Default::default()
     };
-    let mut rec = super::channel::decode::encode_record_header(&header).to_vec();
-    rec.resize(size, 0);
+    rec.extend(super::channel::decode::encode_record_header(&header));
+    rec.resize(info_size + size, 0);
     let desc = abi::trace::event(SchedSwitch::ID).expect("sched_switch");
     for f in desc.fields {
         if f.name.ends_with("_comm") {
-            let at = abi::trace::RECORD_HEADER_SIZE + f.offset;
+            let at = info_size + abi::trace::RECORD_HEADER_SIZE + f.offset;
             rec[at..at + 5].copy_from_slice(b"kwork");
         }
     }
+    let size = rec.len();
 
     let program = super::Program::parse(
         "tracepoint:sched:sched_switch { @[args->next_comm] = count(); }",
@@ -460,8 +480,9 @@ pub fn measure_drain_rate(rounds: usize) -> (u64, Duration) {
 mod tests {
     #[test]
     fn drain_benchmark_decodes_every_record() {
-        // A 1 MiB ring holds 9362 records of 112 bytes; every one must reach the program.
+        // A 1 MiB ring holds 7710 pairs of a 56-byte TaskInfo and an 80-byte sched_switch;
+        // every switch must reach the program.
         let (events, _) = super::measure_drain_rate(2);
-        assert!(events >= 2 * 9_000, "{events}");
+        assert!(events >= 2 * 7_700, "{events}");
     }
 }

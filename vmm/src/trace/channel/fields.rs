@@ -44,13 +44,14 @@ impl FieldSource for GuestFields<'_> {
                     return debug.arg_path(params, &self.regs(), path, self.mem);
                 }
             }
-            // `comm`, `pid` and `tgid` come with the record (exact at the event); the rest of
-            // the task is read from guest memory through DWARF.
+            // `comm`, `pid`, `tgid` and the parent's id come with the record (exact at the
+            // event); the rest of the task is read from guest memory through DWARF.
             FieldRoot::Curtask => {
-                let task = self.record.header.task;
+                let task = self.record.task.task;
                 match path {
                     [] => return Some(Value::Int(task as i64)),
                     [f] if matches!(f.as_str(), "comm" | "pid" | "tgid") => {}
+                    [p, f] if p == "real_parent" && matches!(f.as_str(), "pid" | "tgid") => {}
                     _ => {
                         let debug = self.debug?;
                         let ty = debug.struct_named(abi::trace::TASK_TYPE_NAME)?;
