@@ -92,6 +92,40 @@ fn a_short_lived_child_knows_its_parent() {
 }
 
 #[test]
+fn cpu_hotplug_steps_are_traced() {
+    // schedtest takes CPU 1 offline and back once: each hotplug step with a callback runs
+    // between cpuhp_enter and cpuhp_exit for CPU 1, the same number of times each way.
+    let t = traced(
+        "quiet -- /bin/schedtest hotplug",
+        r#"tracepoint:cpuhp:cpuhp_enter { @enter[args->cpu] = count(); @fun[ksym(args->fun)] = count(); }
+           tracepoint:cpuhp:cpuhp_exit /args->ret == 0/ { @exit[args->cpu] = count(); }"#,
+        POLL,
+    );
+    let count = |map: &str| {
+        t.output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("@{map}[1]: ")))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no @{map}[1]: {}", t.output))
+    };
+    assert!(count("enter") >= 8, "{}", t.output);
+    assert_eq!(count("enter"), count("exit"), "{}", t.output);
+    // Callbacks by name, both ways.
+    for f in [
+        "sched::hotplug::sched_cpu_deactivate",
+        "sched::hotplug::sched_cpu_activate",
+        "kernel::cpu::takedown_cpu",
+        "kernel::cpu::bringup_cpu",
+    ] {
+        assert!(
+            t.output.contains(&format!("::{f}]: 1\n")),
+            "{f}: {}",
+            t.output
+        );
+    }
+}
+
+#[test]
 fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     // do_exit(status) and copy_process(args, ..) by the names DWARF gives their arguments;
     // try_to_wake_up(p: &Arc<Task>, ..) followed through the Arc into the task. An exiting

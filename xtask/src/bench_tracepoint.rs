@@ -23,7 +23,7 @@ use crate::bench_insns::{each_instruction, BOOT_APPEND};
 
 /// Every tracepoint system, for `trace_event=`.
 const ALL_EVENTS: &str =
-    "sched,task,irq,timer,raw_syscalls,exceptions,kmem,signal,oom,vmscan,workqueue";
+    "sched,task,irq,timer,raw_syscalls,exceptions,kmem,signal,oom,vmscan,workqueue,cpuhp";
 /// Instructions of a disabled site: `cmpb` and `jcc`.
 const SITE_INSNS: u64 = 2;
 /// Most instructions from an enabled site to its record call (the jump, argument set-up).

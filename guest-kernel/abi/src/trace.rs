@@ -423,6 +423,8 @@ events! {
     101 workqueue: workqueue_activate_work => WorkqueueActivateWork { work: Ptr }
     102 workqueue: workqueue_execute_start => WorkqueueExecuteStart { work: Ptr, function: Ptr }
     103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
+    110 cpuhp: cpuhp_enter => CpuhpEnter { cpu: u32, target: i32, idx: i32, fun: Ptr }
+    111 cpuhp: cpuhp_exit => CpuhpExit { cpu: u32, state: i32, idx: i32, ret: i32 }
     // The function tracer's records (kfunc/kprobe and kretfunc/kretprobe hits): written by the
     // trampolines the host patches in, never enabled as tracepoints by name.
     200 ftrace: function => FtraceFunction {

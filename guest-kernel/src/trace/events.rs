@@ -3,13 +3,13 @@
 //! enabled the event.
 
 use abi::trace::{
-    Comm, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry, IrqHandlerExit, Kfree,
-    Kmalloc, MmPageAlloc, MmPageFree, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask,
-    SchedProcessExec, SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait,
-    SchedSwitch, SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry,
-    SoftirqExit, SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry,
-    TimerExpireExit, WorkqueueActivateWork, WorkqueueExecuteEnd, WorkqueueExecuteStart,
-    WorkqueueQueueWork,
+    Comm, CpuhpEnter, CpuhpExit, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry,
+    IrqHandlerExit, Kfree, Kmalloc, MmPageAlloc, MmPageFree, PageFaultKernel, PageFaultUser, Ptr,
+    SchedMigrateTask, SchedProcessExec, SchedProcessExit, SchedProcessFork, SchedProcessFree,
+    SchedProcessWait, SchedSwitch, SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate,
+    SoftirqEntry, SoftirqExit, SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename,
+    TimerExpireEntry, TimerExpireExit, WorkqueueActivateWork, WorkqueueExecuteEnd,
+    WorkqueueExecuteStart, WorkqueueQueueWork,
 };
 
 use crate::kernel::task::Task;
@@ -339,5 +339,20 @@ tracepoint! {
 tracepoint! {
     pub fn trace_workqueue_execute_end(work: u64, function: u64) -> WorkqueueExecuteEnd => {
         WorkqueueExecuteEnd { work: Ptr(work), function: Ptr(function) }
+    }
+}
+
+tracepoint! {
+    /// A hotplug state's callback is about to run for `cpu` on the way to `target` (`fun`: the
+    /// callback's address).
+    pub fn trace_cpuhp_enter(cpu: usize, target: u32, idx: u32, fun: u64) -> CpuhpEnter => {
+        CpuhpEnter { cpu: cpu as u32, target: target as i32, idx: idx as i32, fun: Ptr(fun) }
+    }
+}
+
+tracepoint! {
+    /// It returned `ret`; `state` is where the CPU's state machine stands now.
+    pub fn trace_cpuhp_exit(cpu: usize, state: u32, idx: u32, ret: i32) -> CpuhpExit => {
+        CpuhpExit { cpu: cpu as u32, state: state as i32, idx: idx as i32, ret }
     }
 }
