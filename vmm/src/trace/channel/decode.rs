@@ -5,11 +5,14 @@
 //! A ring's `TaskInfo` records say whose the records after them are: the decoder keeps the
 //! latest one per CPU ([`TaskIdentity`], carried across drains) and stamps it on each record.
 
+use std::sync::OnceLock;
+
 use abi::trace::{
-    event, Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, TaskInfo, EVENT_HAS_STACK,
-    EVENT_PAD, MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
+    Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, TaskInfo, EVENTS, EVENT_HAS_STACK,
+    EVENT_PAD, MAX_EVENTS, MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
 };
 
+use crate::trace::compile::{RawField, RawKind};
 use crate::trace::{FieldRoot, FieldSource, Value};
 
 /// Who a CPU's records belong to, from its ring's latest `TaskInfo` record.
@@ -97,6 +100,22 @@ impl<'a, 't> Records<'a, 't> {
     pub fn new(data: &'a [u8], task: &'t mut TaskIdentity) -> Self {
         Records { data, pos: 0, task }
     }
+}
+
+/// The event with id `id`: one index into a table built on first use (not a search of the
+/// event list per record).
+pub fn event(id: u16) -> Option<&'static EventDesc> {
+    static BY_ID: OnceLock<[Option<&'static EventDesc>; MAX_EVENTS]> = OnceLock::new();
+    let table = BY_ID.get_or_init(|| {
+        let mut t = [None; MAX_EVENTS];
+        for e in EVENTS {
+            if let Some(slot) = t.get_mut(usize::from(e.id)) {
+                *slot = Some(e);
+            }
+        }
+        t
+    });
+    *table.get(usize::from(id))?
 }
 
 /// The size and event id that start every record, pads included.
@@ -214,27 +233,26 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
+/// The argument registers' fields of the function tracer's records.
+pub const ARG_FIELDS: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
+
+/// Where a field of the ABI's records is, for the engine to read it.
+pub fn raw_field(f: &FieldDesc) -> RawField {
+    RawField {
+        offset: f.offset,
+        size: f.size,
+        kind: match f.kind {
+            FieldKind::Int => RawKind::Signed,
+            FieldKind::Uint | FieldKind::Ptr => RawKind::Unsigned,
+            FieldKind::Chars => RawKind::Chars,
+            FieldKind::DataLoc => RawKind::DataLoc,
+        },
+    }
+}
+
 /// A field's value; `None` if the record doesn't hold it (a `__data_loc` pointing outside).
 pub fn field_value(payload: &[u8], f: &FieldDesc) -> Option<Value> {
-    let raw = payload.get(f.offset..f.offset.checked_add(f.size)?)?;
-    let mut le = [0u8; 8];
-    let n = raw.len().min(8);
-    le[..n].copy_from_slice(&raw[..n]);
-    let unsigned = u64::from_le_bytes(le);
-    Some(match f.kind {
-        FieldKind::Int => {
-            // Sign-extend from the field's width.
-            let shift = 64 - 8 * n as u32;
-            Value::Int(((unsigned << shift) as i64) >> shift)
-        }
-        FieldKind::Uint | FieldKind::Ptr => Value::Int(unsigned as i64),
-        FieldKind::Chars => Value::string(c_str(raw)),
-        FieldKind::DataLoc => {
-            let loc = abi::trace::DataLoc(unsigned as u32);
-            let end = loc.offset().checked_add(loc.len())?;
-            Value::string(c_str(payload.get(loc.offset()..end)?))
-        }
-    })
+    raw_field(f).read(payload)
 }
 
 impl Record<'_> {
@@ -275,10 +293,7 @@ impl FieldSource for Record<'_> {
                 Some(Value::Int(self.task.ppid as i64))
             }
             // Function records carry the argument registers and the return value.
-            (FieldRoot::Arg(n), []) => {
-                const ARGS: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
-                Record::field(self, ARGS.get(n as usize)?)
-            }
+            (FieldRoot::Arg(n), []) => Record::field(self, ARG_FIELDS.get(n as usize)?),
             (FieldRoot::Retval, []) => Record::field(self, "retval"),
             _ => None,
         }
@@ -286,6 +301,10 @@ impl FieldSource for Record<'_> {
 
     fn kstack(&self) -> Option<Vec<u64>> {
         Some(self.frames())
+    }
+
+    fn raw(&self) -> &[u8] {
+        self.payload
     }
 }
 

@@ -190,8 +190,13 @@ impl Area {
 
     /// Guest nanoseconds since boot (its CLOCK_MONOTONIC) of a TSC value.
     pub fn tsc_to_ns(&self, tsc: u64) -> u64 {
-        let ticks = tsc.saturating_sub(self.boot_tsc) as u128;
-        (ticks * 1_000_000 / self.tsc_khz as u128).min(u64::MAX as u128) as u64
+        // floor(ticks * 10^6 / khz) in two 64-bit divisions (no 128-bit one per record): the
+        // remainder's part is below 10^6 * khz, which fits.
+        let ticks = tsc.saturating_sub(self.boot_tsc);
+        let (whole, rest) = (ticks / self.tsc_khz, ticks % self.tsc_khz);
+        whole
+            .saturating_mul(1_000_000)
+            .saturating_add(rest.saturating_mul(1_000_000) / self.tsc_khz)
     }
 
     pub fn nr_cpus(&self) -> usize {
