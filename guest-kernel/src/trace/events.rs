@@ -47,6 +47,13 @@ macro_rules! tracepoint {
             #[inline(never)]
             fn record_slow(frame: u64, $($arg: $ty),*) {
                 $(let $f = frame;)?
+                // Most often only the task changed: describe it, then the fast path again.
+                if super::ring::describe_current::<$ev>() {
+                    let (extra, payload) = $make;
+                    if super::ring::try_emit::<$ev>(extra, payload) {
+                        return;
+                    }
+                }
                 let (extra, payload) = $make;
                 let payload: $ev = payload();
                 super::ring::emit(&payload, extra, super::ring::StackStart::frame(frame));

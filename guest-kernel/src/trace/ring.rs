@@ -295,6 +295,19 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
     }
 }
 
+/// Before the fast path's second try: when event `E` is plainly on (no filter, no stack) and
+/// this CPU's ring last described another task, write the current task's [`TaskInfo`]. True
+/// if it did.
+#[inline(always)]
+pub fn describe_current<E: Event>() -> bool {
+    if super::control_byte(E::ID) != abi::trace::CONTROL_ON {
+        return false;
+    }
+    let r = this_ring();
+    let task = percpu::current_task_raw();
+    task != ring_task(r).load(Ordering::Relaxed) && describe_task(r, task)
+}
+
 /// Write the [`TaskInfo`] record that says the following records are `task`'s (0: no task
 /// yet). False if it did not fit: then neither may the record it precedes.
 fn describe_task(r: *mut CpuRing, task: u64) -> bool {
