@@ -54,6 +54,78 @@ fn fork_tracepoint_counts_every_fork() {
 }
 
 #[test]
+fn a_short_lived_child_knows_its_parent() {
+    // Each of the 20 children exits at once; `curtask->real_parent->pid` at its exit must be
+    // the procbench that forked it (as the fork record names it), read at the event, not
+    // from a task long gone by the time the host drains the ring. procbench's own parent is
+    // init (pid 1).
+    let t = traced(
+        "quiet -- /bin/procbench --iters 4 fork_exit_wait",
+        r#"tracepoint:sched:sched_process_fork /comm == "procbench"/ { @forked_by[args->parent_pid] = count(); }
+           tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exited_child_of[curtask->real_parent->pid] = count(); @ptgid[curtask->real_parent->tgid] = count(); }"#,
+        POLL,
+    );
+    let forked_by = t
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("@forked_by["))
+        .and_then(|l| l.strip_suffix("]: 20"))
+        .unwrap_or_else(|| panic!("one parent forked 20: {}", t.output));
+    assert!(
+        t.output
+            .contains(&format!("@exited_child_of[{forked_by}]: 20\n")),
+        "{}",
+        t.output
+    );
+    assert!(
+        t.output.contains("@exited_child_of[1]: 1\n"),
+        "{}",
+        t.output
+    );
+    assert!(
+        t.output.contains(&format!("@ptgid[{forked_by}]: 20\n")),
+        "{}",
+        t.output
+    );
+    let s = stats(&t);
+    assert_eq!((s.lost_total(), s.corrupt), (0, 0), "{}", t.diag);
+}
+
+#[test]
+fn cpu_hotplug_steps_are_traced() {
+    // schedtest takes CPU 1 offline and back once: each hotplug step with a callback runs
+    // between cpuhp_enter and cpuhp_exit for CPU 1, the same number of times each way.
+    let t = traced(
+        "quiet -- /bin/schedtest hotplug",
+        r#"tracepoint:cpuhp:cpuhp_enter { @enter[args->cpu] = count(); @fun[ksym(args->fun)] = count(); }
+           tracepoint:cpuhp:cpuhp_exit /args->ret == 0/ { @exit[args->cpu] = count(); }"#,
+        POLL,
+    );
+    let count = |map: &str| {
+        t.output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("@{map}[1]: ")))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no @{map}[1]: {}", t.output))
+    };
+    assert!(count("enter") >= 8, "{}", t.output);
+    assert_eq!(count("enter"), count("exit"), "{}", t.output);
+    // Callbacks by name, both ways.
+    for f in [
+        "sched::hotplug::sched_cpu_deactivate",
+        "sched::hotplug::sched_cpu_activate",
+        "kernel::cpu::takedown_cpu",
+        "kernel::cpu::bringup_cpu",
+    ] {
+        assert!(
+            t.output.contains(&format!("::{f}]: 1\n")),
+            "{f}: {}",
+            t.output
+        );
+    }
+}
+
+#[test]
 fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     // do_exit(status) and copy_process(args, ..) by the names DWARF gives their arguments;
     // try_to_wake_up(p: &Arc<Task>, ..) followed through the Arc into the task. An exiting

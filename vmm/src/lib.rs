@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod arch;
+pub mod cputime;
 pub mod devices;
 pub mod loader;
 pub mod memory;

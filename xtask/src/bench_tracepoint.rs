@@ -8,7 +8,9 @@
 //! - **Enabled:** the boot runs with `trace_event=` (all tracepoints on, rings allocated
 //!   without a host). A hit runs from the site through the argument set-up to a direct call of
 //!   the event's out-of-line `record` function, and on until that call returns (callees
-//!   included); all of it is counted.
+//!   included); all of it is counted. A hit that enters the event's `record_slow` (the ring
+//!   wants a `TaskInfo` record first because the CPU's task changed, or is at its wrap or full)
+//!   is counted apart from one that stays on the fast path.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -21,7 +23,7 @@ use crate::bench_insns::{each_instruction, BOOT_APPEND};
 
 /// Every tracepoint system, for `trace_event=`.
 const ALL_EVENTS: &str =
-    "sched,task,irq,timer,raw_syscalls,exceptions,kmem,signal,oom,vmscan,workqueue";
+    "sched,task,irq,timer,raw_syscalls,exceptions,kmem,signal,oom,vmscan,workqueue,cpuhp";
 /// Instructions of a disabled site: `cmpb` and `jcc`.
 const SITE_INSNS: u64 = 2;
 /// Most instructions from an enabled site to its record call (the jump, argument set-up).
@@ -36,8 +38,26 @@ pub struct TracepointCost {
     /// Hits with every tracepoint on, and their instructions (site included).
     pub hits: u64,
     pub enabled_instructions: u64,
-    /// Per event: (hits, instructions), by the record function's event name.
-    pub by_event: Vec<(String, u64, u64)>,
+    /// Of those, the hits that stayed on the fast path, and their instructions.
+    pub fast_hits: u64,
+    pub fast_instructions: u64,
+    /// Per event, by the record function's event name.
+    pub by_event: Vec<EventCost>,
+}
+
+/// One event's hits.
+#[derive(Debug, Clone, Default)]
+pub struct EventCost {
+    pub event: String,
+    /// (hits, instructions) on the fast path, and through `record_slow`.
+    pub fast: (u64, u64),
+    pub slow: (u64, u64),
+}
+
+impl EventCost {
+    fn hits(&self) -> u64 {
+        self.fast.0 + self.slow.0
+    }
 }
 
 /// The kernel's code, to look at instruction bytes.
@@ -101,18 +121,21 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
         })
         .context("the kernel has no trace control page")?
         .address();
-    // Each event's out-of-line record function, by entry address.
-    let records: HashMap<u64, String> = file
-        .symbols()
-        .filter_map(|s| {
-            let name = demangle(s.name().ok()?);
-            let event = name
-                .strip_prefix("kernel::trace::events::trace_")?
-                .strip_suffix("::record")?
-                .to_string();
-            Some((s.address(), event))
-        })
-        .collect();
+    // Each event's out-of-line record function, by entry address; and the slow halves.
+    let record_fn = |suffix: &'static str| -> HashMap<u64, String> {
+        file.symbols()
+            .filter_map(|s| {
+                let name = demangle(s.name().ok()?);
+                let event = name
+                    .strip_prefix("kernel::trace::events::trace_")?
+                    .strip_suffix(suffix)?
+                    .to_string();
+                Some((s.address(), event))
+            })
+            .collect()
+    };
+    let records = record_fn("::record");
+    let slow: HashSet<u64> = record_fn("::record_slow").into_keys().collect();
     let found = sites(&text, control);
     let site_set: HashSet<u64> = found.iter().map(|s| s.0).collect();
 
@@ -128,12 +151,13 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
         },
     )?;
 
-    // Return addresses of the record calls in progress, with their event; and the
-    // instructions since the last site passed (its jump, argument set-up and call).
-    let mut open: Vec<(u64, usize)> = Vec::new();
+    // The record calls in progress: return address, event, instructions so far, and whether
+    // the slow half ran; and the instructions since the last site passed (its jump, argument
+    // set-up and call).
+    let mut open: Vec<(u64, usize, u64, bool)> = Vec::new();
     let mut since_site: Option<u64> = None;
     let mut events: Vec<String> = Vec::new();
-    let mut per_event: HashMap<usize, (u64, u64)> = HashMap::new();
+    let mut per_event: HashMap<usize, EventCost> = HashMap::new();
     let append = format!("{BOOT_APPEND} trace_event={ALL_EVENTS}");
     each_instruction(
         kernel,
@@ -142,13 +166,17 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
         file.entry(),
         |pc| text.contains(pc),
         |pc, prev| {
-            if let Some(&(ret, ev)) = open.last() {
-                if pc == ret {
-                    open.pop();
-                } else {
-                    per_event.entry(ev).or_default().1 += 1;
+            if let Some(hit) = open.last_mut() {
+                if pc != hit.0 {
+                    hit.2 += 1;
+                    hit.3 |= slow.contains(&pc);
                     return;
                 }
+                let (_, ev, insns, went_slow) = open.pop().expect("an open hit");
+                let e = per_event.entry(ev).or_default();
+                let side = if went_slow { &mut e.slow } else { &mut e.fast };
+                side.0 += 1;
+                side.1 += insns;
             }
             if site_set.contains(&pc) {
                 since_site = Some(1);
@@ -165,10 +193,7 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
                         events.push(event.clone());
                         events.len() - 1
                     });
-                    let e = per_event.entry(ev).or_default();
-                    e.0 += 1;
-                    e.1 += *n;
-                    open.push((prev + 5, ev));
+                    open.push((prev + 5, ev, *n, false));
                     since_site = None;
                 }
                 // A site not taken (its event is off) leads to no record.
@@ -177,17 +202,22 @@ pub fn measure(kernel: &Path, initrd: &Path) -> Result<TracepointCost> {
             }
         },
     )?;
-    let mut by_event: Vec<(String, u64, u64)> = per_event
+    let mut by_event: Vec<EventCost> = per_event
         .into_iter()
-        .map(|(ev, (hits, insns))| (events[ev].clone(), hits, insns))
+        .map(|(ev, cost)| EventCost {
+            event: events[ev].clone(),
+            ..cost
+        })
         .collect();
-    by_event.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    by_event.sort_by(|a, b| b.hits().cmp(&a.hits()).then_with(|| a.event.cmp(&b.event)));
     Ok(TracepointCost {
         sites: found.len(),
         two_instruction_sites: found.iter().filter(|s| s.1).count(),
         disabled_passes,
-        hits: by_event.iter().map(|e| e.1).sum(),
-        enabled_instructions: by_event.iter().map(|e| e.2).sum(),
+        hits: by_event.iter().map(EventCost::hits).sum(),
+        enabled_instructions: by_event.iter().map(|e| e.fast.1 + e.slow.1).sum(),
+        fast_hits: by_event.iter().map(|e| e.fast.0).sum(),
+        fast_instructions: by_event.iter().map(|e| e.fast.1).sum(),
         by_event,
     })
 }
@@ -201,18 +231,38 @@ pub fn print(cost: &TracepointCost) {
          {} passes to user space (target <= 2)",
         cost.two_instruction_sites, cost.sites, cost.disabled_passes
     );
+    let per = |(hits, insns): (u64, u64)| {
+        if hits == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}", insns as f64 / hits as f64)
+        }
+    };
     if cost.hits > 0 {
         println!(
-            "  enabled: {:.1} per hit on average over {} hits (site, record, ring write; \
-             target <= 40)",
-            cost.enabled_instructions as f64 / cost.hits as f64,
-            cost.hits
+            "  enabled: {} per hit on average over {} hits (site, record, ring write; \
+             target <= 40); fast path {} per hit ({} hits), with a TaskInfo record or refill {} \
+             ({} hits)",
+            per((cost.hits, cost.enabled_instructions)),
+            cost.hits,
+            per((cost.fast_hits, cost.fast_instructions)),
+            cost.fast_hits,
+            per((
+                cost.hits - cost.fast_hits,
+                cost.enabled_instructions - cost.fast_instructions
+            )),
+            cost.hits - cost.fast_hits,
         );
     }
-    for (event, hits, insns) in cost.by_event.iter().take(8) {
+    println!("    event                      hits    all   fast   slow");
+    for e in cost.by_event.iter().take(12) {
         println!(
-            "    {event:<24} {hits:>6} hits  {:>6.1} per hit",
-            *insns as f64 / *hits as f64
+            "    {:<24} {:>6} {:>6} {:>6} {:>6}",
+            e.event,
+            e.hits(),
+            per((e.hits(), e.fast.1 + e.slow.1)),
+            per(e.fast),
+            per(e.slow)
         );
     }
 }

@@ -16,14 +16,23 @@
 //! [`EVENT_PAD`] record instead of splitting one). A record that does not fit in the free space is
 //! dropped and counted in `lost`: the guest never waits for the host.
 //!
-//! Each record is a [`RecordHeader`] followed by its event's payload, a `#[repr(C)]` struct
-//! declared below together with its field table ([`EVENTS`]), which the host uses to decode
-//! fields by name. Field names are Linux's (`/sys/kernel/tracing/events/*/*/format`).
+//! Each record is a [`RecordHeader`] (size, event id, TSC: 16 bytes) followed by its event's
+//! payload, a `#[repr(C)]` struct declared below together with its field table ([`EVENTS`]),
+//! which the host uses to decode fields by name. Field names are Linux's
+//! (`/sys/kernel/tracing/events/*/*/format`).
+//!
+//! Who a record belongs to (task, tid, pid, uid, comm, parent) is not repeated in every record:
+//! the producer writes a [`TaskInfo`] record whenever the task it records for differs from the
+//! one in [`RingHeader::task`], and every record after it in that ring, up to the next
+//! `TaskInfo`, belongs to that task (Linux's ftrace keeps comms aside the same way, perf with
+//! its COMM records). The guest writes a new one when a task's identity changes (rename, exec,
+//! setuid, reparenting), and the host asks for one by writing [`TASK_UNKNOWN`] into
+//! `RingHeader::task` when it attaches.
 
 /// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
 pub const VIRTIO_ID_TRACE: u32 = 0x5754;
 /// Version of this module's layouts; the host refuses an area with another.
-pub const TRACE_ABI_VERSION: u32 = 2;
+pub const TRACE_ABI_VERSION: u32 = 3;
 /// `AreaHeader::magic`.
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
@@ -49,8 +58,14 @@ pub const RECORD_ALIGN: usize = 8;
 /// A filler record: skip `size` bytes (the rest of the data area before the ring wraps).
 pub const EVENT_PAD: u16 = 0;
 
+/// A control byte of exactly [`CONTROL_ON`] takes the guest's fast path; any other bit sends
+/// the event through its slow path, which looks at what the bit asks for.
+pub const CONTROL_ON: u8 = 1;
 /// A control byte with this bit also asks for the kernel stack (`kstack`) in each record.
 pub const CONTROL_STACK: u8 = 2;
+/// A control byte with this bit makes the guest apply [`Control`]'s filters (the host sets it on
+/// every enabled event while a filter is set).
+pub const CONTROL_FILTER: u8 = 4;
 /// Set in a record's `event` when the record ends with the kernel stack at the event: return
 /// addresses, innermost first, as u64s, then their count as the record's last u64.
 pub const EVENT_HAS_STACK: u16 = 0x8000;
@@ -128,13 +143,20 @@ pub mod control {
     pub const FILTER_CPU: u64 = FILTER_PID + 4;
 }
 
+/// [`RingHeader::task`] asking the producer for a [`TaskInfo`] record before its next record.
+pub const TASK_UNKNOWN: u64 = u64::MAX;
+
 /// The head of one CPU's ring; producer and consumer fields on separate cache lines.
 #[repr(C, align(64))]
 #[derive(Clone, Copy, Debug)]
 pub struct RingHeader {
     /// Bytes ever written (guest).
     pub head: u64,
-    _pad0: [u64; 7],
+    /// The kernel address of the task the ring's last [`TaskInfo`] record described (guest), or
+    /// [`TASK_UNKNOWN`] (written by the host when it attaches, by the guest when that task's
+    /// identity changes).
+    pub task: u64,
+    _pad0: [u64; 6],
     /// Bytes ever consumed (host).
     pub tail: u64,
     _pad1: [u64; 7],
@@ -146,7 +168,8 @@ impl RingHeader {
     pub const fn new() -> RingHeader {
         RingHeader {
             head: 0,
-            _pad0: [0; 7],
+            task: TASK_UNKNOWN,
+            _pad0: [0; 6],
             tail: 0,
             _pad1: [0; 7],
             lost: 0,
@@ -163,6 +186,7 @@ impl Default for RingHeader {
 /// Byte offsets in [`RingHeader`].
 pub mod ring {
     pub const HEAD: u64 = 0;
+    pub const TASK: u64 = 8;
     pub const TAIL: u64 = 64;
     pub const LOST: u64 = 128;
 }
@@ -186,7 +210,24 @@ pub const fn reserve(head: u64, tail: u64, size: u64, ring_size: u64) -> Option<
     Some((pad, if pad == 0 { pos } else { 0 }))
 }
 
-/// What precedes every record's payload.
+/// How far the producer's head may move after a successful [`reserve`] left it at `head` (any pad
+/// written), with the consumer at `tail`, before it must look at `tail` and the wrap again: the
+/// ring's free space and the end of the data, whichever comes first. A record of `size` bytes
+/// with `head + size <= limit` goes at `head % ring_size` with no pad and fits (the host's tail
+/// only moves forward, so an old limit errs on the safe side).
+#[inline(always)]
+pub const fn limit(head: u64, tail: u64, ring_size: u64) -> u64 {
+    let free_end = tail.wrapping_add(ring_size);
+    let wrap = (head & !(ring_size - 1)).wrapping_add(ring_size);
+    if free_end < wrap {
+        free_end
+    } else {
+        wrap
+    }
+}
+
+/// What precedes every record's payload. Who the record belongs to is in the ring's last
+/// [`TaskInfo`] record.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordHeader {
@@ -194,17 +235,10 @@ pub struct RecordHeader {
     pub size: u16,
     /// The event id ([`EVENT_PAD`] for filler).
     pub event: u16,
-    /// Real user id of the task.
-    pub uid: u32,
-    /// Thread id and thread-group id of the task the event happened in (0 for the idle task).
-    pub tid: u32,
-    pub pid: u32,
+    /// Zero (the guest writes size and event as one 64-bit store).
+    pub reserved: u32,
     /// Guest TSC at the event.
     pub tsc: u64,
-    /// The task's `comm`, NUL-padded.
-    pub comm: [u8; 16],
-    /// The task's address in the kernel (`curtask`; its fields are read through DWARF).
-    pub task: u64,
 }
 
 pub const RECORD_HEADER_SIZE: usize = core::mem::size_of::<RecordHeader>();
@@ -389,6 +423,8 @@ events! {
     101 workqueue: workqueue_activate_work => WorkqueueActivateWork { work: Ptr }
     102 workqueue: workqueue_execute_start => WorkqueueExecuteStart { work: Ptr, function: Ptr }
     103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
+    110 cpuhp: cpuhp_enter => CpuhpEnter { cpu: u32, target: i32, idx: i32, fun: Ptr }
+    111 cpuhp: cpuhp_exit => CpuhpExit { cpu: u32, state: i32, idx: i32, ret: i32 }
     // The function tracer's records (kfunc/kprobe and kretfunc/kretprobe hits): written by the
     // trampolines the host patches in, never enabled as tracepoints by name.
     200 ftrace: function => FtraceFunction {
@@ -398,6 +434,12 @@ events! {
     201 ftrace: funcgraph_exit => FtraceFuncgraphExit {
         func: Ptr, parent_ip: Ptr, retval: u64, calltime: u64,
         arg0: u64, arg1: u64, arg2: u64, arg3: u64, arg4: u64, arg5: u64,
+    }
+    // Who the ring's following records belong to (see the module comment): `task` is the
+    // kernel's task address (0 before a CPU runs its first task), `tid`/`pid` its pid and tgid,
+    // `ppid` its parent process's id (`real_parent->pid`) when the record was written.
+    210 ftrace: task_info => TaskInfo {
+        task: Ptr, tid: i32, pid: i32, uid: u32, ppid: i32, comm: Comm,
     }
 }
 
@@ -415,7 +457,7 @@ mod tests {
 
     #[test]
     fn layouts() {
-        assert_eq!(RECORD_HEADER_SIZE, 48);
+        assert_eq!(RECORD_HEADER_SIZE, 16);
         assert_eq!(core::mem::size_of::<Control>(), 4096);
         assert_eq!(
             core::mem::offset_of!(Control, filter_pid) as u64,
@@ -426,10 +468,12 @@ mod tests {
             control::FILTER_CPU
         );
         assert_eq!(core::mem::offset_of!(RingHeader, tail) as u64, ring::TAIL);
+        assert_eq!(core::mem::offset_of!(RingHeader, task) as u64, ring::TASK);
+        assert_eq!(core::mem::size_of::<TaskInfo>(), 40);
         assert_eq!(core::mem::offset_of!(RingHeader, lost) as u64, ring::LOST);
         assert!(core::mem::size_of::<AreaHeader>() <= 4096);
-        assert_eq!(record_size(0), 48);
-        assert_eq!(record_size(1), 56);
+        assert_eq!(record_size(0), 16);
+        assert_eq!(record_size(1), 24);
     }
 
     #[test]
@@ -479,6 +523,29 @@ mod tests {
         assert_eq!(reserve(4096 + 4056, 4096 + 88, 48, 4096), Some((40, 0)));
         // A tail ahead of the head (a confused consumer) is never "free space".
         assert_eq!(reserve(0, 8, 8, 4096), None);
+    }
+
+    #[test]
+    fn limit_agrees_with_reserve() {
+        const RS: u64 = 4096;
+        for tail in (0..3 * RS).step_by(40) {
+            for head in (tail..tail + RS).step_by(24) {
+                for size in [16, 24, 48, 200] {
+                    let Some((pad, _)) = reserve(head, tail, size, RS) else {
+                        continue;
+                    };
+                    let base = head + pad;
+                    let lim = limit(base, tail, RS);
+                    assert!(base + size <= lim, "{head} {tail} {size}");
+                    // Every record that passes the fast test is one `reserve` places unpadded.
+                    let mut h = base;
+                    while h + size <= lim {
+                        assert_eq!(reserve(h, tail, size, RS), Some((0, h & (RS - 1))));
+                        h += size;
+                    }
+                }
+            }
+        }
     }
 
     #[test]

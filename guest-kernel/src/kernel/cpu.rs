@@ -128,25 +128,31 @@ pub fn cpuhp_state(cpu: usize) -> (CpuhpState, CpuhpState) {
 // ---------------------------------------------------------------------------------------
 // Running the steps
 
-/// Run `state`'s callback for `cpu` (`cpuhp_invoke_callback`).
-fn cpuhp_invoke_callback(cpu: usize, cb: Callback) {
+/// Run `state`'s callback for `cpu` on the way to `target` (`cpuhp_invoke_callback`), between
+/// the `cpuhp:cpuhp_enter` and `cpuhp:cpuhp_exit` tracepoints (callbacks here cannot fail:
+/// `ret` is 0).
+fn cpuhp_invoke_callback(cpu: usize, state: CpuhpState, target: CpuhpState, cb: Callback) {
     use crate::kernel::{smpboot, softirq, watchdog, workqueue};
     use crate::sched;
-    match cb {
-        Callback::TakeoverTasklets => softirq::takeover_tasklets(cpu),
-        Callback::BringupCpu => bringup_cpu(cpu),
-        Callback::SchedCpuStarting => sched::sched_cpu_starting(cpu),
-        Callback::SchedCpuDying => sched::sched_cpu_dying(cpu),
-        Callback::TakedownCpu => takedown_cpu(cpu),
-        Callback::SmpbootUnparkThreads => smpboot::smpboot_unpark_threads(cpu),
-        Callback::SmpbootParkThreads => smpboot::smpboot_park_threads(cpu),
-        Callback::LockupDetectorOnlineCpu => watchdog::lockup_detector_online_cpu(cpu),
-        Callback::LockupDetectorOfflineCpu => watchdog::lockup_detector_offline_cpu(cpu),
-        Callback::WorkqueueOnlineCpu => workqueue::workqueue_online_cpu(cpu),
-        Callback::WorkqueueOfflineCpu => workqueue::workqueue_offline_cpu(cpu),
-        Callback::SchedCpuActivate => sched::sched_cpu_activate(cpu),
-        Callback::SchedCpuDeactivate => sched::sched_cpu_deactivate(cpu),
-    }
+    let fun: fn(usize) = match cb {
+        Callback::TakeoverTasklets => softirq::takeover_tasklets,
+        Callback::BringupCpu => bringup_cpu,
+        Callback::SchedCpuStarting => sched::sched_cpu_starting,
+        Callback::SchedCpuDying => sched::sched_cpu_dying,
+        Callback::TakedownCpu => takedown_cpu,
+        Callback::SmpbootUnparkThreads => smpboot::smpboot_unpark_threads,
+        Callback::SmpbootParkThreads => smpboot::smpboot_park_threads,
+        Callback::LockupDetectorOnlineCpu => watchdog::lockup_detector_online_cpu,
+        Callback::LockupDetectorOfflineCpu => watchdog::lockup_detector_offline_cpu,
+        Callback::WorkqueueOnlineCpu => workqueue::workqueue_online_cpu,
+        Callback::WorkqueueOfflineCpu => workqueue::workqueue_offline_cpu,
+        Callback::SchedCpuActivate => sched::sched_cpu_activate,
+        Callback::SchedCpuDeactivate => sched::sched_cpu_deactivate,
+    };
+    crate::trace::trace_cpuhp_enter(cpu, target, state, fun as usize as u64);
+    fun(cpu);
+    let now = CPUHP_STATE[cpu].state.load(Acquire);
+    crate::trace::trace_cpuhp_exit(cpu, now, state, 0);
 }
 
 /// Run the steps from the current state to `target` here (`cpuhp_invoke_callback_range`).
@@ -157,8 +163,8 @@ fn cpuhp_invoke_callback_range(cpu: usize, bringup: bool, target: CpuhpState) {
         let mut state = st.state.load(Acquire);
         let next = cpuhp_next_state(bringup, &mut state, target);
         st.state.store(state, Release);
-        let Some((_, cb)) = next else { return };
-        cpuhp_invoke_callback(cpu, cb);
+        let Some((s, cb)) = next else { return };
+        cpuhp_invoke_callback(cpu, s, target, cb);
     }
 }
 
@@ -177,7 +183,7 @@ fn cpuhp_thread_fun(cpu: usize) {
     st.state.store(state, Release);
     if let Some((s, cb)) = next {
         debug_assert!(cpuhp_is_ap_state(s) && !cpuhp_is_atomic_state(s));
-        cpuhp_invoke_callback(cpu, cb);
+        cpuhp_invoke_callback(cpu, s, target, cb);
     }
     if st.state.load(Acquire) == target {
         st.should_run.store(false, Release);

@@ -266,7 +266,7 @@ fn forget_original_parent(tl: &mut TaskList, tgid: Pid, signals: &mut Vec<(Arc<T
     let reaper = tl.find_new_reaper(tgid);
     for &c in &children {
         if let Some(e) = tl.entries.get_mut(&c) {
-            e.parent = reaper;
+            e.set_parent(reaper);
         }
         // Threads of the orphan keep pointing at the leader's parent for getppid.
         let threads = tl
@@ -276,7 +276,7 @@ fn forget_original_parent(tl: &mut TaskList, tgid: Pid, signals: &mut Vec<(Arc<T
             .unwrap_or_default();
         for th in threads {
             if let Some(e) = tl.entries.get_mut(&th) {
-                e.parent = reaper;
+                e.set_parent(reaper);
             }
         }
     }

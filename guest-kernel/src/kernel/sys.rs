@@ -123,6 +123,7 @@ pub fn sys_setuid(uid: u64) -> KResult<i64> {
         c.uid = uid;
         c.euid = uid;
         me.uid.store(uid, Ordering::Relaxed);
+        crate::trace::forget_task(me);
     } else if uid == c.uid {
         c.euid = uid;
     } else {

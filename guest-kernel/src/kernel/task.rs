@@ -123,6 +123,12 @@ pub struct Task {
     pub cred: Mutex<Cred>,
     /// `cred.uid`, readable without the lock (tracepoint records carry it); written with it.
     pub uid: AtomicU32,
+    /// The parent process's id (`real_parent->pid`), kept in step with the task list's entry
+    /// (written under its lock) for readers that can't take it: the tracer.
+    pub ppid: AtomicI32,
+    /// `se.prio()` (Linux's `prio`), kept in step by whoever changes the scheduling policy or
+    /// nice value, for readers that can't take `se`'s lock: tracepoints.
+    pub prio: AtomicI32,
     pub mm: Mutex<Option<MmRef>>,
     pub files: Mutex<Arc<Mutex<FdTable>>>,
     pub fs: Mutex<Arc<Mutex<FsStruct>>>,
@@ -191,6 +197,7 @@ impl Task {
         comm[..n].copy_from_slice(&bytes[..n]);
         crate::trace::trace_task_rename(self, &comm);
         self.comm.set(comm);
+        crate::trace::forget_task(self);
     }
 
     /// The command name (owned: it may change under us).

@@ -49,7 +49,15 @@ pub fn try_lock() -> Option<MutexGuard<'static, TaskList>> {
 }
 
 impl Entry {
+    /// A new parent process (reparenting to the reaper).
+    pub fn set_parent(&mut self, parent: Pid) {
+        self.parent = parent;
+        self.task.ppid.store(parent, Ordering::Relaxed);
+        crate::trace::forget_task(&self.task);
+    }
+
     fn new(task: Arc<Task>, parent: Pid, pgid: Pid, sid: Pid) -> Self {
+        task.ppid.store(parent, Ordering::Relaxed);
         let threads = if task.is_group_leader() {
             alloc::vec![task.pid]
         } else {

@@ -602,6 +602,7 @@ pub fn set_sched_attr(p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
     let _pi = p.pi_lock.lock();
     let mut rq = task_rq_lock(p);
     sched_change(&mut rq, p, f);
+    p.prio.store(p.se.lock().prio(), Ordering::Relaxed);
 }
 
 /// Set `p`'s nice value (`set_user_nice`). A fair task is requeued with its new weight; a
@@ -616,6 +617,7 @@ pub fn set_user_nice(p: &Arc<Task>, nice: i32) {
         // Its weight is not counted anywhere until it is fair again.
         p.se.lock().set_nice(nice);
     }
+    p.prio.store(p.se.lock().prio(), Ordering::Relaxed);
 }
 
 /// The idle loop (`do_idle`): halt until there is work, then schedule; on a CPU taken

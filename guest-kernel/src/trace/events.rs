@@ -3,29 +3,59 @@
 //! enabled the event.
 
 use abi::trace::{
-    Comm, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry, IrqHandlerExit, Kfree,
-    Kmalloc, MarkVictim, MmPageAlloc, MmPageFree, MmVmscanKswapdSleep, MmVmscanKswapdWake,
-    PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask, SchedProcessExec, SchedProcessExit,
-    SchedProcessFork, SchedProcessFree, SchedProcessWait, SchedSwitch, SchedWakeup, SchedWakeupNew,
-    SignalDeliver, SignalGenerate, SoftirqEntry, SoftirqExit, SoftirqRaise, SysEnter, SysExit,
-    TaskNewtask, TaskRename, TimerExpireEntry, TimerExpireExit, WorkqueueActivateWork,
-    WorkqueueExecuteEnd, WorkqueueExecuteStart, WorkqueueQueueWork,
+    Comm, CpuhpEnter, CpuhpExit, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry,
+    IrqHandlerExit, Kfree, Kmalloc, MarkVictim, MmPageAlloc, MmPageFree, MmVmscanKswapdSleep,
+    MmVmscanKswapdWake, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask, SchedProcessExec,
+    SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait, SchedSwitch,
+    SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry, SoftirqExit,
+    SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry, TimerExpireExit,
+    WorkqueueActivateWork, WorkqueueExecuteEnd, WorkqueueExecuteStart, WorkqueueQueueWork,
 };
 
 use crate::kernel::task::Task;
 
-/// Defines `pub fn $name(args)`: the enabled test inline, the record built in a cold function.
+/// Defines `pub fn $name(args)`: the enabled test inline; the record built in a cold function
+/// and written by the ring's fast path, or else built again in a second one that takes the slow
+/// path (so the fast one keeps nothing around for it). `-> Event, frame ...` names the record
+/// function's frame pointer for the body: `[frame + 8]` returns to the site.
 macro_rules! tracepoint {
-    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $body:block) => {
+    // `=> { payload }`: built only once the record has its place in the ring.
+    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $(, $frame:ident)? => $body:block) => {
+        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, $($frame)?,
+            |$($frame)?| (&[], || $body));
+    };
+    // `{ (payload, extra) }`: with variable-length bytes, whose length sizes the record.
+    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $(, $frame:ident)? $body:block) => {
+        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, $($frame)?,
+            |$($frame)?| { let (payload, extra): ($ev, &[u8]) = $body; (extra, move || payload) });
+    };
+    (@define $(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ev:ty, $($frame:ident)?, |$($f:ident)?| $make:expr) => {
         $(#[$m])*
         #[inline(always)]
         pub fn $name($($arg: $ty),*) {
             #[cold]
             #[inline(never)]
             fn record($($arg: $ty),*) {
-                // This frame's return address is the tracepoint's site: `kstack` starts there.
-                let frame = crate::arch::stacktrace::frame_pointer();
-                let (payload, extra): ($ev, &[u8]) = $body;
+                $(let $f = crate::arch::stacktrace::frame_pointer();)?
+                let (extra, payload) = $make;
+                if !super::ring::try_emit::<$ev>(extra, payload) {
+                    // This frame's return address is the site: `kstack` starts there.
+                    record_slow(crate::arch::stacktrace::frame_pointer(), $($arg),*);
+                }
+            }
+            #[cold]
+            #[inline(never)]
+            fn record_slow(frame: u64, $($arg: $ty),*) {
+                $(let $f = frame;)?
+                // Most often only the task changed: describe it, then the fast path again.
+                if super::ring::describe_current::<$ev>() {
+                    let (extra, payload) = $make;
+                    if super::ring::try_emit::<$ev>(extra, payload) {
+                        return;
+                    }
+                }
+                let (extra, payload) = $make;
+                let payload: $ev = payload();
                 super::ring::emit(&payload, extra, super::ring::StackStart::frame(frame));
             }
             if super::enabled(<$ev as abi::trace::Event>::ID) {
@@ -35,9 +65,10 @@ macro_rules! tracepoint {
     };
 }
 
-/// The kernel's `prio` of a task (120 + nice for fair tasks, 99 - rt_priority for real-time).
+/// The kernel's `prio` of a task (120 + nice for fair tasks, 99 - rt_priority for real-time),
+/// from its lock-free copy.
 fn prio(t: &Task) -> i32 {
-    t.se.lock().prio()
+    t.prio.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 fn comm(t: &Task) -> Comm {
@@ -46,8 +77,8 @@ fn comm(t: &Task) -> Comm {
 
 tracepoint! {
     /// `prev_state` is the state `prev` sleeps in (0 when it was preempted).
-    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u32) -> SchedSwitch {
-        (SchedSwitch {
+    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u32) -> SchedSwitch => {
+        SchedSwitch {
             prev_comm: comm(prev),
             prev_pid: prev.pid,
             prev_prio: prio(prev),
@@ -55,30 +86,30 @@ tracepoint! {
             next_comm: comm(next),
             next_pid: next.pid,
             next_prio: prio(next),
-        }, &[])
+        }
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_wakeup(p: &Task, target_cpu: usize) -> SchedWakeup {
-        (SchedWakeup { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }, &[])
+    pub fn trace_sched_wakeup(p: &Task, target_cpu: usize) -> SchedWakeup => {
+        SchedWakeup { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_wakeup_new(p: &Task, target_cpu: usize) -> SchedWakeupNew {
-        (SchedWakeupNew { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }, &[])
+    pub fn trace_sched_wakeup_new(p: &Task, target_cpu: usize) -> SchedWakeupNew => {
+        SchedWakeupNew { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_process_fork(parent: &Task, child: &Task) -> SchedProcessFork {
-        (SchedProcessFork {
+    pub fn trace_sched_process_fork(parent: &Task, child: &Task) -> SchedProcessFork => {
+        SchedProcessFork {
             parent_comm: comm(parent),
             parent_pid: parent.pid,
             child_comm: comm(child),
             child_pid: child.pid,
-        }, &[])
+        }
     }
 }
 
@@ -94,45 +125,45 @@ tracepoint! {
 }
 
 tracepoint! {
-    pub fn trace_sched_process_exit(p: &Task) -> SchedProcessExit {
-        (SchedProcessExit { comm: comm(p), pid: p.pid, prio: prio(p) }, &[])
+    pub fn trace_sched_process_exit(p: &Task) -> SchedProcessExit => {
+        SchedProcessExit { comm: comm(p), pid: p.pid, prio: prio(p) }
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_process_free(p: &Task) -> SchedProcessFree {
-        (SchedProcessFree { comm: comm(p), pid: p.pid, prio: prio(p) }, &[])
+    pub fn trace_sched_process_free(p: &Task) -> SchedProcessFree => {
+        SchedProcessFree { comm: comm(p), pid: p.pid, prio: prio(p) }
     }
 }
 
 tracepoint! {
     /// `pid` is what `wait4` was asked for (Linux reports the pid struct's number, or 0).
-    pub fn trace_sched_process_wait(me: &Task, pid: i32) -> SchedProcessWait {
-        (SchedProcessWait { comm: comm(me), pid, prio: prio(me) }, &[])
+    pub fn trace_sched_process_wait(me: &Task, pid: i32) -> SchedProcessWait => {
+        SchedProcessWait { comm: comm(me), pid, prio: prio(me) }
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_migrate_task(p: &Task, orig_cpu: usize, dest_cpu: usize) -> SchedMigrateTask {
-        (SchedMigrateTask {
+    pub fn trace_sched_migrate_task(p: &Task, orig_cpu: usize, dest_cpu: usize) -> SchedMigrateTask => {
+        SchedMigrateTask {
             comm: comm(p),
             pid: p.pid,
             prio: prio(p),
             orig_cpu: orig_cpu as i32,
             dest_cpu: dest_cpu as i32,
-        }, &[])
+        }
     }
 }
 
 tracepoint! {
-    pub fn trace_task_newtask(p: &Task, clone_flags: u64) -> TaskNewtask {
-        (TaskNewtask { pid: p.pid, comm: comm(p), clone_flags, oom_score_adj: 0 }, &[])
+    pub fn trace_task_newtask(p: &Task, clone_flags: u64) -> TaskNewtask => {
+        TaskNewtask { pid: p.pid, comm: comm(p), clone_flags, oom_score_adj: 0 }
     }
 }
 
 tracepoint! {
-    pub fn trace_task_rename(p: &Task, newcomm: &[u8; 16]) -> TaskRename {
-        (TaskRename { pid: p.pid, oldcomm: comm(p), newcomm: *newcomm, oom_score_adj: 0 }, &[])
+    pub fn trace_task_rename(p: &Task, newcomm: &[u8; 16]) -> TaskRename => {
+        TaskRename { pid: p.pid, oldcomm: comm(p), newcomm: *newcomm, oom_score_adj: 0 }
     }
 }
 
@@ -148,56 +179,56 @@ tracepoint! {
 
 tracepoint! {
     /// `handled`: Linux's IRQ_HANDLED (1) or IRQ_NONE (0).
-    pub fn trace_irq_handler_exit(irq: u32, handled: bool) -> IrqHandlerExit {
-        (IrqHandlerExit { irq: irq as i32, ret: handled as i32 }, &[])
+    pub fn trace_irq_handler_exit(irq: u32, handled: bool) -> IrqHandlerExit => {
+        IrqHandlerExit { irq: irq as i32, ret: handled as i32 }
     }
 }
 
 tracepoint! {
-    pub fn trace_softirq_raise(vec: usize) -> SoftirqRaise {
-        (SoftirqRaise { vec: vec as u32 }, &[])
+    pub fn trace_softirq_raise(vec: usize) -> SoftirqRaise => {
+        SoftirqRaise { vec: vec as u32 }
     }
 }
 
 tracepoint! {
-    pub fn trace_softirq_entry(vec: usize) -> SoftirqEntry {
-        (SoftirqEntry { vec: vec as u32 }, &[])
+    pub fn trace_softirq_entry(vec: usize) -> SoftirqEntry => {
+        SoftirqEntry { vec: vec as u32 }
     }
 }
 
 tracepoint! {
-    pub fn trace_softirq_exit(vec: usize) -> SoftirqExit {
-        (SoftirqExit { vec: vec as u32 }, &[])
+    pub fn trace_softirq_exit(vec: usize) -> SoftirqExit => {
+        SoftirqExit { vec: vec as u32 }
     }
 }
 
 tracepoint! {
-    pub fn trace_hrtimer_expire_entry(hrtimer: u64, now_ns: u64, function: u64) -> HrtimerExpireEntry {
-        (HrtimerExpireEntry { hrtimer: Ptr(hrtimer), now: now_ns as i64, function: Ptr(function) }, &[])
+    pub fn trace_hrtimer_expire_entry(hrtimer: u64, now_ns: u64, function: u64) -> HrtimerExpireEntry => {
+        HrtimerExpireEntry { hrtimer: Ptr(hrtimer), now: now_ns as i64, function: Ptr(function) }
     }
 }
 
 tracepoint! {
-    pub fn trace_hrtimer_expire_exit(hrtimer: u64) -> HrtimerExpireExit {
-        (HrtimerExpireExit { hrtimer: Ptr(hrtimer) }, &[])
+    pub fn trace_hrtimer_expire_exit(hrtimer: u64) -> HrtimerExpireExit => {
+        HrtimerExpireExit { hrtimer: Ptr(hrtimer) }
     }
 }
 
 tracepoint! {
-    pub fn trace_timer_expire_entry(timer: u64, now: u64, function: u64, baseclk: u64) -> TimerExpireEntry {
-        (TimerExpireEntry { timer: Ptr(timer), now, function: Ptr(function), baseclk }, &[])
+    pub fn trace_timer_expire_entry(timer: u64, now: u64, function: u64, baseclk: u64) -> TimerExpireEntry => {
+        TimerExpireEntry { timer: Ptr(timer), now, function: Ptr(function), baseclk }
     }
 }
 
 tracepoint! {
-    pub fn trace_timer_expire_exit(timer: u64) -> TimerExpireExit {
-        (TimerExpireExit { timer: Ptr(timer) }, &[])
+    pub fn trace_timer_expire_exit(timer: u64) -> TimerExpireExit => {
+        TimerExpireExit { timer: Ptr(timer) }
     }
 }
 
 tracepoint! {
-    pub fn trace_sys_enter(id: u64, args: &[u64; 6]) -> SysEnter {
-        (SysEnter {
+    pub fn trace_sys_enter(id: u64, args: &[u64; 6]) -> SysEnter => {
+        SysEnter {
             id: id as i64,
             arg0: args[0],
             arg1: args[1],
@@ -205,72 +236,70 @@ tracepoint! {
             arg3: args[3],
             arg4: args[4],
             arg5: args[5],
-        }, &[])
+        }
     }
 }
 
 tracepoint! {
-    pub fn trace_sys_exit(id: u64, ret: i64) -> SysExit {
-        (SysExit { id: id as i64, ret }, &[])
+    pub fn trace_sys_exit(id: u64, ret: i64) -> SysExit => {
+        SysExit { id: id as i64, ret }
     }
 }
 
 tracepoint! {
-    pub fn trace_page_fault_user(address: u64, ip: u64, error_code: u64) -> PageFaultUser {
-        (PageFaultUser { address, ip, error_code }, &[])
+    pub fn trace_page_fault_user(address: u64, ip: u64, error_code: u64) -> PageFaultUser => {
+        PageFaultUser { address, ip, error_code }
     }
 }
 
 tracepoint! {
-    pub fn trace_page_fault_kernel(address: u64, ip: u64, error_code: u64) -> PageFaultKernel {
-        (PageFaultKernel { address, ip, error_code }, &[])
+    pub fn trace_page_fault_kernel(address: u64, ip: u64, error_code: u64) -> PageFaultKernel => {
+        PageFaultKernel { address, ip, error_code }
     }
 }
 
 tracepoint! {
-    pub fn trace_mm_page_alloc(phys: u64, order: usize) -> MmPageAlloc {
-        (MmPageAlloc { pfn: phys >> 12, order: order as u32 }, &[])
+    pub fn trace_mm_page_alloc(phys: u64, order: usize) -> MmPageAlloc => {
+        MmPageAlloc { pfn: phys >> 12, order: order as u32 }
     }
 }
 
-/// Where the global allocator was called from: past the record function's return into the
-/// allocator, the allocator's own return address; 0 outside a task's stack (early boot).
-fn allocator_caller() -> u64 {
-    let mut caller = [0u64; 1];
-    super::ring::walk_current(crate::arch::stacktrace::frame_pointer(), 1, &mut caller);
-    caller[0]
+/// Where the global allocator was called from, given the record function's `frame`: the
+/// allocator's own return address, one frame out.
+fn allocator_caller(frame: u64) -> u64 {
+    crate::arch::stacktrace::caller_of_caller(frame)
 }
 
 tracepoint! {
     /// The global allocator takes no GFP flags (it never sleeps): `gfp_flags` is 0.
-    pub fn trace_kmalloc(ptr: u64, bytes_req: usize, bytes_alloc: usize) -> Kmalloc {
-        (Kmalloc {
-            call_site: Ptr(allocator_caller()),
+    pub fn trace_kmalloc(ptr: u64, bytes_req: usize, bytes_alloc: usize) -> Kmalloc, frame => {
+        Kmalloc {
+            call_site: Ptr(allocator_caller(frame)),
             ptr: Ptr(ptr),
             bytes_req: bytes_req as u64,
             bytes_alloc: bytes_alloc as u64,
             gfp_flags: 0,
             node: 0,
-        }, &[])
+        }
     }
 }
 
 tracepoint! {
-    pub fn trace_kfree(ptr: u64) -> Kfree {
-        (Kfree { call_site: Ptr(allocator_caller()), ptr: Ptr(ptr) }, &[])
+    pub fn trace_kfree(ptr: u64) -> Kfree, frame => {
+        Kfree { call_site: Ptr(allocator_caller(frame)), ptr: Ptr(ptr) }
     }
 }
 
 tracepoint! {
-    pub fn trace_mm_page_free(phys: u64, order: usize) -> MmPageFree {
-        (MmPageFree { pfn: phys >> 12, order: order as u32 }, &[])
+    pub fn trace_mm_page_free(phys: u64, order: usize) -> MmPageFree => {
+        MmPageFree { pfn: phys >> 12, order: order as u32 }
     }
 }
 
 tracepoint! {
     /// `result`: Linux's TRACE_SIGNAL_* (0 delivered, 1 ignored, 2 already pending, ...).
-    pub fn trace_signal_generate(sig: u32, errno: i32, code: i32, target: &Task, group: bool, result: i32) -> SignalGenerate {
-        (SignalGenerate {
+    pub fn trace_signal_generate(sig: u32, errno: i32, code: i32, target: &Task, group: bool, result: i32) -> SignalGenerate => {
+        SignalGenerate {
             sig: sig as i32,
             errno,
             code,
@@ -278,13 +307,13 @@ tracepoint! {
             pid: target.pid,
             group: group as i32,
             result,
-        }, &[])
+        }
     }
 }
 
 tracepoint! {
-    pub fn trace_signal_deliver(sig: u32, errno: i32, code: i32, sa_handler: u64, sa_flags: u64) -> SignalDeliver {
-        (SignalDeliver { sig: sig as i32, errno, code, sa_handler, sa_flags }, &[])
+    pub fn trace_signal_deliver(sig: u32, errno: i32, code: i32, sa_handler: u64, sa_flags: u64) -> SignalDeliver => {
+        SignalDeliver { sig: sig as i32, errno, code, sa_handler, sa_flags }
     }
 }
 
@@ -303,37 +332,52 @@ tracepoint! {
 }
 
 tracepoint! {
-    pub fn trace_workqueue_activate_work(work: u64) -> WorkqueueActivateWork {
-        (WorkqueueActivateWork { work: Ptr(work) }, &[])
+    pub fn trace_workqueue_activate_work(work: u64) -> WorkqueueActivateWork => {
+        WorkqueueActivateWork { work: Ptr(work) }
     }
 }
 
 tracepoint! {
-    pub fn trace_workqueue_execute_start(work: u64, function: u64) -> WorkqueueExecuteStart {
-        (WorkqueueExecuteStart { work: Ptr(work), function: Ptr(function) }, &[])
+    pub fn trace_workqueue_execute_start(work: u64, function: u64) -> WorkqueueExecuteStart => {
+        WorkqueueExecuteStart { work: Ptr(work), function: Ptr(function) }
     }
 }
 
 tracepoint! {
-    pub fn trace_workqueue_execute_end(work: u64, function: u64) -> WorkqueueExecuteEnd {
-        (WorkqueueExecuteEnd { work: Ptr(work), function: Ptr(function) }, &[])
+    pub fn trace_workqueue_execute_end(work: u64, function: u64) -> WorkqueueExecuteEnd => {
+        WorkqueueExecuteEnd { work: Ptr(work), function: Ptr(function) }
     }
 }
 
 tracepoint! {
-    pub fn trace_mm_vmscan_kswapd_sleep(nid: i32) -> MmVmscanKswapdSleep {
-        (MmVmscanKswapdSleep { nid }, &[])
+    /// A hotplug state's callback is about to run for `cpu` on the way to `target` (`fun`: the
+    /// callback's address).
+    pub fn trace_cpuhp_enter(cpu: usize, target: u32, idx: u32, fun: u64) -> CpuhpEnter => {
+        CpuhpEnter { cpu: cpu as u32, target: target as i32, idx: idx as i32, fun: Ptr(fun) }
     }
 }
 
 tracepoint! {
-    pub fn trace_mm_vmscan_kswapd_wake(nid: i32, zid: i32, order: i32) -> MmVmscanKswapdWake {
-        (MmVmscanKswapdWake { nid, zid, order }, &[])
+    /// It returned `ret`; `state` is where the CPU's state machine stands now.
+    pub fn trace_cpuhp_exit(cpu: usize, state: u32, idx: u32, ret: i32) -> CpuhpExit => {
+        CpuhpExit { cpu: cpu as u32, state: state as i32, idx: idx as i32, ret }
     }
 }
 
 tracepoint! {
-    pub fn trace_mark_victim(pid: i32) -> MarkVictim {
-        (MarkVictim { pid }, &[])
+    pub fn trace_mm_vmscan_kswapd_sleep(nid: i32) -> MmVmscanKswapdSleep => {
+        MmVmscanKswapdSleep { nid }
+    }
+}
+
+tracepoint! {
+    pub fn trace_mm_vmscan_kswapd_wake(nid: i32, zid: i32, order: i32) -> MmVmscanKswapdWake => {
+        MmVmscanKswapdWake { nid, zid, order }
+    }
+}
+
+tracepoint! {
+    pub fn trace_mark_victim(pid: i32) -> MarkVictim => {
+        MarkVictim { pid }
     }
 }

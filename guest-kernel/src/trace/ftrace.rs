@@ -120,7 +120,9 @@ extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
             frame: regs.rbp,
             skip: 0,
         };
-        super::ring::emit(&record, &[], stack);
+        if !super::ring::try_emit(&[], || record) {
+            super::ring::emit(&record, &[], stack);
+        }
     }
     if mode & FTRACE_RETURN != 0 && super::enabled(FtraceFuncgraphExit::ID) {
         if let Some(t) = task::try_current() {
@@ -166,7 +168,9 @@ extern "C" fn ftrace_return_handler(retval: u64) -> u64 {
             frame: crate::arch::stacktrace::frame_pointer(),
             skip: 1,
         };
-        super::ring::emit(&record, &[], stack);
+        if !super::ring::try_emit(&[], || record) {
+            super::ring::emit(&record, &[], stack);
+        }
     }
     if locked {
         ftrace::recursion_unlock();

@@ -4,7 +4,9 @@
 //! - The **control page** ([`Control`]) is a kernel static whose physical address the host
 //!   learns from the trace device; the host writes which events are on. A tracepoint site is
 //!   `trace_sched_switch(..)`, an inline test of one byte of that page (`cmpb $0, CONTROL+id;
-//!   jne`) around an out-of-line call that builds the record.
+//!   jne`) around an out-of-line call that builds the record. A byte of exactly
+//!   `CONTROL_ON` takes the record's fast path; the host sets other bits for stacks and
+//!   filters.
 //! - The **rings** ([`ring`]) are allocated when the trace device is found
 //!   (`drivers/virtio/trace.rs`); until then every tracepoint is off, because only the host
 //!   turns them on and it can't before it knows where the page is.
@@ -16,10 +18,12 @@ pub mod ftrace;
 pub mod ring;
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::Ordering;
 
 use abi::trace::{AreaHeader, Control};
 
 pub use events::*;
+pub use ring::forget_task;
 
 /// A page the host writes while we run, or reads while we write it: accessed through raw
 /// pointers only, volatile where it matters.
@@ -67,23 +71,28 @@ pub fn enabled(id: u16) -> bool {
     unsafe { core::ptr::read_volatile(byte.add(id as usize)) != 0 }
 }
 
-/// Whether the host wants the kernel stack in event `id`'s records (`kstack`).
-fn stack_wanted(id: u16) -> bool {
-    let byte = CONTROL.get() as *const u8;
-    // SAFETY: as in `enabled`.
-    unsafe { core::ptr::read_volatile(byte.add(id as usize)) & abi::trace::CONTROL_STACK != 0 }
+/// Event `id`'s control byte (`abi::trace::CONTROL_*`), read again by the record path.
+#[inline(always)]
+fn control_byte(id: u16) -> u8 {
+    let byte = CONTROL.get() as *mut u8;
+    // SAFETY: as in `enabled`; an atomic (relaxed) load, which the compiler may fold into a
+    // compare where a volatile one it may not.
+    unsafe { core::sync::atomic::AtomicU8::from_ptr(byte.add(id as usize)).load(Ordering::Relaxed) }
 }
 
-/// The host's filters: thread-group id (0 = any) and CPU plus one (0 = any).
-fn filters() -> (u32, u32) {
+/// Whether the current task and CPU pass the host's filters: thread-group id (0 = any) and
+/// CPU plus one (0 = any).
+fn filters_pass() -> bool {
     let c = CONTROL.get();
     // SAFETY: fields of the static control page, written by the host at any time.
-    unsafe {
+    let (pid, cpu) = unsafe {
         (
             core::ptr::read_volatile(core::ptr::addr_of!((*c).filter_pid)),
             core::ptr::read_volatile(core::ptr::addr_of!((*c).filter_cpu)),
         )
-    }
+    };
+    let tgid = crate::kernel::task::try_current().map_or(0, |t| t.tgid as u32);
+    (pid == 0 || pid == tgid) && (cpu == 0 || cpu as usize == crate::arch::percpu::cpu_id() + 1)
 }
 
 /// `trace_event=LIST` at boot: switch on each `system:event` (or every event of `system`) in

@@ -1,18 +1,34 @@
-//! The per-CPU trace rings: one producer each (its CPU, with interrupts off while it writes a
-//! record, so an interrupt's tracepoint can't interleave), one consumer (the host, which only
+//! The per-CPU trace rings: one producer each (its CPU), one consumer (the host, which only
 //! moves `tail`). A full ring drops the record and counts it in `lost`; the guest never waits.
 //!
-//! The layout and the reservation rule (`abi::trace::reserve`) are shared with the host.
+//! The layout and the reservation rule (`abi::trace::reserve`, `limit`) are shared with the host.
+//!
+//! The fast path is what an enabled tracepoint costs, so it is kept to a few dozen
+//! instructions:
+//! - No interrupt flag games: this kernel runs with interrupts off whenever it is in kernel
+//!   mode (they are on only in user mode and inside `sti; hlt`), so nothing can interleave with
+//!   a record on its CPU. The one thing that can, an NMI, runs nothing the tracer records (its
+//!   handlers have no tracepoints and no patchable entries, `smp_call_function_many`).
+//! - The CPU's ring is one `%gs`-relative load away, and always points at a [`CpuRing`] once
+//!   any event is on (CPUs without ring memory get one whose `limit` is 0).
+//! - One compare reserves: `head + size <= limit`, where `limit` caches how far the head may go
+//!   before the ring is full or wraps. Only when it fails does [`refill`] read the host's
+//!   `tail`, write a pad record at the wrap and compute the next limit.
+//! - The header is size, id and TSC; who the record belongs to goes into a [`TaskInfo`] record
+//!   only when the CPU's task differs from the last one described ([`describe_task`]).
+//! - The payload is written straight into the ring slot.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::trace::{
-    record_size, reserve, AreaHeader, Event, RecordHeader, RingHeader, AREA_MAGIC, EVENTS,
-    EVENT_HAS_STACK, EVENT_PAD, MAX_CPUS, MAX_STACK_FRAMES, RECORD_HEADER_SIZE, TRACE_ABI_VERSION,
+    limit, record_size, reserve, AreaHeader, Event, Ptr, RingHeader, TaskInfo, AREA_MAGIC, EVENTS,
+    EVENT_HAS_STACK, EVENT_PAD, MAX_CPUS, MAX_STACK_FRAMES, RECORD_HEADER_SIZE, TASK_UNKNOWN,
+    TRACE_ABI_VERSION,
 };
 
 use super::{SharedWithHost, AREA};
 use crate::arch::{cpu, percpu, tsc};
+use crate::kernel::task::Task;
 
 /// Record data per CPU: 256 KiB (order 6), enough for a few thousand events between two host
 /// drains.
@@ -21,12 +37,27 @@ const RING_SIZE: u64 = 4096 << RING_ORDER;
 /// Longest variable-length string a record carries (longer ones are cut).
 pub const MAX_STRING: usize = 256;
 
-static HEADERS: [SharedWithHost<RingHeader>; MAX_CPUS] =
-    [const { SharedWithHost::new(RingHeader::new()) }; MAX_CPUS];
-/// Kernel virtual address of each CPU's data (0: no ring).
-static DATA: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// One CPU's ring: the header the host reads (its address is the ring's GPA), then the
+/// producer's own state.
+#[repr(C, align(64))]
+pub struct CpuRing {
+    header: RingHeader,
+    /// How far `head` may move before [`refill`] must look again (`abi::trace::limit`); 0 for
+    /// a CPU without ring memory, so that every record goes to `refill`, which drops it.
+    limit: u64,
+    /// Kernel virtual address of the record data (0: none).
+    data: u64,
+}
 
-/// Allocate a ring per online CPU and publish the area, once (the trace device and the
+static RINGS: [SharedWithHost<CpuRing>; MAX_CPUS] = [const {
+    SharedWithHost::new(CpuRing {
+        header: RingHeader::new(),
+        limit: 0,
+        data: 0,
+    })
+}; MAX_CPUS];
+
+/// Allocate a ring per CPU and publish the area, once (the trace device and the
 /// `trace_event=` parameter both ask). Returns how many rings exist.
 pub fn init() -> usize {
     static ONCE: spin::Once<usize> = spin::Once::new();
@@ -46,14 +77,28 @@ fn allocate() -> usize {
         control_gpa: super::control_phys(),
         ..AreaHeader::default()
     };
-    for cpu in 0..cpus {
+    // Rings for CPUs 0, 1, ... until memory runs out (the host numbers rings by CPU).
+    let mut out_of_memory = false;
+    for (cpu, ring) in RINGS.iter().enumerate() {
+        // Every CPU points at its ring, memory or not (`limit` 0 drops its records).
+        percpu::set_trace_ring(cpu, ring.get() as u64);
+        if cpu >= cpus || out_of_memory {
+            continue;
+        }
         let Some(phys) = crate::mm::page_alloc::alloc_pages(crate::mm::gfp::GFP_KERNEL, RING_ORDER)
         else {
-            break;
+            out_of_memory = true;
+            continue;
         };
-        area.ring_gpa[cpu] = crate::arch::virt_to_phys(HEADERS[cpu].get() as u64);
+        let r = ring.get();
+        // SAFETY: no event is on yet, so nothing else touches the ring; the fields are plain
+        // u64s of a static.
+        unsafe {
+            (*r).data = crate::arch::phys_to_virt(phys);
+            (*r).limit = limit(0, 0, RING_SIZE);
+        }
+        area.ring_gpa[cpu] = crate::arch::virt_to_phys(r as u64);
         area.data_gpa[cpu] = phys;
-        DATA[cpu].store(crate::arch::phys_to_virt(phys), Ordering::Release);
         area.nr_cpus += 1;
     }
     // SAFETY: written once, before the device is told where it is; nothing else writes it.
@@ -61,24 +106,104 @@ fn allocate() -> usize {
     area.nr_cpus as usize
 }
 
-fn head_tail_lost(cpu: usize) -> (&'static AtomicU64, &'static AtomicU64, &'static AtomicU64) {
-    let h = HEADERS[cpu].get();
-    // SAFETY: the fields are 8-byte aligned u64s of a static that lives forever; treating them
-    // as atomics is how both sides access them (the host with vm-memory's atomic loads/stores).
-    unsafe {
-        (
-            AtomicU64::from_ptr(core::ptr::addr_of_mut!((*h).head)),
-            AtomicU64::from_ptr(core::ptr::addr_of_mut!((*h).tail)),
-            AtomicU64::from_ptr(core::ptr::addr_of_mut!((*h).lost)),
-        )
+/// This CPU's ring (valid once `init` ran, which is before any event can be on).
+#[inline(always)]
+fn this_ring() -> *mut CpuRing {
+    percpu::trace_ring() as *mut CpuRing
+}
+
+/// The ring header's shared counters as atomics.
+#[inline(always)]
+fn counter(field: *mut u64) -> &'static AtomicU64 {
+    // SAFETY: `field` is an 8-byte aligned u64 of a static ring header; both sides access it
+    // atomically (the host with vm-memory's atomic loads and stores).
+    unsafe { AtomicU64::from_ptr(field) }
+}
+
+#[inline(always)]
+fn head(r: *mut CpuRing) -> &'static AtomicU64 {
+    // SAFETY: `r` is one of RINGS; only the field's address is taken.
+    counter(unsafe { core::ptr::addr_of_mut!((*r).header.head) })
+}
+
+#[inline(always)]
+fn ring_task(r: *mut CpuRing) -> &'static AtomicU64 {
+    // SAFETY: as in `head`.
+    counter(unsafe { core::ptr::addr_of_mut!((*r).header.task) })
+}
+
+fn tail(r: *mut CpuRing) -> &'static AtomicU64 {
+    // SAFETY: as in `head`.
+    counter(unsafe { core::ptr::addr_of_mut!((*r).header.tail) })
+}
+
+fn lost(r: *mut CpuRing) -> &'static AtomicU64 {
+    // SAFETY: as in `head`.
+    counter(unsafe { core::ptr::addr_of_mut!((*r).header.lost) })
+}
+
+/// Room for a record of `size` bytes: where it goes, or None (counted as lost). The slow
+/// half is [`refill`].
+#[inline(always)]
+fn reserve_fast(r: *mut CpuRing, size: u64) -> Option<(*mut u8, u64)> {
+    let h = head(r).load(Ordering::Relaxed);
+    // SAFETY: `limit` and `data` are this CPU's own fields; nothing else writes them after
+    // `allocate`, and this CPU's records never interleave (see the module comment).
+    let (lim, data) = unsafe { ((*r).limit, (*r).data) };
+    let h = if h + size <= lim { h } else { refill(r, size)? };
+    Some(((data + (h & (RING_SIZE - 1))) as *mut u8, h + size))
+}
+
+/// The ring is full or about to wrap (or this CPU has no ring): look at the host's tail, pad
+/// to the wrap if needed, and cache the next limit. The head the record goes at, or None.
+#[cold]
+#[inline(never)]
+fn refill(r: *mut CpuRing, size: u64) -> Option<u64> {
+    // SAFETY: as in `reserve_fast`.
+    let data = unsafe { (*r).data };
+    if data == 0 {
+        return None;
     }
+    let mut h = head(r).load(Ordering::Relaxed);
+    let t = tail(r).load(Ordering::Acquire);
+    let Some((pad, _)) = reserve(h, t, size, RING_SIZE) else {
+        lost(r).fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    if pad != 0 {
+        // Only size and id: a pad may be shorter than a record header.
+        let at = (data + (h & (RING_SIZE - 1))) as *mut u16;
+        // SAFETY: `reserve` keeps the pad at the old head inside this CPU's RING_SIZE bytes of
+        // data, free space the host does not read until `head` moves past it.
+        unsafe {
+            at.write(pad as u16);
+            at.add(1).write(EVENT_PAD);
+        }
+        h += pad;
+        head(r).store(h, Ordering::Release);
+    }
+    // SAFETY: as in `reserve_fast`.
+    unsafe { (*r).limit = limit(h, t, RING_SIZE) };
+    Some(h)
 }
 
 /// Count one record this CPU could not write (the host reports it as lost).
 pub fn count_lost() {
-    let cpu = percpu::cpu_id();
-    if DATA[cpu].load(Ordering::Acquire) != 0 {
-        head_tail_lost(cpu).2.fetch_add(1, Ordering::Relaxed);
+    let r = this_ring();
+    // SAFETY: as in `reserve_fast`.
+    if !r.is_null() && unsafe { (*r).data } != 0 {
+        lost(r).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `task`'s identity changed (rename, exec, setuid, new parent): every CPU whose ring last
+/// described it writes a new [`TaskInfo`] before its next record.
+pub fn forget_task(task: &Task) {
+    let addr = task as *const Task as u64;
+    for ring in &RINGS {
+        let t = ring_task(ring.get());
+        // A compare-exchange: another task's description stays.
+        let _ = t.compare_exchange(addr, TASK_UNKNOWN, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
@@ -124,103 +249,163 @@ pub fn walk_current(frame: u64, skip: usize, out: &mut [u64]) -> usize {
     }
 }
 
-/// Write one record of event `E` with `payload` and the variable-length bytes `extra` (a
-/// `__data_loc` string) into this CPU's ring, if the host's filters let it through; with the
-/// kernel stack from `stack` at its end when the host asked for it.
+/// The fast path, all inline: write the record of event `E` (the payload `make` builds, then
+/// `extra`, a `__data_loc` string) when the event's control byte is exactly `CONTROL_ON`, this
+/// CPU's ring last described the current task, and the record fits below the ring's `limit`.
+/// False, with nothing written, otherwise: then the caller goes to [`emit`], out of line. The
+/// payload is built only once its place is known, so it goes straight into the ring.
+#[inline(always)]
+pub fn try_emit<E: Event>(extra: &[u8], make: impl FnOnce() -> E) -> bool {
+    if super::control_byte(E::ID) != abi::trace::CONTROL_ON {
+        return false;
+    }
+    let r = this_ring();
+    if percpu::current_task_raw() != ring_task(r).load(Ordering::Relaxed) {
+        return false;
+    }
+    let extra = &extra[..extra.len().min(MAX_STRING)];
+    let size = record_size(core::mem::size_of::<E>() + extra.len()) as u64;
+    let h = head(r).load(Ordering::Relaxed);
+    // SAFETY: as in `reserve_fast`.
+    let (lim, data) = unsafe { ((*r).limit, (*r).data) };
+    if h + size > lim {
+        return false;
+    }
+    let at = (data + (h & (RING_SIZE - 1))) as *mut u8;
+    // SAFETY: `h + size <= limit` puts [at, at + size) inside this CPU's data, free (see
+    // `abi::trace::limit`); only this CPU writes it and the host reads only below `head`.
+    unsafe { write_at(at, E::ID, size, make, extra, &[]) };
+    head(r).store(h + size, Ordering::Release);
+    true
+}
+
+/// The slow path, from a tracepoint's out-of-line `record_slow`: the host's filters, the kernel
+/// stack when asked for, a [`TaskInfo`] record when the task changed, a refill of the limit.
 #[inline(always)]
 pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
-    if super::stack_wanted(E::ID) {
-        emit_with_stack(payload, extra, stack);
+    let control = super::control_byte(E::ID);
+    if control == 0 || control & abi::trace::CONTROL_FILTER != 0 && !super::filters_pass() {
+        return;
+    }
+    if control & abi::trace::CONTROL_STACK != 0 {
+        let mut frames = [0u64; MAX_STACK_FRAMES];
+        let n = stack.collect(&mut frames);
+        write(payload, extra, &frames[..n]);
     } else {
         write(payload, extra, &[]);
     }
 }
 
-/// `emit` with the stack: kept out of line so the usual record has no frame array to fill.
-#[cold]
-#[inline(never)]
-fn emit_with_stack<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
-    let mut frames = [0u64; MAX_STACK_FRAMES];
-    let n = stack.collect(&mut frames);
-    write(payload, extra, &frames[..n]);
+/// Before the fast path's second try: when event `E` is plainly on (no filter, no stack) and
+/// this CPU's ring last described another task, write the current task's [`TaskInfo`]. True
+/// if it did.
+#[inline(always)]
+pub fn describe_current<E: Event>() -> bool {
+    if super::control_byte(E::ID) != abi::trace::CONTROL_ON {
+        return false;
+    }
+    let r = this_ring();
+    let task = percpu::current_task_raw();
+    task != ring_task(r).load(Ordering::Relaxed) && describe_task(r, task)
 }
 
-/// The record itself: header, payload, `extra`, and a stack trailer when `frames` has any.
-#[inline(always)]
+/// Write the [`TaskInfo`] record that says the following records are `task`'s (0: no task
+/// yet). False if it did not fit: then neither may the record it precedes.
+fn describe_task(r: *mut CpuRing, task: u64) -> bool {
+    // SAFETY: a non-zero `current` is a task kept alive while it runs on this CPU (see
+    // `kernel::task::try_current`).
+    let info = match unsafe { (task as *const Task).as_ref() } {
+        Some(t) => TaskInfo {
+            task: Ptr(task),
+            tid: t.pid,
+            pid: t.tgid,
+            uid: t.uid.load(Ordering::Relaxed),
+            ppid: t.ppid.load(Ordering::Relaxed),
+            comm: t.comm.get(),
+        },
+        None => TaskInfo::default(),
+    };
+    let size = record_size(core::mem::size_of::<TaskInfo>()) as u64;
+    let Some((at, end)) = reserve_fast(r, size) else {
+        return false;
+    };
+    // SAFETY: `reserve_fast` gave `size` bytes of this CPU's data, unread by the host until
+    // the head moves past them.
+    unsafe { write_at(at, TaskInfo::ID, size, || info, &[], &[]) };
+    head(r).store(end, Ordering::Release);
+    ring_task(r).store(task, Ordering::Relaxed);
+    true
+}
+
+/// The record with the stack trailer `frames` (when any), whoever's task and wherever the
+/// ring stands.
 fn write<E: Event>(payload: &E, extra: &[u8], frames: &[u64]) {
+    let r = this_ring();
+    let task = percpu::current_task_raw();
+    if task != ring_task(r).load(Ordering::Relaxed) && !describe_task(r, task) {
+        return;
+    }
     let extra = &extra[..extra.len().min(MAX_STRING)];
-    cpu::without_interrupts(|| {
-        let cpu = percpu::cpu_id();
-        let data = DATA[cpu].load(Ordering::Acquire);
-        if data == 0 {
-            return;
-        }
-        let task = crate::kernel::task::try_current();
-        let (tid, pid) = task.map_or((0, 0), |t| (t.pid as u32, t.tgid as u32));
-        let (filter_pid, filter_cpu) = super::filters();
-        if (filter_pid != 0 && filter_pid != pid)
-            || (filter_cpu != 0 && filter_cpu as usize != cpu + 1)
-        {
-            return;
-        }
+    // The stack trailer: the frames, then their count (the record's last u64).
+    let trailer = if frames.is_empty() {
+        0
+    } else {
+        8 * (frames.len() + 1)
+    };
+    let size = record_size(core::mem::size_of::<E>() + extra.len() + trailer) as u64;
+    let Some((at, end)) = reserve_fast(r, size) else {
+        return;
+    };
+    let id = if frames.is_empty() {
+        E::ID
+    } else {
+        E::ID | EVENT_HAS_STACK
+    };
+    // SAFETY: `reserve_fast` gave [at, at + size) inside this CPU's data, which only this CPU
+    // writes and the host reads only below `head`, which moves after the writes.
+    unsafe { write_at(at, id, size, || *payload, extra, frames) };
+    head(r).store(end, Ordering::Release);
+}
+
+/// Payload (built by `make` right into place), `extra`, the stack trailer and the header at
+/// `at`.
+///
+/// # Safety
+/// `[at, at + size)` must be free ring space of this CPU, with `size` the record size of the
+/// payload, `extra` and the trailer.
+#[inline(always)]
+unsafe fn write_at<E: Copy>(
+    at: *mut u8,
+    id: u16,
+    size: u64,
+    make: impl FnOnce() -> E,
+    extra: &[u8],
+    frames: &[u64],
+) {
+    // SAFETY: delegated to the caller; the record starts 8-byte aligned (RECORD_ALIGN).
+    unsafe {
+        (at.add(RECORD_HEADER_SIZE) as *mut E).write_unaligned(make());
         let payload_size = core::mem::size_of::<E>();
-        let nr_frames = frames.len();
-        // The stack trailer: the frames, then their count (the record's last u64).
-        let trailer = if nr_frames > 0 {
-            8 * (nr_frames + 1)
-        } else {
-            0
-        };
-        let size = record_size(payload_size + extra.len() + trailer) as u64;
-        let (head, tail, lost) = head_tail_lost(cpu);
-        let h = head.load(Ordering::Relaxed);
-        let Some((pad, pos)) = reserve(h, tail.load(Ordering::Acquire), size, RING_SIZE) else {
-            lost.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let header = RecordHeader {
-            size: size as u16,
-            event: if trailer > 0 {
-                E::ID | EVENT_HAS_STACK
-            } else {
-                E::ID
-            },
-            uid: task.map_or(0, |t| t.uid.load(Ordering::Relaxed)),
-            tid,
-            pid,
-            tsc: cpu::rdtsc(),
-            comm: task.map_or([0; 16], |t| t.comm.get()),
-            task: task.map_or(0, |t| t as *const _ as u64),
-        };
-        // SAFETY: `reserve` keeps [pos, pos + size) and a pad at the old head inside this CPU's
-        // RING_SIZE bytes of data, which only this CPU writes (interrupts are off) and the host
-        // reads only below `head`, which moves after the writes.
-        unsafe {
-            if pad != 0 {
-                // Only size and id: a pad may be shorter than a record header.
-                let at = (data + (h & (RING_SIZE - 1))) as *mut u16;
-                at.write(pad as u16);
-                at.add(1).write(EVENT_PAD);
-            }
-            let at = (data + pos) as *mut u8;
-            (at as *mut RecordHeader).write(header);
-            (at.add(RECORD_HEADER_SIZE) as *mut E).write_unaligned(*payload);
-            if !extra.is_empty() {
-                core::ptr::copy_nonoverlapping(
-                    extra.as_ptr(),
-                    at.add(RECORD_HEADER_SIZE + payload_size),
-                    extra.len(),
-                );
-            }
-            if trailer > 0 {
-                let end = at.add(size as usize) as *mut u64;
-                end.sub(1).write_unaligned(nr_frames as u64);
-                let first = end.sub(1 + nr_frames);
-                for (i, &f) in frames.iter().enumerate() {
-                    first.add(i).write_unaligned(f);
-                }
+        if !extra.is_empty() {
+            core::ptr::copy_nonoverlapping(
+                extra.as_ptr(),
+                at.add(RECORD_HEADER_SIZE + payload_size),
+                extra.len(),
+            );
+        }
+        if !frames.is_empty() {
+            let end = at.add(size as usize) as *mut u64;
+            end.sub(1).write_unaligned(frames.len() as u64);
+            let first = end.sub(1 + frames.len());
+            for (i, &f) in frames.iter().enumerate() {
+                first.add(i).write_unaligned(f);
             }
         }
-        head.store(h + pad + size, Ordering::Release);
-    })
+        // Size, id and the reserved zero in one store; the TSC last (its `rdtsc` takes two
+        // registers the payload's values no longer need), as it leaves it.
+        (at as *mut u64).write(size | (u64::from(id) << 16));
+        let (tsc_lo, tsc_hi) = cpu::rdtsc_halves();
+        (at.add(8) as *mut u32).write(tsc_lo);
+        (at.add(12) as *mut u32).write(tsc_hi);
+    }
 }

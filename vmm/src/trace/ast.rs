@@ -9,6 +9,7 @@
 //!
 //! Every node carries a [`Span`] (byte offsets into the source) for diagnostics.
 
+use super::compile::RawField;
 use super::format::Format;
 use super::probe::ProbeSpec;
 
@@ -71,7 +72,11 @@ impl Expr {
     fn uses(&self, b: Builtin) -> bool {
         match &self.kind {
             ExprKind::Builtin(x) => *x == b,
-            ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Ident(_) | ExprKind::Var(_) => false,
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Var(_)
+            | ExprKind::Raw(_) => false,
             ExprKind::Map(m) => m.keys.iter().any(|k| k.uses(b)),
             ExprKind::Field { base, .. } => base.uses(b),
             ExprKind::Unary { expr, .. } => expr.uses(b),
@@ -174,7 +179,8 @@ impl Expr {
             | ExprKind::Str(_)
             | ExprKind::Builtin(_)
             | ExprKind::Ident(_)
-            | ExprKind::Var(_) => 0,
+            | ExprKind::Var(_)
+            | ExprKind::Raw(_) => 0,
             ExprKind::Map(m) => keys(m),
             ExprKind::Field { base, .. } => base.depth,
             ExprKind::Unary { expr, .. } => expr.depth,
@@ -224,6 +230,9 @@ pub enum ExprKind {
         base: Box<Expr>,
         path: Vec<String>,
     },
+    /// A field the transport located in the event's record when the program was attached
+    /// (`compile::specialize`; never made by the parser).
+    Raw(RawField),
     Unary {
         op: UnOp,
         expr: Box<Expr>,

@@ -391,6 +391,7 @@ impl Checker<'_> {
                 }
             }
             ExprKind::Field { base, path } => self.field(base, path, e.span, env),
+            ExprKind::Raw(f) => f.ty(),
             ExprKind::Unary { op, expr } => {
                 let t = self.expr(expr, env);
                 if !matches!(t, Ty::Int | Ty::Any) {

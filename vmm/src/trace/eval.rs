@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use super::ast::*;
 use super::format::{strftime, Arg, WallTime};
 use super::json::{self, OutputFormat};
-use super::maps::{cap_str, AggOp, Lhist, Map, Maps, Value, STRLEN};
+use super::maps::{cap_str, AggOp, Lhist, Map, Maps, Str, Value, STRLEN};
 use super::output::{ksym_name, map_text, stack_text, value_text, Symbolizer};
 use super::{FieldRoot, FieldSource};
 
@@ -39,6 +39,25 @@ pub(crate) struct Context<'a> {
     pub fields: &'a dyn FieldSource,
 }
 
+/// Buffers the engine keeps from one event to the next, so that the common statements
+/// (`@[comm] = count()`, `printf(...)`) allocate nothing per event.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// A map key being built.
+    key: Vec<Value>,
+    /// `printf`'s argument values, their formatter views and the text.
+    values: Vec<Value>,
+    args: Vec<Arg<'static>>,
+    text: Vec<u8>,
+}
+
+/// An empty vector for `Arg`s of another lifetime, reusing `v`'s allocation (the element
+/// types have the same layout, so the standard library collects in place).
+fn reuse<'b>(mut v: Vec<Arg<'_>>) -> Vec<Arg<'b>> {
+    v.clear();
+    v.into_iter().map(|_| Arg::Int(0)).collect()
+}
+
 /// The interpreter state borrowed from the engine for one event.
 pub(crate) struct Interp<'a, W: Write> {
     pub maps: &'a mut Maps,
@@ -46,6 +65,7 @@ pub(crate) struct Interp<'a, W: Write> {
     pub sym: &'a dyn Symbolizer,
     pub clock: &'a dyn Fn() -> WallTime,
     pub vars: &'a mut HashMap<String, Value>,
+    pub scratch: &'a mut Scratch,
     pub format: OutputFormat,
     /// Set by `exit()`.
     pub exit: bool,
@@ -103,12 +123,14 @@ impl<W: Write> Interp<'_, W> {
                         self.maps.set(&m.name, &key, v);
                     }
                 }
+                self.give_back(key);
             }
             StmtKind::Compound { target, op, value } => {
                 let rhs = self.eval(value, ctx)?.as_int();
                 let key = self.lvalue_key(target, ctx)?;
-                let old = self.load(target, key.as_deref()).as_int();
-                self.store(target, key.as_deref(), Value::Int(arith(*op, old, rhs)));
+                let old = self.load(target, &key).as_int();
+                self.store(target, &key, Value::Int(arith(*op, old, rhs)));
+                self.give_back(key);
             }
             StmtKind::If { cond, then, els } => {
                 if self.eval(cond, ctx)?.truthy() {
@@ -129,30 +151,45 @@ impl<W: Write> Interp<'_, W> {
         Ok(())
     }
 
+    /// A map's key, built in the scratch buffer (hand it back with `give_back`; a key built
+    /// while another is, as in `@a[@b[x]]`, gets a buffer of its own).
     fn keys(&mut self, m: &MapRef, ctx: &Context<'_>) -> io::Result<Vec<Value>> {
-        m.keys.iter().map(|k| self.eval(k, ctx)).collect()
+        let mut key = std::mem::take(&mut self.scratch.key);
+        key.clear();
+        for k in &m.keys {
+            let v = self.eval(k, ctx)?;
+            key.push(v);
+        }
+        Ok(key)
     }
 
-    fn lvalue_key(&mut self, target: &LValue, ctx: &Context<'_>) -> io::Result<Option<Vec<Value>>> {
-        match target {
-            LValue::Var { .. } => Ok(None),
-            LValue::Map(m) => self.keys(m, ctx).map(Some),
+    fn give_back(&mut self, key: Vec<Value>) {
+        if key.capacity() > self.scratch.key.capacity() {
+            self.scratch.key = key;
         }
     }
 
-    fn load(&self, target: &LValue, key: Option<&[Value]>) -> Value {
+    /// The key of a map target (empty for a variable).
+    fn lvalue_key(&mut self, target: &LValue, ctx: &Context<'_>) -> io::Result<Vec<Value>> {
+        match target {
+            LValue::Var { .. } => Ok(Vec::new()),
+            LValue::Map(m) => self.keys(m, ctx),
+        }
+    }
+
+    fn load(&self, target: &LValue, key: &[Value]) -> Value {
         match target {
             LValue::Var { name, .. } => self.vars.get(name).cloned().unwrap_or(Value::Int(0)),
-            LValue::Map(m) => self.read_map(&m.name, key.unwrap_or(&[])),
+            LValue::Map(m) => self.read_map(&m.name, key),
         }
     }
 
-    fn store(&mut self, target: &LValue, key: Option<&[Value]>, v: Value) {
+    fn store(&mut self, target: &LValue, key: &[Value], v: Value) {
         match target {
             LValue::Var { name, .. } => {
                 self.vars.insert(name.clone(), v);
             }
-            LValue::Map(m) => self.maps.set(&m.name, key.unwrap_or(&[]), v),
+            LValue::Map(m) => self.maps.set(&m.name, key, v),
         }
     }
 
@@ -163,7 +200,7 @@ impl<W: Write> Interp<'_, W> {
         }
         match self.maps.get(name).and_then(|m| m.entries.values().next()) {
             Some(other) => match other.read() {
-                Value::Str(_) => Value::Str(Vec::new()),
+                Value::Str(_) => Value::Str(Str::default()),
                 Value::Stack(_) => Value::Stack(Vec::new()),
                 _ => Value::Int(0),
             },
@@ -202,8 +239,11 @@ impl<W: Write> Interp<'_, W> {
             ExprKind::Var(name) => self.vars.get(name).cloned().unwrap_or(Value::Int(0)),
             ExprKind::Map(m) => {
                 let key = self.keys(m, ctx)?;
-                self.read_map(&m.name, &key)
+                let v = self.read_map(&m.name, &key);
+                self.give_back(key);
+                v
             }
+            ExprKind::Raw(f) => f.read(ctx.fields.raw()).unwrap_or(Value::Int(0)),
             ExprKind::Field { base, path } => {
                 let root = match base.kind {
                     ExprKind::Builtin(Builtin::Args) => FieldRoot::Args,
@@ -250,25 +290,24 @@ impl<W: Write> Interp<'_, W> {
                 prefix,
             } => {
                 let key = self.lvalue_key(target, ctx)?;
-                let old = self.load(target, key.as_deref()).as_int();
+                let old = self.load(target, &key).as_int();
                 let new = if *incr {
                     old.wrapping_add(1)
                 } else {
                     old.wrapping_sub(1)
                 };
-                self.store(target, key.as_deref(), Value::Int(new));
+                self.store(target, &key, Value::Int(new));
+                self.give_back(key);
                 Value::Int(if *prefix { new } else { old })
             }
         })
     }
 
-    fn to_arg<'v>(&self, v: &'v Value) -> Arg<'v> {
+    fn to_arg<'v>(sym: &dyn Symbolizer, v: &'v Value) -> Arg<'v> {
         match v {
             Value::Int(i) => Arg::Int(*i),
-            Value::Str(s) => Arg::Bytes(Cow::Borrowed(s)),
-            Value::Stack(frames) => {
-                Arg::Bytes(Cow::Owned(stack_text(self.sym, frames).into_bytes()))
-            }
+            Value::Str(s) => Arg::Bytes(Cow::Borrowed(s.as_bytes())),
+            Value::Stack(frames) => Arg::Bytes(Cow::Owned(stack_text(sym, frames).into_bytes())),
             Value::None => Arg::Int(0),
         }
     }
@@ -279,14 +318,24 @@ impl<W: Write> Interp<'_, W> {
                 let Some(format) = &c.format else {
                     return Ok(Value::None);
                 };
-                let mut vals = Vec::with_capacity(c.args.len().saturating_sub(1));
+                // In the scratch buffers (an argument that itself prints, as `printf` inside
+                // a `printf`'s argument cannot, would just allocate its own).
+                let mut vals = std::mem::take(&mut self.scratch.values);
+                vals.clear();
                 for a in c.args.iter().skip(1) {
-                    vals.push(self.eval(a, ctx)?);
+                    let v = self.eval(a, ctx)?;
+                    vals.push(v);
                 }
-                let args: Vec<Arg<'_>> = vals.iter().map(|v| self.to_arg(v)).collect();
-                let mut buf = Vec::new();
-                format.render(&args, &mut buf);
-                self.emit("printf", &buf)?;
+                let mut args = reuse(std::mem::take(&mut self.scratch.args));
+                args.extend(vals.iter().map(|v| Self::to_arg(self.sym, v)));
+                let mut text = std::mem::take(&mut self.scratch.text);
+                text.clear();
+                format.render(&args, &mut text);
+                let result = self.emit("printf", &text);
+                self.scratch.args = reuse(args);
+                self.scratch.values = vals;
+                self.scratch.text = text;
+                result?;
             }
             Func::Print => self.print(c, ctx)?,
             Func::Clear | Func::Zero | Func::Delete => {
@@ -316,14 +365,14 @@ impl<W: Write> Interp<'_, W> {
                 .min(STRLEN);
                 return Ok(match c.args.first() {
                     Some(a) => match self.eval(a, ctx)? {
-                        Value::Str(s) => Value::Str(cap_str(&s, max - 1).to_vec()),
+                        Value::Str(s) => Value::Str(Str::new(cap_str(&s, max - 1))),
                         Value::Int(addr) => {
                             let bytes = ctx.fields.read_str(addr as u64, max).unwrap_or_default();
-                            Value::Str(cap_str(&bytes, max - 1).to_vec())
+                            Value::Str(Str::new(cap_str(&bytes, max - 1)))
                         }
                         other => other,
                     },
-                    None => Value::Str(Vec::new()),
+                    None => Value::Str(Str::default()),
                 });
             }
             Func::Ksym => {
@@ -417,7 +466,7 @@ fn builtin(b: Builtin, ctx: &Context<'_>) -> Value {
         Builtin::Tid => Value::Int(i64::from(ctx.tid)),
         Builtin::Uid => Value::Int(i64::from(ctx.uid)),
         Builtin::Cpu => Value::Int(i64::from(ctx.cpu)),
-        Builtin::Comm => Value::Str(cap_str(ctx.comm, COMM_LEN).to_vec()),
+        Builtin::Comm => Value::Str(Str::new(cap_str(ctx.comm, COMM_LEN))),
         Builtin::Nsecs => Value::Int(ctx.nsecs as i64),
         Builtin::Elapsed => Value::Int(ctx.elapsed as i64),
         Builtin::Probe => Value::string(ctx.probe_name.as_bytes()),
@@ -438,7 +487,6 @@ fn builtin(b: Builtin, ctx: &Context<'_>) -> Value {
 fn field(ctx: &Context<'_>, root: FieldRoot, path: &[String]) -> Value {
     match ctx.fields.field(root, path) {
         Some(Value::Str(mut s)) => {
-            // Capped in place: no second copy per event on the drain path.
             let len = cap_str(&s, STRLEN - 1).len();
             s.truncate(len);
             Value::Str(s)

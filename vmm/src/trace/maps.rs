@@ -1,7 +1,8 @@
 //! Values and bpftrace maps: what the interpreter computes and what it accumulates.
 //!
 //! A [`Value`] is a 64-bit integer, a byte string (capped at [`STRLEN`] like bpftrace's default
-//! `BPFTRACE_MAX_STRLEN`), a kernel stack, or nothing (the result of `printf()`).
+//! `BPFTRACE_MAX_STRLEN`, and held inline: a string costs no allocation per event), a kernel
+//! stack, or nothing (the result of `printf()`).
 //!
 //! A [`Map`] holds entries keyed by a tuple of values (empty for `@x`), each a [`MapValue`]: a
 //! plain value (`@x = 5`) or an aggregation state (`count()`, `sum()`, `avg()`, `min()`, `max()`,
@@ -26,7 +27,7 @@ pub const HIST_BUCKETS: usize = 65;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Value {
     Int(i64),
-    Str(Vec<u8>),
+    Str(Str),
     /// Kernel return addresses, innermost first.
     Stack(Vec<u64>),
     None,
@@ -34,8 +35,9 @@ pub enum Value {
 
 impl Value {
     /// A string value: cut at the first NUL and capped at `STRLEN - 1` bytes.
+    #[inline]
     pub fn string(bytes: &[u8]) -> Value {
-        Value::Str(cap_str(bytes, STRLEN - 1).to_vec())
+        Value::Str(Str::new(cap_str(bytes, STRLEN - 1)))
     }
 
     pub fn as_int(&self) -> i64 {
@@ -52,6 +54,92 @@ impl Value {
             Value::Stack(s) => !s.is_empty(),
             Value::None => false,
         }
+    }
+}
+
+/// A string of at most `STRLEN - 1` bytes, stored inline (a map key or a `comm` costs no
+/// allocation); it compares, orders and hashes as its bytes. The bytes past `len` are always
+/// zero, so that equality is one fixed-size compare.
+#[derive(Clone, Copy)]
+pub struct Str {
+    len: u8,
+    bytes: [u8; STRLEN - 1],
+}
+
+impl Str {
+    /// The first `STRLEN - 1` bytes of `bytes` (NULs included: see [`Value::string`]).
+    #[inline]
+    pub fn new(bytes: &[u8]) -> Str {
+        let mut s = Str::default();
+        let n = bytes.len().min(STRLEN - 1);
+        s.bytes[..n].copy_from_slice(&bytes[..n]);
+        s.len = n as u8;
+        s
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Keeps at most the first `n` bytes.
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(u8::try_from(n).unwrap_or(u8::MAX));
+        self.bytes[usize::from(self.len)..].fill(0);
+    }
+}
+
+impl Default for Str {
+    fn default() -> Self {
+        Str {
+            len: 0,
+            bytes: [0; STRLEN - 1],
+        }
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl From<&[u8]> for Str {
+    fn from(bytes: &[u8]) -> Str {
+        Str::new(bytes)
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        // Equal lengths and equal zero tails: the whole arrays compare as the strings do.
+        self.len == other.len && self.bytes == other.bytes
+    }
+}
+
+impl Eq for Str {}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
     }
 }
 
@@ -196,7 +284,7 @@ impl MapValue {
     fn zeroed(&self) -> MapValue {
         match self {
             MapValue::Value(Value::Int(_)) => MapValue::Value(Value::Int(0)),
-            MapValue::Value(Value::Str(_)) => MapValue::Value(Value::Str(Vec::new())),
+            MapValue::Value(Value::Str(_)) => MapValue::Value(Value::Str(Str::default())),
             MapValue::Value(_) => MapValue::Value(Value::None),
             MapValue::Count(_) => MapValue::Count(0),
             MapValue::Sum(_) => MapValue::Sum(0),
@@ -275,44 +363,46 @@ impl Maps {
         self.maps.get(name)?.entries.get(key)
     }
 
-    /// The entry for `key`, created with `init` if absent and the map has room.
-    fn entry(
+    /// Runs `update` on the entry for `key`, created with `init` if absent and the map has
+    /// room. An existing entry costs one hash lookup and no allocation.
+    fn update(
         &mut self,
         name: &str,
         key: &[Value],
         init: impl FnOnce() -> MapValue,
-    ) -> Option<&mut MapValue> {
-        if !self.maps.contains_key(name) {
-            self.maps.insert(
-                name.to_string(),
-                Map {
-                    name: name.to_string(),
-                    entries: FxHashMap::default(),
-                },
-            );
+        update: impl FnOnce(&mut MapValue),
+    ) {
+        let map = match self.maps.get_mut(name) {
+            Some(map) => map,
+            None => self.maps.entry(name.to_string()).or_insert_with(|| Map {
+                name: name.to_string(),
+                entries: FxHashMap::default(),
+            }),
+        };
+        if let Some(slot) = map.entries.get_mut(key) {
+            update(slot);
+            return;
         }
-        let map = self.maps.get_mut(name)?;
-        if !map.entries.contains_key(key) {
-            if map.entries.len() >= self.max_keys {
-                self.dropped += 1;
-                return None;
-            }
-            map.entries.insert(key.to_vec(), init());
+        if map.entries.len() >= self.max_keys {
+            self.dropped += 1;
+            return;
         }
-        map.entries.get_mut(key)
+        let mut slot = init();
+        update(&mut slot);
+        map.entries.insert(key.to_vec(), slot);
     }
 
     pub fn set(&mut self, name: &str, key: &[Value], value: Value) {
-        let mut value = Some(value);
-        if let Some(slot) = self.entry(name, key, || MapValue::Value(Value::None)) {
-            *slot = MapValue::Value(value.take().unwrap_or(Value::None));
-        }
+        self.update(
+            name,
+            key,
+            || MapValue::Value(Value::None),
+            |slot| *slot = MapValue::Value(value),
+        );
     }
 
     pub fn aggregate(&mut self, name: &str, key: &[Value], op: AggOp) {
-        if let Some(slot) = self.entry(name, key, || op.fresh()) {
-            slot.apply(op);
-        }
+        self.update(name, key, || op.fresh(), |slot| slot.apply(op));
     }
 
     pub fn delete(&mut self, name: &str, key: &[Value]) {

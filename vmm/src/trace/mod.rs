@@ -60,6 +60,7 @@
 pub mod ast;
 pub mod channel;
 mod check;
+pub mod compile;
 pub mod diag;
 mod eval;
 pub mod format;
@@ -79,10 +80,11 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use check::{ArgsEnv, ProbeEnv, Ty};
+pub use compile::{FieldResolver, RawField, RawKind, Resolved};
 pub use diag::{Diagnostic, Diagnostics};
 pub use format::WallTime;
 pub use json::OutputFormat;
-pub use maps::{Map, MapValue, Maps, Value};
+pub use maps::{Map, MapValue, Maps, Str, Value};
 pub use output::{NoSymbols, Symbolizer};
 use probe::{CatalogRef, Expansion};
 pub use probe::{
@@ -116,6 +118,12 @@ pub trait FieldSource {
     /// A NUL-terminated string at a guest kernel address, for `str(ptr)`.
     fn read_str(&self, _addr: u64, _max: usize) -> Option<Vec<u8>> {
         None
+    }
+
+    /// The event's record, where the fields a [`FieldResolver`] placed are read
+    /// ([`Engine::resolve_fields`]).
+    fn raw(&self) -> &[u8] {
+        &[]
     }
 }
 
@@ -369,6 +377,10 @@ pub enum EngineError {
 /// Runs an attached program over events, writing bpftrace's output to `W`.
 pub struct Engine<W: Write> {
     program: Arc<AttachedProgram>,
+    /// Per probe, the blocks it runs (the program's, specialized by `resolve_fields`).
+    blocks: Vec<Vec<ast::Probe>>,
+    /// Scratch reused by every event: map keys, `printf`'s arguments and text.
+    scratch: eval::Scratch,
     maps: Maps,
     sink: W,
     sym: Box<dyn Symbolizer + Send>,
@@ -385,8 +397,20 @@ pub struct Engine<W: Write> {
 
 impl<W: Write> Engine<W> {
     pub fn new(program: AttachedProgram, sink: W) -> Self {
+        let blocks = program
+            .probes
+            .iter()
+            .map(|p| {
+                p.blocks
+                    .iter()
+                    .filter_map(|&b| program.program.ast.probes.get(b).cloned())
+                    .collect()
+            })
+            .collect();
         Engine {
             program: Arc::new(program),
+            blocks,
+            scratch: eval::Scratch::default(),
             maps: Maps::default(),
             sink,
             sym: Box::new(NoSymbols),
@@ -404,6 +428,16 @@ impl<W: Write> Engine<W> {
     pub fn with_symbolizer(mut self, sym: Box<dyn Symbolizer + Send>) -> Self {
         self.sym = sym;
         self
+    }
+
+    /// Specializes every probe for its events' layout, once: the fields `resolver` places are
+    /// then read straight from each event's [`FieldSource::raw`] record.
+    pub fn resolve_fields(&mut self, resolver: &dyn FieldResolver) {
+        for (probe, blocks) in self.program.probes.iter().zip(&mut self.blocks) {
+            for block in blocks {
+                compile::specialize(block, probe, resolver);
+            }
+        }
     }
 
     /// The clock `time()` prints (default: the host's, in UTC).
@@ -466,8 +500,8 @@ impl<W: Write> Engine<W> {
         ev: Option<&Event<'_>>,
         now_ns: u64,
     ) -> Result<(), EngineError> {
-        let program = Arc::clone(&self.program);
-        let probe = program
+        let probe = self
+            .program
             .probes
             .get(index)
             .ok_or(EngineError::UnknownProbe(index as u32))?;
@@ -501,10 +535,7 @@ impl<W: Write> Engine<W> {
                 fields: &NoFields,
             },
         };
-        for &b in &probe.blocks {
-            let Some(block) = program.program.ast.probes.get(b) else {
-                continue;
-            };
+        for block in self.blocks.get(index).map_or(&[][..], Vec::as_slice) {
             if self.exited {
                 break;
             }
@@ -514,6 +545,7 @@ impl<W: Write> Engine<W> {
                 sym: &*self.sym,
                 clock: &*self.clock,
                 vars: &mut self.vars,
+                scratch: &mut self.scratch,
                 format: self.format,
                 exit: false,
             };

@@ -167,14 +167,19 @@ mod tests {
             &sw2,
             &[],
         ));
-        let recs: Vec<_> = Records::new(&data).map(|r| r.unwrap()).collect();
+        let recs: Vec<_> = Records::new(&data, &mut Default::default())
+            .map(|r| r.unwrap())
+            .collect();
         let mut t = Timeline::default();
         t.record(1, 1_000, &recs[0]);
         t.record(1, 1_500, &recs[1]);
         t.record(1, 3_000, &recs[2]);
         let soft = SoftirqEntry { vec: 7 };
         let data = crate::trace::channel::decode::tests::record(1, 0, &soft, &[]);
-        let soft = Records::new(&data).next().unwrap().unwrap();
+        let soft = Records::new(&data, &mut Default::default())
+            .next()
+            .unwrap()
+            .unwrap();
         t.record(0, 4_000, &soft);
         let json = t.finish(2);
         assert!(json.contains(r#"{"name":"swapper/1","ph":"X","pid":0,"tid":1,"ts":1.000,"dur":2.000,"args":{"pid":0}}"#), "{json}");

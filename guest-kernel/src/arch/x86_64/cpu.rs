@@ -98,6 +98,18 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// The TSC as its low and high halves, as `rdtsc` leaves them (storing them as two u32s saves
+/// combining them: the trace fast path).
+#[inline(always)]
+pub fn rdtsc_halves() -> (u32, u32) {
+    let (lo, hi): (u32, u32);
+    // SAFETY: rdtsc has no side effects.
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    (lo, hi)
+}
+
 pub fn read_cr2() -> u64 {
     let v: u64;
     // SAFETY: reading CR2 has no side effects.

@@ -24,6 +24,9 @@ pub struct PerCpu {
     current_task: u64,
     /// Non-zero while this CPU runs the function tracer (its recursion guard, `ftrace.rs`).
     pub ftrace_busy: u64,
+    /// This CPU's trace ring (`trace::ring::CpuRing`), set for every CPU before any event is
+    /// switched on; 0 until then.
+    trace_ring: u64,
     pub tables: CpuTables,
 }
 
@@ -36,6 +39,7 @@ static mut PERCPU: [PerCpu; MAX_CPUS] = [const {
         apic_id: 0,
         current_task: 0,
         ftrace_busy: 0,
+        trace_ring: 0,
         tables: CpuTables::new(),
     }
 }; MAX_CPUS];
@@ -119,6 +123,48 @@ pub fn current_task() -> u64 {
 
 pub fn set_current_task(task: u64) {
     this_cpu().current_task = task;
+}
+
+/// A u64 field of this CPU's area in one `%gs`-relative load (Linux's `this_cpu_read`), for
+/// callers that know `%gs` is set up on this CPU.
+macro_rules! this_cpu_read {
+    ($field:ident) => {{
+        let v: u64;
+        // SAFETY: reads one field of this CPU's own area; the callers run only once `%gs`
+        // points at it.
+        unsafe {
+            core::arch::asm!(
+                "mov {}, gs:[{off}]",
+                out(reg) v,
+                off = const core::mem::offset_of!(PerCpu, $field),
+                options(nostack, readonly, preserves_flags),
+            )
+        };
+        v
+    }};
+}
+
+/// The running task pointer in one instruction, for the trace fast path, which runs only once
+/// `%gs` is set up on this CPU (the rings exist).
+#[inline(always)]
+pub fn current_task_raw() -> u64 {
+    this_cpu_read!(current_task)
+}
+
+/// This CPU's trace ring address in one instruction (0 before `set_trace_ring`, which runs
+/// before any tracepoint that reads it is switched on).
+#[inline(always)]
+pub fn trace_ring() -> u64 {
+    this_cpu_read!(trace_ring)
+}
+
+/// Point CPU `cpu`'s trace ring at `ring` (once, before any event is on; the CPU may not be
+/// up yet, its area is static).
+pub fn set_trace_ring(cpu: usize, ring: u64) {
+    assert!(cpu < MAX_CPUS);
+    // SAFETY: a single aligned u64 store into the static area; no CPU reads the field until an
+    // event is switched on, which happens after this.
+    unsafe { core::ptr::addr_of_mut!(PERCPU[cpu].trace_ring).write_volatile(ring) }
 }
 
 /// Local APIC id of logical CPU `cpu`.

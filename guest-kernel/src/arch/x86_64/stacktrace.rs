@@ -13,6 +13,20 @@ pub fn frame_pointer() -> u64 {
     rbp
 }
 
+/// The return address of the function that called the one whose frame is `rbp` (that is,
+/// `[[rbp] + 8]`): two loads, no bounds checks, for a caller that knows the chain is the
+/// kernel's own two frames (a tracepoint's record function and the function with the site).
+#[inline(always)]
+pub fn caller_of_caller(rbp: u64) -> u64 {
+    // SAFETY: `rbp` is the live frame of a kernel function compiled with frame pointers, called
+    // from another such function: `[rbp]` is that caller's frame pointer, a live frame on the
+    // same stack, and `[[rbp] + 8]` its return address; both are mapped stack words.
+    unsafe {
+        let outer = *(rbp as *const u64);
+        *((outer + 8) as *const u64)
+    }
+}
+
 /// Fills `out` with the return addresses of the frames from `rbp` outwards, past the first
 /// `skip`, reading only inside the stack `[lo, hi)`, so a corrupt chain ends the walk instead
 /// of faulting. Returns how many it stored.

@@ -53,12 +53,14 @@ pub fn probe_catalog(text: Option<&KernelText>) -> ProbeCatalog {
 }
 
 /// The fields of `curtask`: every field of the kernel's `Task` when DWARF has it (read from
-/// guest memory), with `comm`, `pid` and `tgid` always there (the records carry them).
+/// guest memory), with `comm`, `pid`, `tgid` and `real_parent` (its `pid`/`tgid`) always there
+/// (the records carry them).
 fn task_fields(text: Option<&KernelText>) -> Vec<FieldInfo> {
     let mut fields = vec![
         FieldInfo::new("comm", FieldType::Str),
         FieldInfo::new("pid", FieldType::Int),
         FieldInfo::new("tgid", FieldType::Int),
+        FieldInfo::new("real_parent", FieldType::Pointer),
     ];
     if let Some(debug) = text.map(|t| t.debug()) {
         if let Some(task) = debug.struct_named(abi::trace::TASK_TYPE_NAME) {
@@ -90,7 +92,7 @@ mod tests {
     fn every_event_is_a_tracepoint() {
         let c = probe_catalog(None);
         let ftrace = EVENTS.iter().filter(|e| e.system == FTRACE_SYSTEM).count();
-        assert_eq!(ftrace, 2);
+        assert_eq!(ftrace, 3);
         assert_eq!(c.tracepoints.len(), EVENTS.len() - ftrace);
         let sw = c
             .tracepoints

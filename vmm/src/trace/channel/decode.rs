@@ -1,18 +1,68 @@
 //! Decoding the records drained from a guest ring (`abi::trace`), trusting nothing: every size,
 //! id and string location is checked, and a bad record is reported and skipped, never a panic
 //! and never a read outside the bytes drained.
+//!
+//! A ring's `TaskInfo` records say whose the records after them are: the decoder keeps the
+//! latest one per CPU ([`TaskIdentity`], carried across drains) and stamps it on each record.
+
+use std::sync::OnceLock;
 
 use abi::trace::{
-    event, EventDesc, FieldDesc, FieldKind, RecordHeader, EVENT_HAS_STACK, EVENT_PAD,
-    MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
+    Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, TaskInfo, EVENTS, EVENT_HAS_STACK,
+    EVENT_PAD, MAX_EVENTS, MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
 };
 
+use crate::trace::compile::{RawField, RawKind};
 use crate::trace::{FieldRoot, FieldSource, Value};
+
+/// Who a CPU's records belong to, from its ring's latest `TaskInfo` record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskIdentity {
+    /// The kernel address of the task (`curtask`), 0 before the CPU ran one.
+    pub task: u64,
+    /// Thread id and thread-group id.
+    pub tid: u32,
+    pub pid: u32,
+    pub uid: u32,
+    /// The parent process's id (`curtask->real_parent->pid`).
+    pub ppid: u32,
+    /// NUL-padded.
+    pub comm: [u8; 16],
+}
+
+impl TaskIdentity {
+    fn from_payload(p: &[u8]) -> Option<TaskIdentity> {
+        let b = p.get(..std::mem::size_of::<TaskInfo>())?;
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        Some(TaskIdentity {
+            task: u64::from_le_bytes(b[0..8].try_into().expect("8 bytes")),
+            tid: u32_at(8),
+            pid: u32_at(12),
+            uid: u32_at(16),
+            ppid: u32_at(20),
+            comm: b[24..40].try_into().expect("16 bytes"),
+        })
+    }
+
+    /// The `TaskInfo` payload for `self` (the inverse of `from_payload`), for tests and the
+    /// drain benchmark, which play the guest.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(std::mem::size_of::<TaskInfo>());
+        b.extend_from_slice(&self.task.to_le_bytes());
+        for v in [self.tid, self.pid, self.uid, self.ppid] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&self.comm);
+        b
+    }
+}
 
 /// One well-formed record.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     pub header: RecordHeader,
+    /// Whose record it is (the ring's latest `TaskInfo` before it).
+    pub task: TaskIdentity,
     pub desc: &'static EventDesc,
     /// The payload struct and any `__data_loc` bytes after it (the record minus its header).
     pub payload: &'a [u8],
@@ -36,18 +86,36 @@ pub enum Corrupt {
 }
 
 /// Iterates over the records in `data` (bytes drained from one ring, starting at a record
-/// boundary). Pads are skipped. After a corrupt size the rest of `data` can't be framed, so the
-/// iterator reports it once and stops; a record with a good size but bad contents is reported
-/// and skipped.
-pub struct Records<'a> {
+/// boundary). Pads are skipped, and `TaskInfo` records update `task` (the CPU's, kept by the
+/// caller from one drain to the next) instead of being returned. After a corrupt size the rest
+/// of `data` can't be framed, so the iterator reports it once and stops; a record with a good
+/// size but bad contents is reported and skipped.
+pub struct Records<'a, 't> {
     data: &'a [u8],
     pos: usize,
+    task: &'t mut TaskIdentity,
 }
 
-impl<'a> Records<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
-        Records { data, pos: 0 }
+impl<'a, 't> Records<'a, 't> {
+    pub fn new(data: &'a [u8], task: &'t mut TaskIdentity) -> Self {
+        Records { data, pos: 0, task }
     }
+}
+
+/// The event with id `id`: one index into a table built on first use (not a search of the
+/// event list per record).
+pub fn event(id: u16) -> Option<&'static EventDesc> {
+    static BY_ID: OnceLock<[Option<&'static EventDesc>; MAX_EVENTS]> = OnceLock::new();
+    let table = BY_ID.get_or_init(|| {
+        let mut t = [None; MAX_EVENTS];
+        for e in EVENTS {
+            if let Some(slot) = t.get_mut(usize::from(e.id)) {
+                *slot = Some(e);
+            }
+        }
+        t
+    });
+    *table.get(usize::from(id))?
 }
 
 /// The size and event id that start every record, pads included.
@@ -65,34 +133,22 @@ pub fn encode_record_header(h: &RecordHeader) -> [u8; RECORD_HEADER_SIZE] {
     let mut b = [0u8; RECORD_HEADER_SIZE];
     b[0..2].copy_from_slice(&h.size.to_le_bytes());
     b[2..4].copy_from_slice(&h.event.to_le_bytes());
-    b[4..8].copy_from_slice(&h.uid.to_le_bytes());
-    b[8..12].copy_from_slice(&h.tid.to_le_bytes());
-    b[12..16].copy_from_slice(&h.pid.to_le_bytes());
-    b[16..24].copy_from_slice(&h.tsc.to_le_bytes());
-    b[24..40].copy_from_slice(&h.comm);
-    b[40..48].copy_from_slice(&h.task.to_le_bytes());
+    b[4..8].copy_from_slice(&h.reserved.to_le_bytes());
+    b[8..16].copy_from_slice(&h.tsc.to_le_bytes());
     b
 }
 
 fn header_at(data: &[u8]) -> Option<RecordHeader> {
-    let b = data.get(..RECORD_HEADER_SIZE)?;
-    let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-    let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-    let mut comm = [0u8; 16];
-    comm.copy_from_slice(&b[24..40]);
+    let b: &[u8; RECORD_HEADER_SIZE] = data.get(..RECORD_HEADER_SIZE)?.try_into().ok()?;
     Some(RecordHeader {
-        size: u16_at(0),
-        event: u16_at(2),
-        uid: u32_at(4),
-        tid: u32_at(8),
-        pid: u32_at(12),
-        tsc: u64::from_le_bytes(b[16..24].try_into().unwrap()),
-        comm,
-        task: u64::from_le_bytes(b[40..48].try_into().unwrap()),
+        size: u16::from_le_bytes([b[0], b[1]]),
+        event: u16::from_le_bytes([b[2], b[3]]),
+        reserved: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        tsc: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
     })
 }
 
-impl<'a> Iterator for Records<'a> {
+impl<'a> Iterator for Records<'a, '_> {
     type Item = Result<Record<'a>, Corrupt>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -136,6 +192,12 @@ impl<'a> Iterator for Records<'a> {
             if payload.len() < desc.payload_size {
                 return Some(Err(Corrupt::ShortPayload(desc.name, at)));
             }
+            if header.event == TaskInfo::ID {
+                if let Some(t) = TaskIdentity::from_payload(payload) {
+                    *self.task = t;
+                }
+                continue;
+            }
             let stack = if has_stack {
                 match stack_trailer(payload, desc.payload_size) {
                     Some(s) => s,
@@ -146,6 +208,7 @@ impl<'a> Iterator for Records<'a> {
             };
             return Some(Ok(Record {
                 header,
+                task: *self.task,
                 desc,
                 payload,
                 stack,
@@ -170,27 +233,26 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
+/// The argument registers' fields of the function tracer's records.
+pub const ARG_FIELDS: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
+
+/// Where a field of the ABI's records is, for the engine to read it.
+pub fn raw_field(f: &FieldDesc) -> RawField {
+    RawField {
+        offset: f.offset,
+        size: f.size,
+        kind: match f.kind {
+            FieldKind::Int => RawKind::Signed,
+            FieldKind::Uint | FieldKind::Ptr => RawKind::Unsigned,
+            FieldKind::Chars => RawKind::Chars,
+            FieldKind::DataLoc => RawKind::DataLoc,
+        },
+    }
+}
+
 /// A field's value; `None` if the record doesn't hold it (a `__data_loc` pointing outside).
 pub fn field_value(payload: &[u8], f: &FieldDesc) -> Option<Value> {
-    let raw = payload.get(f.offset..f.offset.checked_add(f.size)?)?;
-    let mut le = [0u8; 8];
-    let n = raw.len().min(8);
-    le[..n].copy_from_slice(&raw[..n]);
-    let unsigned = u64::from_le_bytes(le);
-    Some(match f.kind {
-        FieldKind::Int => {
-            // Sign-extend from the field's width.
-            let shift = 64 - 8 * n as u32;
-            Value::Int(((unsigned << shift) as i64) >> shift)
-        }
-        FieldKind::Uint | FieldKind::Ptr => Value::Int(unsigned as i64),
-        FieldKind::Chars => Value::string(c_str(raw)),
-        FieldKind::DataLoc => {
-            let loc = abi::trace::DataLoc(unsigned as u32);
-            let end = loc.offset().checked_add(loc.len())?;
-            Value::string(c_str(payload.get(loc.offset()..end)?))
-        }
-    })
+    raw_field(f).read(payload)
 }
 
 impl Record<'_> {
@@ -200,7 +262,7 @@ impl Record<'_> {
     }
 
     pub fn comm(&self) -> &[u8] {
-        c_str(&self.header.comm)
+        c_str(&self.task.comm)
     }
 
     /// The kernel stack the record carries, innermost first (empty without one).
@@ -219,15 +281,19 @@ impl FieldSource for Record<'_> {
             (FieldRoot::Curtask, [name]) => match name.as_str() {
                 "comm" => Some(Value::string(self.comm())),
                 // task_struct's `pid` is the thread id, `tgid` the process id.
-                "pid" => Some(Value::Int(self.header.tid as i64)),
-                "tgid" => Some(Value::Int(self.header.pid as i64)),
+                "pid" => Some(Value::Int(self.task.tid as i64)),
+                "tgid" => Some(Value::Int(self.task.pid as i64)),
                 _ => None,
             },
-            // Function records carry the argument registers and the return value.
-            (FieldRoot::Arg(n), []) => {
-                const ARGS: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
-                Record::field(self, ARGS.get(n as usize)?)
+            // The parent process as the record's TaskInfo saw it (its thread-group id: the
+            // kernel's parent link is to a process).
+            (FieldRoot::Curtask, [parent, f])
+                if parent == "real_parent" && matches!(f.as_str(), "pid" | "tgid") =>
+            {
+                Some(Value::Int(self.task.ppid as i64))
             }
+            // Function records carry the argument registers and the return value.
+            (FieldRoot::Arg(n), []) => Record::field(self, ARG_FIELDS.get(n as usize)?),
             (FieldRoot::Retval, []) => Record::field(self, "retval"),
             _ => None,
         }
@@ -236,12 +302,16 @@ impl FieldSource for Record<'_> {
     fn kstack(&self) -> Option<Vec<u64>> {
         Some(self.frames())
     }
+
+    fn raw(&self) -> &[u8] {
+        self.payload
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use abi::trace::{record_size, DataLoc, Event, SchedProcessExec, SchedSwitch};
+    use abi::trace::{record_size, DataLoc, Event, SchedProcessExec, SchedSwitch, TaskInfo};
 
     #[allow(unsafe_code)]
     fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
@@ -255,26 +325,55 @@ pub(crate) mod tests {
         out
     }
 
+    /// A record of `payload` and `extra`, preceded by a TaskInfo record naming thread `tid`
+    /// of a task called "task" (as the guest writes when the task changes).
     pub(crate) fn record<E: Event>(tid: u32, tsc: u64, payload: &E, extra: &[u8]) -> Vec<u8> {
-        let size = record_size(std::mem::size_of::<E>() + extra.len());
-        let mut comm = [0u8; 16];
-        comm[..4].copy_from_slice(b"task");
+        let mut out = task_info(tid, b"task");
+        out.extend(bare_record(tsc, payload, extra));
+        out
+    }
+
+    /// Just the record.
+    pub(crate) fn bare_record<E: Event>(tsc: u64, payload: &E, extra: &[u8]) -> Vec<u8> {
+        raw_record(E::ID, tsc, &[bytes_of(payload).as_slice(), extra].concat())
+    }
+
+    fn raw_record(event: u16, tsc: u64, payload: &[u8]) -> Vec<u8> {
+        let size = record_size(payload.len());
         let h = RecordHeader {
             size: size as u16,
-            event: E::ID,
-            uid: 0,
-            tid,
-            pid: tid,
+            event,
+            reserved: 0,
             tsc,
-            comm,
-            task: 0xffff_8000_0012_3400,
         };
         let mut out = encode_record_header(&h).to_vec();
         assert_eq!(header_at(&out), Some(h));
-        out.extend(bytes_of(payload));
-        out.extend_from_slice(extra);
+        out.extend_from_slice(payload);
         out.resize(size, 0);
         out
+    }
+
+    /// The TaskInfo record for thread `tid` (its own process, parent 1) called `comm`.
+    pub(crate) fn task_info(tid: u32, comm: &[u8]) -> Vec<u8> {
+        let mut t = TaskIdentity {
+            task: 0xffff_8000_0012_3400 + u64::from(tid),
+            tid,
+            pid: tid,
+            uid: 0,
+            ppid: 1,
+            comm: [0; 16],
+        };
+        t.comm[..comm.len()].copy_from_slice(comm);
+        assert_eq!(TaskIdentity::from_payload(&t.encode()), Some(t));
+        raw_record(TaskInfo::ID, 0, &t.encode())
+    }
+
+    fn decode(data: &[u8]) -> Vec<Result<Record<'_>, Corrupt>> {
+        Records::new(data, &mut TaskIdentity::default()).collect()
+    }
+
+    fn first(data: &[u8]) -> Option<Result<Record<'_>, Corrupt>> {
+        decode(data).into_iter().next()
     }
 
     fn switch(prev: &str, next: &str) -> SchedSwitch {
@@ -299,7 +398,7 @@ pub(crate) mod tests {
             old_pid: 9,
         };
         data.extend(record(9, 200, &exec, name));
-        let recs: Vec<_> = Records::new(&data).collect::<Result<_, _>>().unwrap();
+        let recs: Vec<_> = decode(&data).into_iter().collect::<Result<_, _>>().unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].desc.name, "sched_switch");
         assert_eq!(recs[0].field("prev_comm"), Some(Value::string(b"sh")));
@@ -312,46 +411,65 @@ pub(crate) mod tests {
         let task = |f: &str| FieldSource::field(&recs[1], FieldRoot::Curtask, &[f.to_string()]);
         assert_eq!(task("pid"), Some(Value::Int(9)));
         assert_eq!(task("comm"), Some(Value::string(b"task")));
+        let parent = ["real_parent".to_string(), "pid".to_string()];
+        assert_eq!(
+            FieldSource::field(&recs[1], FieldRoot::Curtask, &parent),
+            Some(Value::Int(1))
+        );
+        assert_eq!(recs[0].task.tid, 3);
+    }
+
+    #[test]
+    fn task_info_names_the_records_after_it_across_drains() {
+        let mut cpu = TaskIdentity::default();
+        let mut first_drain = task_info(5, b"sh");
+        first_drain.extend(bare_record(1, &switch("a", "b"), &[]));
+        let recs: Vec<_> = Records::new(&first_drain, &mut cpu).flatten().collect();
+        assert_eq!((recs.len(), recs[0].comm()), (1, b"sh".as_slice()));
+        // The next drain starts with no TaskInfo: the CPU's task is still sh.
+        let second = bare_record(2, &switch("a", "b"), &[]);
+        let recs: Vec<_> = Records::new(&second, &mut cpu).flatten().collect();
+        assert_eq!((recs[0].task.tid, recs[0].comm()), (5, b"sh".as_slice()));
+        // A short TaskInfo is corrupt and changes nothing.
+        let mut bad = raw_record(TaskInfo::ID, 0, &[1; 8]);
+        bad.extend(bare_record(3, &switch("a", "b"), &[]));
+        let out: Vec<_> = Records::new(&bad, &mut cpu).collect();
+        assert!(matches!(out[0], Err(Corrupt::ShortPayload("task_info", 0))));
+        assert_eq!(out[1].as_ref().unwrap().task.tid, 5);
     }
 
     #[test]
     fn corrupt_input_is_reported_not_trusted() {
-        let good = record(1, 1, &switch("a", "b"), &[]);
+        let good = bare_record(1, &switch("a", "b"), &[]);
         // A size that is not a multiple of 8 stops the framing.
         let mut bad = good.clone();
         bad[0] = 41;
         bad.extend(&good);
-        let out: Vec<_> = Records::new(&bad).collect();
+        let out = decode(&bad);
         assert!(matches!(out.as_slice(), [Err(Corrupt::BadSize(41, 0))]));
         // A size past the end.
         let mut bad = good.clone();
         bad[0..2].copy_from_slice(&4000u16.to_le_bytes());
-        assert!(matches!(
-            Records::new(&bad).next(),
-            Some(Err(Corrupt::Overrun(4000, 0)))
-        ));
+        assert!(matches!(first(&bad), Some(Err(Corrupt::Overrun(4000, 0)))));
         // An unknown id is skipped; the next record still decodes.
         let mut bad = good.clone();
         bad[2..4].copy_from_slice(&250u16.to_le_bytes());
         bad.extend(&good);
-        let out: Vec<_> = Records::new(&bad).collect();
+        let out = decode(&bad);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].as_ref().unwrap_err(), &Corrupt::UnknownEvent(250, 0));
         assert!(out[1].is_ok());
         // A record too short for its payload.
         let mut bad = good[..48].to_vec();
         bad[0..2].copy_from_slice(&48u16.to_le_bytes());
-        assert!(matches!(
-            Records::new(&bad).next(),
-            Some(Err(Corrupt::ShortPayload(..)))
-        ));
+        assert!(matches!(first(&bad), Some(Err(Corrupt::ShortPayload(..)))));
         // A header cut short, and a zero size (would loop forever if trusted).
         assert!(matches!(
-            Records::new(&good[..20]).next(),
+            first(&good[..20]),
             Some(Err(Corrupt::Overrun(..)))
         ));
         assert!(matches!(
-            Records::new(&[0u8; 64]).next(),
+            first(&[0u8; 64]),
             Some(Err(Corrupt::BadSize(0, 0)))
         ));
         // A data_loc pointing outside the record reads as nothing.
@@ -360,8 +478,8 @@ pub(crate) mod tests {
             pid: 1,
             old_pid: 1,
         };
-        let data = record(1, 1, &exec, b"x");
-        let rec = Records::new(&data).next().unwrap().unwrap();
+        let data = bare_record(1, &exec, b"x");
+        let rec = first(&data).unwrap().unwrap();
         assert_eq!(rec.field("filename"), None);
         assert_eq!(rec.field("pid"), Some(Value::Int(1)));
     }
@@ -370,7 +488,7 @@ pub(crate) mod tests {
     fn with_stack(frames: &[u64], n: u64) -> Vec<u8> {
         let mut trailer: Vec<u8> = frames.iter().flat_map(|f| f.to_le_bytes()).collect();
         trailer.extend(n.to_le_bytes());
-        let mut r = record(1, 1, &switch("a", "b"), &trailer);
+        let mut r = bare_record(1, &switch("a", "b"), &trailer);
         let ev = u16::from_le_bytes([r[2], r[3]]) | EVENT_HAS_STACK;
         r[2..4].copy_from_slice(&ev.to_le_bytes());
         r
@@ -379,7 +497,7 @@ pub(crate) mod tests {
     #[test]
     fn stacks_ride_at_the_end_of_records() {
         let data = with_stack(&[0xffff_ffff_8000_1000, 0xffff_ffff_8000_2000], 2);
-        let r = Records::new(&data).next().unwrap().unwrap();
+        let r = first(&data).unwrap().unwrap();
         assert_eq!(
             r.header.event,
             SchedSwitch::ID,
@@ -394,18 +512,13 @@ pub(crate) mod tests {
             with_stack(&[], 17),
         ] {
             assert!(matches!(
-                Records::new(&bad).next(),
+                first(&bad),
                 Some(Err(Corrupt::BadStack("sched_switch", 0)))
             ));
         }
         // Without the flag, no stack.
         let plain = record(1, 1, &switch("a", "b"), &[]);
-        assert!(Records::new(&plain)
-            .next()
-            .unwrap()
-            .unwrap()
-            .frames()
-            .is_empty());
+        assert!(first(&plain).unwrap().unwrap().frames().is_empty());
     }
 
     #[test]
@@ -422,7 +535,13 @@ pub(crate) mod tests {
             }
             data[0] = (x as u8) & 0xf8;
             data[1] = 0;
-            for r in Records::new(&data).flatten() {
+            // Some chunks as TaskInfo records, whose payload becomes the CPU's task.
+            if x.is_multiple_of(3) {
+                data[2..4].copy_from_slice(&TaskInfo::ID.to_le_bytes());
+            }
+            let mut task = TaskIdentity::default();
+            for r in Records::new(&data, &mut task).flatten() {
+                let _ = r.comm();
                 for f in r.desc.fields {
                     let _ = field_value(r.payload, f);
                 }

@@ -4,9 +4,48 @@
 
 use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
 
-use super::decode::Record;
+use super::catalog::event_of;
+use super::decode::{event, raw_field, Record, ARG_FIELDS};
 use super::dwarf::{KernelDebug, KernelMemory, Param, Place};
-use crate::trace::{FieldRoot, FieldSource, Value};
+use crate::trace::ast::Builtin;
+use crate::trace::{
+    AttachedProbe, FieldResolver, FieldRoot, FieldSource, ProbeKind, Resolved, Value,
+};
+
+/// Where the fields of this transport's records are, for [`Engine::resolve_fields`]
+/// (crate::trace::Engine::resolve_fields): a tracepoint's `args->x`, a function probe's
+/// `arg0`..`arg5` and `retval` at their places in the record, `curtask->pid`/`tgid` as the
+/// event's `tid`/`pid` (both from its TaskInfo). Function arguments by their DWARF names, and
+/// anything behind a pointer, are read per event.
+pub struct RecordLayouts;
+
+impl FieldResolver for RecordLayouts {
+    fn resolve(&self, probe: &AttachedProbe, root: FieldRoot, path: &[String]) -> Option<Resolved> {
+        let (desc, tracepoint) = match &probe.kind {
+            ProbeKind::Tracepoint { .. } => (event_of(&probe.kind)?, true),
+            ProbeKind::Function { kind, .. } if kind.is_return() => {
+                (event(FtraceFuncgraphExit::ID)?, false)
+            }
+            ProbeKind::Function { .. } => (event(FtraceFunction::ID)?, false),
+            _ => return None,
+        };
+        let field = |name: &str| {
+            let f = desc.fields.iter().find(|f| f.name == name)?;
+            Some(Resolved::Raw(raw_field(f)))
+        };
+        match (root, path) {
+            (FieldRoot::Args, [name]) if tracepoint => field(name),
+            (FieldRoot::Arg(n), []) if !tracepoint => field(ARG_FIELDS.get(usize::from(n))?),
+            (FieldRoot::Retval, []) if !tracepoint => field("retval"),
+            (FieldRoot::Curtask, [f]) => match f.as_str() {
+                "pid" => Some(Resolved::Builtin(Builtin::Tid)),
+                "tgid" => Some(Resolved::Builtin(Builtin::Pid)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
 
 pub struct GuestFields<'a> {
     pub record: &'a Record<'a>,
@@ -29,8 +68,9 @@ impl GuestFields<'_> {
     /// The argument registers a function record carries.
     fn regs(&self) -> [u64; 6] {
         let arg = |i: usize| {
-            let name = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"][i];
-            self.record.field(name).map_or(0, |v| v.as_int() as u64)
+            self.record
+                .field(ARG_FIELDS[i])
+                .map_or(0, |v| v.as_int() as u64)
         };
         std::array::from_fn(arg)
     }
@@ -44,13 +84,14 @@ impl FieldSource for GuestFields<'_> {
                     return debug.arg_path(params, &self.regs(), path, self.mem);
                 }
             }
-            // `comm`, `pid` and `tgid` come with the record (exact at the event); the rest of
-            // the task is read from guest memory through DWARF.
+            // `comm`, `pid`, `tgid` and the parent's id come with the record (exact at the
+            // event); the rest of the task is read from guest memory through DWARF.
             FieldRoot::Curtask => {
-                let task = self.record.header.task;
+                let task = self.record.task.task;
                 match path {
                     [] => return Some(Value::Int(task as i64)),
                     [f] if matches!(f.as_str(), "comm" | "pid" | "tgid") => {}
+                    [p, f] if p == "real_parent" && matches!(f.as_str(), "pid" | "tgid") => {}
                     _ => {
                         let debug = self.debug?;
                         let ty = debug.struct_named(abi::trace::TASK_TYPE_NAME)?;
@@ -65,6 +106,10 @@ impl FieldSource for GuestFields<'_> {
 
     fn kstack(&self) -> Option<Vec<u64>> {
         self.record.kstack()
+    }
+
+    fn raw(&self) -> &[u8] {
+        self.record.payload
     }
 
     fn read_str(&self, addr: u64, max: usize) -> Option<Vec<u8>> {

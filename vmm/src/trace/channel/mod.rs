@@ -190,8 +190,13 @@ impl Area {
 
     /// Guest nanoseconds since boot (its CLOCK_MONOTONIC) of a TSC value.
     pub fn tsc_to_ns(&self, tsc: u64) -> u64 {
-        let ticks = tsc.saturating_sub(self.boot_tsc) as u128;
-        (ticks * 1_000_000 / self.tsc_khz as u128).min(u64::MAX as u128) as u64
+        // floor(ticks * 10^6 / khz) in two 64-bit divisions (no 128-bit one per record): the
+        // remainder's part is below 10^6 * khz, which fits.
+        let ticks = tsc.saturating_sub(self.boot_tsc);
+        let (whole, rest) = (ticks / self.tsc_khz, ticks % self.tsc_khz);
+        whole
+            .saturating_mul(1_000_000)
+            .saturating_add(rest.saturating_mul(1_000_000) / self.tsc_khz)
     }
 
     pub fn nr_cpus(&self) -> usize {
@@ -280,12 +285,16 @@ impl TraceChannel {
 
     /// Writes the control page: which events are on and the filters.
     pub fn set_control(&self, area: &Area, state: &ControlState) {
+        use abi::trace::{CONTROL_FILTER, CONTROL_ON, CONTROL_STACK};
         let mut enabled = [0u8; MAX_EVENTS];
-        let on = if state.stacks {
-            1 | abi::trace::CONTROL_STACK
-        } else {
-            1
-        };
+        let mut on = CONTROL_ON;
+        if state.stacks {
+            on |= CONTROL_STACK;
+        }
+        // Anything but CONTROL_ON alone takes the guest's slow path, which applies filters.
+        if state.pid.is_some() || state.cpu.is_some() {
+            on |= CONTROL_FILTER;
+        }
         for &id in &state.events {
             if let Some(b) = enabled.get_mut(id as usize) {
                 *b = on;
@@ -357,6 +366,17 @@ impl TraceChannel {
         self.mem
             .store(head, tail_at, Ordering::Release)
             .map_err(|_| DrainError::Unreadable(cpu))
+    }
+
+    /// Asks every CPU's producer to say again whose its records are (a `TaskInfo` before its
+    /// next record): a new session has not seen the ring's earlier ones.
+    pub fn request_task_info(&self, area: &Area) {
+        for r in &area.rings {
+            let at = GuestAddress(r.header + ring::TASK);
+            let _ = self
+                .mem
+                .store(abi::trace::TASK_UNKNOWN, at, Ordering::Release);
+        }
     }
 
     /// Records CPU `cpu` dropped because its ring was full, since boot.
@@ -505,7 +525,11 @@ mod tests {
         let mut page = [0u8; MAX_EVENTS + 8];
         mem.read_slice(&mut page, GuestAddress(CONTROL_GPA))
             .unwrap();
-        assert_eq!((page[0], page[1], page[7], page[8]), (0, 1, 1, 0));
+        let filtered = abi::trace::CONTROL_ON | abi::trace::CONTROL_FILTER;
+        assert_eq!(
+            (page[0], page[1], page[7], page[8]),
+            (0, filtered, filtered, 0)
+        );
         assert_eq!(u32_at(&page, MAX_EVENTS), 42);
         assert_eq!(u32_at(&page, MAX_EVENTS + 4), 1);
         // kstack: the events' bytes also ask for stacks.

@@ -190,7 +190,7 @@ fn long_strings_are_capped_and_comm_is_task_comm_len() {
         "tracepoint:irq:irq_handler_entry",
         &[Fields::args(&[(
             "name",
-            Value::Str(long.clone().into_bytes()),
+            Value::Str(Str::new(long.as_bytes())),
         )])],
     );
     let mut e = engine("tracepoint:irq:irq_handler_entry { printf(\"%s\\n\", comm); }");

@@ -38,7 +38,10 @@ impl Rng {
             1 => Value::Int(i64::MAX),
             2 => Value::Int(self.next() as i64),
             3 => Value::Int(self.below(10) as i64 - 5),
-            4 => Value::Str((0..self.below(100)).map(|_| self.next() as u8).collect()),
+            4 => {
+                let bytes: Vec<u8> = (0..self.below(100)).map(|_| self.next() as u8).collect();
+                Value::Str(Str::new(&bytes))
+            }
             _ => Value::Stack((0..self.below(300)).map(|_| self.next()).collect()),
         }
     }

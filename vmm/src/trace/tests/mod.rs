@@ -1,6 +1,7 @@
 //! Host unit tests of the trace front end: a fake guest (catalog, fields, symbols) and one file per
 //! concern.
 
+mod compile;
 mod engine;
 mod errors;
 mod fuzz;
@@ -29,7 +30,7 @@ impl Fields {
 }
 
 pub(super) fn s(text: &str) -> Value {
-    Value::Str(text.as_bytes().to_vec())
+    Value::Str(Str::new(text.as_bytes()))
 }
 
 pub(super) fn i(v: i64) -> Value {

@@ -98,6 +98,7 @@ fn show(e: &Expr) -> String {
             }
         }
         ExprKind::Field { base, path } => format!("{}->{}", show(base), path.join("->")),
+        ExprKind::Raw(f) => format!("{f:?}"),
         ExprKind::Unary { op, expr } => {
             let o = match op {
                 UnOp::Not => "!",
