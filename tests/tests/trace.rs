@@ -310,7 +310,7 @@ fn attach_through_the_api_socket_and_detach() {
             "--cpus",
             "2",
             "--cmdline",
-            "quiet -- /bin/sleep 3",
+            "quiet -- /bin/sleep 5",
             "--api-sock",
         ])
         .arg(&sock)
@@ -322,17 +322,32 @@ fn attach_through_the_api_socket_and_detach() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start vmm");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Detach after half a second, as Ctrl-C does.
+    // Attach once init runs the program, so that the windows below see the booted guest: an
+    // idle CPU still switches to its kworker for `vmstat_update` once a second.
+    let (running_tx, running_rx) = std::sync::mpsc::channel();
+    let stdout = vm.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("init: running") {
+                let _ = running_tx.send(());
+            }
+        }
+    });
+    running_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("init runs /bin/sleep");
+    assert!(sock.exists(), "the API socket is open while the VM runs");
+    // Detach after 1.2 s, as Ctrl-C does.
     let session = |program: &str, format| {
         let detach = std::sync::atomic::AtomicBool::new(false);
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let status = std::thread::scope(|s| {
             s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(Duration::from_millis(1200));
                 detach.store(true, std::sync::atomic::Ordering::Release);
             });
             let req = vmm::api::ClientRequest {
@@ -513,16 +528,17 @@ fn kernel_text_segment(kernel: &std::path::Path) -> (u64, Vec<u8>) {
 fn a_removed_probe_leaves_the_text_as_the_elf_has_it() {
     use vm_memory::{Bytes, GuestAddress};
     let g = vm_tests::guest();
+    let console = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sock = std::env::temp_dir().join(format!("watchvm-text-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&sock);
     let config = vmm::VmConfig {
         kernel: g.kernel.clone(),
         initrd: Some(g.initramfs.clone()),
-        cmdline: "quiet -- /bin/sleep 3".into(),
+        cmdline: "quiet -- /bin/sleep 5".into(),
         mem_size: 256 << 20,
         cpus: 2,
         console: vmm::ConsoleConfig::Capture {
-            output: Default::default(),
+            output: console.clone(),
             input: Vec::new(),
         },
         boot_timer: false,
@@ -549,10 +565,17 @@ fn a_removed_probe_leaves_the_text_as_the_elf_has_it() {
         mem.read_slice(&mut b, GuestAddress(schedule.gpa)).unwrap();
         b
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && std::time::Instant::now() < deadline {
+    // Attach once init runs the program: the window below then spans the booted guest's
+    // once-a-second `vmstat_update` on each CPU, so `schedule` is called in it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let init_runs = |c: &std::sync::Mutex<Vec<u8>>| {
+        let c = c.lock().unwrap();
+        String::from_utf8_lossy(&c).contains("init: running")
+    };
+    while !init_runs(&console) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+    assert!(sock.exists(), "the API socket is open while the VM runs");
     assert!(guest_text() == elf_text, "the guest patched its own text");
 
     let detach = std::sync::atomic::AtomicBool::new(false);
@@ -560,7 +583,7 @@ fn a_removed_probe_leaves_the_text_as_the_elf_has_it() {
     let mut while_attached = [0u8; 5];
     let status = std::thread::scope(|s| {
         s.spawn(|| {
-            std::thread::sleep(Duration::from_millis(700));
+            std::thread::sleep(Duration::from_millis(1200));
             while_attached = at_schedule();
             detach.store(true, std::sync::atomic::Ordering::Release);
         });
