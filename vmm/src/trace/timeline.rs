@@ -1,12 +1,11 @@
 //! `--timeline out.json`: the guest's scheduling as a Chrome trace-event file, which
-//! ui.perfetto.dev and chrome://tracing load. One track per CPU shows which task ran when
+//! ui.perfetto.dev and Chrome DevTools (Performance panel) load. One track per CPU shows which task ran when
 //! (slices named as Linux's `ps` names the task, so kernel threads read `swapper/0`,
 //! `ksoftirqd/1`, `kworker/0:1-events`); wake-ups and softirqs are instant events on the CPU
 //! they happened on.
 //!
 //! The CPUs are the threads of one made-up process. Its pid and their tids start at 1: pid and
-//! tid 0 are Linux's idle task to Perfetto, which treats them specially (CPU 0's track would be
-//! merged into `swapper`).
+//! tid 0 are Linux's idle task (`swapper`) to Perfetto, which handles them specially.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -70,6 +69,19 @@ fn us(ns: u64) -> String {
     format!("{}.{:03}", ns / 1000, ns % 1000)
 }
 
+/// A slice's duration from `start_ns` to `end_ns` (where the CPU's next slice starts), as
+/// written: viewers add `ts + dur` in doubles, and a sum one ulp past the next slice's `ts`
+/// makes them overlap, which Chrome DevTools resolves by dropping the next slice. Such a
+/// duration is cut by a nanosecond or two.
+fn slice_dur(start_ns: u64, end_ns: u64) -> u64 {
+    let f = |ns: u64| us(ns).parse::<f64>().expect("a decimal number");
+    let mut dur = end_ns.saturating_sub(start_ns);
+    while dur > 0 && f(start_ns) + f(dur) > f(end_ns) {
+        dur -= 1;
+    }
+    dur
+}
+
 fn text(v: Option<Value>) -> String {
     match v {
         Some(Value::Str(b)) => String::from_utf8_lossy(&b).into_owned(),
@@ -107,10 +119,10 @@ impl Timeline {
                 } else {
                     "wakeup_new"
                 };
-                let name = format!("{what} {}", text(r.field("comm")));
+                let pid = int(r.field("pid"));
+                let name = format!("{what} {}", self.task_name(&text(r.field("comm")), pid));
                 let args = format!(
-                    "{{\"pid\":{},\"target_cpu\":{}}}",
-                    int(r.field("pid")),
+                    "{{\"pid\":{pid},\"target_cpu\":{}}}",
                     int(r.field("target_cpu"))
                 );
                 self.instant(cpu, ts_ns, &name, &args);
@@ -142,22 +154,26 @@ impl Timeline {
     }
 
     /// The name `ps` gives a task (`wq_worker_comm`): a kworker's comm with the workqueue it
-    /// serves or last served, known by the end of the slice; any other task's comm.
-    fn task_name(&self, r: &Running) -> String {
-        match self.worker_desc.get(&r.pid) {
-            Some(desc) if !desc.is_empty() => format!("{}-{desc}", r.comm),
-            _ => r.comm.clone(),
+    /// serves or last served, known by the end of the slice; any other task's comm. A rescuer
+    /// (named after its workqueue) runs items too, but is detached from any pool between them,
+    /// so `ps` shows its bare comm.
+    fn task_name(&self, comm: &str, pid: i64) -> String {
+        match self.worker_desc.get(&pid) {
+            Some(desc) if !desc.is_empty() && comm.starts_with("kworker/") => {
+                format!("{comm}-{desc}")
+            }
+            _ => comm.to_string(),
         }
     }
 
     fn slice(&mut self, cpu: u32, r: &Running, end_ns: u64) {
-        let name = self.task_name(r);
+        let name = self.task_name(&r.comm, r.pid);
         self.events.push(format!(
             "{{\"name\":{},\"ph\":\"X\",\"pid\":{CPUS_PID},\"tid\":{},\"ts\":{},\"dur\":{},\"args\":{{\"pid\":{}}}}}",
             super::json::string(&name),
             cpu_tid(cpu),
             us(r.since_ns),
-            us(end_ns.saturating_sub(r.since_ns)),
+            us(slice_dur(r.since_ns, end_ns)),
             r.pid
         ));
     }
@@ -291,12 +307,21 @@ mod tests {
             work: abi::trace::Ptr(work),
             ..Default::default()
         };
+        let mut to_rescuer = SchedSwitch::default();
+        to_rescuer.next_comm[..12].copy_from_slice(b"mm_percpu_wq");
+        to_rescuer.next_pid = 6;
+        let mut wake_worker = SchedWakeup::default();
+        wake_worker.comm[..11].copy_from_slice(b"kworker/0:1");
+        wake_worker.pid = 9;
         let data = [
             rec(3, 0, &queue, wq.as_bytes()),
             rec(0, 0, &to_worker, &[]),
             rec(9, 0, &start, &[]),
             rec(9, 0, &to_idle, &[]),
-            rec(0, 0, &to_worker, &[]),
+            rec(0, 0, &to_rescuer, &[]),
+            rec(6, 0, &start, &[]),
+            rec(6, 0, &to_worker, &[]),
+            rec(6, 0, &wake_worker, &[]),
         ]
         .concat();
         let recs: Vec<_> = Records::new(&data).map(|r| r.unwrap()).collect();
@@ -308,5 +333,24 @@ mod tests {
         let name = r#""name":"kworker/0:1-events_freezable_power_","ph":"X""#;
         assert_eq!(json.matches(name).count(), 2, "{json}");
         assert!(!json.contains(r#""name":"kworker/0:1","#), "{json}");
+        assert!(json.contains(r#""name":"mm_percpu_wq","#), "{json}");
+        assert!(!json.contains(r#""name":"mm_percpu_wq-"#), "{json}");
+        let wakeup = r#""name":"wakeup kworker/0:1-events_freezable_power_","ph":"i""#;
+        assert!(json.contains(wakeup), "{json}");
+    }
+
+    /// Back-to-back slices never overlap once the viewer adds `ts + dur` in doubles.
+    #[test]
+    fn slices_end_where_the_next_starts() {
+        let f = |s: String| s.parse::<f64>().unwrap();
+        // From a real timeline: 162469.499 + 5481.991 is 167951.49000000002 in doubles.
+        let (start, end) = (162_469_499, 167_951_490);
+        assert!(f(us(start)) + f(us(end - start)) > f(us(end)));
+        assert_eq!(slice_dur(start, end), end - start - 1);
+        for (start, end) in [(start, end), (1_305_088_335, 1_327_809_039), (5, 5), (0, 7)] {
+            let dur = slice_dur(start, end);
+            assert!(f(us(start)) + f(us(dur)) <= f(us(end)), "{start} {end}");
+            assert!(end - start - dur <= 2, "{start} {end}");
+        }
     }
 }
