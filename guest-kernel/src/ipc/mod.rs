@@ -1,8 +1,11 @@
 //! Inter-process communication (Linux's ipc/): System V message queues (`msg`), semaphores
 //! (`sem`) and shared memory (`shm`) with their registry and permission rules (`util`), the
 //! /proc/sysvipc files (`proc`), and POSIX message queues on the mqueue filesystem
-//! (`mqueue`). The pure parts (`util`, `msgutil`, `semutil`) are host-tested.
+//! (`mqueue`). The pure parts (`util`, `msgutil`, `semutil`, `mqutil`) are host-tested.
 
+#[cfg(not(test))]
+pub mod mqueue;
+pub mod mqutil;
 #[cfg(not(test))]
 pub mod msg;
 pub mod msgutil;
