@@ -39,6 +39,7 @@ const ROWS: &[(&str, &str)] = &[
         "sysv_msg_round_trip",
         "SysV message round trip (2 processes)",
     ),
+    ("posix_mq_round_trip", "POSIX mq round trip (2 processes)"),
 ];
 
 /// vCPUs of both QEMU guests and of our VMM.
