@@ -32,8 +32,8 @@ use crate::fs::namespace::{kern_mount, Mount, Path};
 use crate::fs::open::{getname, walker};
 use crate::fs::read_write::fdget;
 use crate::kernel::errno::*;
-use crate::kernel::signal::{send_signal, signal_pending, KSigInfo};
-use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::signal::{send_signal, KSigInfo};
+use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE};
 use crate::mm::usercopy::{copy_from_user, copy_to_user, write_user};
 use crate::sched::wait::{new_waiter_id, WaitQueue};
 
@@ -441,42 +441,17 @@ fn wq_sleep(
     deadline: Option<u64>,
     id: u64,
 ) -> KResult<Option<(u32, Vec<u8>)>> {
-    let me = current();
-    let timer = deadline.map(|d| {
-        let t = current_arc();
-        crate::kernel::timer::Hrtimer::start(d, move || {
-            crate::sched::wake_up_state(&t, TASK_INTERRUPTIBLE);
-        })
-    });
-    let result = loop {
-        // Asleep before looking, so a wake-up after the look is not lost.
-        me.state.store(TASK_INTERRUPTIBLE, Ordering::SeqCst);
-        {
-            let mut g = info.inner.lock();
-            let q = &mut g.waiters[kind];
-            let i = q.iter().position(|w| w.id == id).expect("queued");
-            if q[i].ready {
-                break Ok(q.remove(i).and_then(|w| w.msg));
-            }
-            let err = if signal_pending(me) {
-                Some(ERESTARTSYS)
-            } else if deadline.is_some_and(|d| super::now_ns() >= d) {
-                Some(ETIMEDOUT)
-            } else {
-                None
-            };
-            if let Some(e) = err {
-                q.remove(i);
-                break Err(e);
-            }
+    super::sleep_on_entry(deadline, |abort| {
+        let mut g = info.inner.lock();
+        let q = &mut g.waiters[kind];
+        let i = q.iter().position(|w| w.id == id).expect("queued");
+        if q[i].ready {
+            return Some(Ok(q.remove(i).and_then(|w| w.msg)));
         }
-        crate::sched::schedule();
-    };
-    me.state.store(TASK_RUNNING, Ordering::SeqCst);
-    if let Some(t) = timer {
-        let _ = t.cancel();
-    }
-    result
+        let e = abort?;
+        q.remove(i);
+        Some(Err(e))
+    })
 }
 
 /// The registration to fire now that a message arrived on an empty queue nobody was

@@ -9,6 +9,7 @@
 //! Helper modes: `--msg-echo KEY`, `--sem-take KEY`, `--shm-write KEY`, `--mq-echo NAME`.
 
 mod mqueue;
+mod mqueue_fs;
 mod msg;
 mod sem;
 mod shm;
@@ -44,7 +45,10 @@ const CHECKS: &[NamedCheck] = &[
     ("mq_unrelated_processes", mqueue::mq_unrelated_processes),
     ("mq_notify_signal", mqueue::mq_notify_signal),
     ("mq_eintr_and_poll", mqueue::mq_eintr_and_poll),
-    ("mq_filesystem_and_unlink", mqueue::mq_filesystem_and_unlink),
+    (
+        "mq_filesystem_and_unlink",
+        mqueue_fs::mq_filesystem_and_unlink,
+    ),
 ];
 
 /// The modes in which a check runs this program as its helper; `None` for a normal run.

@@ -2,13 +2,13 @@
 //! timeouts of send and receive, queues between forked and unrelated processes, mq_notify's
 //! signal, interrupted waits, poll, the queue files of the mqueue filesystem and unlinking
 //! while open. Raw system calls, so the kernel's own errno comes back (the C library only
-//! strips the leading slash of a name).
+//! strips the leading slash of a name). The filesystem side is in `mqueue_fs`.
 
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use guest_user::check::{pass, Check, Fail};
-use guest_user::{ensure, fail};
+use guest_user::ensure;
 
 use crate::util::*;
 
@@ -28,7 +28,7 @@ pub struct MqAttr {
     pub reserved: [i64; 4],
 }
 
-fn attr(maxmsg: i64, msgsize: i64) -> MqAttr {
+pub fn attr(maxmsg: i64, msgsize: i64) -> MqAttr {
     MqAttr {
         maxmsg,
         msgsize,
@@ -37,13 +37,13 @@ fn attr(maxmsg: i64, msgsize: i64) -> MqAttr {
 }
 
 /// A queue name of this run, as the kernel takes it (no leading slash).
-fn qname(tag: &str) -> String {
+pub fn qname(tag: &str) -> String {
     format!("ipctest-{tag}-{}", guest_user::sys::getpid())
 }
 
 /// A new queue of this run with room for `maxmsg` messages of `msgsize` bytes: its name and
 /// a read-write descriptor.
-fn create(tag: &str, maxmsg: i64, msgsize: i64) -> Result<(String, i64), Fail> {
+pub fn create(tag: &str, maxmsg: i64, msgsize: i64) -> Result<(String, i64), Fail> {
     let name = qname(tag);
     let _ = mq_unlink(&name);
     let a = attr(maxmsg, msgsize);
@@ -54,7 +54,7 @@ fn create(tag: &str, maxmsg: i64, msgsize: i64) -> Result<(String, i64), Fail> {
     Ok((name, fd))
 }
 
-fn cstr(s: &str) -> CString {
+pub fn cstr(s: &str) -> CString {
     CString::new(s).expect("no NUL in names")
 }
 
@@ -124,7 +124,7 @@ pub fn mq_receive(
     Ok((n as usize, prio))
 }
 
-fn getsetattr(fd: i64, new: Option<&MqAttr>) -> Result<MqAttr, i32> {
+pub fn getsetattr(fd: i64, new: Option<&MqAttr>) -> Result<MqAttr, i32> {
     let mut old = MqAttr::default();
     let np = new.map_or(0, |a| a as *const MqAttr as i64);
     syscall(
@@ -154,13 +154,13 @@ fn mq_notify(fd: i64, how: Option<(i32, i32, u64)>) -> Sys {
     syscall(libc::SYS_mq_notify, [fd, p, 0, 0, 0])
 }
 
-fn close(fd: i64) {
+pub fn close(fd: i64) {
     // SAFETY: closing a descriptor this check opened.
     unsafe { libc::close(fd as i32) };
 }
 
 /// Receives one message that must be there, as (text, priority).
-fn take(fd: i64, size: usize) -> Result<(Vec<u8>, u32), Fail> {
+pub fn take(fd: i64, size: usize) -> Result<(Vec<u8>, u32), Fail> {
     let mut buf = vec![0u8; size];
     let (n, prio) = mq_receive(fd, &mut buf, None).map_err(fail_errno("mq_receive"))?;
     buf.truncate(n);
@@ -511,7 +511,7 @@ pub fn mq_notify_signal() -> Check {
     )?;
     // The registration shows in the queue's file. The child reads it: the owner's closing
     // any descriptor of the queue would end the registration (`mqueue_flush_file`).
-    let path = dev_mqueue()?.then(|| format!("/dev/mqueue/{name}"));
+    let path = crate::mqueue_fs::dev_mqueue()?.then(|| format!("/dev/mqueue/{name}"));
     let want = format!(
         "QSIZE:0          NOTIFY:0     SIGNO:{:<5} NOTIFY_PID:{:<6}\n",
         libc::SIGUSR2,
@@ -620,117 +620,6 @@ pub fn mq_eintr_and_poll() -> Check {
         "full queue"
     );
     close(fd);
-    ok(mq_unlink(&name), "unlink")?;
-    pass()
-}
-
-/// /dev/mqueue mounted (as root, if it is not), or why not.
-fn dev_mqueue() -> Result<bool, Fail> {
-    let mounts = read("/proc/mounts")?;
-    if mounts
-        .lines()
-        .any(|l| l.split(' ').nth(2) == Some("mqueue"))
-    {
-        return Ok(true);
-    }
-    if guest_user::sys::geteuid() != 0 {
-        return Ok(false);
-    }
-    let _ = std::fs::create_dir("/dev/mqueue");
-    let (src, dst, ty) = (cstr("none"), cstr("/dev/mqueue"), cstr("mqueue"));
-    // SAFETY: NUL-terminated strings that outlive the call.
-    let r = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
-    if r != 0 {
-        fail!("mount -t mqueue: {}", errno_name(guest_user::sys::errno()));
-    }
-    Ok(true)
-}
-
-pub fn mq_filesystem_and_unlink() -> Check {
-    let fs = read("/proc/filesystems")?;
-    ensure!(
-        fs.contains("nodev\tmqueue\n"),
-        "no mqueue in /proc/filesystems"
-    );
-    for (knob, want) in [
-        ("msg_max", "10"),
-        ("msgsize_max", "8192"),
-        ("msg_default", "10"),
-        ("msgsize_default", "8192"),
-        ("queues_max", "256"),
-    ] {
-        let v = read(&format!("/proc/sys/fs/mqueue/{knob}"))?;
-        ensure!(v.trim() == want, "fs.mqueue.{knob} is {v:?}, want {want}");
-    }
-    let mounted = dev_mqueue()?;
-    let (name, fd) = create("file", 3, 32)?;
-    ok(mq_send(fd, b"hello", 1, None), "send")?;
-    ok(mq_send(fd, b"world!", 2, None), "send")?;
-    if mounted {
-        let path = format!("/dev/mqueue/{name}");
-        let line = read(&path)?;
-        let want = "QSIZE:11         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n";
-        ensure!(line == want, "{path} reads {line:?}, want {want:?}");
-        let md = std::fs::metadata(&path).map_err(|e| Fail(format!("stat: {e}")))?;
-        ensure!(md.len() == 80 && md.is_file(), "st_size {}", md.len());
-        // A queue made by open(2) in the filesystem has the default attributes.
-        let other = format!("/dev/mqueue/{}", qname("by-open"));
-        std::fs::File::create(&other).map_err(|e| Fail(format!("creat {other}: {e}")))?;
-        let o = ok(
-            mq_open(
-                other.trim_start_matches("/dev/mqueue/"),
-                libc::O_RDONLY,
-                0,
-                None,
-            ),
-            "mq_open of a queue made by open(2)",
-        )?;
-        let a = ok(getsetattr(o, None), "getsetattr")?;
-        ensure!(
-            (a.maxmsg, a.msgsize) == (10, 8192),
-            "default attributes {a:?}"
-        );
-        close(o);
-        std::fs::remove_file(&other).map_err(|e| Fail(format!("unlink {other}: {e}")))?;
-        let mkdir = std::fs::create_dir(format!("/dev/mqueue/{}", qname("dir")));
-        ensure!(mkdir.is_err(), "mkdir in an mqueue filesystem worked");
-    }
-    // Unlinked while open: the name is gone, the descriptor keeps working.
-    ok(mq_unlink(&name), "mq_unlink")?;
-    expect_err(
-        mq_open(&name, libc::O_RDWR, 0, None),
-        libc::ENOENT,
-        "open after unlink",
-    )?;
-    if mounted {
-        let listed = std::fs::read_dir("/dev/mqueue")
-            .map_err(|e| Fail(format!("readdir: {e}")))?
-            .any(|e| e.is_ok_and(|e| e.file_name().to_str() == Some(name.as_str())));
-        ensure!(!listed, "/dev/mqueue still lists {name}");
-    }
-    let fresh = ok(
-        mq_open(
-            &name,
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-            0o600,
-            Some(&attr(1, 8)),
-        ),
-        "a new queue of the same name",
-    )?;
-    ok(mq_send(fd, b"more", 0, None), "send after unlink")?;
-    ensure!(
-        take(fd, 32)? == (b"world!".to_vec(), 2),
-        "first after unlink"
-    );
-    ensure!(
-        take(fd, 32)? == (b"hello".to_vec(), 1),
-        "second after unlink"
-    );
-    ensure!(take(fd, 32)? == (b"more".to_vec(), 0), "third after unlink");
-    let a = ok(getsetattr(fresh, None), "getsetattr")?;
-    ensure!(a.curmsgs == 0 && a.maxmsg == 1, "the new queue is {a:?}");
-    close(fd);
-    close(fresh);
     ok(mq_unlink(&name), "unlink")?;
     pass()
 }
