@@ -1,4 +1,5 @@
-//! System V IPC (message queues, semaphores, shared memory, /proc/sysvipc and `ipcs`), checked by the guest's `ipctest`
+//! System V IPC (message queues, semaphores, shared memory, /proc/sysvipc and `ipcs`) and POSIX
+//! message queues (with the mqueue filesystem), checked by the guest's `ipctest`
 //! program between forked and exec'd processes, with Linux's errno values, on our VMM and
 //! under QEMU with TCG.
 
@@ -32,6 +33,16 @@ const SHM: &[&str] = &[
 
 const PROC: &[&str] = &["sysvipc_proc_files"];
 
+const MQ: &[&str] = &[
+    "mq_open_rules",
+    "mq_priorities_and_errors",
+    "mq_between_processes",
+    "mq_unrelated_processes",
+    "mq_notify_signal",
+    "mq_eintr_and_poll",
+    "mq_filesystem_and_unlink",
+];
+
 fn assert_passed(checks: &[&str], status: Option<i32>, console: &str) {
     assert_checks_passed("ipctest", checks, status, console);
 }
@@ -63,8 +74,13 @@ fn proc_sysvipc_files_and_ipcs() {
 }
 
 #[test]
+fn posix_message_queues() {
+    run_ipctest(MQ);
+}
+
+#[test]
 fn qemu_tcg_runs_every_ipctest_check() {
-    let all: Vec<&str> = [MSG, SEM, SHM, PROC].concat();
+    let all: Vec<&str> = [MSG, SEM, SHM, PROC, MQ].concat();
     let (status, out) = qemu_boot(
         &format!("console=ttyS0 quiet -- /bin/ipctest {}", all.join(" ")),
         Duration::from_secs(600),

@@ -49,6 +49,7 @@ const ROWS: &[(&str, &str)] = &[
     ("open_close", "open + close (tmpfs)"),
     ("stat", "stat (tmpfs)"),
     ("futex_wake", "futex wake (round trip between 2 threads)"),
+    ("posix_mq_round_trip", "POSIX mq round trip (2 processes)"),
 ];
 
 /// vCPUs of both QEMU guests and of our VMM.

@@ -59,6 +59,12 @@ pub fn filesystems() -> &'static [FileSystemType] {
             nodev: true,
             mount: super::devtmpfs::devtmpfs_mount,
         },
+        #[cfg(not(test))]
+        FileSystemType {
+            name: "mqueue",
+            nodev: true,
+            mount: crate::ipc::mqueue::mqueue_mount,
+        },
     ];
     TYPES
 }

@@ -1,11 +1,14 @@
 //! System V message queues (Linux's ipc/msg.c): `msgget`, `msgsnd`, `msgrcv`, `msgctl`.
 //!
 //! A queue is its perm and counters plus the message list (`msgutil`), all under the queue's
-//! lock; senders waiting for room and receivers waiting for a message sleep on one wait
-//! queue, woken whenever the contents change or the queue goes away (EIDRM). As in Linux,
-//! both calls end with EINTR on a signal even under SA_RESTART. Lock order: the registry,
-//! then a queue.
+//! lock. A receiver that finds nothing to take queues an entry saying what it wants; a
+//! sender hands a matching message straight to the first such receiver and wakes only it
+//! (`pipelined_send`), else queues the message. Senders waiting for room sleep on their own
+//! wait queue, woken when a message is taken (`ss_wakeup`). Removal wakes everyone (EIDRM).
+//! As in Linux, both calls end with EINTR on a signal even under SA_RESTART. Lock order:
+//! the registry, then a queue.
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +17,11 @@ use spin::Mutex;
 
 use super::msgutil::*;
 use super::util::*;
-use super::{current_creds, ktime_get_real_seconds, wait_event_deadline};
+use super::{current_creds, ktime_get_real_seconds, sleep_on_entry, wait_event_deadline};
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, Pid};
+use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE};
 use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, write_user};
-use crate::sched::wait::WaitQueue;
+use crate::sched::wait::{new_waiter_id, WaitQueue};
 
 /// `kernel.msgmax`, `kernel.msgmnb`, `kernel.msgmni` (Linux's defaults).
 pub static MSG_CTLMAX: AtomicU64 = AtomicU64::new(8192);
@@ -35,7 +38,19 @@ const MSGSSZ: i32 = 16;
 pub struct MsgQueue {
     /// Everything below, under one lock (`q_perm.lock`).
     pub inner: Mutex<MsqInner>,
-    wait: WaitQueue,
+    /// Senders waiting for room (`q_senders`).
+    senders: WaitQueue,
+}
+
+/// A receiver waiting for a message (`msg_receiver`): what it takes, and the outcome a
+/// sender leaves it.
+struct MsgReceiver {
+    id: u64,
+    task: Arc<Task>,
+    mode: SearchMode,
+    bufsz: usize,
+    flg: u32,
+    r_msg: Option<KResult<Msg>>,
 }
 
 pub struct MsqInner {
@@ -43,6 +58,8 @@ pub struct MsqInner {
     /// Removed by IPC_RMID: waiters leave with EIDRM.
     deleted: bool,
     pub list: MsgList,
+    /// Waiting receivers, first come first served (`q_receivers`).
+    receivers: VecDeque<MsgReceiver>,
     pub qbytes: u64,
     pub stime: i64,
     pub rtime: i64,
@@ -94,6 +111,7 @@ pub fn sys_msgget(key: u64, msgflg: u64) -> KResult<i64> {
                     perm,
                     deleted: false,
                     list: MsgList::default(),
+                    receivers: VecDeque::new(),
                     qbytes: MSG_CTLMNB.load(Ordering::Relaxed),
                     stime: 0,
                     rtime: 0,
@@ -101,7 +119,7 @@ pub fn sys_msgget(key: u64, msgflg: u64) -> KResult<i64> {
                     lspid: 0,
                     lrpid: 0,
                 }),
-                wait: WaitQueue::new(),
+                senders: WaitQueue::new(),
             }))
         },
     )?;
@@ -134,14 +152,17 @@ pub fn sys_msgsnd(msqid: u64, msgp: u64, msgsz: u64, msgflg: u64) -> KResult<i64
     let len = text.len();
     let mut msg = Some(Msg { mtype, text });
     let mut result = Ok(());
-    wait_event_deadline(&q.wait, None, || {
+    wait_event_deadline(&q.senders, None, || {
         let mut g = q.inner.lock();
         if g.deleted {
             result = Err(EIDRM);
         } else if g.list.fits(len, g.qbytes) {
-            g.list.push(msg.take().expect("sent once"));
-            g.lspid = current().tgid;
+            let me = current().tgid;
+            g.lspid = me;
             g.stime = ktime_get_real_seconds();
+            if let Some(m) = pipelined_send(&mut g, msg.take().expect("sent once")) {
+                g.list.push(m);
+            }
         } else if flg & IPC_NOWAIT != 0 {
             result = Err(EAGAIN);
         } else {
@@ -150,9 +171,29 @@ pub fn sys_msgsnd(msqid: u64, msgp: u64, msgsz: u64, msgflg: u64) -> KResult<i64
         true
     })
     .map_err(no_restart)?;
-    result?;
-    q.wait.wake_up_all();
-    Ok(0)
+    result.map(|_| 0)
+}
+
+/// Give `msg` to the first waiting receiver that takes its type (`pipelined_send`); a
+/// receiver whose buffer is too small without MSG_NOERROR gets E2BIG instead and the next
+/// one is tried. Returns the message if nobody took it.
+fn pipelined_send(g: &mut MsqInner, mut msg: Msg) -> Option<Msg> {
+    for r in g.receivers.iter_mut() {
+        if r.r_msg.is_some() || !r.mode.matches(msg.mtype) {
+            continue;
+        }
+        crate::sched::wake_up_state(&r.task, TASK_INTERRUPTIBLE);
+        if msg.text.len() > r.bufsz && r.flg & MSG_NOERROR == 0 {
+            r.r_msg = Some(Err(E2BIG));
+            continue;
+        }
+        msg.text.truncate(r.bufsz);
+        g.lrpid = r.task.tgid;
+        g.rtime = ktime_get_real_seconds();
+        r.r_msg = Some(Ok(msg));
+        return None;
+    }
+    Some(msg)
 }
 
 pub fn sys_msgrcv(msqid: u64, msgp: u64, msgsz: u64, msgtyp: u64, msgflg: u64) -> KResult<i64> {
@@ -166,27 +207,50 @@ pub fn sys_msgrcv(msqid: u64, msgp: u64, msgsz: u64, msgtyp: u64, msgflg: u64) -
     let mode = convert_mode(msgtyp as i64, flg);
     let q = find(msqid)?;
     q.inner.lock().perm.ipcperms(current_creds(), 0o444)?;
-    let mut result = Err(ENOMSG);
-    wait_event_deadline(&q.wait, None, || {
+    let msg = {
         let mut g = q.inner.lock();
         if g.deleted {
-            result = Err(EIDRM);
-            return true;
+            return Err(EIDRM);
         }
-        result = g.list.take(mode, msgsz as usize, flg);
-        match result {
-            Ok(_) => {
+        match g.list.take(mode, msgsz as usize, flg) {
+            Ok(m) => {
                 g.lrpid = current().tgid;
                 g.rtime = ktime_get_real_seconds();
-                true
+                drop(g);
+                q.senders.wake_up_all();
+                m
             }
-            Err(ENOMSG) => flg & IPC_NOWAIT != 0,
-            Err(_) => true,
+            Err(ENOMSG) if flg & IPC_NOWAIT == 0 => {
+                let id = new_waiter_id();
+                g.receivers.push_back(MsgReceiver {
+                    id,
+                    task: current_arc(),
+                    mode,
+                    bufsz: msgsz as usize,
+                    flg,
+                    r_msg: None,
+                });
+                drop(g);
+                sleep_on_entry(None, |abort| {
+                    let mut g = q.inner.lock();
+                    let i = g.receivers.iter().position(|r| r.id == id)?;
+                    if let Some(r) = g.receivers[i].r_msg.take() {
+                        g.receivers.remove(i);
+                        return Some(r);
+                    }
+                    if g.deleted {
+                        g.receivers.remove(i);
+                        return Some(Err(EIDRM));
+                    }
+                    let e = abort?;
+                    g.receivers.remove(i);
+                    Some(Err(e))
+                })
+                .map_err(no_restart)?
+            }
+            Err(e) => return Err(e),
         }
-    })
-    .map_err(no_restart)?;
-    let msg = result?;
-    q.wait.wake_up_all();
+    };
     // Taken off the queue already: a bad buffer loses the message, as in Linux.
     write_user(msgp, &msg.mtype)?;
     copy_to_user(msgp.wrapping_add(8), &msg.text)?;
@@ -273,7 +337,7 @@ pub fn sys_msgctl(msqid: u64, cmd: u64, buf: u64) -> KResult<i64> {
                 g.ctime = ktime_get_real_seconds();
             }
             // A larger queue may take waiting senders' messages now.
-            q.wait.wake_up_all();
+            q.senders.wake_up_all();
             Ok(0)
         }
         IPC_RMID => {
@@ -284,9 +348,12 @@ pub fn sys_msgctl(msqid: u64, cmd: u64, buf: u64) -> KResult<i64> {
             ids.remove(msqid);
             g.deleted = true;
             g.list.clear();
+            for r in g.receivers.iter() {
+                crate::sched::wake_up_state(&r.task, TASK_INTERRUPTIBLE);
+            }
             drop(g);
             drop(ids);
-            q.wait.wake_up_all();
+            q.senders.wake_up_all();
             Ok(0)
         }
         _ => Err(EINVAL),

@@ -28,6 +28,20 @@ pub enum SearchMode {
     Number(i64),
 }
 
+impl SearchMode {
+    /// Whether this mode takes a message of `mtype` (`testmsg`); a positional MSG_COPY read
+    /// never waits for one.
+    pub fn matches(self, mtype: i64) -> bool {
+        match self {
+            SearchMode::Any => true,
+            SearchMode::Equal(t) => mtype == t,
+            SearchMode::NotEqual(t) => mtype != t,
+            SearchMode::LessEqual(t) => mtype <= t,
+            SearchMode::Number(_) => false,
+        }
+    }
+}
+
 /// Linux's `convert_mode`.
 pub fn convert_mode(msgtyp: i64, msgflg: u32) -> SearchMode {
     if msgflg & MSG_COPY != 0 {
@@ -73,9 +87,9 @@ impl MsgList {
     /// The position of the message `mode` selects (`find_msg`).
     pub fn find(&self, mode: SearchMode) -> Option<usize> {
         match mode {
-            SearchMode::Any => (!self.msgs.is_empty()).then_some(0),
-            SearchMode::Equal(t) => self.msgs.iter().position(|m| m.mtype == t),
-            SearchMode::NotEqual(t) => self.msgs.iter().position(|m| m.mtype != t),
+            SearchMode::Any | SearchMode::Equal(_) | SearchMode::NotEqual(_) => {
+                self.msgs.iter().position(|m| mode.matches(m.mtype))
+            }
             SearchMode::LessEqual(t) => {
                 let mut best: Option<(usize, i64)> = None;
                 for (i, m) in self.msgs.iter().enumerate() {
@@ -179,6 +193,15 @@ mod tests {
         let m = q.take(SearchMode::Any, 1, MSG_NOERROR).unwrap();
         assert_eq!(m.text, [1]);
         assert_eq!(q.cbytes, 3);
+    }
+
+    #[test]
+    fn a_waiting_receiver_s_mode_tests_a_new_message_s_type() {
+        assert!(convert_mode(0, 0).matches(9));
+        assert!(convert_mode(3, 0).matches(3) && !convert_mode(3, 0).matches(4));
+        assert!(convert_mode(3, MSG_EXCEPT).matches(4));
+        assert!(convert_mode(-3, 0).matches(2) && !convert_mode(-3, 0).matches(4));
+        assert!(!convert_mode(0, MSG_COPY).matches(1));
     }
 
     #[test]

@@ -27,6 +27,9 @@
 //! - `stat`: `stat` of that file;
 //! - `futex_wake`: two threads bounce a futex word: one `FUTEX_WAKE`s the other out of
 //!   `FUTEX_WAIT` and waits to be woken back (a round trip).
+//!   and its answer back (type 2): two `msgsnd` and two blocking `msgrcv` per round trip;
+//! - `posix_mq_round_trip`: `sysv_msg_round_trip` over two POSIX message queues (a request queue and a
+//!   reply queue, 8-byte messages): two `mq_send` and two blocking `mq_receive`.
 //!
 //! Each row is the median of 5 runs; a run lasts about 40 ms (iterations found by doubling
 //! until a batch takes 5 ms), 1 ms with `--quick` (for tests), or exactly N iterations with
@@ -59,6 +62,7 @@ const ROWS: &[(&str, Row)] = &[
     ("open_close", open_close),
     ("stat", stat),
     ("futex_wake", futex_wake),
+    ("posix_mq_round_trip", posix_mq_round_trip),
 ];
 
 /// How many iterations a run does.
@@ -588,4 +592,61 @@ fn futex_wake(n: u64) -> Result<Duration, String> {
     let took = start.elapsed();
     peer.join().map_err(|_| "thread panicked".to_string())?;
     Ok(took)
+}
+
+/// A new POSIX queue for 8-byte messages, unlinked at once (the descriptors keep it).
+fn mq_create(tag: &str) -> Result<libc::mqd_t, String> {
+    let name = CString::new(format!("/procbench-{tag}-{}", sys::getpid())).unwrap();
+    // SAFETY: a zeroed mq_attr with its sizes set.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    attr.mq_maxmsg = 1;
+    attr.mq_msgsize = 8;
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+    // SAFETY: a NUL-terminated name and a valid attribute block.
+    let q = unsafe { libc::mq_open(name.as_ptr(), flags, 0o600, &attr as *const libc::mq_attr) };
+    if q < 0 {
+        return Err(errno_text("mq_open"));
+    }
+    // SAFETY: the same name.
+    unsafe { libc::mq_unlink(name.as_ptr()) };
+    Ok(q)
+}
+
+fn posix_mq_round_trip(n: u64) -> Result<Duration, String> {
+    let (req, rep) = (mq_create("req")?, mq_create("rep")?);
+    let pid = sys::fork_child(|| {
+        sys::die_with_parent();
+        let mut b = [0u8; 8];
+        // SAFETY: 8-byte buffers for 8-byte messages; the parent kills us when done.
+        while unsafe { libc::mq_receive(req, b.as_mut_ptr().cast(), 8, std::ptr::null_mut()) } == 8
+        {
+            // SAFETY: as above.
+            if unsafe { libc::mq_send(rep, b.as_ptr().cast(), 8, 0) } != 0 {
+                return 1;
+            }
+        }
+        2
+    })
+    .map_err(|e| format!("fork: {e}"))?;
+    let start = Instant::now();
+    let mut result = Ok(());
+    for i in 0..n {
+        let mut b = i.to_ne_bytes();
+        // SAFETY: 8-byte buffers for 8-byte messages.
+        let ok = unsafe {
+            libc::mq_send(req, b.as_ptr().cast(), 8, 0) == 0
+                && libc::mq_receive(rep, b.as_mut_ptr().cast(), 8, std::ptr::null_mut()) == 8
+        };
+        if !ok || u64::from_ne_bytes(b) != i {
+            result = Err(errno_text("mq round trip"));
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    sys::kill_and_reap(pid);
+    for q in [req, rep] {
+        // SAFETY: closing our queue descriptors.
+        unsafe { libc::mq_close(q) };
+    }
+    result.map(|_| elapsed)
 }

@@ -52,7 +52,49 @@ fn ipc_knob_store(knob: &AtomicU64, text: &str, max: u64) -> KResult<()> {
     Ok(())
 }
 
+/// fs.mqueue.* counts of messages and sizes of one (`msg_max`/`msg_default` and
+/// `msgsize_max`/`msgsize_default`, with Linux's bounds).
+fn mq_count_store(knob: &AtomicU64, text: &str) -> KResult<()> {
+    use crate::ipc::mqutil::{HARD_MSGMAX, MIN_MSGMAX};
+    knob.store(parse_in(text, MIN_MSGMAX, HARD_MSGMAX)?, Ordering::Relaxed);
+    Ok(())
+}
+
+fn mq_size_store(knob: &AtomicU64, text: &str) -> KResult<()> {
+    use crate::ipc::mqutil::{HARD_MSGSIZEMAX, MIN_MSGSIZEMAX};
+    knob.store(
+        parse_in(text, MIN_MSGSIZEMAX, HARD_MSGSIZEMAX)?,
+        Ordering::Relaxed,
+    );
+    Ok(())
+}
+
 const TABLE: &[CtlTable] = &[
+    CtlTable {
+        path: "fs/mqueue/msg_default",
+        read: || ipc_knob_show(&crate::ipc::mqueue::MQ_MSG_DEFAULT),
+        write: Some(|t| mq_count_store(&crate::ipc::mqueue::MQ_MSG_DEFAULT, t)),
+    },
+    CtlTable {
+        path: "fs/mqueue/msg_max",
+        read: || ipc_knob_show(&crate::ipc::mqueue::MQ_MSG_MAX),
+        write: Some(|t| mq_count_store(&crate::ipc::mqueue::MQ_MSG_MAX, t)),
+    },
+    CtlTable {
+        path: "fs/mqueue/msgsize_default",
+        read: || ipc_knob_show(&crate::ipc::mqueue::MQ_MSGSIZE_DEFAULT),
+        write: Some(|t| mq_size_store(&crate::ipc::mqueue::MQ_MSGSIZE_DEFAULT, t)),
+    },
+    CtlTable {
+        path: "fs/mqueue/msgsize_max",
+        read: || ipc_knob_show(&crate::ipc::mqueue::MQ_MSGSIZE_MAX),
+        write: Some(|t| mq_size_store(&crate::ipc::mqueue::MQ_MSGSIZE_MAX, t)),
+    },
+    CtlTable {
+        path: "fs/mqueue/queues_max",
+        read: || ipc_knob_show(&crate::ipc::mqueue::MQ_QUEUES_MAX),
+        write: Some(|t| ipc_knob_store(&crate::ipc::mqueue::MQ_QUEUES_MAX, t, i32::MAX as u64)),
+    },
     CtlTable {
         path: "fs/pipe-max-size",
         read: || format!("{}\n", crate::fs::pipe_ring::PIPE_MAX_SIZE),

@@ -6,8 +6,10 @@
 //! Prints `ok:` / `FAIL:` / `skip:` per check (see `guest_user::check`) and exits 0 only if
 //! none failed. Runs in the guest and on a Linux host alike.
 //!
-//! Helper modes: `--msg-echo KEY`, `--sem-take KEY`, `--shm-write KEY`.
+//! Helper modes: `--msg-echo KEY`, `--sem-take KEY`, `--shm-write KEY`, `--mq-echo NAME`.
 
+mod mqueue;
+mod mqueue_fs;
 mod msg;
 mod sem;
 mod shm;
@@ -37,6 +39,16 @@ const CHECKS: &[NamedCheck] = &[
     ),
     ("shm_unrelated_processes", shm::shm_unrelated_processes),
     ("sysvipc_proc_files", sysvipc::sysvipc_proc_files),
+    ("mq_open_rules", mqueue::mq_open_rules),
+    ("mq_priorities_and_errors", mqueue::mq_priorities_and_errors),
+    ("mq_between_processes", mqueue::mq_between_processes),
+    ("mq_unrelated_processes", mqueue::mq_unrelated_processes),
+    ("mq_notify_signal", mqueue::mq_notify_signal),
+    ("mq_eintr_and_poll", mqueue::mq_eintr_and_poll),
+    (
+        "mq_filesystem_and_unlink",
+        mqueue_fs::mq_filesystem_and_unlink,
+    ),
 ];
 
 /// The modes in which a check runs this program as its helper; `None` for a normal run.
@@ -46,6 +58,7 @@ fn helper(args: &[String]) -> Option<i32> {
         "--msg-echo" => Some(msg::msg_echo(key()?)),
         "--sem-take" => Some(sem::sem_take(key()?)),
         "--shm-write" => Some(shm::shm_write(key()?)),
+        "--mq-echo" => Some(mqueue::mq_echo(args.get(1)?)),
         _ => None,
     }
 }

@@ -56,7 +56,11 @@ pub fn errno_name(e: i32) -> String {
 }
 
 /// Passes if `r` failed with `want`.
-pub fn expect_err(r: Sys, want: i32, what: &str) -> Result<(), Fail> {
+pub fn expect_err<T: std::fmt::Debug>(
+    r: Result<T, i32>,
+    want: i32,
+    what: &str,
+) -> Result<(), Fail> {
     match r {
         Err(e) if e == want => Ok(()),
         Err(e) => Err(Fail(format!(
@@ -65,14 +69,14 @@ pub fn expect_err(r: Sys, want: i32, what: &str) -> Result<(), Fail> {
             errno_name(want)
         ))),
         Ok(v) => Err(Fail(format!(
-            "{what} succeeded ({v}), want {}",
+            "{what} succeeded ({v:?}), want {}",
             errno_name(want)
         ))),
     }
 }
 
 /// The value of a call that must succeed.
-pub fn ok(r: Sys, what: &str) -> Result<i64, Fail> {
+pub fn ok<T>(r: Result<T, i32>, what: &str) -> Result<T, Fail> {
     r.map_err(|e| Fail(format!("{what}: {}", errno_name(e))))
 }
 
