@@ -39,9 +39,6 @@ pub const ELOOP: Errno = 40;
 pub const ENOMSG: Errno = 42;
 pub const EIDRM: Errno = 43;
 pub const EOVERFLOW: Errno = 75;
-pub const ENOTSOCK: Errno = 88;
-pub const EMSGSIZE: Errno = 90;
-pub const ECONNREFUSED: Errno = 111;
 
 // Kernel-internal restart codes: never seen by user space (the signal code turns them into
 // EINTR or a restarted system call).

@@ -146,7 +146,7 @@ impl Timeline {
             WorkqueueExecuteStart::ID => {
                 // Runs on the worker: the record's task is the kworker.
                 if let Some(wq) = self.work_queue.get(&(int(r.field("work")) as u64)) {
-                    self.worker_desc.insert(r.header.tid as i64, wq.clone());
+                    self.worker_desc.insert(r.task.tid as i64, wq.clone());
                 }
             }
             _ => {}
@@ -271,7 +271,10 @@ mod tests {
         let mut sw = SchedSwitch::default();
         sw.next_comm[..9].copy_from_slice(b"swapper/0");
         let data = crate::trace::channel::decode::tests::record(1, 0, &sw, &[]);
-        let rec = Records::new(&data).next().unwrap().unwrap();
+        let rec = Records::new(&data, &mut Default::default())
+            .next()
+            .unwrap()
+            .unwrap();
         let mut t = Timeline::default();
         t.record(0, 1_000, &rec);
         let json = t.finish(2);
@@ -329,7 +332,9 @@ mod tests {
             rec(6, 0, &wake_worker, &[]),
         ]
         .concat();
-        let recs: Vec<_> = Records::new(&data).map(|r| r.unwrap()).collect();
+        let recs: Vec<_> = Records::new(&data, &mut Default::default())
+            .map(|r| r.unwrap())
+            .collect();
         let mut t = Timeline::default();
         for (i, r) in recs.iter().enumerate() {
             t.record(0, 1_000 * (i as u64 + 1), r);
