@@ -252,6 +252,7 @@ pub fn run(runs: usize, only: Option<Section>) -> Result<()> {
     if wanted(Section::Trace) {
         crate::bench_trace::run(&a, runs)?;
         crate::bench_tracepoint::print(&crate::bench_tracepoint::measure(&a.kernel, &a.initramfs)?);
+        crate::bench_kfunc::print(&crate::bench_kfunc::measure(&a.kernel, &a.initramfs)?);
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_insns;
+mod bench_kfunc;
 mod bench_proc;
 mod bench_trace;
 mod bench_tracepoint;
@@ -60,6 +61,9 @@ enum Command {
         /// Count what tracepoints cost instead (disabled sites and enabled hits).
         #[arg(long)]
         tracepoints: bool,
+        /// Count what kfunc/kretfunc hits cost instead (NOPs patched into a copy of the kernel).
+        #[arg(long)]
+        kfunc: bool,
     },
 }
 
@@ -74,6 +78,9 @@ fn main() {
             tracepoints: true, ..
         } => build::all().and_then(|a| {
             bench_tracepoint::measure(&a.kernel, &a.initramfs).map(|c| bench_tracepoint::print(&c))
+        }),
+        Command::BootProfile { kfunc: true, .. } => build::all().and_then(|a| {
+            bench_kfunc::measure(&a.kernel, &a.initramfs).map(|c| bench_kfunc::print(&c))
         }),
         Command::BootProfile { top, .. } => bench_insns::print(top),
     };

@@ -15,7 +15,8 @@ use abi::trace::{Event, FtraceFuncgraphExit, FtraceFunction, Ptr};
 
 use crate::arch::cpu;
 use crate::arch::ftrace::{self, FtraceRegs, FTRACE_ENTRY, FTRACE_RETURN};
-use crate::kernel::task;
+use crate::arch::percpu;
+use crate::kernel::task::Task;
 
 /// Hooked returns one task can have pending (nested probed calls). A deeper call is still
 /// recorded at entry; its return is not hooked and counts as a lost record.
@@ -27,14 +28,6 @@ struct RetFrame {
     func: AtomicU64,
     calltime: AtomicU64,
     args: [AtomicU64; 6],
-}
-
-/// What a hooked return needs back: the real return address and the entry's facts.
-struct Returned {
-    ret: u64,
-    func: u64,
-    calltime: u64,
-    args: [u64; 6],
 }
 
 /// A task's stack of hooked returns (Linux's `task_struct.ret_stack`). Only the task itself
@@ -75,16 +68,15 @@ impl RetStack {
         true
     }
 
-    fn pop(&self) -> Option<Returned> {
+    /// The innermost hooked return, left on the stack until [`RetStack::drop_top`].
+    fn top(&self) -> Option<&RetFrame> {
         let depth = self.depth.load(Ordering::Relaxed).checked_sub(1)?;
-        let f = &self.frames[depth];
-        self.depth.store(depth, Ordering::Relaxed);
-        Some(Returned {
-            ret: f.ret.load(Ordering::Relaxed),
-            func: f.func.load(Ordering::Relaxed),
-            calltime: f.calltime.load(Ordering::Relaxed),
-            args: core::array::from_fn(|i| f.args[i].load(Ordering::Relaxed)),
-        })
+        self.frames.get(depth)
+    }
+
+    fn drop_top(&self) {
+        let depth = self.depth.load(Ordering::Relaxed);
+        self.depth.store(depth.saturating_sub(1), Ordering::Relaxed);
     }
 }
 
@@ -94,47 +86,82 @@ impl Default for RetStack {
     }
 }
 
-/// A patched function was entered (called by a trampoline, interrupts off).
+/// The running task, in one `%gs` load: the host patches functions only once the rings
+/// exist, after every CPU's `%gs` is set up.
+#[inline(always)]
+fn current() -> Option<&'static Task> {
+    // SAFETY: a non-zero `current` is a task kept alive while it runs on this CPU (see
+    // `kernel::task::try_current`), and this runs on its CPU with interrupts off.
+    unsafe { (percpu::current_task_raw() as *const Task).as_ref() }
+}
+
+/// A patched function was entered (called by a trampoline, interrupts off). The record goes
+/// straight from `regs` into the ring ([`super::ring::try_emit`], the tracepoints' fast path);
+/// anything else (a filter, a stack, a task change, a full ring) is [`entry_slow`].
 #[no_mangle]
 #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
 extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
     if !ftrace::recursion_trylock() {
         return;
     }
-    let (ip, args) = (regs.ip(), regs.args());
-    if mode & FTRACE_ENTRY != 0 && super::enabled(FtraceFunction::ID) {
-        let [arg0, arg1, arg2, arg3, arg4, arg5] = args;
-        let record = FtraceFunction {
-            ip: Ptr(ip),
-            parent_ip: Ptr(regs.parent_ip),
-            arg0,
-            arg1,
-            arg2,
-            arg3,
-            arg4,
-            arg5,
-        };
-        // The probed function has no frame yet: it and its caller, then the caller's frames.
-        let stack = super::ring::StackStart {
-            leading: Some([ip, regs.parent_ip]),
-            frame: regs.rbp,
-            skip: 0,
-        };
-        if !super::ring::try_emit(&[], || record) {
-            super::ring::emit(&record, &[], stack);
-        }
+    if mode & FTRACE_ENTRY != 0 && !super::ring::try_emit(&[], || entry_record(regs)) {
+        entry_slow(regs);
     }
     if mode & FTRACE_RETURN != 0 && super::enabled(FtraceFuncgraphExit::ID) {
-        if let Some(t) = task::try_current() {
-            if t.ret_stack.push(regs.parent_ip, ip, cpu::rdtsc(), args) {
-                regs.parent_ip = ftrace::return_to_handler_addr();
-            } else {
-                // Its return record will never be written: the host reports it as lost.
-                super::ring::count_lost();
-            }
-        }
+        hook_return(regs);
     }
     ftrace::recursion_unlock();
+}
+
+#[inline(always)]
+fn entry_record(regs: &FtraceRegs) -> FtraceFunction {
+    let [arg0, arg1, arg2, arg3, arg4, arg5] = regs.args;
+    FtraceFunction {
+        ip: Ptr(regs.ip()),
+        parent_ip: Ptr(regs.parent_ip),
+        arg0,
+        arg1,
+        arg2,
+        arg3,
+        arg4,
+        arg5,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn entry_slow(regs: &FtraceRegs) {
+    if !super::enabled(FtraceFunction::ID) {
+        return;
+    }
+    // The probed function has no frame yet: it and its caller, then the caller's frames.
+    let stack = super::ring::StackStart {
+        leading: Some([regs.ip(), regs.parent_ip]),
+        frame: regs.rbp,
+        skip: 0,
+    };
+    if !super::ring::describe_current::<FtraceFunction>()
+        || !super::ring::try_emit(&[], || entry_record(regs))
+    {
+        super::ring::emit(&entry_record(regs), &[], stack);
+    }
+}
+
+/// Save the return address and the entry's facts, and make the function return to
+/// `return_to_handler`.
+#[inline(always)]
+fn hook_return(regs: &mut FtraceRegs) {
+    let Some(t) = current() else {
+        return;
+    };
+    if t.ret_stack
+        .push(regs.parent_ip, regs.ip(), cpu::rdtsc(), regs.args)
+    {
+        regs.parent_ip = ftrace::return_to_handler_addr();
+    } else {
+        // Its return record will never be written: the host reports it as lost.
+        super::ring::count_lost();
+    }
 }
 
 /// A hooked function returned with `retval` (called by `return_to_handler`, interrupts off);
@@ -144,36 +171,57 @@ extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
 extern "C" fn ftrace_return_handler(retval: u64) -> u64 {
     // Locked first: a return probe on a function called below must not hook this call.
     let locked = ftrace::recursion_trylock();
-    let Some(frame) = task::try_current().and_then(|t| t.ret_stack.pop()) else {
+    let Some(stack) = current().map(|t| &t.ret_stack) else {
+        panic!("ftrace: a hooked return outside a task");
+    };
+    let Some(frame) = stack.top() else {
         panic!("ftrace: a hooked return with no return address saved");
     };
-    if locked && super::enabled(FtraceFuncgraphExit::ID) {
-        let [arg0, arg1, arg2, arg3, arg4, arg5] = frame.args;
-        let record = FtraceFuncgraphExit {
-            func: Ptr(frame.func),
-            parent_ip: Ptr(frame.ret),
-            retval,
-            calltime: frame.calltime,
-            arg0,
-            arg1,
-            arg2,
-            arg3,
-            arg4,
-            arg5,
-        };
-        // Back in the caller: the function, where it was called from, then the callers
-        // (past this handler's own return into `return_to_handler`).
-        let stack = super::ring::StackStart {
-            leading: Some([frame.func, frame.ret]),
-            frame: crate::arch::stacktrace::frame_pointer(),
-            skip: 1,
-        };
-        if !super::ring::try_emit(&[], || record) {
-            super::ring::emit(&record, &[], stack);
-        }
+    if locked && !super::ring::try_emit(&[], || exit_record(frame, retval)) {
+        exit_slow(frame, retval);
     }
+    let ret = frame.ret.load(Ordering::Relaxed);
+    stack.drop_top();
     if locked {
         ftrace::recursion_unlock();
     }
-    frame.ret
+    ret
+}
+
+#[inline(always)]
+fn exit_record(f: &RetFrame, retval: u64) -> FtraceFuncgraphExit {
+    let arg = |i: usize| f.args[i].load(Ordering::Relaxed);
+    FtraceFuncgraphExit {
+        func: Ptr(f.func.load(Ordering::Relaxed)),
+        parent_ip: Ptr(f.ret.load(Ordering::Relaxed)),
+        retval,
+        calltime: f.calltime.load(Ordering::Relaxed),
+        arg0: arg(0),
+        arg1: arg(1),
+        arg2: arg(2),
+        arg3: arg(3),
+        arg4: arg(4),
+        arg5: arg(5),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn exit_slow(frame: &RetFrame, retval: u64) {
+    if !super::enabled(FtraceFuncgraphExit::ID) {
+        return;
+    }
+    // Back in the caller: the function, where it was called from, then the callers (past
+    // this function's and the handler's returns into `return_to_handler`).
+    let record = exit_record(frame, retval);
+    let stack = super::ring::StackStart {
+        leading: Some([record.func.0, record.parent_ip.0]),
+        frame: crate::arch::stacktrace::frame_pointer(),
+        skip: 2,
+    };
+    if !super::ring::describe_current::<FtraceFuncgraphExit>()
+        || !super::ring::try_emit(&[], || record)
+    {
+        super::ring::emit(&record, &[], stack);
+    }
 }

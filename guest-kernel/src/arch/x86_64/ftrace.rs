@@ -25,18 +25,15 @@ pub const FTRACE_ENTRY: u64 = 1;
 pub const FTRACE_RETURN: u64 = 2;
 
 /// The registers at the probed function's entry, as the trampoline saved them (lowest address
-/// first).
+/// first): the argument registers in the calling convention's order, so that a record copies
+/// them as one block.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FtraceRegs {
-    pub r11: u64,
+    /// rdi, rsi, rdx, rcx, r8, r9.
+    pub args: [u64; 6],
     pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
+    pub r11: u64,
     pub rax: u64,
     pub rflags: u64,
     pub rbp: u64,
@@ -50,11 +47,6 @@ impl FtraceRegs {
     /// The probed function's address (the patched call is its first instruction).
     pub fn ip(&self) -> u64 {
         self.call_site_end - 5
-    }
-
-    /// The argument registers of the x86_64 calling convention, in order.
-    pub fn args(&self) -> [u64; 6] {
-        [self.rdi, self.rsi, self.rdx, self.rcx, self.r8, self.r9]
     }
 }
 
@@ -70,28 +62,28 @@ global_asm!(
     pushfq
     cli
     push rax
+    push r11
+    push r10
+    push r9
+    push r8
     push rcx
     push rdx
     push rsi
     push rdi
-    push r8
-    push r9
-    push r10
-    push r11
     mov rdi, rsp
     mov esi, \mode
     sub rsp, 8
     cld
     call ftrace_handler
     add rsp, 8
-    pop r11
-    pop r10
-    pop r9
-    pop r8
     pop rdi
     pop rsi
     pop rdx
     pop rcx
+    pop r8
+    pop r9
+    pop r10
+    pop r11
     pop rax
     popfq
     pop rbp
