@@ -70,9 +70,12 @@ fn vmm_once(a: &build::Artifacts) -> Result<(Sample, u64)> {
 /// guest's TSC is the host's (TCG reads it), and Linux's own calibration against the PIT fails
 /// now and then on a busy host ("Unable to calibrate against PIT"; microvm has no HPET or PM
 /// timer to fall back on): Linux then marks the TSC unstable and hangs at boot without a
-/// clocksource. Our kernel calibrates against the PIT itself.
+/// clocksource. Our kernel calibrates against the PIT itself. `tsc=reliable` keeps Linux's
+/// clocksource watchdog from declaring the TSC unstable when a loaded host delays the guest
+/// (it then falls back to jiffies, and every time it measures comes in whole 4 ms ticks:
+/// procbench refuses to time rows with such a clock).
 pub(crate) fn linux_append(base: &str) -> String {
-    format!("{base} tsc_early_khz={}", host_tsc_khz())
+    format!("{base} tsc_early_khz={} tsc=reliable", host_tsc_khz())
 }
 
 /// The host's TSC rate in kHz, measured once against its monotonic clock over 200 ms.

@@ -104,12 +104,25 @@ fn main() {
         }
         i += 1;
     }
+    // A kernel that lost its fine clock (Linux under a loaded TCG host can fall back to
+    // jiffies) would time every row in whole ticks: report that instead of numbers.
+    let coarse = match clock_resolution() {
+        Some(res) if res < Duration::from_micros(100) => None,
+        Some(res) => Some(format!(
+            "the clock's resolution is {res:?} (a tick-based clock source): too coarse to time"
+        )),
+        None => Some(errno_text("clock_getres")),
+    };
     let mut ok = true;
     for &(name, row) in ROWS {
         if !selected.is_empty() && !selected.iter().any(|s| s == name) {
             continue;
         }
-        match measure(row, &iters) {
+        let result = match &coarse {
+            Some(why) => Err(why.clone()),
+            None => measure(row, &iters),
+        };
+        match result {
             Ok(ns) => println!("bench: {name} {ns:.1} ns"),
             Err(e) => {
                 eprintln!("procbench: {name}: {e}");
@@ -118,6 +131,20 @@ fn main() {
         }
     }
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// The monotonic clock's resolution as the kernel states it (`clock_getres`): Linux says one
+/// tick once it has fallen back to a tick-based clock source; `None` if the call failed.
+fn clock_resolution() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the kernel to fill.
+    if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return None;
+    }
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 /// The median over [`RUNS`] runs of the time per operation, in nanoseconds.
