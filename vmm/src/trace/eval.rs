@@ -112,6 +112,15 @@ impl<W: Write> Interp<'_, W> {
                 target: LValue::Map(m),
                 value,
             } => {
+                // The common `@[k] = count()`: a single key, built on the stack.
+                if let ([k], ExprKind::Call(c)) = (m.keys.as_slice(), &value.kind) {
+                    if c.func.is_aggregation() {
+                        let key = self.eval(k, ctx)?;
+                        let op = self.agg_op(c, ctx)?;
+                        self.maps.aggregate(&m.name, std::slice::from_ref(&key), op);
+                        return Ok(());
+                    }
+                }
                 let key = self.keys(m, ctx)?;
                 match &value.kind {
                     ExprKind::Call(c) if c.func.is_aggregation() => {

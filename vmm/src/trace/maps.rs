@@ -113,12 +113,25 @@ impl From<&[u8]> for Str {
 impl PartialEq for Str {
     fn eq(&self, other: &Str) -> bool {
         // Past `len` both are zero: only the strings' own bytes need comparing (a comm is a
-        // few bytes of the 63).
-        self.len == other.len && self.as_bytes() == other.as_bytes()
+        // few bytes of the 63), and a short one compares as one 16-byte word, not a memcmp.
+        if self.len != other.len {
+            return false;
+        }
+        if self.len <= 16 {
+            return head16(&self.bytes) == head16(&other.bytes);
+        }
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl Eq for Str {}
+
+#[inline]
+fn head16(bytes: &[u8; STRLEN - 1]) -> u128 {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&bytes[..16]);
+    u128::from_ne_bytes(b)
+}
 
 impl std::hash::Hash for Str {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -426,5 +439,31 @@ impl Maps {
                 *v = v.zeroed();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_compare_as_their_bytes() {
+        let s = |b: &[u8]| Str::new(b);
+        assert_eq!(s(b"kworker"), s(b"kworker"));
+        assert_ne!(s(b"kworker"), s(b"kworkes"));
+        assert_ne!(s(b"kwork"), s(b"kworker"));
+        // Short (one 16-byte word) and long (the bytes) paths, a difference at either end.
+        let long = [b'a'; 40];
+        let mut other = long;
+        assert_eq!(s(&long), s(&other));
+        other[39] = b'b';
+        assert_ne!(s(&long), s(&other));
+        other[39] = b'a';
+        other[0] = b'b';
+        assert_ne!(s(&long), s(&other));
+        assert_ne!(s(&[b'x'; 16]), s(&[b'x'; 17]));
+        let mut t = s(b"abcdefghijklmnopqrstu");
+        t.truncate(3);
+        assert_eq!(t, s(b"abc"));
     }
 }

@@ -71,6 +71,8 @@ pub struct Tracer<W: Write> {
     diag: Box<dyn Write + Send>,
     timeline: Option<Timeline>,
     nr_cpus: usize,
+    /// Records decoded by the last poll, to size the next one's vector.
+    records_hint: usize,
 }
 
 impl<W: Write> Tracer<W> {
@@ -118,6 +120,7 @@ impl<W: Write> Tracer<W> {
             diag,
             timeline: None,
             nr_cpus: 0,
+            records_hint: 0,
         }
     }
 
@@ -229,7 +232,8 @@ impl<W: Write> Tracer<W> {
                 let _ = writeln!(self.diag, "vmm trace: {e}");
             }
         }
-        let mut records = Vec::new();
+        // As many as last time, without growing the vector record by record.
+        let mut records = Vec::with_capacity(self.records_hint);
         for ((cpu, buf), task) in self.buffers.iter().enumerate().zip(&mut self.tasks) {
             for r in Records::new(buf, task) {
                 match r {
@@ -241,6 +245,7 @@ impl<W: Write> Tracer<W> {
                 }
             }
         }
+        self.records_hint = records.len();
         records.sort_by_key(|r| (r.0, r.1));
         let memory = channel.kernel_memory();
         let debug = channel.kernel_text().map(|t| t.debug());
