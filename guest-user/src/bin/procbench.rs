@@ -27,6 +27,11 @@
 //! - `stat`: `stat` of that file;
 //! - `futex_wake`: two threads bounce a futex word: one `FUTEX_WAKE`s the other out of
 //!   `FUTEX_WAIT` and waits to be woken back (a round trip).
+//! - `page_fault`: a write to each page of a fresh 4 MiB anonymous mapping (per page; the
+//!   mmap and munmap around each 1024 pages are not timed);
+//! - `mmap_munmap_1m`: `mmap` of 1 MiB of anonymous memory and `munmap` of it, untouched;
+//! - `fork_64m`: `fork_exit_wait` from a process with 64 MiB of anonymous memory touched
+//!   (the copy-on-write set-up and tear-down of its page tables).
 //!
 //! Each row is the median of 5 runs; a run lasts about 40 ms (iterations found by doubling
 //! until a batch takes 5 ms), 1 ms with `--quick` (for tests), or exactly N iterations with
@@ -59,6 +64,9 @@ const ROWS: &[(&str, Row)] = &[
     ("open_close", open_close),
     ("stat", stat),
     ("futex_wake", futex_wake),
+    ("page_fault", page_fault),
+    ("mmap_munmap_1m", mmap_munmap_1m),
+    ("fork_64m", fork_64m),
 ];
 
 /// How many iterations a run does.
@@ -588,4 +596,79 @@ fn futex_wake(n: u64) -> Result<Duration, String> {
     let took = start.elapsed();
     peer.join().map_err(|_| "thread panicked".to_string())?;
     Ok(took)
+}
+
+/// A private anonymous mapping of `len` bytes.
+fn map_anon(len: usize) -> Result<*mut u8, String> {
+    // SAFETY: a new anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno_text("mmap"));
+    }
+    Ok(p.cast())
+}
+
+fn unmap(p: *mut u8, len: usize) -> Result<(), String> {
+    // SAFETY: `p` is a mapping of `len` bytes from `map_anon`, no longer used.
+    if unsafe { libc::munmap(p.cast(), len) } != 0 {
+        return Err(errno_text("munmap"));
+    }
+    Ok(())
+}
+
+const PAGE: usize = 4096;
+
+/// Write one byte to each page of `p[..len]`.
+fn touch(p: *mut u8, len: usize) {
+    for off in (0..len).step_by(PAGE) {
+        // SAFETY: inside the caller's writable mapping.
+        unsafe { p.add(off).write_volatile(1) };
+    }
+}
+
+fn page_fault(n: u64) -> Result<Duration, String> {
+    const CHUNK: u64 = 1024;
+    let mut took = Duration::ZERO;
+    let mut left = n;
+    while left > 0 {
+        let pages = left.min(CHUNK);
+        let len = pages as usize * PAGE;
+        let p = map_anon(len)?;
+        let start = Instant::now();
+        touch(p, len);
+        took += start.elapsed();
+        unmap(p, len)?;
+        left -= pages;
+    }
+    Ok(took)
+}
+
+fn mmap_munmap_1m(n: u64) -> Result<Duration, String> {
+    let start = Instant::now();
+    for _ in 0..n {
+        let p = map_anon(1 << 20)?;
+        unmap(std::hint::black_box(p), 1 << 20)?;
+    }
+    Ok(start.elapsed())
+}
+
+fn fork_64m(n: u64) -> Result<Duration, String> {
+    const LEN: usize = 64 << 20;
+    // Set up once per process: every run forks the same 64 MiB.
+    static AREA: AtomicU64 = AtomicU64::new(0);
+    if AREA.load(SeqCst) == 0 {
+        let p = map_anon(LEN)?;
+        touch(p, LEN);
+        AREA.store(p as u64, SeqCst);
+    }
+    fork_exit_wait(n)
 }
