@@ -181,6 +181,9 @@ extern "C" fn kernel_init(arg: usize) -> ! {
         crate::kernel::watchdog::set_watchdog_thresh(secs);
     }
     crate::kernel::watchdog::lockup_detector_init();
+    if let Some(size) = cmdline.test_kmalloc_bench {
+        crate::mm::slab::kmalloc_bench(size);
+    }
     if let Some(secs) = cmdline.test_softlockup {
         crate::kernel::watchdog::test_softlockup(secs);
     }

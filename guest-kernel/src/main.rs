@@ -8,6 +8,8 @@
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 // The function tracer's handlers must have no entry NOP of their own (trace/ftrace.rs).
 #![cfg_attr(not(test), feature(patchable_function_entry))]
+// Dedicated slab caches allocate `Arc`s of the kernel's hot objects (`mm/slub_alloc.rs`).
+#![feature(allocator_api)]
 
 extern crate alloc;
 

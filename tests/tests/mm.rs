@@ -60,3 +60,58 @@ fn an_unbounded_allocator_is_oom_killed_and_a_protected_process_survives() {
     // init survived and powered the machine off with the test's status.
     assert_eq!(o.status(), 0, "{c}");
 }
+
+#[test]
+fn slabinfo_lists_the_slub_caches_and_meminfo_counts_their_pages() {
+    let o = boot_mem(
+        "quiet -- /bin/oomtest cat /proc/slabinfo /proc/meminfo",
+        2,
+        SMALL,
+    );
+    let c = &o.console;
+    assert!(c.contains("slabinfo - version: 2.1\n# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n"), "{c}");
+    // name, active, num, objsize, objperslab, pagesperslab; num_slabs.
+    let caches: Vec<(&str, Vec<u64>, u64)> = c
+        .lines()
+        .filter(|l| l.contains(" : tunables    0    0    0 : slabdata "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let nums = w[1..6].iter().map(|v| v.parse().unwrap()).collect();
+            (w[0], nums, w[w.len() - 2].parse().unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = caches.iter().map(|c| c.0).collect();
+    for size in [
+        "8", "16", "32", "64", "96", "128", "192", "256", "512", "1k", "2k", "4k", "8k",
+    ] {
+        assert!(names.contains(&&*format!("kmalloc-{size}")), "{c}");
+    }
+    let mut slab_pages = 0;
+    for (name, n, slabs) in &caches {
+        // active <= num = slabs * objperslab, and objperslab objects fit the slab.
+        assert!(n[0] <= n[1] && n[1] == slabs * n[3], "{name}: {c}");
+        assert!(n[2] * n[3] <= n[4] * 4096, "{name}: {c}");
+        slab_pages += slabs * n[4];
+    }
+    // init and oomtest have address spaces in the mm_struct cache.
+    let mm = caches.iter().find(|c| c.0 == "mm_struct").expect(c);
+    assert!(mm.1[0] >= 2, "{c}");
+    let kb = |key: &str| -> u64 {
+        let line = c.lines().find(|l| l.starts_with(key)).expect(key);
+        line[key.len()..]
+            .trim()
+            .trim_end_matches(" kB")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let slab = kb("Slab:");
+    assert_eq!(slab, kb("SReclaimable:") + kb("SUnreclaim:"), "{c}");
+    // Slab counts the caches' pages and kmalloc's large blocks besides (less what the CPUs'
+    // vmstat differences, a few pages each, have not folded in yet).
+    assert!(
+        slab + 64 >= slab_pages * 4 && slab_pages > 0,
+        "{slab} kB, {slab_pages} pages\n{c}"
+    );
+    assert_eq!(o.status(), 0, "{c}");
+}

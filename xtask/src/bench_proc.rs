@@ -50,6 +50,12 @@ const ROWS: &[(&str, &str)] = &[
     ("stat", "stat (tmpfs)"),
     ("futex_wake", "futex wake (round trip between 2 threads)"),
     ("posix_mq_round_trip", "POSIX mq round trip (2 processes)"),
+    ("page_fault", "anonymous page fault (write to a fresh page)"),
+    (
+        "mmap_munmap_1m",
+        "mmap + munmap of 1 MiB (anonymous, untouched)",
+    ),
+    ("fork_64m", "fork + exit + wait with 64 MiB touched"),
 ];
 
 /// vCPUs of both QEMU guests and of our VMM.
@@ -60,7 +66,9 @@ const MAX_RUNS: usize = 5;
 /// A run that has not ended by then is killed and counts as hung.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-const OURS_APPEND: &str = "console=ttyS0 quiet -- /bin/procbench";
+/// Ours also times kmalloc/kfree pairs at boot (`test.kmalloc_bench`, printed at notice
+/// level, which `loglevel=6` lets through `quiet`).
+const OURS_APPEND: &str = "console=ttyS0 quiet loglevel=6 test.kmalloc_bench=64 -- /bin/procbench";
 /// Linux's, without the TSC rate ([`crate::bench::linux_append`]) and the program for init.
 const LINUX_APPEND: &str = "console=ttyS0 quiet panic=-1 rdinit=/sbin/init";
 
@@ -119,6 +127,15 @@ fn parse(output: &str) -> Result<Vec<Outcome>> {
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Outcome::Failed("no result".into())))
         .collect())
+}
+
+/// The kernel's `kmalloc: N pairs/s (size S), X ns per pair` line: X.
+fn parse_kmalloc(output: &str) -> Option<f64> {
+    output.lines().find_map(|l| {
+        let rest = l.trim_end().split_once("kmalloc: ")?.1;
+        let (_, per) = rest.split_once("), ")?;
+        per.strip_suffix(" ns per pair")?.trim().parse().ok()
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -196,7 +213,12 @@ fn table(runs: usize, ours: &Column, linux: &Column, vmm: &Column, host: &Column
 }
 
 /// One procbench run by `cmd`; a run that hung or did not start is `Ok(Err(why))`, left out.
-fn one_run(what: &str, cmd: &mut Command) -> Result<Result<Vec<Outcome>, String>> {
+/// A `kmalloc:` line in the output (ours, with `test.kmalloc_bench`) adds to `kmalloc_ns`.
+fn one_run(
+    what: &str,
+    cmd: &mut Command,
+    kmalloc_ns: &mut Vec<f64>,
+) -> Result<Result<Vec<Outcome>, String>> {
     let mut out = String::new();
     let ran = run_watched(cmd.stderr(Stdio::piped()), TIMEOUT, |line| {
         out.push_str(line);
@@ -210,6 +232,7 @@ fn one_run(what: &str, cmd: &mut Command) -> Result<Result<Vec<Outcome>, String>
         }
     };
     let rows = parse(&out).with_context(|| format!("procbench on {what}"))?;
+    kmalloc_ns.extend(parse_kmalloc(&out));
     if rows.iter().any(|r| matches!(r, Outcome::Failed(_))) {
         let lines: Vec<&str> = out.lines().collect();
         let tail = lines[lines.len().saturating_sub(10)..].join("\n  ");
@@ -242,15 +265,18 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
     }
     let (mut ours, mut theirs, mut vmm, mut host) =
         (Runs::new(), Runs::new(), Runs::new(), Runs::new());
+    let mut kmalloc_ns = Vec::new();
     for _ in 0..runs {
         ours.push(one_run(
             "our kernel, QEMU TCG",
             &mut qemu(&a.kernel, &a.initramfs, OURS_APPEND),
+            &mut kmalloc_ns,
         )?);
         if let Some(k) = &linux {
             theirs.push(one_run(
                 "Linux, QEMU TCG",
                 &mut qemu(k, &a.initramfs, &linux_append),
+                &mut Vec::new(),
             )?);
         }
         let mut on_vmm = Command::new(&a.vmm);
@@ -267,8 +293,16 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
             .arg("--initrd")
             .arg(&a.initramfs)
             .args(["--cmdline", "quiet -- /bin/procbench"]);
-        vmm.push(one_run("our kernel, our VMM", &mut on_vmm)?);
-        host.push(one_run("the host", &mut Command::new(&host_bin))?);
+        vmm.push(one_run(
+            "our kernel, our VMM",
+            &mut on_vmm,
+            &mut Vec::new(),
+        )?);
+        host.push(one_run(
+            "the host",
+            &mut Command::new(&host_bin),
+            &mut Vec::new(),
+        )?);
     }
     let linux_column = match linux {
         Some(_) => column(&theirs),
@@ -285,6 +319,15 @@ pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
             &column(&host)
         )
     );
+    match kmalloc_ns.is_empty() {
+        true => println!("kmalloc/kfree pair (64 bytes, in-kernel, ours, QEMU TCG): no result"),
+        false => println!(
+            "kmalloc/kfree pair (64 bytes, in-kernel, ours, QEMU TCG, median of {}): {} \
+             (Linux has no equivalent row)",
+            kmalloc_ns.len(),
+            fmt_ns(median(kmalloc_ns))
+        ),
+    }
     println!(
         "Target: every ours/Linux ratio ≤ 1.0. Both kernels run the same procbench from the \
          same initramfs under qemu-system-x86_64 -M microvm -accel tcg -smp {CPUS}."
@@ -350,7 +393,7 @@ mod tests {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains("malformed procbench line"), "{bad}: {e}");
         }
-        let e = parse("bench: page_fault 3.0 ns").unwrap_err().to_string();
+        let e = parse("bench: no_such_row 3.0 ns").unwrap_err().to_string();
         assert!(e.contains("unknown row"), "{e}");
         let twice = "bench: ctx_switch 1.0 ns\nbench: ctx_switch 2.0 ns";
         assert!(parse(twice).unwrap_err().to_string().contains("twice"));
@@ -384,6 +427,13 @@ mod tests {
             .iter()
             .all(|r| *r == Err("failed: 2 of 3 runs: hung: killed after 120 s".into())));
         assert!(column(&Runs::new()).iter().all(Result::is_err));
+    }
+
+    #[test]
+    fn parse_kmalloc_reads_the_kernels_line() {
+        let console = "[    1.7] kmalloc: 1780 pairs/s (size 64), 561 ns per pair\r\nbench: x";
+        assert_eq!(parse_kmalloc(console), Some(561.0));
+        assert_eq!(parse_kmalloc("bench: null_syscall 3.0 ns"), None);
     }
 
     #[test]

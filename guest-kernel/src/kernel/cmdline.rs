@@ -41,6 +41,8 @@ pub struct Cmdline {
     pub watchdog_thresh: Option<u64>,
     /// `test.softlockup=SECS`: hold a CPU in the kernel that long, for the detector to see.
     pub test_softlockup: Option<u64>,
+    /// `test.kmalloc_bench=SIZE`: time kmalloc/kfree pairs of SIZE bytes at boot.
+    pub test_kmalloc_bench: Option<usize>,
     /// `trace_event=sched:sched_switch,irq`: tracepoints on from boot (Linux's parameter),
     /// recording into the rings with or without a host attached.
     pub trace_event: Option<String>,
@@ -127,6 +129,7 @@ pub fn parse(s: &str) -> Cmdline {
             Some(("loglevel", v)) => c.loglevel = v.parse().ok(),
             Some(("watchdog_thresh", v)) => c.watchdog_thresh = v.parse().ok(),
             Some(("test.softlockup", v)) => c.test_softlockup = v.parse().ok(),
+            Some(("test.kmalloc_bench", v)) => c.test_kmalloc_bench = v.parse().ok(),
             Some(("trace_event", v)) => c.trace_event = Some(v.into()),
             None if word == "quiet" => c.quiet = true,
             None if word == "test.triple_fault" => c.test_triple_fault = true,

@@ -21,6 +21,10 @@ pub fn phys_to_virt(phys: u64) -> u64 {
     BASE.load(std::sync::atomic::Ordering::Relaxed) + phys
 }
 
+pub fn virt_to_phys(virt: u64) -> u64 {
+    virt - BASE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub mod cpu {
     pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
         f()

@@ -30,6 +30,8 @@ pub const PG_FILE: u32 = 1 << 3;
 pub const PG_LRU: u32 = 1 << 4;
 pub const PG_ACTIVE: u32 = 1 << 5;
 pub const PG_REFERENCED: u32 = 1 << 6;
+/// Part of a slab (`slub.rs`), whose metadata then lives in this entry's other fields.
+pub const PG_SLAB: u32 = 1 << 7;
 
 /// No frame (an LRU list's end).
 pub const NO_PFN: u32 = u32::MAX;

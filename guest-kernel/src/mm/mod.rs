@@ -26,6 +26,8 @@ pub mod page_alloc;
 pub mod rmap;
 pub mod shmem;
 pub mod slab;
+pub mod slub;
+pub mod slub_alloc;
 pub mod swap;
 pub mod task_mmu;
 #[cfg(test)]
@@ -46,8 +48,18 @@ use emu as arch;
 #[global_allocator]
 static HEAP: slab::KernelHeap = slab::KernelHeap;
 
-/// An address space as tasks hold it: shared by the threads of a process (CLONE_VM).
-pub type MmRef = alloc::sync::Arc<Mm>;
+crate::kmem_cache_allocator!(
+    /// The `mm_struct` cache.
+    MmCachep,
+    MM_CACHEP,
+    "mm_struct",
+    slub::SLAB_HWCACHE_ALIGN
+);
+
+/// An address space as tasks hold it: shared by the threads of a process (CLONE_VM); in the
+/// `mm_struct` slab cache.
+pub type MmRef = alloc::sync::Arc<Mm, MmCachep>;
+pub type MmWeak = alloc::sync::Weak<Mm, MmCachep>;
 
 /// The lock plays the part of Linux's `mmap_lock`: never hold it across a user copy. The TLB
 /// bookkeeping sits beside it, for the scheduler and for remote flushes, which take no lock.
@@ -60,11 +72,14 @@ pub struct Mm {
 impl Mm {
     /// A shared address space, known to the reverse map.
     pub fn new(mm: mmap::MmStruct) -> MmRef {
-        let mm = alloc::sync::Arc::new(Mm {
-            tlb: mm.pgd.tlb().clone(),
-            counters: mm.counters.clone(),
-            inner: spin::Mutex::new(mm),
-        });
+        let mm = alloc::sync::Arc::new_in(
+            Mm {
+                tlb: mm.pgd.tlb().clone(),
+                counters: mm.counters.clone(),
+                inner: spin::Mutex::new(mm),
+            },
+            MmCachep,
+        );
         rmap::mmlist_add(&mm);
         mm
     }
@@ -85,6 +100,12 @@ impl Mm {
     /// The lock if it is free now (the OOM reaper and reclaim never wait for it).
     pub fn try_lock(&self) -> Option<spin::MutexGuard<'_, mmap::MmStruct>> {
         self.inner.try_lock()
+    }
+}
+
+impl Drop for Mm {
+    fn drop(&mut self) {
+        rmap::mmlist_prune();
     }
 }
 

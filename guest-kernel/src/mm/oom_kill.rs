@@ -66,10 +66,10 @@ mod killer {
     use crate::mm::mmap::MmStruct;
     use crate::mm::page_alloc::total_pages;
     use crate::mm::vmstat::{count_vm_event, VmEvent};
-    use crate::mm::{Mm, MmRef};
+    use crate::mm::{MmRef, MmWeak};
 
     /// The last victim's address space, while it is neither reaped nor gone.
-    static VICTIM: Mutex<Option<Weak<Mm>>> = Mutex::new(None);
+    static VICTIM: Mutex<Option<MmWeak>> = Mutex::new(None);
     static REAP_QUEUE: Mutex<VecDeque<(Arc<Task>, MmRef)>> = Mutex::new(VecDeque::new());
     static OOM_REAPER: Once<Arc<Task>> = Once::new();
 

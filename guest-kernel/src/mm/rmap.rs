@@ -26,16 +26,22 @@ use super::page_alloc::{pfn_to_page, put_page};
 use super::tlb::flush_tlb_page;
 use super::vma::VM_EXEC;
 use super::vmstat::{mod_node_page_state, NodeStat};
-use super::Mm;
+use super::{MmRef, MmWeak};
 
 /// Every address space, for the reverse map (dead entries are pruned as they are met).
-static MMLIST: Mutex<Vec<Weak<Mm>>> = Mutex::new(Vec::new());
+static MMLIST: Mutex<Vec<MmWeak>> = Mutex::new(Vec::new());
 
 /// Register a new address space (`mmlist`).
-pub fn mmlist_add(mm: &Arc<Mm>) {
+pub fn mmlist_add(mm: &MmRef) {
     let mut list = MMLIST.lock();
     list.retain(|w| w.strong_count() > 0);
     list.push(Arc::downgrade(mm));
+}
+
+/// Drop the entries of address spaces that are gone (`mmput`'s `list_del(&mm->mmlist)`): a
+/// dead entry would keep its `mm_struct` object allocated.
+pub fn mmlist_prune() {
+    MMLIST.lock().retain(|w| w.strong_count() > 0);
 }
 
 fn page_of(phys: u64) -> Option<&'static Page> {
@@ -63,7 +69,7 @@ pub fn page_remove_rmap(phys: u64) {
 /// Call `f(mm, va)` for each place a VMA maps index `index` of the cache with id `mapping`
 /// to the frame `phys`, in each address space not busy; returns false if one was busy.
 fn rmap_walk(phys: u64, mapping: u32, index: u64, mut f: impl FnMut(&mut MmStruct, u64)) -> bool {
-    let mms: Vec<Arc<Mm>> = MMLIST.lock().iter().filter_map(Weak::upgrade).collect();
+    let mms: Vec<MmRef> = MMLIST.lock().iter().filter_map(Weak::upgrade).collect();
     let mut complete = true;
     for mm in mms {
         let Some(mut mm) = mm.inner.try_lock() else {

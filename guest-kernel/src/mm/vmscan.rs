@@ -188,6 +188,8 @@ pub fn shrink_node(sc: &mut ScanControl) {
 pub fn try_to_free_pages(_gfp: Gfp, _order: usize) -> u64 {
     count_vm_event(VmEvent::AllocStall);
     let mut sc = ScanControl::new(SWAP_CLUSTER_MAX, false);
+    // Empty slabs first: free pages without touching anyone's data (`shrink_slab`).
+    sc.nr_reclaimed += super::slub::shrink_slab();
     loop {
         shrink_node(&mut sc);
         if sc.nr_reclaimed >= sc.nr_to_reclaim || sc.priority == 0 {
@@ -218,7 +220,7 @@ pub fn pgdat_balanced(order: usize, highest: ZoneType) -> bool {
 #[inline(never)] // a symbol for kfunc:balance_pgdat
 pub fn balance_pgdat(order: usize, highest: ZoneType) -> u64 {
     let mut priority = DEF_PRIORITY;
-    let mut total = 0;
+    let mut total = super::slub::shrink_slab();
     while !pgdat_balanced(order, highest) {
         let missing: u64 = populated_zones()
             .filter(|&z| z <= highest)

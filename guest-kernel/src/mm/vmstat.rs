@@ -73,6 +73,8 @@ pub enum NodeStat {
     PageTables,
     /// Pages under kmalloc, slab caches and large blocks (`NR_SLAB_UNRECLAIMABLE_B`).
     SlabUnreclaimable,
+    /// Pages of slab caches whose objects reclaim can free (`NR_SLAB_RECLAIMABLE_B`).
+    SlabReclaimable,
     /// Kernel stacks, in kB (`NR_KERNEL_STACK_KB`); the task code accounts them.
     KernelStackKb,
     /// Committed address space, pages (`vm_committed_as`).
@@ -82,7 +84,7 @@ pub enum NodeStat {
     /// Page-cache pages mapped into some page table (`NR_FILE_MAPPED`).
     FileMapped,
 }
-const NR_NODE_STATS: usize = 8;
+const NR_NODE_STATS: usize = 9;
 
 static NODE_STATS: [AtomicI64; NR_NODE_STATS] = [const { AtomicI64::new(0) }; NR_NODE_STATS];
 
@@ -162,7 +164,9 @@ pub struct MemInfo {
     pub anon: u64,
     pub shmem: u64,
     pub page_tables: u64,
+    /// Slab pages: unreclaimable (kmalloc, most caches) and reclaimable (dentry, inode).
     pub slab: u64,
+    pub slab_reclaimable: u64,
     pub kernel_stack_kb: u64,
     pub committed: u64,
     pub direct_map_4k_kb: u64,
@@ -193,6 +197,7 @@ impl MemInfo {
             shmem: node_page_state(NodeStat::Shmem),
             page_tables: node_page_state(NodeStat::PageTables),
             slab: node_page_state(NodeStat::SlabUnreclaimable),
+            slab_reclaimable: node_page_state(NodeStat::SlabReclaimable),
             kernel_stack_kb: node_page_state(NodeStat::KernelStackKb),
             committed: node_page_state(NodeStat::Committed),
             direct_map_4k_kb: 0,
@@ -234,9 +239,9 @@ pub fn render_meminfo(i: &MemInfo, out: &mut String) {
         ("AnonPages:", p(i.anon)),
         ("Mapped:", p(i.file_mapped + i.shmem)),
         ("Shmem:", p(i.shmem)),
-        ("KReclaimable:", 0),
-        ("Slab:", p(i.slab)),
-        ("SReclaimable:", 0),
+        ("KReclaimable:", p(i.slab_reclaimable)),
+        ("Slab:", p(i.slab + i.slab_reclaimable)),
+        ("SReclaimable:", p(i.slab_reclaimable)),
         ("SUnreclaim:", p(i.slab)),
         ("KernelStack:", i.kernel_stack_kb),
         ("PageTables:", p(i.page_tables)),
@@ -266,12 +271,14 @@ pub fn render_meminfo(i: &MemInfo, out: &mut String) {
 
 /// Memory available for new work without swapping (Linux's `si_mem_available`): free pages
 /// above the reserves, plus the page cache that reclaim could drop (all but what the low
-/// watermarks would keep).
+/// watermarks would keep), and likewise the reclaimable slab.
 pub fn si_mem_available(i: &MemInfo) -> u64 {
     let pagecache = i.lru[2] + i.lru[3];
-    (i.free + pagecache)
+    let reclaimable = i.slab_reclaimable;
+    (i.free + pagecache + reclaimable)
         .saturating_sub(i.totalreserve)
         .saturating_sub((pagecache / 2).min(i.wmark_low))
+        .saturating_sub((reclaimable / 2).min(i.wmark_low))
 }
 
 /// `/proc/vmstat` (mm/vmstat.c): `name value` lines in Linux's order, for the items we keep.
@@ -294,7 +301,7 @@ pub fn render_vmstat(i: &MemInfo, out: &mut String) {
         ("nr_inactive_file", inactive_file),
         ("nr_active_file", active_file),
         ("nr_unevictable", 0),
-        ("nr_slab_reclaimable", 0),
+        ("nr_slab_reclaimable", i.slab_reclaimable),
         ("nr_slab_unreclaimable", i.slab),
         ("nr_anon_pages", i.anon),
         ("nr_mapped", i.file_mapped + i.shmem),
@@ -460,6 +467,7 @@ mod tests {
             shmem: 20,
             page_tables: 12,
             slab: 150,
+            slab_reclaimable: 0,
             kernel_stack_kb: 64,
             committed: 4_000,
             direct_map_4k_kb: 0,

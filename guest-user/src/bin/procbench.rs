@@ -30,6 +30,11 @@
 //!   and its answer back (type 2): two `msgsnd` and two blocking `msgrcv` per round trip;
 //! - `posix_mq_round_trip`: `sysv_msg_round_trip` over two POSIX message queues (a request queue and a
 //!   reply queue, 8-byte messages): two `mq_send` and two blocking `mq_receive`.
+//! - `page_fault`: a write to each page of a fresh 4 MiB anonymous mapping (per page; the
+//!   mmap and munmap around each 1024 pages are not timed);
+//! - `mmap_munmap_1m`: `mmap` of 1 MiB of anonymous memory and `munmap` of it, untouched;
+//! - `fork_64m`: `fork_exit_wait` from a process with 64 MiB of anonymous memory touched
+//!   (the copy-on-write set-up and tear-down of its page tables).
 //!
 //! Each row is the median of 5 runs; a run lasts about 40 ms (iterations found by doubling
 //! until a batch takes 5 ms), 1 ms with `--quick` (for tests), or exactly N iterations with
@@ -63,6 +68,9 @@ const ROWS: &[(&str, Row)] = &[
     ("stat", stat),
     ("futex_wake", futex_wake),
     ("posix_mq_round_trip", posix_mq_round_trip),
+    ("page_fault", page_fault),
+    ("mmap_munmap_1m", mmap_munmap_1m),
+    ("fork_64m", fork_64m),
 ];
 
 /// How many iterations a run does.
@@ -676,4 +684,79 @@ fn posix_mq_round_trip(n: u64) -> Result<Duration, String> {
         unsafe { libc::mq_close(q) };
     }
     result.map(|_| elapsed)
+}
+
+/// A private anonymous mapping of `len` bytes.
+fn map_anon(len: usize) -> Result<*mut u8, String> {
+    // SAFETY: a new anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno_text("mmap"));
+    }
+    Ok(p.cast())
+}
+
+fn unmap(p: *mut u8, len: usize) -> Result<(), String> {
+    // SAFETY: `p` is a mapping of `len` bytes from `map_anon`, no longer used.
+    if unsafe { libc::munmap(p.cast(), len) } != 0 {
+        return Err(errno_text("munmap"));
+    }
+    Ok(())
+}
+
+const PAGE: usize = 4096;
+
+/// Write one byte to each page of `p[..len]`.
+fn touch(p: *mut u8, len: usize) {
+    for off in (0..len).step_by(PAGE) {
+        // SAFETY: inside the caller's writable mapping.
+        unsafe { p.add(off).write_volatile(1) };
+    }
+}
+
+fn page_fault(n: u64) -> Result<Duration, String> {
+    const CHUNK: u64 = 1024;
+    let mut took = Duration::ZERO;
+    let mut left = n;
+    while left > 0 {
+        let pages = left.min(CHUNK);
+        let len = pages as usize * PAGE;
+        let p = map_anon(len)?;
+        let start = Instant::now();
+        touch(p, len);
+        took += start.elapsed();
+        unmap(p, len)?;
+        left -= pages;
+    }
+    Ok(took)
+}
+
+fn mmap_munmap_1m(n: u64) -> Result<Duration, String> {
+    let start = Instant::now();
+    for _ in 0..n {
+        let p = map_anon(1 << 20)?;
+        unmap(std::hint::black_box(p), 1 << 20)?;
+    }
+    Ok(start.elapsed())
+}
+
+fn fork_64m(n: u64) -> Result<Duration, String> {
+    const LEN: usize = 64 << 20;
+    // Set up once per process: every run forks the same 64 MiB.
+    static AREA: AtomicU64 = AtomicU64::new(0);
+    if AREA.load(SeqCst) == 0 {
+        let p = map_anon(LEN)?;
+        touch(p, LEN);
+        AREA.store(p as u64, SeqCst);
+    }
+    fork_exit_wait(n)
 }

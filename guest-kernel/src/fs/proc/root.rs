@@ -39,6 +39,12 @@ fn buddyinfo() -> String {
     s
 }
 
+fn slabinfo() -> String {
+    let mut s = String::new();
+    crate::mm::slab::slabinfo_show(&mut s);
+    s
+}
+
 fn vmstat() -> String {
     let mut s = String::new();
     crate::mm::vmstat::vmstat_show(&mut s);
@@ -79,6 +85,7 @@ const ENTRIES: &[(&str, Kind)] = &[
     ("meminfo", Kind::Text(meminfo)),
     ("mounts", Kind::Text(mounts)),
     ("self", Kind::Link(self_link)),
+    ("slabinfo", Kind::Text(slabinfo)),
     (
         "softirqs",
         Kind::Text(crate::kernel::softirq::softirqs_proc_show),
