@@ -112,6 +112,7 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
         }
         let image = Arc::new(FileImage {
             inode: file.clone(),
+            path: Some(exe.clone()),
             file_end: seg.offset + seg.filesz,
         });
         mm.insert_file_vma(start, end, prot, seg.offset / PAGE, image);

@@ -56,6 +56,13 @@ impl Default for TmpfsFile {
     }
 }
 
+/// Let others run between pages of a long transfer (Linux's `cond_resched` in
+/// `generic_perform_write`): a 10 MiB write must not hold the CPU for the whole copy.
+fn resched() {
+    #[cfg(not(test))]
+    crate::sched::cond_resched();
+}
+
 /// What `shmem_get_page` may do for a hole (Linux's `enum sgp_type`).
 #[derive(Clone, Copy)]
 enum Sgp {
@@ -138,6 +145,7 @@ impl TmpfsFile {
             let at = pos + done as u64;
             let offset = (at % PAGE_SIZE) as usize;
             let n = (PAGE - offset).min(len - done);
+            resched();
             let page = self.get_page(inode, at / PAGE_SIZE, false);
             let r = page.and_then(|page| {
                 let r = copy(page, Chunk { offset, n, done });
@@ -182,6 +190,7 @@ impl TmpfsFile {
             let at = pos + done as u64;
             let (pgoff, offset) = (at / PAGE_SIZE, (at % PAGE_SIZE) as usize);
             let n = (PAGE - offset).min(len - done);
+            resched();
             let phys = match self.shmem_get_page(inode, pgoff, Sgp::Write) {
                 Ok(Some(phys)) => phys,
                 Ok(None) | Err(_) if done > 0 => break,

@@ -44,6 +44,7 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
     let image = Arc::new(FileImage {
         file_end: WHOLE_FILE,
         inode,
+        path: Some(file.path.clone()),
     });
     let mm = mm()?;
     let addr = mm.lock().do_mmap_file(

@@ -1,8 +1,10 @@
 //! Every access to user memory goes through here.
 //!
-//! Ranges are checked against the user half first; the copy itself is one `rep movsb` whose
-//! faults the page-fault handler turns into a short copy (Linux's exception-table fixup), so a
-//! bad user pointer yields `-EFAULT`, never a kernel oops.
+//! Ranges are checked against the user half first; the copy itself is a `rep movsq` for the
+//! whole words and a `rep movsb` for the rest, whose faults the page-fault handler turns into
+//! a short copy (Linux's exception-table fixup), so a bad user pointer yields `-EFAULT`,
+//! never a kernel oops. (Words, not bytes: where string instructions are emulated one
+//! iteration at a time, a page costs 512 iterations instead of 4096.)
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,10 +21,20 @@ core::arch::global_asm!(
     .global __copy_user
 __copy_user:
     mov rcx, rdx
+    shr rcx, 3
+    and edx, 7
+    .global __copy_user_insn_q
+__copy_user_insn_q:
+    rep movsq
+    mov rcx, rdx
     .global __copy_user_insn
 __copy_user_insn:
     rep movsb
     xor eax, eax
+    ret
+    .global __copy_user_fixup_q
+__copy_user_fixup_q:
+    lea rax, [rdx + rcx * 8]
     ret
     .global __copy_user_fixup
 __copy_user_fixup:
@@ -36,6 +48,8 @@ extern "C" {
     fn __copy_user(dst: *mut u8, src: *const u8, len: usize) -> usize;
     fn __copy_user_insn();
     fn __copy_user_fixup();
+    fn __copy_user_insn_q();
+    fn __copy_user_fixup_q();
 }
 
 /// Called from the page-fault handler for kernel-mode faults: resume at the fixup if the fault
@@ -43,6 +57,11 @@ extern "C" {
 pub fn fixup(frame: &mut TrapFrame) -> bool {
     if frame.rip == __copy_user_insn as *const () as u64 {
         frame.rip = __copy_user_fixup as *const () as u64;
+        return true;
+    }
+    // Faulted among the words: `rcx` words and the `rdx` tail bytes are left.
+    if frame.rip == __copy_user_insn_q as *const () as u64 {
+        frame.rip = __copy_user_fixup_q as *const () as u64;
         return true;
     }
     false

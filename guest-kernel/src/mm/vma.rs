@@ -52,6 +52,8 @@ pub type VmFile = Arc<ShmemFile>;
 /// of a file (private: copied on write; shared: the cache pages themselves).
 pub struct FileImage {
     pub inode: Arc<crate::fs::inode::Inode>,
+    /// The name it was mapped by (`vm_file`'s path), for /proc/<pid>/maps.
+    pub path: Option<crate::fs::namespace::Path>,
     /// File offset at which the mapped bytes end: for a segment, `p_offset + p_filesz` (past
     /// it, pages read as zeros: the start of `.bss`); for mmap, [`WHOLE_FILE`].
     pub file_end: u64,

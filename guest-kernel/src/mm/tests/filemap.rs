@@ -64,6 +64,7 @@ fn file_image_pages_are_read_in_at_first_touch_and_private() {
     // A segment at 0x40_1000 from file page 1, its bytes ending one byte into page 2, with
     // .bss after: three pages of VMA.
     let image = Arc::new(FileImage {
+        path: None,
         inode,
         file_end: 2 * P + 1,
     });
@@ -81,6 +82,7 @@ fn file_image_pages_are_read_in_at_first_touch_and_private() {
     // Another process running the same file maps the same cached frame (read-only: shared),
     // except for the page that ends the file's bytes, which is each mapping's own.
     let image2 = Arc::new(FileImage {
+        path: None,
         inode: image.inode.clone(),
         file_end: image.file_end,
     });
@@ -124,6 +126,7 @@ fn reclaim_drops_idle_cache_pages_from_page_tables_and_cache() {
     // Known to the reverse map, as every process's address space is.
     let mm = crate::mm::Mm::new(MmStruct::new().unwrap());
     let image = Arc::new(FileImage {
+        path: None,
         inode: inode.clone(),
         file_end: 4 * P,
     });
@@ -171,6 +174,7 @@ fn shared_file_mappings_are_the_cache_pages_and_truncation_unmaps_them() {
     write_file(&inode, 0, &alloc::vec![b'f'; 2 * P as usize]);
     let image = || {
         Arc::new(FileImage {
+            path: None,
             inode: inode.clone(),
             file_end: WHOLE_FILE,
         })
