@@ -22,6 +22,16 @@ const FILES: &[&str] = &[
     "cloexec_on_exec",
 ];
 
+const MAPPINGS: &[&str] = &[
+    "shared_map_and_read_write",
+    "shared_map_two_processes",
+    "msync_args",
+    "sigbus_past_eof",
+    "sparse_file_holes",
+    "big_file_counted_once",
+    "shared_map_needs_write_access",
+];
+
 const NAMES: &[&str] = &[
     "mkdir_rmdir",
     "at_calls_with_dirfd",
@@ -115,6 +125,11 @@ fn run_fstest(checks: &[&str]) -> String {
 }
 
 #[test]
+fn file_mappings_share_the_page_cache() {
+    run_fstest(MAPPINGS);
+}
+
+#[test]
 fn files_open_read_write_seek_truncate_stat() {
     run_fstest(FILES);
 }
@@ -154,6 +169,7 @@ fn bad_pointers_get_efault() {
 fn qemu_tcg_runs_every_fstest_check() {
     let all: Vec<&str> = [
         FILES,
+        MAPPINGS,
         NAMES,
         DESCRIPTORS,
         PIPES,

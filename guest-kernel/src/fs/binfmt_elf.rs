@@ -68,7 +68,22 @@ pub fn is_elf(image: &[u8]) -> bool {
     image.starts_with(b"\x7fELF")
 }
 
+/// Parse a whole file's bytes.
+#[cfg(test)]
 pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
+    parse_headers(image, image.len() as u64)
+}
+
+/// Where the program headers end (what exec reads of the file), if `head` has the ELF header.
+pub fn headers_end(head: &[u8]) -> Option<usize> {
+    let phoff = usize::try_from(u64_at(head, 32).ok()?).ok()?;
+    let phent = u16_at(head, 54).ok()? as usize;
+    let phnum = u16_at(head, 56).ok()? as usize;
+    phoff.checked_add(phent * phnum)
+}
+
+/// The load plan from the start of a file of `file_size` bytes (`head`: its headers).
+pub fn parse_headers(image: &[u8], file_size: u64) -> KResult<LoadPlan> {
     if !is_elf(image) || image.len() < 64 || image[4] != 2 || image[5] != 1 {
         return Err(ENOEXEC);
     }
@@ -106,7 +121,7 @@ pub fn parse(image: &[u8]) -> KResult<LoadPlan> {
                     .and_then(|e| e.checked_add(bias))
                     .ok_or(ENOEXEC)?;
                 let file_end = offset.checked_add(filesz).ok_or(ENOEXEC)?;
-                if filesz > memsz || file_end > image.len() as u64 || end > USER_LIMIT {
+                if filesz > memsz || file_end > file_size || end > USER_LIMIT {
                     return Err(ENOEXEC);
                 }
                 if vaddr % 4096 != offset % 4096 {

@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
+use alloc::vec;
 use alloc::vec::Vec;
 use spin::Mutex;
 
@@ -15,6 +16,7 @@ use crate::arch::entry::TrapFrame;
 use crate::arch::phys_to_virt;
 use crate::kernel::errno::*;
 use crate::kernel::task::{Task, PF_FORKNOEXEC, PF_KTHREAD};
+use crate::mm::filemap::kernel_read;
 use crate::mm::mmap::{MmStruct, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_TOP};
 use crate::mm::vma::FileImage;
 
@@ -83,8 +85,17 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
     }
     file.permission(w.fsuid, w.fsgid, 1)?;
     let plan = {
-        let data = file.ops.file_data().ok_or(ENOEXEC)?.lock();
-        binfmt_elf::parse(data.bytes())?
+        // The ELF header and program headers, through the page cache (`kernel_read`).
+        let size = file.size();
+        let mut head = vec![0u8; size.min(PAGE) as usize];
+        kernel_read(&file, 0, &mut head)?;
+        if let Some(end) = binfmt_elf::headers_end(&head) {
+            if end > head.len() && end as u64 <= size {
+                head.resize(end, 0);
+                kernel_read(&file, 0, &mut head)?;
+            }
+        }
+        binfmt_elf::parse_headers(&head, size)?
     };
     let mut mm = MmStruct::new()?;
     mm.exe_file = Some(exe.clone());
@@ -101,6 +112,7 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
         }
         let image = Arc::new(FileImage {
             inode: file.clone(),
+            path: Some(exe.clone()),
             file_end: seg.offset + seg.filesz,
         });
         mm.insert_file_vma(start, end, prot, seg.offset / PAGE, image);

@@ -51,7 +51,7 @@ pub fn sys_fallocate(fd: u64, mode: u64, offset: i64, len: i64) -> KResult<i64> 
         return Err(EOPNOTSUPP);
     }
     if mode & FALLOC_FL_KEEP_SIZE == 0 && end as u64 > inode.size() {
-        inode.ops.truncate(end as u64)?;
+        inode.ops.truncate(inode, end as u64)?;
         inode.touch_mtime();
     }
     Ok(0)

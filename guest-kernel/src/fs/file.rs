@@ -81,6 +81,29 @@ pub trait FileOps: Send + Sync {
         Err(EINVAL)
     }
 
+    /// Read straight into user memory at `ubuf` (Linux's `read_iter` on a user iov_iter), for
+    /// files whose bytes sit in pages: no bounce buffer. `None`: use `read`.
+    fn read_iter(
+        &self,
+        _file: &File,
+        _ubuf: u64,
+        _len: usize,
+        _pos: &mut u64,
+    ) -> Option<KResult<usize>> {
+        None
+    }
+
+    /// Write straight from user memory at `ubuf` (`write_iter`); `None`: use `write`.
+    fn write_iter(
+        &self,
+        _file: &File,
+        _ubuf: u64,
+        _len: usize,
+        _pos: &mut u64,
+    ) -> Option<KResult<usize>> {
+        None
+    }
+
     /// Whether the file has positions (`FMODE_LSEEK`): pipes and terminals do not.
     fn seekable(&self) -> bool {
         true

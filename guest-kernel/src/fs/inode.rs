@@ -179,14 +179,21 @@ pub trait InodeOps: Send + Sync + Any {
         0
     }
 
-    /// Change the size (`truncate`, `O_TRUNC`).
-    fn truncate(&self, _size: u64) -> KResult<()> {
+    /// Change the size (`truncate`, `O_TRUNC`) of `inode` (whose operations these are).
+    fn truncate(&self, _inode: &Inode, _size: u64) -> KResult<()> {
         Err(EINVAL)
     }
 
-    /// The bytes of a memory-resident regular file, for exec to read without copying.
-    fn file_data(&self) -> Option<&Mutex<super::tmpfs::FileData>> {
-        None
+    /// Page `pgoff` of a regular file whose bytes live in the page cache (tmpfs), with a
+    /// reference for the caller: what faults on its mappings map and exec reads. For a hole,
+    /// a new zeroed page if `create`, else `None`. ENODEV: no page cache (no mmap).
+    fn get_page(&self, _inode: &Arc<Inode>, _pgoff: u64, _create: bool) -> KResult<Option<u64>> {
+        Err(ENODEV)
+    }
+
+    /// Whether `get_page` works (the file can be mmap'd).
+    fn has_page_cache(&self) -> bool {
+        false
     }
 
     fn as_any(&self) -> &dyn Any;
@@ -252,10 +259,8 @@ impl Inode {
         self.ops.size()
     }
 
-    /// The contents changed (every write and truncate says so): new mtime and ctime, and the
-    /// cached pages are stale.
+    /// The contents changed (every write and truncate says so): new mtime and ctime.
     pub fn touch_mtime(&self) {
-        self.i_mapping.invalidate();
         let now = current_time();
         let mut m = self.meta.lock();
         m.mtime = now;

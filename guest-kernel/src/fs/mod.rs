@@ -54,6 +54,7 @@ pub mod sync;
 #[cfg(not(test))]
 pub mod sysfs;
 pub mod tmpfs;
+pub mod tmpfs_file;
 #[cfg(not(test))]
 pub mod utimes;
 
@@ -143,8 +144,8 @@ fn unpack_one(w: &Walker, name: &str, e: &cpio::Entry<'static>) -> kernel_errno:
     };
     let inode = path.inode()?;
     if ftype == S_IFREG {
-        if let Some(data) = inode.ops.file_data() {
-            *data.lock() = tmpfs::FileData::Borrowed(e.data);
+        if let Some(f) = inode.ops.as_any().downcast_ref::<tmpfs::TmpfsFile>() {
+            f.set_image(e.data);
         }
     }
     let mut m = inode.meta.lock();

@@ -161,7 +161,7 @@ pub fn do_filp_open(
     };
     inode.permission(w.fsuid, w.fsgid, mask)?;
     if flags & O_TRUNC != 0 && acc != O_RDONLY && inode.is_reg() {
-        inode.ops.truncate(0)?;
+        inode.ops.truncate(&inode, 0)?;
         inode.touch_mtime();
     }
     let ops = inode.ops.open(&inode, flags)?;
@@ -362,7 +362,7 @@ fn do_truncate(inode: &Inode, length: i64) -> KResult<i64> {
     if !inode.is_reg() {
         return Err(EINVAL);
     }
-    inode.ops.truncate(length as u64)?;
+    inode.ops.truncate(inode, length as u64)?;
     inode.touch_mtime();
     Ok(0)
 }

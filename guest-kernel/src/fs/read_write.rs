@@ -8,9 +8,14 @@ use alloc::vec::Vec;
 
 use super::file::*;
 use super::inode::Inode;
+use super::tmpfs::TmpfsFile;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
-use crate::mm::usercopy::{access_ok, copy_from_user, copy_to_user, read_user};
+use crate::mm::page_alloc::{memcpy_from_page, memcpy_to_page};
+use crate::mm::usercopy::{
+    access_ok, clear_user, copy_from_user, copy_page_from_user, copy_page_to_user, copy_to_user,
+    read_user,
+};
 
 /// The largest single transfer, bounding the kernel bounce buffer.
 const CHUNK: usize = 64 * 1024;
@@ -33,31 +38,101 @@ pub fn fdget_raw(fd: u64) -> KResult<Arc<File>> {
     current().files().lock().get(fd)
 }
 
-/// Regular files of tmpfs: bytes in memory (`shmem_file_operations`).
+/// Regular files of tmpfs: bytes in the page cache (`shmem_file_operations`).
 pub struct MemFile {
     pub inode: Arc<Inode>,
 }
 
+impl MemFile {
+    fn tmpfs(&self) -> KResult<&TmpfsFile> {
+        self.inode.ops.as_any().downcast_ref().ok_or(EINVAL)
+    }
+
+    /// `pos` after a write that started at `start` and moved `n` bytes.
+    fn written(&self, (start, n): (u64, usize), pos: &mut u64) -> usize {
+        *pos = start + n as u64;
+        if n > 0 {
+            self.inode.touch_mtime();
+        }
+        n
+    }
+}
+
 impl FileOps for MemFile {
     fn read(&self, _file: &File, buf: &mut [u8], pos: &mut u64) -> KResult<usize> {
-        let data = self.inode.ops.file_data().ok_or(EINVAL)?;
-        let n = data.lock().read_at(*pos, buf);
+        let n = self
+            .tmpfs()?
+            .read_iter(&self.inode, *pos, buf.len(), |page, c| {
+                let dst = &mut buf[c.done..c.done + c.n];
+                match page {
+                    Some(phys) => memcpy_from_page(dst, phys, c.offset),
+                    None => dst.fill(0),
+                }
+                Ok(())
+            })?;
         *pos += n as u64;
         Ok(n)
     }
 
     fn write(&self, file: &File, buf: &[u8], pos: &mut u64) -> KResult<usize> {
-        let data = self.inode.ops.file_data().ok_or(EINVAL)?;
-        let n = {
-            let mut d = data.lock();
-            if file.flags() & O_APPEND != 0 {
-                *pos = d.bytes().len() as u64;
-            }
-            d.write_at(*pos, buf)?
-        };
-        *pos += n as u64;
-        self.inode.touch_mtime();
-        Ok(n)
+        let append = file.flags() & O_APPEND != 0;
+        let w = self
+            .tmpfs()?
+            .perform_write(&self.inode, *pos, append, buf.len(), |phys, c| {
+                memcpy_to_page(phys, c.offset, &buf[c.done..c.done + c.n]);
+                Ok(())
+            })?;
+        Ok(self.written(w, pos))
+    }
+
+    fn read_iter(
+        &self,
+        _file: &File,
+        ubuf: u64,
+        len: usize,
+        pos: &mut u64,
+    ) -> Option<KResult<usize>> {
+        let r = self.tmpfs().and_then(|f| {
+            f.read_iter(&self.inode, *pos, len, |page, c| {
+                let dst = ubuf + c.done as u64;
+                match page {
+                    Some(phys) => copy_page_to_user(dst, phys, c.offset, c.n),
+                    None => clear_user(dst, c.n),
+                }
+            })
+        });
+        if let Ok(n) = r {
+            *pos += n as u64;
+        }
+        Some(r)
+    }
+
+    fn write_iter(
+        &self,
+        file: &File,
+        ubuf: u64,
+        len: usize,
+        pos: &mut u64,
+    ) -> Option<KResult<usize>> {
+        let append = file.flags() & O_APPEND != 0;
+        let r = self.tmpfs().and_then(|f| {
+            f.perform_write(&self.inode, *pos, append, len, |phys, c| {
+                copy_page_from_user(phys, c.offset, ubuf + c.done as u64, c.n)
+            })
+        });
+        Some(r.map(|w| self.written(w, pos)))
+    }
+
+    fn llseek(&self, file: &File, offset: i64, whence: u64) -> KResult<i64> {
+        if whence != SEEK_DATA && whence != SEEK_HOLE {
+            return generic_file_llseek(file, offset, whence);
+        }
+        let from = u64::try_from(offset).map_err(|_| ENXIO)?;
+        let to = self
+            .tmpfs()?
+            .seek_data_hole(&self.inode, from, whence == SEEK_DATA)?;
+        *file.pos.lock() = to;
+        Ok(to as i64)
     }
 }
 
@@ -80,6 +155,23 @@ pub fn vfs_write(file: &File, buf: &[u8], pos: &mut u64) -> KResult<usize> {
     file.ops.write(file, buf, pos)
 }
 
+/// A transfer straight between user memory and the file's pages, at `pos` or the file
+/// position, if the file offers one (`io(pos)` is not `None`). The position is read and
+/// written back around it, not locked across it: the copies may fault and sleep (Linux's
+/// `f_pos_lock` is a sleeping lock; concurrent users of one file position race here).
+fn direct_io(
+    file: &File,
+    pos: Option<u64>,
+    io: impl FnOnce(&mut u64) -> Option<KResult<usize>>,
+) -> Option<KResult<usize>> {
+    let mut p = pos.unwrap_or_else(|| *file.pos.lock());
+    let r = io(&mut p)?;
+    if pos.is_none() && r.is_ok() {
+        *file.pos.lock() = p;
+    }
+    Some(r)
+}
+
 /// Read up to `count` bytes to user memory at `ubuf`, from `pos` or the file position.
 fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usize> {
     if !file.readable() {
@@ -98,6 +190,9 @@ fn do_read(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usiz
         } else {
             Ok(0)
         };
+    }
+    if let Some(r) = direct_io(file, pos, |p| file.ops.read_iter(file, ubuf, count, p)) {
+        return r;
     }
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
@@ -140,6 +235,9 @@ fn do_write(file: &File, ubuf: u64, count: u64, pos: Option<u64>) -> KResult<usi
         return Err(EFAULT);
     }
     let count = count.min(MAX_RW_COUNT) as usize;
+    if let Some(r) = direct_io(file, pos, |p| file.ops.write_iter(file, ubuf, count, p)) {
+        return r;
+    }
     let mut kbuf = vec![0u8; count.min(CHUNK)];
     // The position lock is a spinlock: never hold it where the operation may sleep
     // (pipes, terminals), which have no position anyway.
@@ -294,6 +392,8 @@ pub fn sys_pwritev(fd: u64, iov: u64, iovcnt: u64, pos: i64) -> KResult<i64> {
 pub const SEEK_SET: u64 = 0;
 pub const SEEK_CUR: u64 = 1;
 pub const SEEK_END: u64 = 2;
+pub const SEEK_DATA: u64 = 3;
+pub const SEEK_HOLE: u64 = 4;
 
 /// `vfs_llseek`: `ESPIPE` for files without positions, else the file's own `llseek`.
 pub fn vfs_llseek(file: &File, offset: i64, whence: u64) -> KResult<i64> {

@@ -1,90 +1,21 @@
 //! tmpfs: files that live in memory only (Linux's mm/shmem.c as a filesystem, minus swap).
 //!
 //! Names live in the dcache (see `dcache`), so a directory inode carries nothing. A regular
-//! file's bytes are either borrowed from the initramfs image (never copied: the archive stays
-//! in memory like a page cache) or owned, copied on first write. The root filesystem, `/dev`
+//! file's bytes live in its page cache (`tmpfs_file.rs`). The root filesystem, `/dev`
 //! (devtmpfs) and every `mount -t tmpfs` are instances.
 
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::any::Any;
-
-use spin::Mutex;
 
 use super::dcache::Dentry;
 use super::inode::*;
+pub use super::tmpfs_file::TmpfsFile;
 use crate::kernel::errno::*;
 
 pub const TMPFS_MAGIC: u64 = 0x0102_1994;
-/// Largest file we hold (`s_maxbytes` of a memory filesystem that must stay within RAM).
-const MAX_FILE_SIZE: u64 = 1 << 30;
-
-pub enum FileData {
-    Borrowed(&'static [u8]),
-    Owned(Vec<u8>),
-}
-
-impl FileData {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            FileData::Borrowed(b) => b,
-            FileData::Owned(v) => v,
-        }
-    }
-
-    /// The bytes, owned from now on (copy-on-write of initramfs data).
-    pub fn make_mut(&mut self) -> &mut Vec<u8> {
-        if let FileData::Borrowed(b) = self {
-            *self = FileData::Owned(b.to_vec());
-        }
-        match self {
-            FileData::Owned(v) => v,
-            FileData::Borrowed(_) => unreachable!(),
-        }
-    }
-
-    /// Copy out from `pos`; 0 at or past the end.
-    pub fn read_at(&self, pos: u64, out: &mut [u8]) -> usize {
-        let bytes = self.bytes();
-        let start = (pos as usize).min(bytes.len());
-        let n = out.len().min(bytes.len() - start);
-        out[..n].copy_from_slice(&bytes[start..start + n]);
-        n
-    }
-
-    /// Write at `pos`, extending the file (with zeros over any hole).
-    pub fn write_at(&mut self, pos: u64, data: &[u8]) -> KResult<usize> {
-        let end = pos.checked_add(data.len() as u64).ok_or(EFBIG)?;
-        if end > MAX_FILE_SIZE {
-            return Err(EFBIG);
-        }
-        let v = self.make_mut();
-        if v.len() < end as usize {
-            v.try_reserve(end as usize - v.len()).map_err(|_| ENOSPC)?;
-            v.resize(end as usize, 0);
-        }
-        v[pos as usize..end as usize].copy_from_slice(data);
-        Ok(data.len())
-    }
-
-    pub fn truncate(&mut self, size: u64) -> KResult<()> {
-        if size > MAX_FILE_SIZE {
-            return Err(EFBIG);
-        }
-        let v = self.make_mut();
-        if size as usize > v.len() {
-            v.try_reserve(size as usize - v.len()).map_err(|_| ENOSPC)?;
-        }
-        v.resize(size as usize, 0);
-        Ok(())
-    }
-}
 
 pub struct TmpfsDir;
-pub struct TmpfsFile {
-    pub data: Mutex<FileData>,
-}
 pub struct TmpfsSymlink {
     target: String,
 }
@@ -95,13 +26,7 @@ pub fn new_inode(sb: &Arc<SuperBlock>, mode: u32, rdev: u64) -> KResult<Arc<Inod
     meta.rdev = rdev;
     Ok(match mode & S_IFMT {
         S_IFDIR => Inode::new(sb, meta, TmpfsDir),
-        S_IFREG => Inode::new(
-            sb,
-            meta,
-            TmpfsFile {
-                data: Mutex::new(FileData::Owned(Vec::new())),
-            },
-        ),
+        S_IFREG => Inode::new(sb, meta, TmpfsFile::default()),
         S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK => Inode::new(sb, meta, SpecialInode::new()),
         _ => return Err(EINVAL),
     })
@@ -143,15 +68,19 @@ impl InodeOps for TmpfsDir {
 
 impl InodeOps for TmpfsFile {
     fn size(&self) -> u64 {
-        self.data.lock().bytes().len() as u64
+        TmpfsFile::size(self)
     }
 
-    fn truncate(&self, size: u64) -> KResult<()> {
-        self.data.lock().truncate(size)
+    fn truncate(&self, inode: &Inode, size: u64) -> KResult<()> {
+        TmpfsFile::truncate(self, inode, size)
     }
 
-    fn file_data(&self) -> Option<&Mutex<FileData>> {
-        Some(&self.data)
+    fn get_page(&self, inode: &Arc<Inode>, pgoff: u64, create: bool) -> KResult<Option<u64>> {
+        TmpfsFile::get_page(self, inode, pgoff, create)
+    }
+
+    fn has_page_cache(&self) -> bool {
+        true
     }
 
     #[cfg(not(test))]
@@ -192,6 +121,7 @@ mod tests {
     use super::*;
     use crate::fs::namei::{Last, Walker};
     use crate::fs::namespace::{do_add_mount, mount_root, Path};
+    use alloc::vec::Vec;
 
     fn walker() -> Walker {
         let (sb, root) = fill_super("tmpfs", 0o755);
@@ -215,13 +145,7 @@ mod tests {
     fn mkfile(w: &Walker, path: &str, bytes: &[u8]) -> Path {
         let p = w.create(&last(w, path), S_IFREG | 0o644, 0).unwrap();
         let inode = p.inode().unwrap();
-        inode
-            .ops
-            .file_data()
-            .unwrap()
-            .lock()
-            .write_at(0, bytes)
-            .unwrap();
+        inode.ops.truncate(&inode, bytes.len() as u64).unwrap();
         p
     }
 
@@ -424,19 +348,5 @@ mod tests {
             .unwrap();
         assert_eq!(back.inode().unwrap().size(), 2);
         assert_eq!(w.rmdir(&last(&w, "/mnt")), Err(EBUSY));
-    }
-
-    #[test]
-    fn file_data_copy_on_write_and_holes() {
-        static IMAGE: [u8; 4] = *b"abcd";
-        let mut d = FileData::Borrowed(&IMAGE);
-        let mut out = [0u8; 8];
-        assert_eq!(d.read_at(2, &mut out), 2);
-        d.write_at(6, b"z").unwrap();
-        assert_eq!(d.bytes(), b"abcd\0\0z");
-        assert_eq!(IMAGE, *b"abcd");
-        d.truncate(2).unwrap();
-        assert_eq!(d.bytes(), b"ab");
-        assert_eq!(d.write_at(u64::MAX, b"x"), Err(EFBIG));
     }
 }

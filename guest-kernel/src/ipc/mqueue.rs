@@ -132,7 +132,7 @@ impl InodeOps for MqueueInfo {
     }
 
     /// `open(O_TRUNC)` of a queue works and leaves its messages (`simple_setattr`).
-    fn truncate(&self, _size: u64) -> KResult<()> {
+    fn truncate(&self, _inode: &Inode, _size: u64) -> KResult<()> {
         Ok(())
     }
 

@@ -22,8 +22,8 @@ use super::mmap::{
     PAGE, STACK_SIZE,
 };
 use super::page_alloc::{
-    alloc_user_page, copy_page, fill_page, get_page, is_file_page, is_zero_page, page_count,
-    put_page, zero_page,
+    alloc_user_page, copy_page, fill_page, get_page, is_dirty_page, is_file_page, is_zero_page,
+    memcpy_from_page, page_count, put_page, zero_page,
 };
 use super::rmap::{page_add_file_rmap, page_remove_rmap};
 use super::tlb::flush_tlb_page;
@@ -41,10 +41,13 @@ pub enum FaultError {
     Access,
     /// Out of memory (Linux's VM_FAULT_OOM): the OOM path, not a signal code.
     NoMemory,
+    /// A file mapping's page past the end of the file (VM_FAULT_SIGBUS): SIGBUS, BUS_ADRERR.
+    SigBus,
 }
 
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
+pub const BUS_ADRERR: i32 = 2;
 
 impl FaultError {
     /// `si_code` of the SIGSEGV this fault raises in user mode.
@@ -53,6 +56,7 @@ impl FaultError {
             FaultError::NoVma => Some(SEGV_MAPERR),
             FaultError::Access => Some(SEGV_ACCERR),
             FaultError::NoMemory => None,
+            FaultError::SigBus => Some(BUS_ADRERR),
         }
     }
 }
@@ -93,25 +97,27 @@ pub fn handle_mm_fault(
         return Err(FaultError::Access);
     }
     match mm.pgd.lookup(page) {
-        None if flags & VM_SHARED != 0 => {
-            let Some(v) = mm.vmas.vma_lookup(page) else {
-                return Err(FaultError::NoVma);
-            };
-            let (file, pgoff) = (v.file.clone(), v.pgoff_of(page));
-            let file = file.ok_or(FaultError::NoVma)?;
-            do_shared_fault(mm, page, flags, &file, pgoff)
+        None => {
+            let v = mm.vmas.vma_lookup(page).ok_or(FaultError::NoVma)?;
+            let (image, file, pgoff) = (v.image.clone(), v.file.clone(), v.pgoff_of(page));
+            let shared = flags & VM_SHARED != 0;
+            match (image, file) {
+                (Some(image), _) if shared => {
+                    do_shared_file_fault(mm, page, flags, &image, pgoff, write)
+                }
+                (Some(image), _) => do_read_file_page(mm, page, flags, &image, pgoff),
+                (None, Some(file)) if shared => do_shared_fault(mm, page, flags, &file, pgoff),
+                (None, _) if shared => Err(FaultError::NoVma),
+                (None, _) => do_anonymous_page(mm, page, flags, write),
+            }
         }
-        None => match mm.vmas.vma_lookup(page).and_then(|v| {
-            let image = v.image.clone()?;
-            Some((image, v.pgoff_of(page)))
-        }) {
-            Some((image, pgoff)) => do_read_file_page(mm, page, flags, &image, pgoff),
-            None => do_anonymous_page(mm, page, flags, write),
-        },
         // PROT_NONE left behind on an accessible VMA: put the VMA's rights back.
         Some((phys, pte)) if pte & PTE_PRESENT == 0 => {
             let mut prot = vm_get_page_prot(flags);
-            if flags & VM_SHARED == 0 && !private_page_writable(phys) {
+            let clean_shared = is_file_page(phys) && !is_dirty_page(phys);
+            if flags & VM_SHARED == 0 && !private_page_writable(phys)
+                || flags & VM_SHARED != 0 && clean_shared
+            {
                 prot &= !PTE_WRITE;
             }
             map(mm, page, phys, prot)
@@ -150,9 +156,22 @@ fn do_anonymous_page(
     Ok(())
 }
 
-/// First touch of a private file mapping (an executable's segment): the file's page from its
-/// page cache, read in if it is not there yet, mapped read-only so that a write copies it
-/// (Linux's `do_read_fault`; a write fault then takes `do_wp_page`'s copy).
+/// The page-cache page at `pgoff` of a mapped file, with a reference for the caller (Linux's
+/// `vmf->vma->vm_ops->fault`): a hole inside the file gets a page, past the end of an mmap'd
+/// file is SIGBUS.
+fn file_page(image: &FileImage, pgoff: u64) -> Result<u64, FaultError> {
+    let inode = &image.inode;
+    match inode.ops.get_page(inode, pgoff, true) {
+        Ok(Some(phys)) => Ok(phys),
+        Ok(None) => Err(FaultError::SigBus),
+        Err(crate::kernel::errno::ENOMEM) => Err(FaultError::NoMemory),
+        Err(_) => Err(FaultError::SigBus),
+    }
+}
+
+/// First touch of a private file mapping (an executable's segment, a MAP_PRIVATE mmap): the
+/// file's page from its page cache, mapped read-only so that a write copies it (Linux's
+/// `do_read_fault`; a write fault then takes `do_wp_page`'s copy).
 fn do_read_file_page(
     mm: &mut MmStruct,
     page: u64,
@@ -160,29 +179,28 @@ fn do_read_file_page(
     image: &FileImage,
     pgoff: u64,
 ) -> Result<(), FaultError> {
-    let inode = &image.inode;
     // Bytes past `file_end` (the start of `.bss` in the segment's last file page) must read
     // as zeros: such a page is this mapping's own, not the cache's.
     let from = pgoff.saturating_mul(PAGE);
     let past_end = from.saturating_add(PAGE) > image.file_end;
-    let read = |phys: u64| {
-        let data = inode.ops.file_data().map(|d| d.lock());
-        let bytes = data.as_ref().map_or(&[][..], |d| d.bytes());
-        // A file shorter than its program headers say reads as zeros where it ends.
-        let clamp = |x: u64| usize::try_from(x).unwrap_or(usize::MAX).min(bytes.len());
-        let start = clamp(from);
-        let to = from.saturating_add(PAGE).min(image.file_end);
-        fill_page(phys, 0, &bytes[start..clamp(to).max(start)]);
-    };
+    if past_end && from >= image.file_end {
+        // A segment's VMA past its last file page is zero-fill memory (never faults here).
+        return do_anonymous_page(mm, page, flags, true);
+    }
+    let cached = file_page(image, pgoff)?;
     let phys = if past_end {
-        let phys = alloc_user_page(PG_ANON, false).ok_or(FaultError::NoMemory)?;
-        read(phys);
-        phys
+        let Some(own) = alloc_user_page(PG_ANON, false) else {
+            put_page(cached);
+            return Err(FaultError::NoMemory);
+        };
+        let mut bytes = [0u8; PAGE as usize];
+        let n = (image.file_end - from) as usize;
+        memcpy_from_page(&mut bytes[..n], cached, 0);
+        fill_page(own, 0, &bytes[..n]);
+        put_page(cached);
+        own
     } else {
-        inode
-            .i_mapping
-            .find_or_read_page(inode, pgoff, read)
-            .ok_or(FaultError::NoMemory)?
+        cached
     };
     let mut prot = vm_get_page_prot(flags);
     if !past_end {
@@ -198,6 +216,35 @@ fn do_read_file_page(
         page_add_file_rmap(phys);
         mm.add_mm_counter(MM_FILEPAGES, 1);
     }
+    Ok(())
+}
+
+/// First touch of a shared file mapping (Linux's `do_shared_fault`): the cache page itself,
+/// writable once written (a write fault marks it dirty first), so every mapping and `read`
+/// see the same bytes. A read fault maps a clean page read-only: the first write through
+/// the mapping then faults again to dirty it (`do_wp_page`).
+fn do_shared_file_fault(
+    mm: &mut MmStruct,
+    page: u64,
+    flags: VmFlags,
+    image: &FileImage,
+    pgoff: u64,
+    write: bool,
+) -> Result<(), FaultError> {
+    let phys = file_page(image, pgoff)?;
+    if write {
+        image.inode.i_mapping.set_page_dirty(pgoff, phys);
+    }
+    let mut prot = vm_get_page_prot(flags);
+    if !is_dirty_page(phys) {
+        prot &= !PTE_WRITE;
+    }
+    if let Err(e) = map(mm, page, phys, prot) {
+        put_page(phys);
+        return Err(e);
+    }
+    page_add_file_rmap(phys);
+    mm.add_mm_counter(MM_FILEPAGES, 1);
     Ok(())
 }
 
@@ -223,6 +270,14 @@ fn do_shared_fault(
 fn do_wp_page(mm: &mut MmStruct, page: u64, phys: u64, flags: VmFlags) -> Result<(), FaultError> {
     let prot = vm_get_page_prot(flags);
     if flags & VM_SHARED != 0 {
+        // A shared file page written through a mapping for the first time: dirty now.
+        if let Some((image, pgoff)) = mm
+            .vmas
+            .vma_lookup(page)
+            .and_then(|v| Some((v.image.clone()?, v.pgoff_of(page))))
+        {
+            image.inode.i_mapping.set_page_dirty(pgoff, phys);
+        }
         return map(mm, page, phys, prot);
     }
     if is_zero_page(phys) {

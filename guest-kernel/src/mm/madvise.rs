@@ -110,6 +110,7 @@ impl MmStruct {
                         Err(FaultError::NoMemory) => return Err(ENOMEM),
                         Err(FaultError::Access) => return Err(EINVAL),
                         Err(FaultError::NoVma) => return Err(ENOMEM),
+                        Err(FaultError::SigBus) => return Err(EFAULT),
                     }
                 }
             }

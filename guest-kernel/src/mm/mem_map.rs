@@ -32,6 +32,11 @@ pub const PG_ACTIVE: u32 = 1 << 5;
 pub const PG_REFERENCED: u32 = 1 << 6;
 /// Part of a slab (`slub.rs`), whose metadata then lives in this entry's other fields.
 pub const PG_SLAB: u32 = 1 << 7;
+/// A page-cache page that is the only copy of its data (tmpfs; Linux's PG_swapbacked):
+/// counted in Shmem, kept on the anon lists, never dropped by reclaim (there is no swap).
+pub const PG_SWAPBACKED: u32 = 1 << 8;
+/// Written since it was read in (Linux's PG_dirty); on tmpfs it stays dirty.
+pub const PG_DIRTY: u32 = 1 << 9;
 
 /// No frame (an LRU list's end).
 pub const NO_PFN: u32 = u32::MAX;

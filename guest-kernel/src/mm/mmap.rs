@@ -275,24 +275,32 @@ impl MmStruct {
 
     /// Linux's `do_mmap` for anonymous memory; the flags have been validated by the syscall.
     pub fn do_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64) -> KResult<u64> {
-        self.mmap_region(addr, len, prot, flags, None)
+        self.mmap_region(addr, len, prot, flags, None, 0)
     }
 
-    /// `do_mmap` of a file, privately: the file's page `pgoff` at the mapping's start, read in
-    /// at fault time through the file's page cache, copied on write.
+    /// `do_mmap` of a file: the file's page `pgoff` at the mapping's start, found in the
+    /// file's page cache at fault time; privately, copied on write; shared, the cache's page
+    /// itself. A shared mapping of a file not open for writing can never be written: it is
+    /// private, read-only for good (`VM_MAYSHARE` without `VM_SHARED` or `VM_MAYWRITE`).
     pub fn do_mmap_file(
         &mut self,
         addr: u64,
         len: u64,
         prot: u64,
         flags: u64,
-        pgoff: u64,
-        image: Arc<FileImage>,
+        (pgoff, image): (u64, Arc<FileImage>),
+        may_write: bool,
     ) -> KResult<u64> {
-        if flags & MAP_TYPE != MAP_PRIVATE {
-            return Err(ENODEV);
+        let shared = flags & MAP_TYPE == MAP_SHARED;
+        if shared && prot & PROT_WRITE != 0 && !may_write {
+            return Err(EACCES);
         }
-        self.mmap_region(addr, len, prot, flags, Some((pgoff, image)))
+        let drop = if shared && !may_write {
+            VM_SHARED | VM_MAYWRITE
+        } else {
+            0
+        };
+        self.mmap_region(addr, len, prot, flags, Some((pgoff, image)), drop)
     }
 
     fn mmap_region(
@@ -302,6 +310,7 @@ impl MmStruct {
         prot: u64,
         flags: u64,
         image: Option<(u64, Arc<FileImage>)>,
+        drop_flags: VmFlags,
     ) -> KResult<u64> {
         if len == 0 {
             return Err(EINVAL);
@@ -328,6 +337,7 @@ impl MmStruct {
             MAP_PRIVATE => {}
             _ => return Err(EINVAL),
         }
+        vm_flags &= !drop_flags;
         if flags & MAP_HUGETLB != 0 {
             // No huge pages are reserved (vm.nr_hugepages = 0).
             return Err(ENOMEM);
@@ -344,7 +354,13 @@ impl MmStruct {
         if flags & MAP_FIXED != 0 {
             self.unmap_region(addr, end);
         }
-        let vma = if vm_flags & VM_SHARED != 0 {
+        let vma = if let Some((pgoff, image)) = image {
+            Vma {
+                pgoff,
+                image: Some(image),
+                ..Vma::anon(addr, end, vm_flags)
+            }
+        } else if vm_flags & VM_SHARED != 0 {
             Vma {
                 start: addr,
                 end,
@@ -352,12 +368,6 @@ impl MmStruct {
                 pgoff: 0,
                 file: Some(ShmemFile::new()),
                 image: None,
-            }
-        } else if let Some((pgoff, image)) = image {
-            Vma {
-                pgoff,
-                image: Some(image),
-                ..Vma::anon(addr, end, vm_flags)
             }
         } else {
             Vma::anon(addr, end, vm_flags)

@@ -10,7 +10,7 @@ use alloc::vec;
 
 use super::mmap::{MAP_ANONYMOUS, PAGE};
 use super::usercopy::{access_ok, copy_to_user};
-use super::vma::FileImage;
+use super::vma::{FileImage, WHOLE_FILE};
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
 
@@ -28,8 +28,7 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
         let addr = mm.lock().do_mmap(addr, len, prot, flags)?;
         return Ok(addr as i64);
     }
-    // A file, privately: read through its page cache, copied on write. Shared file mappings
-    // need the page cache to be where the file's bytes live, which it is not yet (ENODEV).
+    // A file: through its page cache (private: copied on write; shared: the cache's pages).
     let file = current()
         .files()
         .lock()
@@ -38,18 +37,24 @@ pub fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, offset: u64
         return Err(EACCES);
     }
     let inode = file.inode.clone();
-    if !inode.is_reg() || inode.ops.file_data().is_none() {
+    if !inode.is_reg() || !inode.ops.has_page_cache() {
         return Err(ENODEV);
     }
-    // Past the end of the file (as it is now) the mapping reads zeros.
+    // Past the end of the file (as it is when touched) an access is SIGBUS.
     let image = Arc::new(FileImage {
-        file_end: inode.size(),
+        file_end: WHOLE_FILE,
         inode,
+        path: Some(file.path.clone()),
     });
     let mm = mm()?;
-    let addr = mm
-        .lock()
-        .do_mmap_file(addr, len, prot, flags, offset / PAGE, image)?;
+    let addr = mm.lock().do_mmap_file(
+        addr,
+        len,
+        prot,
+        flags,
+        (offset / PAGE, image),
+        file.writable(),
+    )?;
     Ok(addr as i64)
 }
 

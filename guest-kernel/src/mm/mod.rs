@@ -8,7 +8,7 @@
 
 pub mod buddy;
 #[cfg(test)]
-mod emu;
+pub(crate) mod emu;
 pub mod fault;
 pub mod filemap;
 pub mod gfp;

@@ -28,7 +28,9 @@ use super::arch::percpu::{cpu_id, MAX_CPUS};
 use super::arch::{cpu, phys_to_virt};
 use super::buddy::{bitmap_bits, Buddy, FrameMemory, MAX_ORDER, PAGE_SIZE};
 use super::gfp::*;
-use super::mem_map::{MemMap, Page, Put, PG_ANON, PG_FILE, PG_LRU, PG_RESERVED, PG_SHMEM};
+use super::mem_map::{
+    MemMap, Page, Put, PG_ANON, PG_FILE, PG_LRU, PG_RESERVED, PG_SHMEM, PG_SWAPBACKED,
+};
 use super::memblock::RegionSet;
 use super::mmzone::*;
 use super::vmstat::{count_vm_events, mod_node_page_state, NodeStat, VmEvent};
@@ -523,11 +525,12 @@ pub fn alloc_user_page(kind: u32, zero: bool) -> Option<u64> {
     Some(phys)
 }
 
-fn account(flags: u32, delta: i64) {
+/// Count a page with `flags` in the node's counters (`delta` pages).
+pub(super) fn account(flags: u32, delta: i64) {
     if flags & PG_ANON != 0 {
         mod_node_page_state(NodeStat::AnonPages, delta);
     }
-    if flags & PG_SHMEM != 0 {
+    if flags & (PG_SHMEM | PG_SWAPBACKED) != 0 {
         mod_node_page_state(NodeStat::Shmem, delta);
     }
 }
@@ -569,6 +572,11 @@ pub fn put_page(phys: u64) {
 /// Whether the page at `phys` is (or was, while mappings still hold it) a page-cache page.
 pub fn is_file_page(phys: u64) -> bool {
     pfn_to_page(phys / PAGE_SIZE).is_some_and(|p| p.has(PG_FILE))
+}
+
+/// Whether the page at `phys` was written since it was read in (PG_DIRTY).
+pub fn is_dirty_page(phys: u64) -> bool {
+    pfn_to_page(phys / PAGE_SIZE).is_some_and(|p| p.has(super::mem_map::PG_DIRTY))
 }
 
 /// References held on the page at `phys` (Linux's `page_count`).
@@ -613,6 +621,29 @@ pub fn memcpy_from_page(dst: &mut [u8], phys: u64, offset: usize) {
             dst.len(),
         )
     };
+}
+
+/// Copy `data` into the page at `phys` at `offset` (Linux's `memcpy_to_page`): a write to a
+/// page-cache page from a kernel buffer. The caller holds a reference to the page.
+pub fn memcpy_to_page(phys: u64, offset: usize, data: &[u8]) {
+    assert!(offset + data.len() <= PAGE_SIZE as usize);
+    // SAFETY: the range lies inside one page of the direct map (checked above) that the caller
+    // holds a reference to. Mappings of the page may access it meanwhile, as in Linux.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            data.as_ptr(),
+            (phys_to_virt(phys) as *mut u8).add(offset),
+            data.len(),
+        )
+    };
+}
+
+/// Zero `len` bytes of the page at `phys` from `offset` (Linux's `zero_user_segment`): the
+/// tail of a file's last page when the file shrinks.
+pub fn zero_page_range(phys: u64, offset: usize, len: usize) {
+    assert!(offset + len <= PAGE_SIZE as usize);
+    // SAFETY: as for `memcpy_to_page`.
+    unsafe { core::ptr::write_bytes((phys_to_virt(phys) as *mut u8).add(offset), 0, len) };
 }
 
 /// Fill the page at `phys` with `data` at `offset` and zeros around it (a private file page

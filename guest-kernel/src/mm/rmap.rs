@@ -22,9 +22,9 @@ use spin::Mutex;
 use super::buddy::PAGE_SIZE;
 use super::mem_map::Page;
 use super::mmap::{MmStruct, MM_FILEPAGES};
-use super::page_alloc::{pfn_to_page, put_page};
+use super::page_alloc::{is_file_page, pfn_to_page, put_page};
 use super::tlb::flush_tlb_page;
-use super::vma::VM_EXEC;
+use super::vma::{Vma, VM_EXEC};
 use super::vmstat::{mod_node_page_state, NodeStat};
 use super::{MmRef, MmWeak};
 
@@ -66,6 +66,13 @@ pub fn page_remove_rmap(phys: u64) {
     }
 }
 
+/// Whether `v` maps the file whose cache has id `mapping`.
+fn maps_file(v: &Vma, mapping: u32) -> bool {
+    v.image
+        .as_ref()
+        .is_some_and(|i| i.inode.i_mapping.is(mapping))
+}
+
 /// Call `f(mm, va)` for each place a VMA maps index `index` of the cache with id `mapping`
 /// to the frame `phys`, in each address space not busy; returns false if one was busy.
 fn rmap_walk(phys: u64, mapping: u32, index: u64, mut f: impl FnMut(&mut MmStruct, u64)) -> bool {
@@ -79,13 +86,7 @@ fn rmap_walk(phys: u64, mapping: u32, index: u64, mut f: impl FnMut(&mut MmStruc
         let places: Vec<u64> = mm
             .vmas
             .iter()
-            .filter(|v| {
-                v.image
-                    .as_ref()
-                    .is_some_and(|i| i.inode.i_mapping.is(mapping))
-                    && index >= v.pgoff
-                    && index - v.pgoff < (v.end - v.start) / PAGE_SIZE
-            })
+            .filter(|v| maps_file(v, mapping) && index >= v.pgoff && index < v.pgoff + v.pages())
             .map(|v| v.start + (index - v.pgoff) * PAGE_SIZE)
             .collect();
         for va in places {
@@ -132,11 +133,38 @@ pub fn try_to_unmap(phys: u64) -> bool {
     }
     let index = p.index.load(Relaxed) as u64;
     rmap_walk(phys, p.mapping.load(Relaxed), index, |mm, va| {
-        mm.pgd.unmap_range(va, va + PAGE_SIZE, |_| {});
-        flush_tlb_page(mm, va);
-        mm.add_mm_counter(MM_FILEPAGES, -1);
-        page_remove_rmap(phys);
-        put_page(phys);
+        zap_file_pte(mm, va, phys)
     });
     p.mapcount.load(Relaxed) == 0
+}
+
+fn zap_file_pte(mm: &mut MmStruct, va: u64, phys: u64) {
+    mm.pgd.unmap_range(va, va + PAGE_SIZE, |_| {});
+    flush_tlb_page(mm, va);
+    mm.add_mm_counter(MM_FILEPAGES, -1);
+    page_remove_rmap(phys);
+    put_page(phys);
+}
+
+/// Take the pages of the file whose cache has id `mapping`, from page `index` on, out of every
+/// page table (Linux's `unmap_mapping_range`), waiting for busy address spaces: the file
+/// shrank. Private copies made by writes stay. Call with no mm lock held.
+pub fn unmap_mapping_range(mapping: u32, index: u64) {
+    let mms: Vec<MmRef> = MMLIST.lock().iter().filter_map(Weak::upgrade).collect();
+    for mm in mms {
+        let mut mm = mm.inner.lock();
+        let ranges: Vec<(u64, u64)> = mm
+            .vmas
+            .iter()
+            .filter(|v| maps_file(v, mapping) && v.pgoff + v.pages() > index)
+            .map(|v| (v.start + index.saturating_sub(v.pgoff) * PAGE_SIZE, v.end))
+            .collect();
+        for (start, end) in ranges {
+            for va in (start..end).step_by(PAGE_SIZE as usize) {
+                if let Some((phys, _)) = mm.pgd.lookup(va).filter(|&(p, _)| is_file_page(p)) {
+                    zap_file_pte(&mut mm, va, phys);
+                }
+            }
+        }
+    }
 }

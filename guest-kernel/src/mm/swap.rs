@@ -24,7 +24,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use spin::Mutex;
 
 use super::buddy::PAGE_SIZE;
-use super::mem_map::{Page, NO_PFN, PG_ACTIVE, PG_FILE, PG_LRU, PG_REFERENCED};
+use super::mem_map::{Page, NO_PFN, PG_ACTIVE, PG_FILE, PG_LRU, PG_REFERENCED, PG_SWAPBACKED};
 use super::page_alloc::{pfn_to_page, put_page};
 use super::vmstat::{count_vm_events, VmEvent};
 
@@ -39,8 +39,11 @@ pub enum LruList {
 pub const NR_LRU_LISTS: usize = 4;
 
 impl LruList {
+    /// The list for a page with `flags`: swap-backed cache pages (tmpfs) go with anonymous
+    /// memory (Linux's `folio_is_file_lru`).
     pub fn of(flags: u32) -> LruList {
-        match (flags & PG_FILE != 0, flags & PG_ACTIVE != 0) {
+        let file = flags & (PG_FILE | PG_SWAPBACKED) == PG_FILE;
+        match (file, flags & PG_ACTIVE != 0) {
             (false, false) => LruList::InactiveAnon,
             (false, true) => LruList::ActiveAnon,
             (true, false) => LruList::InactiveFile,
@@ -115,6 +118,22 @@ pub fn lru_cache_add(phys: u64) {
         p.set_flags(PG_LRU);
         lru.add(pfn, p, LruList::of(flags));
     }
+}
+
+/// Set `flags` on a page, moving it to the list they name if it is on one (a clean cache
+/// page becoming swap-backed moves to the anon lists).
+pub fn lru_set_flags(phys: u64, flags: u32) {
+    let pfn = (phys / PAGE_SIZE) as u32;
+    let Some(p) = pfn_to_page(pfn as u64) else {
+        return;
+    };
+    let mut lru = LRU_LOCK.lock();
+    let old = p.flags.load(Relaxed);
+    if old & PG_LRU != 0 {
+        lru.del(p, LruList::of(old));
+        lru.add(pfn, p, LruList::of(old | flags));
+    }
+    p.set_flags(flags);
 }
 
 /// Take a page that is being freed off its list (`__page_cache_release`).

@@ -107,20 +107,17 @@ pub fn task_mem(out: &mut String, m: &TaskMem) {
 impl MmStruct {
     /// `/proc/<pid>/maps`: one line per VMA in Linux's format, `[heap]` and `[stack]` named
     /// as Linux names them, shared memory by its file (`/dev/zero (deleted)`,
-    /// `/SYSV<key> (deleted)`), the program's
-    /// segments by `exe_name` (its path as the reader sees it).
-    pub fn proc_maps(&self, out: &mut String, exe_name: Option<&str>) {
-        let exe = self.exe_file.as_ref().and_then(|p| p.inode().ok());
+    /// `/SYSV<key> (deleted)`), file mappings (the program's segments, mmap'd files) by
+    /// their path as a reader with root `root` sees it (Linux's `d_path`).
+    pub fn proc_maps(&self, out: &mut String, root: Option<&crate::fs::namespace::Path>) {
         for v in self.vmas.iter() {
-            let of_exe = |i: &alloc::sync::Arc<super::vma::FileImage>| {
-                exe.as_ref()
-                    .is_some_and(|e| alloc::sync::Arc::ptr_eq(e, &i.inode))
+            let file_name = match (&v.file, v.image.as_ref().and_then(|i| i.path.as_ref())) {
+                (Some(f), _) => Some(f.name()),
+                (None, Some(p)) => root.map(|root| crate::fs::namespace::d_path(p, root)),
+                (None, None) => None,
             };
-            let shm_name = v.file.as_ref().map(|f| f.name());
-            let name = if shm_name.is_some() {
-                shm_name.as_deref()
-            } else if v.image.as_ref().is_some_and(of_exe) {
-                exe_name
+            let name = if file_name.is_some() {
+                file_name.as_deref()
             } else if v.start <= self.brk && v.end >= self.start_brk {
                 Some("[heap]")
             } else if v.start <= self.start_stack && v.end >= self.start_stack {

@@ -48,15 +48,19 @@ pub const VM_ACCESS_FLAGS: VmFlags = VM_READ | VM_WRITE | VM_EXEC;
 /// mappings will join it when there is a page cache.
 pub type VmFile = Arc<ShmemFile>;
 
-/// A private mapping of a regular file's bytes (an executable's segments): pages are read
-/// in at the first fault, each a private copy, so a program touches only what it runs.
-/// Without a page cache the copies are not shared between processes.
+/// A mapping of a regular file through its page cache: an executable's segments, or mmap
+/// of a file (private: copied on write; shared: the cache pages themselves).
 pub struct FileImage {
     pub inode: Arc<crate::fs::inode::Inode>,
-    /// File offset at which the mapped bytes end (a segment's `p_offset + p_filesz`): past it,
-    /// pages read as zeros (the start of `.bss`).
+    /// The name it was mapped by (`vm_file`'s path), for /proc/<pid>/maps.
+    pub path: Option<crate::fs::namespace::Path>,
+    /// File offset at which the mapped bytes end: for a segment, `p_offset + p_filesz` (past
+    /// it, pages read as zeros: the start of `.bss`); for mmap, [`WHOLE_FILE`].
     pub file_end: u64,
 }
+
+/// A `FileImage::file_end` that follows the file: up to its size when faulted, SIGBUS past.
+pub const WHOLE_FILE: u64 = u64::MAX;
 
 #[derive(Clone)]
 pub struct Vma {

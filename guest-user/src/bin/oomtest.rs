@@ -3,10 +3,11 @@
 //! 0) or `oomtest: some checks FAILED` (exit 1).
 //!
 //! - `cat FILE...`: print files (the initramfs has no `cat`).
-//! - `pagecache`: write files into tmpfs worth 55% of MemFree, then map and read them all:
-//!   their page cache cannot all fit beside them, so kswapd0 must reclaim the older pages.
-//!   Checks pgscan_kswapd/pgsteal_kswapd grew, kswapd0 exists, and the files still read back
-//!   right.
+//! - `pagecache`: write files into tmpfs worth 55% of MemFree (their pages are the only copy
+//!   of the data: Shmem, never reclaimed), then map and read every program in /bin: their
+//!   clean page cache, read in from the initramfs image, cannot all fit beside the files, so
+//!   kswapd0 must reclaim the older pages. Checks pgscan_kswapd/pgsteal_kswapd grew, kswapd0
+//!   exists, and the files and programs still read back right.
 //! - `oom`: a child protected with oom_score_adj -1000 takes 60% of MemFree, then another
 //!   allocates and touches memory without bound. Checks the hog (not the bigger, protected
 //!   child) dies of SIGKILL, oom_kill grew, the protected child lives on, and MemFree comes
@@ -111,37 +112,40 @@ fn pagecache(r: &mut Report) {
         }
     }
     let (scan0, steal0) = (vmstat("pgscan_kswapd"), vmstat("pgsteal_kswapd"));
+    let mut programs: Vec<(String, u64)> = fs::read_dir("/bin")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().display().to_string())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p, 0))
+        .collect();
+    programs.sort();
+    for (path, sum) in programs.iter_mut() {
+        *sum = mapped_sum(path).unwrap_or(u64::MAX);
+    }
     let mut good = true;
-    {
-        for i in 0..files {
-            let f = fs::File::open(format!("/tmp/pc/{i}")).unwrap();
-            // SAFETY: a private read-only mapping of the file, unmapped below.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    file_size,
-                    libc::PROT_READ,
-                    libc::MAP_PRIVATE,
-                    f.as_raw_fd(),
-                    0,
-                )
-            } as *const u8;
-            if p as isize == -1 {
-                good = false;
-                continue;
-            }
-            for off in (0..file_size).step_by(P) {
-                // SAFETY: inside the mapping.
-                good &= unsafe { p.add(off).read_volatile() } == (i % 251) as u8;
-            }
-            // SAFETY: our mapping.
-            unsafe { libc::munmap(p as *mut _, file_size) };
-        }
+    for i in 0..files {
+        let want = (i % 251) as u8;
+        let back = fs::read(format!("/tmp/pc/{i}")).unwrap_or_default();
+        good &= back.len() == file_size && back.iter().all(|&b| b == want);
     }
     r.check(
-        "mapped files read back right",
+        "tmpfs files read back right",
         good,
         format!("{files} files of {file_size}"),
+    );
+    // The programs' pages read in again from the image after reclaim: the same bytes.
+    let again = programs
+        .iter()
+        .filter(|(path, sum)| mapped_sum(path) != Some(*sum))
+        .count();
+    r.check(
+        "mapped programs read back right",
+        again == 0 && programs.len() > 5,
+        format!("{} programs, {again} differ", programs.len()),
     );
     // kswapd0 works on after the last allocation asked it to.
     std::thread::sleep(Duration::from_millis(500));
@@ -161,6 +165,38 @@ fn pagecache(r: &mut Report) {
         format!("{task:?}"),
     );
     let _ = fs::remove_dir_all("/tmp/pc");
+}
+
+/// A checksum of `path`'s bytes read through a private mapping (every page touched).
+fn mapped_sum(path: &str) -> Option<u64> {
+    let f = fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len() as usize;
+    if len == 0 {
+        return Some(0);
+    }
+    // SAFETY: a private read-only mapping of the file, unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    } as *const u8;
+    if p as isize == -1 {
+        return None;
+    }
+    // SAFETY: `len` bytes of the file are mapped at `p`.
+    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
+    let sum = bytes
+        .iter()
+        .step_by(61)
+        .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+    // SAFETY: our mapping.
+    unsafe { libc::munmap(p as *mut _, len) };
+    Some(sum)
 }
 
 fn fork() -> i32 {

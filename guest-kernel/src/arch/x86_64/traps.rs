@@ -137,6 +137,7 @@ fn page_fault(frame: &mut TrapFrame) {
     }
     let mm = crate::kernel::task::try_current().and_then(|t| t.mm());
     let mut code = fault::SEGV_MAPERR;
+    let mut sig = signal::SIGSEGV;
     if let Some(mm) = mm {
         let result = fault::handle_mm_fault(&mut mm.lock(), addr, write, frame.error_code & 1 != 0);
         // The mm lock is released: a kswapd wake-up the fault's allocations asked for can go.
@@ -155,11 +156,18 @@ fn page_fault(frame: &mut TrapFrame) {
                 crate::mm::oom_kill::pagefault_out_of_memory();
                 return;
             }
-            Err(e) => code = e.si_code().unwrap_or(code),
+            Err(e) => {
+                code = e.si_code().unwrap_or(code);
+                sig = if e == fault::FaultError::SigBus {
+                    signal::SIGBUS
+                } else {
+                    signal::SIGSEGV
+                };
+            }
         }
     }
     if user {
-        signal::force_sig_fault(signal::SIGSEGV, code, addr);
+        signal::force_sig_fault(sig, code, addr);
         return;
     }
     if crate::mm::usercopy::fixup(frame) {

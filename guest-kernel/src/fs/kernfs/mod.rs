@@ -232,7 +232,7 @@ impl InodeOps for KernfsInode {
     }
 
     /// `echo 1 > attr` opens with O_TRUNC: nothing to truncate.
-    fn truncate(&self, _size: u64) -> KResult<()> {
+    fn truncate(&self, _inode: &Inode, _size: u64) -> KResult<()> {
         Ok(())
     }
 

@@ -185,13 +185,9 @@ fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode
                 let mut out = alloc::string::String::new();
                 if let Some(mm) = t.mm() {
                     let mm = mm.lock();
-                    // The program's path as the reader sees it (Linux's `d_path` from its root).
+                    // Files' paths as the reader sees them (Linux's `d_path` from its root).
                     let root = crate::kernel::task::current().fs().lock().root.clone();
-                    let exe = mm
-                        .exe_file
-                        .as_ref()
-                        .map(|p| crate::fs::namespace::d_path(p, &root));
-                    mm.proc_maps(&mut out, exe.as_deref());
+                    mm.proc_maps(&mut out, Some(&root));
                 }
                 out.into_bytes()
             }),

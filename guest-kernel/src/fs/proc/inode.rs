@@ -71,7 +71,7 @@ impl InodeOps for ProcFile {
         }))
     }
 
-    fn truncate(&self, _size: u64) -> KResult<()> {
+    fn truncate(&self, _inode: &Inode, _size: u64) -> KResult<()> {
         Ok(()) // `echo x > /proc/sys/...` opens with O_TRUNC
     }
 

@@ -17,6 +17,7 @@ mod dirs;
 mod efault;
 mod fds;
 mod files;
+mod mapping;
 mod perms;
 mod pipes;
 mod poll;
@@ -44,6 +45,22 @@ const CHECKS: &[NamedCheck] = &[
     ("open_dir_for_write", files::open_dir_for_write),
     ("unlink_while_open", files::unlink_while_open),
     ("cloexec_on_exec", files::cloexec_on_exec),
+    (
+        "shared_map_and_read_write",
+        mapping::shared_map_and_read_write,
+    ),
+    (
+        "shared_map_two_processes",
+        mapping::shared_map_two_processes,
+    ),
+    ("msync_args", mapping::msync_args),
+    ("sigbus_past_eof", mapping::sigbus_past_eof),
+    ("sparse_file_holes", mapping::sparse_file_holes),
+    ("big_file_counted_once", mapping::big_file_counted_once),
+    (
+        "shared_map_needs_write_access",
+        mapping::shared_map_needs_write_access,
+    ),
     ("mkdir_rmdir", dirs::mkdir_rmdir),
     ("at_calls_with_dirfd", dirs::at_calls_with_dirfd),
     ("readdir_listing", dirs::readdir_listing),
