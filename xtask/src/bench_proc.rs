@@ -486,7 +486,7 @@ mod tests {
     /// The rows here are procbench's, in its order.
     #[test]
     fn rows_are_procbenchs() {
-        let src = include_str!("../../guest-user/src/bin/procbench.rs");
+        let src = include_str!("../../guest-user/src/bin/procbench/main.rs");
         let table = src
             .split_once("const ROWS: &[(&str, Row)] = &[")
             .and_then(|(_, rest)| rest.split_once("];"))
