@@ -499,9 +499,21 @@ fn workqueue_items_run_on_kworkers() {
         .lines()
         .filter_map(|l| l.strip_prefix("@ran["))
         .collect();
-    assert!(!ran.is_empty(), "{}", t.output);
     assert!(
-        ran.iter().all(|l| l.starts_with("kworker/")),
+        ran.iter().any(|l| l.starts_with("kworker/")),
+        "{}",
+        t.output
+    );
+    // Besides kworkers, only a WQ_MEM_RECLAIM workqueue's rescuer (a kthread named after its
+    // workqueue, as in Linux) may run items: it does when a slow machine delays new workers.
+    let queued: Vec<&str> = t
+        .output
+        .lines()
+        .filter_map(|l| l.strip_prefix("@queued[")?.split(']').next())
+        .collect();
+    assert!(
+        ran.iter().all(|l| l.starts_with("kworker/")
+            || queued.iter().any(|wq| l.starts_with(&format!("{wq}]")))),
         "{}",
         t.output
     );
