@@ -239,10 +239,10 @@ pub(crate) fn sparse_file_holes() -> Check {
     pass()
 }
 
-/// A 10 MiB file's pages are counted once (Shmem) and mapping it shares them: no second copy.
+/// A 4 MiB file's pages are counted once (Shmem) and mapping it shares them: no second copy.
 pub(crate) fn big_file_counted_once() -> Check {
     let dir = Scratch::new("big")?;
-    let len = 10 << 20;
+    let len = 4 << 20;
     let (shmem0, cached0) = (meminfo_kb("Shmem"), meminfo_kb("Cached"));
     let path = dir.file("f", &vec![7u8; len])?;
     let (shmem1, cached1) = (meminfo_kb("Shmem"), meminfo_kb("Cached"));
