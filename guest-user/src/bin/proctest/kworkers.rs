@@ -134,13 +134,13 @@ fn look_at_kworkers() -> Check {
     pass_with(format_args!("{} kworkers on {cpus} CPUs", all.len()))
 }
 
+/// How long `kworker_comm` looks for every CPU's `-events` worker.
+const EVENTS_WITHIN: Duration = Duration::from_secs(30);
+
 /// After running items, /proc/<pid>/stat, comm and status name a worker with the workqueue it
 /// served (`kworker/1:0-events`), while its own name stays short. `vmstat_update` runs on
 /// `mm_percpu_wq` by itself (we make counters move); vm.stat_refresh runs an item on every
 /// CPU's `events` pool and returns when all have run.
-/// How long `kworker_comm` looks for every CPU's `-events` worker.
-const EVENTS_WITHIN: Duration = Duration::from_secs(30);
-
 pub(crate) fn kworker_comm() -> Check {
     let cpus = nr_cpus()?;
     let start = Instant::now();
@@ -161,9 +161,11 @@ pub(crate) fn kworker_comm() -> Check {
     }
     ensure!(mm_percpu_wq, "no kworker/N:M-mm_percpu_wq in 10 s");
     let after_mm = start.elapsed();
-    // A worker's name shows the last workqueue it ran, and each CPU's vmstat_update renames
-    // it back every second: seeing `-events` needs the read to land between the two, which on
-    // a loaded host (emulated kernel code, VMs in parallel) took up to 13 s.
+    // A worker's name shows the last workqueue it ran, and each CPU's vmstat_update would
+    // rename it back every second: on a loaded host (emulated kernel code, VMs in parallel)
+    // reading every kworker's names took longer than that. A long stat_interval keeps
+    // vmstat_update away while we look.
+    let _interval = StatInterval::raise()?;
     let mut events = vec![false; cpus];
     while start.elapsed() < after_mm + EVENTS_WITHIN {
         stat_refresh()?;
@@ -240,10 +242,7 @@ fn stat_refresh() -> Result<(), Fail> {
 /// vm.stat_interval raised the periodic folding stays away: a few shared pages show in
 /// /proc/vmstat only after the refresh.
 pub(crate) fn vmstat_fold() -> Check {
-    const INTERVAL: &str = "/proc/sys/vm/stat_interval";
-    let old = std::fs::read_to_string(INTERVAL).ctx("reading vm.stat_interval")?;
-    ensure!(old == "1\n", "vm.stat_interval is {old:?}, want 1 (second)");
-    std::fs::write(INTERVAL, "60").ctx("raising vm.stat_interval")?;
+    let interval = StatInterval::raise()?;
     // The timers armed with the old interval fire once more (rounded to a whole second);
     // on a loaded host their items may run late: a fold that slips in is retried.
     sys::sleep(Duration::from_millis(2000));
@@ -255,8 +254,38 @@ pub(crate) fn vmstat_fold() -> Check {
         sys::sleep(Duration::from_millis(500));
         result = fold_shared_pages();
     }
-    std::fs::write(INTERVAL, old.trim()).ctx("restoring vm.stat_interval")?;
+    interval.restore()?;
     result
+}
+
+/// vm.stat_interval raised from its default second to a minute while this lives, so that the
+/// periodic `vmstat_update` stays out of a check's way; put back when dropped.
+struct StatInterval {
+    restored: bool,
+}
+
+impl StatInterval {
+    const PATH: &'static str = "/proc/sys/vm/stat_interval";
+
+    fn raise() -> Result<Self, Fail> {
+        let old = std::fs::read_to_string(Self::PATH).ctx("reading vm.stat_interval")?;
+        ensure!(old == "1\n", "vm.stat_interval is {old:?}, want 1 (second)");
+        std::fs::write(Self::PATH, "60").ctx("raising vm.stat_interval")?;
+        Ok(Self { restored: false })
+    }
+
+    fn restore(mut self) -> Result<(), Fail> {
+        self.restored = true;
+        std::fs::write(Self::PATH, "1").ctx("restoring vm.stat_interval")
+    }
+}
+
+impl Drop for StatInterval {
+    fn drop(&mut self) {
+        if !self.restored {
+            let _ = std::fs::write(Self::PATH, "1");
+        }
+    }
 }
 
 fn fold_shared_pages() -> Check {
