@@ -619,6 +619,12 @@ fn a_removed_probe_leaves_the_text_as_the_elf_has_it() {
     let mut while_attached = [0u8; 5];
     let status = std::thread::scope(|s| {
         s.spawn(|| {
+            // Attaching may take a while on a loaded host: the window starts once the probe
+            // is in, and lasts long enough for `schedule` to be called.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while at_schedule()[0] != 0xe8 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             std::thread::sleep(Duration::from_millis(1200));
             while_attached = at_schedule();
             detach.store(true, std::sync::atomic::Ordering::Release);
