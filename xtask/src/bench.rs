@@ -238,8 +238,10 @@ pub enum Section {
     Boot,
     /// The process and scheduler rows (`procbench`): ours and Linux under QEMU TCG.
     Proc,
-    /// The tracing rows on our VMM.
+    /// The tracing rows on our VMM, then the instruction counts under QEMU TCG.
     Trace,
+    /// Only the tracing instruction counts (tracepoints, kfunc) under QEMU TCG.
+    TraceInsns,
 }
 
 pub fn run(runs: usize, only: Option<Section>) -> Result<()> {
@@ -254,6 +256,8 @@ pub fn run(runs: usize, only: Option<Section>) -> Result<()> {
     }
     if wanted(Section::Trace) {
         crate::bench_trace::run(&a, runs)?;
+    }
+    if wanted(Section::Trace) || only == Some(Section::TraceInsns) {
         crate::bench_tracepoint::print(&crate::bench_tracepoint::measure(&a.kernel, &a.initramfs)?);
         crate::bench_kfunc::print(&crate::bench_kfunc::measure(&a.kernel, &a.initramfs)?);
     }

@@ -28,11 +28,20 @@
 //! its COMM records). The guest writes a new one when a task's identity changes (rename, exec,
 //! setuid, reparenting), and the host asks for one by writing [`TASK_UNKNOWN`] into
 //! `RingHeader::task` when it attaches.
+//!
+//! The producer's fast path does not compare tasks per record, nor read the event's control
+//! byte again: it only checks `head + size <= RingHeader::limit`. Whatever makes the ring's
+//! task stale (a context switch to another task, [`TASK_UNKNOWN`] from the host or
+//! `forget_task`), or asks for more than a plain record ([`Control::slow`]), also zeroes
+//! `limit`, which sends the next record down the slow path that writes the `TaskInfo` and
+//! looks at the control byte. The host does that by
+//! storing `task`, a full fence, then `limit`; the producer sets a new limit with an atomic
+//! swap (a full fence) and then looks at `task` again, so one of the two sees the other.
 
 /// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
 pub const VIRTIO_ID_TRACE: u32 = 0x5754;
 /// Version of this module's layouts; the host refuses an area with another.
-pub const TRACE_ABI_VERSION: u32 = 3;
+pub const TRACE_ABI_VERSION: u32 = 4;
 /// `AreaHeader::magic`.
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
@@ -118,6 +127,11 @@ pub struct Control {
     pub filter_pid: u32,
     /// Record only on this CPU plus one (0: all).
     pub filter_cpu: u32,
+    /// Non-zero while any enabled event's byte asks for more than [`CONTROL_ON`]: the
+    /// producer's fast path reads no control byte (the tracepoint site tested it for zero), so
+    /// the host sends every record down the slow path, which does, by this word and a zeroed
+    /// `RingHeader::limit` (see the module comment).
+    pub slow: u32,
 }
 
 impl Control {
@@ -126,6 +140,7 @@ impl Control {
             enabled: [0; MAX_EVENTS],
             filter_pid: 0,
             filter_cpu: 0,
+            slow: 0,
         }
     }
 }
@@ -141,6 +156,7 @@ pub mod control {
     pub const ENABLED: u64 = 0;
     pub const FILTER_PID: u64 = super::MAX_EVENTS as u64;
     pub const FILTER_CPU: u64 = FILTER_PID + 4;
+    pub const SLOW: u64 = FILTER_CPU + 4;
 }
 
 /// [`RingHeader::task`] asking the producer for a [`TaskInfo`] record before its next record.
@@ -156,7 +172,10 @@ pub struct RingHeader {
     /// [`TASK_UNKNOWN`] (written by the host when it attaches, by the guest when that task's
     /// identity changes).
     pub task: u64,
-    _pad0: [u64; 6],
+    /// How far the producer's `head` may move before it must look at `tail`, the wrap and
+    /// `task` again (guest; the host writes 0 to send it down its slow path).
+    pub limit: u64,
+    _pad0: [u64; 5],
     /// Bytes ever consumed (host).
     pub tail: u64,
     _pad1: [u64; 7],
@@ -169,7 +188,8 @@ impl RingHeader {
         RingHeader {
             head: 0,
             task: TASK_UNKNOWN,
-            _pad0: [0; 6],
+            limit: 0,
+            _pad0: [0; 5],
             tail: 0,
             _pad1: [0; 7],
             lost: 0,
@@ -187,6 +207,7 @@ impl Default for RingHeader {
 pub mod ring {
     pub const HEAD: u64 = 0;
     pub const TASK: u64 = 8;
+    pub const LIMIT: u64 = 16;
     pub const TAIL: u64 = 64;
     pub const LOST: u64 = 128;
 }
@@ -467,8 +488,10 @@ mod tests {
             core::mem::offset_of!(Control, filter_cpu) as u64,
             control::FILTER_CPU
         );
+        assert_eq!(core::mem::offset_of!(Control, slow) as u64, control::SLOW);
         assert_eq!(core::mem::offset_of!(RingHeader, tail) as u64, ring::TAIL);
         assert_eq!(core::mem::offset_of!(RingHeader, task) as u64, ring::TASK);
+        assert_eq!(core::mem::offset_of!(RingHeader, limit) as u64, ring::LIMIT);
         assert_eq!(core::mem::size_of::<TaskInfo>(), 40);
         assert_eq!(core::mem::offset_of!(RingHeader, lost) as u64, ring::LOST);
         assert!(core::mem::size_of::<AreaHeader>() <= 4096);

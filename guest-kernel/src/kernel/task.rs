@@ -92,6 +92,36 @@ impl TaskComm {
     }
 }
 
+/// A task's `prio` kept beside its pid in one word, `pid | prio << 32`: the scheduler
+/// tracepoints copy both fields (Linux's `pid`, `prio` pairs) with one load and one store.
+pub struct PidPrio(AtomicU64);
+
+impl PidPrio {
+    pub const fn new(pid: Pid, prio: i32) -> Self {
+        PidPrio(AtomicU64::new(Self::word(pid, prio)))
+    }
+
+    const fn word(pid: Pid, prio: i32) -> u64 {
+        pid as u32 as u64 | (prio as u32 as u64) << 32
+    }
+
+    pub fn load(&self, order: Ordering) -> i32 {
+        (self.0.load(order) >> 32) as i32
+    }
+
+    /// Only the prio changes (the pid is the task's for life).
+    pub fn store(&self, prio: i32, order: Ordering) {
+        let pid = self.0.load(Ordering::Relaxed) as u32 as Pid;
+        self.0.store(Self::word(pid, prio), order);
+    }
+
+    /// Both, as the word `pid | prio << 32`.
+    #[inline(always)]
+    pub fn pair(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 pub struct Task {
     pub pid: Pid,
     /// Thread-group id: the leader's pid.
@@ -128,7 +158,7 @@ pub struct Task {
     pub ppid: AtomicI32,
     /// `se.prio()` (Linux's `prio`), kept in step by whoever changes the scheduling policy or
     /// nice value, for readers that can't take `se`'s lock: tracepoints.
-    pub prio: AtomicI32,
+    pub prio: PidPrio,
     pub mm: Mutex<Option<MmRef>>,
     pub files: Mutex<Arc<Mutex<FdTable>>>,
     pub fs: Mutex<Arc<Mutex<FsStruct>>>,

@@ -354,7 +354,9 @@ pub fn wake_up_new_task(p: &Arc<Task>) {
     check_preempt_curr(&mut rq, p);
 }
 
-/// The main scheduler function: pick the next task on this CPU and switch to it.
+/// The main scheduler function: pick the next task on this CPU and switch to it. Never
+/// inlined, as Linux's is not: `kfunc:schedule` must see every call.
+#[inline(never)]
 pub fn schedule() {
     let irqs_were_on = cpu::interrupts_enabled();
     cpu::interrupts_disable();
@@ -444,7 +446,16 @@ fn __schedule() {
     // task that never comes back (it died) leaks nothing.
     let (prev, next) = unsafe { (&*prev_p, &*next_p) };
     // Still in `prev`'s context, as Linux's tracepoint is: the record is `prev`'s.
-    crate::trace::trace_sched_switch(prev, next, if voluntary { state & 0xff } else { 0 });
+    crate::trace::trace_sched_switch(
+        prev,
+        next,
+        if voluntary {
+            u64::from(state & 0xff)
+        } else {
+            0
+        },
+    );
+    crate::trace::ring::switch_task(next_p as u64);
     percpu::set_current_task(next_p as u64);
     percpu::set_kernel_stack(next.stack_top());
     // SAFETY: interrupts are off, `prev` is running here, and `next` is not running anywhere

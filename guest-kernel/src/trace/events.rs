@@ -22,46 +22,71 @@ macro_rules! tracepoint {
     // `=> { payload }`: built only once the record has its place in the ring.
     ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $(, $frame:ident)? => $body:block) => {
         tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, $($frame)?,
-            |$($frame)?| (&[], || $body));
+            fast: |$($frame)?| super::ring::try_emit::<$ev>(&[], || $body),
+            slow: |$($frame)?| (&[], $body));
+    };
+    // `fill { field: value, pid + prio: pair, .. }`: each value read and stored into the ring
+    // in turn; a pair of adjacent i32 fields as one u64 (`PidPrio::pair`).
+    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ident fill { $($field:ident $(+ $field2:ident)?: $val:expr),* $(,)? }) => {
+        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, ,
+            fast: | | super::ring::try_fill::<$ev>(|w| { $( put!(w, $ev, $field $(+ $field2)?, $val); )* }),
+            slow: | | (&[], super::ring::Payload::<$ev>::build(|w| { $( put!(w, $ev, $field $(+ $field2)?, $val); )* })));
     };
     // `{ (payload, extra) }`: with variable-length bytes, whose length sizes the record.
     ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $(, $frame:ident)? $body:block) => {
         tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, $($frame)?,
-            |$($frame)?| { let (payload, extra): ($ev, &[u8]) = $body; (extra, move || payload) });
+            fast: |$($frame)?| { let (payload, extra): ($ev, &[u8]) = $body; super::ring::try_emit::<$ev>(extra, move || payload) },
+            slow: |$($frame)?| { let (payload, extra): ($ev, &[u8]) = $body; (extra, payload) });
     };
-    (@define $(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ev:ty, $($frame:ident)?, |$($f:ident)?| $make:expr) => {
+    (@define $(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ev:ty, $($frame:ident)?,
+        fast: |$($f:ident)?| $fast:expr, slow: |$($g:ident)?| $slow:expr) => {
         $(#[$m])*
         #[inline(always)]
         pub fn $name($($arg: $ty),*) {
+            // No entry NOP: a record function is never probed (the host refuses `trace::`),
+            // and the NOP would be one more instruction per hit.
             #[cold]
             #[inline(never)]
+            #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
             fn record($($arg: $ty),*) {
                 $(let $f = crate::arch::stacktrace::frame_pointer();)?
-                let (extra, payload) = $make;
-                if !super::ring::try_emit::<$ev>(extra, payload) {
-                    // This frame's return address is the site: `kstack` starts there.
-                    record_slow(crate::arch::stacktrace::frame_pointer(), $($arg),*);
+                if !$fast {
+                    // This frame's return address is the site: `kstack` starts there. Last,
+                    // so that the arguments stay in their registers for the tail call.
+                    record_slow($($arg,)* crate::arch::stacktrace::frame_pointer());
                 }
             }
             #[cold]
             #[inline(never)]
-            fn record_slow(frame: u64, $($arg: $ty),*) {
-                $(let $f = frame;)?
+            fn record_slow($($arg: $ty,)* frame: u64) {
+                $(let $g = frame;)?
                 // Most often only the task changed: describe it, then the fast path again.
-                if super::ring::describe_current::<$ev>() {
-                    let (extra, payload) = $make;
-                    if super::ring::try_emit::<$ev>(extra, payload) {
-                        return;
-                    }
+                if super::ring::describe_current::<$ev>() && $fast {
+                    return;
                 }
-                let (extra, payload) = $make;
-                let payload: $ev = payload();
+                let (extra, payload): (&[u8], $ev) = $slow;
                 super::ring::emit(&payload, extra, super::ring::StackStart::frame(frame));
             }
             if super::enabled(<$ev as abi::trace::Event>::ID) {
                 record($($arg),*);
             }
         }
+    };
+}
+
+/// One field of a `fill` payload (see `tracepoint!`).
+macro_rules! put {
+    ($w:ident, $ev:ident, $field:ident, $val:expr) => {
+        $w.put(core::mem::offset_of!($ev, $field), $val, |e| &e.$field)
+    };
+    ($w:ident, $ev:ident, $field:ident + $field2:ident, $val:expr) => {
+        $w.put_pair(
+            core::mem::offset_of!($ev, $field),
+            core::mem::offset_of!($ev, $field2),
+            $val,
+            |e| &e.$field,
+            |e| &e.$field2,
+        )
     };
 }
 
@@ -77,28 +102,28 @@ fn comm(t: &Task) -> Comm {
 
 tracepoint! {
     /// `prev_state` is the state `prev` sleeps in (0 when it was preempted).
-    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u32) -> SchedSwitch => {
-        SchedSwitch {
-            prev_comm: comm(prev),
-            prev_pid: prev.pid,
-            prev_prio: prio(prev),
-            prev_state: prev_state as i64,
-            next_comm: comm(next),
-            next_pid: next.pid,
-            next_prio: prio(next),
-        }
+    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u64) -> SchedSwitch fill {
+        prev_comm: comm(prev),
+        prev_pid + prev_prio: prev.prio.pair(),
+        prev_state: prev_state as i64,
+        next_comm: comm(next),
+        next_pid + next_prio: next.prio.pair(),
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_wakeup(p: &Task, target_cpu: usize) -> SchedWakeup => {
-        SchedWakeup { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }
+    pub fn trace_sched_wakeup(p: &Task, target_cpu: usize) -> SchedWakeup fill {
+        comm: comm(p),
+        pid + prio: p.prio.pair(),
+        target_cpu: target_cpu as i32,
     }
 }
 
 tracepoint! {
-    pub fn trace_sched_wakeup_new(p: &Task, target_cpu: usize) -> SchedWakeupNew => {
-        SchedWakeupNew { comm: comm(p), pid: p.pid, prio: prio(p), target_cpu: target_cpu as i32 }
+    pub fn trace_sched_wakeup_new(p: &Task, target_cpu: usize) -> SchedWakeupNew fill {
+        comm: comm(p),
+        pid + prio: p.prio.pair(),
+        target_cpu: target_cpu as i32,
     }
 }
 

@@ -104,7 +104,12 @@ extern "C" fn ftrace_handler(regs: &mut FtraceRegs, mode: u64) {
     if !ftrace::recursion_trylock() {
         return;
     }
-    if mode & FTRACE_ENTRY != 0 && !super::ring::try_emit(&[], || entry_record(regs)) {
+    // The ring's fast path reads no control byte (a tracepoint site tests it): this is the
+    // site.
+    if mode & FTRACE_ENTRY != 0
+        && super::enabled(FtraceFunction::ID)
+        && !super::ring::try_emit(&[], || entry_record(regs))
+    {
         entry_slow(regs);
     }
     if mode & FTRACE_RETURN != 0 && super::enabled(FtraceFuncgraphExit::ID) {
@@ -177,7 +182,10 @@ extern "C" fn ftrace_return_handler(retval: u64) -> u64 {
     let Some(frame) = stack.top() else {
         panic!("ftrace: a hooked return with no return address saved");
     };
-    if locked && !super::ring::try_emit(&[], || exit_record(frame, retval)) {
+    if locked
+        && super::enabled(FtraceFuncgraphExit::ID)
+        && !super::ring::try_emit(&[], || exit_record(frame, retval))
+    {
         exit_slow(frame, retval);
     }
     let ret = frame.ret.load(Ordering::Relaxed);

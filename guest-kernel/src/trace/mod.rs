@@ -80,6 +80,13 @@ fn control_byte(id: u16) -> u8 {
     unsafe { core::sync::atomic::AtomicU8::from_ptr(byte.add(id as usize)).load(Ordering::Relaxed) }
 }
 
+/// Whether the host asks for more than plain records ([`Control::slow`]).
+fn slow() -> bool {
+    let c = CONTROL.get();
+    // SAFETY: a field of the static control page, written by the host at any time.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*c).slow)) != 0 }
+}
+
 /// Whether the current task and CPU pass the host's filters: thread-group id (0 = any) and
 /// CPU plus one (0 = any).
 fn filters_pass() -> bool {

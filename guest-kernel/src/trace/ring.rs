@@ -15,7 +15,10 @@
 //!   before the ring is full or wraps. Only when it fails does [`refill`] read the host's
 //!   `tail`, write a pad record at the wrap and compute the next limit.
 //! - The header is size, id and TSC; who the record belongs to goes into a [`TaskInfo`] record
-//!   only when the CPU's task differs from the last one described ([`describe_task`]).
+//!   only when the CPU's task differs from the last one described ([`describe_task`]). The
+//!   fast path does not compare tasks: a context switch to a task the ring has not described
+//!   ([`switch_task`]), [`forget_task`] and the host zero `limit` instead, so the next record
+//!   takes the slow path, which writes the `TaskInfo`.
 //! - The payload is written straight into the ring slot.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -41,19 +44,27 @@ pub const MAX_STRING: usize = 256;
 /// producer's own state.
 #[repr(C, align(64))]
 pub struct CpuRing {
+    /// With `limit`: how far `head` may move before [`refill`] must look again
+    /// (`abi::trace::limit`); 0 for a CPU without ring memory, so that every record goes to
+    /// `refill`, which drops it, and whenever `task` is stale.
     header: RingHeader,
-    /// How far `head` may move before [`refill`] must look again (`abi::trace::limit`); 0 for
-    /// a CPU without ring memory, so that every record goes to `refill`, which drops it.
-    limit: u64,
     /// Kernel virtual address of the record data (0: none).
     data: u64,
+    /// The limit [`refill`] last computed (`header.limit` is this or 0): what the slow path
+    /// puts back when only the task or the host's `slow` made the fast path stop.
+    room: u64,
+    /// `data` minus the ring position of the current lap: a head below `limit` is written at
+    /// `head + bias` (set by [`refill`], which the fast path never passes a lap boundary
+    /// without).
+    bias: u64,
 }
 
 static RINGS: [SharedWithHost<CpuRing>; MAX_CPUS] = [const {
     SharedWithHost::new(CpuRing {
         header: RingHeader::new(),
-        limit: 0,
         data: 0,
+        room: 0,
+        bias: 0,
     })
 }; MAX_CPUS];
 
@@ -95,7 +106,9 @@ fn allocate() -> usize {
         // u64s of a static.
         unsafe {
             (*r).data = crate::arch::phys_to_virt(phys);
-            (*r).limit = limit(0, 0, RING_SIZE);
+            (*r).bias = (*r).data;
+            (*r).room = limit(0, 0, RING_SIZE);
+            (*r).header.limit = (*r).room;
         }
         area.ring_gpa[cpu] = crate::arch::virt_to_phys(r as u64);
         area.data_gpa[cpu] = phys;
@@ -132,6 +145,14 @@ fn ring_task(r: *mut CpuRing) -> &'static AtomicU64 {
     counter(unsafe { core::ptr::addr_of_mut!((*r).header.task) })
 }
 
+/// The producer's limit: written by this CPU, zeroed by others and the host (see
+/// `abi::trace`'s module comment).
+#[inline(always)]
+fn ring_limit(r: *mut CpuRing) -> &'static AtomicU64 {
+    // SAFETY: as in `head`.
+    counter(unsafe { core::ptr::addr_of_mut!((*r).header.limit) })
+}
+
 fn tail(r: *mut CpuRing) -> &'static AtomicU64 {
     // SAFETY: as in `head`.
     counter(unsafe { core::ptr::addr_of_mut!((*r).header.tail) })
@@ -147,11 +168,29 @@ fn lost(r: *mut CpuRing) -> &'static AtomicU64 {
 #[inline(always)]
 fn reserve_fast(r: *mut CpuRing, size: u64) -> Option<(*mut u8, u64)> {
     let h = head(r).load(Ordering::Relaxed);
-    // SAFETY: `limit` and `data` are this CPU's own fields; nothing else writes them after
-    // `allocate`, and this CPU's records never interleave (see the module comment).
-    let (lim, data) = unsafe { ((*r).limit, (*r).data) };
-    let h = if h + size <= lim { h } else { refill(r, size)? };
-    Some(((data + (h & (RING_SIZE - 1))) as *mut u8, h + size))
+    // SAFETY: `room` and `bias` are this CPU's own fields, and this CPU's records never
+    // interleave (see the module comment).
+    let room = unsafe { (*r).room };
+    let h = if h + size <= room {
+        h
+    } else {
+        refill(r, size)?
+    };
+    // SAFETY: as above.
+    Some((h.wrapping_add(unsafe { (*r).bias }) as *mut u8, h + size))
+}
+
+/// Put the fast path's limit back (`room`), unless the ring's task is not the current one or
+/// the host wants the slow path.
+fn reopen(r: *mut CpuRing) {
+    // SAFETY: as in `reserve_fast`.
+    let room = unsafe { (*r).room };
+    // A swap, a full fence, before looking at `task` and `slow`: whoever made them stale
+    // zeroed the limit after, so either this sees what they wrote or they zero this limit.
+    ring_limit(r).swap(room, Ordering::SeqCst);
+    if ring_task(r).load(Ordering::Relaxed) != percpu::current_task_raw() || super::slow() {
+        ring_limit(r).store(0, Ordering::Relaxed);
+    }
 }
 
 /// The ring is full or about to wrap (or this CPU has no ring): look at the host's tail, pad
@@ -183,7 +222,11 @@ fn refill(r: *mut CpuRing, size: u64) -> Option<u64> {
         head(r).store(h, Ordering::Release);
     }
     // SAFETY: as in `reserve_fast`.
-    unsafe { (*r).limit = limit(h, t, RING_SIZE) };
+    unsafe {
+        (*r).bias = data.wrapping_sub(h & !(RING_SIZE - 1));
+        (*r).room = limit(h, t, RING_SIZE);
+    }
+    reopen(r);
     Some(h)
 }
 
@@ -201,9 +244,25 @@ pub fn count_lost() {
 pub fn forget_task(task: &Task) {
     let addr = task as *const Task as u64;
     for ring in &RINGS {
-        let t = ring_task(ring.get());
-        // A compare-exchange: another task's description stays.
-        let _ = t.compare_exchange(addr, TASK_UNKNOWN, Ordering::Relaxed, Ordering::Relaxed);
+        let r = ring.get();
+        // A compare-exchange (a full fence): another task's description stays. Then the
+        // limit, so that the ring's producer takes its slow path (see `refill`).
+        if ring_task(r)
+            .compare_exchange(addr, TASK_UNKNOWN, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            ring_limit(r).store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// This CPU is about to run `next` (from `schedule`, with nothing recorded in between): unless
+/// the ring already describes it, the next record takes the slow path, which does.
+#[inline(always)]
+pub fn switch_task(next: u64) {
+    let r = percpu::trace_ring() as *mut CpuRing;
+    if !r.is_null() && ring_task(r).load(Ordering::Relaxed) != next {
+        ring_limit(r).store(0, Ordering::Relaxed);
     }
 }
 
@@ -250,31 +309,96 @@ pub fn walk_current(frame: u64, skip: usize, out: &mut [u64]) -> usize {
 }
 
 /// The fast path, all inline: write the record of event `E` (the payload `make` builds, then
-/// `extra`, a `__data_loc` string) when the event's control byte is exactly `CONTROL_ON`, this
-/// CPU's ring last described the current task, and the record fits below the ring's `limit`.
-/// False, with nothing written, otherwise: then the caller goes to [`emit`], out of line. The
-/// payload is built only once its place is known, so it goes straight into the ring.
+/// `extra`, a `__data_loc` string) when the record fits below the ring's `limit`, which is 0
+/// unless the ring last described the current task and the host asks for nothing but plain
+/// records ([`abi::trace::Control::slow`]). The caller tested the event's control byte for
+/// zero. False, with nothing written, otherwise: then the caller goes to [`emit`], out of
+/// line. The payload is built only once its place is known, so it goes straight into the ring.
 #[inline(always)]
 pub fn try_emit<E: Event>(extra: &[u8], make: impl FnOnce() -> E) -> bool {
-    if super::control_byte(E::ID) != abi::trace::CONTROL_ON {
-        return false;
+    // SAFETY: `at` is the payload's place (`try_write`).
+    try_write::<E>(extra, |at| unsafe {
+        (at as *mut E).write_unaligned(make())
+    })
+}
+
+/// [`try_emit`] for a payload written a field at a time by `fill`, each value read and stored
+/// in turn (gathered first, as `make`'s struct is, they would not fit in the registers that
+/// need no saving).
+#[inline(always)]
+pub fn try_fill<E: Event>(fill: impl FnOnce(&mut Payload<E>)) -> bool {
+    try_write::<E>(&[], |at| {
+        fill(&mut Payload {
+            at,
+            _event: core::marker::PhantomData,
+        })
+    })
+}
+
+/// A payload of event `E` being written in place (see [`try_fill`]).
+pub struct Payload<E> {
+    at: *mut u8,
+    _event: core::marker::PhantomData<E>,
+}
+
+impl<E: Event + Default> Payload<E> {
+    /// The payload `fill` writes, as a value (for the slow path).
+    #[inline(always)]
+    pub fn build(fill: impl FnOnce(&mut Payload<E>)) -> E {
+        let mut e = E::default();
+        fill(&mut Payload {
+            at: &mut e as *mut E as *mut u8,
+            _event: core::marker::PhantomData,
+        });
+        e
     }
+}
+
+impl<E> Payload<E> {
+    /// Stores `value` into the field at `offset`, which `field` names (so that its type is
+    /// the value's: `offset` and `field` come from one name in `events.rs`'s `fill!`).
+    #[inline(always)]
+    pub fn put<T: Copy>(&mut self, offset: usize, value: T, field: fn(&E) -> &T) {
+        let _ = field;
+        assert!(offset + core::mem::size_of::<T>() <= core::mem::size_of::<E>());
+        // SAFETY: `at` starts `size_of::<E>()` writable bytes (a ring slot from `try_write`,
+        // or a value in `build`), and the assert keeps the store inside them.
+        unsafe { (self.at.add(offset) as *mut T).write_unaligned(value) };
+    }
+
+    /// Stores `pair` into two adjacent i32 fields (`first` at `offset`, `second` right
+    /// after), as one u64.
+    #[inline(always)]
+    pub fn put_pair(
+        &mut self,
+        offset: usize,
+        second_offset: usize,
+        pair: u64,
+        first: fn(&E) -> &i32,
+        second: fn(&E) -> &i32,
+    ) {
+        let _ = (first, second);
+        assert!(second_offset == offset + 4);
+        self.put(offset, pair, |_| &0);
+    }
+}
+
+/// The fast path's common part: `payload` writes the payload at the pointer it is given.
+#[inline(always)]
+fn try_write<E: Event>(extra: &[u8], payload: impl FnOnce(*mut u8)) -> bool {
     let r = this_ring();
-    if percpu::current_task_raw() != ring_task(r).load(Ordering::Relaxed) {
-        return false;
-    }
     let extra = &extra[..extra.len().min(MAX_STRING)];
     let size = record_size(core::mem::size_of::<E>() + extra.len()) as u64;
     let h = head(r).load(Ordering::Relaxed);
-    // SAFETY: as in `reserve_fast`.
-    let (lim, data) = unsafe { ((*r).limit, (*r).data) };
-    if h + size > lim {
+    if h + size > ring_limit(r).load(Ordering::Relaxed) {
         return false;
     }
-    let at = (data + (h & (RING_SIZE - 1))) as *mut u8;
+    // SAFETY: as in `reserve_fast` (`bias` too is this CPU's own).
+    let at = h.wrapping_add(unsafe { (*r).bias }) as *mut u8;
     // SAFETY: `h + size <= limit` puts [at, at + size) inside this CPU's data, free (see
-    // `abi::trace::limit`); only this CPU writes it and the host reads only below `head`.
-    unsafe { write_at(at, E::ID, size, make, extra, &[]) };
+    // `abi::trace::limit`), in the lap `refill` computed `bias` for; only this CPU writes it
+    // and the host reads only below `head`.
+    unsafe { write_with::<E>(at, E::ID, size, payload, extra, &[]) };
     head(r).store(h + size, Ordering::Release);
     true
 }
@@ -301,20 +425,38 @@ pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
 /// if it did.
 #[inline(always)]
 pub fn describe_current<E: Event>() -> bool {
-    if super::control_byte(E::ID) != abi::trace::CONTROL_ON {
-        return false;
-    }
+    super::control_byte(E::ID) == abi::trace::CONTROL_ON && make_room()
+}
+
+/// Out of line, shared by every event: describe the current task if the ring last described
+/// another, and put the fast path's limit back. False if the fast path is still closed.
+#[inline(never)]
+fn make_room() -> bool {
     let r = this_ring();
     let task = percpu::current_task_raw();
-    task != ring_task(r).load(Ordering::Relaxed) && describe_task(r, task)
+    if task != ring_task(r).load(Ordering::Relaxed) {
+        if !describe_task(r, task) {
+            return false;
+        }
+    } else {
+        reopen(r);
+    }
+    ring_limit(r).load(Ordering::Relaxed) != 0
 }
 
 /// Write the [`TaskInfo`] record that says the following records are `task`'s (0: no task
 /// yet). False if it did not fit: then neither may the record it precedes.
 fn describe_task(r: *mut CpuRing, task: u64) -> bool {
+    let size = record_size(core::mem::size_of::<TaskInfo>()) as u64;
+    // The task first: `refill` and `reopen` look at it.
+    ring_task(r).store(task, Ordering::Relaxed);
+    let Some((at, end)) = reserve_fast(r, size) else {
+        ring_task(r).store(TASK_UNKNOWN, Ordering::Relaxed);
+        return false;
+    };
     // SAFETY: a non-zero `current` is a task kept alive while it runs on this CPU (see
     // `kernel::task::try_current`).
-    let info = match unsafe { (task as *const Task).as_ref() } {
+    let info = || match unsafe { (task as *const Task).as_ref() } {
         Some(t) => TaskInfo {
             task: Ptr(task),
             tid: t.pid,
@@ -325,15 +467,11 @@ fn describe_task(r: *mut CpuRing, task: u64) -> bool {
         },
         None => TaskInfo::default(),
     };
-    let size = record_size(core::mem::size_of::<TaskInfo>()) as u64;
-    let Some((at, end)) = reserve_fast(r, size) else {
-        return false;
-    };
     // SAFETY: `reserve_fast` gave `size` bytes of this CPU's data, unread by the host until
     // the head moves past them.
-    unsafe { write_at(at, TaskInfo::ID, size, || info, &[], &[]) };
+    unsafe { write_at(at, TaskInfo::ID, size, info, &[], &[]) };
     head(r).store(end, Ordering::Release);
-    ring_task(r).store(task, Ordering::Relaxed);
+    reopen(r);
     true
 }
 
@@ -382,9 +520,36 @@ unsafe fn write_at<E: Copy>(
     extra: &[u8],
     frames: &[u64],
 ) {
+    // SAFETY: delegated to the caller.
+    unsafe {
+        write_with::<E>(
+            at,
+            id,
+            size,
+            |p| (p as *mut E).write_unaligned(make()),
+            extra,
+            frames,
+        )
+    }
+}
+
+/// [`write_at`] with the payload written by `payload`, given its place (`size_of::<E>()`
+/// bytes).
+///
+/// # Safety
+/// As for [`write_at`].
+#[inline(always)]
+unsafe fn write_with<E>(
+    at: *mut u8,
+    id: u16,
+    size: u64,
+    payload: impl FnOnce(*mut u8),
+    extra: &[u8],
+    frames: &[u64],
+) {
     // SAFETY: delegated to the caller; the record starts 8-byte aligned (RECORD_ALIGN).
     unsafe {
-        (at.add(RECORD_HEADER_SIZE) as *mut E).write_unaligned(make());
+        payload(at.add(RECORD_HEADER_SIZE));
         let payload_size = core::mem::size_of::<E>();
         if !extra.is_empty() {
             core::ptr::copy_nonoverlapping(

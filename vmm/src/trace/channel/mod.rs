@@ -319,11 +319,31 @@ impl TraceChannel {
                 )
             })
             .and_then(|_| {
+                self.mem.store(
+                    u32::from(on != CONTROL_ON),
+                    base.unchecked_add(control::SLOW),
+                    Ordering::SeqCst,
+                )
+            })
+            .and_then(|_| {
                 self.mem
                     .write_slice(&enabled, base.unchecked_add(control::ENABLED))
             });
         if let Err(e) = ok {
             crate::warn!("cannot write the trace control page: {e}");
+        }
+        // The producers' fast paths read no control byte: send them down their slow paths,
+        // which do (a limit refilled there stays 0 while `slow` is set).
+        self.zero_limits(area);
+    }
+
+    /// Zeroes every ring's producer limit after a full fence (the abi's module comment).
+    fn zero_limits(&self, area: &Area) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        for r in &area.rings {
+            let _ = self
+                .mem
+                .store(0u64, GuestAddress(r.header + ring::LIMIT), Ordering::SeqCst);
         }
     }
 
@@ -375,8 +395,10 @@ impl TraceChannel {
             let at = GuestAddress(r.header + ring::TASK);
             let _ = self
                 .mem
-                .store(abi::trace::TASK_UNKNOWN, at, Ordering::Release);
+                .store(abi::trace::TASK_UNKNOWN, at, Ordering::SeqCst);
         }
+        // Then the producers' limits: their fast paths check only the limit.
+        self.zero_limits(area);
     }
 
     /// Records CPU `cpu` dropped because its ring was full, since boot.
