@@ -13,6 +13,8 @@
 //!
 //! Locks: each socket's `inner`; never two at once (peers are looked at one after the
 //! other), and files passed in messages are dropped outside them.
+//!
+//! The data path, sendmsg and recvmsg of the three types, is in msg.rs.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
@@ -31,7 +33,7 @@ use crate::net::socket::*;
 use crate::sched::wait::WaitQueue;
 
 /// `net.unix.max_dgram_qlen`.
-const MAX_DGRAM_QLEN: usize = 10;
+pub(super) const MAX_DGRAM_QLEN: usize = 10;
 /// `net.core.somaxconn`.
 const SOMAXCONN: usize = 4096;
 pub const RCV_SHUTDOWN: u8 = 1;
@@ -39,7 +41,7 @@ pub const SEND_SHUTDOWN: u8 = 2;
 const SHUTDOWN_MASK: u8 = 3;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     /// `TCP_CLOSE`: new, or a datagram socket.
     Unconnected,
     Listening,
@@ -58,29 +60,29 @@ enum BindKey {
 static BOUND: Mutex<BTreeMap<BindKey, Weak<UnixSock>>> = Mutex::new(BTreeMap::new());
 static AUTOBIND_NEXT: AtomicU32 = AtomicU32::new(1);
 
-struct UnixInner {
-    state: State,
+pub(super) struct UnixInner {
+    pub(super) state: State,
     /// The other end of a connection, or a datagram socket's default destination.
-    peer: Option<Arc<UnixSock>>,
-    addr: Option<UnixAddr>,
+    pub(super) peer: Option<Arc<UnixSock>>,
+    pub(super) addr: Option<UnixAddr>,
     bind_key: Option<BindKey>,
-    queue: RecvQueue<Arc<File>>,
+    pub(super) queue: RecvQueue<Arc<File>>,
     /// Connections made to a listening socket, not accepted yet.
-    accept_q: VecDeque<Arc<UnixSock>>,
-    backlog: usize,
-    shutdown: u8,
+    pub(super) accept_q: VecDeque<Arc<UnixSock>>,
+    pub(super) backlog: usize,
+    pub(super) shutdown: u8,
     /// `sk_err`: reported once by the next call that looks.
-    err: Errno,
-    peer_cred: Option<Ucred>,
-    opts: SockOpts,
-    dead: bool,
+    pub(super) err: Errno,
+    pub(super) peer_cred: Option<Ucred>,
+    pub(super) opts: SockOpts,
+    pub(super) dead: bool,
 }
 
 pub struct UnixSock {
-    ty: SockType,
-    me: Weak<UnixSock>,
-    inner: Mutex<UnixInner>,
-    wq: Arc<WaitQueue>,
+    pub(super) ty: SockType,
+    pub(super) me: Weak<UnixSock>,
+    pub(super) inner: Mutex<UnixInner>,
+    pub(super) wq: Arc<WaitQueue>,
 }
 
 /// The caller's credentials as a message carries them (`cred_to_ucred`).
@@ -117,11 +119,11 @@ impl UnixSock {
         })
     }
 
-    fn arc(&self) -> Arc<UnixSock> {
+    pub(super) fn arc(&self) -> Arc<UnixSock> {
         self.me.upgrade().expect("a live socket")
     }
 
-    fn connection_based(&self) -> bool {
+    pub(super) fn connection_based(&self) -> bool {
         self.ty != SockType::Dgram
     }
 
@@ -138,12 +140,12 @@ impl UnixSock {
         }
     }
 
-    fn peer(&self) -> Option<Arc<UnixSock>> {
+    pub(super) fn peer(&self) -> Option<Arc<UnixSock>> {
         self.inner.lock().peer.clone()
     }
 
     /// Wake our waiters and the peer's (a reader made room for its writer).
-    fn wake_with_peer(&self) {
+    pub(super) fn wake_with_peer(&self) {
         self.wq.wake_up_all();
         if let Some(p) = self.peer() {
             p.wq.wake_up_all();
@@ -196,210 +198,6 @@ impl UnixSock {
             return Err(EPROTOTYPE);
         }
         Ok(other)
-    }
-
-    /// Send `data` as one datagram to `other` (`unix_dgram_sendmsg`).
-    fn dgram_send(
-        &self,
-        other: &Arc<UnixSock>,
-        skb: Skb<Arc<File>>,
-        nonblock: bool,
-    ) -> KResult<()> {
-        let me = self.arc();
-        let mut skb = Some(skb);
-        loop {
-            {
-                let mut o = other.inner.lock();
-                if o.dead {
-                    drop(o);
-                    // A dead default destination is forgotten (`unix_dgram_disconnected`).
-                    let mut i = self.inner.lock();
-                    if i.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, other)) {
-                        i.peer = None;
-                    }
-                    return Err(ECONNREFUSED);
-                }
-                // A socket connected elsewhere takes datagrams only from its peer.
-                if o.peer.as_ref().is_some_and(|p| !Arc::ptr_eq(p, &me)) {
-                    return Err(EPERM);
-                }
-                if o.shutdown & RCV_SHUTDOWN != 0 {
-                    return Err(EPIPE);
-                }
-                if o.queue.count() <= MAX_DGRAM_QLEN {
-                    o.queue.push(skb.take().expect("sent once"));
-                    drop(o);
-                    other.wq.wake_up_all();
-                    return Ok(());
-                }
-            }
-            if nonblock {
-                return Err(EAGAIN);
-            }
-            other.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let o = other.inner.lock();
-                o.dead || o.queue.count() <= MAX_DGRAM_QLEN
-            })?;
-        }
-    }
-
-    /// Send on a connection (`unix_stream_sendmsg`, and seqpacket as one record).
-    fn stream_send(&self, mut msg: SendMsg, nonblock: bool) -> KResult<usize> {
-        let (peer, sndbuf) = {
-            let i = self.inner.lock();
-            if i.state != State::Connected {
-                return Err(ENOTCONN);
-            }
-            if i.shutdown & SEND_SHUTDOWN != 0 {
-                return Err(EPIPE);
-            }
-            (i.peer.clone().ok_or(ENOTCONN)?, i.opts.sndbuf)
-        };
-        let record = self.ty == SockType::SeqPacket;
-        if record && msg.data.len() > sndbuf.saturating_sub(32) {
-            return Err(EMSGSIZE);
-        }
-        // Linux caps one buffer at half the send buffer.
-        let chunk = if record {
-            msg.data.len()
-        } else {
-            (sndbuf / 2).saturating_sub(64).max(4096)
-        };
-        let cred = msg.cred.unwrap_or_else(current_ucred);
-        let mut sent = 0;
-        let total = msg.data.len();
-        loop {
-            let n = chunk.min(total - sent);
-            {
-                let mut p = peer.inner.lock();
-                if p.dead || p.shutdown & RCV_SHUTDOWN != 0 {
-                    return if sent > 0 { Ok(sent) } else { Err(EPIPE) };
-                }
-                if p.queue.bytes() < sndbuf {
-                    // A send that fits one buffer moves its bytes instead of copying them.
-                    let data = if n == total {
-                        core::mem::take(&mut msg.data)
-                    } else {
-                        msg.data[sent..sent + n].to_vec()
-                    };
-                    let fds = core::mem::take(&mut msg.fds);
-                    p.queue.push(Skb::new(data, fds, cred, None));
-                    drop(p);
-                    sent += n;
-                    peer.wq.wake_up_all();
-                    if sent == total {
-                        return Ok(sent);
-                    }
-                    continue;
-                }
-            }
-            if nonblock {
-                return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
-            }
-            let waited = peer.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let p = peer.inner.lock();
-                p.dead || p.shutdown & RCV_SHUTDOWN != 0 || p.queue.bytes() < sndbuf
-            });
-            if let Err(e) = waited {
-                return if sent > 0 { Ok(sent) } else { Err(e) };
-            }
-        }
-    }
-
-    /// Receive from a connection as a byte stream (`unix_stream_read_generic`).
-    fn stream_recv(&self, len: usize, flags: u32, nonblock: bool) -> KResult<RecvMsg> {
-        let peek = flags & MSG_PEEK != 0;
-        let target = if flags & MSG_WAITALL != 0 && !peek {
-            len
-        } else {
-            1
-        };
-        let mut out = RecvMsg::with_capacity(len);
-        loop {
-            {
-                let mut i = self.inner.lock();
-                if i.state != State::Connected {
-                    return Err(EINVAL);
-                }
-                if i.err != 0 && out.data.is_empty() {
-                    return Err(core::mem::take(&mut i.err));
-                }
-                let have = out.data.len();
-                out.data.resize(len, 0);
-                let got = i.queue.read_stream(&mut out.data[have..], peek);
-                out.data.truncate(have + got.copied);
-                out.cred = out.cred.or(got.cred);
-                let passed_fds = !got.fds.is_empty();
-                out.fds.extend(got.fds);
-                let done = passed_fds || out.data.len() >= target || len == 0;
-                let eof = i.shutdown & RCV_SHUTDOWN != 0;
-                if done || (i.queue.is_empty() && eof) || (peek && !out.data.is_empty()) {
-                    break;
-                }
-            }
-            if nonblock {
-                if out.data.is_empty() {
-                    return Err(EAGAIN);
-                }
-                break;
-            }
-            let waited = self.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let i = self.inner.lock();
-                !i.queue.is_empty() || i.shutdown & RCV_SHUTDOWN != 0 || i.err != 0
-            });
-            if let Err(e) = waited {
-                if out.data.is_empty() {
-                    return Err(e);
-                }
-                break;
-            }
-        }
-        out.full_len = out.data.len();
-        if !peek {
-            self.wake_with_peer();
-        }
-        Ok(out)
-    }
-
-    /// Receive one record (`unix_dgram_recvmsg`, seqpacket too).
-    fn record_recv(&self, len: usize, flags: u32, nonblock: bool) -> KResult<RecvMsg> {
-        let peek = flags & MSG_PEEK != 0;
-        let mut out = RecvMsg::with_capacity(len);
-        loop {
-            {
-                let mut i = self.inner.lock();
-                if self.ty == SockType::SeqPacket && i.state != State::Connected {
-                    return Err(ENOTCONN);
-                }
-                if i.err != 0 {
-                    return Err(core::mem::take(&mut i.err));
-                }
-                out.data.resize(len, 0);
-                if let Some(got) = i.queue.read_record(&mut out.data, peek) {
-                    out.data.truncate(got.copied);
-                    out.full_len = got.full_len;
-                    out.fds = got.fds;
-                    out.cred = got.cred;
-                    out.from = got.from;
-                    break;
-                }
-                out.data.clear();
-                if i.shutdown & RCV_SHUTDOWN != 0 {
-                    return Ok(out);
-                }
-            }
-            if nonblock {
-                return Err(EAGAIN);
-            }
-            self.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let i = self.inner.lock();
-                !i.queue.is_empty() || i.shutdown & RCV_SHUTDOWN != 0 || i.err != 0
-            })?;
-        }
-        if !peek {
-            self.wake_with_peer();
-        }
-        Ok(out)
     }
 }
 
