@@ -19,12 +19,13 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::addr::*;
-use super::skb::{RecvQueue, Skb, Ucred};
+use super::skb::{RecvQueue, Skb, Ucred, INFLIGHT_GEN, TOT_INFLIGHT};
 use crate::fs::file::*;
 use crate::fs::inode::S_IFSOCK;
 use crate::kernel::errno::*;
@@ -60,6 +61,21 @@ enum BindKey {
 static BOUND: Mutex<BTreeMap<BindKey, Weak<UnixSock>>> = Mutex::new(BTreeMap::new());
 static AUTOBIND_NEXT: AtomicU32 = AtomicU32::new(1);
 
+/// Every unix socket, bound or not, by a number handed out at creation: what
+/// /proc/net/unix lists and the garbage collector walks (the role of Linux's
+/// `unix_socket_table`, which holds unbound sockets too). A socket leaves it when freed.
+static UNIX_SOCKETS: Mutex<BTreeMap<u64, Weak<UnixSock>>> = Mutex::new(BTreeMap::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The live sockets (new references, to drop with the table unlocked).
+pub(super) fn all_sockets() -> Vec<Arc<UnixSock>> {
+    UNIX_SOCKETS
+        .lock()
+        .values()
+        .filter_map(Weak::upgrade)
+        .collect()
+}
+
 pub(super) struct UnixInner {
     pub(super) state: State,
     /// The other end of a connection, or a datagram socket's default destination.
@@ -79,6 +95,14 @@ pub(super) struct UnixInner {
 }
 
 pub struct UnixSock {
+    /// The number /proc/net/unix shows as `Num` (Linux prints the socket's hashed address).
+    id: u64,
+    /// The open file of the socket (`sk_socket->file`), set when it gets one: a connection
+    /// not accepted yet has none. The garbage collector compares its references with those
+    /// in flight.
+    pub(super) file: spin::Once<Weak<File>>,
+    /// Its sockfs inode number (`sock_i_ino`), 0 before it has a file.
+    ino: AtomicU64,
     pub(super) ty: SockType,
     pub(super) me: Weak<UnixSock>,
     pub(super) inner: Mutex<UnixInner>,
@@ -98,7 +122,11 @@ pub fn current_ucred() -> Ucred {
 
 impl UnixSock {
     pub fn new(ty: SockType) -> Arc<UnixSock> {
-        Arc::new_cyclic(|me| UnixSock {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let sk = Arc::new_cyclic(|me| UnixSock {
+            id,
+            file: spin::Once::new(),
+            ino: AtomicU64::new(0),
             ty,
             me: me.clone(),
             inner: Mutex::new(UnixInner {
@@ -116,7 +144,9 @@ impl UnixSock {
                 dead: false,
             }),
             wq: Arc::new(WaitQueue::new()),
-        })
+        });
+        UNIX_SOCKETS.lock().insert(id, Arc::downgrade(&sk));
+        sk
     }
 
     pub(super) fn arc(&self) -> Arc<UnixSock> {
@@ -341,6 +371,9 @@ impl ProtoOps for UnixSock {
                 }
                 if let Some(newsk) = i.accept_q.pop_front() {
                     drop(i);
+                    // Its queue's descriptors stop being the listener's in the collector's
+                    // eyes.
+                    INFLIGHT_GEN.fetch_add(1, Ordering::AcqRel);
                     // Connecters waiting for room in the backlog.
                     self.wq.wake_up_all();
                     return Ok(newsk);
@@ -558,7 +591,81 @@ impl ProtoOps for UnixSock {
         }
         // The files in unread messages go last, with no lock held.
         drop(queued);
+        // Descriptors in flight may be all that holds a cycle of sockets (`unix_gc`).
+        if TOT_INFLIGHT.load(Ordering::Relaxed) > 0 {
+            super::garbage::unix_gc();
+        }
     }
+
+    fn graft(&self, file: &Arc<File>) {
+        self.file.call_once(|| Arc::downgrade(file));
+        self.ino.store(file.inode.ino, Ordering::Relaxed);
+    }
+}
+
+impl Drop for UnixSock {
+    fn drop(&mut self) {
+        UNIX_SOCKETS.lock().remove(&self.id);
+    }
+}
+
+/// `__SO_ACCEPTCON`: the flag /proc/net/unix shows for a listening socket.
+const SO_ACCEPTCON: u32 = 1 << 16;
+/// `socket_state` as /proc/net/unix shows it.
+const SS_UNCONNECTED: u8 = 1;
+const SS_CONNECTING: u8 = 2;
+const SS_CONNECTED: u8 = 3;
+
+/// /proc/net/unix (`unix_seq_show`): one line per socket not yet released.
+pub fn unix_seq_show() -> alloc::string::String {
+    let socks = all_sockets();
+    let mut out =
+        alloc::string::String::from("Num       RefCount Protocol Flags    Type St Inode Path\n");
+    for sk in &socks {
+        let i = sk.inner.lock();
+        if i.dead {
+            continue;
+        }
+        let flags = if i.state == State::Listening {
+            SO_ACCEPTCON
+        } else {
+            0
+        };
+        let ino = sk.ino.load(Ordering::Relaxed);
+        // A connection not accepted yet has no socket file: Linux calls it connecting.
+        let st = match (ino != 0, i.state == State::Connected) {
+            (true, true) => SS_CONNECTED,
+            (true, false) => SS_UNCONNECTED,
+            (false, true) => SS_CONNECTING,
+            (false, false) => 4, // SS_DISCONNECTING
+        };
+        let _ = write!(
+            out,
+            "{:016x}: {:08X} {:08X} {:08X} {:04X} {:02X} {:5}",
+            sk.id,
+            // Our snapshot's reference is not one of its own.
+            Arc::strong_count(sk) - 1,
+            0,
+            flags,
+            sk.ty as u32,
+            st,
+            ino
+        );
+        match &i.addr {
+            Some(UnixAddr::Path(p)) => {
+                out.push(' ');
+                out.extend(p.iter().map(|&b| if b == 0 { '@' } else { b as char }));
+            }
+            Some(UnixAddr::Abstract(n)) => {
+                out.push_str(" @");
+                out.extend(n.iter().map(|&b| if b == 0 { '@' } else { b as char }));
+            }
+            None => {}
+        }
+        out.push('\n');
+    }
+    drop(socks);
+    out
 }
 
 const AT_FDCWD: u64 = -100i64 as u64;

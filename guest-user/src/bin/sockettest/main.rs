@@ -11,6 +11,7 @@ mod epoll;
 mod eventfd;
 mod unix;
 mod unixconn;
+mod unixgc;
 mod unixsock;
 #[path = "../fstest/util.rs"]
 #[allow(dead_code)]
@@ -52,6 +53,8 @@ const CHECKS: &[NamedCheck] = &[
         "unix_stream_large_transfer",
         unixconn::unix_stream_large_transfer,
     ),
+    ("unix_proc_net_unix", unixgc::unix_proc_net_unix),
+    ("unix_gc_in_flight_cycles", unixgc::unix_gc_in_flight_cycles),
 ];
 
 fn main() {
