@@ -195,6 +195,9 @@ extern "C" fn kernel_init(arg: usize) -> ! {
     devtmpfs_mount();
     // The device model's sysfs tree: /sys/devices/system/cpu (`driver_init`).
     crate::fs::sysfs::sysfs_init();
+    if let Err(e) = crate::kernel::ksysfs::ksysfs_init() {
+        pr_err!("ksysfs: unable to make /sys/kernel (error -{})", e);
+    }
     crate::drivers::base::cpu::cpu_dev_init();
     run_init(&cmdline)
 }

@@ -60,6 +60,15 @@ fn exit_status_of_the_program_init_runs_propagates() {
 }
 
 #[test]
+fn double_quotes_on_the_command_line_make_one_init_argument() {
+    // As Linux's next_arg: the quoted script reaches sh as one argv element, spaces, `;` and
+    // all (split at spaces, sh would get `echo` alone and print an empty line, status 0).
+    let o = boot("-- /bin/sh -c \"echo 'one  two'; exit 7\"", 1);
+    assert!(o.console.lines().any(|l| l == "one  two"), "{}", o.console);
+    assert_eq!(o.status(), 7, "{}", o.console);
+}
+
+#[test]
 fn bad_user_pointers_get_efault_not_a_panic() {
     let o = boot("-- /bin/efault", 1);
     assert!(

@@ -106,6 +106,7 @@ const DEVICES_AND_PROC: &[&str] = &[
     "proc_self_cwd",
     "proc_sys_pid_max",
     "proc_filesystems",
+    "sys_kernel_attributes",
     "proc_names_are_fixed",
 ];
 

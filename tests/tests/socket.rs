@@ -39,6 +39,8 @@ const UNIX: &[&str] = &[
     "unix_poll_epoll",
     "unix_options_and_peek",
     "unix_stream_large_transfer",
+    "unix_proc_net_unix",
+    "unix_gc_in_flight_cycles",
 ];
 
 /// Run sockettest with `checks` as init's child on our VMM with 2 CPUs.

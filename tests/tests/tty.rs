@@ -22,11 +22,26 @@ fn ttytest(mut s: Session) {
     s.send(b"cd");
     s.expect("READY isig", SECS);
     s.send(b"junk\x03");
+    s.expect("READY ixon", SECS);
+    // ^S: the line is read, but its echo and a writer's text are held until ^Q. ttytest
+    // says it has checked by sending a ^Q of its own (tcflow TCION).
+    s.send(b"\x13stop\n");
+    let held = s.expect("\x11", SECS);
+    assert!(
+        !held.contains("HELD-OUTPUT") && !held.contains("stop"),
+        "output went out while stopped: {held:?}"
+    );
+    s.send(b"\x11go\n");
+    let after = s.expect("HELD-OUTPUT", SECS);
+    assert!(
+        after.contains("stop"),
+        "the held echo never came: {after:?}"
+    );
     s.expect("ttytest: ", SECS);
     let status = s.finish(SECS);
     let out = s.transcript();
     for check in [
-        "canon", "vmin", "vtime", "isig", "sigttin", "tostop", "winsz",
+        "canon", "vmin", "vtime", "isig", "sigttin", "tostop", "winsz", "ixon", "hangup",
     ] {
         assert!(out.contains(&format!("ok: {check}")), "{check}:\n{out}");
     }

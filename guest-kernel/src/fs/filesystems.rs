@@ -28,6 +28,12 @@ fn ramfs_mount(_source: &str) -> KResult<Instance> {
     Ok(super::tmpfs::fill_super("ramfs", 0o755))
 }
 
+/// sockfs and pipefs exist only inside the kernel (`SB_NOUSER`): mounting them is EINVAL,
+/// as Linux's `graft_tree` answers.
+fn nouser_mount(_source: &str) -> KResult<Instance> {
+    Err(EINVAL)
+}
+
 /// Every type, in registration order.
 pub fn filesystems() -> &'static [FileSystemType] {
     static TYPES: &[FileSystemType] = &[
@@ -35,6 +41,16 @@ pub fn filesystems() -> &'static [FileSystemType] {
             name: "tmpfs",
             nodev: true,
             mount: tmpfs_mount,
+        },
+        FileSystemType {
+            name: "sockfs",
+            nodev: true,
+            mount: nouser_mount,
+        },
+        FileSystemType {
+            name: "pipefs",
+            nodev: true,
+            mount: nouser_mount,
         },
         FileSystemType {
             name: "ramfs",

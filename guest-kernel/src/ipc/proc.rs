@@ -2,14 +2,12 @@
 //! `ipc_init_proc_interface`): a header line, then one line per object in index order, in
 //! Linux's exact columns (64-bit widths), which `ipcs` and scripts parse.
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt::Write;
 
-use crate::fs::inode::{Inode, S_IFREG};
-use crate::fs::proc::inode::{entry, proc_dir, proc_file};
-use crate::kernel::errno::*;
+use crate::fs::inode::Inode;
+use crate::fs::proc::inode::{proc_text_dir, TextFile};
 
 const MSG_HEADER: &str = "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n";
 const SEM_HEADER: &str =
@@ -95,44 +93,13 @@ pub fn sysvipc_shm_proc_show() -> String {
     out
 }
 
-/// A file's name and the function that renders it.
-type SysvipcFile = (&'static str, fn() -> String);
-
-const FILES: [SysvipcFile; 3] = [
+const FILES: &[TextFile] = &[
     ("msg", sysvipc_msg_proc_show),
     ("sem", sysvipc_sem_proc_show),
     ("shm", sysvipc_shm_proc_show),
 ];
 
-fn file_ino(dir: u64, i: usize) -> u64 {
-    dir + 0x100 + i as u64
-}
-
 /// /proc/sysvipc.
 pub fn sysvipc_dir(ino: u64) -> Arc<Inode> {
-    proc_dir(
-        ino,
-        0o555,
-        (0, 0),
-        Box::new(move |name| {
-            let Some(i) = FILES.iter().position(|(n, _)| *n == name) else {
-                return Ok(None);
-            };
-            let show = FILES[i].1;
-            Ok(Some(proc_file(
-                file_ino(ino, i),
-                0o444,
-                (0, 0),
-                Box::new(move || Ok(show().into_bytes())),
-                None,
-            )))
-        }),
-        Box::new(move || -> KResult<_> {
-            Ok(FILES
-                .iter()
-                .enumerate()
-                .map(|(i, (n, _))| entry(*n, file_ino(ino, i), S_IFREG))
-                .collect())
-        }),
-    )
+    proc_text_dir(ino, FILES)
 }

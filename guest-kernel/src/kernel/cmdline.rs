@@ -50,32 +50,59 @@ pub struct Cmdline {
     pub unknown: Vec<String>,
 }
 
-/// Split into words, honouring double quotes.
-pub fn split_words(s: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_quotes = false;
-    let mut have = false;
-    for c in s.chars() {
-        match c {
-            '"' => {
-                in_quotes = !in_quotes;
-                have = true;
-            }
-            c if c.is_whitespace() && !in_quotes => {
-                if have {
-                    words.push(core::mem::take(&mut cur));
-                    have = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                have = true;
-            }
+/// One word off the front of `args`, as Linux's `next_arg` (lib/cmdline.c) takes it: spaces
+/// inside double quotes don't end the word; a quote opening the word and the quote closing it
+/// are dropped, and so are the quotes around a value (`key="a b"` gives `key=a b`). Any other
+/// quote stays, as in Linux. Returns the word and the rest.
+pub fn next_arg(args: &str) -> (String, &str) {
+    let args = args.trim_start();
+    let (body, quoted) = match args.strip_prefix('"') {
+        Some(rest) => (rest, true),
+        None => (args, false),
+    };
+    let mut in_quote = quoted;
+    let mut equals = None;
+    let mut end = body.len();
+    for (i, c) in body.char_indices() {
+        if c.is_whitespace() && !in_quote {
+            end = i;
+            break;
+        }
+        if c == '=' && equals.is_none() {
+            equals = Some(i);
+        }
+        if c == '"' {
+            in_quote = !in_quote;
         }
     }
-    if have {
-        words.push(cur);
+    let word = &body[..end];
+    let rest = &body[end..];
+    // A trailing quote closes either the opening quote or the value's quote.
+    let closes = word.ends_with('"');
+    let mut out = String::with_capacity(word.len());
+    match equals {
+        Some(eq) if word[eq + 1..].starts_with('"') => {
+            out.push_str(&word[..=eq]);
+            let value = &word[eq + 2..];
+            out.push_str(if closes && !value.is_empty() {
+                &value[..value.len() - 1]
+            } else {
+                value
+            });
+        }
+        _ if quoted && closes => out.push_str(&word[..word.len() - 1]),
+        _ => out.push_str(word),
+    }
+    (out, rest)
+}
+
+/// Split into words the way Linux's `parse_args` walks them with `next_arg`.
+pub fn split_words(mut s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    while !s.trim_start().is_empty() {
+        let (word, rest) = next_arg(s);
+        words.push(word);
+        s = rest;
     }
     words
 }
@@ -152,6 +179,24 @@ mod tests {
         assert_eq!(c.init.as_deref(), Some("/bin/sh"));
         assert_eq!(c.init_args, ["-c", "echo hi", "x"]);
         assert_eq!(c.unknown, ["console=ttyS0"]);
+    }
+
+    #[test]
+    fn quoting_follows_linux_next_arg() {
+        // The quoted value of a parameter loses its quotes, spaces and all.
+        let c = parse("init=\"/bin/my init\" -- -c \"echo hi; ls -l\" \"\"");
+        assert_eq!(c.init.as_deref(), Some("/bin/my init"));
+        assert_eq!(c.init_args, ["-c", "echo hi; ls -l", ""]);
+        // A whole quoted word, `=` inside it or not.
+        assert_eq!(split_words("\"a=b c\"  \"x y\""), ["a=b c", "x y"]);
+        // Quotes in the middle of a word stay, as in Linux; the space inside them doesn't split.
+        assert_eq!(split_words("a\"b c\"d e"), ["a\"b c\"d", "e"]);
+        // An unterminated quote runs to the end of the line.
+        assert_eq!(split_words("x \"open to end"), ["x", "open to end"]);
+        assert_eq!(split_words("k=\"v w"), ["k=v w"]);
+        // Tabs and newlines separate words too; surrounding blanks make no empty words.
+        assert_eq!(split_words("\ta\nb  "), ["a", "b"]);
+        assert!(split_words("   ").is_empty());
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub mod itimer;
 #[cfg(not(test))]
 pub mod kallsyms;
 #[cfg(not(test))]
+pub mod ksysfs;
+#[cfg(not(test))]
 pub mod kthread;
 #[cfg(not(test))]
 pub mod locking;

@@ -150,6 +150,8 @@ pub trait ProtoOps: Send + Sync {
     fn inq(&self) -> usize;
     fn poll(&self, pt: Option<&mut PollTable>) -> u16;
     fn release(&self);
+    /// The socket got its file (`sock_graft`).
+    fn graft(&self, _file: &Arc<File>) {}
 }
 
 /// An open socket (`socket_file_ops`): read and write are recv and send without flags.
@@ -231,13 +233,15 @@ fn sock_alloc_file(sock: Arc<dyn ProtoOps>, flags: u64) -> Arc<File> {
     (meta.uid, meta.gid) = (cred.euid, cred.egid);
     let inode = Inode::new(&mnt.sb, meta, SpecialInode::new());
     let dentry = Dentry::new_pseudo(&format!("socket:[{}]", inode.ino), inode.clone());
-    let ops: Arc<dyn FileOps> = Arc::new(SocketFile { sock });
-    File::new(
+    let ops: Arc<dyn FileOps> = Arc::new(SocketFile { sock: sock.clone() });
+    let file = File::new(
         Path { mnt, dentry },
         inode,
         ops,
         O_RDWR | (flags as u32 & O_NONBLOCK),
-    )
+    );
+    sock.graft(&file);
+    file
 }
 
 fn install(file: Arc<File>, flags: u64) -> KResult<i64> {

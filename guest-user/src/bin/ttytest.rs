@@ -6,12 +6,17 @@
 //!   `part^D^D` reads `part`, then end of file;
 //! - `vmin`: raw mode, VMIN 3: the host types `ab`, waits, types `cd`; a 3-byte read gets
 //!   `abc`; FIONREAD counts the `d`, TCFLSH drops it;
-//! - `isig`: `junk^C` raises SIGINT in the foreground group (us) and flushes `junk`.
+//! - `isig`: `junk^C` raises SIGINT in the foreground group (us) and flushes `junk`;
+//! - `ixon`: `^Sstop\n` holds output: a non-blocking write is EAGAIN, poll shows no POLLOUT,
+//!   a forked writer waits; we say so with tcflow(TCION), which sends the host a START
+//!   character (^Q) even now; the host checks that neither the writer's text nor the echo of
+//!   `stop` came out and types `^Qgo\n`, which lets both go and the writer finish.
 //!
 //! and without input: `vtime` (VMIN 0, VTIME 3 times out with 0 bytes), `sigttin` (a
 //! background group's read stops it with SIGTTIN; with SIGTTIN ignored it fails with EIO;
 //! an orphaned group's read fails with EIO), `tostop` (with TOSTOP a background write stops
-//! with SIGTTOU), `winsz` (TIOCSWINSZ signals SIGWINCH, TIOCGWINSZ reads it back).
+//! with SIGTTOU), `winsz` (TIOCSWINSZ signals SIGWINCH, TIOCGWINSZ reads it back), `hangup`
+//! (a session leader exits: its foreground group gets SIGHUP and loses the terminal).
 
 use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -286,6 +291,142 @@ fn winsz() -> Check {
     pass()
 }
 
+fn ixon() -> Check {
+    ready("ixon");
+    read_expect(b"stop\n")?;
+    // SAFETY: open, write and poll on a static path and local buffers.
+    let (w, err, revents) = unsafe {
+        let fd = libc::open(
+            c"/dev/console".as_ptr(),
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+        );
+        ensure!(fd >= 0, "open /dev/console: errno {}", sys::errno());
+        let w = libc::write(fd, b"x".as_ptr().cast(), 1);
+        let err = sys::errno();
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        libc::poll(&mut p, 1, 0);
+        libc::close(fd);
+        (w, err, p.revents)
+    };
+    ensure!(
+        w == -1 && err == libc::EAGAIN,
+        "non-blocking write while stopped: {w} (errno {err}), want EAGAIN"
+    );
+    ensure!(revents & libc::POLLOUT == 0, "POLLOUT while stopped");
+    let pid = sys::fork_child(|| {
+        // SAFETY: writing a static buffer to stdout.
+        let n = unsafe { libc::write(1, b"HELD-OUTPUT\n".as_ptr().cast(), 12) };
+        (n != 12) as i32
+    })?;
+    let blocked = sys::wait_until(Duration::from_secs(20), || {
+        guest_user::procfs::Stat::of(pid).is_ok_and(|st| st.state == 'S')
+    });
+    let early = sys::waitpid(pid, libc::WNOHANG)?.0 == pid;
+    ensure!(
+        blocked && !early,
+        "the writer did not wait while output was stopped"
+    );
+    // Tell the host through TCION: it sends the START character, held output or not.
+    // SAFETY: tcflow on a descriptor.
+    let r = unsafe { libc::tcflow(0, libc::TCION) };
+    ensure!(r == 0, "tcflow(TCION): errno {}", sys::errno());
+    read_expect(b"go\n")?;
+    let st = sys::wait_status(pid)?;
+    ensure!(st == 0, "writer: {}", sys::describe_status(st));
+    pass()
+}
+
+/// Give up the console (TIOCNOTTY hangs up our own foreground group: SIGHUP is ignored
+/// meanwhile), let a new session take it, put a child in a foreground group of its own and
+/// exit; the child reports through a pipe whether it got SIGHUP and lost /dev/tty. Then we
+/// take the console back.
+fn hangup() -> Check {
+    let mut fds = [0; 2];
+    // SAFETY: signal, ioctl and pipe on integers and a local array.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        ensure!(
+            libc::ioctl(0, libc::TIOCNOTTY) == 0,
+            "TIOCNOTTY: errno {}",
+            sys::errno()
+        );
+        libc::pipe(fds.as_mut_ptr());
+    }
+    let leader = sys::fork_child(move || {
+        let mut ready = [0; 2];
+        // SAFETY: setsid, ioctl, pipe on integers and a local array.
+        unsafe {
+            libc::setsid();
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return 10;
+            }
+            libc::pipe(ready.as_mut_ptr());
+        }
+        let Ok(child) = sys::fork_child(move || {
+            // SAFETY: setpgid on integers; one byte to the pipe.
+            unsafe {
+                libc::setpgid(0, 0);
+                SIGNALS.store(0, SeqCst);
+                catch(libc::SIGHUP);
+                libc::write(ready[1], b"r".as_ptr().cast(), 1);
+            }
+            let hup = sys::wait_until(Duration::from_secs(20), || SIGNALS.load(SeqCst) != 0);
+            // SAFETY: open on a static path; one byte to the pipe.
+            let report = unsafe {
+                let tty = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR);
+                match (hup, tty < 0 && sys::errno() == libc::ENXIO) {
+                    (true, true) => b'H',
+                    (true, false) => b'T',
+                    _ => b'N',
+                }
+            };
+            // SAFETY: one byte to the pipe.
+            unsafe { libc::write(fds[1], (&report as *const u8).cast(), 1) };
+            0
+        }) else {
+            return 11;
+        };
+        let mut b = 0u8;
+        // SAFETY: integers and a one-byte local buffer.
+        unsafe {
+            libc::setpgid(child, child);
+            libc::read(ready[0], (&mut b as *mut u8).cast(), 1);
+            if libc::tcsetpgrp(0, child) != 0 {
+                return 12;
+            }
+        }
+        // Exiting hangs up the terminal for the session.
+        0
+    })?;
+    let st = sys::wait_status(leader)?;
+    let mut report = 0u8;
+    // SAFETY: one byte from the pipe, the write end closed first so a missing report reads
+    // end of file; then taking the console back.
+    let n = unsafe {
+        libc::close(fds[1]);
+        let n = libc::read(fds[0], (&mut report as *mut u8).cast(), 1);
+        libc::close(fds[0]);
+        libc::ioctl(0, libc::TIOCSCTTY, 0);
+        libc::signal(libc::SIGHUP, libc::SIG_DFL);
+        n
+    };
+    ensure!(st == 0, "session leader: {}", sys::describe_status(st));
+    ensure!(
+        n == 1 && report == b'H',
+        "foreground child after its session leader exited: {}",
+        match report {
+            b'T' => "got SIGHUP but still has /dev/tty",
+            b'N' => "no SIGHUP",
+            _ => "no report",
+        }
+    );
+    pass()
+}
+
 /// A session of our own with the console as its controlling terminal on fds 0-2.
 fn take_console() -> Result<(), Fail> {
     // SAFETY: setsid, open, ioctl and dup2 on integers and a static path.
@@ -319,6 +460,8 @@ fn main() {
         ("sigttin", sigttin),
         ("tostop", tostop),
         ("winsz", winsz),
+        ("ixon", ixon),
+        ("hangup", hangup),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     report.run_table(checks, &args);

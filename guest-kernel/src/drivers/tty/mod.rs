@@ -6,7 +6,9 @@
 //! into a flip buffer; a worker hands it to the N_TTY line discipline (`n_tty`), as Linux's
 //! `flush_to_ldisc` does, which edits lines, echoes and raises the signal keys' signals for
 //! the foreground process group. Readers sleep on `INPUT_WAIT` until the discipline has what
-//! their mode (canonical, or raw with VMIN/VTIME) asks for.
+//! their mode (canonical, or raw with VMIN/VTIME) asks for. With IXON the STOP key (^S) holds
+//! output, writers and echo alike, until the START key (^Q), or any key with IXANY; TCXONC
+//! does the same from a program.
 //!
 //! Locks: `LDISC` and `FLIP` are taken with interrupts off and never held across output to
 //! the device, a sleep or a signal.
@@ -103,10 +105,12 @@ fn flush_to_ldisc() {
     if bytes.is_empty() {
         return;
     }
-    let (signals, echo) = with_ldisc(|l| (l.receive_buf(&bytes), l.take_echo()));
+    let (signals, echo) = with_ldisc(|l| (l.receive_buf(&bytes), l.take_echo_unless_stopped()));
     if !echo.is_empty() {
         emit(&echo, &echo);
     }
+    // The START key may have let held writers go.
+    OUTPUT_WAIT.wake_up_all();
     for sig in signals {
         tty_jobctrl::isig(sig);
     }
@@ -115,6 +119,24 @@ fn flush_to_ldisc() {
 
 /// Readers (and pollers) sleep here until input arrives.
 static INPUT_WAIT: spin::Lazy<Arc<WaitQueue>> = spin::Lazy::new(|| Arc::new(WaitQueue::new()));
+/// Writers (and pollers) sleep here while output is held (`tty->write_wait`).
+static OUTPUT_WAIT: spin::Lazy<Arc<WaitQueue>> = spin::Lazy::new(|| Arc::new(WaitQueue::new()));
+
+fn output_stopped() -> bool {
+    with_ldisc(|l| l.stopped)
+}
+
+/// Output may go again (`start_tty`): write the echo held meanwhile, wake the writers.
+fn start_tty() {
+    let echo = with_ldisc(|l| {
+        l.start();
+        l.take_echo_unless_stopped()
+    });
+    if !echo.is_empty() {
+        emit(&echo, &echo);
+    }
+    OUTPUT_WAIT.wake_up_all();
+}
 
 /// Wait until what the driver received has reached the line discipline
 /// (`tty_buffer_flush_work`).
@@ -211,10 +233,17 @@ fn read_raw(buf: &mut [u8], nonblocking: bool, min: u8, time: u8) -> KResult<usi
     }
 }
 
-/// Write (`n_tty_write`): with TOSTOP, a background process gets SIGTTOU (or EIO).
-fn n_tty_write(buf: &[u8]) -> KResult<usize> {
+/// Write (`n_tty_write`): with TOSTOP, a background process gets SIGTTOU (or EIO); while
+/// output is held (^S, TCOOFF) the writer waits, or gets EAGAIN if it would not block.
+fn n_tty_write(buf: &[u8], nonblocking: bool) -> KResult<usize> {
     if with_ldisc(|l| l.termios.lflag & TOSTOP != 0) {
         tty_jobctrl::tty_check_change(SIGTTOU)?;
+    }
+    if output_stopped() {
+        if nonblocking {
+            return Err(EAGAIN);
+        }
+        OUTPUT_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || !output_stopped())?;
     }
     write(buf);
     Ok(buf.len())
@@ -251,8 +280,8 @@ impl FileOps for TtyFile {
         n_tty_read(buf, file.nonblocking())
     }
 
-    fn write(&self, _file: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
-        n_tty_write(buf)
+    fn write(&self, file: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
+        n_tty_write(buf, file.nonblocking())
     }
 
     fn seekable(&self) -> bool {
@@ -262,6 +291,7 @@ impl FileOps for TtyFile {
     fn poll(&self, _file: &File, pt: Option<&mut PollTable>) -> u16 {
         if let Some(pt) = pt {
             pt.poll_wait(&INPUT_WAIT);
+            pt.poll_wait(&OUTPUT_WAIT);
         }
         // Like `n_tty_poll`: look again after the flip buffer is flushed.
         let input = if input_available() || {
@@ -272,7 +302,12 @@ impl FileOps for TtyFile {
         } else {
             0
         };
-        input | POLLOUT | POLLWRNORM
+        let output = if output_stopped() {
+            0
+        } else {
+            POLLOUT | POLLWRNORM
+        };
+        input | output
     }
 
     fn ioctl(&self, file: &File, cmd: u32, arg: u64) -> KResult<i64> {

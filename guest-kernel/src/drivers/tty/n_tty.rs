@@ -18,6 +18,7 @@ pub const INLCR: u32 = 0o100;
 pub const IGNCR: u32 = 0o200;
 pub const ICRNL: u32 = 0o400;
 pub const IXON: u32 = 0o2000;
+pub const IXANY: u32 = 0o4000;
 pub const IUTF8: u32 = 0o40000;
 // c_oflag
 pub const OPOST: u32 = 0o1;
@@ -45,6 +46,8 @@ pub const VKILL: usize = 3;
 pub const VEOF: usize = 4;
 pub const VTIME: usize = 5;
 pub const VMIN: usize = 6;
+pub const VSTART: usize = 8;
+pub const VSTOP: usize = 9;
 pub const VSUSP: usize = 10;
 pub const VEOL: usize = 11;
 pub const VREPRINT: usize = 12;
@@ -167,6 +170,10 @@ pub struct NTty {
     lnext: bool,
     /// Echo waiting to be written to the device, output-processed already.
     echo: Vec<u8>,
+    /// Output is held (`tty->flow.stopped`): by the STOP key with IXON, or by TCOOFF.
+    pub stopped: bool,
+    /// Held by TCOOFF (`flow.tco_stopped`): only TCOON lets it go.
+    pub tco_stopped: bool,
 }
 
 impl Default for NTty {
@@ -186,6 +193,29 @@ impl NTty {
             canon_column: 0,
             lnext: false,
             echo: Vec::new(),
+            stopped: false,
+            tco_stopped: false,
+        }
+    }
+
+    /// Hold output (`stop_tty`).
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Let output go again, unless TCOOFF holds it (`start_tty`).
+    pub fn start(&mut self) {
+        if !self.tco_stopped {
+            self.stopped = false;
+        }
+    }
+
+    /// The echo to write now: none while output is held (it goes out on restart).
+    pub fn take_echo_unless_stopped(&mut self) -> Vec<u8> {
+        if self.stopped {
+            Vec::new()
+        } else {
+            self.take_echo()
         }
     }
 
@@ -215,6 +245,21 @@ impl NTty {
             self.add_char(c);
             return None;
         }
+        // Flow control keys are never data (`n_tty_receive_char_flow_ctrl`); with IXANY any
+        // other key restarts held output too.
+        if t.i(IXON) {
+            if t.is(c, VSTART) {
+                self.start();
+                return None;
+            }
+            if t.is(c, VSTOP) {
+                self.stop();
+                return None;
+            }
+            if t.i(IXANY) {
+                self.start();
+            }
+        }
         if c == b'\r' {
             if t.i(IGNCR) {
                 return None;
@@ -231,7 +276,11 @@ impl NTty {
                 .find(|&(idx, _)| t.is(c, idx))
                 .map(|(_, sig)| sig);
             if let Some(sig) = sig {
-                // `isig` then `n_tty_receive_signal_char`: flush unless NOFLSH, echo the key.
+                // `isig` then `n_tty_receive_signal_char`: flush unless NOFLSH, restart
+                // output, echo the key.
+                if t.i(IXON) {
+                    self.start();
+                }
                 if !t.l(NOFLSH) {
                     self.flush_input();
                 }
@@ -482,6 +531,10 @@ impl NTty {
     /// far readable; entering it makes unread raw input the line being typed.
     pub fn set_termios(&mut self, new: Termios) {
         let was_canon = self.termios.canonical();
+        // Turning IXON off lets output held by the STOP key go.
+        if self.termios.i(IXON) && !new.i(IXON) {
+            self.start();
+        }
         self.termios = new;
         if was_canon && !new.canonical() {
             self.ready.extend(self.edit.drain(..));

@@ -224,3 +224,49 @@ fn output_processing_and_termios_layout() {
     assert_eq!(bytes[17 + VMIN], 1);
     assert_eq!(Termios::from_bytes(&bytes), std);
 }
+
+#[test]
+fn stop_and_start_keys_hold_output_and_are_not_data() {
+    // ^S holds output and its echo; ^Q lets it go; neither reaches the reader.
+    let (mut n, _) = typed(b"ab\x13cd");
+    assert!(n.stopped);
+    assert!(n.take_echo_unless_stopped().is_empty());
+    n.receive_buf(b"\x11\n");
+    assert!(!n.stopped);
+    assert_eq!(
+        String::from_utf8_lossy(&n.take_echo_unless_stopped()),
+        "abcd\r\n"
+    );
+    assert_eq!(read_line(&mut n).unwrap(), b"abcd\n");
+    // Without IXANY another key does not restart; with it, any key does (and is data).
+    n.receive_buf(b"\x13x");
+    assert!(n.stopped);
+    let mut t = n.termios;
+    t.iflag |= IXANY;
+    n.set_termios(t);
+    n.receive_buf(b"y\n");
+    assert!(!n.stopped);
+    assert_eq!(read_line(&mut n).unwrap(), b"xy\n");
+    // A signal key restarts output under IXON; turning IXON off does too, and makes the
+    // keys data.
+    n.receive_buf(b"\x13\x03");
+    assert!(!n.stopped);
+    n.receive_buf(b"\x13");
+    t.iflag &= !IXON;
+    n.set_termios(t);
+    assert!(!n.stopped);
+    n.receive_buf(b"\x13\x11\n");
+    assert_eq!(read_line(&mut n).unwrap(), b"\x13\x11\n");
+}
+
+#[test]
+fn tcooff_holds_output_against_the_start_key() {
+    let mut n = NTty::new();
+    n.tco_stopped = true;
+    n.stop();
+    n.receive_buf(b"\x11");
+    assert!(n.stopped, "only TCOON restarts after TCOOFF");
+    n.tco_stopped = false;
+    n.start();
+    assert!(!n.stopped);
+}

@@ -5,7 +5,8 @@
 use spin::Mutex;
 
 use super::n_tty::{Termios, TERMIOS_SIZE};
-use super::{tty_jobctrl, with_ldisc, INPUT_WAIT};
+use super::n_tty::{VSTART, VSTOP};
+use super::{emit, start_tty, tty_jobctrl, with_ldisc, INPUT_WAIT};
 use crate::fs::file::File;
 use crate::kernel::errno::*;
 use crate::kernel::signal::{SIGTTOU, SIGWINCH};
@@ -32,6 +33,43 @@ const TCIFLUSH: u64 = 0;
 const TCOFLUSH: u64 = 1;
 const TCIOFLUSH: u64 = 2;
 
+const TCOOFF: u64 = 0;
+const TCOON: u64 = 1;
+const TCIOFF: u64 = 2;
+const TCION: u64 = 3;
+
+/// tcflow (`n_tty_ioctl_helper`'s TCXONC): hold or restart our output, or send the other
+/// side the STOP or START character.
+fn tcxonc(arg: u64) -> KResult<()> {
+    match arg {
+        TCOOFF => with_ldisc(|l| {
+            l.tco_stopped = true;
+            l.stop();
+        }),
+        TCOON => {
+            with_ldisc(|l| l.tco_stopped = false);
+            start_tty();
+        }
+        TCIOFF | TCION => {
+            let idx = if arg == TCIOFF { VSTOP } else { VSTART };
+            let c = with_ldisc(|l| l.termios.cc[idx]);
+            // `_POSIX_VDISABLE`: nothing to send.
+            if c != 0 {
+                emit(&[c], &[c]);
+            }
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(())
+}
+
+/// After new settings: if output is no longer held, send the held echo and wake writers.
+fn start_tty_if_let_go() {
+    if !with_ldisc(|l| l.stopped) {
+        start_tty();
+    }
+}
+
 /// `struct winsize`: rows, columns, and the two pixel sizes.
 static WINSIZE: Mutex<[u16; 4]> = Mutex::new([24, 80, 0, 0]);
 
@@ -54,8 +92,10 @@ pub fn tty_ioctl(rdev: u64, file: &File, cmd: u32, arg: u64) -> KResult<i64> {
                 }
                 l.set_termios(t);
             });
-            // Readers waiting for a line may be satisfied in the new mode.
+            // Readers waiting for a line may be satisfied in the new mode; clearing IXON
+            // may have let held output go.
             INPUT_WAIT.wake_up_all();
+            start_tty_if_let_go();
         }
         TCFLSH => {
             tty_jobctrl::tty_check_change(SIGTTOU)?;
@@ -68,8 +108,10 @@ pub fn tty_ioctl(rdev: u64, file: &File, cmd: u32, arg: u64) -> KResult<i64> {
         }
         // tcdrain (TCSBRK with a non-zero argument) and breaks: output is already sent.
         TCSBRK => tty_jobctrl::tty_check_change(SIGTTOU)?,
-        TCXONC if arg <= 3 => tty_jobctrl::tty_check_change(SIGTTOU)?,
-        TCXONC => return Err(EINVAL),
+        TCXONC => {
+            tty_jobctrl::tty_check_change(SIGTTOU)?;
+            tcxonc(arg)?;
+        }
         TIOCOUTQ => write_user(arg, &0i32)?,
         FIONREAD => {
             let n = with_ldisc(|l| l.readable_len()) as i32;

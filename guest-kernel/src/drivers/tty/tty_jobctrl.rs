@@ -6,8 +6,8 @@
 //! the process records it (`signal->tty`, inherited by fork, dropped by setsid) and the
 //! terminal records the session and its foreground process group (`tty->ctrl`). /dev/tty
 //! opens the caller's controlling terminal. The session leader gives it up with TIOCNOTTY (its
-//! foreground group gets SIGHUP and SIGCONT) or by exiting; then no process of the session has
-//! it any more.
+//! foreground group gets SIGHUP and SIGCONT) or by exiting (the foreground group gets SIGHUP);
+//! then no process of the session has it any more.
 //!
 //! Lock order: the task list (and its callers' locks) before `CTRL`; signals are sent with
 //! neither held.
@@ -215,8 +215,8 @@ pub fn proc_clear_tty(t: &Task) {
 }
 
 /// A session leader gives up its controlling terminal (Linux's `disassociate_ctty`): by
-/// TIOCNOTTY (`on_exit` false: the foreground group gets SIGHUP and SIGCONT) or by exiting;
-/// the terminal is free and no process of the session has it any more.
+/// TIOCNOTTY (`on_exit` false: the foreground group gets SIGHUP and SIGCONT) or by exiting
+/// (it gets SIGHUP); the terminal is free and no process of the session has it any more.
 pub fn disassociate_ctty(on_exit: bool) {
     // Most exits: no terminal, no look-up.
     if !has_ctty(current()) {
@@ -239,9 +239,13 @@ pub fn disassociate_ctty(on_exit: bool) {
         };
         fg
     };
-    if !on_exit && fg != 0 {
+    // The foreground group is hung up on: by TIOCNOTTY with SIGHUP and SIGCONT; by the
+    // leader's exit with SIGHUP (`tty_vhangup_session`, the console not being a pty).
+    if fg != 0 {
         kill_pgrp(fg, SIGHUP);
-        kill_pgrp(fg, SIGCONT);
+        if !on_exit {
+            kill_pgrp(fg, SIGCONT);
+        }
     }
     // `session_clear_tty`.
     let members: alloc::vec::Vec<_> = {

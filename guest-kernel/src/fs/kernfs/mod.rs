@@ -124,8 +124,31 @@ pub fn kernfs_create_dir(
     parent: &KernfsNode,
     name: &str,
 ) -> KResult<Arc<KernfsNode>> {
-    let kind = Kind::Dir(Mutex::new(BTreeMap::new()));
-    root.add(parent, name, S_IFDIR | 0o755, kind)
+    add_dir(root, parent, name, 0o755)
+}
+
+fn add_dir(
+    root: &KernfsRoot,
+    parent: &KernfsNode,
+    name: &str,
+    perm: u32,
+) -> KResult<Arc<KernfsNode>> {
+    root.add(
+        parent,
+        name,
+        S_IFDIR | perm,
+        Kind::Dir(Mutex::new(BTreeMap::new())),
+    )
+}
+
+/// A directory that stays empty, mode 0555, where another filesystem gets mounted
+/// (`kernfs_create_empty_dir`).
+pub fn kernfs_create_empty_dir(
+    root: &KernfsRoot,
+    parent: &KernfsNode,
+    name: &str,
+) -> KResult<Arc<KernfsNode>> {
+    add_dir(root, parent, name, 0o555)
 }
 
 /// An attribute file `name` in `parent` with permissions `perm` (`kernfs_create_file`):

@@ -201,3 +201,37 @@ pub fn entry(name: impl Into<String>, ino: u64, mode: u32) -> DirEntry {
         d_type: dt_type(mode),
     }
 }
+
+/// A file's name and the function that renders its text.
+pub type TextFile = (&'static str, fn() -> String);
+
+/// A directory of fixed read-only text files (/proc/sysvipc, /proc/net); file `i` gets inode
+/// number `ino + 0x100 + i`.
+pub fn proc_text_dir(ino: u64, files: &'static [TextFile]) -> Arc<Inode> {
+    let file_ino = move |i: usize| ino + 0x100 + i as u64;
+    proc_dir(
+        ino,
+        0o555,
+        (0, 0),
+        Box::new(move |name| {
+            let Some(i) = files.iter().position(|(n, _)| *n == name) else {
+                return Ok(None);
+            };
+            let show = files[i].1;
+            Ok(Some(proc_file(
+                file_ino(i),
+                0o444,
+                (0, 0),
+                Box::new(move || Ok(show().into_bytes())),
+                None,
+            )))
+        }),
+        Box::new(move || {
+            Ok(files
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| entry(*n, file_ino(i), S_IFREG))
+                .collect())
+        }),
+    )
+}

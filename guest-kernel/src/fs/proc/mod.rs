@@ -12,6 +12,8 @@ pub mod inode;
 pub mod interrupts;
 pub mod pid_cmdline;
 #[cfg(not(test))]
+pub mod proc_net;
+#[cfg(not(test))]
 pub mod proc_sysctl;
 #[cfg(not(test))]
 pub mod root;

@@ -84,6 +84,7 @@ const ENTRIES: &[(&str, Kind)] = &[
     ),
     ("meminfo", Kind::Text(meminfo)),
     ("mounts", Kind::Text(mounts)),
+    ("net", Kind::Dir(super::proc_net::proc_net_dir)),
     ("self", Kind::Link(self_link)),
     ("slabinfo", Kind::Text(slabinfo)),
     (

@@ -74,6 +74,12 @@ pub fn sysfs_create_file(
     kernfs_create_file(sysfs(), dir, name, perm, Some(show), store).map(|_| ())
 }
 
+/// An empty directory `name` in `dir` for another filesystem's mount
+/// (`sysfs_create_mount_point`: /sys/kernel/debug, /sys/kernel/tracing).
+pub fn sysfs_create_mount_point(dir: &KernfsNode, name: &str) -> KResult<()> {
+    super::kernfs::kernfs_create_empty_dir(sysfs(), dir, name).map(|_| ())
+}
+
 /// A symlink in `dir` to `target`, relative to `dir` (`sysfs_create_link`).
 pub fn sysfs_create_link(
     dir: &KernfsNode,

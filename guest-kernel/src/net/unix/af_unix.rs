@@ -13,16 +13,19 @@
 //!
 //! Locks: each socket's `inner`; never two at once (peers are looked at one after the
 //! other), and files passed in messages are dropped outside them.
+//!
+//! The data path, sendmsg and recvmsg of the three types, is in msg.rs.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::addr::*;
-use super::skb::{RecvQueue, Skb, Ucred};
+use super::skb::{RecvQueue, Skb, Ucred, INFLIGHT_GEN, TOT_INFLIGHT};
 use crate::fs::file::*;
 use crate::fs::inode::S_IFSOCK;
 use crate::kernel::errno::*;
@@ -31,7 +34,7 @@ use crate::net::socket::*;
 use crate::sched::wait::WaitQueue;
 
 /// `net.unix.max_dgram_qlen`.
-const MAX_DGRAM_QLEN: usize = 10;
+pub(super) const MAX_DGRAM_QLEN: usize = 10;
 /// `net.core.somaxconn`.
 const SOMAXCONN: usize = 4096;
 pub const RCV_SHUTDOWN: u8 = 1;
@@ -39,7 +42,7 @@ pub const SEND_SHUTDOWN: u8 = 2;
 const SHUTDOWN_MASK: u8 = 3;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     /// `TCP_CLOSE`: new, or a datagram socket.
     Unconnected,
     Listening,
@@ -58,29 +61,52 @@ enum BindKey {
 static BOUND: Mutex<BTreeMap<BindKey, Weak<UnixSock>>> = Mutex::new(BTreeMap::new());
 static AUTOBIND_NEXT: AtomicU32 = AtomicU32::new(1);
 
-struct UnixInner {
-    state: State,
+/// Every unix socket, bound or not, by a number handed out at creation: what
+/// /proc/net/unix lists and the garbage collector walks (the role of Linux's
+/// `unix_socket_table`, which holds unbound sockets too). A socket leaves it when freed.
+static UNIX_SOCKETS: Mutex<BTreeMap<u64, Weak<UnixSock>>> = Mutex::new(BTreeMap::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The live sockets (new references, to drop with the table unlocked).
+pub(super) fn all_sockets() -> Vec<Arc<UnixSock>> {
+    UNIX_SOCKETS
+        .lock()
+        .values()
+        .filter_map(Weak::upgrade)
+        .collect()
+}
+
+pub(super) struct UnixInner {
+    pub(super) state: State,
     /// The other end of a connection, or a datagram socket's default destination.
-    peer: Option<Arc<UnixSock>>,
-    addr: Option<UnixAddr>,
+    pub(super) peer: Option<Arc<UnixSock>>,
+    pub(super) addr: Option<UnixAddr>,
     bind_key: Option<BindKey>,
-    queue: RecvQueue<Arc<File>>,
+    pub(super) queue: RecvQueue<Arc<File>>,
     /// Connections made to a listening socket, not accepted yet.
-    accept_q: VecDeque<Arc<UnixSock>>,
-    backlog: usize,
-    shutdown: u8,
+    pub(super) accept_q: VecDeque<Arc<UnixSock>>,
+    pub(super) backlog: usize,
+    pub(super) shutdown: u8,
     /// `sk_err`: reported once by the next call that looks.
-    err: Errno,
-    peer_cred: Option<Ucred>,
-    opts: SockOpts,
-    dead: bool,
+    pub(super) err: Errno,
+    pub(super) peer_cred: Option<Ucred>,
+    pub(super) opts: SockOpts,
+    pub(super) dead: bool,
 }
 
 pub struct UnixSock {
-    ty: SockType,
-    me: Weak<UnixSock>,
-    inner: Mutex<UnixInner>,
-    wq: Arc<WaitQueue>,
+    /// The number /proc/net/unix shows as `Num` (Linux prints the socket's hashed address).
+    id: u64,
+    /// The open file of the socket (`sk_socket->file`), set when it gets one: a connection
+    /// not accepted yet has none. The garbage collector compares its references with those
+    /// in flight.
+    pub(super) file: spin::Once<Weak<File>>,
+    /// Its sockfs inode number (`sock_i_ino`), 0 before it has a file.
+    ino: AtomicU64,
+    pub(super) ty: SockType,
+    pub(super) me: Weak<UnixSock>,
+    pub(super) inner: Mutex<UnixInner>,
+    pub(super) wq: Arc<WaitQueue>,
 }
 
 /// The caller's credentials as a message carries them (`cred_to_ucred`).
@@ -96,7 +122,11 @@ pub fn current_ucred() -> Ucred {
 
 impl UnixSock {
     pub fn new(ty: SockType) -> Arc<UnixSock> {
-        Arc::new_cyclic(|me| UnixSock {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let sk = Arc::new_cyclic(|me| UnixSock {
+            id,
+            file: spin::Once::new(),
+            ino: AtomicU64::new(0),
             ty,
             me: me.clone(),
             inner: Mutex::new(UnixInner {
@@ -114,14 +144,16 @@ impl UnixSock {
                 dead: false,
             }),
             wq: Arc::new(WaitQueue::new()),
-        })
+        });
+        UNIX_SOCKETS.lock().insert(id, Arc::downgrade(&sk));
+        sk
     }
 
-    fn arc(&self) -> Arc<UnixSock> {
+    pub(super) fn arc(&self) -> Arc<UnixSock> {
         self.me.upgrade().expect("a live socket")
     }
 
-    fn connection_based(&self) -> bool {
+    pub(super) fn connection_based(&self) -> bool {
         self.ty != SockType::Dgram
     }
 
@@ -138,12 +170,12 @@ impl UnixSock {
         }
     }
 
-    fn peer(&self) -> Option<Arc<UnixSock>> {
+    pub(super) fn peer(&self) -> Option<Arc<UnixSock>> {
         self.inner.lock().peer.clone()
     }
 
     /// Wake our waiters and the peer's (a reader made room for its writer).
-    fn wake_with_peer(&self) {
+    pub(super) fn wake_with_peer(&self) {
         self.wq.wake_up_all();
         if let Some(p) = self.peer() {
             p.wq.wake_up_all();
@@ -196,210 +228,6 @@ impl UnixSock {
             return Err(EPROTOTYPE);
         }
         Ok(other)
-    }
-
-    /// Send `data` as one datagram to `other` (`unix_dgram_sendmsg`).
-    fn dgram_send(
-        &self,
-        other: &Arc<UnixSock>,
-        skb: Skb<Arc<File>>,
-        nonblock: bool,
-    ) -> KResult<()> {
-        let me = self.arc();
-        let mut skb = Some(skb);
-        loop {
-            {
-                let mut o = other.inner.lock();
-                if o.dead {
-                    drop(o);
-                    // A dead default destination is forgotten (`unix_dgram_disconnected`).
-                    let mut i = self.inner.lock();
-                    if i.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, other)) {
-                        i.peer = None;
-                    }
-                    return Err(ECONNREFUSED);
-                }
-                // A socket connected elsewhere takes datagrams only from its peer.
-                if o.peer.as_ref().is_some_and(|p| !Arc::ptr_eq(p, &me)) {
-                    return Err(EPERM);
-                }
-                if o.shutdown & RCV_SHUTDOWN != 0 {
-                    return Err(EPIPE);
-                }
-                if o.queue.count() <= MAX_DGRAM_QLEN {
-                    o.queue.push(skb.take().expect("sent once"));
-                    drop(o);
-                    other.wq.wake_up_all();
-                    return Ok(());
-                }
-            }
-            if nonblock {
-                return Err(EAGAIN);
-            }
-            other.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let o = other.inner.lock();
-                o.dead || o.queue.count() <= MAX_DGRAM_QLEN
-            })?;
-        }
-    }
-
-    /// Send on a connection (`unix_stream_sendmsg`, and seqpacket as one record).
-    fn stream_send(&self, mut msg: SendMsg, nonblock: bool) -> KResult<usize> {
-        let (peer, sndbuf) = {
-            let i = self.inner.lock();
-            if i.state != State::Connected {
-                return Err(ENOTCONN);
-            }
-            if i.shutdown & SEND_SHUTDOWN != 0 {
-                return Err(EPIPE);
-            }
-            (i.peer.clone().ok_or(ENOTCONN)?, i.opts.sndbuf)
-        };
-        let record = self.ty == SockType::SeqPacket;
-        if record && msg.data.len() > sndbuf.saturating_sub(32) {
-            return Err(EMSGSIZE);
-        }
-        // Linux caps one buffer at half the send buffer.
-        let chunk = if record {
-            msg.data.len()
-        } else {
-            (sndbuf / 2).saturating_sub(64).max(4096)
-        };
-        let cred = msg.cred.unwrap_or_else(current_ucred);
-        let mut sent = 0;
-        let total = msg.data.len();
-        loop {
-            let n = chunk.min(total - sent);
-            {
-                let mut p = peer.inner.lock();
-                if p.dead || p.shutdown & RCV_SHUTDOWN != 0 {
-                    return if sent > 0 { Ok(sent) } else { Err(EPIPE) };
-                }
-                if p.queue.bytes() < sndbuf {
-                    // A send that fits one buffer moves its bytes instead of copying them.
-                    let data = if n == total {
-                        core::mem::take(&mut msg.data)
-                    } else {
-                        msg.data[sent..sent + n].to_vec()
-                    };
-                    let fds = core::mem::take(&mut msg.fds);
-                    p.queue.push(Skb::new(data, fds, cred, None));
-                    drop(p);
-                    sent += n;
-                    peer.wq.wake_up_all();
-                    if sent == total {
-                        return Ok(sent);
-                    }
-                    continue;
-                }
-            }
-            if nonblock {
-                return if sent > 0 { Ok(sent) } else { Err(EAGAIN) };
-            }
-            let waited = peer.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let p = peer.inner.lock();
-                p.dead || p.shutdown & RCV_SHUTDOWN != 0 || p.queue.bytes() < sndbuf
-            });
-            if let Err(e) = waited {
-                return if sent > 0 { Ok(sent) } else { Err(e) };
-            }
-        }
-    }
-
-    /// Receive from a connection as a byte stream (`unix_stream_read_generic`).
-    fn stream_recv(&self, len: usize, flags: u32, nonblock: bool) -> KResult<RecvMsg> {
-        let peek = flags & MSG_PEEK != 0;
-        let target = if flags & MSG_WAITALL != 0 && !peek {
-            len
-        } else {
-            1
-        };
-        let mut out = RecvMsg::with_capacity(len);
-        loop {
-            {
-                let mut i = self.inner.lock();
-                if i.state != State::Connected {
-                    return Err(EINVAL);
-                }
-                if i.err != 0 && out.data.is_empty() {
-                    return Err(core::mem::take(&mut i.err));
-                }
-                let have = out.data.len();
-                out.data.resize(len, 0);
-                let got = i.queue.read_stream(&mut out.data[have..], peek);
-                out.data.truncate(have + got.copied);
-                out.cred = out.cred.or(got.cred);
-                let passed_fds = !got.fds.is_empty();
-                out.fds.extend(got.fds);
-                let done = passed_fds || out.data.len() >= target || len == 0;
-                let eof = i.shutdown & RCV_SHUTDOWN != 0;
-                if done || (i.queue.is_empty() && eof) || (peek && !out.data.is_empty()) {
-                    break;
-                }
-            }
-            if nonblock {
-                if out.data.is_empty() {
-                    return Err(EAGAIN);
-                }
-                break;
-            }
-            let waited = self.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let i = self.inner.lock();
-                !i.queue.is_empty() || i.shutdown & RCV_SHUTDOWN != 0 || i.err != 0
-            });
-            if let Err(e) = waited {
-                if out.data.is_empty() {
-                    return Err(e);
-                }
-                break;
-            }
-        }
-        out.full_len = out.data.len();
-        if !peek {
-            self.wake_with_peer();
-        }
-        Ok(out)
-    }
-
-    /// Receive one record (`unix_dgram_recvmsg`, seqpacket too).
-    fn record_recv(&self, len: usize, flags: u32, nonblock: bool) -> KResult<RecvMsg> {
-        let peek = flags & MSG_PEEK != 0;
-        let mut out = RecvMsg::with_capacity(len);
-        loop {
-            {
-                let mut i = self.inner.lock();
-                if self.ty == SockType::SeqPacket && i.state != State::Connected {
-                    return Err(ENOTCONN);
-                }
-                if i.err != 0 {
-                    return Err(core::mem::take(&mut i.err));
-                }
-                out.data.resize(len, 0);
-                if let Some(got) = i.queue.read_record(&mut out.data, peek) {
-                    out.data.truncate(got.copied);
-                    out.full_len = got.full_len;
-                    out.fds = got.fds;
-                    out.cred = got.cred;
-                    out.from = got.from;
-                    break;
-                }
-                out.data.clear();
-                if i.shutdown & RCV_SHUTDOWN != 0 {
-                    return Ok(out);
-                }
-            }
-            if nonblock {
-                return Err(EAGAIN);
-            }
-            self.wq.wait_event(TASK_INTERRUPTIBLE, false, || {
-                let i = self.inner.lock();
-                !i.queue.is_empty() || i.shutdown & RCV_SHUTDOWN != 0 || i.err != 0
-            })?;
-        }
-        if !peek {
-            self.wake_with_peer();
-        }
-        Ok(out)
     }
 }
 
@@ -543,6 +371,9 @@ impl ProtoOps for UnixSock {
                 }
                 if let Some(newsk) = i.accept_q.pop_front() {
                     drop(i);
+                    // Its queue's descriptors stop being the listener's in the collector's
+                    // eyes.
+                    INFLIGHT_GEN.fetch_add(1, Ordering::AcqRel);
                     // Connecters waiting for room in the backlog.
                     self.wq.wake_up_all();
                     return Ok(newsk);
@@ -760,7 +591,81 @@ impl ProtoOps for UnixSock {
         }
         // The files in unread messages go last, with no lock held.
         drop(queued);
+        // Descriptors in flight may be all that holds a cycle of sockets (`unix_gc`).
+        if TOT_INFLIGHT.load(Ordering::Relaxed) > 0 {
+            super::garbage::unix_gc();
+        }
     }
+
+    fn graft(&self, file: &Arc<File>) {
+        self.file.call_once(|| Arc::downgrade(file));
+        self.ino.store(file.inode.ino, Ordering::Relaxed);
+    }
+}
+
+impl Drop for UnixSock {
+    fn drop(&mut self) {
+        UNIX_SOCKETS.lock().remove(&self.id);
+    }
+}
+
+/// `__SO_ACCEPTCON`: the flag /proc/net/unix shows for a listening socket.
+const SO_ACCEPTCON: u32 = 1 << 16;
+/// `socket_state` as /proc/net/unix shows it.
+const SS_UNCONNECTED: u8 = 1;
+const SS_CONNECTING: u8 = 2;
+const SS_CONNECTED: u8 = 3;
+
+/// /proc/net/unix (`unix_seq_show`): one line per socket not yet released.
+pub fn unix_seq_show() -> alloc::string::String {
+    let socks = all_sockets();
+    let mut out =
+        alloc::string::String::from("Num       RefCount Protocol Flags    Type St Inode Path\n");
+    for sk in &socks {
+        let i = sk.inner.lock();
+        if i.dead {
+            continue;
+        }
+        let flags = if i.state == State::Listening {
+            SO_ACCEPTCON
+        } else {
+            0
+        };
+        let ino = sk.ino.load(Ordering::Relaxed);
+        // A connection not accepted yet has no socket file: Linux calls it connecting.
+        let st = match (ino != 0, i.state == State::Connected) {
+            (true, true) => SS_CONNECTED,
+            (true, false) => SS_UNCONNECTED,
+            (false, true) => SS_CONNECTING,
+            (false, false) => 4, // SS_DISCONNECTING
+        };
+        let _ = write!(
+            out,
+            "{:016x}: {:08X} {:08X} {:08X} {:04X} {:02X} {:5}",
+            sk.id,
+            // Our snapshot's reference is not one of its own.
+            Arc::strong_count(sk) - 1,
+            0,
+            flags,
+            sk.ty as u32,
+            st,
+            ino
+        );
+        match &i.addr {
+            Some(UnixAddr::Path(p)) => {
+                out.push(' ');
+                out.extend(p.iter().map(|&b| if b == 0 { '@' } else { b as char }));
+            }
+            Some(UnixAddr::Abstract(n)) => {
+                out.push_str(" @");
+                out.extend(n.iter().map(|&b| if b == 0 { '@' } else { b as char }));
+            }
+            None => {}
+        }
+        out.push('\n');
+    }
+    drop(socks);
+    out
 }
 
 const AT_FDCWD: u64 = -100i64 as u64;

@@ -4,4 +4,8 @@
 pub mod addr;
 #[cfg(not(test))]
 pub mod af_unix;
+#[cfg(not(test))]
+mod garbage;
+#[cfg(not(test))]
+mod msg;
 pub mod skb;

@@ -7,8 +7,37 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::addr::UnixAddr;
+
+/// Descriptors in flight in every unix queue (`unix_tot_inflight`): while there are any, the
+/// last close of a unix socket runs the garbage collector.
+pub static TOT_INFLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// Bumped whenever descriptors enter or leave a queue (a peek counts: it hands out new
+/// references): the collector's snapshot is good only if this did not move under it.
+pub static INFLIGHT_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// `n_in` descriptors entered a queue, `n_out` left one.
+fn fds_moved(n_in: usize, n_out: usize) {
+    if n_in == 0 && n_out == 0 {
+        return;
+    }
+    INFLIGHT_GEN.fetch_add(1, Ordering::AcqRel);
+    if n_in > 0 {
+        TOT_INFLIGHT.fetch_add(n_in, Ordering::Relaxed);
+    }
+    if n_out > 0 {
+        TOT_INFLIGHT.fetch_sub(n_out, Ordering::Relaxed);
+    }
+}
+
+/// A peek copied `n` descriptors out, leaving them queued.
+fn fds_peeked(n: usize) {
+    if n > 0 {
+        INFLIGHT_GEN.fetch_add(1, Ordering::AcqRel);
+    }
+}
 
 /// `struct ucred`: who sent a message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +98,7 @@ impl<F> Default for RecvQueue<F> {
 
 impl<F: Clone> RecvQueue<F> {
     pub fn push(&mut self, skb: Skb<F>) {
+        fds_moved(skb.fds.len(), 0);
         self.bytes += skb.data.len();
         self.skbs.push_back(skb);
     }
@@ -95,7 +125,13 @@ impl<F: Clone> RecvQueue<F> {
     /// Take everything (a dying socket's queue), to drop outside any lock.
     pub fn drain(&mut self) -> Vec<Skb<F>> {
         self.bytes = 0;
+        fds_moved(0, self.fds().count());
         self.skbs.drain(..).collect()
+    }
+
+    /// Every descriptor the queue holds (what `scan_inflight` walks).
+    pub fn fds(&self) -> impl Iterator<Item = &F> {
+        self.skbs.iter().flat_map(|s| s.fds.iter())
     }
 
     /// A stream read of up to `buf.len()` bytes; `peek` leaves the queue as it was (and
@@ -135,6 +171,11 @@ impl<F: Clone> RecvQueue<F> {
             }
         }
         got.full_len = got.copied;
+        if peek {
+            fds_peeked(got.fds.len());
+        } else {
+            fds_moved(0, got.fds.len());
+        }
         got
     }
 
@@ -144,6 +185,7 @@ impl<F: Clone> RecvQueue<F> {
         let n = skb.data.len().min(buf.len());
         buf[..n].copy_from_slice(&skb.data[..n]);
         if peek {
+            fds_peeked(skb.fds.len());
             return Some(Received {
                 copied: n,
                 full_len: skb.data.len(),
@@ -154,6 +196,7 @@ impl<F: Clone> RecvQueue<F> {
         }
         let skb = self.skbs.pop_front()?;
         self.bytes -= skb.data.len();
+        fds_moved(0, skb.fds.len());
         Some(Received {
             copied: n,
             full_len: skb.data.len(),
@@ -203,6 +246,7 @@ mod tests {
         let got = q.read_stream(&mut buf, false);
         assert_eq!(&buf[..got.copied], b"abcd");
         assert_eq!(got.fds, vec![7, 8]);
+        assert_eq!(q.fds().collect::<Vec<_>>(), [&9]);
         let got = q.read_stream(&mut buf, false);
         assert_eq!((&buf[..got.copied], got.fds), (&b"ef"[..], vec![9]));
     }

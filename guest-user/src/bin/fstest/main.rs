@@ -125,6 +125,7 @@ const CHECKS: &[NamedCheck] = &[
     ("proc_self_cwd", procfs::proc_self_cwd),
     ("proc_sys_pid_max", procfs::proc_sys_pid_max),
     ("proc_filesystems", procfs::proc_filesystems),
+    ("sys_kernel_attributes", procfs::sys_kernel_attributes),
     ("proc_names_are_fixed", procfs::proc_names_are_fixed),
     ("efault_paths", efault::efault_paths),
     ("efault_buffers", efault::efault_buffers),

@@ -1,7 +1,7 @@
 //! The basics of procfs as the VFS serves them: /proc/self and its stat, exe, fd and cwd
 //! entries, a sysctl file, and /proc/filesystems.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use guest_user::check::{in_child, pass, pass_with, skip, Check};
 use guest_user::ensure;
@@ -190,7 +190,9 @@ pub(crate) fn proc_sys_pid_max() -> Check {
     pass()
 }
 
-/// /proc/filesystems lists tmpfs and proc as nodev filesystems.
+/// /proc/filesystems lists tmpfs, proc, and the kernel-internal sockfs and pipefs as nodev
+/// filesystems; pipes live on pipefs (one anonymous device, an inode each) and sockets on
+/// sockfs; neither can be mounted.
 pub(crate) fn proc_filesystems() -> Check {
     let text = std::fs::read_to_string("/proc/filesystems").ctx("read /proc/filesystems")?;
     // Read a byte at a time, and from an offset, the file is the same text.
@@ -209,11 +211,58 @@ pub(crate) fn proc_filesystems() -> Check {
         tail == text.as_bytes()[3..],
         "pread at offset 3 of /proc/filesystems differs"
     );
-    for fs in ["tmpfs", "proc", "devtmpfs"] {
+    for fs in ["tmpfs", "proc", "devtmpfs", "sockfs", "pipefs"] {
         ensure!(
             text.lines().any(|l| l == format!("nodev\t{fs}")),
             "no \"nodev\\t{fs}\" line in /proc/filesystems:\n{text}"
         );
+    }
+    let (r1, w1) = pipe().ctx("pipe")?;
+    let (r2, _w2) = pipe().ctx("pipe")?;
+    let [a, b, c] = [&r1, &w1, &r2].map(|fd| fstat(fd.as_raw_fd()));
+    let (a, b, c) = (a.ctx("fstat")?, b.ctx("fstat")?, c.ctx("fstat")?);
+    ensure!(
+        a.st_dev == c.st_dev && libc::major(a.st_dev) == 0 && a.st_dev != 0,
+        "pipes on devices {:#x} and {:#x}, want one anonymous device",
+        a.st_dev,
+        c.st_dev
+    );
+    ensure!(
+        a.st_ino == b.st_ino && a.st_ino != c.st_ino && a.st_ino != 0,
+        "pipe inodes {} {} {}",
+        a.st_ino,
+        b.st_ino,
+        c.st_ino
+    );
+    // SAFETY: socket has no memory arguments.
+    let s = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    ensure!(s >= 0, "socket failed");
+    // SAFETY: a new descriptor nothing else owns.
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    let st = fstat(s.as_raw_fd()).ctx("fstat socket")?;
+    ensure!(
+        st.st_dev != a.st_dev && libc::major(st.st_dev) == 0,
+        "socket on device {:#x}, pipes on {:#x}",
+        st.st_dev,
+        a.st_dev
+    );
+    // SAFETY: geteuid has no arguments.
+    if unsafe { libc::geteuid() } == 0 {
+        let dir = Scratch::new("pipefs_mount")?;
+        for fs in [c"pipefs", c"sockfs"] {
+            let target = cstr(dir.dir());
+            // SAFETY: NUL-terminated strings and no data.
+            let r = unsafe {
+                libc::mount(
+                    c"none".as_ptr(),
+                    target.as_ptr(),
+                    fs.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            };
+            expect_errno(sys::cvt(r), libc::EINVAL, &format!("mount {fs:?}"))?;
+        }
     }
     pass()
 }
@@ -245,5 +294,35 @@ pub(crate) fn proc_names_are_fixed() -> Check {
         libc::ENOENT,
         "stat of a missing /proc entry",
     )?;
+    pass()
+}
+
+/// /sys/kernel: the read-only attributes (no kexec image loaded; a uevent count) and the
+/// directories debugfs and tracefs are mounted on.
+pub(crate) fn sys_kernel_attributes() -> Check {
+    for name in ["kexec_loaded", "kexec_crash_loaded", "uevent_seqnum"] {
+        let path = format!("/sys/kernel/{name}");
+        let st = stat(&path).ctx(&path)?;
+        ensure!(
+            st.st_mode & 0o170777 == libc::S_IFREG | 0o444,
+            "{path}: mode {:o}",
+            st.st_mode
+        );
+        let text = std::fs::read_to_string(&path).ctx(&path)?;
+        let value: Option<u64> = text.strip_suffix('\n').and_then(|v| v.parse().ok());
+        ensure!(value.is_some(), "{path} reads {text:?}");
+        ensure!(
+            name == "uevent_seqnum" || value == Some(0),
+            "{path} reads {text:?}, and nothing can load a kexec image"
+        );
+    }
+    for dir in ["debug", "tracing"] {
+        let path = format!("/sys/kernel/{dir}");
+        let st = stat(&path).ctx(&path)?;
+        ensure!(
+            st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+            "{path} is no directory"
+        );
+    }
     pass()
 }

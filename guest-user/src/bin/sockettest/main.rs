@@ -10,6 +10,8 @@
 mod epoll;
 mod eventfd;
 mod unix;
+mod unixconn;
+mod unixgc;
 mod unixsock;
 #[path = "../fstest/util.rs"]
 #[allow(dead_code)]
@@ -41,16 +43,18 @@ const CHECKS: &[NamedCheck] = &[
     ),
     ("unix_dgram_boundaries", unix::unix_dgram_boundaries),
     ("unix_seqpacket", unix::unix_seqpacket),
-    ("unix_scm_rights", unix::unix_scm_rights),
-    ("unix_epipe_sigpipe", unix::unix_epipe_sigpipe),
-    ("unix_econnrefused", unix::unix_econnrefused),
-    ("unix_shutdown", unix::unix_shutdown),
-    ("unix_poll_epoll", unix::unix_poll_epoll),
-    ("unix_options_and_peek", unix::unix_options_and_peek),
+    ("unix_scm_rights", unixconn::unix_scm_rights),
+    ("unix_epipe_sigpipe", unixconn::unix_epipe_sigpipe),
+    ("unix_econnrefused", unixconn::unix_econnrefused),
+    ("unix_shutdown", unixconn::unix_shutdown),
+    ("unix_poll_epoll", unixconn::unix_poll_epoll),
+    ("unix_options_and_peek", unixconn::unix_options_and_peek),
     (
         "unix_stream_large_transfer",
-        unix::unix_stream_large_transfer,
+        unixconn::unix_stream_large_transfer,
     ),
+    ("unix_proc_net_unix", unixgc::unix_proc_net_unix),
+    ("unix_gc_in_flight_cycles", unixgc::unix_gc_in_flight_cycles),
 ];
 
 fn main() {

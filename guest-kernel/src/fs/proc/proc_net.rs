@@ -1,0 +1,14 @@
+//! /proc/net (Linux's fs/proc/proc_net.c): the network files. Linux makes /proc/net a link
+//! to `self/net`, the calling process's network namespace; there is one namespace here, so
+//! it is a directory.
+
+use alloc::sync::Arc;
+
+use super::inode::{proc_text_dir, TextFile};
+use crate::fs::inode::Inode;
+
+const FILES: &[TextFile] = &[("unix", crate::net::unix::af_unix::unix_seq_show)];
+
+pub fn proc_net_dir(ino: u64) -> Arc<Inode> {
+    proc_text_dir(ino, FILES)
+}
