@@ -1,6 +1,7 @@
 //! Reclaim and the OOM killer in a small guest (`oomtest`, guest-user): kswapd0 under a
 //! page-cache-heavy load, and an unbounded allocator killed while init and a process
-//! protected by oom_score_adj survive.
+//! protected by oom_score_adj survive; compaction (`compacttest`) rebuilding high-order blocks
+//! under two processes sharing their pages.
 
 use vm_tests::boot_mem;
 
@@ -113,5 +114,13 @@ fn slabinfo_lists_the_slub_caches_and_meminfo_counts_their_pages() {
         slab + 64 >= slab_pages * 4 && slab_pages > 0,
         "{slab} kB, {slab_pages} pages\n{c}"
     );
+    assert_eq!(o.status(), 0, "{c}");
+}
+
+#[test]
+fn compact_memory_rebuilds_high_order_blocks_and_keeps_the_data() {
+    let o = boot_mem("quiet -- /bin/compacttest", 2, 48 << 20);
+    let c = &o.console;
+    assert!(c.contains("compacttest: all checks passed"), "{c}");
     assert_eq!(o.status(), 0, "{c}");
 }

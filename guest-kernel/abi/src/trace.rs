@@ -417,6 +417,15 @@ events! {
     80 oom: mark_victim => MarkVictim { pid: i32 }
     90 vmscan: mm_vmscan_kswapd_wake => MmVmscanKswapdWake { nid: i32, zid: i32, order: i32 }
     91 vmscan: mm_vmscan_kswapd_sleep => MmVmscanKswapdSleep { nid: i32 }
+    130 compaction: mm_compaction_begin => MmCompactionBegin {
+        zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: i32,
+    }
+    131 compaction: mm_compaction_end => MmCompactionEnd {
+        zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: i32, status: i32,
+    }
+    132 compaction: mm_compaction_kcompactd_wake => MmCompactionKcompactdWake {
+        nid: i32, order: i32, highest_zoneidx: i32,
+    }
     100 workqueue: workqueue_queue_work => WorkqueueQueueWork {
         work: Ptr, function: Ptr, workqueue: DataLoc, req_cpu: u32, cpu: u32,
     }
