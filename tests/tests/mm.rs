@@ -124,3 +124,18 @@ fn compact_memory_rebuilds_high_order_blocks_and_keeps_the_data() {
     assert!(c.contains("compacttest: all checks passed"), "{c}");
     assert_eq!(o.status(), 0, "{c}");
 }
+
+#[test]
+fn compaction_tracepoints_report_each_zone() {
+    let t = vm_tests::boot_traced(
+        "quiet -- /bin/compacttest compact",
+        2,
+        r#"tracepoint:compaction:mm_compaction_begin { printf("begin %d..%d\n", args->zone_start, args->zone_end); }
+           tracepoint:compaction:mm_compaction_end { printf("end status %d\n", args->status); }"#,
+        std::time::Duration::from_millis(5),
+    );
+    assert_eq!(t.outcome.status(), 0, "{}\n{}", t.outcome.console, t.output);
+    // 256 MiB: one zone, DMA32, compacted whole until the scanners met (COMPACT_COMPLETE).
+    assert!(t.output.contains("begin "), "{}", t.output);
+    assert!(t.output.contains("end status 5\n"), "{}", t.output);
+}

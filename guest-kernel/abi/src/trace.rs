@@ -417,6 +417,14 @@ events! {
     80 oom: mark_victim => MarkVictim { pid: i32 }
     90 vmscan: mm_vmscan_kswapd_wake => MmVmscanKswapdWake { nid: i32, zid: i32, order: i32 }
     91 vmscan: mm_vmscan_kswapd_sleep => MmVmscanKswapdSleep { nid: i32 }
+    100 workqueue: workqueue_queue_work => WorkqueueQueueWork {
+        work: Ptr, function: Ptr, workqueue: DataLoc, req_cpu: u32, cpu: u32,
+    }
+    101 workqueue: workqueue_activate_work => WorkqueueActivateWork { work: Ptr }
+    102 workqueue: workqueue_execute_start => WorkqueueExecuteStart { work: Ptr, function: Ptr }
+    103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
+    110 cpuhp: cpuhp_enter => CpuhpEnter { cpu: u32, target: i32, idx: i32, fun: Ptr }
+    111 cpuhp: cpuhp_exit => CpuhpExit { cpu: u32, state: i32, idx: i32, ret: i32 }
     130 compaction: mm_compaction_begin => MmCompactionBegin {
         zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: i32,
     }
@@ -426,14 +434,6 @@ events! {
     132 compaction: mm_compaction_kcompactd_wake => MmCompactionKcompactdWake {
         nid: i32, order: i32, highest_zoneidx: i32,
     }
-    100 workqueue: workqueue_queue_work => WorkqueueQueueWork {
-        work: Ptr, function: Ptr, workqueue: DataLoc, req_cpu: u32, cpu: u32,
-    }
-    101 workqueue: workqueue_activate_work => WorkqueueActivateWork { work: Ptr }
-    102 workqueue: workqueue_execute_start => WorkqueueExecuteStart { work: Ptr, function: Ptr }
-    103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
-    110 cpuhp: cpuhp_enter => CpuhpEnter { cpu: u32, target: i32, idx: i32, fun: Ptr }
-    111 cpuhp: cpuhp_exit => CpuhpExit { cpu: u32, state: i32, idx: i32, ret: i32 }
     // The function tracer's records (kfunc/kprobe and kretfunc/kretprobe hits): written by the
     // trampolines the host patches in, never enabled as tracepoints by name.
     200 ftrace: function => FtraceFunction {
