@@ -31,7 +31,10 @@ use super::mmzone::*;
 use super::vmstat::{count_vm_events, mod_node_page_state, NodeStat, VmEvent};
 
 mod pcp;
+pub use isolate::*;
 pub use pcp::drain_local_pages;
+
+mod isolate;
 use pcp::{pcp_alloc, pcp_free, pcp_pages, PCP_BATCH, PCP_COUNT, PCP_HIGH};
 
 /// Physical memory the allocator can manage (free bitmaps are static, in `.bss`).
@@ -648,42 +651,6 @@ pub fn free_page_count() -> u64 {
         .iter()
         .map(|&z| zone_free_pages(z) + pcp_pages(z))
         .sum()
-}
-
-/// The frames zone `z` spans, `[start, end)`.
-pub fn zone_span(z: ZoneType) -> (u64, u64) {
-    let zone = &ZONES[z as usize];
-    let start = zone.start_pfn.load(Relaxed);
-    (start, start + zone.spanned.load(Relaxed))
-}
-
-/// Whether zone `z` has a free block of `order` or more.
-pub fn zone_has_free_block(z: ZoneType, order: usize) -> bool {
-    with_free_area(z, |a| a.has_free_block(order))
-}
-
-/// The free block holding frame `pfn`: (first frame, order). For compaction's scanners.
-pub(super) fn free_block_containing(pfn: u64) -> Option<(u64, usize)> {
-    with_free_area(zone_of(pfn), |a| a.free_block_containing(pfn))
-}
-
-/// Take the free block holding `pfn` out of the allocator if its order is below `max_order`
-/// (`__isolate_free_page`); Err with the block if it is bigger, or None if `pfn` is not free.
-pub(super) fn isolate_free_block(
-    pfn: u64,
-    max_order: usize,
-) -> Result<(u64, usize), Option<(u64, usize)>> {
-    with_free_area(zone_of(pfn), |a| a.isolate_block_containing(pfn, max_order))
-}
-
-/// Give the frame `pfn` straight back to the buddy allocator, where it merges with its free
-/// buddies (`__free_one_page`): compaction's sources and unused targets, which the per-CPU
-/// lists would keep apart.
-pub(super) fn free_one_page(pfn: u64) {
-    if let Some(p) = pfn_to_page(pfn) {
-        p.clear();
-    }
-    with_free_area(zone_of(pfn), |area| area.free(pfn, 0));
 }
 
 /// `/proc/zoneinfo`.
