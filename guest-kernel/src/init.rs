@@ -190,6 +190,7 @@ extern "C" fn kernel_init(arg: usize) -> ! {
     crate::kernel::softirq::spawn_ksoftirqd();
     crate::kernel::hung_task::hung_task_init();
     crate::mm::vmscan::kswapd_init();
+    crate::mm::compaction::kcompactd_init();
     crate::mm::oom_kill::oom_init();
     crate::fs::devtmpfs::devtmpfs_init();
     devtmpfs_mount();

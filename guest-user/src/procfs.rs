@@ -245,3 +245,15 @@ mod tests {
         assert_eq!(Status::parse("Name:\tkthreadd\n").vm_rss, None);
     }
 }
+
+/// The number on the `name value` or `Name: value kB` line `key` of a /proc file such as
+/// /proc/vmstat or /proc/meminfo; 0 if the file or the line is missing.
+pub fn proc_value(path: &str, key: &str) -> u64 {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once([' ', ':'])?;
+            (k == key).then(|| v.trim().trim_end_matches(" kB").trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}

@@ -1,6 +1,7 @@
 //! Reclaim and the OOM killer in a small guest (`oomtest`, guest-user): kswapd0 under a
 //! page-cache-heavy load, and an unbounded allocator killed while init and a process
-//! protected by oom_score_adj survive.
+//! protected by oom_score_adj survive; compaction (`compacttest`) rebuilding high-order blocks
+//! under two processes sharing their pages.
 
 use vm_tests::boot_mem;
 
@@ -114,4 +115,27 @@ fn slabinfo_lists_the_slub_caches_and_meminfo_counts_their_pages() {
         "{slab} kB, {slab_pages} pages\n{c}"
     );
     assert_eq!(o.status(), 0, "{c}");
+}
+
+#[test]
+fn compact_memory_rebuilds_high_order_blocks_and_keeps_the_data() {
+    let o = boot_mem("quiet -- /bin/compacttest", 2, 48 << 20);
+    let c = &o.console;
+    assert!(c.contains("compacttest: all checks passed"), "{c}");
+    assert_eq!(o.status(), 0, "{c}");
+}
+
+#[test]
+fn compaction_tracepoints_report_each_zone() {
+    let t = vm_tests::boot_traced(
+        "quiet -- /bin/compacttest compact",
+        2,
+        r#"tracepoint:compaction:mm_compaction_begin { printf("begin %d..%d\n", args->zone_start, args->zone_end); }
+           tracepoint:compaction:mm_compaction_end { printf("end status %d\n", args->status); }"#,
+        std::time::Duration::from_millis(5),
+    );
+    assert_eq!(t.outcome.status(), 0, "{}\n{}", t.outcome.console, t.output);
+    // 256 MiB: one zone, DMA32, compacted whole until the scanners met (COMPACT_COMPLETE).
+    assert!(t.output.contains("begin "), "{}", t.output);
+    assert!(t.output.contains("end status 5\n"), "{}", t.output);
 }

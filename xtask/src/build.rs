@@ -16,6 +16,7 @@ pub const VMM_TARGET: &str = "x86_64-unknown-linux-gnu";
 pub const PROGRAMS: &[&str] = &[
     "bootmark",
     "chrt",
+    "compacttest",
     "coreutils",
     "efault",
     "exitcode",

@@ -446,6 +446,15 @@ events! {
     103 workqueue: workqueue_execute_end => WorkqueueExecuteEnd { work: Ptr, function: Ptr }
     110 cpuhp: cpuhp_enter => CpuhpEnter { cpu: u32, target: i32, idx: i32, fun: Ptr }
     111 cpuhp: cpuhp_exit => CpuhpExit { cpu: u32, state: i32, idx: i32, ret: i32 }
+    130 compaction: mm_compaction_begin => MmCompactionBegin {
+        zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: i32,
+    }
+    131 compaction: mm_compaction_end => MmCompactionEnd {
+        zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: i32, status: i32,
+    }
+    132 compaction: mm_compaction_kcompactd_wake => MmCompactionKcompactdWake {
+        nid: i32, order: i32, highest_zoneidx: i32,
+    }
     // The function tracer's records (kfunc/kprobe and kretfunc/kretprobe hits): written by the
     // trampolines the host patches in, never enabled as tracepoints by name.
     200 ftrace: function => FtraceFunction {

@@ -99,6 +99,40 @@ impl<M: FrameMemory, B: Bitmap> Buddy<M, B> {
         counts
     }
 
+    /// Whether a free block of `order` or more exists.
+    pub fn has_free_block(&self, order: usize) -> bool {
+        self.heads[order.min(MAX_ORDER + 1)..]
+            .iter()
+            .any(|&h| h != NIL)
+    }
+
+    /// The free block holding frame `pfn`, as (first frame, order) (Linux's `PageBuddy`
+    /// and `buddy_order` of the block's head).
+    pub fn free_block_containing(&self, pfn: u64) -> Option<(u64, usize)> {
+        let rel = pfn.checked_sub(self.base).filter(|&r| r < self.frames)?;
+        (0..=MAX_ORDER).find_map(|order| {
+            let head = rel & !((1 << order) - 1);
+            let free = head + (1 << order) <= self.frames && self.bitmap.get(self.bit(head, order));
+            free.then_some((self.base + head, order))
+        })
+    }
+
+    /// Take the free block holding frame `pfn` off its list, if it is below `max_order`
+    /// (compaction's `__isolate_free_page`): Ok with the block, or Err with a bigger one.
+    pub fn isolate_block_containing(
+        &mut self,
+        pfn: u64,
+        max_order: usize,
+    ) -> Result<(u64, usize), Option<(u64, usize)>> {
+        let (head, order) = self.free_block_containing(pfn).ok_or(None)?;
+        if order >= max_order {
+            return Err(Some((head, order)));
+        }
+        self.unlink(head - self.base, order);
+        self.free_pages -= 1 << order;
+        Ok((head, order))
+    }
+
     fn read_link(&self, rel: u64, slot: usize) -> u64 {
         self.mem.read_link(self.base + rel, slot)
     }
@@ -260,6 +294,35 @@ mod tests {
         assert!(pfns.iter().all(|p| (1024..3072).contains(p)));
         for p in pfns {
             b.free(p, 0);
+        }
+        assert_eq!(b.free_blocks_per_order()[MAX_ORDER], 2);
+    }
+
+    #[test]
+    fn compaction_finds_and_isolates_the_free_block_around_a_frame() {
+        let mut b = Buddy::new(VecMem(vec![[0; 2]; 3072]), [0u64; 512], 1024, 2048);
+        b.add_range(1024, 3072);
+        let x = b.alloc(0).unwrap();
+        assert_eq!(b.free_block_containing(x), None);
+        assert_eq!(b.free_block_containing(x + 1), Some((x + 1, 0)));
+        assert_eq!(b.free_block_containing(x + 5), Some((x + 4, 2)));
+        let other = if x < 2048 { 2048 } else { 1024 };
+        assert_eq!(b.free_block_containing(other + 9), Some((other, MAX_ORDER)));
+        assert_eq!(b.free_block_containing(5000), None);
+        // A max-order block is too big to spend; a smaller one comes off its list.
+        assert_eq!(
+            b.isolate_block_containing(other + 6, 9),
+            Err(Some((other, MAX_ORDER)))
+        );
+        assert_eq!(b.isolate_block_containing(x + 5, 9), Ok((x + 4, 2)));
+        assert_eq!(b.free_pages(), 2048 - 1 - 4);
+        assert_eq!(b.free_block_containing(x + 5), None);
+        assert!(b.has_free_block(MAX_ORDER) && b.has_free_block(3));
+        // Freed one by one, the frames merge back.
+        for p in x..x + 8 {
+            if p != x + 1 && p != x + 2 && p != x + 3 {
+                b.free(p, 0);
+            }
         }
         assert_eq!(b.free_blocks_per_order()[MAX_ORDER], 2);
     }

@@ -25,7 +25,7 @@ use super::page_alloc::{
     alloc_user_page, copy_page, fill_page, get_page, is_dirty_page, is_file_page, is_zero_page,
     memcpy_from_page, page_count, put_page, zero_page,
 };
-use super::rmap::{page_add_file_rmap, page_remove_rmap};
+use super::rmap::{page_add_file_rmap, page_add_new_anon_rmap, page_remove_rmap};
 use super::tlb::flush_tlb_page;
 use super::vma::{
     FileImage, VmFile, VmFlags, TASK_SIZE, VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_SHARED, VM_WRITE,
@@ -148,6 +148,7 @@ fn do_anonymous_page(
         return map(mm, page, zero_page(), prot & !PTE_WRITE);
     }
     let phys = alloc_user_page(PG_ANON, true).ok_or(FaultError::NoMemory)?;
+    page_add_new_anon_rmap(phys, page);
     if let Err(e) = map(mm, page, phys, prot) {
         put_page(phys);
         return Err(e);
@@ -193,6 +194,7 @@ fn do_read_file_page(
             put_page(cached);
             return Err(FaultError::NoMemory);
         };
+        page_add_new_anon_rmap(own, page);
         let mut bytes = [0u8; PAGE as usize];
         let n = (image.file_end - from) as usize;
         memcpy_from_page(&mut bytes[..n], cached, 0);
@@ -282,6 +284,7 @@ fn do_wp_page(mm: &mut MmStruct, page: u64, phys: u64, flags: VmFlags) -> Result
     }
     if is_zero_page(phys) {
         let new = alloc_user_page(PG_ANON, true).ok_or(FaultError::NoMemory)?;
+        page_add_new_anon_rmap(new, page);
         map(mm, page, new, prot)?;
         mm.add_mm_counter(MM_ANONPAGES, 1);
         flush_tlb_page(mm, page);
@@ -294,6 +297,7 @@ fn do_wp_page(mm: &mut MmStruct, page: u64, phys: u64, flags: VmFlags) -> Result
         return map(mm, page, phys, prot);
     }
     let new = alloc_user_page(PG_ANON, false).ok_or(FaultError::NoMemory)?;
+    page_add_new_anon_rmap(new, page);
     copy_page(new, phys);
     map(mm, page, new, prot)?;
     flush_tlb_page(mm, page);

@@ -164,6 +164,11 @@ impl AddressSpace {
         lru_set_flags(phys, PG_SWAPBACKED | PG_DIRTY);
     }
 
+    /// The cache's pages, if nobody is using them now: migration replaces a page in it.
+    pub(super) fn try_lock_pages(&self) -> Option<spin::MutexGuard<'_, BTreeMap<u64, u64>>> {
+        self.pages.try_lock()
+    }
+
     /// The first cached page at or after `pgoff` (SEEK_DATA's search).
     pub fn next_cached_index(&self, pgoff: u64) -> Option<u64> {
         self.pages.lock().range(pgoff..).next().map(|(&k, _)| k)

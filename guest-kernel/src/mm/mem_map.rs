@@ -55,7 +55,8 @@ pub struct Page {
     pub index: AtomicU32,
     /// Page-table entries mapping it (`_mapcount` + 1), kept for page-cache pages only.
     pub mapcount: AtomicU32,
-    _pad: u32,
+    /// The high half of an anonymous page's index (`anon_index`).
+    index_hi: AtomicU32,
 }
 
 /// What dropping a reference did.
@@ -126,6 +127,39 @@ impl Page {
     pub fn has(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Relaxed) & flag != 0
     }
+
+    /// An anonymous page's reverse map: the virtual page number it was first mapped at, the
+    /// same in every address space that shares it after fork (Linux's anonymous
+    /// `page->index`, here without `anon_vma`: migration looks there in every address space).
+    pub fn set_anon_index(&self, vpn: u64) {
+        self.index.store(vpn as u32, Ordering::Relaxed);
+        self.index_hi.store((vpn >> 32) as u32, Ordering::Relaxed);
+    }
+
+    pub fn anon_index(&self) -> u64 {
+        (self.index_hi.load(Ordering::Relaxed) as u64) << 32
+            | self.index.load(Ordering::Relaxed) as u64
+    }
+
+    /// Set the count to zero if it is `expected` (Linux's `folio_ref_freeze`): from then on
+    /// nobody can take a reference (`try_get` fails, and `get` needs one held already).
+    pub fn ref_freeze(&self, expected: u32) -> bool {
+        self.refcount
+            .compare_exchange(expected, 0, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Take over a frozen page's state with `count` references: migration's new page
+    /// (`folio_migrate_flags` and `folio_ref_unfreeze`), off any LRU list for now.
+    pub fn migrate_from(&self, old: &Page, count: u32) {
+        let o = Ordering::Relaxed;
+        self.flags.store(old.flags.load(o) & !PG_LRU, o);
+        self.mapping.store(old.mapping.load(o), o);
+        self.index.store(old.index.load(o), o);
+        self.index_hi.store(old.index_hi.load(o), o);
+        self.mapcount.store(old.mapcount.load(o), o);
+        self.refcount.store(count, Ordering::Release);
+    }
 }
 
 /// The array, indexed by pfn.
@@ -158,7 +192,7 @@ mod tests {
                 mapping: AtomicU32::new(0),
                 index: AtomicU32::new(0),
                 mapcount: AtomicU32::new(0),
-                _pad: 0,
+                index_hi: AtomicU32::new(0),
             })
             .collect()
     }
@@ -210,6 +244,23 @@ mod tests {
         assert_eq!(p.put(), Put::Last(0));
         assert!(!p.try_get());
         assert_eq!(p.count(), 0);
+    }
+
+    #[test]
+    fn migration_freezes_only_an_exact_count_and_carries_the_state_over() {
+        let backing = pages(2);
+        let (old, new) = (&backing[0], &backing[1]);
+        old.prep_new();
+        old.set_flags(PG_ANON | PG_LRU | PG_ACTIVE);
+        old.set_anon_index(0x0007_ffff_ffff);
+        old.get();
+        assert!(!old.ref_freeze(3));
+        assert!(old.ref_freeze(2));
+        assert!(!old.try_get());
+        new.migrate_from(old, 1);
+        assert_eq!(new.count(), 1);
+        assert_eq!(new.flags.load(Ordering::Relaxed), PG_ANON | PG_ACTIVE);
+        assert_eq!(new.anon_index(), 0x0007_ffff_ffff);
     }
 
     #[test]

@@ -581,6 +581,7 @@ impl MmStruct {
             }
         }
         let phys = alloc_user_page(PG_ANON, false).ok_or(ENOMEM)?;
+        super::rmap::page_add_new_anon_rmap(phys, va);
         if !self.pgd.map(va, phys, prot) {
             put_page(phys);
             return Err(ENOMEM);

@@ -7,6 +7,7 @@
 //! in the kernel and the emulation in tests.
 
 pub mod buddy;
+pub mod compaction;
 #[cfg(test)]
 pub(crate) mod emu;
 pub mod fault;
@@ -16,6 +17,7 @@ pub mod madvise;
 pub mod mem_map;
 pub mod memblock;
 pub mod memory;
+pub mod migrate;
 pub mod mmap;
 #[cfg(not(test))]
 pub mod mmap_syscalls;

@@ -14,17 +14,12 @@
 //! address spaces are shared by reference (`get_page`) and released with `put_page`, which
 //! frees on the last reference; kernel-internal allocations simply call `free_pages`.
 //!
-//! Single pages, by far the most common request (page faults, page tables, slab), come from
-//! a small per-CPU stack of free pages per zone (Linux's `per_cpu_pages`) that is refilled
-//! from and drained to the buddy allocator in batches: a push or pop with interrupts off
-//! instead of the buddy lock and a split or merge through every order each time.
+//! Single pages come from per-CPU lists in front of the buddy allocators (`pcp.rs`).
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use spin::{Mutex, Once};
 
-use super::arch::percpu::{cpu_id, MAX_CPUS};
 use super::arch::{cpu, phys_to_virt};
 use super::buddy::{bitmap_bits, Buddy, FrameMemory, MAX_ORDER, PAGE_SIZE};
 use super::gfp::*;
@@ -34,6 +29,13 @@ use super::mem_map::{
 use super::memblock::RegionSet;
 use super::mmzone::*;
 use super::vmstat::{count_vm_events, mod_node_page_state, NodeStat, VmEvent};
+
+mod pcp;
+pub use isolate::*;
+pub use pcp::drain_local_pages;
+
+mod isolate;
+use pcp::{pcp_alloc, pcp_free, pcp_pages, PCP_BATCH, PCP_COUNT, PCP_HIGH};
 
 /// Physical memory the allocator can manage (free bitmaps are static, in `.bss`).
 pub const MAX_PHYS: u64 = 16 << 30;
@@ -64,6 +66,13 @@ trait FreeArea {
     fn free(&mut self, pfn: u64, order: usize);
     fn add_range(&mut self, start: u64, end: u64);
     fn free_blocks_per_order(&self) -> [u64; MAX_ORDER + 1];
+    fn has_free_block(&self, order: usize) -> bool;
+    fn free_block_containing(&self, pfn: u64) -> Option<(u64, usize)>;
+    fn isolate_block_containing(
+        &mut self,
+        pfn: u64,
+        max_order: usize,
+    ) -> Result<(u64, usize), Option<(u64, usize)>>;
 }
 
 impl<B: super::buddy::Bitmap> FreeArea for Buddy<DirectMap, B> {
@@ -78,6 +87,19 @@ impl<B: super::buddy::Bitmap> FreeArea for Buddy<DirectMap, B> {
     }
     fn free_blocks_per_order(&self) -> [u64; MAX_ORDER + 1] {
         Buddy::free_blocks_per_order(self)
+    }
+    fn has_free_block(&self, order: usize) -> bool {
+        Buddy::has_free_block(self, order)
+    }
+    fn free_block_containing(&self, pfn: u64) -> Option<(u64, usize)> {
+        Buddy::free_block_containing(self, pfn)
+    }
+    fn isolate_block_containing(
+        &mut self,
+        pfn: u64,
+        max_order: usize,
+    ) -> Result<(u64, usize), Option<(u64, usize)>> {
+        Buddy::isolate_block_containing(self, pfn, max_order)
     }
 }
 
@@ -143,71 +165,6 @@ fn with_free_area<R>(z: ZoneType, f: impl FnOnce(&mut dyn FreeArea) -> R) -> R {
         };
         ZONES[z as usize].free.store(free, Relaxed);
         r
-    })
-}
-
-/// Free pages a CPU keeps at most per zone, and moves to or from the buddy allocator at once.
-const PCP_HIGH: usize = 64;
-const PCP_BATCH: usize = 16;
-
-/// Each CPU's stack of free pages (frame numbers) per zone; the first `PCP_COUNT` are valid.
-struct PcpLists([[UnsafeCell<[u64; PCP_HIGH]>; MAX_CPUS]; MAX_NR_ZONES]);
-
-// SAFETY: each CPU touches only its own lists, and only with interrupts disabled, so accesses
-// to a list never overlap.
-unsafe impl Sync for PcpLists {}
-
-static PCP: PcpLists =
-    PcpLists([const { [const { UnsafeCell::new([0; PCP_HIGH]) }; MAX_CPUS] }; MAX_NR_ZONES]);
-/// Pages on each CPU's lists; atomic so that other CPUs may read them for MemFree.
-static PCP_COUNT: [[AtomicUsize; MAX_CPUS]; MAX_NR_ZONES] =
-    [const { [const { AtomicUsize::new(0) }; MAX_CPUS] }; MAX_NR_ZONES];
-
-/// Run `f` on this CPU's page list of zone `z` and its count.
-fn with_pcp<R>(z: ZoneType, f: impl FnOnce(&mut [u64; PCP_HIGH], &AtomicUsize) -> R) -> R {
-    cpu::without_interrupts(|| {
-        let cpu = cpu_id();
-        // SAFETY: interrupts are off, so nothing else on this CPU runs until we return, and
-        // no other CPU touches this CPU's lists (see `PcpLists`).
-        f(
-            unsafe { &mut *PCP.0[z as usize][cpu].get() },
-            &PCP_COUNT[z as usize][cpu],
-        )
-    })
-}
-
-fn pcp_alloc(z: ZoneType) -> Option<u64> {
-    with_pcp(z, |pfns, count| {
-        let mut n = count.load(Relaxed);
-        if n == 0 {
-            with_free_area(z, |area| {
-                while n < PCP_BATCH {
-                    let Some(pfn) = area.alloc(0) else { break };
-                    pfns[n] = pfn;
-                    n += 1;
-                }
-            });
-        }
-        let n = n.checked_sub(1)?;
-        count.store(n, Relaxed);
-        Some(pfns[n])
-    })
-}
-
-fn pcp_free(pfn: u64) {
-    let z = zone_of(pfn);
-    with_pcp(z, |pfns, count| {
-        let mut n = count.load(Relaxed);
-        if n == PCP_HIGH {
-            with_free_area(z, |area| {
-                for &p in &pfns[n - PCP_BATCH..n] {
-                    area.free(p, 0);
-                }
-            });
-            n -= PCP_BATCH;
-        }
-        pfns[n] = pfn;
-        count.store(n + 1, Relaxed);
     })
 }
 
@@ -409,12 +366,18 @@ fn __alloc_pages_slowpath(gfp: Gfp, order: usize) -> Option<u64> {
     let alloc_flags = gfp_to_alloc_flags(gfp);
     if gfp.has(__GFP_KSWAPD_RECLAIM) {
         super::vmscan::wakeup_kswapd(order, gfp_zone(gfp));
+        super::compaction::wakeup_kcompactd(order, gfp_zone(gfp));
     }
     if let Some(pfn) = get_page_from_freelist(gfp, order, alloc_flags) {
         return Some(pfn);
     }
     if !gfp.allow_blocking() {
         return None;
+    }
+    if order > 0 {
+        if let Some(pfn) = __alloc_pages_direct_compact(gfp, order, alloc_flags) {
+            return Some(pfn);
+        }
     }
     // Blocking is allowed here, so waking a task is too.
     #[cfg(not(test))]
@@ -437,6 +400,23 @@ fn __alloc_pages_slowpath(gfp: Gfp, order: usize) -> Option<u64> {
         return get_page_from_freelist(gfp, order, alloc_flags);
     }
     None
+}
+
+/// Compact, then try again (`__alloc_pages_direct_compact`): a stall, which succeeded if
+/// the allocation did.
+fn __alloc_pages_direct_compact(gfp: Gfp, order: usize, alloc_flags: u32) -> Option<u64> {
+    if !super::compaction::try_to_compact_pages(gfp_zone(gfp), order) {
+        return None;
+    }
+    count_vm_events(VmEvent::CompactStall, 1);
+    let page = get_page_from_freelist(gfp, order, alloc_flags);
+    let outcome = if page.is_some() {
+        VmEvent::CompactSuccess
+    } else {
+        VmEvent::CompactFail
+    };
+    count_vm_events(outcome, 1);
+    page
 }
 
 /// Orders above this are not worth killing a process for (Linux's value).
@@ -663,14 +643,6 @@ pub fn fill_page(phys: u64, offset: usize, data: &[u8]) {
 
 pub fn total_pages() -> u64 {
     TOTAL_PAGES.load(Relaxed)
-}
-
-/// Free pages of zone `z` on the CPUs' lists.
-fn pcp_pages(z: ZoneType) -> u64 {
-    PCP_COUNT[z as usize]
-        .iter()
-        .map(|c| c.load(Relaxed) as u64)
-        .sum()
 }
 
 /// Free pages: in the zones' buddy allocators and on the per-CPU lists.

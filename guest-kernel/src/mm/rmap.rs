@@ -8,6 +8,9 @@
 //! `init_mm.mmlist`) and their VMAs, which is the same search over a handful of processes.
 //! Pages no page table maps (`mapcount` 0, reclaim's common case) need no walk at all.
 //!
+//! Anonymous pages are found by the address they were first mapped at, which fork keeps
+//! (`page_add_new_anon_rmap`); migration (`migrate.rs`) looks there in every address space.
+//!
 //! Reclaim never waits for an mm lock: an address space that is busy (its owner is faulting,
 //! perhaps the very allocation that is reclaiming) is skipped, and its pages kept this time.
 
@@ -73,23 +76,39 @@ fn maps_file(v: &Vma, mapping: u32) -> bool {
         .is_some_and(|i| i.inode.i_mapping.is(mapping))
 }
 
+/// Every address space alive now.
+pub fn mm_list() -> Vec<MmRef> {
+    MMLIST.lock().iter().filter_map(Weak::upgrade).collect()
+}
+
+/// Where `mm`'s VMAs map index `index` of the cache with id `mapping` (what a page there
+/// may be mapped at).
+pub fn file_places(mm: &MmStruct, mapping: u32, index: u64) -> Vec<u64> {
+    mm.vmas
+        .iter()
+        .filter(|v| maps_file(v, mapping) && index >= v.pgoff && index < v.pgoff + v.pages())
+        .map(|v| v.start + (index - v.pgoff) * PAGE_SIZE)
+        .collect()
+}
+
+/// A new anonymous page is mapped at `va` (`folio_add_new_anon_rmap`): the address is its
+/// reverse map (`Page::set_anon_index`).
+pub fn page_add_new_anon_rmap(phys: u64, va: u64) {
+    if let Some(p) = page_of(phys) {
+        p.set_anon_index(va / PAGE_SIZE);
+    }
+}
+
 /// Call `f(mm, va)` for each place a VMA maps index `index` of the cache with id `mapping`
 /// to the frame `phys`, in each address space not busy; returns false if one was busy.
 fn rmap_walk(phys: u64, mapping: u32, index: u64, mut f: impl FnMut(&mut MmStruct, u64)) -> bool {
-    let mms: Vec<MmRef> = MMLIST.lock().iter().filter_map(Weak::upgrade).collect();
     let mut complete = true;
-    for mm in mms {
+    for mm in mm_list() {
         let Some(mut mm) = mm.inner.try_lock() else {
             complete = false;
             continue;
         };
-        let places: Vec<u64> = mm
-            .vmas
-            .iter()
-            .filter(|v| maps_file(v, mapping) && index >= v.pgoff && index < v.pgoff + v.pages())
-            .map(|v| v.start + (index - v.pgoff) * PAGE_SIZE)
-            .collect();
-        for va in places {
+        for va in file_places(&mm, mapping, index) {
             if mm.pgd.lookup(va).is_some_and(|(p, _)| p == phys) {
                 f(&mut mm, va);
             }
@@ -150,8 +169,7 @@ fn zap_file_pte(mm: &mut MmStruct, va: u64, phys: u64) {
 /// page table (Linux's `unmap_mapping_range`), waiting for busy address spaces: the file
 /// shrank. Private copies made by writes stay. Call with no mm lock held.
 pub fn unmap_mapping_range(mapping: u32, index: u64) {
-    let mms: Vec<MmRef> = MMLIST.lock().iter().filter_map(Weak::upgrade).collect();
-    for mm in mms {
+    for mm in mm_list() {
         let mut mm = mm.inner.lock();
         let ranges: Vec<(u64, u64)> = mm
             .vmas

@@ -197,6 +197,22 @@ pub fn isolate_lru_pages(list: LruList, nr: usize) -> (Vec<u64>, usize) {
     (taken, scanned)
 }
 
+/// Take the page at `phys` off its list with a reference of ours, if it is on one and not
+/// being freed (Linux's `folio_isolate_lru`): compaction's migrate scanner.
+pub fn isolate_lru_page(phys: u64) -> bool {
+    let Some(p) = pfn_to_page(phys / PAGE_SIZE) else {
+        return false;
+    };
+    let mut lru = LRU_LOCK.lock();
+    let flags = p.flags.load(Relaxed);
+    if flags & PG_LRU == 0 || !p.try_get() {
+        return false;
+    }
+    lru.del(p, LruList::of(flags));
+    p.clear_flags(PG_LRU);
+    true
+}
+
 /// Return an isolated page to the list its flags now name, and drop the isolation reference
 /// (`folio_putback_lru`).
 pub fn putback_lru_page(phys: u64) {

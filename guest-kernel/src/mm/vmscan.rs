@@ -288,6 +288,8 @@ mod kthread {
                 crate::sched::wake_up_process(t);
             }
         }
+        // kcompactd's requests are made beside kswapd's and go out with them.
+        crate::mm::compaction::kcompactd_wake_pending();
     }
 
     /// Sleep until asked (`kswapd_try_to_sleep`); the state is set before the request is

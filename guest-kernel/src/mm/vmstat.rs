@@ -44,8 +44,25 @@ pub enum VmEvent {
     AllocStall,
     /// Processes killed by the OOM killer (`oom_kill`).
     OomKill,
+    /// Pages migrated, and pages that stayed (`pgmigrate_success`, `pgmigrate_fail`).
+    PgMigrateSuccess,
+    PgMigrateFail,
+    /// Compaction's scanners: frames looked at, pages isolated (`compact_migrate_scanned`,
+    /// `compact_free_scanned`, `compact_isolated`).
+    CompactMigrateScanned,
+    CompactFreeScanned,
+    CompactIsolated,
+    /// Allocations that compacted themselves, and whether they then got their pages
+    /// (`compact_stall`, `compact_fail`, `compact_success`).
+    CompactStall,
+    CompactFail,
+    CompactSuccess,
+    /// kcompactd's wake-ups and scans (`compact_daemon_wake`, `compact_daemon_*_scanned`).
+    CompactDaemonWake,
+    CompactDaemonMigrateScanned,
+    CompactDaemonFreeScanned,
 }
-const NR_VM_EVENTS: usize = 14;
+const NR_VM_EVENTS: usize = 25;
 
 static EVENTS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 
@@ -285,7 +302,7 @@ pub fn si_mem_available(i: &MemInfo) -> u64 {
 pub fn render_vmstat(i: &MemInfo, out: &mut String) {
     let [inactive_anon, active_anon, inactive_file, active_file] = i.lru;
     let e = vm_event;
-    let lines: [(&str, u64); 49] = [
+    let lines: [(&str, u64); 60] = [
         ("nr_free_pages", i.free),
         ("nr_zone_inactive_anon", inactive_anon),
         ("nr_zone_active_anon", active_anon),
@@ -341,6 +358,23 @@ pub fn render_vmstat(i: &MemInfo, out: &mut String) {
             e(VmEvent::PgStealKswapd) + e(VmEvent::PgStealDirect),
         ),
         ("oom_kill", e(VmEvent::OomKill)),
+        ("pgmigrate_success", e(VmEvent::PgMigrateSuccess)),
+        ("pgmigrate_fail", e(VmEvent::PgMigrateFail)),
+        ("compact_migrate_scanned", e(VmEvent::CompactMigrateScanned)),
+        ("compact_free_scanned", e(VmEvent::CompactFreeScanned)),
+        ("compact_isolated", e(VmEvent::CompactIsolated)),
+        ("compact_stall", e(VmEvent::CompactStall)),
+        ("compact_fail", e(VmEvent::CompactFail)),
+        ("compact_success", e(VmEvent::CompactSuccess)),
+        ("compact_daemon_wake", e(VmEvent::CompactDaemonWake)),
+        (
+            "compact_daemon_migrate_scanned",
+            e(VmEvent::CompactDaemonMigrateScanned),
+        ),
+        (
+            "compact_daemon_free_scanned",
+            e(VmEvent::CompactDaemonFreeScanned),
+        ),
     ];
     for (name, value) in lines {
         let _ = writeln!(out, "{name} {value}");

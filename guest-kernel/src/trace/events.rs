@@ -4,12 +4,13 @@
 
 use abi::trace::{
     Comm, CpuhpEnter, CpuhpExit, DataLoc, HrtimerExpireEntry, HrtimerExpireExit, IrqHandlerEntry,
-    IrqHandlerExit, Kfree, Kmalloc, MarkVictim, MmPageAlloc, MmPageFree, MmVmscanKswapdSleep,
-    MmVmscanKswapdWake, PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask, SchedProcessExec,
-    SchedProcessExit, SchedProcessFork, SchedProcessFree, SchedProcessWait, SchedSwitch,
-    SchedWakeup, SchedWakeupNew, SignalDeliver, SignalGenerate, SoftirqEntry, SoftirqExit,
-    SoftirqRaise, SysEnter, SysExit, TaskNewtask, TaskRename, TimerExpireEntry, TimerExpireExit,
-    WorkqueueActivateWork, WorkqueueExecuteEnd, WorkqueueExecuteStart, WorkqueueQueueWork,
+    IrqHandlerExit, Kfree, Kmalloc, MarkVictim, MmCompactionBegin, MmCompactionEnd,
+    MmCompactionKcompactdWake, MmPageAlloc, MmPageFree, MmVmscanKswapdSleep, MmVmscanKswapdWake,
+    PageFaultKernel, PageFaultUser, Ptr, SchedMigrateTask, SchedProcessExec, SchedProcessExit,
+    SchedProcessFork, SchedProcessFree, SchedProcessWait, SchedSwitch, SchedWakeup, SchedWakeupNew,
+    SignalDeliver, SignalGenerate, SoftirqEntry, SoftirqExit, SoftirqRaise, SysEnter, SysExit,
+    TaskNewtask, TaskRename, TimerExpireEntry, TimerExpireExit, WorkqueueActivateWork,
+    WorkqueueExecuteEnd, WorkqueueExecuteStart, WorkqueueQueueWork,
 };
 
 use crate::kernel::task::Task;
@@ -398,6 +399,32 @@ tracepoint! {
 tracepoint! {
     pub fn trace_mm_vmscan_kswapd_wake(nid: i32, zid: i32, order: i32) -> MmVmscanKswapdWake => {
         MmVmscanKswapdWake { nid, zid, order }
+    }
+}
+
+tracepoint! {
+    /// Compaction of a zone starts: the zone's frames and where the scanners start.
+    pub fn trace_mm_compaction_begin(
+        zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: bool,
+    ) -> MmCompactionBegin => {
+        MmCompactionBegin { zone_start, migrate_pfn, free_pfn, zone_end, sync: sync as i32 }
+    }
+}
+
+tracepoint! {
+    /// It ended with `status` (Linux's `enum compact_result`), the scanners where they stopped.
+    pub fn trace_mm_compaction_end(
+        zone_start: u64, migrate_pfn: u64, free_pfn: u64, zone_end: u64, sync: bool, status: i32,
+    ) -> MmCompactionEnd => {
+        MmCompactionEnd { zone_start, migrate_pfn, free_pfn, zone_end, sync: sync as i32, status }
+    }
+}
+
+tracepoint! {
+    pub fn trace_mm_compaction_kcompactd_wake(
+        nid: i32, order: i32, highest_zoneidx: i32,
+    ) -> MmCompactionKcompactdWake => {
+        MmCompactionKcompactdWake { nid, order, highest_zoneidx }
     }
 }
 

@@ -19,6 +19,8 @@ use std::os::fd::AsRawFd;
 use std::process::exit;
 use std::time::Duration;
 
+use guest_user::procfs::proc_value;
+
 const P: usize = 4096;
 
 struct Report {
@@ -40,17 +42,6 @@ impl Report {
         println!("oomtest: some checks FAILED");
         exit(1)
     }
-}
-
-/// A `name value` or `Name: value kB` line of a /proc file.
-fn proc_value(path: &str, key: &str) -> u64 {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once([' ', ':'])?;
-            (k == key).then(|| v.trim().trim_end_matches(" kB").trim().parse().ok())?
-        })
-        .unwrap_or(0)
 }
 
 fn memfree_kb() -> u64 {

@@ -233,6 +233,17 @@ const TABLE: &[CtlTable] = &[
         }),
     },
     CtlTable {
+        // Writing 1 compacts every zone now (`sysctl_compaction_handler`; other values are
+        // EINVAL); Linux's file is write-only, here it reads as empty.
+        path: "vm/compact_memory",
+        read: String::new,
+        write: Some(|t| {
+            parse_in(t, 1, 1)?;
+            crate::mm::compaction::sysctl_compaction_handler();
+            Ok(())
+        }),
+    },
+    CtlTable {
         // Writing sets every zone's watermarks anew (`min_free_kbytes_sysctl_handler`).
         path: "vm/min_free_kbytes",
         read: || format!("{}\n", crate::mm::page_alloc::min_free_kbytes()),

@@ -27,7 +27,7 @@ fn tf(inode: &Inode) -> &TmpfsFile {
 }
 
 /// A file whose bytes are `bytes`, clean pages read in from them (as from the initramfs).
-fn image_file(bytes: Vec<u8>) -> Arc<Inode> {
+pub(super) fn image_file(bytes: Vec<u8>) -> Arc<Inode> {
     let inode = tmpfs_file();
     tf(&inode).set_image(alloc::boxed::Box::leak(bytes.into_boxed_slice()));
     inode
