@@ -10,12 +10,13 @@
 //! `$?`, `$$`, `$!`, `$#`, `$0`-`$9`, `;`, `&&`, `||`, `&`, and job control: each job is a
 //! process group, the foreground one owns the terminal, Ctrl-Z stops it and `fg`/`bg` go on
 //! with it. Layers: `lexer` (words and operators), `parser` (lists, pipelines, commands),
-//! `expand` (parameters, field splitting, quote removal), `exec` (forking, redirecting,
+//! `expand` (parameters, field splitting, quote removal), `glob` (patterns), `exec` (forking, redirecting,
 //! exec), `jobs` (job table and job control), `builtins`, `line` (the line editor).
 
 mod builtins;
 mod exec;
 mod expand;
+mod glob;
 mod jobs;
 mod lexer;
 mod line;

@@ -9,6 +9,7 @@
 mod abi;
 mod busybox;
 mod files;
+mod shell;
 mod system;
 
 use std::process::{Command, Stdio};
@@ -120,6 +121,7 @@ const CHECKS: &[NamedCheck] = &[
     ),
     ("syslog_rules", abi::syslog_rules),
     ("ioprio_classes", abi::ioprio_classes),
+    ("sh_glob", shell::glob),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),
