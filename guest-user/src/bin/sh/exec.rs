@@ -204,6 +204,9 @@ impl Shell {
             return 1;
         }
         let argv: Vec<String> = cmd.words.iter().flat_map(|w| self.expand(w)).collect();
+        if self.expand_failed {
+            return 2;
+        }
         let Some(name) = argv.first() else {
             return 0;
         };
@@ -326,13 +329,16 @@ impl Shell {
                 1
             }
             Ok(()) => {
+                self.subst_status = None;
                 let argv: Vec<String> = cmd.words.iter().flat_map(|w| self.expand(w)).collect();
-                if argv.is_empty() {
+                if std::mem::take(&mut self.expand_failed) {
+                    2
+                } else if argv.is_empty() {
                     for (k, v) in &cmd.assigns {
                         let v = self.expand_one(v);
                         self.set_var(k, &v, false);
                     }
-                    0
+                    self.subst_status.take().unwrap_or(0)
                 } else {
                     match self.builtin(&argv) {
                         Flow::Status(s) => s,

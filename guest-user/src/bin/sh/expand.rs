@@ -1,6 +1,7 @@
 //! Word expansion (POSIX 2.6): tilde, parameters (`$VAR`, `$?`, `$$`, `$!`, `$#`, `$0`-`$9`,
 //! `$@`, `$*`), field splitting of unquoted expansions on `$IFS`, pathname expansion of
 //! unquoted `*`, `?` and `[`, and quote removal (the lexer already marked what was quoted).
+//! Command substitution, arithmetic and the `${...}` operators are in `subst`.
 
 use super::glob;
 use super::lexer::{Part, Word};
@@ -24,16 +25,31 @@ struct Fields {
     /// `$IFS`: its blanks and its other characters.
     ifs_white: String,
     ifs_other: String,
+    /// One string, not fields: no splitting and no globbing (the parts still join).
+    nosplit: bool,
 }
 
 impl Fields {
-    fn new(ifs: &str) -> Fields {
+    fn new(ifs: &str, nosplit: bool) -> Fields {
         let (white, other): (String, String) = ifs.chars().partition(|c| " \t\n".contains(*c));
         Fields {
             done: Vec::new(),
             cur: Field::default(),
             ifs_white: white,
             ifs_other: other,
+            nosplit,
+        }
+    }
+
+    /// An expansion's value: split (and globbed) unless quoted.
+    fn add(&mut self, value: &str, quoted: bool) {
+        if quoted {
+            self.quoted(value);
+        } else if self.nosplit {
+            self.unquoted(value);
+            self.cur.started = true;
+        } else {
+            self.split(value);
         }
     }
 
@@ -132,6 +148,7 @@ impl Shell {
             "$" => self.pid.to_string(),
             "!" => self.last_bg.map(|p| p.to_string()).unwrap_or_default(),
             "#" => self.args.len().saturating_sub(1).to_string(),
+            "-" => self.option_letters(),
             "@" => self.args.get(1..).unwrap_or_default().join(" "),
             "*" => {
                 let sep = self.ifs().chars().next().map(String::from);
@@ -149,7 +166,7 @@ impl Shell {
         }
     }
 
-    fn ifs(&self) -> String {
+    pub fn ifs(&self) -> String {
         self.get_var("IFS").unwrap_or_else(|| " \t\n".into())
     }
 
@@ -158,19 +175,8 @@ impl Shell {
             .then(|| self.get_var("HOME").unwrap_or_else(|| "/".into()) + &s[1..])
     }
 
-    /// The fields a word expands to (an unquoted empty expansion gives none).
-    pub fn expand(&mut self, w: &Word) -> Vec<String> {
-        let positional = self.args.get(1..).unwrap_or_default().to_vec();
-        // `"$@"` with no parameters is no field at all, not an empty one.
-        if positional.is_empty()
-            && w.0.iter().any(|p| *p == Part::Var("@".into(), true))
-            && w.0
-                .iter()
-                .all(|p| *p == Part::Var("@".into(), true) || *p == Part::Quoted(String::new()))
-        {
-            return Vec::new();
-        }
-        let mut f = Fields::new(&self.ifs());
+    /// Expand `w`'s parts into `f`.
+    fn expand_into(&mut self, w: &Word, f: &mut Fields) {
         for (i, part) in w.0.iter().enumerate() {
             match part {
                 Part::Lit(s) => match self.tilde(s).filter(|_| i == 0) {
@@ -179,6 +185,7 @@ impl Shell {
                 },
                 Part::Quoted(s) => f.quoted(s),
                 Part::Var(name, true) if name == "@" => {
+                    let positional = self.args.get(1..).unwrap_or_default().to_vec();
                     for (j, p) in positional.iter().enumerate() {
                         if j > 0 {
                             f.end(true);
@@ -186,34 +193,66 @@ impl Shell {
                         f.quoted(p);
                     }
                 }
-                Part::Var(name, true) => f.quoted(&self.param(name)),
                 Part::Var(name, false) if name == "@" || name == "*" => {
+                    let positional = self.args.get(1..).unwrap_or_default().to_vec();
                     for p in &positional {
                         f.split(p);
                         f.end(false);
                     }
                 }
-                Part::Var(name, false) => f.split(&self.param(name)),
+                Part::Var(name, quoted) => {
+                    let v = self.param(name);
+                    f.add(&v, *quoted);
+                }
+                Part::Param(inner, quoted) => {
+                    let v = self.param_op(inner);
+                    f.add(&v, *quoted);
+                }
+                Part::Cmd(src, quoted) => {
+                    let v = self.command_subst(src);
+                    f.add(&v, *quoted);
+                }
+                Part::Arith(src, quoted) => {
+                    let v = self.arith(src);
+                    f.add(&v, *quoted);
+                }
             }
         }
+    }
+
+    /// The fields a word expands to (an unquoted empty expansion gives none).
+    pub fn expand(&mut self, w: &Word) -> Vec<String> {
+        // `"$@"` with no parameters is no field at all, not an empty one.
+        if self.args.len() <= 1
+            && w.0.iter().any(|p| *p == Part::Var("@".into(), true))
+            && w.0
+                .iter()
+                .all(|p| *p == Part::Var("@".into(), true) || *p == Part::Quoted(String::new()))
+        {
+            return Vec::new();
+        }
+        let mut f = Fields::new(&self.ifs(), false);
+        self.expand_into(w, &mut f);
         f.finish()
     }
 
     /// A word expanded to one string, without field splitting or globbing (assignments,
     /// redirection targets, `case` words).
     pub fn expand_one(&mut self, w: &Word) -> String {
-        let mut out = String::new();
-        for (i, p) in w.0.iter().enumerate() {
-            match p {
-                Part::Lit(s) => match self.tilde(s).filter(|_| i == 0) {
-                    Some(home) => out.push_str(&home),
-                    None => out.push_str(s),
-                },
-                Part::Quoted(s) => out.push_str(s),
-                Part::Var(name, _) => out.push_str(&self.param(name)),
-            }
-        }
-        out
+        let mut f = Fields::new("", true);
+        self.expand_into(w, &mut f);
+        f.end(false);
+        let texts: Vec<String> = f.done.into_iter().map(|f| f.text).collect();
+        texts.join(" ")
+    }
+
+    /// A word expanded as a pattern (`case`, `${x#pattern}`): quoted characters escaped.
+    pub fn expand_pattern(&mut self, w: &Word) -> String {
+        let mut f = Fields::new("", true);
+        self.expand_into(w, &mut f);
+        f.end(false);
+        let pats: Vec<String> = f.done.into_iter().map(|f| f.pat).collect();
+        pats.join(" ")
     }
 }
 
@@ -222,7 +261,7 @@ mod tests {
     use super::*;
 
     fn split(ifs: &str, parts: &[(&str, bool)]) -> Vec<String> {
-        let mut f = Fields::new(ifs);
+        let mut f = Fields::new(ifs, false);
         for (s, expansion) in parts {
             if *expansion {
                 f.split(s);
@@ -254,13 +293,13 @@ mod tests {
 
     #[test]
     fn quoted_pattern_characters_do_not_glob() {
-        let mut f = Fields::new(" ");
+        let mut f = Fields::new(" ", false);
         f.quoted("/*");
         assert!(!f.cur.magic);
         assert_eq!(f.cur.pat, "/\\*");
         assert_eq!(f.finish(), ["/*"]);
         // No match: the word as it was.
-        let mut f = Fields::new(" ");
+        let mut f = Fields::new(" ", false);
         f.unquoted("/no/such/dir/*");
         assert_eq!(f.finish(), ["/no/such/dir/*"]);
     }

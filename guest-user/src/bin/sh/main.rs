@@ -13,6 +13,7 @@
 //! `expand` (parameters, field splitting, quote removal), `glob` (patterns), `exec` (forking, redirecting,
 //! exec), `jobs` (job table and job control), `builtins`, `line` (the line editor).
 
+mod arith;
 mod builtins;
 mod exec;
 mod expand;
@@ -21,6 +22,7 @@ mod jobs;
 mod lexer;
 mod line;
 mod parser;
+mod subst;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +48,13 @@ pub struct Shell {
     saved_fds: Vec<(i32, i32)>,
     /// Set by `exit`.
     exit_code: Option<i32>,
+    /// The status of the last command substitution (an assignment's status).
+    subst_status: Option<i32>,
+    /// An expansion failed (`${x?}`, bad arithmetic): the command is not run.
+    expand_failed: bool,
+    /// `set -e` and `set -x`.
+    errexit: bool,
+    xtrace: bool,
 }
 
 impl Shell {
@@ -67,6 +76,10 @@ impl Shell {
             current_job: None,
             saved_fds: Vec::new(),
             exit_code: None,
+            subst_status: None,
+            expand_failed: false,
+            errexit: false,
+            xtrace: false,
         };
         for (k, v) in std::env::vars() {
             sh.set_var(&k, &v, true);
@@ -97,6 +110,51 @@ impl Shell {
             .iter()
             .filter_map(|k| self.vars.get(k).map(|v| format!("{k}={v}")))
             .collect()
+    }
+
+    /// `$-`: the options set.
+    pub fn option_letters(&self) -> String {
+        [
+            (self.errexit, 'e'),
+            (self.interactive, 'i'),
+            (self.job_control, 'm'),
+            (self.xtrace, 'x'),
+        ]
+        .iter()
+        .filter(|o| o.0)
+        .map(|o| o.1)
+        .collect()
+    }
+
+    /// A forked child that goes on as a subshell (`( )`, `$( )`, a pipeline's compound
+    /// command): no job control, the signals an interactive shell ignores back to default.
+    pub fn enter_subshell(&mut self) {
+        if self.job_control {
+            // SAFETY: signal takes integers only.
+            unsafe {
+                for sig in [
+                    libc::SIGINT,
+                    libc::SIGQUIT,
+                    libc::SIGTSTP,
+                    libc::SIGTTIN,
+                    libc::SIGTTOU,
+                    libc::SIGTERM,
+                ] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+        }
+        self.job_control = false;
+        self.interactive = false;
+        self.jobs.clear();
+        self.current_job = None;
+    }
+
+    /// End this (sub)shell process with its status.
+    pub fn exit_now(&mut self) -> ! {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(self.exit_code.unwrap_or(self.last_status))
     }
 
     /// Parse and run `src`; a syntax error sets status 2.

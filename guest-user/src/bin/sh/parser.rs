@@ -2,7 +2,7 @@
 //! pipelines joined by `&&` and `||`; a pipeline is simple commands joined by `|`; a simple
 //! command is assignments, words and redirections in any order after the assignments.
 
-use super::lexer::{is_name, Part, RedirKind, Spanned, Token, Word};
+use super::lexer::{bad, incomplete, is_name, Part, RedirKind, Spanned, SyntaxError, Token, Word};
 
 #[derive(Debug, Clone)]
 pub struct Redir {
@@ -62,7 +62,7 @@ impl Parser<'_> {
         self.toks.get(self.pos).map(|t| &t.0)
     }
 
-    fn command(&mut self) -> Result<Command, String> {
+    fn command(&mut self) -> Result<Command, SyntaxError> {
         let mut cmd = Command::default();
         loop {
             match self.peek() {
@@ -77,7 +77,7 @@ impl Parser<'_> {
                 Some(&Token::Redir(fd, kind)) => {
                     self.pos += 1;
                     let Some(Token::Word(target)) = self.peek() else {
-                        return Err("syntax error: missing redirection target".into());
+                        return Err(bad("missing redirection target".into()));
                     };
                     cmd.redirs.push(Redir {
                         fd,
@@ -90,16 +90,15 @@ impl Parser<'_> {
             }
         }
         if cmd.words.is_empty() && cmd.assigns.is_empty() && cmd.redirs.is_empty() {
-            let near = match self.peek() {
-                Some(t) => format!("{t:?}").to_lowercase(),
-                None => "end of input".into(),
-            };
-            return Err(format!("syntax error near {near}"));
+            return Err(match self.peek() {
+                Some(t) => bad(format!("near {t:?}").to_lowercase()),
+                None => incomplete("missing command"),
+            });
         }
         Ok(cmd)
     }
 
-    fn pipeline(&mut self) -> Result<Pipeline, String> {
+    fn pipeline(&mut self) -> Result<Pipeline, SyntaxError> {
         let mut p = Pipeline {
             cmds: vec![self.command()?],
         };
@@ -117,7 +116,7 @@ impl Parser<'_> {
         }
     }
 
-    fn andor(&mut self) -> Result<AndOr, String> {
+    fn andor(&mut self) -> Result<AndOr, SyntaxError> {
         let first = self.pipeline()?;
         let mut rest = Vec::new();
         loop {
@@ -135,7 +134,7 @@ impl Parser<'_> {
 }
 
 /// Parse a whole script or command line.
-pub fn parse(src: &str, toks: &[Spanned]) -> Result<Vec<Item>, String> {
+pub fn parse(src: &str, toks: &[Spanned]) -> Result<Vec<Item>, SyntaxError> {
     let mut p = Parser { toks, pos: 0 };
     let mut items = Vec::new();
     loop {
@@ -152,7 +151,7 @@ pub fn parse(src: &str, toks: &[Spanned]) -> Result<Vec<Item>, String> {
         match p.peek() {
             Some(Token::Amp | Token::Semi | Token::Newline) => p.pos += 1,
             None => {}
-            Some(t) => return Err(format!("syntax error near {t:?}").to_lowercase()),
+            Some(t) => return Err(bad(format!("near {t:?}").to_lowercase())),
         }
         items.push(Item {
             andor,

@@ -122,6 +122,7 @@ const CHECKS: &[NamedCheck] = &[
     ("syslog_rules", abi::syslog_rules),
     ("ioprio_classes", abi::ioprio_classes),
     ("sh_glob", shell::glob),
+    ("sh_subst_arith", shell::subst_arith),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),

@@ -62,3 +62,53 @@ pub fn glob() -> Check {
     )?;
     pass()
 }
+
+pub fn subst_arith() -> Check {
+    let dir = scratch("sh_subst")?;
+    cases(
+        &dir,
+        &[
+            ("echo $(echo a b | wc -w)", "2\n"),
+            ("x=$(echo a; echo; echo); echo \"[$x]\"", "[a]\n"),
+            (
+                "v=$(echo '  a   b  '); echo [$v] \"[$v]\"",
+                "[ a b ] [  a   b  ]\n",
+            ),
+            ("echo `echo hi \\`echo there\\``", "hi there\n"),
+            (
+                "echo \"$(echo \"in (quotes)\")\" $(echo $(echo nested))",
+                "in (quotes) nested\n",
+            ),
+            ("y=$(exit 3); echo $?", "3\n"),
+            ("touch f1 f2; echo $(echo f*)", "f1 f2\n"),
+            (
+                "echo $((3*4+1)) $(( (1+2)*3 )) $((7/2)) $((7%3)) $((-5+2)) $((2<3)) $((2>=3))",
+                "13 9 3 1 -3 1 0\n",
+            ),
+            (
+                "i=5; echo $((i*i)) $(($i+1)) $((i+=1)) $i $((i>5 ? 10 : 20))",
+                "25 6 6 6 10\n",
+            ),
+            (
+                "echo $((0x10 + 010)) $((1 << 4 | 1)) $((!0 && 3))",
+                "24 17 1\n",
+            ),
+            (
+                "echo ${z:-def} ${z-unset} ${z:=new} $z ${z:+alt}",
+                "def unset new new alt\n",
+            ),
+            (
+                "f=a/b/c.tar.gz; echo ${f##*/} ${f#*/} ${f%.*} ${f%%.*} ${#f}",
+                "c.tar.gz b/c.tar.gz a/b/c.tar a/b/c 12\n",
+            ),
+        ],
+    )?;
+    let o = run(&["/bin/sh", "-c", "echo $((1/0)); echo not reached"])?;
+    if o.code != 2 || !o.out.is_empty() || !o.err.contains("division by zero") {
+        return Err(Fail(format!(
+            "$((1/0)): {:?} {:?} exit {}",
+            o.out, o.err, o.code
+        )));
+    }
+    pass()
+}
