@@ -12,7 +12,7 @@ fn tools_initramfs() -> PathBuf {
     guest().initramfs.with_file_name("initramfs-tools.cpio")
 }
 
-const CHECKS: &[&str] = &["sh_glob", "sh_subst_arith"];
+const CHECKS: &[&str] = &["sh_glob", "sh_subst_arith", "sh_control_flow"];
 
 #[test]
 fn shell_scripts_print_what_posix_sh_prints() {

@@ -123,6 +123,7 @@ const CHECKS: &[NamedCheck] = &[
     ("ioprio_classes", abi::ioprio_classes),
     ("sh_glob", shell::glob),
     ("sh_subst_arith", shell::subst_arith),
+    ("sh_control_flow", shell::control_flow),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),

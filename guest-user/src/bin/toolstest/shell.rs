@@ -112,3 +112,57 @@ pub fn subst_arith() -> Check {
     }
     pass()
 }
+
+pub fn control_flow() -> Check {
+    let dir = scratch("sh_control")?;
+    cases(
+        &dir,
+        &[
+            ("for i in 1 2 3; do echo $((i*i)); done", "1\n4\n9\n"),
+            ("if [ -d /proc ]; then echo dir; else echo none; fi", "dir\n"),
+            ("if false; then echo a; elif true; then echo b; else echo c; fi", "b\n"),
+            ("if ! test -e /nonexistent; then echo missing; fi", "missing\n"),
+            (
+                "f() { echo \"$# $1 [$2] [$*]\"; return 3; }\nf x 'y z'; echo st=$?",
+                "2 x [y z] [x y z]\nst=3\n",
+            ),
+            ("g() { local v=in; echo $v; }; v=out; g; echo $v", "in\nout\n"),
+            (
+                "fact() { if [ $1 -le 1 ]; then echo 1; else echo $(( $1 * $(fact $(($1-1))) )); fi; }; fact 5",
+                "120\n",
+            ),
+            (
+                "for f in a.c b.h c.txt; do case $f in *.c|*.h) echo \"$f: C\";; (*) echo \"$f: other\";; esac; done",
+                "a.c: C\nb.h: C\nc.txt: other\n",
+            ),
+            ("case '*' in \\*) echo star;; *) echo any;; esac", "star\n"),
+            ("i=0; while [ $i -lt 3 ]; do i=$((i+1)); done; echo $i", "3\n"),
+            ("k=; until [ \"$k\" = xxx ]; do k=${k}x; done; echo $k", "xxx\n"),
+            (
+                "for a in 1 2; do for b in x y z; do [ $b = y ] && continue 2; echo $a$b; done; done",
+                "1x\n2x\n",
+            ),
+            ("n=0; while :; do n=$((n+1)); [ $n = 4 ] && break; done; echo $n", "4\n"),
+            ("{ echo one; echo two; } | wc -l", "2\n"),
+            ("x=1; (x=2; echo $x); echo $x", "2\n1\n"),
+            ("! false && echo negated; ! true || echo again", "negated\nagain\n"),
+            ("set -- p q r; echo $# $2; shift; echo $# \"$@\"", "3 q\n2 q r\n"),
+            ("for a; do echo $a; done; set -- 1 '2 3'; for a; do echo \"<$a>\"; done", "<1>\n<2 3>\n"),
+            (
+                "if true\nthen\n  echo multi\nfi\nwhile false\ndo\n  :\ndone\necho end",
+                "multi\nend\n",
+            ),
+            ("{ echo out; echo err >&2; } 2>/dev/null > f; cat f", "out\n"),
+            ("set -e; false || true; if false; then :; fi; ! true; echo alive", "alive\n"),
+        ],
+    )?;
+    let o = run(&["/bin/sh", "-c", "set -e; false; echo no"])?;
+    let e = run(&["/bin/sh", "-c", "if true; then echo a; fi; fi"])?;
+    if o.code != 1 || !o.out.is_empty() || e.code != 2 || !e.err.contains("syntax error") {
+        return Err(Fail(format!(
+            "set -e gave {:?} exit {}; a stray fi gave {:?} exit {}",
+            o.out, o.code, e.err, e.code
+        )));
+    }
+    pass()
+}
