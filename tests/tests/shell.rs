@@ -12,7 +12,13 @@ fn tools_initramfs() -> PathBuf {
     guest().initramfs.with_file_name("initramfs-tools.cpio")
 }
 
-const CHECKS: &[&str] = &["sh_glob", "sh_subst_arith", "sh_control_flow"];
+const CHECKS: &[&str] = &[
+    "sh_glob",
+    "sh_subst_arith",
+    "sh_control_flow",
+    "sh_builtins",
+    "sh_scripts",
+];
 
 #[test]
 fn shell_scripts_print_what_posix_sh_prints() {

@@ -1,6 +1,7 @@
 //! The built-in commands: `cd`, `pwd`, `exit`, `export`, `unset`, `echo`, `jobs`, `fg`, `bg`,
 //! `wait`, `true`, `false`, `:`, `shift`, `eval`, `set`; the jumps (`break`, `continue`,
-//! `return`, `local`) are in `flow`.
+//! `return`, `local`) are in `flow`; `read`, `.`, `wait` and `trap` in `scripting`; `test`
+//! in `test`.
 
 use std::io::Write;
 
@@ -80,8 +81,9 @@ fn echo(args: &[String]) -> i32 {
 
 /// The built-in commands.
 const BUILTINS: &[&str] = &[
-    ":", "[", "bg", "break", "cd", "continue", "echo", "eval", "exec", "exit", "export", "false",
-    "fg", "jobs", "local", "pwd", "return", "set", "shift", "test", "true", "unset", "wait",
+    ".", ":", "[", "bg", "break", "cd", "continue", "echo", "eval", "exec", "exit", "export",
+    "false", "fg", "jobs", "local", "pwd", "read", "return", "set", "shift", "source", "test",
+    "trap", "true", "unset", "wait",
 ];
 
 impl Shell {
@@ -146,7 +148,10 @@ impl Shell {
                     1
                 })
             }
-            "wait" => self.wait_all(),
+            "wait" => self.builtin_wait(argv),
+            "read" => self.builtin_read(argv),
+            "." | "source" => self.builtin_dot(argv),
+            "trap" => self.builtin_trap(argv),
             "break" | "continue" => self.builtin_loop_jump(argv),
             "return" => self.builtin_return(argv),
             "local" => self.builtin_local(argv),

@@ -42,6 +42,7 @@ impl Shell {
             if self.exit_code.is_some() || self.control.is_some() {
                 break;
             }
+            self.run_traps();
             if item.background {
                 self.run_background(item);
             } else {
@@ -204,14 +205,37 @@ impl Shell {
         status
     }
 
+    /// A built-in or function. Its assignments last only while it runs, except for the
+    /// special built-ins (`IFS=: read a b` splits on `:` and leaves IFS as it was).
     fn run_builtin_or_function(&mut self, s: &Simple, argv: &[String]) -> i32 {
-        match self.functions.get(&argv[0]).cloned() {
-            Some(body) => {
-                self.assign(s, false);
-                self.call_function(&body, argv)
-            }
+        const SPECIAL: &[&str] = &[
+            ".", ":", "break", "continue", "eval", "exec", "exit", "export", "return", "set",
+            "shift", "trap", "unset",
+        ];
+        let function = self.functions.get(&argv[0]).cloned();
+        let keep = function.is_none() && SPECIAL.contains(&argv[0].as_str());
+        let saved: Vec<(String, Option<String>)> = match keep {
+            true => Vec::new(),
+            false => s
+                .assigns
+                .iter()
+                .map(|(k, _)| (k.clone(), self.get_var(k)))
+                .collect(),
+        };
+        self.assign(s, false);
+        let status = match function {
+            Some(body) => self.call_function(&body, argv),
             None => self.builtin(argv),
+        };
+        for (k, old) in saved {
+            match old {
+                Some(v) => self.set_var(&k, &v, false),
+                None => {
+                    self.vars.remove(&k);
+                }
+            }
         }
+        status
     }
 
     /// The command's assignments, exported with `export` (for a program's environment).

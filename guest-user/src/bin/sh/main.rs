@@ -27,6 +27,7 @@ mod jobs;
 mod lexer;
 mod line;
 mod parser;
+mod scripting;
 mod subst;
 mod test;
 
@@ -62,6 +63,8 @@ pub struct Shell {
     loop_depth: u32,
     /// A `break`, `continue` or `return` unwinding.
     control: Option<flow::Control>,
+    /// `trap` actions by signal number (0 for `EXIT`); an empty one ignores the signal.
+    traps: Vec<(i32, String)>,
     /// Inside a condition (`if`, `while`, `&&`, `||`): `set -e` does not apply.
     in_condition: u32,
     /// The status of the last command substitution (an assignment's status).
@@ -97,6 +100,7 @@ impl Shell {
             loop_depth: 0,
             control: None,
             in_condition: 0,
+            traps: Vec::new(),
             subst_status: None,
             expand_failed: false,
             errexit: false,
@@ -156,6 +160,14 @@ impl Shell {
                 unsafe { libc::signal(sig, libc::SIG_DFL) };
             }
         }
+        // Traps other than ignoring are not inherited.
+        for (sig, action) in &self.traps {
+            if *sig != 0 && !action.is_empty() {
+                // SAFETY: signal takes integers only.
+                unsafe { libc::signal(*sig, libc::SIG_DFL) };
+            }
+        }
+        self.traps.retain(|t| t.1.is_empty());
         self.job_control = false;
         self.interactive = false;
         self.jobs.clear();
@@ -165,6 +177,7 @@ impl Shell {
     /// End this (sub)shell process with its status.
     pub fn exit_now(&mut self) -> ! {
         use std::io::Write;
+        self.run_exit_trap();
         let _ = std::io::stdout().flush();
         std::process::exit(self.exit_code.unwrap_or(self.last_status))
     }

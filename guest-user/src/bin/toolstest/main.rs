@@ -124,6 +124,8 @@ const CHECKS: &[NamedCheck] = &[
     ("sh_glob", shell::glob),
     ("sh_subst_arith", shell::subst_arith),
     ("sh_control_flow", shell::control_flow),
+    ("sh_builtins", shell::builtins),
+    ("sh_scripts", shell::scripts),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),

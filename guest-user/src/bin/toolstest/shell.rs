@@ -166,3 +166,104 @@ pub fn control_flow() -> Check {
     }
     pass()
 }
+
+pub fn builtins() -> Check {
+    let dir = scratch("sh_builtins")?;
+    cases(
+        &dir,
+        &[
+            (
+                "echo 'a b c\nd e' | while read x y; do echo \"x=$x y=$y\"; done",
+                "x=a y=b c\nx=d y=e\n",
+            ),
+            ("echo root:x:0:0 | { IFS=: read u p id rest; echo \"$u|$p|$id|$rest\"; }", "root|x|0|0\n"),
+            (
+                "while IFS=: read name pw uid rest; do echo $name=$uid; done < /etc/passwd",
+                "root=0\nnobody=65534\n",
+            ),
+            ("echo 'a\\b' > f; read -r l < f; read m < f; echo \"$l $m\"", "a\\b ab\n"),
+            ("echo x | { read a b; echo \"[$a][$b]\"; read c || echo eof; }", "[x][]\neof\n"),
+            (
+                "echo 'greet() { echo hello $1; }; V=set; return 4; echo no' > lib.sh; . ./lib.sh; echo $?; greet you; echo $V",
+                "4\nhello you\nset\n",
+            ),
+            ("sleep 0 & p=$!; wait $p; echo w=$?; (exit 5) & wait $!; echo w=$?", "w=0\nw=5\n"),
+            ("trap 'echo bye' EXIT; echo main", "main\nbye\n"),
+            ("trap 'echo got USR1' USR1; kill -USR1 $$; echo after", "got USR1\nafter\n"),
+            ("trap '' INT; kill -INT $$; echo ignored", "ignored\n"),
+            (
+                "test 3 -lt 10 && [ abc != abd ] && [ -z '' ] && [ -n x ] && [ -f /bin/sh ] && [ -x /bin/sh ] && [ -r /etc/passwd ] && [ -w /tmp ] && [ -s /etc/passwd ] && ! [ -e /nope ] && [ ! -d /bin/sh ] && echo all",
+                "all\n",
+            ),
+            ("[ 2 -gt 10 ] || [ a = b ] || [ -d /etc/passwd ] || echo none", "none\n"),
+            ("exec echo replaced; echo no", "replaced\n"),
+            ("(exec > out; echo redirected); cat out", "redirected\n"),
+            ("eval 'x=5; echo $((x+1))'", "6\n"),
+            ("false; echo $?; true; echo $?; :; echo $?", "1\n0\n0\n"),
+        ],
+    )?;
+    let o = run(&["/bin/sh", "-c", "[ 1 -eq x ]; echo $?"])?;
+    if o.out != "2\n" || !o.err.contains("bad number") {
+        return Err(Fail(format!("[ 1 -eq x ]: {:?} {:?}", o.out, o.err)));
+    }
+    pass()
+}
+
+/// Write `text` to `path` with `mode`.
+fn script(path: &str, text: &str, mode: u32) -> Result<(), Fail> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).map_err(|e| Fail(format!("write {path}: {e}")))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Fail(format!("chmod {path}: {e}")))
+}
+
+fn expect(argv: &[&str], out: &str, code: i32) -> Result<(), Fail> {
+    let o = run(argv)?;
+    if o.out != out || o.code != code {
+        return Err(Fail(format!(
+            "{argv:?}: printed {:?} (stderr {:?}), exit {}; want {out:?}, exit {code}",
+            o.out, o.err, o.code
+        )));
+    }
+    Ok(())
+}
+
+/// Scripts as files: `#!` ones run by the kernel (binfmt_script), with an interpreter
+/// argument too; ones without `#!` refused by the kernel (ENOEXEC) and run by `sh`; `sh FILE
+/// ARGS`.
+pub fn scripts() -> Check {
+    let dir = scratch("sh_scripts")?;
+    let s = format!("{dir}/s.sh");
+    script(&s, "#!/bin/sh\necho \"$0 $# $1|$2\"\nexit 7\n", 0o755)?;
+    expect(&[&s, "a", "b c"], &format!("{s} 2 a|b c\n"), 7)?;
+    expect(&["/bin/sh", &s, "x"], &format!("{s} 1 x|\n"), 7)?;
+    let e = format!("{dir}/e.sh");
+    script(&e, "#! /bin/sh -e  \nfalse\necho not reached\n", 0o755)?;
+    expect(&[&e], "", 1)?;
+    let comm = format!("{dir}/comm.sh");
+    script(&comm, "#!/bin/sh\ncat /proc/$$/comm\n", 0o755)?;
+    expect(&[&comm], "comm.sh\n", 0)?;
+    // Without `#!` the kernel says ENOEXEC; the shell runs it itself.
+    let plain = format!("{dir}/plain");
+    script(&plain, "echo plain $1\n", 0o755)?;
+    match run(&[&plain]) {
+        Err(Fail(msg)) if msg.contains("os error 8") => {}
+        other => {
+            return Err(Fail(format!(
+                "exec of a file without #!: {:?}, want ENOEXEC",
+                other.map(|o| o.out)
+            )))
+        }
+    }
+    expect(&["/bin/sh", "-c", &format!("{plain} x")], "plain x\n", 0)?;
+    // Not executable: EACCES, status 126.
+    script(&format!("{dir}/noexec.sh"), "#!/bin/sh\necho no\n", 0o644)?;
+    let o = run(&["/bin/sh", "-c", &format!("{dir}/noexec.sh")])?;
+    if o.code != 126 || !o.err.contains("ermission denied") {
+        return Err(Fail(format!(
+            "non-executable script: {:?} exit {}",
+            o.err, o.code
+        )));
+    }
+    pass()
+}
