@@ -1,6 +1,6 @@
 //! The console as a terminal, typed into from the host: the line discipline through
 //! `ttytest`, and a scripted session with the shell init starts when it has no program to
-//! run — pipelines, redirection, `$?`, background jobs, Ctrl-C, Ctrl-Z with `bg`/`fg`,
+//! run — pipelines, redirection, `$?`, a loop typed over several lines, background jobs, Ctrl-C, Ctrl-Z with `bg`/`fg`,
 //! `exit` (init starts a new shell) and `poweroff` (the VM ends with status 0). On our VMM
 //! and under QEMU TCG.
 
@@ -91,6 +91,17 @@ fn shell_session(mut s: Session, ctrl_z: bool) {
         "{out}"
     );
     assert!(out.contains("st=127"), "{out}");
+
+    // A compound command over several lines: the shell asks for the rest with `> `.
+    s.type_line("for i in 1 2 3");
+    s.expect("> ", SECS);
+    s.type_line("do echo sq=$((i*i))");
+    s.expect("> ", SECS);
+    let out = run(&mut s, "done");
+    assert!(
+        out.contains("sq=1") && out.contains("sq=4") && out.contains("sq=9"),
+        "{out}"
+    );
 
     // A background job, listed.
     let out = run(&mut s, "sleep 30 &");

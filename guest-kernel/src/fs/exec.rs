@@ -1,4 +1,5 @@
-//! `execve`: replace the current task's program with an ELF executable from the filesystem.
+//! `execve`: replace the current task's program with an ELF executable from the filesystem,
+//! or with a `#!` script's interpreter (`binfmt_script`).
 //!
 //! Builds the new address space completely before touching the old one, so a failed exec
 //! returns an error to the caller with its old image intact.
@@ -76,6 +77,11 @@ fn place(mm: &mut MmStruct, addr: u64, data: &[u8]) -> KResult<()> {
 
 /// Load `path` with `argv`/`envp` into a new address space.
 pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
+    load_binary(path, argv, envp, 0)
+}
+
+/// `load` for an ELF file, or a `#!` script's interpreter (`depth` scripts deep).
+fn load_binary(path: &str, argv: &[String], envp: &[String], depth: u32) -> KResult<Image> {
     let w = super::open::walker();
     let exe = w.lookup(&w.cwd, path, true)?;
     let file = exe.inode()?;
@@ -89,6 +95,14 @@ pub fn load(path: &str, argv: &[String], envp: &[String]) -> KResult<Image> {
         let size = file.size();
         let mut head = vec![0u8; size.min(PAGE) as usize];
         kernel_read(&file, 0, &mut head)?;
+        if let Some(script) = super::binfmt_script::parse(&head) {
+            if depth >= super::binfmt_script::MAX_DEPTH {
+                return Err(ELOOP);
+            }
+            let (interp, arg) = script?;
+            let argv = super::binfmt_script::interpreter_argv(&interp, arg, path, argv);
+            return load_binary(&interp, &argv, envp, depth + 1);
+        }
         if let Some(end) = binfmt_elf::headers_end(&head) {
             if end > head.len() && end as u64 <= size {
                 head.resize(end, 0);

@@ -5,6 +5,7 @@
 #[cfg(not(test))]
 pub mod anon_inodes;
 pub mod binfmt_elf;
+pub mod binfmt_script;
 #[cfg(not(test))]
 pub mod char_dev;
 pub mod cpio;

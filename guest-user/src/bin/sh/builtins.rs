@@ -1,10 +1,12 @@
 //! The built-in commands: `cd`, `pwd`, `exit`, `export`, `unset`, `echo`, `jobs`, `fg`, `bg`,
-//! `wait`, `true`, `false`, `:`.
+//! `wait`, `true`, `false`, `:`, `shift`, `eval`, `set`; the jumps (`break`, `continue`,
+//! `return`, `local`) are in `flow`; `read`, `.`, `wait` and `trap` in `scripting`; `test`
+//! in `test`.
 
 use std::io::Write;
 
-use super::exec::Flow;
 use super::lexer::is_name;
+use super::parser::Simple;
 use super::Shell;
 
 /// `echo [-n] [-e] ARGS`: with `-e`, the backslash escapes `\n \t \\ \c` and `\0NNN`.
@@ -77,10 +79,22 @@ fn echo(args: &[String]) -> i32 {
     }
 }
 
+/// The built-in commands.
+const BUILTINS: &[&str] = &[
+    ".", ":", "[", "bg", "break", "cd", "continue", "echo", "eval", "exec", "exit", "export",
+    "false", "fg", "jobs", "local", "pwd", "read", "return", "set", "shift", "source", "test",
+    "trap", "true", "unset", "wait",
+];
+
 impl Shell {
-    pub fn builtin(&mut self, argv: &[String]) -> Flow {
+    pub fn is_builtin(&self, name: &str) -> bool {
+        BUILTINS.contains(&name)
+    }
+
+    /// Run built-in `argv[0]`; `exit` sets `exit_code`.
+    pub fn builtin(&mut self, argv: &[String]) -> i32 {
         let arg = argv.get(1).map(String::as_str);
-        let status = match argv[0].as_str() {
+        match argv[0].as_str() {
             "echo" => echo(&argv[1..]),
             ":" | "true" => 0,
             "false" => 1,
@@ -104,36 +118,21 @@ impl Shell {
                         2
                     }
                 };
-                return Flow::Exit(code);
+                self.exit_code = Some(code);
+                code
             }
-            "export" => {
-                for a in &argv[1..] {
-                    let (name, value) = match a.split_once('=') {
-                        Some((n, v)) => (n, Some(v)),
-                        None => (a.as_str(), None),
-                    };
-                    if !is_name(name) {
-                        eprintln!("sh: export: {a}: bad variable name");
-                        return Flow::Status(1);
-                    }
-                    let value = value
-                        .map(str::to_string)
-                        .or_else(|| self.get_var(name))
-                        .unwrap_or_default();
-                    self.set_var(name, &value, true);
-                }
-                if argv.len() == 1 {
-                    for e in self.environ() {
-                        let (n, v) = e.split_once('=').unwrap_or((&e, ""));
-                        println!("export {n}='{v}'");
-                    }
-                }
-                0
-            }
+            "export" => self.export(argv),
             "unset" => {
                 for a in &argv[1..] {
-                    self.vars.remove(a);
-                    self.exported.remove(a);
+                    if a == "-f" || a == "-v" {
+                        continue;
+                    }
+                    if argv.get(1).is_some_and(|f| f == "-f") {
+                        self.functions.remove(a);
+                    } else {
+                        self.vars.remove(a);
+                        self.exported.remove(a);
+                    }
                 }
                 0
             }
@@ -149,10 +148,140 @@ impl Shell {
                     1
                 })
             }
-            "wait" => self.wait_all(),
+            "wait" => self.builtin_wait(argv),
+            "read" => self.builtin_read(argv),
+            "." | "source" => self.builtin_dot(argv),
+            "trap" => self.builtin_trap(argv),
+            "break" | "continue" => self.builtin_loop_jump(argv),
+            "return" => self.builtin_return(argv),
+            "local" => self.builtin_local(argv),
+            "shift" => {
+                let n = match arg.map(str::parse::<usize>) {
+                    None => 1,
+                    Some(Ok(n)) => n,
+                    Some(Err(_)) => usize::MAX,
+                };
+                if n >= self.args.len() {
+                    eprintln!("sh: shift: can't shift that many");
+                    return 2;
+                }
+                self.args.drain(1..1 + n);
+                0
+            }
+            "eval" => {
+                let src = argv[1..].join(" ");
+                self.run_source(&src);
+                self.last_status
+            }
+            "set" => self.builtin_set(argv),
+            "test" | "[" => super::test::test(argv),
             _ => 127,
+        }
+    }
+
+    /// `exec [COMMAND [ARGS]]`: replace the shell with the command; without one, the
+    /// redirections stay for the rest of the shell.
+    pub fn builtin_exec(&mut self, s: &Simple, argv: &[String]) -> i32 {
+        if let Err(e) = self.redirect(&s.redirs, false) {
+            eprintln!("sh: {e}");
+            return 1;
+        }
+        let Some(name) = argv.get(1) else {
+            return 0;
         };
-        Flow::Status(status)
+        let status = match self.lookup(name) {
+            Some(path) => {
+                self.assign(s, true);
+                self.execve(&path, &argv[1..])
+            }
+            None => {
+                eprintln!("sh: exec: {name}: not found");
+                127
+            }
+        };
+        if !self.interactive {
+            self.exit_code = Some(status);
+        }
+        status
+    }
+
+    fn export(&mut self, argv: &[String]) -> i32 {
+        for a in &argv[1..] {
+            if a == "-p" {
+                continue;
+            }
+            let (name, value) = match a.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (a.as_str(), None),
+            };
+            if !is_name(name) {
+                eprintln!("sh: export: {a}: bad variable name");
+                return 1;
+            }
+            let value = value
+                .map(str::to_string)
+                .or_else(|| self.get_var(name))
+                .unwrap_or_default();
+            self.set_var(name, &value, true);
+        }
+        if argv.len() == 1 || argv[1] == "-p" {
+            for e in self.environ() {
+                let (n, v) = e.split_once('=').unwrap_or((&e, ""));
+                println!("export {n}='{v}'");
+            }
+        }
+        0
+    }
+
+    /// Option arguments (`-ex`, `+x`, up to a `--` or the first word that is not one) from
+    /// `argv[*i]` on; returns whether `-c` was among them, or the bad argument.
+    pub fn parse_options(&mut self, argv: &[String], i: &mut usize) -> Result<bool, String> {
+        let mut command = false;
+        while let Some(a) = argv.get(*i) {
+            if a == "--" {
+                *i += 1;
+                break;
+            }
+            let on = a.starts_with('-');
+            if !(on || a.starts_with('+')) || a.len() < 2 {
+                break;
+            }
+            for c in a[1..].chars() {
+                match c {
+                    'e' => self.errexit = on,
+                    'x' => self.xtrace = on,
+                    'c' => command = true,
+                    // Accepted, as dash does, with no effect here.
+                    'u' | 'f' | 'm' | 'C' | 'a' | 'v' | 'n' | 's' | 'i' => {}
+                    _ => return Err(a.clone()),
+                }
+            }
+            *i += 1;
+        }
+        Ok(command)
+    }
+
+    /// `set [-ex] [+ex] [--] [ARGS...]`: options, and new positional parameters.
+    fn builtin_set(&mut self, argv: &[String]) -> i32 {
+        if argv.len() == 1 {
+            for (k, v) in &self.vars {
+                println!("{k}='{}'", v.replace('\'', "'\\''"));
+            }
+            return 0;
+        }
+        let mut i = 1;
+        match self.parse_options(argv, &mut i) {
+            Ok(_) => {}
+            Err(a) => {
+                eprintln!("sh: set: illegal option {a}");
+                return 2;
+            }
+        }
+        if i < argv.len() || argv.get(i - 1).is_some_and(|a| a == "--") {
+            self.args.truncate(1);
+            self.args.extend_from_slice(&argv[i..]);
+        }
+        0
     }
 
     fn cd(&mut self, arg: Option<&str>) -> i32 {

@@ -1,27 +1,27 @@
-//! Running parsed commands: and-or lists, pipelines of forked processes (one process group
-//! per job under job control), redirections, PATH look-up and the built-ins. A lone
-//! built-in in the foreground runs in the shell itself, its redirections undone after.
+//! Running parsed commands: lists and and-or lists (with `set -e`), pipelines of forked
+//! processes (one process group per job under job control), simple commands (built-ins and
+//! functions in the shell, programs forked and exec'd through `$PATH`), redirections. The
+//! compound commands are in `flow`.
 
 use std::ffi::CString;
 
 use libc::pid_t;
 
 use super::lexer::RedirKind;
-use super::parser::{AndOr, Command, Item, Pipeline, Redir};
+use super::parser::{AndOr, Command, Item, Pipeline, Redir, Simple};
 use super::Shell;
 
-/// What a built-in did: a status, or the shell should exit with one.
-pub enum Flow {
-    Status(i32),
-    Exit(i32),
-}
-
-const BUILTINS: &[&str] = &[
-    "cd", "pwd", "exit", "export", "unset", "echo", "jobs", "fg", "bg", "wait", "true", "false",
-    ":",
+/// The signals an interactive shell ignores and its children take back (bash and ash do).
+pub const JOB_SIGNALS: [i32; 6] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
 ];
 
-fn cstr(s: &str) -> CString {
+pub fn cstr(s: &str) -> CString {
     CString::new(s.replace('\0', "")).unwrap_or_default()
 }
 
@@ -29,37 +29,60 @@ fn os_err() -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-fn errtext(e: &std::io::Error) -> String {
+pub fn errtext(e: &std::io::Error) -> String {
     let t = e.to_string();
     t.split(" (os error").next().unwrap_or(&t).to_string()
 }
 
 impl Shell {
-    /// Run each item of a list; stops early if `exit` ran.
-    pub fn run_items(&mut self, items: &[Item]) {
+    /// Run each item of a list; stops early after `exit`, `break`, `continue` or `return`.
+    /// Returns the last status.
+    pub fn run_list(&mut self, items: &[Item]) -> i32 {
         for item in items {
-            if self.exit_code.is_some() {
-                return;
+            if self.exit_code.is_some() || self.control.is_some() {
+                break;
             }
+            self.run_traps();
             if item.background {
                 self.run_background(item);
             } else {
-                self.last_status = self.run_andor(&item.andor, false, &item.text);
+                let status = self.run_andor(&item.andor, false, &item.text);
+                self.last_status = status;
+                // `set -e`: a failure outside a condition ends the shell.
+                let last = item.andor.rest.last().map_or(&item.andor.first, |r| &r.1);
+                if status != 0 && self.errexit && self.in_condition == 0 && !last.bang {
+                    self.exit_code.get_or_insert(status);
+                }
             }
         }
+        self.last_status
+    }
+
+    /// Run `items` as a condition (`if`, `while`, the left of `&&`): `set -e` ignores it.
+    pub fn run_condition(&mut self, items: &[Item]) -> i32 {
+        self.in_condition += 1;
+        let status = self.run_list(items);
+        self.in_condition -= 1;
+        status
     }
 
     fn run_andor(&mut self, ao: &AndOr, background: bool, text: &str) -> i32 {
+        let cond = !ao.rest.is_empty();
+        self.in_condition += u32::from(cond);
         let mut status = self.run_pipeline(&ao.first, background, text);
-        for (and, p) in &ao.rest {
-            if self.exit_code.is_some() {
+        for (i, (and, p)) in ao.rest.iter().enumerate() {
+            if self.exit_code.is_some() || self.control.is_some() {
                 break;
             }
             if (status == 0) == *and {
                 self.last_status = status;
+                // The last pipeline is not a condition.
+                self.in_condition -= u32::from(i + 1 == ao.rest.len());
                 status = self.run_pipeline(p, background, text);
+                self.in_condition += u32::from(i + 1 == ao.rest.len());
             }
         }
+        self.in_condition -= u32::from(cond);
         status
     }
 
@@ -74,9 +97,8 @@ impl Shell {
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             self.enter_child(0, false);
-            self.job_control = false;
-            let status = self.run_andor(&item.andor, false, &item.text);
-            std::process::exit(status);
+            self.last_status = self.run_andor(&item.andor, false, &item.text);
+            self.exit_now();
         }
         if pid > 0 {
             // SAFETY: setpgid takes integers only.
@@ -95,27 +117,179 @@ impl Shell {
     }
 
     fn run_pipeline(&mut self, p: &Pipeline, background: bool, text: &str) -> i32 {
-        if let [cmd] = p.cmds.as_slice() {
-            let name = cmd.words.first().map(|w| self.expand_one(w));
-            let builtin = name.as_deref().is_some_and(|n| BUILTINS.contains(&n));
-            if !background && (cmd.words.is_empty() || builtin) {
-                return self.run_in_shell(cmd);
+        let status = match p.cmds.as_slice() {
+            [cmd] if !background => self.run_command(cmd, text),
+            cmds => self.fork_pipeline(cmds, background, text),
+        };
+        if p.bang {
+            i32::from(status == 0)
+        } else {
+            status
+        }
+    }
+
+    /// A command in the foreground: built-ins, functions and compound commands in the shell
+    /// itself, programs and subshells forked as a job.
+    pub fn run_command(&mut self, cmd: &Command, text: &str) -> i32 {
+        match cmd {
+            Command::Simple(s) => self.run_simple(s, text),
+            Command::Compound(c, redirs) => {
+                let mark = self.saved_fds.len();
+                let status = match self.redirect(redirs, true) {
+                    Ok(()) => self.run_compound(c, text),
+                    Err(e) => {
+                        eprintln!("sh: {e}");
+                        1
+                    }
+                };
+                self.restore_fds(mark);
+                status
+            }
+            Command::Function(name, body) => {
+                self.functions.insert(name.clone(), body.clone());
+                0
             }
         }
+    }
+
+    fn expand_words(&mut self, s: &Simple) -> Option<Vec<String>> {
+        self.subst_status = None;
+        let argv: Vec<String> = s.words.iter().flat_map(|w| self.expand(w)).collect();
+        if std::mem::take(&mut self.expand_failed) {
+            return None;
+        }
+        if self.xtrace && !argv.is_empty() {
+            eprintln!("+ {}", argv.join(" "));
+        }
+        Some(argv)
+    }
+
+    fn run_simple(&mut self, s: &Simple, text: &str) -> i32 {
+        let Some(argv) = self.expand_words(s) else {
+            return 2;
+        };
+        let Some(name) = argv.first() else {
+            // Assignments (and redirections) alone: they stay in the shell.
+            let mark = self.saved_fds.len();
+            let status = match self.redirect(&s.redirs, true) {
+                Ok(()) => {
+                    self.assign(s, false);
+                    self.subst_status.take().unwrap_or(0)
+                }
+                Err(e) => {
+                    eprintln!("sh: {e}");
+                    1
+                }
+            };
+            self.restore_fds(mark);
+            return status;
+        };
+        if name == "exec" {
+            return self.builtin_exec(s, &argv);
+        }
+        if !self.is_builtin(name) && !self.functions.contains_key(name) {
+            return self.fork_job(text, |sh| sh.exec_simple(s, &argv));
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let mark = self.saved_fds.len();
+        let status = match self.redirect(&s.redirs, true) {
+            Ok(()) => self.run_builtin_or_function(s, &argv),
+            Err(e) => {
+                eprintln!("sh: {e}");
+                1
+            }
+        };
+        let _ = std::io::stdout().flush();
+        self.restore_fds(mark);
+        status
+    }
+
+    /// A built-in or function. Its assignments last only while it runs, except for the
+    /// special built-ins (`IFS=: read a b` splits on `:` and leaves IFS as it was).
+    fn run_builtin_or_function(&mut self, s: &Simple, argv: &[String]) -> i32 {
+        const SPECIAL: &[&str] = &[
+            ".", ":", "break", "continue", "eval", "exec", "exit", "export", "return", "set",
+            "shift", "trap", "unset",
+        ];
+        let function = self.functions.get(&argv[0]).cloned();
+        let keep = function.is_none() && SPECIAL.contains(&argv[0].as_str());
+        let saved: Vec<(String, Option<String>)> = match keep {
+            true => Vec::new(),
+            false => s
+                .assigns
+                .iter()
+                .map(|(k, _)| (k.clone(), self.get_var(k)))
+                .collect(),
+        };
+        self.assign(s, false);
+        let status = match function {
+            Some(body) => self.call_function(&body, argv),
+            None => self.builtin(argv),
+        };
+        for (k, old) in saved {
+            match old {
+                Some(v) => self.set_var(&k, &v, false),
+                None => {
+                    self.vars.remove(&k);
+                }
+            }
+        }
+        status
+    }
+
+    /// The command's assignments, exported with `export` (for a program's environment).
+    pub fn assign(&mut self, s: &Simple, export: bool) {
+        for (k, v) in &s.assigns {
+            let v = self.expand_one(v);
+            if self.xtrace {
+                eprintln!("+ {k}={v}");
+            }
+            self.set_var(k, &v, export);
+        }
+    }
+
+    /// Fork a foreground job running `child` and wait for it.
+    pub fn fork_job(&mut self, text: &str, child: impl FnOnce(&mut Shell) -> i32) -> i32 {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: the shell is single-threaded; the child only sets itself up and runs.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            self.enter_child(0, true);
+            self.last_status = child(self);
+            self.exit_now();
+        }
+        if pid < 0 {
+            eprintln!("sh: fork: {}", errtext(&os_err()));
+            return 1;
+        }
+        if self.job_control {
+            // SAFETY: setpgid takes integers only.
+            unsafe { libc::setpgid(pid, pid) };
+        }
+        let id = self.add_job(pid, &[pid], text);
+        self.wait_foreground(id)
+    }
+
+    fn fork_pipeline(&mut self, cmds: &[Command], background: bool, text: &str) -> i32 {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
         let mut pids = Vec::new();
         let mut pgid = 0;
         let mut input = -1;
-        for (i, cmd) in p.cmds.iter().enumerate() {
-            let last = i + 1 == p.cmds.len();
+        for (i, cmd) in cmds.iter().enumerate() {
+            let last = i + 1 == cmds.len();
             let mut fds = [-1, -1];
             // SAFETY: `fds` is a valid two-int array.
             if !last && unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
                 eprintln!("sh: pipe: {}", errtext(&os_err()));
                 break;
             }
-            // SAFETY: the shell is single-threaded; the child only sets itself up and execs.
+            // SAFETY: the shell is single-threaded; the child only sets itself up and runs.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
+                let job_control = self.job_control;
                 self.enter_child(pgid, !background);
                 // SAFETY: dup2 and close on descriptors this process owns.
                 unsafe {
@@ -125,13 +299,14 @@ impl Shell {
                     if fds[1] >= 0 {
                         libc::dup2(fds[1], 1);
                     }
-                    if background && !self.job_control && input < 0 {
+                    if background && !job_control && input < 0 {
                         // Without job control a background job must not read the terminal.
                         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
                         libc::dup2(null, 0);
                     }
                 }
-                std::process::exit(self.exec_command(cmd));
+                self.last_status = self.run_in_child(cmd);
+                self.exit_now();
             }
             // SAFETY: closing descriptors the shell owns.
             unsafe {
@@ -173,49 +348,44 @@ impl Shell {
     }
 
     /// A forked child: its own process group (the foreground one if `foreground`) under job
-    /// control, and the signals the interactive shell ignores back to their defaults.
-    fn enter_child(&self, pgid: pid_t, foreground: bool) {
-        // SAFETY: setpgid, tcsetpgrp and signal take integers only.
-        unsafe {
-            if self.job_control {
+    /// control, then a subshell without job control.
+    fn enter_child(&mut self, pgid: pid_t, foreground: bool) {
+        if self.job_control {
+            // SAFETY: setpgid and tcsetpgrp take integers only.
+            unsafe {
                 libc::setpgid(0, pgid);
                 if foreground {
                     libc::tcsetpgrp(0, if pgid == 0 { libc::getpid() } else { pgid });
                 }
             }
-            for sig in [
-                libc::SIGINT,
-                libc::SIGQUIT,
-                libc::SIGTSTP,
-                libc::SIGTTIN,
-                libc::SIGTTOU,
-                libc::SIGTERM,
-            ] {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+        }
+        self.enter_subshell();
+    }
+
+    /// A pipeline's command in its own process.
+    fn run_in_child(&mut self, cmd: &Command) -> i32 {
+        match cmd {
+            Command::Simple(s) => match self.expand_words(s) {
+                None => 2,
+                Some(argv) if argv.is_empty() => 0,
+                Some(argv) => self.exec_simple(s, &argv),
+            },
+            other => self.run_command(other, ""),
         }
     }
 
-    /// In a child: redirect, then run a built-in or exec a program. Returns the status to
-    /// exit with if it is not replaced.
-    fn exec_command(&mut self, cmd: &Command) -> i32 {
-        if let Err(e) = self.redirect(&cmd.redirs, false) {
+    /// In a child: redirect, then run a built-in or function, or exec a program. Returns the
+    /// status to exit with if it is not replaced.
+    fn exec_simple(&mut self, s: &Simple, argv: &[String]) -> i32 {
+        if let Err(e) = self.redirect(&s.redirs, false) {
             eprintln!("sh: {e}");
             return 1;
         }
-        let argv: Vec<String> = cmd.words.iter().flat_map(|w| self.expand(w)).collect();
-        let Some(name) = argv.first() else {
-            return 0;
-        };
-        if BUILTINS.contains(&name.as_str()) {
-            return match self.builtin(&argv) {
-                Flow::Status(s) | Flow::Exit(s) => s,
-            };
+        let name = &argv[0];
+        if self.is_builtin(name) || self.functions.contains_key(name) {
+            return self.run_builtin_or_function(s, argv);
         }
-        for (k, v) in &cmd.assigns {
-            let v = self.expand_one(v);
-            self.set_var(k, &v, true);
-        }
+        self.assign(s, true);
         let path = match self.lookup(name) {
             Some(p) => p,
             None => {
@@ -223,17 +393,28 @@ impl Shell {
                 return 127;
             }
         };
+        self.execve(&path, argv)
+    }
+
+    /// Replace this process with `path`; returns the status if that fails. A file the
+    /// kernel refuses as `ENOEXEC` is a script without `#!`: this shell runs it.
+    pub fn execve(&mut self, path: &str, argv: &[String]) -> i32 {
         let cargs: Vec<CString> = argv.iter().map(|a| cstr(a)).collect();
         let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         let cenv: Vec<CString> = self.environ().iter().map(|e| cstr(e)).collect();
         let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
         envp.push(std::ptr::null());
-        let cpath = cstr(&path);
+        let cpath = cstr(path);
         // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
         unsafe { libc::execve(cpath.as_ptr(), ptrs.as_ptr(), envp.as_ptr()) };
         let e = os_err();
-        eprintln!("sh: {name}: {}", errtext(&e));
+        if e.raw_os_error() == Some(libc::ENOEXEC) {
+            let mut args = argv.to_vec();
+            args[0] = path.to_string();
+            return self.run_script(args);
+        }
+        eprintln!("sh: {}: {}", argv[0], errtext(&e));
         if e.raw_os_error() == Some(libc::ENOENT) {
             127
         } else {
@@ -242,7 +423,7 @@ impl Shell {
     }
 
     /// Where `name` is: itself if it has a `/`, else the first match in `$PATH`.
-    fn lookup(&self, name: &str) -> Option<String> {
+    pub fn lookup(&self, name: &str) -> Option<String> {
         if name.contains('/') {
             return Some(name.to_string());
         }
@@ -252,9 +433,9 @@ impl Shell {
             .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
     }
 
-    /// Apply redirections; with `save`, first keep the descriptors they replace (returned by
-    /// [`Shell::restore`]'s caller through `saved`).
-    fn redirect(&mut self, redirs: &[Redir], save: bool) -> Result<(), String> {
+    /// Apply redirections; with `save`, first keep the descriptors they replace on
+    /// `saved_fds` (put back by [`Shell::restore_fds`]).
+    pub fn redirect(&mut self, redirs: &[Redir], save: bool) -> Result<(), String> {
         for r in redirs {
             let target = self.expand_one(&r.target);
             if save {
@@ -301,9 +482,10 @@ impl Shell {
         Ok(())
     }
 
-    /// Undo the redirections a built-in ran with.
-    fn restore_fds(&mut self) {
-        for (fd, copy) in std::mem::take(&mut self.saved_fds).into_iter().rev() {
+    /// Undo the redirections saved since `saved_fds` had `mark` entries.
+    pub fn restore_fds(&mut self, mark: usize) {
+        let saved = self.saved_fds.split_off(mark.min(self.saved_fds.len()));
+        for (fd, copy) in saved.into_iter().rev() {
             // SAFETY: putting back (or closing) descriptors the shell saved.
             unsafe {
                 if copy >= 0 {
@@ -314,38 +496,5 @@ impl Shell {
                 }
             }
         }
-    }
-
-    /// A built-in, or assignments only, in the shell process.
-    fn run_in_shell(&mut self, cmd: &Command) -> i32 {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let status = match self.redirect(&cmd.redirs, true) {
-            Err(e) => {
-                eprintln!("sh: {e}");
-                1
-            }
-            Ok(()) => {
-                let argv: Vec<String> = cmd.words.iter().flat_map(|w| self.expand(w)).collect();
-                if argv.is_empty() {
-                    for (k, v) in &cmd.assigns {
-                        let v = self.expand_one(v);
-                        self.set_var(k, &v, false);
-                    }
-                    0
-                } else {
-                    match self.builtin(&argv) {
-                        Flow::Status(s) => s,
-                        Flow::Exit(s) => {
-                            self.exit_code = Some(s);
-                            s
-                        }
-                    }
-                }
-            }
-        };
-        let _ = std::io::stdout().flush();
-        self.restore_fds();
-        status
     }
 }

@@ -286,6 +286,48 @@ impl Shell {
         0
     }
 
+    /// `wait PID` or `wait %N`: until that process (a job's last) ends; its status, or 127
+    /// if it is not a child of this shell.
+    pub fn wait_one(&mut self, arg: &str) -> i32 {
+        let pid = match arg.strip_prefix('%') {
+            Some(_) => self
+                .find_job(Some(arg), "wait")
+                .ok()
+                .and_then(|id| self.jobs.iter().find(|j| j.id == id))
+                .and_then(|j| j.procs.last().map(|p| p.0)),
+            None => arg.parse().ok(),
+        };
+        let state = |sh: &Shell, pid| {
+            sh.jobs
+                .iter()
+                .flat_map(|j| &j.procs)
+                .find(|p| p.0 == pid)
+                .map(|p| p.1)
+        };
+        let Some(pid) = pid.filter(|&p| state(self, p).is_some()) else {
+            eprintln!("sh: wait: pid {arg} is not a child of this shell");
+            return 127;
+        };
+        while state(self, pid) == Some(State::Running) {
+            let mut status = 0;
+            // SAFETY: `status` is a valid out-pointer.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) } < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                break;
+            }
+            self.update(pid, status);
+        }
+        let status = match state(self, pid) {
+            Some(State::Done(s)) => s,
+            Some(State::Stopped) => 128 + libc::SIGTSTP,
+            _ => 127,
+        };
+        self.jobs.retain(|j| !matches!(j.state(), State::Done(_)));
+        status
+    }
+
     pub fn builtin_jobs(&mut self) -> i32 {
         self.reap_and_notify();
         for j in &self.jobs {

@@ -1,19 +1,27 @@
 //! Splitting a command line into words and operators, as POSIX sh's token recognition does:
-//! single quotes keep everything, double quotes keep all but `$` and the backslash escapes of
-//! `$ " \ `, a backslash outside quotes keeps the next character, `#` starts a comment at a
-//! word's start. A word remembers which parts came from quotes and which are `$` expansions,
-//! so that expansion can split only unquoted expansions into fields.
+//! single quotes keep everything, double quotes keep all but `$`, `` ` `` and the backslash
+//! escapes of `$ " \ ` `` ` ``, a backslash outside quotes keeps the next character, `#`
+//! starts a comment at a word's start. A word remembers which parts came from quotes and
+//! which are expansions (`$NAME`, `${...}`, `$(...)`, `` `...` ``, `$((...))`), so that
+//! expansion can split and glob only what was unquoted.
 
-/// One piece of a word.
+use std::fmt;
+
+/// One piece of a word. The `bool`s say the piece was inside double quotes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     /// Text as typed, outside quotes (after backslash removal).
     Lit(String),
-    /// Text from quotes or a backslash escape: never split, no tilde expansion.
+    /// Text from quotes or a backslash escape: never split or globbed, no tilde expansion.
     Quoted(String),
-    /// `$NAME`, `${NAME}`, `$?`, `$$`, `$!`, `$#`, `$0`-`$9`, `$@`, `$*`; `true` if inside
-    /// double quotes.
+    /// `$NAME`, `${NAME}`, `$?`, `$$`, `$!`, `$#`, `$0`-`$9`, `$@`, `$*`.
     Var(String, bool),
+    /// `${NAME<op>WORD}` and `${#NAME}`: the text between the braces.
+    Param(String, bool),
+    /// `$(...)` or `` `...` ``: the command's source.
+    Cmd(String, bool),
+    /// `$((...))`: the expression's source.
+    Arith(String, bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -50,8 +58,39 @@ pub enum Token {
     AndIf,
     OrIf,
     Semi,
+    DSemi,
     Amp,
+    LParen,
+    RParen,
     Newline,
+}
+
+/// A syntax error; `incomplete` if more input could complete it (an open quote, an `if`
+/// without `fi`), which makes the interactive shell ask for another line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub msg: String,
+    pub incomplete: bool,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "syntax error: {}", self.msg)
+    }
+}
+
+pub fn incomplete(what: &str) -> SyntaxError {
+    SyntaxError {
+        msg: format!("{what} (unexpected end of input)"),
+        incomplete: true,
+    }
+}
+
+pub fn bad(msg: String) -> SyntaxError {
+    SyntaxError {
+        msg,
+        incomplete: false,
+    }
 }
 
 /// A token and where it starts and ends in the source (for a job's text).
@@ -64,6 +103,14 @@ fn is_name_start(c: char) -> bool {
 pub fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(is_name_start) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn push(parts: &mut Vec<Part>, p: Part) {
+    match (parts.last_mut(), p) {
+        (Some(Part::Lit(a)), Part::Lit(b)) => a.push_str(&b),
+        (Some(Part::Quoted(a)), Part::Quoted(b)) => a.push_str(&b),
+        (_, p) => parts.push(p),
+    }
 }
 
 struct Lexer<'a> {
@@ -90,24 +137,105 @@ impl Lexer<'_> {
             .unwrap_or(self.src.len())
     }
 
-    /// `$...` after the `$` has been seen (at `pos`).
-    fn dollar(&mut self, quoted: bool) -> Result<Part, String> {
+    fn text(&self, start: usize, end: usize) -> String {
+        self.chars[start..end].iter().collect()
+    }
+
+    /// `${...}` after the `{`: through the matching `}` (nested braces and quotes skipped).
+    fn braced(&mut self, quoted: bool) -> Result<Part, SyntaxError> {
+        let start = self.pos;
+        let mut depth = 0;
+        loop {
+            match self.peek() {
+                None => return Err(incomplete("missing '}'")),
+                Some('}') if depth == 0 => break,
+                Some('}') => depth -= 1,
+                Some('{') => depth += 1,
+                Some('\\') => self.pos += 1,
+                Some('\'') if !quoted => {
+                    self.pos += 1;
+                    while self.peek().is_some_and(|c| c != '\'') {
+                        self.pos += 1;
+                    }
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        let inner = self.text(start, self.pos);
+        self.pos += 1;
+        if is_name(&inner)
+            || inner.chars().all(|c| c.is_ascii_digit()) && !inner.is_empty()
+            || inner.len() == 1 && "?$!#@*-".contains(&inner)
+        {
+            Ok(Part::Var(inner, quoted))
+        } else {
+            Ok(Part::Param(inner, quoted))
+        }
+    }
+
+    /// `$((` ... `))` after the `$((`: the expression's text.
+    fn arith(&mut self) -> Result<String, SyntaxError> {
+        let start = self.pos;
+        let mut depth = 0;
+        loop {
+            match self.peek() {
+                None => return Err(incomplete("missing '))'")),
+                Some('(') => depth += 1,
+                Some(')') if depth == 0 && self.peek_at(1) == Some(')') => {
+                    let text = self.text(start, self.pos);
+                    self.pos += 2;
+                    return Ok(text);
+                }
+                Some(')') => depth -= 1,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// `` `...` `` after the opening backquote: the command with the backslashes that quote
+    /// `$`, `` ` `` and `\` removed.
+    fn backquote(&mut self) -> Result<String, SyntaxError> {
+        let mut text = String::new();
+        loop {
+            match self.peek() {
+                None => return Err(incomplete("missing '`'")),
+                Some('`') => {
+                    self.pos += 1;
+                    return Ok(text);
+                }
+                Some('\\') if self.peek_at(1).is_some_and(|n| "$`\\".contains(n)) => {
+                    text.push(self.peek_at(1).unwrap_or('\\'));
+                    self.pos += 2;
+                }
+                Some(c) => {
+                    text.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    /// `$...` with `pos` at the `$`.
+    fn dollar(&mut self, quoted: bool) -> Result<Part, SyntaxError> {
         self.pos += 1;
         match self.peek() {
             Some('{') => {
                 self.pos += 1;
-                let start = self.pos;
-                while self.peek().is_some_and(|c| c != '}') {
-                    self.pos += 1;
-                }
-                if self.peek().is_none() {
-                    return Err("missing '}'".into());
-                }
-                let name: String = self.chars[start..self.pos].iter().collect();
-                self.pos += 1;
-                Ok(Part::Var(name, quoted))
+                self.braced(quoted)
             }
-            Some(c) if "?$!#@*".contains(c) || c.is_ascii_digit() => {
+            Some('(') if self.peek_at(1) == Some('(') => {
+                self.pos += 2;
+                Ok(Part::Arith(self.arith()?, quoted))
+            }
+            Some('(') => {
+                self.pos += 1;
+                let start = self.pos;
+                self.tokens(true)?;
+                Ok(Part::Cmd(self.text(start, self.pos - 1), quoted))
+            }
+            Some(c) if "?$!#@*-".contains(c) || c.is_ascii_digit() => {
                 self.pos += 1;
                 Ok(Part::Var(c.to_string(), quoted))
             }
@@ -119,10 +247,7 @@ impl Lexer<'_> {
                 {
                     self.pos += 1;
                 }
-                Ok(Part::Var(
-                    self.chars[start..self.pos].iter().collect(),
-                    quoted,
-                ))
+                Ok(Part::Var(self.text(start, self.pos), quoted))
             }
             // A lone `$` is itself.
             _ => Ok(if quoted {
@@ -133,16 +258,46 @@ impl Lexer<'_> {
         }
     }
 
-    fn word(&mut self) -> Result<Word, String> {
+    /// The inside of double quotes, up to the closing `"` (or the end if `close` is false:
+    /// a here-string or an arithmetic expression expands like that).
+    fn dquoted(&mut self, parts: &mut Vec<Part>, close: bool) -> Result<(), SyntaxError> {
+        loop {
+            match self.peek() {
+                None if close => return Err(incomplete("unterminated quoted string")),
+                None => return Ok(()),
+                Some('"') if close => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some('\\') if self.peek_at(1).is_some_and(|n| "$\"\\`\n".contains(n)) => {
+                    let n = self.peek_at(1).unwrap_or('\\');
+                    self.pos += 2;
+                    if n != '\n' {
+                        push(parts, Part::Quoted(n.to_string()));
+                    }
+                }
+                Some('$') => {
+                    let p = self.dollar(true)?;
+                    push(parts, p);
+                }
+                Some('`') => {
+                    self.pos += 1;
+                    let cmd = self.backquote()?;
+                    push(parts, Part::Cmd(cmd, true));
+                }
+                Some(c) => {
+                    self.pos += 1;
+                    push(parts, Part::Quoted(c.to_string()));
+                }
+            }
+        }
+    }
+
+    fn word(&mut self) -> Result<Word, SyntaxError> {
         let mut parts: Vec<Part> = Vec::new();
-        let push = |parts: &mut Vec<Part>, p: Part| match (parts.last_mut(), p) {
-            (Some(Part::Lit(a)), Part::Lit(b)) => a.push_str(&b),
-            (Some(Part::Quoted(a)), Part::Quoted(b)) => a.push_str(&b),
-            (_, p) => parts.push(p),
-        };
         while let Some(c) = self.peek() {
             match c {
-                ' ' | '\t' | '\n' | ';' | '&' | '|' | '<' | '>' => break,
+                ' ' | '\t' | '\n' | ';' | '&' | '|' | '<' | '>' | '(' | ')' => break,
                 '\'' => {
                     self.pos += 1;
                     let start = self.pos;
@@ -150,9 +305,9 @@ impl Lexer<'_> {
                         self.pos += 1;
                     }
                     if self.peek().is_none() {
-                        return Err("unterminated quoted string".into());
+                        return Err(incomplete("unterminated quoted string"));
                     }
-                    let s: String = self.chars[start..self.pos].iter().collect();
+                    let s = self.text(start, self.pos);
                     self.pos += 1;
                     push(&mut parts, Part::Quoted(s));
                 }
@@ -160,32 +315,7 @@ impl Lexer<'_> {
                     self.pos += 1;
                     // An empty "" is still a word.
                     push(&mut parts, Part::Quoted(String::new()));
-                    loop {
-                        match self.peek() {
-                            None => return Err("unterminated quoted string".into()),
-                            Some('"') => {
-                                self.pos += 1;
-                                break;
-                            }
-                            Some('\\')
-                                if self.peek_at(1).is_some_and(|n| "$\"\\`\n".contains(n)) =>
-                            {
-                                let n = self.peek_at(1).unwrap_or('\\');
-                                self.pos += 2;
-                                if n != '\n' {
-                                    push(&mut parts, Part::Quoted(n.to_string()));
-                                }
-                            }
-                            Some('$') => {
-                                let p = self.dollar(true)?;
-                                push(&mut parts, p);
-                            }
-                            Some(c) => {
-                                self.pos += 1;
-                                push(&mut parts, Part::Quoted(c.to_string()));
-                            }
-                        }
-                    }
+                    self.dquoted(&mut parts, true)?;
                 }
                 '\\' => {
                     self.pos += 1;
@@ -202,6 +332,11 @@ impl Lexer<'_> {
                 '$' => {
                     let p = self.dollar(false)?;
                     push(&mut parts, p);
+                }
+                '`' => {
+                    self.pos += 1;
+                    let cmd = self.backquote()?;
+                    push(&mut parts, Part::Cmd(cmd, false));
                 }
                 c => {
                     self.pos += 1;
@@ -220,69 +355,193 @@ impl Lexer<'_> {
             ('>', Some('>')) => (1, RedirKind::Append),
             ('>', Some('&')) => (1, RedirKind::Dup),
             ('<', Some('&')) => (0, RedirKind::Dup),
+            ('>', Some('|')) => (1, RedirKind::Out),
             ('>', _) => (1, RedirKind::Out),
             _ => (0, RedirKind::In),
         };
-        if kind != RedirKind::Out && kind != RedirKind::In {
+        if next.is_some_and(|n| ">&|".contains(n)) {
             self.pos += 1;
         }
         Token::Redir(fd.unwrap_or(default_fd), kind)
     }
+
+    /// Tokens up to the end, or with `nested` (inside `$(`) up to and past the `)` that
+    /// closes it.
+    fn tokens(&mut self, nested: bool) -> Result<Vec<Spanned>, SyntaxError> {
+        let mut out = Vec::new();
+        let mut depth = 0;
+        while let Some(c) = self.peek() {
+            let start = self.offset();
+            let two = self.peek_at(1);
+            let op = match (c, two) {
+                (' ' | '\t', _) => {
+                    self.pos += 1;
+                    continue;
+                }
+                ('#', _) => {
+                    while self.peek().is_some_and(|c| c != '\n') {
+                        self.pos += 1;
+                    }
+                    continue;
+                }
+                ('\n', _) => Some((Token::Newline, 1)),
+                ('|', Some('|')) => Some((Token::OrIf, 2)),
+                ('|', _) => Some((Token::Pipe, 1)),
+                ('&', Some('&')) => Some((Token::AndIf, 2)),
+                ('&', _) => Some((Token::Amp, 1)),
+                (';', Some(';')) => Some((Token::DSemi, 2)),
+                (';', _) => Some((Token::Semi, 1)),
+                ('(', _) => Some((Token::LParen, 1)),
+                (')', _) => Some((Token::RParen, 1)),
+                _ => None,
+            };
+            let tok = match op {
+                Some((tok, n)) => {
+                    self.pos += n;
+                    if nested && tok == Token::LParen {
+                        depth += 1;
+                    }
+                    if nested && tok == Token::RParen {
+                        if depth == 0 {
+                            return Ok(out);
+                        }
+                        depth -= 1;
+                    }
+                    tok
+                }
+                None if c == '<' || c == '>' => self.redir(None),
+                None => {
+                    // Digits right before `<` or `>` name the descriptor (`2>`).
+                    let mut n = 0;
+                    while self.peek_at(n).is_some_and(|c| c.is_ascii_digit()) {
+                        n += 1;
+                    }
+                    if n > 0 && matches!(self.peek_at(n), Some('<' | '>')) {
+                        let fd = self.text(self.pos, self.pos + n);
+                        self.pos += n;
+                        self.redir(fd.parse().ok())
+                    } else {
+                        Token::Word(self.word()?)
+                    }
+                }
+            };
+            out.push((tok, start, self.offset()));
+        }
+        if nested {
+            return Err(incomplete("missing ')'"));
+        }
+        Ok(out)
+    }
 }
 
-/// Tokens of `src`, with their spans.
-pub fn tokenize(src: &str) -> Result<Vec<Spanned>, String> {
-    let mut lx = Lexer {
+fn lexer(src: &str) -> Lexer<'_> {
+    Lexer {
         chars: src.chars().collect(),
         pos: 0,
         src,
         offsets: src.char_indices().map(|(i, _)| i).collect(),
-    };
-    let mut out = Vec::new();
-    while let Some(c) = lx.peek() {
-        let start = lx.offset();
-        let two = lx.peek_at(1);
-        let op = match (c, two) {
-            (' ' | '\t', _) => {
-                lx.pos += 1;
-                continue;
-            }
-            ('#', _) => {
-                while lx.peek().is_some_and(|c| c != '\n') {
-                    lx.pos += 1;
-                }
-                continue;
-            }
-            ('\n', _) => Some((Token::Newline, 1)),
-            ('|', Some('|')) => Some((Token::OrIf, 2)),
-            ('|', _) => Some((Token::Pipe, 1)),
-            ('&', Some('&')) => Some((Token::AndIf, 2)),
-            ('&', _) => Some((Token::Amp, 1)),
-            (';', _) => Some((Token::Semi, 1)),
-            _ => None,
-        };
-        let tok = match op {
-            Some((tok, n)) => {
-                lx.pos += n;
-                tok
-            }
-            None if c == '<' || c == '>' => lx.redir(None),
-            None => {
-                // Digits right before `<` or `>` name the descriptor (`2>`).
-                let mut n = 0;
-                while lx.peek_at(n).is_some_and(|c| c.is_ascii_digit()) {
-                    n += 1;
-                }
-                if n > 0 && matches!(lx.peek_at(n), Some('<' | '>')) {
-                    let fd: String = lx.chars[lx.pos..lx.pos + n].iter().collect();
-                    lx.pos += n;
-                    lx.redir(fd.parse().ok())
-                } else {
-                    Token::Word(lx.word()?)
-                }
-            }
-        };
-        out.push((tok, start, lx.offset()));
     }
-    Ok(out)
+}
+
+/// Tokens of `src`, with their spans.
+pub fn tokenize(src: &str) -> Result<Vec<Spanned>, SyntaxError> {
+    lexer(src).tokens(false)
+}
+
+/// `text` as the inside of double quotes would expand it (arithmetic expressions, the words
+/// of `${NAME:-WORD}`).
+pub fn dquoted_word(text: &str) -> Result<Word, SyntaxError> {
+    let mut parts = vec![Part::Quoted(String::new())];
+    lexer(text).dquoted(&mut parts, false)?;
+    Ok(Word(parts))
+}
+
+/// `text` as an unquoted word (the words of `${NAME:-WORD}` outside double quotes).
+pub fn unquoted_word(text: &str) -> Result<Word, SyntaxError> {
+    lexer(text).word_all()
+}
+
+impl Lexer<'_> {
+    /// All of the text as one word (spaces and operators included as literal text).
+    fn word_all(&mut self) -> Result<Word, SyntaxError> {
+        let mut parts = Vec::new();
+        while self.peek().is_some() {
+            let w = self.word()?;
+            parts.extend(w.0);
+            if let Some(c) = self.peek() {
+                push(&mut parts, Part::Lit(c.to_string()));
+                self.pos += 1;
+            }
+        }
+        Ok(Word(parts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(src: &str) -> Vec<Token> {
+        tokenize(src).unwrap().into_iter().map(|t| t.0).collect()
+    }
+
+    fn lit(s: &str) -> Token {
+        Token::Word(Word(vec![Part::Lit(s.into())]))
+    }
+
+    #[test]
+    fn operators_and_words() {
+        assert_eq!(
+            words("a|b&&c;;d ( ) 2>&1 >x"),
+            [
+                lit("a"),
+                Token::Pipe,
+                lit("b"),
+                Token::AndIf,
+                lit("c"),
+                Token::DSemi,
+                lit("d"),
+                Token::LParen,
+                Token::RParen,
+                Token::Redir(2, RedirKind::Dup),
+                lit("1"),
+                Token::Redir(1, RedirKind::Out),
+                lit("x"),
+            ]
+        );
+        assert_eq!(words("echo a#b # c"), [lit("echo"), lit("a#b")]);
+    }
+
+    #[test]
+    fn quotes_and_expansions() {
+        let t = words("x\"a $b\"'c'$(echo \"(\" (a) )`d \\` e`$((1+(2)))${x:-y}");
+        let Token::Word(w) = &t[0] else { panic!() };
+        assert_eq!(
+            w.0,
+            [
+                Part::Lit("x".into()),
+                Part::Quoted("a ".into()),
+                Part::Var("b".into(), true),
+                Part::Quoted("c".into()),
+                Part::Cmd("echo \"(\" (a) ".into(), false),
+                Part::Cmd("d ` e".into(), false),
+                Part::Arith("1+(2)".into(), false),
+                Part::Param("x:-y".into(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn open_constructs_are_incomplete() {
+        for src in [
+            "echo 'a",
+            "echo \"a",
+            "echo $(ls",
+            "echo `ls",
+            "${x",
+            "$((1+2)",
+        ] {
+            assert!(tokenize(src).unwrap_err().incomplete, "{src}");
+        }
+    }
 }

@@ -6,22 +6,33 @@
 //! sh FILE [ARGS...]
 //! ```
 //!
-//! Pipelines, redirections (`<`, `>`, `>>`, `N>`, `N>&M`, `N>&-`), quoting, variables with
-//! `$?`, `$$`, `$!`, `$#`, `$0`-`$9`, `;`, `&&`, `||`, `&`, and job control: each job is a
-//! process group, the foreground one owns the terminal, Ctrl-Z stops it and `fg`/`bg` go on
-//! with it. Layers: `lexer` (words and operators), `parser` (lists, pipelines, commands),
-//! `expand` (parameters, field splitting, quote removal), `exec` (forking, redirecting,
-//! exec), `jobs` (job table and job control), `builtins`, `line` (the line editor).
+//! A POSIX shell language: pipelines, redirections (`<`, `>`, `>>`, `N>`, `N>&M`, `N>&-`),
+//! quoting, parameters and `${...}` operators, command substitution, arithmetic, pathname
+//! expansion, `;`, `&&`, `||`, `&`, `!`, `if`, `while`, `until`, `for`, `case`, `{ }`,
+//! `( )`, functions, and job control: each job is a process group, the foreground one owns
+//! the terminal, Ctrl-Z stops it and `fg`/`bg` go on with it. Layers: `lexer` (words and
+//! operators), `parser` (the syntax tree), `expand` (parameters, field splitting, quote
+//! removal), `subst` (command substitution, arithmetic via `arith`, `${...}`), `glob`
+//! (patterns), `exec` (lists, pipelines, simple commands, redirections), `flow` (compound
+//! commands and functions), `jobs` (job table and job control), `builtins`, `line` (the
+//! line editor).
 
+mod arith;
 mod builtins;
 mod exec;
 mod expand;
+mod flow;
+mod glob;
 mod jobs;
 mod lexer;
 mod line;
 mod parser;
+mod scripting;
+mod subst;
+mod test;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use libc::pid_t;
 
@@ -43,8 +54,26 @@ pub struct Shell {
     current_job: Option<usize>,
     /// Descriptors a built-in's redirections replaced: (fd, saved copy or -1).
     saved_fds: Vec<(i32, i32)>,
-    /// Set by `exit`.
+    /// Set by `exit` (and by errors that end a script).
     exit_code: Option<i32>,
+    functions: HashMap<String, Rc<parser::Command>>,
+    /// Function calls in progress.
+    frames: Vec<flow::Frame>,
+    /// Loops in progress in the current function (what `break` can leave).
+    loop_depth: u32,
+    /// A `break`, `continue` or `return` unwinding.
+    control: Option<flow::Control>,
+    /// `trap` actions by signal number (0 for `EXIT`); an empty one ignores the signal.
+    traps: Vec<(i32, String)>,
+    /// Inside a condition (`if`, `while`, `&&`, `||`): `set -e` does not apply.
+    in_condition: u32,
+    /// The status of the last command substitution (an assignment's status).
+    subst_status: Option<i32>,
+    /// An expansion failed (`${x?}`, bad arithmetic): the command is not run.
+    expand_failed: bool,
+    /// `set -e` and `set -x`.
+    errexit: bool,
+    xtrace: bool,
 }
 
 impl Shell {
@@ -66,6 +95,16 @@ impl Shell {
             current_job: None,
             saved_fds: Vec::new(),
             exit_code: None,
+            functions: HashMap::new(),
+            frames: Vec::new(),
+            loop_depth: 0,
+            control: None,
+            in_condition: 0,
+            traps: Vec::new(),
+            subst_status: None,
+            expand_failed: false,
+            errexit: false,
+            xtrace: false,
         };
         for (k, v) in std::env::vars() {
             sh.set_var(&k, &v, true);
@@ -98,13 +137,114 @@ impl Shell {
             .collect()
     }
 
-    /// Parse and run `src`; a syntax error sets status 2.
-    fn run_source(&mut self, src: &str) {
-        match lexer::tokenize(src).and_then(|t| parser::parse(src, &t)) {
-            Ok(items) => self.run_items(&items),
+    /// `$-`: the options set.
+    pub fn option_letters(&self) -> String {
+        [
+            (self.errexit, 'e'),
+            (self.interactive, 'i'),
+            (self.job_control, 'm'),
+            (self.xtrace, 'x'),
+        ]
+        .iter()
+        .filter(|o| o.0)
+        .map(|o| o.1)
+        .collect()
+    }
+
+    /// A forked child that goes on as a subshell (`( )`, `$( )`, a pipeline's compound
+    /// command): no job control, the signals an interactive shell ignores back to default.
+    pub fn enter_subshell(&mut self) {
+        if self.job_control || self.interactive {
+            for sig in exec::JOB_SIGNALS {
+                // SAFETY: signal takes integers only.
+                unsafe { libc::signal(sig, libc::SIG_DFL) };
+            }
+        }
+        // Traps other than ignoring are not inherited.
+        for (sig, action) in &self.traps {
+            if *sig != 0 && !action.is_empty() {
+                // SAFETY: signal takes integers only.
+                unsafe { libc::signal(*sig, libc::SIG_DFL) };
+            }
+        }
+        self.traps.retain(|t| t.1.is_empty());
+        self.job_control = false;
+        self.interactive = false;
+        self.jobs.clear();
+        self.current_job = None;
+    }
+
+    /// End this (sub)shell process with its status.
+    pub fn exit_now(&mut self) -> ! {
+        use std::io::Write;
+        self.run_exit_trap();
+        let _ = std::io::stdout().flush();
+        std::process::exit(self.exit_code.unwrap_or(self.last_status))
+    }
+
+    /// A syntax error: status 2, and a script ends.
+    fn syntax_error(&mut self, e: &lexer::SyntaxError) {
+        eprintln!("sh: {e}");
+        self.last_status = 2;
+        if !self.interactive {
+            self.exit_code = Some(2);
+        }
+    }
+
+    /// Parse and run `src` a line (a complete command) at a time, as a script runs.
+    pub fn run_source(&mut self, src: &str) {
+        let toks = match lexer::tokenize(src) {
+            Ok(t) => t,
+            Err(e) => return self.syntax_error(&e),
+        };
+        let mut p = parser::Parser::new(src, toks);
+        while self.exit_code.is_none() && self.control.is_none() {
+            match p.next_line() {
+                Ok(Some(items)) => {
+                    self.run_list(&items);
+                }
+                Ok(None) => break,
+                Err(e) => return self.syntax_error(&e),
+            }
+        }
+    }
+
+    /// Run the script `args[0]` with `args[1..]` as its parameters (`sh FILE`, and a file
+    /// without `#!` that the kernel would not run).
+    pub fn run_script(&mut self, args: Vec<String>) -> i32 {
+        let src = match std::fs::read(&args[0]) {
+            Ok(s) => String::from_utf8_lossy(&s).into_owned(),
             Err(e) => {
-                eprintln!("sh: {e}");
-                self.last_status = 2;
+                eprintln!("sh: can't open {}: {}", args[0], exec::errtext(&e));
+                return 127;
+            }
+        };
+        self.args = args;
+        self.functions.clear();
+        self.run_source(&src);
+        self.exit_code.unwrap_or(self.last_status)
+    }
+
+    /// Read lines with `read` until they make a complete command (or a syntax error);
+    /// `None` at the end of input.
+    fn read_command(&mut self, mut read: impl FnMut(&str) -> Option<String>) -> Option<String> {
+        let mut src = String::new();
+        let mut prompt = self.prompt();
+        loop {
+            let Some(line) = read(&prompt) else {
+                if src.is_empty() {
+                    return None;
+                }
+                // Let the parser report what is missing.
+                return Some(src);
+            };
+            src.push_str(&line);
+            src.push('\n');
+            match parser::parse(&src) {
+                Err(e) if e.incomplete => {
+                    prompt = self.get_var("PS2").unwrap_or_else(|| "> ".into());
+                }
+                _ => return Some(src),
             }
         }
     }
@@ -115,14 +255,7 @@ impl Shell {
         // SAFETY: signal, getpgrp, tcgetpgrp, kill, setpgid, tcsetpgrp and tcgetattr take
         // integers or a valid termios pointer.
         unsafe {
-            for sig in [
-                libc::SIGINT,
-                libc::SIGQUIT,
-                libc::SIGTERM,
-                libc::SIGTSTP,
-                libc::SIGTTIN,
-                libc::SIGTTOU,
-            ] {
+            for sig in exec::JOB_SIGNALS {
                 libc::signal(sig, libc::SIG_IGN);
             }
             let fg = libc::tcgetpgrp(0);
@@ -164,11 +297,10 @@ impl Shell {
         };
         loop {
             self.reap_and_notify();
-            let prompt = self.prompt();
-            let Some(line) = editor.read_line(&prompt) else {
+            let Some(src) = self.read_command(|prompt| editor.read_line(prompt)) else {
                 break;
             };
-            self.run_source(&line);
+            self.run_source(&src);
             if let Some(code) = self.exit_code {
                 return code;
             }
@@ -177,51 +309,44 @@ impl Shell {
     }
 }
 
+/// `sh [-ex] [-c COMMANDS [NAME [ARGS...]] | FILE [ARGS...]]`.
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    let status = match argv.get(1).map(String::as_str) {
-        Some("-c") => {
-            let Some(src) = argv.get(2) else {
-                eprintln!("sh: -c: option requires an argument");
-                std::process::exit(2);
-            };
-            let mut params = argv[3..].to_vec();
-            if params.is_empty() {
-                params.push(argv[0].clone());
-            }
-            let mut sh = Shell::new(params);
-            sh.run_source(src);
-            sh.exit_code.unwrap_or(sh.last_status)
-        }
-        Some(file) if !file.starts_with('-') => {
-            let src = match std::fs::read_to_string(file) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("sh: can't open {file}: {}", e.kind());
-                    std::process::exit(127);
-                }
-            };
-            let mut sh = Shell::new(argv[1..].to_vec());
-            sh.run_source(&src);
-            sh.exit_code.unwrap_or(sh.last_status)
-        }
-        _ => {
-            let mut sh = Shell::new(vec![argv[0].clone()]);
-            // SAFETY: isatty only inspects the descriptor.
-            if unsafe { libc::isatty(0) } == 1 {
-                sh.interactive_loop()
-            } else {
-                while let Some(line) = line::read_plain() {
-                    sh.run_source(&line);
-                    if sh.exit_code.is_some() {
-                        break;
-                    }
-                }
-                sh.exit_code.unwrap_or(sh.last_status)
-            }
+    let mut sh = Shell::new(vec![argv[0].clone()]);
+    let mut i = 1;
+    let command = match sh.parse_options(&argv, &mut i) {
+        Ok(c) => c,
+        Err(a) => {
+            eprintln!("sh: illegal option {a}");
+            std::process::exit(2);
         }
     };
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    std::process::exit(status);
+    // SAFETY: isatty only inspects the descriptor.
+    let is_tty = unsafe { libc::isatty(0) == 1 };
+    let status = if command {
+        let Some(src) = argv.get(i) else {
+            eprintln!("sh: -c requires an argument");
+            std::process::exit(2);
+        };
+        if i + 1 < argv.len() {
+            sh.args = argv[i + 1..].to_vec();
+        }
+        sh.run_source(src);
+        sh.exit_code.unwrap_or(sh.last_status)
+    } else if i < argv.len() {
+        sh.run_script(argv[i..].to_vec())
+    } else if is_tty {
+        sh.interactive_loop()
+    } else {
+        while let Some(src) = sh.read_command(|_| line::read_plain()) {
+            sh.run_source(&src);
+            if sh.exit_code.is_some() {
+                break;
+            }
+        }
+        sh.exit_code.unwrap_or(sh.last_status)
+    };
+    sh.last_status = status;
+    sh.exit_code = Some(status);
+    sh.exit_now();
 }

@@ -9,6 +9,7 @@
 mod abi;
 mod busybox;
 mod files;
+mod shell;
 mod system;
 
 use std::process::{Command, Stdio};
@@ -120,6 +121,11 @@ const CHECKS: &[NamedCheck] = &[
     ),
     ("syslog_rules", abi::syslog_rules),
     ("ioprio_classes", abi::ioprio_classes),
+    ("sh_glob", shell::glob),
+    ("sh_subst_arith", shell::subst_arith),
+    ("sh_control_flow", shell::control_flow),
+    ("sh_builtins", shell::builtins),
+    ("sh_scripts", shell::scripts),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),
