@@ -1,4 +1,5 @@
-//! `cargo xtask test`: build everything, then the kernel's host unit tests, then the workspace
+//! `cargo xtask test`: build everything, then the kernel's and the user programs' host unit
+//! tests, then the workspace
 //! tests (VMM unit tests and the end-to-end tests that boot VMs on KVM and QEMU).
 
 use anyhow::Result;
@@ -14,6 +15,20 @@ pub fn all() -> Result<()> {
         "--target",
         "x86_64-unknown-linux-gnu",
     ]))?;
+    // The user programs' pure logic (the shell's lexer, parser and expansions, the shared
+    // library) also builds for the host; the rest of guest-user is musl-only.
+    eprintln!("==> guest user-space unit tests (host)");
+    run(cargo()
+        .args([
+            "test",
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--lib",
+            "--bin",
+            "sh",
+        ])
+        .current_dir(root().join("guest-user")))?;
     eprintln!("==> workspace tests (VMM unit tests, end-to-end VM boots)");
     run(cargo()
         .args(["test", "--release", "--workspace"])
