@@ -1,6 +1,6 @@
 //! `cargo xtask test`: build everything, then the kernel's and the user programs' host unit
-//! tests, then the workspace
-//! tests (VMM unit tests and the end-to-end tests that boot VMs on KVM and QEMU).
+//! tests, then the workspace tests (VMM unit tests and the end-to-end tests that boot VMs on
+//! KVM and QEMU).
 
 use anyhow::Result;
 
