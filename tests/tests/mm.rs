@@ -115,3 +115,14 @@ fn slabinfo_lists_the_slub_caches_and_meminfo_counts_their_pages() {
     );
     assert_eq!(o.status(), 0, "{c}");
 }
+
+#[test]
+fn dedicated_slab_caches_count_tasks_and_open_files() {
+    let o = boot_mem("quiet -- /bin/slabtest", 2, SMALL);
+    let c = &o.console;
+    for check in ["task_struct", "filp"] {
+        assert!(c.contains(&format!("ok: {check} (")), "{check}:\n{c}");
+    }
+    assert!(c.contains("slabtest: 2 passed, 0 failed"), "{c}");
+    assert_eq!(o.status(), 0, "{c}");
+}

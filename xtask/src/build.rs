@@ -34,6 +34,7 @@ pub const PROGRAMS: &[&str] = &[
     "schedtest",
     "sh",
     "sigtest",
+    "slabtest",
     "sockettest",
     "taskset",
     "ttytest",

@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use spin::Once;
 
 use super::dcache::Dentry;
-use super::file::{File, FileOps};
+use super::file::{File, FileOps, FileRef};
 use super::inode::*;
 use super::namespace::{kern_mount, Mount, Path};
 
@@ -29,7 +29,7 @@ fn anon_inode() -> &'static (Arc<Mount>, Arc<Inode>) {
 
 /// A new open file on the shared anonymous inode (`anon_inode_getfile`); `flags` carries
 /// the access mode and O_NONBLOCK.
-pub fn anon_inode_getfile(name: &str, ops: Arc<dyn FileOps>, flags: u32) -> Arc<File> {
+pub fn anon_inode_getfile(name: &str, ops: Arc<dyn FileOps>, flags: u32) -> FileRef {
     let (mnt, inode) = anon_inode();
     let dentry = Dentry::new_pseudo(&format!("anon_inode:[{name}]"), inode.clone());
     let path = Path {

@@ -33,7 +33,7 @@ use crate::fs::open::{getname, walker};
 use crate::fs::read_write::fdget;
 use crate::kernel::errno::*;
 use crate::kernel::signal::{send_signal, KSigInfo};
-use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE};
+use crate::kernel::task::{current, current_arc, Pid, TaskRef, TASK_INTERRUPTIBLE};
 use crate::mm::usercopy::{copy_from_user, copy_to_user, write_user};
 use crate::sched::wait::{new_waiter_id, WaitQueue};
 
@@ -63,7 +63,7 @@ const RECV: usize = 1;
 /// entry off the list.
 struct ExtWait {
     id: u64,
-    task: Arc<Task>,
+    task: TaskRef,
     msg: Option<(u32, Vec<u8>)>,
     ready: bool,
 }
@@ -316,7 +316,7 @@ fn touch_times(inode: &Inode, contents: bool) {
 }
 
 /// The open queue behind `fd`: EBADF for anything else.
-fn mq_fdget(fd: u64) -> KResult<Arc<File>> {
+fn mq_fdget(fd: u64) -> KResult<FileRef> {
     let file = fdget(fd as i32 as u64)?;
     mq_info(&file.inode).ok_or(EBADF)?;
     Ok(file)
@@ -456,7 +456,7 @@ fn wq_sleep(
 
 /// The registration to fire now that a message arrived on an empty queue nobody was
 /// waiting on (`__do_notify`); it is dropped either way, a notification fires once.
-fn take_notification(g: &mut MqInner) -> Option<(Arc<Task>, KSigInfo)> {
+fn take_notification(g: &mut MqInner) -> Option<(TaskRef, KSigInfo)> {
     if g.msgs.len() != 1 {
         return None;
     }

@@ -64,7 +64,7 @@ struct UnixInner {
     peer: Option<Arc<UnixSock>>,
     addr: Option<UnixAddr>,
     bind_key: Option<BindKey>,
-    queue: RecvQueue<Arc<File>>,
+    queue: RecvQueue<FileRef>,
     /// Connections made to a listening socket, not accepted yet.
     accept_q: VecDeque<Arc<UnixSock>>,
     backlog: usize,
@@ -199,12 +199,7 @@ impl UnixSock {
     }
 
     /// Send `data` as one datagram to `other` (`unix_dgram_sendmsg`).
-    fn dgram_send(
-        &self,
-        other: &Arc<UnixSock>,
-        skb: Skb<Arc<File>>,
-        nonblock: bool,
-    ) -> KResult<()> {
+    fn dgram_send(&self, other: &Arc<UnixSock>, skb: Skb<FileRef>, nonblock: bool) -> KResult<()> {
         let me = self.arc();
         let mut skb = Some(skb);
         loop {
