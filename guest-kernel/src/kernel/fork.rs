@@ -281,6 +281,11 @@ fn copy_process(
     if kthread.is_some() {
         pflags |= PF_KTHREAD;
     }
+    // Past the last failure: a CLONE_VM child becomes a user of the shared address space
+    // (a copied one was made with its user).
+    if let Some(mm) = mm.as_ref().filter(|_| flags & CLONE_VM != 0) {
+        crate::mm::mmget(mm);
+    }
     let child = Arc::new_in(
         Task {
             pid,

@@ -140,6 +140,8 @@ pub struct Task {
     /// `se.prio()` (Linux's `prio`), kept in step by whoever changes the scheduling policy or
     /// nice value, for readers that can't take `se`'s lock: tracepoints.
     pub prio: AtomicI32,
+    /// The address space, holding one of its `mm_users` (given back by `mmput` at exit and
+    /// exec); none for kernel threads.
     pub mm: Mutex<Option<MmRef>>,
     pub files: Mutex<Arc<Mutex<FdTable>>>,
     pub fs: Mutex<Arc<Mutex<FsStruct>>>,
@@ -222,8 +224,19 @@ impl Task {
         self.state.load(Ordering::Acquire)
     }
 
+    /// The address space, as a reference that keeps the structure (`mm_count`), not its
+    /// mappings: they go when the last user lets go, whoever else still looks.
     pub fn mm(&self) -> Option<MmRef> {
         self.mm.lock().clone()
+    }
+
+    /// The address space with a user reference (Linux's `get_task_mm`), for reading another
+    /// task's memory: its mappings stay until the reference is dropped. None for kernel
+    /// threads and once the task has let go of it (exit).
+    pub fn get_task_mm(&self) -> Option<crate::mm::MmUser> {
+        let mm = self.mm.lock();
+        // Under the lock, the task's own user reference keeps `mm_users` above zero.
+        mm.clone().map(crate::mm::MmUser::get)
     }
 
     pub fn files(&self) -> Arc<Mutex<FdTable>> {

@@ -22,7 +22,6 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::mmap::{MmCounters, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES};
-use crate::kernel::task::TaskRef;
 
 pub const OOM_SCORE_ADJ_MIN: i32 = -1000;
 pub const OOM_SCORE_ADJ_MAX: i32 = 1000;
@@ -61,7 +60,7 @@ mod killer {
 
     use super::*;
     use crate::kernel::signal::{fatal_signal_pending, send_signal, KSigInfo, SIGKILL};
-    use crate::kernel::task::{current, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+    use crate::kernel::task::{current, Task, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
     use crate::kernel::time::HZ;
     use crate::mm::gfp::Gfp;
     use crate::mm::mmap::MmStruct;

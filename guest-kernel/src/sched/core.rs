@@ -657,20 +657,6 @@ pub fn kick_process(p: &Task) {
     }
 }
 
-/// How many references to `mm` the run queues hold: borrowed as the loaded address space
-/// of a kernel thread or idle (lazy TLB) or awaiting release after a switch. They keep the
-/// structure, not its mappings, alive (Linux's `mm_count` as against `mm_users`).
-pub fn mm_lazy_refs(mm: &MmRef) -> usize {
-    let is = |m: &Option<MmRef>| m.as_ref().is_some_and(|m| Arc::ptr_eq(m, mm));
-    RUNQUEUES[..percpu::nr_cpu_ids()]
-        .iter()
-        .map(|rq| {
-            let rq = rq.lock();
-            is(&rq.active_mm) as usize + is(&rq.prev_mm) as usize
-        })
-        .sum()
-}
-
 /// The running task got a new address space (execve): load it and make it this CPU's
 /// active one; the old one is released once no longer loaded.
 pub fn activate_mm(mm: &MmRef) {

@@ -183,7 +183,7 @@ fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> Arc<Inode> 
             own,
             text(move || {
                 let mut out = alloc::string::String::new();
-                if let Some(mm) = t.mm() {
+                if let Some(mm) = t.get_task_mm() {
                     let mm = mm.lock();
                     // Files' paths as the reader sees them (Linux's `d_path` from its root).
                     let root = crate::kernel::task::current().fs().lock().root.clone();

@@ -76,7 +76,7 @@ mod task {
         task: &Task,
         f: impl FnOnce(&mut dyn FnMut(u64, &mut [u8]) -> usize, [u64; 4]) -> R,
     ) -> Option<R> {
-        let mm = task.mm()?;
+        let mm = task.get_task_mm()?;
         let mut mm = mm.lock();
         Some({
             let bounds = [mm.arg_start, mm.arg_end, mm.env_start, mm.env_end];

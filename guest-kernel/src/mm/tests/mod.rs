@@ -19,6 +19,7 @@ use super::vmstat::{node_page_state, vm_event, NodeStat, VmEvent};
 use crate::kernel::errno::*;
 
 mod filemap;
+mod mm_users;
 
 const P: u64 = PAGE;
 const RW: u64 = PROT_READ | PROT_WRITE;
