@@ -116,13 +116,15 @@ fn slabinfo_lists_the_slub_caches_and_meminfo_counts_their_pages() {
     assert_eq!(o.status(), 0, "{c}");
 }
 
+/// task_struct, filp, dentry and inode_cache count the objects fork, open and creat make
+/// and exit, close and unlink free; SReclaimable is the dentry and inode caches' pages.
 #[test]
-fn dedicated_slab_caches_count_tasks_and_open_files() {
+fn dedicated_slab_caches_count_tasks_files_dentries_and_inodes() {
     let o = boot_mem("quiet -- /bin/slabtest", 2, SMALL);
     let c = &o.console;
-    for check in ["task_struct", "filp"] {
+    for check in ["task_struct", "filp", "dentry_inode", "sreclaimable"] {
         assert!(c.contains(&format!("ok: {check} (")), "{check}:\n{c}");
     }
-    assert!(c.contains("slabtest: 2 passed, 0 failed"), "{c}");
+    assert!(c.contains("slabtest: 4 passed, 0 failed"), "{c}");
     assert_eq!(o.status(), 0, "{c}");
 }

@@ -16,8 +16,8 @@ use super::namespace::{kern_mount, Mount, Path};
 const ANON_INODE_FS_MAGIC: u64 = 0x0904_1934;
 
 /// The anon_inodefs mount and its one shared inode (`anon_inode_mnt`, `anon_inode_inode`).
-fn anon_inode() -> &'static (Arc<Mount>, Arc<Inode>) {
-    static ANON: Once<(Arc<Mount>, Arc<Inode>)> = Once::new();
+fn anon_inode() -> &'static (Arc<Mount>, InodeRef) {
+    static ANON: Once<(Arc<Mount>, InodeRef)> = Once::new();
     ANON.call_once(|| {
         let sb = SuperBlock::new_anon("anon_inodefs", ANON_INODE_FS_MAGIC);
         let root = Inode::new(&sb, InodeMeta::new(S_IFDIR | 0o700), SpecialInode::new());

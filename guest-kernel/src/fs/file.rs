@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use spin::Mutex;
 
-use super::inode::Inode;
+use super::inode::InodeRef;
 use super::namespace::Path;
 use crate::kernel::errno::*;
 use crate::sched::wait::WaitQueue;
@@ -154,7 +154,7 @@ pub type FileWeak = alloc::sync::Weak<File, FilpCachep>;
 pub struct File {
     pub path: Path,
     /// The inode the file was opened on (kept even if its name goes away).
-    pub inode: Arc<Inode>,
+    pub inode: InodeRef,
     pub ops: Arc<dyn FileOps>,
     /// `f_flags`: the access mode is fixed at open, the `SETFL_MASK` bits change.
     pub flags: AtomicU32,
@@ -165,7 +165,7 @@ pub struct File {
 }
 
 impl File {
-    pub fn new(path: Path, inode: Arc<Inode>, ops: Arc<dyn FileOps>, flags: u32) -> FileRef {
+    pub fn new(path: Path, inode: InodeRef, ops: Arc<dyn FileOps>, flags: u32) -> FileRef {
         Arc::new_in(
             File {
                 path,

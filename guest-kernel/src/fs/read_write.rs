@@ -2,12 +2,11 @@
 //! positioned and vector forms, `lseek` and `sendfile`, and the file operations of
 //! memory-resident regular files.
 
-use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use super::file::*;
-use super::inode::Inode;
+use super::inode::InodeRef;
 use super::tmpfs::TmpfsFile;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
@@ -40,7 +39,7 @@ pub fn fdget_raw(fd: u64) -> KResult<FileRef> {
 
 /// Regular files of tmpfs: bytes in the page cache (`shmem_file_operations`).
 pub struct MemFile {
-    pub inode: Arc<Inode>,
+    pub inode: InodeRef,
 }
 
 impl MemFile {

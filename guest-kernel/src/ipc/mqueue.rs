@@ -123,7 +123,7 @@ impl Drop for MqueueInfo {
 }
 
 impl InodeOps for MqueueInfo {
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn FileOps>> {
         Ok(Arc::new(MqueueFile))
     }
 
@@ -149,12 +149,12 @@ fn mq_info(inode: &Inode) -> Option<&MqueueInfo> {
 struct MqueueDir;
 
 impl InodeOps for MqueueDir {
-    fn lookup(&self, _dir: &Arc<Inode>, _name: &str) -> KResult<Option<Arc<Inode>>> {
+    fn lookup(&self, _dir: &InodeRef, _name: &str) -> KResult<Option<InodeRef>> {
         Ok(None) // every queue is in the dcache (`simple_lookup`)
     }
 
     /// `open(O_CREAT)` in a mounted mqueue makes a queue with the default attributes.
-    fn mknod(&self, dir: &Arc<Inode>, mode: u32, _rdev: u64) -> KResult<Arc<Inode>> {
+    fn mknod(&self, dir: &InodeRef, mode: u32, _rdev: u64) -> KResult<InodeRef> {
         if mode & S_IFMT != S_IFREG {
             return Err(EPERM);
         }
@@ -165,7 +165,7 @@ impl InodeOps for MqueueDir {
         Ok(())
     }
 
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn FileOps>> {
         Ok(Arc::new(crate::fs::readdir::DirFile))
     }
 
@@ -201,7 +201,7 @@ fn mq_mnt() -> Arc<Mount> {
 /// Make a queue (`mqueue_create_attr` and `mqueue_get_inode`): `attr` checked against the
 /// limits, or the defaults; ENOSPC past `queues_max`, EMFILE past the creator's
 /// RLIMIT_MSGQUEUE.
-fn mqueue_get_inode(sb: &Arc<SuperBlock>, mode: u32, attr: Option<MqAttr>) -> KResult<Arc<Inode>> {
+fn mqueue_get_inode(sb: &Arc<SuperBlock>, mode: u32, attr: Option<MqAttr>) -> KResult<InodeRef> {
     let cred = *current().cred.lock();
     let privileged = cred.euid == 0;
     let lim = MqLimits {

@@ -4,10 +4,9 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::fmt::Write;
 
-use crate::fs::inode::{Inode, S_IFREG};
+use crate::fs::inode::{InodeRef, S_IFREG};
 use crate::fs::proc::inode::{entry, proc_dir, proc_file};
 use crate::kernel::errno::*;
 
@@ -109,7 +108,7 @@ fn file_ino(dir: u64, i: usize) -> u64 {
 }
 
 /// /proc/sysvipc.
-pub fn sysvipc_dir(ino: u64) -> Arc<Inode> {
+pub fn sysvipc_dir(ino: u64) -> InodeRef {
     proc_dir(
         ino,
         0o555,

@@ -4,7 +4,6 @@
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::ToString;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::array;
@@ -82,7 +81,7 @@ fn alive(task: &Task) -> KResult<()> {
 }
 
 /// The process directory of `task` (`whole`: /proc/<pid>) or a thread's (`task/<tid>`).
-pub fn pid_dir(task: &TaskRef, whole: bool) -> Arc<Inode> {
+pub fn pid_dir(task: &TaskRef, whole: bool) -> InodeRef {
     let pid = task.pid;
     let (t1, t2) = (task.clone(), task.clone());
     proc_dir(
@@ -112,7 +111,7 @@ fn text(f: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> Show {
     Box::new(move || Ok(f()))
 }
 
-fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> Arc<Inode> {
+fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> InodeRef {
     let ino = pid_ino(task.pid, index);
     let own = owner(task);
     let perm = mode_of(w) & 0o7777;
@@ -265,7 +264,7 @@ fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> Arc<Inode> 
 }
 
 /// `fd/`: one magic link per open descriptor (`proc_fd_operations`).
-fn fd_dir(task: &TaskRef, ino: u64) -> Arc<Inode> {
+fn fd_dir(task: &TaskRef, ino: u64) -> InodeRef {
     let (t1, t2) = (task.clone(), task.clone());
     let pid = task.pid;
     let fd_ino = move |fd: usize| pid_ino(pid, 64 + fd);
@@ -299,7 +298,7 @@ fn fd_dir(task: &TaskRef, ino: u64) -> Arc<Inode> {
 }
 
 /// `task/`: a directory per thread of the process.
-fn task_dir(task: &TaskRef, ino: u64) -> Arc<Inode> {
+fn task_dir(task: &TaskRef, ino: u64) -> InodeRef {
     let (t1, t2) = (task.clone(), task.clone());
     proc_dir(
         ino,
