@@ -10,6 +10,8 @@
 #![cfg_attr(not(test), feature(patchable_function_entry))]
 // Dedicated slab caches allocate `Arc`s of the kernel's hot objects (`mm/slub_alloc.rs`).
 #![feature(allocator_api)]
+// ...and methods of such objects take `self: &Arc<Self, Cache>` (`fs/dcache.rs`).
+#![feature(arbitrary_self_types)]
 
 extern crate alloc;
 

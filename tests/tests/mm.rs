@@ -139,3 +139,16 @@ fn compaction_tracepoints_report_each_zone() {
     assert!(t.output.contains("begin "), "{}", t.output);
     assert!(t.output.contains("end status 5\n"), "{}", t.output);
 }
+
+/// task_struct, filp, dentry and inode_cache count the objects fork, open and creat make
+/// and exit, close and unlink free; SReclaimable is the dentry and inode caches' pages.
+#[test]
+fn dedicated_slab_caches_count_tasks_files_dentries_and_inodes() {
+    let o = boot_mem("quiet -- /bin/slabtest", 2, SMALL);
+    let c = &o.console;
+    for check in ["task_struct", "filp", "dentry_inode", "sreclaimable"] {
+        assert!(c.contains(&format!("ok: {check} (")), "{check}:\n{c}");
+    }
+    assert!(c.contains("slabtest: 4 passed, 0 failed"), "{c}");
+    assert_eq!(o.status(), 0, "{c}");
+}

@@ -35,6 +35,7 @@ pub const PROGRAMS: &[&str] = &[
     "schedtest",
     "sh",
     "sigtest",
+    "slabtest",
     "sockettest",
     "taskset",
     "ttytest",

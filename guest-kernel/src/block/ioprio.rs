@@ -5,12 +5,11 @@
 //! A priority is `class << 13 | data`: class NONE (0, the default: derived from the nice
 //! value), RT (1, root only), BE (2) or IDLE (3); RT and BE take a level 0..7.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, Pid, Task};
+use crate::kernel::task::{current, Pid, TaskRef};
 use crate::kernel::tasklist;
 
 pub const IOPRIO_CLASS_SHIFT: u32 = 13;
@@ -55,9 +54,9 @@ pub fn ioprio_check_cap(ioprio: u32, root: bool) -> KResult<()> {
 }
 
 /// The threads `which`/`who` names (`ESRCH` when none).
-fn targets(which: u64, who: u64) -> KResult<Vec<Arc<Task>>> {
+fn targets(which: u64, who: u64) -> KResult<Vec<TaskRef>> {
     let me = current();
-    let threads_of = |procs: Vec<Arc<Task>>| -> Vec<Arc<Task>> {
+    let threads_of = |procs: Vec<TaskRef>| -> Vec<TaskRef> {
         procs
             .iter()
             .flat_map(|p| tasklist::thread_group(p))

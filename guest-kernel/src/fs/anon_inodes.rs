@@ -9,15 +9,15 @@ use alloc::sync::Arc;
 use spin::Once;
 
 use super::dcache::Dentry;
-use super::file::{File, FileOps};
+use super::file::{File, FileOps, FileRef};
 use super::inode::*;
 use super::namespace::{kern_mount, Mount, Path};
 
 const ANON_INODE_FS_MAGIC: u64 = 0x0904_1934;
 
 /// The anon_inodefs mount and its one shared inode (`anon_inode_mnt`, `anon_inode_inode`).
-fn anon_inode() -> &'static (Arc<Mount>, Arc<Inode>) {
-    static ANON: Once<(Arc<Mount>, Arc<Inode>)> = Once::new();
+fn anon_inode() -> &'static (Arc<Mount>, InodeRef) {
+    static ANON: Once<(Arc<Mount>, InodeRef)> = Once::new();
     ANON.call_once(|| {
         let sb = SuperBlock::new_anon("anon_inodefs", ANON_INODE_FS_MAGIC);
         let root = Inode::new(&sb, InodeMeta::new(S_IFDIR | 0o700), SpecialInode::new());
@@ -29,7 +29,7 @@ fn anon_inode() -> &'static (Arc<Mount>, Arc<Inode>) {
 
 /// A new open file on the shared anonymous inode (`anon_inode_getfile`); `flags` carries
 /// the access mode and O_NONBLOCK.
-pub fn anon_inode_getfile(name: &str, ops: Arc<dyn FileOps>, flags: u32) -> Arc<File> {
+pub fn anon_inode_getfile(name: &str, ops: Arc<dyn FileOps>, flags: u32) -> FileRef {
     let (mnt, inode) = anon_inode();
     let dentry = Dentry::new_pseudo(&format!("anon_inode:[{name}]"), inode.clone());
     let path = Path {

@@ -16,17 +16,28 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use spin::Mutex;
 
-use super::inode::{dt_type, DirEntry, Inode};
+use super::inode::{dt_type, DirEntry, InodeRef};
 use crate::kernel::errno::*;
 
 /// Past this many cached children, a directory forgets its negative ones.
 const MAX_CACHED_CHILDREN: usize = 4096;
 
+crate::kmem_cache_allocator!(
+    /// The `dentry` cache (Linux's `dentry_cache`); reclaimable, as Linux accounts it.
+    DentryCachep,
+    DENTRY_CACHEP,
+    "dentry",
+    crate::mm::slub::SLAB_RECLAIM_ACCOUNT
+);
+
+/// A dentry as its parent, children, paths and open files hold it.
+pub type DentryRef = Arc<Dentry, DentryCachep>;
+
 pub struct Dentry {
     name: Mutex<String>,
-    parent: Mutex<Option<Arc<Dentry>>>,
-    inode: Mutex<Option<Arc<Inode>>>,
-    children: Mutex<BTreeMap<String, Arc<Dentry>>>,
+    parent: Mutex<Option<DentryRef>>,
+    inode: Mutex<Option<InodeRef>>,
+    children: Mutex<BTreeMap<String, DentryRef>>,
     /// How many mounts sit on this dentry (`d_mountpoint`): path walk checks the mount table
     /// only when this is non-zero.
     pub mounted: AtomicU32,
@@ -36,24 +47,27 @@ pub struct Dentry {
 }
 
 impl Dentry {
-    fn alloc(name: &str, parent: Option<Arc<Dentry>>, inode: Option<Arc<Inode>>) -> Arc<Self> {
-        Arc::new(Dentry {
-            name: Mutex::new(name.to_string()),
-            parent: Mutex::new(parent),
-            inode: Mutex::new(inode),
-            children: Mutex::new(BTreeMap::new()),
-            mounted: AtomicU32::new(0),
-            unlinked: AtomicBool::new(false),
-        })
+    fn alloc(name: &str, parent: Option<DentryRef>, inode: Option<InodeRef>) -> DentryRef {
+        Arc::new_in(
+            Dentry {
+                name: Mutex::new(name.to_string()),
+                parent: Mutex::new(parent),
+                inode: Mutex::new(inode),
+                children: Mutex::new(BTreeMap::new()),
+                mounted: AtomicU32::new(0),
+                unlinked: AtomicBool::new(false),
+            },
+            DentryCachep,
+        )
     }
 
     /// The root dentry of a filesystem (`d_make_root`).
-    pub fn new_root(inode: Arc<Inode>) -> Arc<Self> {
+    pub fn new_root(inode: InodeRef) -> DentryRef {
         Self::alloc("/", None, Some(inode))
     }
 
     /// A dentry in no directory, for pipes and other pseudo files (`d_alloc_pseudo`).
-    pub fn new_pseudo(name: &str, inode: Arc<Inode>) -> Arc<Self> {
+    pub fn new_pseudo(name: &str, inode: InodeRef) -> DentryRef {
         Self::alloc(name, None, Some(inode))
     }
 
@@ -61,23 +75,23 @@ impl Dentry {
         self.name.lock().clone()
     }
 
-    pub fn parent(&self) -> Option<Arc<Dentry>> {
+    pub fn parent(&self) -> Option<DentryRef> {
         self.parent.lock().clone()
     }
 
     /// The inode, or `None` for a negative dentry.
-    pub fn inode(&self) -> Option<Arc<Inode>> {
+    pub fn inode(&self) -> Option<InodeRef> {
         self.inode.lock().clone()
     }
 
     /// The inode of a dentry known to be positive, else `ENOENT`.
-    pub fn positive(&self) -> KResult<Arc<Inode>> {
+    pub fn positive(&self) -> KResult<InodeRef> {
         self.inode().ok_or(ENOENT)
     }
 
     /// Look `name` up in this directory (`lookup_one`): from the cache when the filesystem
     /// lets us, else from the filesystem, caching the answer, positive or negative.
-    pub fn lookup(self: &Arc<Self>, name: &str) -> KResult<Arc<Dentry>> {
+    pub fn lookup(self: &DentryRef, name: &str) -> KResult<DentryRef> {
         let dir = self.positive()?;
         if !dir.is_dir() {
             return Err(ENOTDIR);
@@ -104,13 +118,13 @@ impl Dentry {
     }
 
     /// Bind a negative dentry to a new inode (`d_instantiate`).
-    pub fn instantiate(&self, inode: Arc<Inode>) {
+    pub fn instantiate(&self, inode: InodeRef) {
         *self.inode.lock() = Some(inode);
     }
 
     /// Drop this dentry from its parent's cache (`d_drop`) once its name is gone; whoever
     /// holds it (an open file, a cwd) keeps the inode, and the next lookup finds nothing.
-    pub fn drop_from_parent(self: &Arc<Self>) {
+    pub fn drop_from_parent(self: &DentryRef) {
         if let Some(parent) = self.parent() {
             let name = self.name();
             let mut children = parent.children.lock();
@@ -123,7 +137,7 @@ impl Dentry {
     /// The name is gone (`d_delete`): drop it from the parent's cache and remember, for
     /// getcwd (ENOENT), for creating in a removed directory (ENOENT) and for `d_path`
     /// (` (deleted)`), that whoever still holds this dentry holds a removed file.
-    pub fn d_delete(self: &Arc<Self>) {
+    pub fn d_delete(self: &DentryRef) {
         self.unlinked.store(true, Ordering::Release);
         self.drop_from_parent();
     }
@@ -158,7 +172,7 @@ impl Dentry {
 
     /// Move this dentry to `name` in `new_parent` (`d_move`), replacing what was there.
     /// The caller holds the rename lock and has checked the move is legal.
-    pub fn d_move(self: &Arc<Self>, new_parent: &Arc<Dentry>, name: &str) {
+    pub fn d_move(self: &DentryRef, new_parent: &DentryRef, name: &str) {
         self.drop_from_parent();
         *self.name.lock() = name.to_string();
         *self.parent.lock() = Some(new_parent.clone());
@@ -169,7 +183,7 @@ impl Dentry {
     }
 
     /// Whether `self` is `other` or below it (rename must not move a directory into itself).
-    pub fn is_subdir_of(self: &Arc<Self>, other: &Arc<Dentry>) -> bool {
+    pub fn is_subdir_of(self: &DentryRef, other: &DentryRef) -> bool {
         let mut cur = Some(self.clone());
         while let Some(d) = cur {
             if Arc::ptr_eq(&d, other) {

@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 
 use spin::{Mutex, Once};
 
-use super::dcache::Dentry;
+use super::dcache::DentryRef;
 use super::inode::{mkdev, SuperBlock, S_IFCHR};
 use super::namei::Walker;
 use super::namespace::{kern_mount, Path};
@@ -27,15 +27,15 @@ struct Request {
 static REQUESTS: Mutex<VecDeque<Request>> = Mutex::new(VecDeque::new());
 static KDEVTMPFS_WAIT: WaitQueue = WaitQueue::new();
 /// The one devtmpfs instance: every mount of it shows the same nodes.
-static INSTANCE: Once<(Arc<SuperBlock>, Arc<Dentry>)> = Once::new();
+static INSTANCE: Once<(Arc<SuperBlock>, DentryRef)> = Once::new();
 
-fn instance() -> (Arc<SuperBlock>, Arc<Dentry>) {
+fn instance() -> (Arc<SuperBlock>, DentryRef) {
     INSTANCE
         .call_once(|| super::tmpfs::fill_super("devtmpfs", 0o755))
         .clone()
 }
 
-pub fn devtmpfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+pub fn devtmpfs_mount(_source: &str) -> KResult<(Arc<SuperBlock>, DentryRef)> {
     Ok(instance())
 }
 

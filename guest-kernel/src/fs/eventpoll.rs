@@ -61,7 +61,7 @@ pub struct EpItem {
     /// (the file's address, the descriptor it was added as): the key in the epoll's set.
     key: (usize, i32),
     /// Not a reference: a watched file's last close removes the item (`eventpoll_release`).
-    file: Weak<File>,
+    file: FileWeak,
     ep: Weak<EventPoll>,
     /// What the user asked for, private bits included; 0 events once a one-shot fired.
     events: AtomicU32,
@@ -318,7 +318,7 @@ fn ep_loop_check(ep: &EventPoll, to: &EventPoll, depth: usize) -> bool {
     if core::ptr::eq(ep, to) || depth > EP_MAX_NESTS {
         return true;
     }
-    let inner: Vec<Arc<File>> = to
+    let inner: Vec<FileRef> = to
         .inner
         .lock()
         .items
@@ -332,7 +332,7 @@ fn ep_loop_check(ep: &EventPoll, to: &EventPoll, depth: usize) -> bool {
 }
 
 /// Add `file` as `fd` to the set (`ep_insert`).
-fn ep_insert(ep: &Arc<EventPoll>, file: &Arc<File>, fd: i32, events: u32, data: u64) {
+fn ep_insert(ep: &Arc<EventPoll>, file: &FileRef, fd: i32, events: u32, data: u64) {
     let item = Arc::new(EpItem {
         key: (Arc::as_ptr(file) as usize, fd),
         file: Arc::downgrade(file),

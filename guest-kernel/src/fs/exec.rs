@@ -229,8 +229,11 @@ pub fn commit(task: &Task, image: Image, path: &str, frame: &mut TrapFrame) {
     crate::kernel::exit::release_user_tid(task);
     crate::kernel::exit::vfork_release(task);
     let mm = crate::mm::Mm::new(image.mm);
-    *task.mm.lock() = Some(mm.clone());
+    let old_mm = task.mm.lock().replace(mm.clone());
     crate::sched::activate_mm(&mm);
+    if let Some(old_mm) = old_mm {
+        crate::mm::mmput(old_mm);
+    }
     task.flags
         .fetch_and(!(PF_KTHREAD | PF_FORKNOEXEC), Ordering::Relaxed);
     // Descriptor tables and dispositions shared with another process are copied first.

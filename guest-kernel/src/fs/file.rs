@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use spin::Mutex;
 
-use super::inode::Inode;
+use super::inode::InodeRef;
 use super::namespace::Path;
 use crate::kernel::errno::*;
 use crate::sched::wait::WaitQueue;
@@ -139,10 +139,22 @@ pub trait FileOps: Send + Sync {
     }
 }
 
+crate::kmem_cache_allocator!(
+    /// The `filp` cache (Linux's `filp_cachep`) of open files.
+    FilpCachep,
+    FILP_CACHEP,
+    "filp",
+    crate::mm::slub::SLAB_HWCACHE_ALIGN
+);
+
+/// An open file as descriptor tables, mappings and epoll hold it.
+pub type FileRef = Arc<File, FilpCachep>;
+pub type FileWeak = alloc::sync::Weak<File, FilpCachep>;
+
 pub struct File {
     pub path: Path,
     /// The inode the file was opened on (kept even if its name goes away).
-    pub inode: Arc<Inode>,
+    pub inode: InodeRef,
     pub ops: Arc<dyn FileOps>,
     /// `f_flags`: the access mode is fixed at open, the `SETFL_MASK` bits change.
     pub flags: AtomicU32,
@@ -153,15 +165,18 @@ pub struct File {
 }
 
 impl File {
-    pub fn new(path: Path, inode: Arc<Inode>, ops: Arc<dyn FileOps>, flags: u32) -> Arc<File> {
-        Arc::new(File {
-            path,
-            inode,
-            ops,
-            flags: AtomicU32::new(flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)),
-            pos: Mutex::new(0),
-            f_ep: Mutex::new(Vec::new()),
-        })
+    pub fn new(path: Path, inode: InodeRef, ops: Arc<dyn FileOps>, flags: u32) -> FileRef {
+        Arc::new_in(
+            File {
+                path,
+                inode,
+                ops,
+                flags: AtomicU32::new(flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)),
+                pos: Mutex::new(0),
+                f_ep: Mutex::new(Vec::new()),
+            },
+            FilpCachep,
+        )
     }
 
     pub fn flags(&self) -> u32 {
@@ -196,7 +211,7 @@ impl Drop for File {
 
 #[derive(Clone)]
 struct FdEntry {
-    file: Arc<File>,
+    file: FileRef,
     cloexec: bool,
 }
 
@@ -206,7 +221,7 @@ pub struct FdTable {
 }
 
 impl FdTable {
-    pub fn get(&self, fd: u64) -> KResult<Arc<File>> {
+    pub fn get(&self, fd: u64) -> KResult<FileRef> {
         self.fds
             .get(fd as usize)
             .and_then(|f| f.as_ref())
@@ -216,7 +231,7 @@ impl FdTable {
 
     /// Install at the lowest free descriptor at or above `min` (`alloc_fd`); `EMFILE` at the
     /// caller's RLIMIT_NOFILE.
-    pub fn install_from(&mut self, min: usize, file: Arc<File>, cloexec: bool) -> KResult<u64> {
+    pub fn install_from(&mut self, min: usize, file: FileRef, cloexec: bool) -> KResult<u64> {
         let fd = match self.fds.iter().skip(min).position(|f| f.is_none()) {
             Some(i) => min + i,
             None => self.fds.len().max(min),
@@ -228,12 +243,12 @@ impl FdTable {
         Ok(fd as u64)
     }
 
-    pub fn install(&mut self, file: Arc<File>, cloexec: bool) -> KResult<u64> {
+    pub fn install(&mut self, file: FileRef, cloexec: bool) -> KResult<u64> {
         self.install_from(0, file, cloexec)
     }
 
     /// Put `file` at `fd`, returning what was there (`dup2`'s replace).
-    pub fn set(&mut self, fd: usize, file: Arc<File>, cloexec: bool) -> Option<Arc<File>> {
+    pub fn set(&mut self, fd: usize, file: FileRef, cloexec: bool) -> Option<FileRef> {
         if self.fds.len() <= fd {
             self.fds.resize(fd + 1, None);
         }
@@ -243,7 +258,7 @@ impl FdTable {
     }
 
     /// Remove `fd`; the caller drops the file outside the table's lock.
-    pub fn close(&mut self, fd: u64) -> KResult<Arc<File>> {
+    pub fn close(&mut self, fd: u64) -> KResult<FileRef> {
         match self.fds.get_mut(fd as usize) {
             Some(slot @ Some(_)) => Ok(slot.take().unwrap().file),
             _ => Err(EBADF),
@@ -273,7 +288,7 @@ impl FdTable {
     }
 
     /// The open descriptors, in order (/proc/<pid>/fd).
-    pub fn open_fds(&self) -> impl Iterator<Item = (usize, &Arc<File>)> {
+    pub fn open_fds(&self) -> impl Iterator<Item = (usize, &FileRef)> {
         self.fds
             .iter()
             .enumerate()
@@ -281,7 +296,7 @@ impl FdTable {
     }
 
     /// Take the descriptors marked close-on-exec (`do_close_on_exec`).
-    pub fn take_cloexec(&mut self) -> Vec<Arc<File>> {
+    pub fn take_cloexec(&mut self) -> Vec<FileRef> {
         let mut out = Vec::new();
         for slot in self.fds.iter_mut() {
             if slot.as_ref().is_some_and(|e| e.cloexec) {
@@ -292,7 +307,7 @@ impl FdTable {
     }
 
     /// Take descriptors `first..=last` (`close_range`), or mark them close-on-exec.
-    pub fn close_range(&mut self, first: usize, last: usize, cloexec_only: bool) -> Vec<Arc<File>> {
+    pub fn close_range(&mut self, first: usize, last: usize, cloexec_only: bool) -> Vec<FileRef> {
         let mut out = Vec::new();
         let end = last.saturating_add(1).min(self.fds.len());
         for slot in self.fds.iter_mut().take(end).skip(first) {

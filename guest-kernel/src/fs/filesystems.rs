@@ -5,12 +5,12 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt::Write;
 
-use super::dcache::Dentry;
+use super::dcache::DentryRef;
 use super::inode::SuperBlock;
 use crate::kernel::errno::*;
 
 /// A mounted instance: its superblock and root dentry.
-pub type Instance = (Arc<SuperBlock>, Arc<Dentry>);
+pub type Instance = (Arc<SuperBlock>, DentryRef);
 
 pub struct FileSystemType {
     pub name: &'static str,

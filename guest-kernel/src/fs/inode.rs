@@ -126,7 +126,7 @@ pub struct DirEntry {
 /// Defaults describe a file that supports none of it.
 pub trait InodeOps: Send + Sync + Any {
     /// Find `name` in this directory: `Ok(None)` for "no such entry" (a negative dentry).
-    fn lookup(&self, _dir: &Arc<Inode>, _name: &str) -> KResult<Option<Arc<Inode>>> {
+    fn lookup(&self, _dir: &InodeRef, _name: &str) -> KResult<Option<InodeRef>> {
         Err(ENOTDIR)
     }
 
@@ -138,17 +138,17 @@ pub trait InodeOps: Send + Sync + Any {
 
     /// List a directory whose entries are not all in the dcache (procfs). `None` lets the VFS
     /// list the dcache (`dcache_readdir`), which is all a memory filesystem has.
-    fn readdir(&self, _dir: &Arc<Inode>) -> Option<KResult<Vec<DirEntry>>> {
+    fn readdir(&self, _dir: &InodeRef) -> Option<KResult<Vec<DirEntry>>> {
         None
     }
 
     /// Make a new inode (file, directory, device, FIFO, socket) to be linked into this
     /// directory; the VFS links it (`create`/`mkdir`/`mknod`).
-    fn mknod(&self, _dir: &Arc<Inode>, _mode: u32, _rdev: u64) -> KResult<Arc<Inode>> {
+    fn mknod(&self, _dir: &InodeRef, _mode: u32, _rdev: u64) -> KResult<InodeRef> {
         Err(EPERM)
     }
 
-    fn symlink(&self, _dir: &Arc<Inode>, _target: &str) -> KResult<Arc<Inode>> {
+    fn symlink(&self, _dir: &InodeRef, _target: &str) -> KResult<InodeRef> {
         Err(EPERM)
     }
 
@@ -158,19 +158,19 @@ pub trait InodeOps: Send + Sync + Any {
         Err(EPERM)
     }
 
-    fn readlink(&self, _inode: &Arc<Inode>) -> KResult<String> {
+    fn readlink(&self, _inode: &InodeRef) -> KResult<String> {
         Err(EINVAL)
     }
 
     /// Where path walk goes from this symlink; procfs's magic links (`/proc/<pid>/cwd`)
     /// lead straight to a place in the tree instead of to text.
-    fn get_link(&self, inode: &Arc<Inode>) -> KResult<super::namei::LinkTarget> {
+    fn get_link(&self, inode: &InodeRef) -> KResult<super::namei::LinkTarget> {
         self.readlink(inode).map(super::namei::LinkTarget::Text)
     }
 
     /// Open this inode: the file operations a new `File` uses.
     #[cfg(not(test))]
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
         Err(ENXIO)
     }
 
@@ -187,7 +187,7 @@ pub trait InodeOps: Send + Sync + Any {
     /// Page `pgoff` of a regular file whose bytes live in the page cache (tmpfs), with a
     /// reference for the caller: what faults on its mappings map and exec reads. For a hole,
     /// a new zeroed page if `create`, else `None`. ENODEV: no page cache (no mmap).
-    fn get_page(&self, _inode: &Arc<Inode>, _pgoff: u64, _create: bool) -> KResult<Option<u64>> {
+    fn get_page(&self, _inode: &InodeRef, _pgoff: u64, _create: bool) -> KResult<Option<u64>> {
         Err(ENODEV)
     }
 
@@ -198,6 +198,20 @@ pub trait InodeOps: Send + Sync + Any {
 
     fn as_any(&self) -> &dyn Any;
 }
+
+crate::kmem_cache_allocator!(
+    /// The inode cache (Linux's `inode_cachep`, for filesystems without their own inode
+    /// type: here the VFS inode is the whole of every filesystem's, its private part boxed
+    /// behind `ops`). Reclaimable, as Linux accounts it.
+    InodeCachep,
+    INODE_CACHEP,
+    "inode_cache",
+    crate::mm::slub::SLAB_RECLAIM_ACCOUNT
+);
+
+/// An inode as dentries, open files and mappings hold it.
+pub type InodeRef = Arc<Inode, InodeCachep>;
+pub type InodeWeak = alloc::sync::Weak<Inode, InodeCachep>;
 
 pub struct Inode {
     pub ino: u64,
@@ -216,7 +230,7 @@ pub fn get_next_ino() -> u64 {
 }
 
 impl Inode {
-    pub fn new(sb: &Arc<SuperBlock>, meta: InodeMeta, ops: impl InodeOps) -> Arc<Inode> {
+    pub fn new(sb: &Arc<SuperBlock>, meta: InodeMeta, ops: impl InodeOps) -> InodeRef {
         Self::with_ino(get_next_ino(), sb, meta, ops)
     }
 
@@ -225,14 +239,17 @@ impl Inode {
         sb: &Arc<SuperBlock>,
         meta: InodeMeta,
         ops: impl InodeOps,
-    ) -> Arc<Inode> {
-        Arc::new(Inode {
-            ino,
-            sb: sb.clone(),
-            meta: Mutex::new(meta),
-            ops: alloc::boxed::Box::new(ops),
-            i_mapping: crate::mm::filemap::AddressSpace::new(),
-        })
+    ) -> InodeRef {
+        Arc::new_in(
+            Inode {
+                ino,
+                sb: sb.clone(),
+                meta: Mutex::new(meta),
+                ops: alloc::boxed::Box::new(ops),
+                i_mapping: crate::mm::filemap::AddressSpace::new(),
+            },
+            InodeCachep,
+        )
     }
 
     pub fn mode(&self) -> u32 {
@@ -313,7 +330,7 @@ impl SpecialInode {
 
 impl InodeOps for SpecialInode {
     #[cfg(not(test))]
-    fn open(&self, inode: &Arc<Inode>, flags: u32) -> KResult<Arc<dyn super::FileOps>> {
+    fn open(&self, inode: &InodeRef, flags: u32) -> KResult<Arc<dyn super::FileOps>> {
         let (mode, rdev) = {
             let m = inode.meta.lock();
             (m.mode, m.rdev)

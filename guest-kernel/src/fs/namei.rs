@@ -84,7 +84,7 @@ impl Walker {
     }
 
     /// Replace a symlink by what it points at (`pick_link`), relative to `dir`.
-    fn follow_link(&self, dir: &Path, link: &Arc<Inode>, budget: &mut u32) -> KResult<Path> {
+    fn follow_link(&self, dir: &Path, link: &InodeRef, budget: &mut u32) -> KResult<Path> {
         if *budget == 0 {
             return Err(ELOOP);
         }
@@ -226,7 +226,7 @@ impl Walker {
 
     /// May a name be added in `last`'s directory (`may_create`)? Not in a directory that
     /// was removed (ENOENT, Linux's IS_DEADDIR), else it takes write and search rights.
-    fn may_create(&self, last: &Last) -> KResult<Arc<Inode>> {
+    fn may_create(&self, last: &Last) -> KResult<InodeRef> {
         if last.parent.dentry.is_unlinked() {
             return Err(ENOENT);
         }

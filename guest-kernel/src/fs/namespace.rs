@@ -12,8 +12,8 @@ use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
-use super::dcache::Dentry;
-use super::inode::{Inode, SuperBlock};
+use super::dcache::DentryRef;
+use super::inode::{InodeRef, SuperBlock};
 use crate::kernel::errno::*;
 
 pub const MS_RDONLY: u64 = 1;
@@ -26,23 +26,23 @@ pub const MNT_DETACH: u64 = 2;
 
 pub struct Mount {
     pub sb: Arc<SuperBlock>,
-    pub root: Arc<Dentry>,
+    pub root: DentryRef,
     /// The device or name given to mount(2), shown first in /proc/mounts.
     pub source: String,
     pub flags: u64,
     /// The mount and dentry this one covers; `None` for the root mount.
-    pub mountpoint: Option<(Arc<Mount>, Arc<Dentry>)>,
+    pub mountpoint: Option<(Arc<Mount>, DentryRef)>,
 }
 
 /// A position in the tree: a dentry as seen through one mount (`struct path`).
 #[derive(Clone)]
 pub struct Path {
     pub mnt: Arc<Mount>,
-    pub dentry: Arc<Dentry>,
+    pub dentry: DentryRef,
 }
 
 impl Path {
-    pub fn inode(&self) -> KResult<Arc<Inode>> {
+    pub fn inode(&self) -> KResult<InodeRef> {
         self.dentry.positive()
     }
 
@@ -103,7 +103,7 @@ pub fn follow_mount(mut path: Path) -> Path {
 }
 
 /// Make `root` the root of a new mount tree (the initial rootfs).
-pub fn mount_root(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Path {
+pub fn mount_root(sb: Arc<SuperBlock>, root: DentryRef, source: &str) -> Path {
     let mnt = Arc::new(Mount {
         sb,
         root: root.clone(),
@@ -117,7 +117,7 @@ pub fn mount_root(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Path 
 
 /// A mount of `root` that is in no tree (`kern_mount`): for the kernel's own use of a
 /// filesystem (pipefs, kdevtmpfs's view of devtmpfs).
-pub fn kern_mount(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Arc<Mount> {
+pub fn kern_mount(sb: Arc<SuperBlock>, root: DentryRef, source: &str) -> Arc<Mount> {
     Arc::new(Mount {
         sb,
         root,
@@ -131,7 +131,7 @@ pub fn kern_mount(sb: Arc<SuperBlock>, root: Arc<Dentry>, source: &str) -> Arc<M
 pub fn do_add_mount(
     at: &Path,
     sb: Arc<SuperBlock>,
-    root: Arc<Dentry>,
+    root: DentryRef,
     source: &str,
     flags: u64,
 ) -> KResult<Arc<Mount>> {

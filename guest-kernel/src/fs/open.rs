@@ -122,7 +122,7 @@ pub fn do_filp_open(
     name: &str,
     flags: u32,
     mode: u32,
-) -> KResult<Arc<File>> {
+) -> KResult<FileRef> {
     let follow = flags & O_NOFOLLOW == 0;
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(EOPNOTSUPP);

@@ -225,7 +225,7 @@ fn pipe_mnt() -> Arc<Mount> {
 }
 
 /// Make a pipe's two open files (`create_pipe_files`).
-pub fn create_pipe_files(flags: u32) -> (Arc<File>, Arc<File>) {
+pub fn create_pipe_files(flags: u32) -> (FileRef, FileRef) {
     let mnt = pipe_mnt();
     let special = SpecialInode::new();
     let pipe = special.pipe.call_once(Pipe::new).clone();

@@ -2,12 +2,11 @@
 //! positioned and vector forms, `lseek` and `sendfile`, and the file operations of
 //! memory-resident regular files.
 
-use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use super::file::*;
-use super::inode::Inode;
+use super::inode::InodeRef;
 use super::tmpfs::TmpfsFile;
 use crate::kernel::errno::*;
 use crate::kernel::task::current;
@@ -24,7 +23,7 @@ const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
 /// The open file behind `fd` for an operation on the file itself (`fdget`): an `O_PATH`
 /// descriptor, which only names a place, is `EBADF` here.
-pub fn fdget(fd: u64) -> KResult<Arc<File>> {
+pub fn fdget(fd: u64) -> KResult<FileRef> {
     let file = fdget_raw(fd)?;
     if file.flags() & O_PATH != 0 {
         return Err(EBADF);
@@ -34,13 +33,13 @@ pub fn fdget(fd: u64) -> KResult<Arc<File>> {
 
 /// The open file behind `fd`, `O_PATH` ones included (`fdget_raw`): for the calls that use
 /// a descriptor as a place (fstat, fchdir, a `*at` call's directory, fstatfs).
-pub fn fdget_raw(fd: u64) -> KResult<Arc<File>> {
+pub fn fdget_raw(fd: u64) -> KResult<FileRef> {
     current().files().lock().get(fd)
 }
 
 /// Regular files of tmpfs: bytes in the page cache (`shmem_file_operations`).
 pub struct MemFile {
-    pub inode: Arc<Inode>,
+    pub inode: InodeRef,
 }
 
 impl MemFile {

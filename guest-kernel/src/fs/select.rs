@@ -12,7 +12,7 @@ use core::sync::atomic::Ordering;
 use super::file::*;
 use crate::arch::tsc;
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, current_arc, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::task::{current, current_arc, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
 use crate::kernel::timer::Hrtimer;
 use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, write_user};
 use crate::sched::wait::{new_waiter_id, WaitQueue};
@@ -39,7 +39,7 @@ fn poll_one(fd: i32, events: u16, pt: Option<&mut PollTable>) -> u16 {
 
 /// A timer that wakes `task` from an interruptible sleep at `deadline` (ns since boot), if
 /// there is one still ahead.
-pub fn wakeup_timer(task: &Arc<Task>, deadline: Option<u64>) -> Option<Hrtimer> {
+pub fn wakeup_timer(task: &TaskRef, deadline: Option<u64>) -> Option<Hrtimer> {
     deadline.filter(|&d| d > tsc::ns_since_boot()).map(|d| {
         let waker = task.clone();
         Hrtimer::start(d, move || {

@@ -8,7 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use core::any::Any;
 
-use super::dcache::Dentry;
+use super::dcache::{Dentry, DentryRef};
 use super::inode::*;
 pub use super::tmpfs_file::TmpfsFile;
 use crate::kernel::errno::*;
@@ -21,7 +21,7 @@ pub struct TmpfsSymlink {
 }
 
 /// A new inode of `mode` on `sb`, with the operations tmpfs gives that type.
-pub fn new_inode(sb: &Arc<SuperBlock>, mode: u32, rdev: u64) -> KResult<Arc<Inode>> {
+pub fn new_inode(sb: &Arc<SuperBlock>, mode: u32, rdev: u64) -> KResult<InodeRef> {
     let mut meta = InodeMeta::new(mode);
     meta.rdev = rdev;
     Ok(match mode & S_IFMT {
@@ -33,16 +33,16 @@ pub fn new_inode(sb: &Arc<SuperBlock>, mode: u32, rdev: u64) -> KResult<Arc<Inod
 }
 
 impl InodeOps for TmpfsDir {
-    fn lookup(&self, _dir: &Arc<Inode>, _name: &str) -> KResult<Option<Arc<Inode>>> {
+    fn lookup(&self, _dir: &InodeRef, _name: &str) -> KResult<Option<InodeRef>> {
         // Every name that exists is in the dcache already (`simple_lookup`).
         Ok(None)
     }
 
-    fn mknod(&self, dir: &Arc<Inode>, mode: u32, rdev: u64) -> KResult<Arc<Inode>> {
+    fn mknod(&self, dir: &InodeRef, mode: u32, rdev: u64) -> KResult<InodeRef> {
         new_inode(&dir.sb, mode, rdev)
     }
 
-    fn symlink(&self, dir: &Arc<Inode>, target: &str) -> KResult<Arc<Inode>> {
+    fn symlink(&self, dir: &InodeRef, target: &str) -> KResult<InodeRef> {
         Ok(Inode::new(
             &dir.sb,
             InodeMeta::new(S_IFLNK | 0o777),
@@ -57,7 +57,7 @@ impl InodeOps for TmpfsDir {
     }
 
     #[cfg(not(test))]
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
         Ok(Arc::new(super::readdir::DirFile))
     }
 
@@ -75,7 +75,7 @@ impl InodeOps for TmpfsFile {
         TmpfsFile::truncate(self, inode, size)
     }
 
-    fn get_page(&self, inode: &Arc<Inode>, pgoff: u64, create: bool) -> KResult<Option<u64>> {
+    fn get_page(&self, inode: &InodeRef, pgoff: u64, create: bool) -> KResult<Option<u64>> {
         TmpfsFile::get_page(self, inode, pgoff, create)
     }
 
@@ -84,7 +84,7 @@ impl InodeOps for TmpfsFile {
     }
 
     #[cfg(not(test))]
-    fn open(&self, inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
+    fn open(&self, inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn super::FileOps>> {
         Ok(Arc::new(super::read_write::MemFile {
             inode: inode.clone(),
         }))
@@ -96,7 +96,7 @@ impl InodeOps for TmpfsFile {
 }
 
 impl InodeOps for TmpfsSymlink {
-    fn readlink(&self, _inode: &Arc<Inode>) -> KResult<String> {
+    fn readlink(&self, _inode: &InodeRef) -> KResult<String> {
         Ok(self.target.clone())
     }
 
@@ -110,7 +110,7 @@ impl InodeOps for TmpfsSymlink {
 }
 
 /// A new tmpfs instance: its superblock and root dentry (`shmem_fill_super`).
-pub fn fill_super(fs_name: &'static str, root_mode: u32) -> (Arc<SuperBlock>, Arc<Dentry>) {
+pub fn fill_super(fs_name: &'static str, root_mode: u32) -> (Arc<SuperBlock>, DentryRef) {
     let sb = SuperBlock::new_anon(fs_name, TMPFS_MAGIC);
     let root = Inode::new(&sb, InodeMeta::new(S_IFDIR | root_mode), TmpfsDir);
     (sb, Dentry::new_root(root))
@@ -118,6 +118,8 @@ pub fn fill_super(fs_name: &'static str, root_mode: u32) -> (Arc<SuperBlock>, Ar
 
 #[cfg(test)]
 mod tests {
+    //! Each test holds the emulated machine: inodes and dentries live in its slab caches.
+
     use super::*;
     use crate::fs::namei::{Last, Walker};
     use crate::fs::namespace::{do_add_mount, mount_root, Path};
@@ -165,6 +167,7 @@ mod tests {
 
     #[test]
     fn absolute_relative_dotdot_and_symlinks() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         let hello = ino(&w, "/bin/hello").unwrap();
         let bin = w.lookup(&w.cwd, "bin", true).unwrap();
@@ -187,6 +190,7 @@ mod tests {
 
     #[test]
     fn errors_match_linux() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         assert_eq!(ino(&w, "/nope"), Err(ENOENT));
         assert_eq!(ino(&w, "/bin/hello/x"), Err(ENOTDIR));
@@ -217,6 +221,7 @@ mod tests {
 
     #[test]
     fn negative_dentries_are_cached_and_revived() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         let bin = w.lookup(&w.cwd, "/bin", true).unwrap();
         let before = bin.dentry.cached_children();
@@ -238,6 +243,7 @@ mod tests {
 
     #[test]
     fn hard_links_rename_and_nlink() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         let hello = w.lookup(&w.cwd, "/bin/hello", true).unwrap();
         w.link(&hello, &last(&w, "/hello2")).unwrap();
@@ -281,6 +287,7 @@ mod tests {
 
     #[test]
     fn removed_names_are_marked_and_dead_directories_take_no_new_names() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         let d = mkdir(&w, "/d");
         let f = mkfile(&w, "/d/f", b"x");
@@ -306,6 +313,7 @@ mod tests {
 
     #[test]
     fn sticky_directories_keep_other_users_files() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         let tmp = mkdir(&w, "/tmp");
         tmp.inode().unwrap().meta.lock().mode = S_IFDIR | 0o1777;
@@ -331,6 +339,7 @@ mod tests {
 
     #[test]
     fn mounts_are_crossed_both_ways() {
+        let _m = crate::mm::emu::machine();
         let w = tree();
         let mnt = mkdir(&w, "/mnt");
         let (sb, root) = fill_super("tmpfs", 0o1777);

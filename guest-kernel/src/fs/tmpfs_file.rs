@@ -11,11 +11,9 @@
 //! Invariant: bytes of a cached page past the end of the file are zero, so that growing the
 //! file shows zeros there.
 
-use alloc::sync::Arc;
-
 use spin::Mutex;
 
-use super::inode::Inode;
+use super::inode::{Inode, InodeRef};
 use crate::kernel::errno::*;
 use crate::mm::buddy::PAGE_SIZE;
 use crate::mm::page_alloc::{fill_page, put_page, zero_page_range};
@@ -96,12 +94,12 @@ impl TmpfsFile {
     /// Page `pgoff` with a reference for the caller (Linux's `shmem_get_folio`): the cached
     /// page, else read in from the image, else for a hole `None`, or with `create` a new
     /// zeroed page if the page is inside the file (a fault; past the end it is `None`).
-    pub fn get_page(&self, inode: &Arc<Inode>, pgoff: u64, create: bool) -> KResult<Option<u64>> {
+    pub fn get_page(&self, inode: &InodeRef, pgoff: u64, create: bool) -> KResult<Option<u64>> {
         let sgp = if create { Sgp::Fault } else { Sgp::Read };
         self.shmem_get_page(inode, pgoff, sgp)
     }
 
-    fn shmem_get_page(&self, inode: &Arc<Inode>, pgoff: u64, sgp: Sgp) -> KResult<Option<u64>> {
+    fn shmem_get_page(&self, inode: &InodeRef, pgoff: u64, sgp: Sgp) -> KResult<Option<u64>> {
         if let Some(phys) = inode.i_mapping.find_get_page(pgoff) {
             return Ok(Some(phys));
         }
@@ -133,7 +131,7 @@ impl TmpfsFile {
     /// file; a failed copy ends the transfer (its error if nothing moved).
     pub fn read_iter(
         &self,
-        inode: &Arc<Inode>,
+        inode: &InodeRef,
         pos: u64,
         len: usize,
         mut copy: impl FnMut(Option<u64>, Chunk) -> KResult<()>,
@@ -169,7 +167,7 @@ impl TmpfsFile {
     /// cover it and the pages written are dirty.
     pub fn perform_write(
         &self,
-        inode: &Arc<Inode>,
+        inode: &InodeRef,
         pos: u64,
         append: bool,
         len: usize,
@@ -287,7 +285,7 @@ mod tests {
     use crate::mm::page_alloc::{free_page_count, memcpy_from_page, memcpy_to_page};
     use crate::mm::vmstat::{node_page_state, NodeStat};
 
-    fn file() -> Arc<Inode> {
+    fn file() -> InodeRef {
         let sb = SuperBlock::new_anon("tmpfs", super::super::tmpfs::TMPFS_MAGIC);
         super::super::tmpfs::new_inode(&sb, S_IFREG | 0o644, 0).unwrap()
     }
@@ -296,7 +294,7 @@ mod tests {
         inode.ops.as_any().downcast_ref::<TmpfsFile>().unwrap()
     }
 
-    fn write(inode: &Arc<Inode>, pos: u64, data: &[u8]) -> usize {
+    fn write(inode: &InodeRef, pos: u64, data: &[u8]) -> usize {
         tf(inode)
             .perform_write(inode, pos, false, data.len(), |phys, c| {
                 memcpy_to_page(phys, c.offset, &data[c.done..c.done + c.n]);
@@ -306,7 +304,7 @@ mod tests {
             .1
     }
 
-    fn read(inode: &Arc<Inode>, pos: u64, len: usize) -> alloc::vec::Vec<u8> {
+    fn read(inode: &InodeRef, pos: u64, len: usize) -> alloc::vec::Vec<u8> {
         let mut out = alloc::vec![0xAAu8; len];
         let n = tf(inode)
             .read_iter(inode, pos, len, |page, c| {

@@ -33,7 +33,7 @@ use crate::fs::open::{getname, walker};
 use crate::fs::read_write::fdget;
 use crate::kernel::errno::*;
 use crate::kernel::signal::{send_signal, KSigInfo};
-use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE};
+use crate::kernel::task::{current, current_arc, Pid, TaskRef, TASK_INTERRUPTIBLE};
 use crate::mm::usercopy::{copy_from_user, copy_to_user, write_user};
 use crate::sched::wait::{new_waiter_id, WaitQueue};
 
@@ -63,7 +63,7 @@ const RECV: usize = 1;
 /// entry off the list.
 struct ExtWait {
     id: u64,
-    task: Arc<Task>,
+    task: TaskRef,
     msg: Option<(u32, Vec<u8>)>,
     ready: bool,
 }
@@ -123,7 +123,7 @@ impl Drop for MqueueInfo {
 }
 
 impl InodeOps for MqueueInfo {
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn FileOps>> {
         Ok(Arc::new(MqueueFile))
     }
 
@@ -149,12 +149,12 @@ fn mq_info(inode: &Inode) -> Option<&MqueueInfo> {
 struct MqueueDir;
 
 impl InodeOps for MqueueDir {
-    fn lookup(&self, _dir: &Arc<Inode>, _name: &str) -> KResult<Option<Arc<Inode>>> {
+    fn lookup(&self, _dir: &InodeRef, _name: &str) -> KResult<Option<InodeRef>> {
         Ok(None) // every queue is in the dcache (`simple_lookup`)
     }
 
     /// `open(O_CREAT)` in a mounted mqueue makes a queue with the default attributes.
-    fn mknod(&self, dir: &Arc<Inode>, mode: u32, _rdev: u64) -> KResult<Arc<Inode>> {
+    fn mknod(&self, dir: &InodeRef, mode: u32, _rdev: u64) -> KResult<InodeRef> {
         if mode & S_IFMT != S_IFREG {
             return Err(EPERM);
         }
@@ -165,7 +165,7 @@ impl InodeOps for MqueueDir {
         Ok(())
     }
 
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn FileOps>> {
         Ok(Arc::new(crate::fs::readdir::DirFile))
     }
 
@@ -201,7 +201,7 @@ fn mq_mnt() -> Arc<Mount> {
 /// Make a queue (`mqueue_create_attr` and `mqueue_get_inode`): `attr` checked against the
 /// limits, or the defaults; ENOSPC past `queues_max`, EMFILE past the creator's
 /// RLIMIT_MSGQUEUE.
-fn mqueue_get_inode(sb: &Arc<SuperBlock>, mode: u32, attr: Option<MqAttr>) -> KResult<Arc<Inode>> {
+fn mqueue_get_inode(sb: &Arc<SuperBlock>, mode: u32, attr: Option<MqAttr>) -> KResult<InodeRef> {
     let cred = *current().cred.lock();
     let privileged = cred.euid == 0;
     let lim = MqLimits {
@@ -316,7 +316,7 @@ fn touch_times(inode: &Inode, contents: bool) {
 }
 
 /// The open queue behind `fd`: EBADF for anything else.
-fn mq_fdget(fd: u64) -> KResult<Arc<File>> {
+fn mq_fdget(fd: u64) -> KResult<FileRef> {
     let file = fdget(fd as i32 as u64)?;
     mq_info(&file.inode).ok_or(EBADF)?;
     Ok(file)
@@ -456,7 +456,7 @@ fn wq_sleep(
 
 /// The registration to fire now that a message arrived on an empty queue nobody was
 /// waiting on (`__do_notify`); it is dropped either way, a notification fires once.
-fn take_notification(g: &mut MqInner) -> Option<(Arc<Task>, KSigInfo)> {
+fn take_notification(g: &mut MqInner) -> Option<(TaskRef, KSigInfo)> {
     if g.msgs.len() != 1 {
         return None;
     }

@@ -19,7 +19,7 @@ use super::msgutil::*;
 use super::util::*;
 use super::{current_creds, ktime_get_real_seconds, sleep_on_entry, wait_event_deadline};
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE};
+use crate::kernel::task::{current, current_arc, Pid, TaskRef, TASK_INTERRUPTIBLE};
 use crate::mm::usercopy::{copy_from_user, copy_to_user, read_user, write_user};
 use crate::sched::wait::{new_waiter_id, WaitQueue};
 
@@ -46,7 +46,7 @@ pub struct MsgQueue {
 /// sender leaves it.
 struct MsgReceiver {
     id: u64,
-    task: Arc<Task>,
+    task: TaskRef,
     mode: SearchMode,
     bufsz: usize,
     flg: u32,

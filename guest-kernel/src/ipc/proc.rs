@@ -3,10 +3,9 @@
 //! Linux's exact columns (64-bit widths), which `ipcs` and scripts parse.
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::fmt::Write;
 
-use crate::fs::inode::Inode;
+use crate::fs::inode::InodeRef;
 use crate::fs::proc::inode::{proc_text_dir, TextFile};
 
 const MSG_HEADER: &str = "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n";
@@ -100,6 +99,6 @@ const FILES: &[TextFile] = &[
 ];
 
 /// /proc/sysvipc.
-pub fn sysvipc_dir(ino: u64) -> Arc<Inode> {
+pub fn sysvipc_dir(ino: u64) -> InodeRef {
     proc_text_dir(ino, FILES)
 }

@@ -144,7 +144,7 @@ fn exit_status_of(t: &Task) -> i32 {
 
 /// Tell the parent a process is gone (`do_notify_parent`). Returns whether it reaps itself
 /// (the parent ignores SIGCHLD), and the signal to send after the lock is dropped.
-fn do_notify_parent(tl: &TaskList, leader: &Arc<Task>) -> (bool, Option<(Arc<Task>, KSigInfo)>) {
+fn do_notify_parent(tl: &TaskList, leader: &TaskRef) -> (bool, Option<(TaskRef, KSigInfo)>) {
     let ppid = tl.leader(leader.tgid).map_or(0, |e| e.parent);
     let Some(parent) = tl.leader(ppid).map(|e| e.task.clone()) else {
         return (true, None);
@@ -177,8 +177,8 @@ fn do_notify_parent(tl: &TaskList, leader: &Arc<Task>) -> (bool, Option<(Arc<Tas
 }
 
 /// Re-parent children, become a zombie or reap ourselves, notify the parent (`exit_notify`).
-fn exit_notify(t: &Arc<Task>, group_dead: bool) {
-    let mut signals: Vec<(Arc<Task>, KSigInfo)> = Vec::new();
+fn exit_notify(t: &TaskRef, group_dead: bool) {
+    let mut signals: Vec<(TaskRef, KSigInfo)> = Vec::new();
     {
         let mut tl = tasklist::lock();
         if group_dead {
@@ -227,7 +227,7 @@ fn kill_orphaned_pgrps(
     tl: &TaskList,
     tgid: Pid,
     children: &[Pid],
-    signals: &mut Vec<(Arc<Task>, KSigInfo)>,
+    signals: &mut Vec<(TaskRef, KSigInfo)>,
 ) {
     let Some(me) = tl.leader(tgid) else { return };
     let (pgid, sid) = (me.pgid, me.sid);
@@ -255,7 +255,7 @@ fn kill_orphaned_pgrps(
 }
 
 /// Hand `tgid`'s children to the new reaper; zombies among them are announced to it.
-fn forget_original_parent(tl: &mut TaskList, tgid: Pid, signals: &mut Vec<(Arc<Task>, KSigInfo)>) {
+fn forget_original_parent(tl: &mut TaskList, tgid: Pid, signals: &mut Vec<(TaskRef, KSigInfo)>) {
     let children = match tl.entries.get_mut(&tgid) {
         Some(e) => core::mem::take(&mut e.children),
         None => return,

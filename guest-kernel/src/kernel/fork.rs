@@ -81,53 +81,56 @@ pub fn kernel_fs() -> Arc<Mutex<FsStruct>> {
 }
 
 /// A task that is nobody's copy: the idle tasks (`init_task` and each CPU's `swapper/N`).
-pub fn new_idle_task(cpu: usize, stack_base: u64) -> Arc<Task> {
-    let t = Arc::new(Task {
-        pid: 0,
-        tgid: 0,
-        state: AtomicU32::new(TASK_RUNNING),
-        exit_state: AtomicU32::new(0),
-        flags: AtomicU32::new(PF_KTHREAD | PF_IDLE),
-        worker_private: AtomicUsize::new(0),
-        kthread: spin::Once::new(),
-        pi_lock: Mutex::new(()),
-        on_cpu: AtomicBool::new(true),
-        on_rq: AtomicBool::new(false),
-        cpu: AtomicUsize::new(cpu),
-        need_resched: AtomicBool::new(false),
-        se: Mutex::new(crate::sched::SchedEntity::new_fair(0)),
-        comm: TaskComm::new([0; TASK_COMM_LEN]),
-        cred: Mutex::new(Cred::default()),
-        uid: AtomicU32::new(0),
-        ppid: AtomicI32::new(0),
-        prio: PidPrio::new(0, crate::sched::DEFAULT_PRIO),
-        mm: Mutex::new(None),
-        files: Mutex::new(kernel_files()),
-        fs: Mutex::new(kernel_fs()),
-        sighand: Mutex::new(Arc::new(Mutex::new(Default::default()))),
-        signal: Arc::new(SignalStruct::new(SignalStruct::default_rlimits())),
-        sigpending: AtomicBool::new(false),
-        pending: Mutex::new(SigPending::default()),
-        altstack: Mutex::new([0, 2, 0]),
-        exit_code: AtomicI32::new(0),
-        exit_signal: 0,
-        clear_child_tid: AtomicU64::new(0),
-        robust_list: AtomicU64::new(0),
-        ioprio: AtomicU32::new(crate::block::ioprio::IOPRIO_DEFAULT),
-        set_child_tid: AtomicU64::new(0),
-        vfork_done: Mutex::new(None),
-        thread: ThreadStruct::new(FpuState::init(), 0),
-        stack_base,
-        start_time_ns: 0,
-        nvcsw: AtomicU64::new(0),
-        nivcsw: AtomicU64::new(0),
-        last_switch_count: AtomicU64::new(0),
-        last_switch_time: AtomicU64::new(0),
-        utime_ns: AtomicU64::new(0),
-        stime_ns: AtomicU64::new(0),
-        min_flt: AtomicU64::new(0),
-        ret_stack: crate::trace::ftrace::RetStack::new(),
-    });
+pub fn new_idle_task(cpu: usize, stack_base: u64) -> TaskRef {
+    let t = Arc::new_in(
+        Task {
+            pid: 0,
+            tgid: 0,
+            state: AtomicU32::new(TASK_RUNNING),
+            exit_state: AtomicU32::new(0),
+            flags: AtomicU32::new(PF_KTHREAD | PF_IDLE),
+            worker_private: AtomicUsize::new(0),
+            kthread: spin::Once::new(),
+            pi_lock: Mutex::new(()),
+            on_cpu: AtomicBool::new(true),
+            on_rq: AtomicBool::new(false),
+            cpu: AtomicUsize::new(cpu),
+            need_resched: AtomicBool::new(false),
+            se: Mutex::new(crate::sched::SchedEntity::new_fair(0)),
+            comm: TaskComm::new([0; TASK_COMM_LEN]),
+            cred: Mutex::new(Cred::default()),
+            uid: AtomicU32::new(0),
+            ppid: AtomicI32::new(0),
+            prio: PidPrio::new(0, crate::sched::DEFAULT_PRIO),
+            mm: Mutex::new(None),
+            files: Mutex::new(kernel_files()),
+            fs: Mutex::new(kernel_fs()),
+            sighand: Mutex::new(Arc::new(Mutex::new(Default::default()))),
+            signal: Arc::new(SignalStruct::new(SignalStruct::default_rlimits())),
+            sigpending: AtomicBool::new(false),
+            pending: Mutex::new(SigPending::default()),
+            altstack: Mutex::new([0, 2, 0]),
+            exit_code: AtomicI32::new(0),
+            exit_signal: 0,
+            clear_child_tid: AtomicU64::new(0),
+            robust_list: AtomicU64::new(0),
+            ioprio: AtomicU32::new(crate::block::ioprio::IOPRIO_DEFAULT),
+            set_child_tid: AtomicU64::new(0),
+            vfork_done: Mutex::new(None),
+            thread: ThreadStruct::new(FpuState::init(), 0),
+            stack_base,
+            start_time_ns: 0,
+            nvcsw: AtomicU64::new(0),
+            nivcsw: AtomicU64::new(0),
+            last_switch_count: AtomicU64::new(0),
+            last_switch_time: AtomicU64::new(0),
+            utime_ns: AtomicU64::new(0),
+            stime_ns: AtomicU64::new(0),
+            min_flt: AtomicU64::new(0),
+            ret_stack: crate::trace::ftrace::RetStack::new(),
+        },
+        TaskStructCachep,
+    );
     t.set_comm(&alloc::format!("swapper/{cpu}"));
     t
 }
@@ -161,7 +164,7 @@ fn copy_process(
     args: &CloneArgs,
     frame: Option<&TrapFrame>,
     kthread: Option<KthreadStart>,
-) -> KResult<Arc<Task>> {
+) -> KResult<TaskRef> {
     let flags = args.flags;
     let parent = current();
     check_clone_flags(flags, parent)?;
@@ -278,67 +281,75 @@ fn copy_process(
     if kthread.is_some() {
         pflags |= PF_KTHREAD;
     }
-    let child = Arc::new(Task {
-        pid,
-        tgid,
-        state: AtomicU32::new(TASK_UNINTERRUPTIBLE | TASK_NOLOAD),
-        exit_state: AtomicU32::new(0),
-        flags: AtomicU32::new(pflags),
-        worker_private: AtomicUsize::new(0),
-        kthread: spin::Once::new(),
-        pi_lock: Mutex::new(()),
-        on_cpu: AtomicBool::new(false),
-        on_rq: AtomicBool::new(false),
-        cpu: AtomicUsize::new(crate::arch::percpu::cpu_id()),
-        need_resched: AtomicBool::new(false),
-        prio: PidPrio::new(pid, se.prio()),
-        se: Mutex::new(se),
-        comm: TaskComm::new(parent.comm.get()),
-        cred: Mutex::new(cred),
-        uid: AtomicU32::new(cred.uid),
-        ppid: AtomicI32::new(0),
-        mm: Mutex::new(mm),
-        files: Mutex::new(files),
-        fs: Mutex::new(fs),
-        sighand: Mutex::new(sighand),
-        signal,
-        sigpending: AtomicBool::new(false),
-        pending: Mutex::new(SigPending {
-            blocked: parent.pending.lock().blocked,
-            ..Default::default()
-        }),
-        altstack: Mutex::new(altstack),
-        exit_code: AtomicI32::new(0),
-        exit_signal: if flags & CLONE_THREAD != 0 {
-            0
-        } else {
-            args.exit_signal
+    // Past the last failure: a CLONE_VM child becomes a user of the shared address space
+    // (a copied one was made with its user).
+    if let Some(mm) = mm.as_ref().filter(|_| flags & CLONE_VM != 0) {
+        crate::mm::mmget(mm);
+    }
+    let child = Arc::new_in(
+        Task {
+            pid,
+            tgid,
+            state: AtomicU32::new(TASK_UNINTERRUPTIBLE | TASK_NOLOAD),
+            exit_state: AtomicU32::new(0),
+            flags: AtomicU32::new(pflags),
+            worker_private: AtomicUsize::new(0),
+            kthread: spin::Once::new(),
+            pi_lock: Mutex::new(()),
+            on_cpu: AtomicBool::new(false),
+            on_rq: AtomicBool::new(false),
+            cpu: AtomicUsize::new(crate::arch::percpu::cpu_id()),
+            need_resched: AtomicBool::new(false),
+            prio: PidPrio::new(pid, se.prio()),
+            se: Mutex::new(se),
+            comm: TaskComm::new(parent.comm.get()),
+            cred: Mutex::new(cred),
+            uid: AtomicU32::new(cred.uid),
+            ppid: AtomicI32::new(0),
+            mm: Mutex::new(mm),
+            files: Mutex::new(files),
+            fs: Mutex::new(fs),
+            sighand: Mutex::new(sighand),
+            signal,
+            sigpending: AtomicBool::new(false),
+            pending: Mutex::new(SigPending {
+                blocked: parent.pending.lock().blocked,
+                ..Default::default()
+            }),
+            altstack: Mutex::new(altstack),
+            exit_code: AtomicI32::new(0),
+            exit_signal: if flags & CLONE_THREAD != 0 {
+                0
+            } else {
+                args.exit_signal
+            },
+            robust_list: AtomicU64::new(0),
+            ioprio: AtomicU32::new(parent.ioprio.load(Ordering::Relaxed)),
+            clear_child_tid: AtomicU64::new(if flags & CLONE_CHILD_CLEARTID != 0 {
+                args.child_tid
+            } else {
+                0
+            }),
+            set_child_tid: AtomicU64::new(if flags & CLONE_CHILD_SETTID != 0 {
+                args.child_tid
+            } else {
+                0
+            }),
+            vfork_done: Mutex::new(None),
+            thread: ThreadStruct::new(fpu, fs_base),
+            stack_base,
+            start_time_ns: crate::arch::tsc::ns_since_boot(),
+            nvcsw: AtomicU64::new(0),
+            nivcsw: AtomicU64::new(0),
+            last_switch_count: AtomicU64::new(0),
+            last_switch_time: AtomicU64::new(0),
+            utime_ns: AtomicU64::new(0),
+            stime_ns: AtomicU64::new(0),
+            min_flt: AtomicU64::new(0),
+            ret_stack: crate::trace::ftrace::RetStack::new(),
         },
-        robust_list: AtomicU64::new(0),
-        ioprio: AtomicU32::new(parent.ioprio.load(Ordering::Relaxed)),
-        clear_child_tid: AtomicU64::new(if flags & CLONE_CHILD_CLEARTID != 0 {
-            args.child_tid
-        } else {
-            0
-        }),
-        set_child_tid: AtomicU64::new(if flags & CLONE_CHILD_SETTID != 0 {
-            args.child_tid
-        } else {
-            0
-        }),
-        vfork_done: Mutex::new(None),
-        thread: ThreadStruct::new(fpu, fs_base),
-        stack_base,
-        start_time_ns: crate::arch::tsc::ns_since_boot(),
-        nvcsw: AtomicU64::new(0),
-        nivcsw: AtomicU64::new(0),
-        last_switch_count: AtomicU64::new(0),
-        last_switch_time: AtomicU64::new(0),
-        utime_ns: AtomicU64::new(0),
-        stime_ns: AtomicU64::new(0),
-        min_flt: AtomicU64::new(0),
-        ret_stack: crate::trace::ftrace::RetStack::new(),
-    });
+        TaskStructCachep,
+    );
 
     let is_kthread = kthread.is_some();
     match kthread {
@@ -389,11 +400,7 @@ pub fn kernel_clone(args: &CloneArgs, frame: Option<&TrapFrame>) -> KResult<Pid>
 }
 
 /// Start a kernel thread running `entry(arg)` (`kernel_thread`).
-pub fn kernel_thread(
-    entry: extern "C" fn(usize) -> !,
-    arg: usize,
-    flags: u64,
-) -> KResult<Arc<Task>> {
+pub fn kernel_thread(entry: extern "C" fn(usize) -> !, arg: usize, flags: u64) -> KResult<TaskRef> {
     // Kernel threads have no mm; sharing files and fs with the kernel's saves copies.
     let args = CloneArgs {
         flags: flags | CLONE_FS | CLONE_FILES | CLONE_UNTRACED,
@@ -406,7 +413,7 @@ pub fn kernel_thread(
     Ok(child)
 }
 
-fn start_child(args: &CloneArgs, child: Arc<Task>) -> KResult<Pid> {
+fn start_child(args: &CloneArgs, child: TaskRef) -> KResult<Pid> {
     let pid = child.pid;
     if args.flags & CLONE_PARENT_SETTID != 0 {
         // Linux writes it before the child can run; a bad pointer is ignored there too.

@@ -6,16 +6,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Once;
 
-use super::task::{Task, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE};
+use super::task::{Task, TaskRef, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE};
 use super::time::{jiffies, HZ};
-use alloc::sync::Arc;
 
 /// `/proc/sys/kernel/hung_task_timeout_secs`; 0 turns the check off.
 pub static SYSCTL_HUNG_TASK_TIMEOUT_SECS: AtomicU64 = AtomicU64::new(120);
 /// `/proc/sys/kernel/hung_task_warnings`: reports left before going quiet.
 pub static SYSCTL_HUNG_TASK_WARNINGS: AtomicU64 = AtomicU64::new(10);
 
-static WATCHDOG: Once<Arc<Task>> = Once::new();
+static WATCHDOG: Once<TaskRef> = Once::new();
 
 /// A task is hung if it has not switched since the last check and that was `timeout` ago
 /// (`check_hung_task`).
@@ -48,7 +47,7 @@ fn check_hung_task(t: &Task, timeout_secs: u64) {
 /// Look at every thread (`check_hung_uninterruptible_tasks`). Only plain D counts: killable
 /// sleeps (TASK_KILLABLE) and TASK_IDLE are skipped, as in Linux.
 fn check_hung_uninterruptible_tasks(timeout_secs: u64) {
-    let tasks: alloc::vec::Vec<Arc<Task>> = super::tasklist::lock()
+    let tasks: alloc::vec::Vec<TaskRef> = super::tasklist::lock()
         .entries
         .values()
         .map(|e| e.task.clone())

@@ -17,7 +17,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use spin::Mutex;
 
 use crate::kernel::task::{
-    current, current_arc, Task, TASK_INTERRUPTIBLE, TASK_PARKED, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
+    current, current_arc, Task, TaskRef, TASK_INTERRUPTIBLE, TASK_PARKED, TASK_RUNNING,
+    TASK_UNINTERRUPTIBLE,
 };
 use crate::sched::completion::Completion;
 
@@ -118,7 +119,7 @@ pub fn kthread_parkme() {
 
 /// Ask `task` to park and wait until it sleeps parked, off every CPU (`kthread_park`).
 /// Parking oneself only sets the flag: the caller parks at its next `kthread_parkme`.
-pub fn kthread_park(task: &Arc<Task>) {
+pub fn kthread_park(task: &TaskRef) {
     let Some(k) = to_kthread(task) else { return };
     if k.test(KTHREAD_SHOULD_PARK) {
         return; // Linux WARNs and says EBUSY: parked already
@@ -135,7 +136,7 @@ pub fn kthread_park(task: &Arc<Task>) {
 }
 
 /// Let a parked `task` run again, on its own CPU if it is per-CPU (`kthread_unpark`).
-pub fn kthread_unpark(task: &Arc<Task>) {
+pub fn kthread_unpark(task: &TaskRef) {
     let Some(k) = to_kthread(task) else { return };
     if k.is_per_cpu() && task.state() == TASK_PARKED {
         // Its CPU went away and came back meanwhile: bind it there again.
@@ -147,7 +148,7 @@ pub fn kthread_unpark(task: &Arc<Task>) {
 
 /// Tell `task` to stop and wait until its body has returned (`kthread_stop`). The body must
 /// look at `kthread_should_stop` whenever it is woken.
-pub fn kthread_stop(task: &Arc<Task>) {
+pub fn kthread_stop(task: &TaskRef) {
     let Some(k) = to_kthread(task) else { return };
     k.flags.fetch_or(KTHREAD_SHOULD_STOP, Ordering::AcqRel);
     kthread_unpark(task);
@@ -158,15 +159,15 @@ pub fn kthread_stop(task: &Arc<Task>) {
 struct CreateRequest {
     name: String,
     body: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    result: Mutex<Option<Arc<Task>>>,
+    result: Mutex<Option<TaskRef>>,
     done: Completion,
 }
 
 static CREATE_LIST: Mutex<VecDeque<Arc<CreateRequest>>> = Mutex::new(VecDeque::new());
-static KTHREADD: spin::Once<Arc<Task>> = spin::Once::new();
+static KTHREADD: spin::Once<TaskRef> = spin::Once::new();
 
 /// Record PID 2 (before it first runs, so early requests can wake it).
-pub fn set_kthreadd(t: Arc<Task>) {
+pub fn set_kthreadd(t: TaskRef) {
     t.set_comm("kthreadd");
     KTHREADD.call_once(|| t);
 }
@@ -225,7 +226,7 @@ extern "C" fn kthread_entry(arg: usize) -> ! {
 }
 
 /// Ask kthreadd for a new kernel thread running `body`; it sleeps until woken.
-pub fn kthread_create(name: &str, body: impl FnOnce() + Send + 'static) -> Option<Arc<Task>> {
+pub fn kthread_create(name: &str, body: impl FnOnce() + Send + 'static) -> Option<TaskRef> {
     let req = Arc::new(CreateRequest {
         name: name.into(),
         body: Mutex::new(Some(Box::new(body))),
@@ -245,7 +246,7 @@ pub fn kthread_create_on_cpu(
     cpu: usize,
     name: &str,
     body: impl FnOnce() + Send + 'static,
-) -> Option<Arc<Task>> {
+) -> Option<TaskRef> {
     let t = kthread_create(name, body)?;
     crate::sched::kthread_bind(&t, cpu);
     kthread_set_per_cpu(&t, Some(cpu));
@@ -253,7 +254,7 @@ pub fn kthread_create_on_cpu(
 }
 
 /// Create and start.
-pub fn kthread_run(name: &str, body: impl FnOnce() + Send + 'static) -> Option<Arc<Task>> {
+pub fn kthread_run(name: &str, body: impl FnOnce() + Send + 'static) -> Option<TaskRef> {
     let t = kthread_create(name, body)?;
     crate::sched::wake_up_process(&t);
     Some(t)

@@ -7,7 +7,6 @@
 //! stopper and the hotplug thread) are parked and unparked by the hotplug code at precise
 //! points instead of by `smpboot_park_threads`.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -18,19 +17,19 @@ use crate::kernel::kthread::{
     kthread_create_on_cpu, kthread_park, kthread_parkme, kthread_should_park, kthread_should_stop,
     kthread_unpark,
 };
-use crate::kernel::task::{current, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::task::{current, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
 
 /// One kind of per-CPU thread (`struct smp_hotplug_thread`).
 pub struct SmpHotplugThread {
     /// The thread of each CPU.
-    pub store: [Once<Arc<Task>>; MAX_CPUS],
+    pub store: [Once<TaskRef>; MAX_CPUS],
     /// Whether there is work; asked with the task's state already set to sleep.
     pub thread_should_run: fn(usize) -> bool,
     pub thread_fn: fn(usize),
     /// The name, before the CPU number (`ksoftirqd/`).
     pub thread_comm: &'static str,
     /// Right after the thread of `cpu` was created, in the creator (`create`).
-    pub create: Option<fn(usize, &Arc<Task>)>,
+    pub create: Option<fn(usize, &TaskRef)>,
     /// In the thread, as its CPU goes offline / comes back (`park`, `unpark`).
     pub park: Option<fn(usize)>,
     pub unpark: Option<fn(usize)>,
@@ -57,7 +56,7 @@ impl SmpHotplugThread {
     }
 
     /// With a hook run in the creator right after each thread is made.
-    pub const fn with_create(mut self, create: fn(usize, &Arc<Task>)) -> Self {
+    pub const fn with_create(mut self, create: fn(usize, &TaskRef)) -> Self {
         self.create = Some(create);
         self
     }
@@ -75,7 +74,7 @@ impl SmpHotplugThread {
     }
 
     /// The thread of `cpu`, once created.
-    pub fn task(&self, cpu: usize) -> Option<&Arc<Task>> {
+    pub fn task(&self, cpu: usize) -> Option<&TaskRef> {
         self.store[cpu].get()
     }
 }

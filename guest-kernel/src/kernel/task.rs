@@ -1,6 +1,6 @@
 //! The task structure (Linux's `task_struct`) and `current`.
 //!
-//! Tasks are shared (`Arc<Task>`) between the run queues, the PID table and whoever looks at
+//! Tasks are shared (`TaskRef`) between the run queues, the PID table and whoever looks at
 //! them (wait, kill, /proc). Fields are immutable after creation, atomics, or behind the lock
 //! named next to them. Family links (parent, children, thread group) live in the task list
 //! (`kernel::pid`), under its lock, like Linux's `tasklist_lock`.
@@ -17,6 +17,17 @@ use crate::mm::MmRef;
 use crate::sched::SchedEntity;
 
 pub type Pid = i32;
+
+crate::kmem_cache_allocator!(
+    /// The `task_struct` cache (Linux's `task_struct_cachep`).
+    TaskStructCachep,
+    TASK_STRUCT_CACHEP,
+    "task_struct",
+    crate::mm::slub::SLAB_HWCACHE_ALIGN
+);
+
+/// A task as the run queues, the PID table and everyone else hold it.
+pub type TaskRef = Arc<Task, TaskStructCachep>;
 
 pub const KERNEL_STACK_ORDER: usize = 2; // 16 KiB
 pub const KERNEL_STACK_SIZE: u64 = 4096 << KERNEL_STACK_ORDER;
@@ -159,6 +170,8 @@ pub struct Task {
     /// `se.prio()` (Linux's `prio`), kept in step by whoever changes the scheduling policy or
     /// nice value, for readers that can't take `se`'s lock: tracepoints.
     pub prio: PidPrio,
+    /// The address space, holding one of its `mm_users` (given back by `mmput` at exit and
+    /// exec); none for kernel threads.
     pub mm: Mutex<Option<MmRef>>,
     pub files: Mutex<Arc<Mutex<FdTable>>>,
     pub fs: Mutex<Arc<Mutex<FsStruct>>>,
@@ -241,8 +254,19 @@ impl Task {
         self.state.load(Ordering::Acquire)
     }
 
+    /// The address space, as a reference that keeps the structure (`mm_count`), not its
+    /// mappings: they go when the last user lets go, whoever else still looks.
     pub fn mm(&self) -> Option<MmRef> {
         self.mm.lock().clone()
+    }
+
+    /// The address space with a user reference (Linux's `get_task_mm`), for reading another
+    /// task's memory: its mappings stay until the reference is dropped. None for kernel
+    /// threads and once the task has let go of it (exit).
+    pub fn get_task_mm(&self) -> Option<crate::mm::MmUser> {
+        let mm = self.mm.lock();
+        // Under the lock, the task's own user reference keeps `mm_users` above zero.
+        mm.clone().map(crate::mm::MmUser::get)
     }
 
     pub fn files(&self) -> Arc<Mutex<FdTable>> {
@@ -288,13 +312,13 @@ pub fn try_current() -> Option<&'static Task> {
 }
 
 /// `current` as an owned reference, for storing.
-pub fn current_arc() -> Arc<Task> {
+pub fn current_arc() -> TaskRef {
     let t = current();
-    // SAFETY: every running task was created with Arc::new and is kept alive by the run queue
-    // (see try_current); incrementing the count and rebuilding the Arc from the same pointer
-    // yields a new owned reference.
+    // SAFETY: every running task was created as a `TaskRef` and is kept alive by the run
+    // queue (see try_current); incrementing the count and rebuilding the Arc from the same
+    // pointer and allocator yields a new owned reference.
     unsafe {
-        Arc::increment_strong_count(t as *const Task);
-        Arc::from_raw(t as *const Task)
+        Arc::increment_strong_count_in(t as *const Task, TaskStructCachep);
+        Arc::from_raw_in(t as *const Task, TaskStructCachep)
     }
 }

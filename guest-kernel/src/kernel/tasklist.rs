@@ -7,7 +7,6 @@
 //! takes it).
 
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -15,10 +14,10 @@ use spin::{Mutex, MutexGuard};
 
 use crate::kernel::pid::{pid_max, PidMap};
 use crate::kernel::signal::{self, KSigInfo, SIGCHLD};
-use crate::kernel::task::{Pid, Task, EXIT_ZOMBIE};
+use crate::kernel::task::{Pid, Task, TaskRef, EXIT_ZOMBIE};
 
 pub struct Entry {
-    pub task: Arc<Task>,
+    pub task: TaskRef,
     /// The parent process (0 for PID 1 and kthreadd).
     pub parent: Pid,
     /// Child processes (thread-group leaders); kept on leaders only.
@@ -56,7 +55,7 @@ impl Entry {
         crate::trace::forget_task(&self.task);
     }
 
-    fn new(task: Arc<Task>, parent: Pid, pgid: Pid, sid: Pid) -> Self {
+    fn new(task: TaskRef, parent: Pid, pgid: Pid, sid: Pid) -> Self {
         task.ppid.store(parent, Ordering::Relaxed);
         let threads = if task.is_group_leader() {
             alloc::vec![task.pid]
@@ -93,7 +92,7 @@ impl TaskList {
     }
 
     /// Add a new process (leader) as a child of `parent`.
-    pub fn attach_process(&mut self, task: Arc<Task>, parent: Pid, pgid: Pid, sid: Pid) {
+    pub fn attach_process(&mut self, task: TaskRef, parent: Pid, pgid: Pid, sid: Pid) {
         let pid = task.pid;
         if let Some(p) = self.entries.get_mut(&parent) {
             p.children.push(pid);
@@ -103,7 +102,7 @@ impl TaskList {
     }
 
     /// Add a new thread to its leader's group.
-    pub fn attach_thread(&mut self, task: Arc<Task>) {
+    pub fn attach_thread(&mut self, task: TaskRef) {
         let (pid, tgid) = (task.pid, task.tgid);
         let parent = self.entries.get(&tgid).map_or(0, |l| l.parent);
         if let Some(l) = self.entries.get_mut(&tgid) {
@@ -113,7 +112,7 @@ impl TaskList {
     }
 
     /// Remove a dead task for good (`release_task`), freeing its PID.
-    pub fn release(&mut self, pid: Pid) -> Option<Arc<Task>> {
+    pub fn release(&mut self, pid: Pid) -> Option<TaskRef> {
         let e = self.entries.remove(&pid)?;
         let tgid = e.task.tgid;
         if tgid == pid {
@@ -185,12 +184,12 @@ impl TaskList {
     }
 }
 
-pub fn find_task(tid: Pid) -> Option<Arc<Task>> {
+pub fn find_task(tid: Pid) -> Option<TaskRef> {
     lock().entries.get(&tid).map(|e| e.task.clone())
 }
 
 /// The leader of process `pid` (None if `pid` is not a process).
-pub fn find_process(pid: Pid) -> Option<Arc<Task>> {
+pub fn find_process(pid: Pid) -> Option<TaskRef> {
     lock()
         .entries
         .get(&pid)
@@ -199,7 +198,7 @@ pub fn find_process(pid: Pid) -> Option<Arc<Task>> {
 }
 
 /// All threads of `t`'s group, leader first.
-pub fn thread_group(t: &Task) -> Vec<Arc<Task>> {
+pub fn thread_group(t: &Task) -> Vec<TaskRef> {
     let tl = lock();
     match tl.entries.get(&t.tgid) {
         Some(l) => l
@@ -212,7 +211,7 @@ pub fn thread_group(t: &Task) -> Vec<Arc<Task>> {
     }
 }
 
-pub fn process_group(pgid: Pid) -> Vec<Arc<Task>> {
+pub fn process_group(pgid: Pid) -> Vec<TaskRef> {
     lock()
         .entries
         .values()
@@ -221,7 +220,7 @@ pub fn process_group(pgid: Pid) -> Vec<Arc<Task>> {
         .collect()
 }
 
-pub fn all_processes() -> Vec<Arc<Task>> {
+pub fn all_processes() -> Vec<TaskRef> {
     lock()
         .entries
         .values()

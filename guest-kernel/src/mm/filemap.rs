@@ -18,7 +18,7 @@
 #![deny(unsafe_code)]
 
 use alloc::collections::BTreeMap;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use spin::Mutex;
@@ -28,7 +28,7 @@ use super::mem_map::{PG_DIRTY, PG_FILE, PG_SWAPBACKED};
 use super::page_alloc::{account, alloc_user_page, get_page, pfn_to_page, put_page};
 use super::swap::{lru_set_flags, mark_page_accessed};
 use super::vmstat::{mod_node_page_state, NodeStat};
-use crate::fs::inode::Inode;
+use crate::fs::inode::{InodeRef, InodeWeak};
 use crate::kernel::errno::KResult;
 
 #[derive(Default)]
@@ -41,7 +41,7 @@ pub struct AddressSpace {
 
 /// Read `buf.len()` bytes at `pos` of a page-cached file into a kernel buffer, holes as
 /// zeros, stopping at its end (Linux's `kernel_read`: exec reads a program's headers so).
-pub fn kernel_read(inode: &Arc<Inode>, pos: u64, buf: &mut [u8]) -> KResult<usize> {
+pub fn kernel_read(inode: &InodeRef, pos: u64, buf: &mut [u8]) -> KResult<usize> {
     let len = buf.len().min(inode.size().saturating_sub(pos) as usize);
     let mut done = 0;
     while done < len {
@@ -62,11 +62,11 @@ pub fn kernel_read(inode: &Arc<Inode>, pos: u64, buf: &mut [u8]) -> KResult<usiz
 }
 
 /// The caches that hold pages, by id: how reclaim gets from a page to its file.
-static MAPPINGS: Mutex<BTreeMap<u32, Weak<Inode>>> = Mutex::new(BTreeMap::new());
+static MAPPINGS: Mutex<BTreeMap<u32, InodeWeak>> = Mutex::new(BTreeMap::new());
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// The inode whose cache has id `id`, if it is still there.
-pub fn mapping_inode(id: u32) -> Option<Arc<Inode>> {
+pub fn mapping_inode(id: u32) -> Option<InodeRef> {
     MAPPINGS.lock().get(&id)?.upgrade()
 }
 
@@ -79,7 +79,7 @@ impl AddressSpace {
     }
 
     /// This cache's id, registering it for `inode` (whose `i_mapping` it is) on first use.
-    fn id_for(&self, inode: &Arc<Inode>) -> u32 {
+    fn id_for(&self, inode: &InodeRef) -> u32 {
         let id = self.id.load(Relaxed);
         if id != 0 {
             return id;
@@ -110,7 +110,7 @@ impl AddressSpace {
     /// own; `None` if memory ran out.
     pub fn find_or_create_page(
         &self,
-        inode: &Arc<Inode>,
+        inode: &InodeRef,
         pgoff: u64,
         swapbacked: bool,
         fill: impl FnOnce(u64),

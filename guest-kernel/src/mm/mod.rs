@@ -65,17 +65,26 @@ pub type MmWeak = alloc::sync::Weak<Mm, MmCachep>;
 
 /// The lock plays the part of Linux's `mmap_lock`: never hold it across a user copy. The TLB
 /// bookkeeping sits beside it, for the scheduler and for remote flushes, which take no lock.
+///
+/// Two counts, as Linux keeps them: `users` (`mm_users`) counts the tasks using the address
+/// space (each task's `mm` holds one, taken by [`mmget`], given back by [`mmput`]); the last
+/// user's `mmput` tears the mappings down. The `Arc`'s own count is `mm_count`: it keeps the
+/// structure alive for whoever merely looks at it or has it loaded (the run queues' lazy
+/// TLB, /proc readers, reclaim, the OOM reaper); cloning an [`MmRef`] is `mmgrab`, dropping
+/// it `mmdrop`.
 pub struct Mm {
+    users: core::sync::atomic::AtomicUsize,
     tlb: alloc::sync::Arc<arch::tlb::TlbState>,
     counters: alloc::sync::Arc<mmap::MmCounters>,
     inner: spin::Mutex<mmap::MmStruct>,
 }
 
 impl Mm {
-    /// A shared address space, known to the reverse map.
+    /// A shared address space with one user (its task), known to the reverse map.
     pub fn new(mm: mmap::MmStruct) -> MmRef {
         let mm = alloc::sync::Arc::new_in(
             Mm {
+                users: core::sync::atomic::AtomicUsize::new(1),
                 tlb: mm.pgd.tlb().clone(),
                 counters: mm.counters.clone(),
                 inner: spin::Mutex::new(mm),
@@ -111,13 +120,50 @@ impl Drop for Mm {
     }
 }
 
-/// A task lets go of its address space (`mmput`): the last user tears its mappings down at
+/// One more user of an address space someone already uses (`mmget`): a CLONE_VM child, or
+/// a reader of another task's memory (`get_task_mm`).
+pub fn mmget(mm: &Mm) {
+    let old = mm.users.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    debug_assert!(old > 0, "mmget on an address space that was torn down");
+}
+
+/// A user lets go of its address space (`mmput`): the last one tears its mappings down at
 /// once (`exit_mmap`), so that shared memory is detached and pages freed when a process
-/// exits, not when the CPUs that still hold the structure lazily switch to another one.
-#[cfg(not(test))]
+/// exits or execs, not when the CPUs that still have the structure loaded lazily switch to
+/// another one. The reference itself is dropped (`mmdrop`).
 pub fn mmput(mm: MmRef) {
-    let users = alloc::sync::Arc::strong_count(&mm) - crate::sched::mm_lazy_refs(&mm);
-    if users <= 1 {
+    put_user(&mm);
+}
+
+fn put_user(mm: &Mm) {
+    if mm.users.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
         mm.lock().exit_mmap();
+    }
+}
+
+/// A user reference held for a while by someone other than the tasks of the address space
+/// (what `get_task_mm` returns): the mappings stay while it is held, and dropping it is the
+/// `mmput`, so that no path can forget it.
+pub struct MmUser(MmRef);
+
+impl MmUser {
+    /// Become a user of `mm`, which has users (the caller holds the lock of a task's `mm`).
+    pub fn get(mm: MmRef) -> MmUser {
+        mmget(&mm);
+        MmUser(mm)
+    }
+}
+
+impl core::ops::Deref for MmUser {
+    type Target = Mm;
+
+    fn deref(&self) -> &Mm {
+        &self.0
+    }
+}
+
+impl Drop for MmUser {
+    fn drop(&mut self) {
+        put_user(&self.0);
     }
 }

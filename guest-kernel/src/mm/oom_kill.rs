@@ -60,7 +60,7 @@ mod killer {
 
     use super::*;
     use crate::kernel::signal::{fatal_signal_pending, send_signal, KSigInfo, SIGKILL};
-    use crate::kernel::task::{current, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+    use crate::kernel::task::{current, Task, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
     use crate::kernel::time::HZ;
     use crate::mm::gfp::Gfp;
     use crate::mm::mmap::MmStruct;
@@ -70,8 +70,8 @@ mod killer {
 
     /// The last victim's address space, while it is neither reaped nor gone.
     static VICTIM: Mutex<Option<MmWeak>> = Mutex::new(None);
-    static REAP_QUEUE: Mutex<VecDeque<(Arc<Task>, MmRef)>> = Mutex::new(VecDeque::new());
-    static OOM_REAPER: Once<Arc<Task>> = Once::new();
+    static REAP_QUEUE: Mutex<VecDeque<(TaskRef, MmRef)>> = Mutex::new(VecDeque::new());
+    static OOM_REAPER: Once<TaskRef> = Once::new();
 
     /// A process's badness now, for /proc and the selection.
     pub fn task_badness(t: &Task) -> Option<i64> {
@@ -99,15 +99,15 @@ mod killer {
     }
 
     /// The process to kill (`select_bad_process`): the highest badness among user processes.
-    fn select_bad_process() -> Option<(Arc<Task>, i64)> {
+    fn select_bad_process() -> Option<(TaskRef, i64)> {
         // Never wait for the task list: the allocation that got here may hold it.
-        let leaders: alloc::vec::Vec<Arc<Task>> = crate::kernel::tasklist::try_lock()?
+        let leaders: alloc::vec::Vec<TaskRef> = crate::kernel::tasklist::try_lock()?
             .entries
             .values()
             .filter(|e| e.task.pid == e.task.tgid)
             .map(|e| e.task.clone())
             .collect();
-        let mut chosen: Option<(Arc<Task>, i64)> = None;
+        let mut chosen: Option<(TaskRef, i64)> = None;
         for t in leaders {
             if let Some(points) = task_badness(&t) {
                 if chosen.as_ref().is_none_or(|(_, best)| points > *best) {

@@ -51,7 +51,7 @@ pub type VmFile = Arc<ShmemFile>;
 /// A mapping of a regular file through its page cache: an executable's segments, or mmap
 /// of a file (private: copied on write; shared: the cache pages themselves).
 pub struct FileImage {
-    pub inode: Arc<crate::fs::inode::Inode>,
+    pub inode: crate::fs::inode::InodeRef,
     /// The name it was mapped by (`vm_file`'s path), for /proc/<pid>/maps.
     pub path: Option<crate::fs::namespace::Path>,
     /// File offset at which the mapped bytes end: for a segment, `p_offset + p_filesz` (past

@@ -270,15 +270,14 @@ pub use kthread::{kswapd_init, kswapd_wake_pending};
 /// The kernel thread itself.
 #[cfg(not(test))]
 mod kthread {
-    use alloc::sync::Arc;
     use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
     use spin::Once;
 
     use super::*;
-    use crate::kernel::task::{current, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+    use crate::kernel::task::{current, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
 
-    static KSWAPD: Once<Arc<Task>> = Once::new();
+    static KSWAPD: Once<TaskRef> = Once::new();
 
     /// Deliver a recorded kswapd request: call only where waking a task is safe (no
     /// scheduler or wait-queue lock held, not from the allocator's insides).

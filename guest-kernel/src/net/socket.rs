@@ -101,7 +101,7 @@ pub struct SendMsg {
     pub data: Vec<u8>,
     /// The destination's raw `sockaddr`, if one was given.
     pub addr: Option<Vec<u8>>,
-    pub fds: Vec<Arc<File>>,
+    pub fds: Vec<FileRef>,
     pub cred: Option<Ucred>,
     pub flags: u32,
 }
@@ -111,7 +111,7 @@ pub struct RecvMsg {
     pub data: Vec<u8>,
     /// A record's whole length (more than `data` if it was cut to the buffer).
     pub full_len: usize,
-    pub fds: Vec<Arc<File>>,
+    pub fds: Vec<FileRef>,
     pub cred: Option<Ucred>,
     pub from: Option<super::unix::addr::UnixAddr>,
 }
@@ -151,7 +151,7 @@ pub trait ProtoOps: Send + Sync {
     fn poll(&self, pt: Option<&mut PollTable>) -> u16;
     fn release(&self);
     /// The socket got its file (`sock_graft`).
-    fn graft(&self, _file: &Arc<File>) {}
+    fn graft(&self, _file: &FileRef) {}
 }
 
 /// An open socket (`socket_file_ops`): read and write are recv and send without flags.
@@ -226,7 +226,7 @@ fn sock_mnt() -> Arc<Mount> {
 }
 
 /// A file for `sock` on a new sockfs inode, named `socket:[ino]` (`sock_alloc_file`).
-fn sock_alloc_file(sock: Arc<dyn ProtoOps>, flags: u64) -> Arc<File> {
+fn sock_alloc_file(sock: Arc<dyn ProtoOps>, flags: u64) -> FileRef {
     let mnt = sock_mnt();
     let mut meta = InodeMeta::new(S_IFSOCK | 0o777);
     let cred = *current().cred.lock();
@@ -244,7 +244,7 @@ fn sock_alloc_file(sock: Arc<dyn ProtoOps>, flags: u64) -> Arc<File> {
     file
 }
 
-fn install(file: Arc<File>, flags: u64) -> KResult<i64> {
+fn install(file: FileRef, flags: u64) -> KResult<i64> {
     let fd = current()
         .files()
         .lock()
@@ -317,7 +317,7 @@ pub fn sys_socketpair(family: u64, ty: u64, protocol: u64, usv: u64) -> KResult<
 }
 
 /// The socket behind `fd` (`sockfd_lookup`): `ENOTSOCK` for other files.
-fn sockfd_lookup(fd: u64) -> KResult<(Arc<File>, Arc<dyn ProtoOps>)> {
+fn sockfd_lookup(fd: u64) -> KResult<(FileRef, Arc<dyn ProtoOps>)> {
     let file = fdget(fd)?;
     let sock = file
         .ops

@@ -23,22 +23,22 @@ use crate::arch::percpu::{self, MAX_CPUS};
 use crate::arch::{cpu, process, tsc};
 use crate::kernel::cpu::{cpu_online, cpu_online_mask};
 use crate::kernel::cpumask::for_each_cpu;
-use crate::kernel::task::{Pid, Task, PF_IDLE, PF_WQ_WORKER, TASK_RUNNING};
+use crate::kernel::task::{Pid, Task, TaskRef, PF_IDLE, PF_WQ_WORKER, TASK_RUNNING};
 use crate::mm::MmRef;
 
 pub struct Rq {
     pub cpu: usize,
-    pub(super) curr: Option<Arc<Task>>,
-    idle: Option<Arc<Task>>,
+    pub(super) curr: Option<TaskRef>,
+    idle: Option<TaskRef>,
     /// The stopper (`migration/N`) when it is runnable.
-    stop: Option<Arc<Task>>,
-    pub(super) cfs: CfsRq<Pid, Arc<Task>>,
-    pub(super) rt: RtRq<Arc<Task>>,
+    stop: Option<TaskRef>,
+    pub(super) cfs: CfsRq<Pid, TaskRef>,
+    pub(super) rt: RtRq<TaskRef>,
     /// Runnable tasks including the running one (not counting idle).
     pub(super) nr_running: usize,
     pub(super) clock: u64,
     /// The task being switched away from, kept alive until `finish_task_switch`.
-    prev: Option<Arc<Task>>,
+    prev: Option<TaskRef>,
     /// The address space loaded in CR3 (kernel threads borrow it: lazy TLB).
     pub(super) active_mm: Option<MmRef>,
     /// An address space to release once the switch is done (`mmdrop`).
@@ -84,7 +84,7 @@ pub fn nr_running() -> usize {
 
 /// Make the code running on this CPU its idle task (`init_idle`): the boot stack becomes
 /// `swapper/N`'s stack, and the scheduler starts here.
-pub fn init_idle(idle: Arc<Task>, cpu_nr: usize) {
+pub fn init_idle(idle: TaskRef, cpu_nr: usize) {
     idle.flags.fetch_or(PF_IDLE, Ordering::Relaxed);
     idle.cpu.store(cpu_nr, Ordering::Relaxed);
     idle.on_cpu.store(true, Ordering::Relaxed);
@@ -131,7 +131,7 @@ pub(super) enum Enqueue {
 }
 
 /// Queue `p` (not running) on `rq`.
-fn enqueue_queued(rq: &mut Rq, p: &Arc<Task>, se: &mut SchedEntity, how: Enqueue) {
+fn enqueue_queued(rq: &mut Rq, p: &TaskRef, se: &mut SchedEntity, how: Enqueue) {
     match se.class() {
         Class::Stop => rq.stop = Some(p.clone()),
         Class::Rt => rq.rt.enqueue(
@@ -144,7 +144,7 @@ fn enqueue_queued(rq: &mut Rq, p: &Arc<Task>, se: &mut SchedEntity, how: Enqueue
     se.last_queued = rq.clock;
 }
 
-pub(super) fn activate_task(rq: &mut Rq, p: &Arc<Task>, how: Enqueue) {
+pub(super) fn activate_task(rq: &mut Rq, p: &TaskRef, how: Enqueue) {
     let mut se = p.se.lock();
     if se.class() == Class::Fair {
         match how {
@@ -166,7 +166,7 @@ pub(super) fn activate_task(rq: &mut Rq, p: &Arc<Task>, how: Enqueue) {
 
 /// Take `p` off `rq` (it sleeps, exits or migrates). `p` may be the running task, which is
 /// not in any queue.
-pub(super) fn deactivate_task(rq: &mut Rq, p: &Arc<Task>) {
+pub(super) fn deactivate_task(rq: &mut Rq, p: &TaskRef) {
     let se = p.se.lock();
     let running = rq.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p));
     match se.class() {
@@ -188,7 +188,7 @@ pub(super) fn deactivate_task(rq: &mut Rq, p: &Arc<Task>) {
     NR_RUNNING[rq.cpu].store(rq.nr_running, Ordering::Relaxed);
 }
 
-fn pick_next_task(rq: &mut Rq) -> Arc<Task> {
+fn pick_next_task(rq: &mut Rq) -> TaskRef {
     let next = if let Some(stop) = rq.stop.take() {
         stop
     } else if let Some((_, t)) = rq.rt.pop_first() {
@@ -219,7 +219,7 @@ fn resched_curr(rq: &Rq) {
 }
 
 /// Should newly runnable `p` preempt the running task (`check_preempt_curr`)?
-pub(super) fn check_preempt_curr(rq: &mut Rq, p: &Arc<Task>) {
+pub(super) fn check_preempt_curr(rq: &mut Rq, p: &TaskRef) {
     let Some(curr) = rq.curr.clone() else { return };
     if curr.is_idle() {
         resched_curr(rq);
@@ -295,7 +295,7 @@ pub(super) fn rebase_vruntime(se: &mut SchedEntity, from: usize, to: usize) {
 }
 
 /// Wake `p` if its state is in `state_mask`. Returns whether it was woken.
-pub fn try_to_wake_up(p: &Arc<Task>, state_mask: u32) -> bool {
+pub fn try_to_wake_up(p: &TaskRef, state_mask: u32) -> bool {
     let _pi = p.pi_lock.lock();
     if p.state() & state_mask == 0 {
         return false;
@@ -329,16 +329,16 @@ pub fn try_to_wake_up(p: &Arc<Task>, state_mask: u32) -> bool {
     true
 }
 
-pub fn wake_up_process(p: &Arc<Task>) -> bool {
+pub fn wake_up_process(p: &TaskRef) -> bool {
     try_to_wake_up(p, crate::kernel::task::TASK_NORMAL)
 }
 
-pub fn wake_up_state(p: &Arc<Task>, state: u32) -> bool {
+pub fn wake_up_state(p: &TaskRef, state: u32) -> bool {
     try_to_wake_up(p, state)
 }
 
 /// First wake-up of a forked task (`wake_up_new_task`): fork balancing picks the CPU.
-pub fn wake_up_new_task(p: &Arc<Task>) {
+pub fn wake_up_new_task(p: &TaskRef) {
     let _pi = p.pi_lock.lock();
     let parent_cpu = percpu::cpu_id();
     let (cpu, mut rq) = select_task_rq_locked(p, parent_cpu);
@@ -580,7 +580,7 @@ pub(super) fn task_rq_lock(p: &Task) -> MutexGuard<'static, Rq> {
 /// Change `p`'s scheduling attributes with `f`, taking it off the run queue around the change
 /// and putting it back so that its new class and weight take effect (Linux's DEQUEUE_SAVE /
 /// ENQUEUE_RESTORE pair), then preempt as needed. `rq` is `p`'s run queue, locked.
-fn sched_change(rq: &mut Rq, p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
+fn sched_change(rq: &mut Rq, p: &TaskRef, f: impl FnOnce(&mut SchedEntity)) {
     update_curr(rq);
     let queued = p.on_rq.load(Ordering::Acquire);
     let running = rq.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p));
@@ -609,7 +609,7 @@ fn sched_change(rq: &mut Rq, p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
 }
 
 /// Change scheduling attributes under the run-queue lock (`__sched_setscheduler`).
-pub fn set_sched_attr(p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
+pub fn set_sched_attr(p: &TaskRef, f: impl FnOnce(&mut SchedEntity)) {
     let _pi = p.pi_lock.lock();
     let mut rq = task_rq_lock(p);
     sched_change(&mut rq, p, f);
@@ -618,7 +618,7 @@ pub fn set_sched_attr(p: &Arc<Task>, f: impl FnOnce(&mut SchedEntity)) {
 
 /// Set `p`'s nice value (`set_user_nice`). A fair task is requeued with its new weight; a
 /// real-time task only records it, for when it returns to a fair policy.
-pub fn set_user_nice(p: &Arc<Task>, nice: i32) {
+pub fn set_user_nice(p: &TaskRef, nice: i32) {
     let _pi = p.pi_lock.lock();
     let mut rq = task_rq_lock(p);
     let class = p.se.lock().class();
@@ -666,20 +666,6 @@ pub fn kick_process(p: &Task) {
     if p.on_cpu.load(Ordering::Acquire) && cpu_nr != percpu::cpu_id() {
         crate::arch::smp::send_reschedule(cpu_nr);
     }
-}
-
-/// How many references to `mm` the run queues hold: borrowed as the loaded address space
-/// of a kernel thread or idle (lazy TLB) or awaiting release after a switch. They keep the
-/// structure, not its mappings, alive (Linux's `mm_count` as against `mm_users`).
-pub fn mm_lazy_refs(mm: &MmRef) -> usize {
-    let is = |m: &Option<MmRef>| m.as_ref().is_some_and(|m| Arc::ptr_eq(m, mm));
-    RUNQUEUES[..percpu::nr_cpu_ids()]
-        .iter()
-        .map(|rq| {
-            let rq = rq.lock();
-            is(&rq.active_mm) as usize + is(&rq.prev_mm) as usize
-        })
-        .sum()
 }
 
 /// The running task got a new address space (execve): load it and make it this CPU's

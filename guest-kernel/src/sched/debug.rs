@@ -66,7 +66,7 @@ pub fn sched_attrs(se: &crate::sched::SchedEntity) -> (u32, u32, i32) {
 
 /// `/proc/<pid>/sched` of `task` (`proc_sched_show_task`).
 #[cfg(not(test))]
-pub fn proc_pid_sched(task: &alloc::sync::Arc<crate::kernel::task::Task>) -> String {
+pub fn proc_pid_sched(task: &crate::kernel::task::TaskRef) -> String {
     use core::sync::atomic::Ordering::Relaxed;
     let se = task.se.lock().clone();
     let (policy, _, prio) = sched_attrs(&se);

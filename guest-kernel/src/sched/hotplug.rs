@@ -16,7 +16,7 @@ use crate::arch::percpu;
 use crate::kernel::cpu::{cpu_active_mask, cpu_online_mask, cpu_possible_mask, set_cpu_active};
 use crate::kernel::cpumask::for_each_cpu;
 use crate::kernel::kthread::kthread_is_per_cpu;
-use crate::kernel::task::Task;
+use crate::kernel::task::{Task, TaskRef};
 
 fn is_per_cpu_kthread(p: &Task) -> bool {
     p.is_kthread() && kthread_is_per_cpu(p)
@@ -75,12 +75,12 @@ pub fn sched_cpu_starting(cpu: usize) {
     RUNQUEUES[cpu].lock().clock = crate::arch::tsc::ns_since_boot();
 }
 
-fn is_curr(rq: &Rq, p: &Arc<Task>) -> bool {
+fn is_curr(rq: &Rq, p: &TaskRef) -> bool {
     rq.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, p))
 }
 
 /// A task queued on `rq` other than the running one, real-time first.
-fn queued_task(rq: &Rq) -> Option<Arc<Task>> {
+fn queued_task(rq: &Rq) -> Option<TaskRef> {
     let mut queued = rq.rt.iter().chain(rq.cfs.iter().map(|(_, t)| t));
     queued.find(|t| !is_curr(rq, t)).cloned()
 }

@@ -12,7 +12,7 @@ use crate::arch::percpu;
 use crate::arch::tsc;
 use crate::kernel::cpu::{cpu_active_mask, cpu_online_mask, cpu_possible_mask};
 use crate::kernel::cpumask::for_each_cpu;
-use crate::kernel::task::{Task, PF_NO_SETAFFINITY};
+use crate::kernel::task::{TaskRef, PF_NO_SETAFFINITY};
 
 /// Lock two run queues, the lower CPU first so that two CPUs never wait on each other
 /// (`double_rq_lock`); the guards come back in argument order.
@@ -57,7 +57,7 @@ pub fn load_balance(this: usize) {
     if src.nr_running < dst.nr_running + 2 {
         return;
     }
-    let can_move = |t: &Arc<Task>| {
+    let can_move = |t: &TaskRef| {
         !t.on_cpu.load(Ordering::Acquire) && t.se.lock().cpus_allowed & (1 << this) != 0
     };
     // Fair tasks from the right of the tree (they would wait longest), then real-time ones.
@@ -75,7 +75,7 @@ pub fn load_balance(this: usize) {
 }
 
 /// Move queued (not running) `p` from `src` to `dst`; both locked.
-pub(super) fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
+pub(super) fn move_task(src: &mut Rq, dst: &mut Rq, p: &TaskRef) {
     deactivate_task(src, p);
     rebase_vruntime(&mut p.se.lock(), src.cpu, dst.cpu);
     crate::trace::trace_sched_migrate_task(p, src.cpu, dst.cpu);
@@ -87,7 +87,7 @@ pub(super) fn move_task(src: &mut Rq, dst: &mut Rq, p: &Arc<Task>) {
 
 /// Move `p` to `dest` if it is queued on this CPU and not running (`move_queued_task`);
 /// called by the stopper, which has preempted it.
-pub fn move_queued_task(p: &Arc<Task>, dest: usize) -> bool {
+pub fn move_queued_task(p: &TaskRef, dest: usize) -> bool {
     let this = percpu::cpu_id();
     if p.cpu.load(Ordering::Relaxed) != this || dest == this {
         return false;
@@ -108,7 +108,7 @@ pub fn move_queued_task(p: &Arc<Task>, dest: usize) -> bool {
 /// use; a running task is moved by that CPU's stopper (`migration/N`). The mask is kept as
 /// given (within the possible CPUs), so a CPU that comes back online is used again; it must
 /// name a CPU that may take the task now (an active one; for a kernel thread, an online one).
-pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
+pub fn set_cpus_allowed(p: &TaskRef, mask: u64) -> Result<(), ()> {
     let mask = mask & cpu_possible_mask();
     let valid = mask
         & if p.is_kthread() {
@@ -143,7 +143,7 @@ pub fn set_cpus_allowed(p: &Arc<Task>, mask: u64) -> Result<(), ()> {
 
 /// Bind a freshly created (or parked) kernel thread to `cpu` (`kthread_bind`): wait until it
 /// is off every CPU, then set its mask and home; user space may not move it from there.
-pub fn kthread_bind(p: &Arc<Task>, cpu_nr: usize) {
+pub fn kthread_bind(p: &TaskRef, cpu_nr: usize) {
     while p.on_rq.load(Ordering::Acquire) || p.on_cpu.load(Ordering::Acquire) {
         schedule();
     }

@@ -18,7 +18,7 @@ use super::completion::Completion;
 use crate::arch::percpu::MAX_CPUS;
 use crate::kernel::kthread::{kthread_park, kthread_unpark};
 use crate::kernel::smpboot::{smpboot_register_percpu_thread, SmpHotplugThread};
-use crate::kernel::task::Task;
+use crate::kernel::task::TaskRef;
 
 struct StopWork {
     f: Box<dyn FnOnce() + Send>,
@@ -97,7 +97,7 @@ fn cpu_stopper_thread(cpu: usize) {
 }
 
 /// A new stopper runs in the stop class (`cpu_stop_create`, `sched_set_stop_task`).
-fn cpu_stop_create(_cpu: usize, thread: &Arc<Task>) {
+fn cpu_stop_create(_cpu: usize, thread: &TaskRef) {
     super::set_sched_attr(thread, |se| se.stop = true);
 }
 

@@ -1,7 +1,6 @@
 //! Scheduler system calls (Linux's kernel/sched/syscalls.c): policy and priority, nice,
 //! affinity, yield and getcpu.
 
-use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use super::{
@@ -9,11 +8,11 @@ use super::{
     SCHED_RR,
 };
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, current_arc, Pid, Task, PF_NO_SETAFFINITY};
+use crate::kernel::task::{current, current_arc, Pid, TaskRef, PF_NO_SETAFFINITY};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{read_user, write_user};
 
-fn find(pid: u64) -> KResult<Arc<Task>> {
+fn find(pid: u64) -> KResult<TaskRef> {
     match pid as i64 {
         0 => Ok(current_arc()),
         p if p > 0 => tasklist::find_task(p as Pid).ok_or(ESRCH),
@@ -74,7 +73,7 @@ fn is_rt(policy: u32) -> bool {
 
 /// `__sched_setscheduler`: validate, then change under the run-queue lock. `policy` None
 /// keeps the current one (`sched_setparam`).
-fn setscheduler(t: &Arc<Task>, policy: Option<u32>, prio: u32) -> KResult<()> {
+fn setscheduler(t: &TaskRef, policy: Option<u32>, prio: u32) -> KResult<()> {
     let (policy, reset) = match policy {
         Some(p) => (p & !SCHED_RESET_ON_FORK, p & SCHED_RESET_ON_FORK != 0),
         None => {
@@ -178,7 +177,7 @@ const PRIO_PROCESS: u64 = 0;
 const PRIO_PGRP: u64 = 1;
 const PRIO_USER: u64 = 2;
 
-fn prio_targets(which: u64, who: u64) -> KResult<alloc::vec::Vec<Arc<Task>>> {
+fn prio_targets(which: u64, who: u64) -> KResult<alloc::vec::Vec<TaskRef>> {
     let me = current();
     let v = match which {
         PRIO_PROCESS => alloc::vec![find(who)?],
@@ -210,7 +209,7 @@ fn prio_targets(which: u64, who: u64) -> KResult<alloc::vec::Vec<Arc<Task>>> {
 }
 
 /// `set_one_prio`: lowering nice needs privilege (we are root, but keep the rule for others).
-fn set_one_prio(t: &Arc<Task>, nice: i32) -> KResult<()> {
+fn set_one_prio(t: &TaskRef, nice: i32) -> KResult<()> {
     let cur = t.se.lock().nice();
     if nice < cur && current().cred.lock().euid != 0 {
         return Err(EACCES);

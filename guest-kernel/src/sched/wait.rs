@@ -18,12 +18,12 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::kernel::errno::{KResult, ERESTARTSYS};
-use crate::kernel::task::{current, current_arc, Task, TASK_NORMAL, TASK_RUNNING};
+use crate::kernel::task::{current, current_arc, TaskRef, TASK_NORMAL, TASK_RUNNING};
 
 /// What waking an entry does.
 enum WakeFunc {
     /// Wake the task (`default_wake_function`, with autoremove).
-    Task(Arc<Task>),
+    Task(TaskRef),
     /// Call the function and keep the entry (epoll's `ep_poll_callback`).
     Callback(Arc<dyn Fn() + Send + Sync>),
 }

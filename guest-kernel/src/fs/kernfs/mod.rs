@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
-use super::dcache::Dentry;
+use super::dcache::{Dentry, DentryRef};
 use super::file::{File, FileOps, O_ACCMODE, O_RDONLY, O_WRONLY};
 use super::inode::*;
 use crate::kernel::errno::*;
@@ -75,7 +75,7 @@ impl KernfsRoot {
     }
 
     /// A mount of the tree: its superblock and a root dentry (`kernfs_get_tree`).
-    pub fn mount(self: &Arc<Self>) -> (Arc<SuperBlock>, Arc<Dentry>) {
+    pub fn mount(self: &Arc<Self>) -> (Arc<SuperBlock>, DentryRef) {
         (self.sb.clone(), Dentry::new_root(self.inode(&self.root)))
     }
 
@@ -105,7 +105,7 @@ impl KernfsRoot {
         Ok(node)
     }
 
-    fn inode(self: &Arc<Self>, node: &Arc<KernfsNode>) -> Arc<Inode> {
+    fn inode(self: &Arc<Self>, node: &Arc<KernfsNode>) -> InodeRef {
         Inode::with_ino(
             node.ino,
             &self.sb,
@@ -192,7 +192,7 @@ struct KernfsInode {
 impl InodeOps for KernfsInode {
     /// A name the tree does not have is an error, not a negative dentry, so creating files
     /// here fails with ENOENT, as on Linux's sysfs.
-    fn lookup(&self, _dir: &Arc<Inode>, name: &str) -> KResult<Option<Arc<Inode>>> {
+    fn lookup(&self, _dir: &InodeRef, name: &str) -> KResult<Option<InodeRef>> {
         if !matches!(self.node.kind, Kind::Dir(_)) {
             return Err(ENOTDIR);
         }
@@ -204,7 +204,7 @@ impl InodeOps for KernfsInode {
         false
     }
 
-    fn readdir(&self, _dir: &Arc<Inode>) -> Option<KResult<Vec<DirEntry>>> {
+    fn readdir(&self, _dir: &InodeRef) -> Option<KResult<Vec<DirEntry>>> {
         let Kind::Dir(children) = &self.node.kind else {
             return Some(Err(ENOTDIR));
         };
@@ -220,7 +220,7 @@ impl InodeOps for KernfsInode {
         Some(Ok(list))
     }
 
-    fn open(&self, inode: &Arc<Inode>, flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, inode: &InodeRef, flags: u32) -> KResult<Arc<dyn FileOps>> {
         match &self.node.kind {
             Kind::Dir(_) => Ok(Arc::new(crate::fs::readdir::DirFile)),
             Kind::Attr { show, store } => {
@@ -239,7 +239,7 @@ impl InodeOps for KernfsInode {
         }
     }
 
-    fn readlink(&self, _inode: &Arc<Inode>) -> KResult<String> {
+    fn readlink(&self, _inode: &InodeRef) -> KResult<String> {
         match &self.node.kind {
             Kind::Link(target) => Ok(target.clone()),
             _ => Err(EINVAL),
@@ -268,7 +268,7 @@ impl InodeOps for KernfsInode {
 struct AttrFile {
     /// Keeps the inode (and its node) alive while open.
     #[allow(dead_code)]
-    inode: Arc<Inode>,
+    inode: InodeRef,
     node: Arc<KernfsNode>,
     /// The text made by `show` for this reader.
     buf: Mutex<Option<Vec<u8>>>,

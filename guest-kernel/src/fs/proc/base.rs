@@ -4,7 +4,6 @@
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::ToString;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::array;
@@ -12,7 +11,7 @@ use super::inode::*;
 use crate::fs::inode::*;
 use crate::fs::namei::LinkTarget;
 use crate::kernel::errno::*;
-use crate::kernel::task::{Task, EXIT_DEAD};
+use crate::kernel::task::{Task, TaskRef, EXIT_DEAD};
 use crate::kernel::tasklist;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,7 +81,7 @@ fn alive(task: &Task) -> KResult<()> {
 }
 
 /// The process directory of `task` (`whole`: /proc/<pid>) or a thread's (`task/<tid>`).
-pub fn pid_dir(task: &Arc<Task>, whole: bool) -> Arc<Inode> {
+pub fn pid_dir(task: &TaskRef, whole: bool) -> InodeRef {
     let pid = task.pid;
     let (t1, t2) = (task.clone(), task.clone());
     proc_dir(
@@ -112,7 +111,7 @@ fn text(f: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> Show {
     Box::new(move || Ok(f()))
 }
 
-fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode> {
+fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> InodeRef {
     let ino = pid_ino(task.pid, index);
     let own = owner(task);
     let perm = mode_of(w) & 0o7777;
@@ -183,7 +182,7 @@ fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode
             own,
             text(move || {
                 let mut out = alloc::string::String::new();
-                if let Some(mm) = t.mm() {
+                if let Some(mm) = t.get_task_mm() {
                     let mm = mm.lock();
                     // Files' paths as the reader sees them (Linux's `d_path` from its root).
                     let root = crate::kernel::task::current().fs().lock().root.clone();
@@ -265,7 +264,7 @@ fn pid_entry(task: &Arc<Task>, w: Which, index: usize, whole: bool) -> Arc<Inode
 }
 
 /// `fd/`: one magic link per open descriptor (`proc_fd_operations`).
-fn fd_dir(task: &Arc<Task>, ino: u64) -> Arc<Inode> {
+fn fd_dir(task: &TaskRef, ino: u64) -> InodeRef {
     let (t1, t2) = (task.clone(), task.clone());
     let pid = task.pid;
     let fd_ino = move |fd: usize| pid_ino(pid, 64 + fd);
@@ -299,7 +298,7 @@ fn fd_dir(task: &Arc<Task>, ino: u64) -> Arc<Inode> {
 }
 
 /// `task/`: a directory per thread of the process.
-fn task_dir(task: &Arc<Task>, ino: u64) -> Arc<Inode> {
+fn task_dir(task: &TaskRef, ino: u64) -> InodeRef {
     let (t1, t2) = (task.clone(), task.clone());
     proc_dir(
         ino,

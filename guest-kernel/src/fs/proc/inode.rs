@@ -23,7 +23,7 @@ pub const PROC_ROOT_INO: u64 = 1;
 
 pub type Show = Box<dyn Fn() -> KResult<Vec<u8>> + Send + Sync>;
 pub type Store = Box<dyn Fn(&[u8]) -> KResult<()> + Send + Sync>;
-pub type Lookup = Box<dyn Fn(&str) -> KResult<Option<Arc<Inode>>> + Send + Sync>;
+pub type Lookup = Box<dyn Fn(&str) -> KResult<Option<InodeRef>> + Send + Sync>;
 pub type List = Box<dyn Fn() -> KResult<Vec<DirEntry>> + Send + Sync>;
 pub type GetLink = Box<dyn Fn() -> KResult<LinkTarget> + Send + Sync>;
 
@@ -54,7 +54,7 @@ pub fn proc_file(
     owner: (u32, u32),
     show: Show,
     store: Option<Store>,
-) -> Arc<Inode> {
+) -> InodeRef {
     Inode::with_ino(
         ino,
         &proc_sb(),
@@ -64,7 +64,7 @@ pub fn proc_file(
 }
 
 impl InodeOps for ProcFile {
-    fn open(&self, inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn FileOps>> {
         Ok(Arc::new(SeqFile {
             inode: inode.clone(),
             buf: Mutex::new(None),
@@ -83,7 +83,7 @@ impl InodeOps for ProcFile {
 /// An open procfs file: the text made at the first read, served from there on (`seq_file`
 /// with `single_open`), so one reader sees one consistent snapshot.
 struct SeqFile {
-    inode: Arc<Inode>,
+    inode: InodeRef,
     buf: Mutex<Option<Vec<u8>>>,
 }
 
@@ -125,7 +125,7 @@ pub struct ProcDir {
     list: List,
 }
 
-pub fn proc_dir(ino: u64, perm: u32, owner: (u32, u32), lookup: Lookup, list: List) -> Arc<Inode> {
+pub fn proc_dir(ino: u64, perm: u32, owner: (u32, u32), lookup: Lookup, list: List) -> InodeRef {
     Inode::with_ino(
         ino,
         &proc_sb(),
@@ -137,7 +137,7 @@ pub fn proc_dir(ino: u64, perm: u32, owner: (u32, u32), lookup: Lookup, list: Li
 impl InodeOps for ProcDir {
     /// A name the kernel does not provide is an error, not a negative dentry (Linux's
     /// `proc_root_lookup` and `proc_sys_lookup`): creating one is ENOENT rather than EPERM.
-    fn lookup(&self, _dir: &Arc<Inode>, name: &str) -> KResult<Option<Arc<Inode>>> {
+    fn lookup(&self, _dir: &InodeRef, name: &str) -> KResult<Option<InodeRef>> {
         (self.lookup)(name)?.map(Some).ok_or(ENOENT)
     }
 
@@ -145,11 +145,11 @@ impl InodeOps for ProcDir {
         false
     }
 
-    fn readdir(&self, _dir: &Arc<Inode>) -> Option<KResult<Vec<DirEntry>>> {
+    fn readdir(&self, _dir: &InodeRef) -> Option<KResult<Vec<DirEntry>>> {
         Some((self.list)())
     }
 
-    fn open(&self, _inode: &Arc<Inode>, _flags: u32) -> KResult<Arc<dyn FileOps>> {
+    fn open(&self, _inode: &InodeRef, _flags: u32) -> KResult<Arc<dyn FileOps>> {
         Ok(Arc::new(crate::fs::readdir::DirFile))
     }
 
@@ -164,7 +164,7 @@ pub struct ProcLink {
     get: GetLink,
 }
 
-pub fn proc_link(ino: u64, owner: (u32, u32), get: GetLink) -> Arc<Inode> {
+pub fn proc_link(ino: u64, owner: (u32, u32), get: GetLink) -> InodeRef {
     Inode::with_ino(
         ino,
         &proc_sb(),
@@ -174,7 +174,7 @@ pub fn proc_link(ino: u64, owner: (u32, u32), get: GetLink) -> Arc<Inode> {
 }
 
 impl InodeOps for ProcLink {
-    fn readlink(&self, _inode: &Arc<Inode>) -> KResult<String> {
+    fn readlink(&self, _inode: &InodeRef) -> KResult<String> {
         match (self.get)()? {
             LinkTarget::Text(t) => Ok(t),
             LinkTarget::Path(p) => {
@@ -184,7 +184,7 @@ impl InodeOps for ProcLink {
         }
     }
 
-    fn get_link(&self, _inode: &Arc<Inode>) -> KResult<LinkTarget> {
+    fn get_link(&self, _inode: &InodeRef) -> KResult<LinkTarget> {
         (self.get)()
     }
 
@@ -207,7 +207,7 @@ pub type TextFile = (&'static str, fn() -> String);
 
 /// A directory of fixed read-only text files (/proc/sysvipc, /proc/net); file `i` gets inode
 /// number `ino + 0x100 + i`.
-pub fn proc_text_dir(ino: u64, files: &'static [TextFile]) -> Arc<Inode> {
+pub fn proc_text_dir(ino: u64, files: &'static [TextFile]) -> InodeRef {
     let file_ino = move |i: usize| ino + 0x100 + i as u64;
     proc_dir(
         ino,

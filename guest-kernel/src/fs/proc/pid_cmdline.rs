@@ -66,18 +66,17 @@ pub use self::task::*;
 
 #[cfg(not(test))]
 mod task {
-    use alloc::sync::Arc;
     use alloc::vec::Vec;
 
     use super::*;
-    use crate::kernel::task::Task;
+    use crate::kernel::task::{Task, TaskRef};
 
     /// The argument and environment bounds, and a reader of the process's memory.
     fn read_args<R>(
         task: &Task,
         f: impl FnOnce(&mut dyn FnMut(u64, &mut [u8]) -> usize, [u64; 4]) -> R,
     ) -> Option<R> {
-        let mm = task.mm()?;
+        let mm = task.get_task_mm()?;
         let mut mm = mm.lock();
         Some({
             let bounds = [mm.arg_start, mm.arg_end, mm.env_start, mm.env_end];
@@ -88,7 +87,7 @@ mod task {
 
     /// `/proc/<pid>/cmdline`: the arguments as the process holds them now, each followed by
     /// a NUL; empty for kernel threads and zombies.
-    pub fn proc_pid_cmdline(task: &Arc<Task>) -> Vec<u8> {
+    pub fn proc_pid_cmdline(task: &TaskRef) -> Vec<u8> {
         read_args(task, |read, [a0, a1, e0, e1]| {
             get_mm_cmdline(read, a0, a1, e0, e1)
         })
@@ -96,7 +95,7 @@ mod task {
     }
 
     /// `/proc/<pid>/environ`.
-    pub fn proc_pid_environ(task: &Arc<Task>) -> Vec<u8> {
+    pub fn proc_pid_environ(task: &TaskRef) -> Vec<u8> {
         read_args(task, |read, [_, _, e0, e1]| get_mm_environ(read, e0, e1)).unwrap_or_default()
     }
 }

@@ -2,13 +2,11 @@
 //! to `self/net`, the calling process's network namespace; there is one namespace here, so
 //! it is a directory.
 
-use alloc::sync::Arc;
-
 use super::inode::{proc_text_dir, TextFile};
-use crate::fs::inode::Inode;
+use crate::fs::inode::InodeRef;
 
 const FILES: &[TextFile] = &[("unix", crate::net::unix::af_unix::unix_seq_show)];
 
-pub fn proc_net_dir(ino: u64) -> Arc<Inode> {
+pub fn proc_net_dir(ino: u64) -> InodeRef {
     proc_text_dir(ino, FILES)
 }

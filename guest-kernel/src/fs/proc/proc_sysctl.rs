@@ -5,7 +5,6 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::inode::*;
@@ -310,7 +309,7 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn sysctl_dir(prefix: String, ino: u64) -> Arc<Inode> {
+fn sysctl_dir(prefix: String, ino: u64) -> InodeRef {
     let p2 = prefix.clone();
     proc_dir(
         ino,
@@ -351,6 +350,6 @@ fn sysctl_dir(prefix: String, ino: u64) -> Arc<Inode> {
 }
 
 /// /proc/sys.
-pub fn sys_dir(ino: u64) -> Arc<Inode> {
+pub fn sys_dir(ino: u64) -> InodeRef {
     sysctl_dir(String::new(), ino)
 }

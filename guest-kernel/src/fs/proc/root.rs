@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::inode::*;
-use crate::fs::dcache::Dentry;
+use crate::fs::dcache::{Dentry, DentryRef};
 use crate::fs::inode::*;
 use crate::fs::namei::LinkTarget;
 use crate::kernel::errno::*;
@@ -18,7 +18,7 @@ use crate::kernel::tasklist;
 enum Kind {
     Text(fn() -> String),
     Link(fn() -> String),
-    Dir(fn(u64) -> Arc<Inode>),
+    Dir(fn(u64) -> InodeRef),
 }
 
 fn meminfo() -> String {
@@ -114,7 +114,7 @@ fn fixed_mode(kind: &Kind) -> u32 {
     }
 }
 
-fn fixed_inode(index: usize) -> Arc<Inode> {
+fn fixed_inode(index: usize) -> InodeRef {
     let ino = fixed_ino(index);
     match &ENTRIES[index].1 {
         Kind::Text(f) => {
@@ -139,7 +139,7 @@ fn fixed_inode(index: usize) -> Arc<Inode> {
     }
 }
 
-fn root_lookup(name: &str) -> KResult<Option<Arc<Inode>>> {
+fn root_lookup(name: &str) -> KResult<Option<InodeRef>> {
     if let Some(i) = ENTRIES.iter().position(|(n, _)| *n == name) {
         return Ok(Some(fixed_inode(i)));
     }
@@ -169,7 +169,7 @@ fn root_list() -> KResult<Vec<DirEntry>> {
 }
 
 /// A mount of proc: the shared superblock and a root dentry for it (`proc_fill_super`).
-pub fn proc_mount(_source: &str) -> KResult<(Arc<SuperBlock>, Arc<Dentry>)> {
+pub fn proc_mount(_source: &str) -> KResult<(Arc<SuperBlock>, DentryRef)> {
     let root = proc_dir(
         PROC_ROOT_INO,
         0o555,

@@ -13,7 +13,7 @@ use spin::{Mutex, MutexGuard};
 
 use super::{take_waiters, Bucket, FutexKey, FutexQ, FUTEX_HASH_SIZE};
 use crate::kernel::errno::*;
-use crate::kernel::task::{current, current_arc, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::task::{current, current_arc, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
 use crate::mm::usercopy::{access_ok, read_user, write_user};
 use crate::mm::vma::VM_MAYSHARE;
 
@@ -22,7 +22,7 @@ pub(super) const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 /// A sleeping task.
 pub(super) struct Waiter {
     bitset: u32,
-    task: Arc<Task>,
+    task: TaskRef,
     /// Set, with its bucket locked, by whoever takes it out of the queue to wake it.
     woken: AtomicBool,
     /// The bucket it waits in; changed by a requeue, with both buckets locked.

@@ -7,7 +7,7 @@ use core::sync::atomic::Ordering;
 
 use super::*;
 use crate::arch::entry::TrapFrame;
-use crate::kernel::task::{current, current_arc, Task, TASK_RUNNING, TASK_STOPPED};
+use crate::kernel::task::{current, current_arc, Task, TaskRef, TASK_RUNNING, TASK_STOPPED};
 use crate::kernel::tasklist;
 
 /// Work before returning to user mode (`exit_to_user_mode_loop`): reschedule if asked,
@@ -162,7 +162,7 @@ fn log_fatal(t: &Task, sig: u32, info: &KSigInfo, frame: &TrapFrame) {
 }
 
 /// Stop the thread group (`do_signal_stop`): the first thread to stop notifies the parent.
-fn do_signal_stop(t: &Arc<Task>, sig: u32) {
+fn do_signal_stop(t: &TaskRef, sig: u32) {
     let first = {
         let mut gs = t.signal.group_stop.lock();
         let first = !gs.stopped;

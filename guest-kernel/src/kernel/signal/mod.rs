@@ -7,7 +7,6 @@
 //! gets only the signals it has a handler for.
 
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
@@ -15,7 +14,7 @@ use spin::Mutex;
 use crate::kernel::errno::*;
 use crate::kernel::itimer::{CpuItimer, ItimerReal};
 use crate::kernel::task::{
-    current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_STOPPED, TASK_WAKEKILL,
+    current, current_arc, Pid, Task, TaskRef, TASK_INTERRUPTIBLE, TASK_STOPPED, TASK_WAKEKILL,
 };
 use crate::kernel::tasklist;
 use crate::sched::wait::WaitQueue;
@@ -390,7 +389,7 @@ pub fn recalc_sigpending(t: &Task) {
 
 /// Tell `t` it has a signal: set the hint and wake it from an interruptible sleep (or any
 /// killable sleep / stop if `fatal`), or kick its CPU so it notices on the way to user mode.
-pub(super) fn signal_wake_up(t: &Arc<Task>, fatal: bool) {
+pub(super) fn signal_wake_up(t: &TaskRef, fatal: bool) {
     t.sigpending.store(true, Ordering::Release);
     let mask = if fatal {
         TASK_INTERRUPTIBLE | TASK_WAKEKILL | TASK_STOPPED
@@ -403,13 +402,13 @@ pub(super) fn signal_wake_up(t: &Arc<Task>, fatal: bool) {
 }
 
 /// Kill one thread without taking down its group (execve's `zap_other_threads`).
-pub fn zap_thread(t: &Arc<Task>) {
+pub fn zap_thread(t: &TaskRef) {
     t.pending.lock().add(KSigInfo::kernel(SIGKILL));
     signal_wake_up(t, true);
 }
 
 /// Stop-signal and SIGCONT side effects at generation time (`prepare_signal`).
-fn prepare_signal(t: &Task, sig: u32, threads: &[Arc<Task>]) {
+fn prepare_signal(t: &Task, sig: u32, threads: &[TaskRef]) {
     if STOP_MASK & sigmask(sig) != 0 {
         t.signal.shared_pending.lock().remove_mask(sigmask(SIGCONT));
         for th in threads {
@@ -443,7 +442,7 @@ fn prepare_signal(t: &Task, sig: u32, threads: &[Arc<Task>]) {
 }
 
 /// Generate `info.signo` for `t`: the whole thread group when `group`, else the thread only.
-pub fn send_signal(t: &Arc<Task>, info: KSigInfo, group: bool) {
+pub fn send_signal(t: &TaskRef, info: KSigInfo, group: bool) {
     let sig = info.signo;
     if sig == 0 || sig as usize > NSIG {
         return;

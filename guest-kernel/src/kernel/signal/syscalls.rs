@@ -1,11 +1,12 @@
 //! Signal system calls: dispositions, masks, waiting for signals, alternate stacks, sending
 //! (`kill`, `tgkill`, `rt_sigqueueinfo`) and `pause`.
 
-use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use super::*;
-use crate::kernel::task::{current, current_arc, Pid, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+use crate::kernel::task::{
+    current, current_arc, Pid, Task, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING,
+};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{read_user, write_user};
 
@@ -207,7 +208,7 @@ fn check_kill_permission(_t: &Task) -> KResult<()> {
     Ok(())
 }
 
-fn kill_one(t: &Arc<Task>, sig: u32, info: KSigInfo) -> KResult<()> {
+fn kill_one(t: &TaskRef, sig: u32, info: KSigInfo) -> KResult<()> {
     check_kill_permission(t)?;
     if sig != 0 {
         send_signal(t, info, true);
@@ -222,7 +223,7 @@ pub fn sys_kill(pid: i64, sig: u64) -> KResult<i64> {
     let sig = sig as u32;
     let info = KSigInfo::user(sig, SI_USER);
     let me = current();
-    let targets: alloc::vec::Vec<Arc<Task>> = match pid {
+    let targets: alloc::vec::Vec<TaskRef> = match pid {
         p if p > 0 => alloc::vec![tasklist::find_process(p as Pid).ok_or(ESRCH)?],
         0 => tasklist::process_group(tasklist::pgid_of(me.tgid)),
         -1 => tasklist::all_processes()

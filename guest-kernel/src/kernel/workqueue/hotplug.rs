@@ -9,9 +9,10 @@
 
 use super::*;
 use crate::kernel::kthread::kthread_set_per_cpu;
+use crate::kernel::task::TaskRef;
 
 /// The tasks of `pool`'s workers (idle, busy, and an attached rescuer).
-fn pool_workers(inner: &PoolInner) -> Vec<Arc<Task>> {
+fn pool_workers(inner: &PoolInner) -> Vec<TaskRef> {
     inner
         .workers
         .iter()

@@ -54,7 +54,7 @@ use spin::{Mutex, MutexGuard, Once};
 
 use crate::arch::percpu::{cpu_id, nr_cpu_ids, MAX_CPUS};
 use crate::kernel::locking::mutex::SleepingMutex;
-use crate::kernel::task::{current, Task, PF_WQ_WORKER, TASK_IDLE, TASK_UNINTERRUPTIBLE};
+use crate::kernel::task::{current, Task, TaskRef, PF_WQ_WORKER, TASK_IDLE, TASK_UNINTERRUPTIBLE};
 use crate::kernel::time::{jiffies, HZ};
 use crate::kernel::timer_list::{add_timer, TimerList};
 use crate::kernel::workqueue_internal::*;
@@ -229,7 +229,7 @@ type Queued = (Arc<Work>, Arc<PoolWorkqueue>);
 
 /// One worker's state, under its pool's lock (`struct worker`).
 struct WorkerState {
-    task: Arc<Task>,
+    task: TaskRef,
     flags: u32,
     /// Blocked while counted as running (set by `wq_worker_sleeping`).
     sleeping: bool,

@@ -10,11 +10,12 @@
 //! its workqueue's items off the worklist and runs them, then detaches.
 
 use super::*;
+use crate::kernel::task::TaskRef;
 
 /// A workqueue's rescuer and its pool workqueues in distress (under `mayday`).
 #[derive(Default)]
 pub(super) struct Mayday {
-    pub(super) rescuer: Option<Arc<Task>>,
+    pub(super) rescuer: Option<TaskRef>,
     list: VecDeque<Arc<PoolWorkqueue>>,
 }
 
@@ -27,7 +28,7 @@ const RESCUER_NICE_LEVEL: i32 = -20;
 pub(super) static WQ_POOL_ATTACH_MUTEX: SleepingMutex = SleepingMutex::new();
 
 /// The rescuer of `wq`, if it has one (for the self-test).
-pub fn workqueue_rescuer(wq: &WorkqueueStruct) -> Option<Arc<Task>> {
+pub fn workqueue_rescuer(wq: &WorkqueueStruct) -> Option<TaskRef> {
     wq.mayday.lock().rescuer.clone()
 }
 
@@ -97,7 +98,7 @@ pub(super) fn mayday_timer_cancel(pool: &'static WorkerPool) {
 
 /// Join `pool` as an extra worker (`worker_attach_to_pool` for a rescuer): bound to the
 /// pool's CPU if it is online, counted out of concurrency management.
-fn rescuer_attach(pool: &'static WorkerPool, me: &Arc<Task>) -> usize {
+fn rescuer_attach(pool: &'static WorkerPool, me: &TaskRef) -> usize {
     let _attach = WQ_POOL_ATTACH_MUTEX.lock();
     let cpu = pool.cpu.filter(|_| !pool.lock().disassociated);
     let mask = match cpu {
@@ -115,7 +116,7 @@ fn rescuer_attach(pool: &'static WorkerPool, me: &Arc<Task>) -> usize {
 }
 
 /// Leave the pool again (`worker_detach_from_pool`).
-fn rescuer_detach(mut inner: MutexGuard<'static, PoolInner>, id: usize, me: &Arc<Task>) {
+fn rescuer_detach(mut inner: MutexGuard<'static, PoolInner>, id: usize, me: &TaskRef) {
     inner.workers[id] = None;
     inner.worker_ida.free(id);
     me.worker_private.store(0, Release);
@@ -125,7 +126,7 @@ fn rescuer_detach(mut inner: MutexGuard<'static, PoolInner>, id: usize, me: &Arc
 }
 
 /// Run `pwq`'s waiting items in its pool, as a worker of it.
-fn rescue(wq: &WorkqueueStruct, pwq: &Arc<PoolWorkqueue>, me: &Arc<Task>) {
+fn rescue(wq: &WorkqueueStruct, pwq: &Arc<PoolWorkqueue>, me: &TaskRef) {
     let pool = pwq.pool;
     let id = rescuer_attach(pool, me);
     let mut inner = pool.lock();

@@ -2,6 +2,7 @@
 //! creating workers when the pool needs one, and the scheduler's concurrency-management hooks.
 
 use super::*;
+use crate::kernel::task::TaskRef;
 
 /// An item of `pwq` finished or was cancelled: free its active slot and let the next
 /// inactive item in (`pwq_dec_nr_in_flight`, `pwq_activate_inactive_work`).
@@ -136,7 +137,7 @@ pub(super) fn attach_worker(
     pool: &'static WorkerPool,
     inner: &mut PoolInner,
     id: usize,
-    task: &Arc<Task>,
+    task: &TaskRef,
     flags: u32,
 ) {
     let unbound = pool.cpu.is_none() || inner.disassociated;

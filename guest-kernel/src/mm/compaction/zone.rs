@@ -214,15 +214,14 @@ pub use kthread::{kcompactd_init, kcompactd_wake_pending, sysctl_compaction_hand
 /// The kernel thread itself, and the sysctl that waits for a running compaction.
 #[cfg(not(test))]
 mod kthread {
-    use alloc::sync::Arc;
     use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
     use spin::Once;
 
     use super::*;
-    use crate::kernel::task::{current, Task, TASK_INTERRUPTIBLE, TASK_RUNNING};
+    use crate::kernel::task::{current, TaskRef, TASK_INTERRUPTIBLE, TASK_RUNNING};
 
-    static KCOMPACTD: Once<Arc<Task>> = Once::new();
+    static KCOMPACTD: Once<TaskRef> = Once::new();
 
     /// Deliver a recorded request (call only where waking a task is safe).
     pub fn kcompactd_wake_pending() {

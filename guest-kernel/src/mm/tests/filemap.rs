@@ -5,7 +5,7 @@
 use alloc::sync::Arc;
 
 use super::*;
-use crate::fs::inode::{Inode, SuperBlock, S_IFREG};
+use crate::fs::inode::{Inode, InodeRef, SuperBlock, S_IFREG};
 use crate::fs::tmpfs::TmpfsFile;
 use crate::mm::page_alloc::{memcpy_from_page, memcpy_to_page};
 use crate::mm::vma::{FileImage, WHOLE_FILE};
@@ -17,7 +17,7 @@ fn free_pages_settled() -> u64 {
     free_page_count()
 }
 
-fn tmpfs_file() -> Arc<Inode> {
+fn tmpfs_file() -> InodeRef {
     let sb = SuperBlock::new_anon("tmpfs", 0x0102_1994);
     crate::fs::tmpfs::new_inode(&sb, S_IFREG | 0o755, 0).unwrap()
 }
@@ -27,14 +27,14 @@ fn tf(inode: &Inode) -> &TmpfsFile {
 }
 
 /// A file whose bytes are `bytes`, clean pages read in from them (as from the initramfs).
-pub(super) fn image_file(bytes: Vec<u8>) -> Arc<Inode> {
+pub(super) fn image_file(bytes: Vec<u8>) -> InodeRef {
     let inode = tmpfs_file();
     tf(&inode).set_image(alloc::boxed::Box::leak(bytes.into_boxed_slice()));
     inode
 }
 
 /// `write(2)` into the file's pages.
-fn write_file(inode: &Arc<Inode>, pos: u64, data: &[u8]) {
+fn write_file(inode: &InodeRef, pos: u64, data: &[u8]) {
     tf(inode)
         .perform_write(inode, pos, false, data.len(), |phys, c| {
             memcpy_to_page(phys, c.offset, &data[c.done..c.done + c.n]);
@@ -44,7 +44,7 @@ fn write_file(inode: &Arc<Inode>, pos: u64, data: &[u8]) {
 }
 
 /// `read(2)` of one byte.
-fn read_file(inode: &Arc<Inode>, pos: u64) -> u8 {
+fn read_file(inode: &InodeRef, pos: u64) -> u8 {
     let mut b = [0u8];
     tf(inode)
         .read_iter(inode, pos, 1, |page, c| {

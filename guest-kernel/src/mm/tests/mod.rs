@@ -20,6 +20,7 @@ use crate::kernel::errno::*;
 
 mod compaction;
 mod filemap;
+mod mm_users;
 mod mmap;
 
 const P: u64 = PAGE;

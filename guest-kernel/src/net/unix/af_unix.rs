@@ -82,7 +82,7 @@ pub(super) struct UnixInner {
     pub(super) peer: Option<Arc<UnixSock>>,
     pub(super) addr: Option<UnixAddr>,
     bind_key: Option<BindKey>,
-    pub(super) queue: RecvQueue<Arc<File>>,
+    pub(super) queue: RecvQueue<FileRef>,
     /// Connections made to a listening socket, not accepted yet.
     pub(super) accept_q: VecDeque<Arc<UnixSock>>,
     pub(super) backlog: usize,
@@ -100,7 +100,7 @@ pub struct UnixSock {
     /// The open file of the socket (`sk_socket->file`), set when it gets one: a connection
     /// not accepted yet has none. The garbage collector compares its references with those
     /// in flight.
-    pub(super) file: spin::Once<Weak<File>>,
+    pub(super) file: spin::Once<FileWeak>,
     /// Its sockfs inode number (`sock_i_ino`), 0 before it has a file.
     ino: AtomicU64,
     pub(super) ty: SockType,
@@ -597,7 +597,7 @@ impl ProtoOps for UnixSock {
         }
     }
 
-    fn graft(&self, file: &Arc<File>) {
+    fn graft(&self, file: &FileRef) {
         self.file.call_once(|| Arc::downgrade(file));
         self.ino.store(file.inode.ino, Ordering::Relaxed);
     }

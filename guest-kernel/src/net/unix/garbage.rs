@@ -25,7 +25,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::af_unix::{all_sockets, UnixSock};
 use super::skb::INFLIGHT_GEN;
-use crate::fs::file::File;
+use crate::fs::file::FileRef;
 
 /// One collection at a time; the files it frees close sockets, which would start another.
 static GC_IN_PROGRESS: AtomicBool = AtomicBool::new(false);
@@ -33,12 +33,12 @@ static GC_IN_PROGRESS: AtomicBool = AtomicBool::new(false);
 /// A socket with a file, as the snapshot saw it.
 struct Node {
     sock: Arc<UnixSock>,
-    file: Arc<File>,
+    file: FileRef,
     /// The files its queue (and its embryos' queues) hold, by address.
     children: Vec<usize>,
 }
 
-fn key(f: &Arc<File>) -> usize {
+fn key(f: &FileRef) -> usize {
     Arc::as_ptr(f) as usize
 }
 

@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 
 use super::af_unix::*;
 use super::skb::Skb;
-use crate::fs::file::File;
+use crate::fs::file::FileRef;
 use crate::kernel::errno::*;
 use crate::kernel::task::TASK_INTERRUPTIBLE;
 use crate::net::socket::*;
@@ -18,7 +18,7 @@ impl UnixSock {
     pub(super) fn dgram_send(
         &self,
         other: &Arc<UnixSock>,
-        skb: Skb<Arc<File>>,
+        skb: Skb<FileRef>,
         nonblock: bool,
     ) -> KResult<()> {
         let me = self.arc();

@@ -2,13 +2,12 @@
 //! (kernel only: the renderers in `array/mod.rs` are pure and host-tested).
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::*;
 use crate::kernel::signal::{SIG_DFL, SIG_IGN};
-use crate::kernel::task::Task;
+use crate::kernel::task::{Task, TaskRef};
 use crate::kernel::tasklist;
 use crate::mm::mmap::{MmStruct, PAGE};
 
@@ -80,7 +79,7 @@ fn with_mm<R>(task: &Task, f: impl FnOnce(&mut MmStruct) -> R) -> Option<R> {
     Some(f(&mut mm))
 }
 
-fn do_task_stat(task: &Arc<Task>, whole: bool) -> String {
+fn do_task_stat(task: &TaskRef, whole: bool) -> String {
     let fam = family(task);
     let state = task.state();
     let exit_state = task.exit_state.load(Relaxed);
@@ -172,12 +171,12 @@ fn do_task_stat(task: &Arc<Task>, whole: bool) -> String {
 }
 
 /// `/proc/<pid>/task/<tid>/stat`: this thread's numbers.
-pub fn proc_tid_stat(task: &Arc<Task>) -> String {
+pub fn proc_tid_stat(task: &TaskRef) -> String {
     do_task_stat(task, false)
 }
 
 /// `/proc/<pid>/stat`: the whole thread group's times and faults.
-pub fn proc_tgid_stat(task: &Arc<Task>) -> String {
+pub fn proc_tgid_stat(task: &TaskRef) -> String {
     do_task_stat(task, true)
 }
 
@@ -199,7 +198,7 @@ fn highest_fd(task: &Task) -> Option<usize> {
 
 /// Signals queued for the user of `task` (the SigQ count Linux keeps per user).
 fn queued_signals_of_user(uid: u32) -> u64 {
-    let tasks: Vec<Arc<Task>> = tasklist::lock()
+    let tasks: Vec<TaskRef> = tasklist::lock()
         .entries
         .values()
         .filter(|e| e.task.cred.lock().uid == uid)
@@ -216,7 +215,7 @@ fn queued_signals_of_user(uid: u32) -> u64 {
 }
 
 /// `/proc/<pid>/status`.
-pub fn proc_pid_status(task: &Arc<Task>) -> String {
+pub fn proc_pid_status(task: &TaskRef) -> String {
     let fam = family(task);
     let cred = *task.cred.lock();
     let (sig_ign, sig_cgt) = sigign_sigcatch(task);
@@ -285,7 +284,7 @@ fn proc_task_name(task: &Task) -> String {
 }
 
 /// `/proc/<pid>/comm`.
-pub fn proc_pid_comm(task: &Arc<Task>) -> String {
+pub fn proc_pid_comm(task: &TaskRef) -> String {
     let mut s = proc_task_name(task);
     s.push('\n');
     s
