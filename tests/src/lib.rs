@@ -255,6 +255,17 @@ pub struct Traced {
 
 /// Boot with `program` attached from boot (`vmm run --trace`), draining every `poll`.
 pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Traced {
+    boot_traced_mem(cmdline, cpus, program, poll, 256 << 20)
+}
+
+/// [`boot_traced`] with `mem_size` bytes of guest RAM.
+pub fn boot_traced_mem(
+    cmdline: &str,
+    cpus: u8,
+    program: &str,
+    poll: Duration,
+    mem_size: u64,
+) -> Traced {
     let text = vmm::trace::channel::ftrace::KernelText::from_elf(&guest().kernel).ok();
     let catalog = vmm::trace::channel::catalog::probe_catalog(text.as_ref());
     let program = vmm::trace::Program::parse(program, "stdin")
@@ -269,7 +280,7 @@ pub fn boot_traced(cmdline: &str, cpus: u8, program: &str, poll: Duration) -> Tr
         kernel: guest().kernel.clone(),
         initrd: Some(guest().initramfs.clone()),
         cmdline: cmdline.to_string(),
-        mem_size: 256 << 20,
+        mem_size,
         cpus,
         console: vmm::ConsoleConfig::Capture {
             output: console.clone(),

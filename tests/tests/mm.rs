@@ -3,7 +3,9 @@
 //! protected by oom_score_adj survive; compaction (`compacttest`) rebuilding high-order blocks
 //! under two processes sharing their pages.
 
-use vm_tests::boot_mem;
+use std::time::Duration;
+
+use vm_tests::{boot_mem, boot_traced_mem};
 
 const SMALL: u64 = 32 << 20;
 
@@ -15,6 +17,23 @@ fn kswapd_reclaims_page_cache_under_pressure() {
         "{}",
         o.console
     );
+    // kswapd0's runtime shows in /proc/<pid>/stat's utime+stime, not just in the scheduler:
+    // here, where kernel code is emulated, it works well over a 10 ms tick.
+    let line = o
+        .console
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "oomtest: kswapd0 ran: CPU time in /proc/<pid>/stat and sched: ok Some((",
+            )
+        })
+        .unwrap_or_else(|| panic!("{}", o.console));
+    let ticks: u64 = line
+        .split([',', ')'])
+        .nth(1)
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(ticks > 0, "{line}");
     assert_eq!(o.status(), 0, "{}", o.console);
 }
 
@@ -151,4 +170,67 @@ fn dedicated_slab_caches_count_tasks_files_dentries_and_inodes() {
     }
     assert!(c.contains("slabtest: 4 passed, 0 failed"), "{c}");
     assert_eq!(o.status(), 0, "{c}");
+}
+
+#[test]
+fn mapped_counts_cache_pages_while_page_tables_map_them() {
+    let o = boot_mem("quiet -- /bin/oomtest mapped", 2, SMALL);
+    let c = &o.console;
+    for check in [
+        "a tmpfs file is Shmem, not Mapped",
+        "mapping it MAP_SHARED adds its size to Mapped",
+        "a forked child's copy of the mapping adds nothing",
+        "munmap takes them out of Mapped",
+        "shared anonymous memory is Mapped while mapped",
+    ] {
+        assert!(c.contains(&format!("oomtest: {check}: ok")), "{check}\n{c}");
+    }
+    assert!(c.contains("oomtest: all checks passed"), "{c}");
+    assert_eq!(o.status(), 0, "{c}");
+}
+
+/// The number after `prefix` in the first line of `text` holding it.
+fn number_after(text: &str, prefix: &str) -> Option<i32> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+#[test]
+fn the_oom_victim_is_marked_in_the_trace_and_reaped_by_oom_reaper() {
+    // loglevel=7: the reaper's line is KERN_INFO, as in Linux.
+    let t = boot_traced_mem(
+        "loglevel=7 -- /bin/oomtest oom",
+        2,
+        r#"tracepoint:oom:mark_victim { printf("mark_victim pid %d\n", args->pid); }
+           kfunc:oom_reap_task { printf("oom_reap_task pid %d in %s\n", args->tsk->pid, comm); }
+           kfunc:zap_page_range /comm == "oom_reaper"/ { @reaper_zaps = count(); }"#,
+        Duration::from_millis(5),
+        SMALL,
+    );
+    let (c, out) = (&t.outcome.console, &t.output);
+    assert!(c.contains("oomtest: all checks passed"), "{c}");
+    let killed = number_after(c, "Out of memory: Killed process ").expect(c);
+    // The tracepoint names the process the kernel log names, and so does the reaper's probe,
+    // which fired in the oom_reaper thread.
+    assert_eq!(
+        number_after(out, "mark_victim pid "),
+        Some(killed),
+        "{out}\n{c}"
+    );
+    assert!(
+        out.contains(&format!("oom_reap_task pid {killed} in oom_reaper\n")),
+        "{out}\n{c}"
+    );
+    // The reaper unmapped the victim's private memory itself (its reference kept the
+    // address space from being torn down by the victim's exit meanwhile), leaving no
+    // anonymous pages, as Linux's line reports.
+    let zaps = number_after(out, "@reaper_zaps: ").unwrap_or(0);
+    assert!(zaps >= 1, "{out}");
+    let reaped =
+        format!("oom_reaper: reaped process {killed} (oomtest), now anon-rss:0kB, file-rss:");
+    assert!(c.contains(&reaped), "{reaped}\n{c}");
+    assert_eq!(t.outcome.status(), 0, "{c}");
 }

@@ -150,3 +150,85 @@ fn qemu_tcg_virtio_console_input_arrives_through_the_second_ioapic() {
     );
     assert_eq!(out.0, Some(0), "{}\n{log}", out.1);
 }
+
+/// Boot under QEMU TCG with `mem` of RAM instead of 256 MiB (QEMU takes the last `-m`).
+fn qemu_boot_mem(cmdline: &str, mem: &str, timeout: Duration) -> (Option<i32>, String) {
+    let g = guest();
+    let child = vm_tests::qemu_command(&g.kernel, &g.initramfs, cmdline)
+        .args(["-m", mem])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
+    vm_tests::wait_with_timeout(child, timeout)
+}
+
+/// The mm suite's OOM scenario on the second platform: the hog is killed, the protected
+/// child lives, and oom_reaper empties the victim's anonymous memory (its line is KERN_INFO).
+#[test]
+fn qemu_tcg_oom_killer_and_oom_reaper() {
+    let (status, out) = qemu_boot_mem(
+        "console=ttyS0 loglevel=7 -- /bin/oomtest oom",
+        "32M",
+        Duration::from_secs(240),
+    );
+    assert!(out.contains("oomtest: all checks passed"), "{out}");
+    let killed = out
+        .split("Out of memory: Killed process ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no OOM line\n{out}"));
+    assert!(
+        out.contains(&format!("Killed process {killed} (oomtest) total-vm:")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "oom_reaper: reaped process {killed} (oomtest), now anon-rss:0kB"
+        )),
+        "{out}"
+    );
+    assert_eq!(status, Some(0), "{out}");
+}
+
+/// Page faults of every kind (zero page, shared anonymous memory, file mappings, stack
+/// growth, mremap, madvise), fork's copy-on-write, and Mapped following MAP_SHARED mappings,
+/// under TCG's software TLB.
+#[test]
+fn qemu_tcg_faults_cow_and_mapped() {
+    let (status, out) = qemu_boot(
+        "console=ttyS0 quiet -- /bin/mmtest",
+        Duration::from_secs(120),
+    );
+    assert!(out.contains("mmtest: all checks passed"), "{out}");
+    assert_eq!(status, Some(0), "{out}");
+    let (status, out) = qemu_boot(
+        "console=ttyS0 quiet -- /bin/proctest fork_cow rusage_times",
+        Duration::from_secs(120),
+    );
+    for check in ["fork_cow", "rusage_times"] {
+        assert!(out.contains(&format!("ok: {check}")), "{check}:\n{out}");
+    }
+    assert_eq!(status, Some(0), "{out}");
+    let (status, out) = qemu_boot_mem(
+        "console=ttyS0 quiet -- /bin/oomtest mapped",
+        "32M",
+        Duration::from_secs(120),
+    );
+    assert!(out.contains("oomtest: all checks passed"), "{out}");
+    assert_eq!(status, Some(0), "{out}");
+}
+
+/// kswapd0 under the page-cache load on the second platform: it reclaims, and its runtime
+/// shows in /proc/<pid>/stat.
+#[test]
+fn qemu_tcg_kswapd_reclaims_and_is_charged_cpu_time() {
+    let (status, out) = qemu_boot_mem(
+        "console=ttyS0 quiet -- /bin/oomtest pagecache",
+        "32M",
+        Duration::from_secs(240),
+    );
+    assert!(out.contains("oomtest: all checks passed"), "{out}");
+    assert_eq!(status, Some(0), "{out}");
+}

@@ -61,6 +61,10 @@ pub fn do_exit(status: i32) -> ! {
     t.signal
         .dead_stime
         .fetch_add(t.stime_ns.load(Ordering::Relaxed), Ordering::Relaxed);
+    t.signal.sum_sched_runtime.fetch_add(
+        crate::sched::cputime::task_sched_runtime(&t),
+        Ordering::Relaxed,
+    );
 
     // The address space's peak RSS outlives it, for getrusage and the parent's wait.
     if let Some(mm) = t.mm() {
@@ -358,11 +362,10 @@ fn do_wait(which: Which, options: u64) -> KResult<Option<WaitResult>> {
                 if options & WEXITED != 0 && tasklist::reapable(&tl, c) {
                     let status = exit_status_of(&child);
                     let sig = &child.signal;
+                    let (utime, stime) = crate::sched::cputime::dead_group_cputime_adjusted(sig);
                     let ru = Rusage {
-                        utime: sig.dead_utime.load(Ordering::Relaxed)
-                            + sig.cutime.load(Ordering::Relaxed),
-                        stime: sig.dead_stime.load(Ordering::Relaxed)
-                            + sig.cstime.load(Ordering::Relaxed),
+                        utime: utime + sig.cutime.load(Ordering::Relaxed),
+                        stime: stime + sig.cstime.load(Ordering::Relaxed),
                         maxrss: sig
                             .maxrss
                             .load(Ordering::Relaxed)

@@ -126,6 +126,7 @@ pub fn new_idle_task(cpu: usize, stack_base: u64) -> TaskRef {
             last_switch_time: AtomicU64::new(0),
             utime_ns: AtomicU64::new(0),
             stime_ns: AtomicU64::new(0),
+            prev_cputime: Mutex::new(Default::default()),
             min_flt: AtomicU64::new(0),
             ret_stack: crate::trace::ftrace::RetStack::new(),
         },
@@ -233,6 +234,7 @@ fn copy_process(
     se.stop = false;
     se.fair.sum_exec_runtime = 0;
     se.fair.prev_sum_exec_runtime = 0;
+    se.tick_charged = 0;
     se.nr_migrations = 0;
     se.run_delay = 0;
     se.pcount = 0;
@@ -345,6 +347,7 @@ fn copy_process(
             last_switch_time: AtomicU64::new(0),
             utime_ns: AtomicU64::new(0),
             stime_ns: AtomicU64::new(0),
+            prev_cputime: Mutex::new(Default::default()),
             min_flt: AtomicU64::new(0),
             ret_stack: crate::trace::ftrace::RetStack::new(),
         },

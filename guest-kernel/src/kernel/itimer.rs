@@ -16,7 +16,6 @@ use crate::arch::tsc;
 use crate::kernel::errno::*;
 use crate::kernel::signal::{send_signal, KSigInfo, SignalStruct, SIGALRM, SIGPROF, SIGVTALRM};
 use crate::kernel::task::{current, Pid, Task};
-use crate::kernel::time::TICK_NS;
 use crate::kernel::timer::Hrtimer;
 use crate::mm::usercopy::{read_user, write_user};
 
@@ -239,8 +238,8 @@ fn check_cpu_itimer(it: &mut CpuItimer, ran: u64) -> bool {
 }
 
 /// The tick's ITIMER_PROF / ITIMER_VIRTUAL work for the interrupted task (the itimer half of
-/// `run_posix_cpu_timers`); `user_mode` is whether the tick was charged as user time.
-pub fn run_posix_cpu_timers(user_mode: bool) {
+/// `run_posix_cpu_timers`); the tick charged it `charged` ns, as user time if `user_mode`.
+pub fn run_posix_cpu_timers(user_mode: bool, charged: u64) {
     let Some(t) = crate::kernel::task::try_current() else {
         return;
     };
@@ -250,8 +249,8 @@ pub fn run_posix_cpu_timers(user_mode: bool) {
     }
     let (prof, virt) = {
         let mut it = sig.it.lock();
-        let prof = check_cpu_itimer(&mut it[CPUCLOCK_PROF], TICK_NS);
-        let virt = user_mode && check_cpu_itimer(&mut it[CPUCLOCK_VIRT], TICK_NS);
+        let prof = check_cpu_itimer(&mut it[CPUCLOCK_PROF], charged);
+        let virt = user_mode && check_cpu_itimer(&mut it[CPUCLOCK_VIRT], charged);
         let armed = it.iter().any(|c| c.value != 0);
         sig.it_cpu_armed.store(armed, Ordering::Relaxed);
         (prof, virt)

@@ -5,11 +5,12 @@ use crate::arch::cpu::{msr, wrmsr};
 use crate::kernel::errno::*;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::kernel::task::{current, Pid, Task};
+use crate::kernel::task::{current, Pid};
 use crate::kernel::tasklist;
 use crate::mm::usercopy::{copy_to_user, read_user, write_user};
 use crate::mm::vma::PAGE_SIZE;
 use crate::mm::MmRef;
+use crate::sched::cputime::{task_cputime_adjusted, thread_group_cputime_adjusted};
 
 pub const UTS_SYSNAME: &str = "Linux";
 pub const UTS_RELEASE: &str = "6.1.0-watchvm";
@@ -235,18 +236,6 @@ pub fn sys_setrlimit(resource: u64, rlim: u64) -> KResult<i64> {
     sys_prlimit64(0, resource, rlim, 0)
 }
 
-fn group_times(t: &Task) -> (u64, u64) {
-    let (mut u, mut s) = (
-        t.signal.dead_utime.load(Ordering::Relaxed),
-        t.signal.dead_stime.load(Ordering::Relaxed),
-    );
-    for th in tasklist::thread_group(t) {
-        u += th.utime_ns.load(Ordering::Relaxed);
-        s += th.stime_ns.load(Ordering::Relaxed);
-    }
-    (u, s)
-}
-
 /// What `struct rusage` reports: CPU times in ns, the peak RSS in pages, fault and switch
 /// counts (Linux's `struct rusage`, before the unit conversions of `put_user`).
 #[derive(Clone, Copy, Default)]
@@ -294,7 +283,7 @@ pub fn sys_getrusage(who: u64, ru: u64) -> KResult<i64> {
     let who = who as i64;
     let (utime, stime, mut maxrss) = match who {
         RUSAGE_SELF => {
-            let (u, s) = group_times(t);
+            let (u, s) = thread_group_cputime_adjusted(t);
             (u, s, t.signal.maxrss.load(Ordering::Relaxed))
         }
         RUSAGE_CHILDREN => (
@@ -302,11 +291,10 @@ pub fn sys_getrusage(who: u64, ru: u64) -> KResult<i64> {
             t.signal.cstime.load(Ordering::Relaxed),
             t.signal.cmaxrss.load(Ordering::Relaxed),
         ),
-        RUSAGE_THREAD => (
-            t.utime_ns.load(Ordering::Relaxed),
-            t.stime_ns.load(Ordering::Relaxed),
-            0,
-        ),
+        RUSAGE_THREAD => {
+            let (u, s) = task_cputime_adjusted(t);
+            (u, s, 0)
+        }
         _ => return Err(EINVAL),
     };
     // The address space in use now counts for the process and the thread.
@@ -330,7 +318,7 @@ pub fn sys_getrusage(who: u64, ru: u64) -> KResult<i64> {
 /// `times`: clock ticks (USER_HZ = 100).
 pub fn sys_times(buf: u64) -> KResult<i64> {
     let t = current();
-    let (u, s) = group_times(t);
+    let (u, s) = thread_group_cputime_adjusted(t);
     let tick = 10_000_000;
     if buf != 0 {
         write_user(

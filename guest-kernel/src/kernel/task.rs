@@ -207,9 +207,12 @@ pub struct Task {
     /// What khungtaskd saw at its last look: the switch count and when it last changed.
     pub last_switch_count: AtomicU64,
     pub last_switch_time: AtomicU64,
-    /// CPU time in user and system mode, in nanoseconds (sampled at the tick).
+    /// CPU time in user and system mode, in nanoseconds, as the tick charged it (each tick
+    /// charges the runtime since the last to the mode it finds; `sched::scheduler_tick`).
     pub utime_ns: AtomicU64,
     pub stime_ns: AtomicU64,
+    /// The utime/stime last reported for this thread (`sched::cputime`).
+    pub prev_cputime: Mutex<crate::sched::cputime::PrevCputime>,
     /// Minor faults.
     pub min_flt: AtomicU64,
     /// Returns hooked by `kretfunc:` probes, innermost last.

@@ -51,8 +51,8 @@ pub fn timer_interrupt(user_mode: bool) {
     }
     apic::timer_rearm(TICK_NS);
     crate::kernel::watchdog::watchdog_tick(crate::arch::percpu::cpu_id());
-    crate::sched::scheduler_tick(user_mode);
-    crate::kernel::itimer::run_posix_cpu_timers(user_mode);
+    let charged = crate::sched::scheduler_tick(user_mode);
+    crate::kernel::itimer::run_posix_cpu_timers(user_mode, charged);
 }
 
 /// Charge one tick to this CPU's user / system / idle time; user time of a niced task
@@ -70,17 +70,14 @@ pub fn account_cpu_tick(cpu: usize, user: bool, idle: bool) {
     bucket.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The exact CPU time of the calling thread or its whole process (the CPUTIME clocks).
 fn cputime_ns(t: &Task, whole_process: bool) -> u64 {
-    let own = t.se.lock().fair.sum_exec_runtime;
-    if !whole_process {
-        return own;
+    use crate::sched::cputime::{task_sched_runtime, thread_group_cputime};
+    if whole_process {
+        thread_group_cputime(t).sum_exec_runtime
+    } else {
+        task_sched_runtime(t)
     }
-    let mut total =
-        t.signal.dead_utime.load(Ordering::Relaxed) + t.signal.dead_stime.load(Ordering::Relaxed);
-    for th in crate::kernel::tasklist::thread_group(t) {
-        total += th.se.lock().fair.sum_exec_runtime;
-    }
-    total.max(own)
 }
 
 fn clock_ns(clock: u64) -> KResult<u64> {

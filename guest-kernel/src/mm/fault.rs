@@ -264,6 +264,7 @@ fn do_shared_fault(
         put_page(phys);
         return Err(e);
     }
+    page_add_file_rmap(phys);
     mm.add_mm_counter(MM_SHMEMPAGES, 1);
     Ok(())
 }

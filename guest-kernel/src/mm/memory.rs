@@ -52,9 +52,9 @@ impl MmStruct {
                 return;
             }
             if is_file_page(phys) {
-                page_remove_rmap(phys);
                 file += 1;
             }
+            page_remove_rmap(phys);
             frames.push(phys);
         });
         let n = (tlb.frames.len() - before) as i64;
@@ -162,8 +162,8 @@ impl MmStruct {
                     return (pte, pte);
                 }
                 get_page(phys);
+                page_add_file_rmap(phys);
                 if is_file_page(phys) {
-                    page_add_file_rmap(phys);
                     file += 1;
                 }
                 refs += 1;

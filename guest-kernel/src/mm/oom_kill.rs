@@ -180,7 +180,8 @@ mod killer {
     }
 
     /// Free the private memory of a victim's address space (`__oom_reap_task_mm`).
-    fn oom_reap_task_mm(mm: &mut MmStruct) {
+    #[inline(never)] // a symbol for kfunc:__oom_reap_task_mm
+    fn __oom_reap_task_mm(mm: &mut MmStruct) {
         mm.oom_reaped = true;
         let private: alloc::vec::Vec<(u64, u64, u64)> = mm
             .vmas
@@ -196,16 +197,17 @@ mod killer {
     /// Reap one victim, trying its lock up to ten times a tenth of a second apart
     /// (`oom_reap_task`); the address space counts as reaped afterwards either way, so the
     /// next OOM may choose another process.
-    fn oom_reap_task(t: &Task, mm: &MmRef) {
+    #[inline(never)] // a symbol for kfunc:oom_reap_task
+    fn oom_reap_task(tsk: &Task, mm: &MmRef) {
         for _ in 0..10 {
             if let Some(mut locked) = mm.try_lock() {
-                oom_reap_task_mm(&mut locked);
+                __oom_reap_task_mm(&mut locked);
                 drop(locked);
                 let c = mm.counters();
                 crate::pr_info!(
                     "oom_reaper: reaped process {} ({}), now anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB",
-                    t.tgid,
-                    t.comm(),
+                    tsk.tgid,
+                    tsk.comm(),
                     k(c.rss[MM_ANONPAGES].load(Relaxed)),
                     k(c.rss[MM_FILEPAGES].load(Relaxed)),
                     k(c.rss[MM_SHMEMPAGES].load(Relaxed))

@@ -23,7 +23,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use spin::Mutex;
 
 use super::buddy::PAGE_SIZE;
-use super::mem_map::Page;
+use super::mem_map::{Page, PG_FILE, PG_SHMEM};
 use super::mmap::{MmStruct, MM_FILEPAGES};
 use super::page_alloc::{is_file_page, pfn_to_page, put_page};
 use super::tlb::flush_tlb_page;
@@ -51,18 +51,27 @@ fn page_of(phys: u64) -> Option<&'static Page> {
     pfn_to_page(phys / PAGE_SIZE)
 }
 
-/// A page-table entry now maps the cache page at `phys` (`page_add_file_rmap`).
+/// The page at `phys` if its mappings are counted: a page-cache page (a file's, tmpfs's) or
+/// shared anonymous memory (Linux keeps that in shmem's page cache too). Private anonymous
+/// pages are not.
+fn mapcounted_page(phys: u64) -> Option<&'static Page> {
+    page_of(phys).filter(|p| p.has(PG_FILE | PG_SHMEM))
+}
+
+/// A page-table entry now maps the page at `phys` (`page_add_file_rmap`): the first one
+/// makes it count in Mapped (`NR_FILE_MAPPED`). Private anonymous pages are ignored.
 pub fn page_add_file_rmap(phys: u64) {
-    if let Some(p) = page_of(phys) {
+    if let Some(p) = mapcounted_page(phys) {
         if p.mapcount.fetch_add(1, Relaxed) == 0 {
             mod_node_page_state(NodeStat::FileMapped, 1);
         }
     }
 }
 
-/// One entry mapping the cache page at `phys` went (`page_remove_rmap`).
+/// One entry mapping the page at `phys` went (`page_remove_rmap`): the last one takes it
+/// out of Mapped. Private anonymous pages are ignored.
 pub fn page_remove_rmap(phys: u64) {
-    if let Some(p) = page_of(phys) {
+    if let Some(p) = mapcounted_page(phys) {
         if p.mapcount.fetch_sub(1, Relaxed) == 1 {
             mod_node_page_state(NodeStat::FileMapped, -1);
         }

@@ -231,8 +231,9 @@ fn kb_line(out: &mut String, label: &str, kb: u64) {
 /// `/proc/meminfo` (fs/proc/meminfo.c, Linux 6.1 on x86_64).
 pub fn render_meminfo(i: &MemInfo, out: &mut String) {
     let p = |pages: u64| pages * 4;
-    // Shared anonymous memory lives in the page cache (Cached, Shmem, Mapped) and on the anon
-    // lists, as in Linux.
+    // Shared anonymous memory lives in the page cache (Cached, Shmem) and on the anon lists,
+    // as in Linux; Mapped counts the cache pages (tmpfs's and shared anonymous ones included)
+    // that some page table maps.
     let [inactive_anon, active_anon, inactive_file, active_file] = i.lru;
     let lines: [(&str, u64); 33] = [
         ("MemTotal:", p(i.total)),
@@ -254,7 +255,7 @@ pub fn render_meminfo(i: &MemInfo, out: &mut String) {
         ("Dirty:", 0),
         ("Writeback:", 0),
         ("AnonPages:", p(i.anon)),
-        ("Mapped:", p(i.file_mapped + i.shmem)),
+        ("Mapped:", p(i.file_mapped)),
         ("Shmem:", p(i.shmem)),
         ("KReclaimable:", p(i.slab_reclaimable)),
         ("Slab:", p(i.slab + i.slab_reclaimable)),
@@ -321,7 +322,7 @@ pub fn render_vmstat(i: &MemInfo, out: &mut String) {
         ("nr_slab_reclaimable", i.slab_reclaimable),
         ("nr_slab_unreclaimable", i.slab),
         ("nr_anon_pages", i.anon),
-        ("nr_mapped", i.file_mapped + i.shmem),
+        ("nr_mapped", i.file_mapped),
         ("nr_file_pages", i.file_pages + i.shmem),
         ("nr_dirty", 0),
         ("nr_writeback", 0),
@@ -527,7 +528,7 @@ mod tests {
         assert!(lines.contains(&"Cached:             4080 kB"));
         assert!(lines.contains(&"Active(file):       1200 kB"));
         assert!(lines.contains(&"Inactive:           4080 kB"));
-        assert!(lines.contains(&"Mapped:             1680 kB"));
+        assert!(lines.contains(&"Mapped:             1600 kB"));
         assert!(lines.contains(&"Shmem:                80 kB"));
         assert!(lines.contains(&"PageTables:           48 kB"));
         assert!(lines.contains(&"KernelStack:          64 kB"));

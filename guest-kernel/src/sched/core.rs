@@ -525,21 +525,35 @@ pub fn cond_resched() {
 }
 
 /// The timer tick (`scheduler_tick`): charge the running task, preempt it if its slice is
-/// used up, and balance load now and then.
-pub fn scheduler_tick(user_mode: bool) {
+/// used up, and balance load now and then. Returns the CPU time charged, for the CPU
+/// itimers.
+///
+/// The charge is the runtime the task gathered since the tick last charged it, to the mode
+/// the tick found it in, rather than one fixed tick: a tick that comes late (the host
+/// descheduled this vCPU, or interrupts were off) still charges all the time that passed,
+/// so the sampled utime/stime and the itimers keep up with `sum_exec_runtime`, which
+/// `sched::cputime` splits in their ratio.
+pub fn scheduler_tick(user_mode: bool) -> u64 {
     let cpu_nr = percpu::cpu_id();
     if !cpu_online(cpu_nr) {
-        return;
+        return 0;
     }
     let mut rq = RUNQUEUES[cpu_nr].lock();
     update_curr(&mut rq);
     rq.ticks += 1;
     let curr = rq.curr.clone().unwrap();
-    let tick = crate::kernel::time::TICK_NS;
+    let charged = if curr.is_idle() {
+        0
+    } else {
+        let mut se = curr.se.lock();
+        let ns = se.fair.sum_exec_runtime.saturating_sub(se.tick_charged);
+        se.tick_charged = se.fair.sum_exec_runtime;
+        ns
+    };
     if user_mode {
-        curr.utime_ns.fetch_add(tick, Ordering::Relaxed);
-    } else if !curr.is_idle() {
-        curr.stime_ns.fetch_add(tick, Ordering::Relaxed);
+        curr.utime_ns.fetch_add(charged, Ordering::Relaxed);
+    } else {
+        curr.stime_ns.fetch_add(charged, Ordering::Relaxed);
     }
     crate::kernel::time::account_cpu_tick(cpu_nr, user_mode, curr.is_idle());
     let resched = if curr.is_idle() {
@@ -562,6 +576,7 @@ pub fn scheduler_tick(user_mode: bool) {
         // Balance from SCHED_SOFTIRQ, after the tick (`trigger_load_balance`).
         crate::kernel::softirq::raise_softirq(crate::kernel::softirq::SCHED_SOFTIRQ);
     }
+    charged
 }
 
 /// Lock the run queue `p` is on, following it if it moves meanwhile (`task_rq_lock`). The

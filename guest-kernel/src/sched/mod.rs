@@ -9,6 +9,7 @@
 pub mod completion;
 #[cfg(not(test))]
 pub mod core;
+pub mod cputime;
 pub mod debug;
 pub mod fair;
 #[cfg(not(test))]
@@ -78,6 +79,8 @@ pub struct SchedEntity {
     pub run_delay: u64,
     pub pcount: u64,
     pub last_queued: u64,
+    /// How much of `fair.sum_exec_runtime` the tick has charged to utime/stime so far.
+    pub tick_charged: u64,
 }
 
 impl SchedEntity {
@@ -96,6 +99,7 @@ impl SchedEntity {
             run_delay: 0,
             pcount: 0,
             last_queued: 0,
+            tick_charged: 0,
         }
     }
 

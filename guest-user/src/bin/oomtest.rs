@@ -7,11 +7,14 @@
 //!   of the data: Shmem, never reclaimed), then map and read every program in /bin: their
 //!   clean page cache, read in from the initramfs image, cannot all fit beside the files, so
 //!   kswapd0 must reclaim the older pages. Checks pgscan_kswapd/pgsteal_kswapd grew, kswapd0
-//!   exists, and the files and programs still read back right.
+//!   was charged CPU time (/proc/<pid>/stat, /proc/<pid>/sched), and the files and programs
+//!   still read back right.
 //! - `oom`: a child protected with oom_score_adj -1000 takes 60% of MemFree, then another
 //!   allocates and touches memory without bound. Checks the hog (not the bigger, protected
 //!   child) dies of SIGKILL, oom_kill grew, the protected child lives on, and MemFree comes
 //!   back once both are gone.
+//! - `mapped`: /proc/meminfo's Mapped follows a tmpfs file and shared anonymous memory as
+//!   they are mapped and unmapped, not as they are written.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -149,13 +152,28 @@ fn pagecache(r: &mut Report) {
         scan > 0 && steal > 0,
         format!("pgscan_kswapd +{scan} pgsteal_kswapd +{steal}"),
     );
+    // Its CPU time: the scheduler's exact runtime (ms), and /proc/<pid>/stat's utime+stime
+    // (10 ms ticks), which is that runtime split in two: the same amount, give or take the
+    // tick it may have run on between the two reads.
     let task = find_task("kswapd0");
+    let runtime_ms = task.map_or(0.0, |(pid, _)| sum_exec_runtime_ms(pid));
+    let ticks = task.map_or(0, |(_, t)| t);
+    let whole = (runtime_ms / 10.0) as u64;
     r.check(
-        "kswapd0 is a task (pid, CPU ticks)",
-        task.is_some(),
-        format!("{task:?}"),
+        "kswapd0 ran: CPU time in /proc/<pid>/stat and sched",
+        runtime_ms > 0.0 && ticks + 1 >= whole && ticks <= whole + 1,
+        format!("{task:?} (pid, utime+stime ticks), se.sum_exec_runtime {runtime_ms} ms"),
     );
     let _ = fs::remove_dir_all("/tmp/pc");
+}
+
+/// `se.sum_exec_runtime` of /proc/<pid>/sched, in ms.
+fn sum_exec_runtime_ms(pid: i32) -> f64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/sched")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("se.sum_exec_runtime"))
+        .and_then(|v| v.trim().trim_start_matches(':').trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A checksum of `path`'s bytes read through a private mapping (every page touched).
@@ -262,6 +280,93 @@ fn oom(r: &mut Report) {
     );
 }
 
+fn meminfo_kb(key: &str) -> i64 {
+    proc_value("/proc/meminfo", key) as i64
+}
+
+/// Map `len` bytes of `fd` (or anonymous memory if `fd` is -1) shared, and read every page.
+fn map_shared_and_touch(fd: i32, len: usize) -> *mut u8 {
+    let anon = if fd < 0 { libc::MAP_ANONYMOUS } else { 0 };
+    // SAFETY: a shared mapping the kernel places; every page touched lies inside it.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | anon,
+            fd,
+            0,
+        ) as *mut u8;
+        if p as isize != -1 {
+            for off in (0..len).step_by(P) {
+                p.add(off).read_volatile();
+            }
+        }
+        p
+    }
+}
+
+/// Mapped counts page-cache pages while some page table maps them, each page once: a tmpfs
+/// file's pages count only once mapped (not for being in Shmem), a second process mapping
+/// them adds nothing, and unmapping takes them out again; shared anonymous memory likewise.
+fn mapped(r: &mut Report) {
+    const LEN: usize = 4 << 20;
+    const KB: i64 = (LEN / 1024) as i64;
+    const SLACK: i64 = 512;
+    let (mapped0, shmem0) = (meminfo_kb("Mapped"), meminfo_kb("Shmem"));
+    let _ = fs::write("/tmp/mapped", vec![7u8; LEN]);
+    let (mapped1, shmem1) = (meminfo_kb("Mapped"), meminfo_kb("Shmem"));
+    r.check(
+        "a tmpfs file is Shmem, not Mapped",
+        shmem1 - shmem0 >= KB - SLACK && (mapped1 - mapped0).abs() < SLACK,
+        format!("Shmem {shmem0} -> {shmem1} kB, Mapped {mapped0} -> {mapped1} kB"),
+    );
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/tmp/mapped")
+        .unwrap();
+    let p = map_shared_and_touch(f.as_raw_fd(), LEN);
+    let mapped2 = meminfo_kb("Mapped");
+    r.check(
+        "mapping it MAP_SHARED adds its size to Mapped",
+        p as isize != -1 && (mapped2 - mapped1 - KB).abs() < SLACK,
+        format!("Mapped {mapped1} -> {mapped2} kB for {KB} kB"),
+    );
+    // A child shares the mapping: the same pages, counted once.
+    let child = fork();
+    if child == 0 {
+        let m = meminfo_kb("Mapped");
+        exit(((m - mapped2).abs() >= SLACK) as i32);
+    }
+    let status = wait(child);
+    r.check(
+        "a forked child's copy of the mapping adds nothing",
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        format!("status {status:#x}"),
+    );
+    // SAFETY: our mapping of LEN bytes.
+    unsafe { libc::munmap(p as *mut _, LEN) };
+    let mapped3 = meminfo_kb("Mapped");
+    r.check(
+        "munmap takes them out of Mapped",
+        (mapped3 - mapped1).abs() < SLACK,
+        format!("Mapped {mapped2} -> {mapped3} kB"),
+    );
+    drop(f);
+    let _ = fs::remove_file("/tmp/mapped");
+    let p = map_shared_and_touch(-1, LEN);
+    let mapped4 = meminfo_kb("Mapped");
+    // SAFETY: our mapping of LEN bytes.
+    unsafe { libc::munmap(p as *mut _, LEN) };
+    let mapped5 = meminfo_kb("Mapped");
+    r.check(
+        "shared anonymous memory is Mapped while mapped",
+        (mapped4 - mapped3 - KB).abs() < SLACK && (mapped5 - mapped3).abs() < SLACK,
+        format!("Mapped {mapped3} -> {mapped4} -> {mapped5} kB"),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut r = Report { ok: true };
@@ -277,8 +382,9 @@ fn main() {
         }
         Some("pagecache") => pagecache(&mut r),
         Some("oom") => oom(&mut r),
+        Some("mapped") => mapped(&mut r),
         _ => {
-            eprintln!("usage: oomtest cat FILE... | pagecache | oom");
+            eprintln!("usage: oomtest cat FILE... | pagecache | oom | mapped");
             exit(2)
         }
     }

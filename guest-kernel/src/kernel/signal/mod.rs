@@ -268,6 +268,10 @@ pub struct SignalStruct {
     /// CPU time of exited threads of this group (ns).
     pub dead_utime: AtomicU64,
     pub dead_stime: AtomicU64,
+    /// Exact runtime of exited threads (ns, `sum_sched_runtime`), and the group's last
+    /// reported utime/stime (`sched::cputime`).
+    pub sum_sched_runtime: AtomicU64,
+    pub prev_cputime: Mutex<crate::sched::cputime::PrevCputime>,
     /// PID 1: default actions don't apply (SIGNAL_UNKILLABLE).
     pub unkillable: AtomicBool,
     /// `/proc/<pid>/oom_score_adj`: -1000 (never chosen) ..= 1000; inherited by fork.
@@ -307,6 +311,8 @@ impl SignalStruct {
             cmaxrss: AtomicU64::new(0),
             dead_utime: AtomicU64::new(0),
             dead_stime: AtomicU64::new(0),
+            sum_sched_runtime: AtomicU64::new(0),
+            prev_cputime: Mutex::new(Default::default()),
             unkillable: AtomicBool::new(false),
             oom_score_adj: core::sync::atomic::AtomicI32::new(0),
             group_exec: AtomicBool::new(false),

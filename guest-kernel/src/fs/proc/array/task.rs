@@ -57,20 +57,13 @@ fn sigign_sigcatch(task: &Task) -> (u64, u64) {
 }
 
 /// utime and stime of the task, or of its whole group (live threads plus the exited
-/// ones), in ns.
+/// ones), in ns: the exact runtime split in the ticks' ratio (`sched::cputime`).
 fn cputime(task: &Task, whole: bool) -> (u64, u64) {
-    if !whole {
-        return (task.utime_ns.load(Relaxed), task.stime_ns.load(Relaxed));
+    if whole {
+        crate::sched::cputime::thread_group_cputime_adjusted(task)
+    } else {
+        crate::sched::cputime::task_cputime_adjusted(task)
     }
-    let (mut u, mut s) = (
-        task.signal.dead_utime.load(Relaxed),
-        task.signal.dead_stime.load(Relaxed),
-    );
-    for t in tasklist::thread_group(task) {
-        u += t.utime_ns.load(Relaxed);
-        s += t.stime_ns.load(Relaxed);
-    }
-    (u, s)
 }
 
 fn with_mm<R>(task: &Task, f: impl FnOnce(&mut MmStruct) -> R) -> Option<R> {
