@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod decode;
 pub mod dwarf;
+pub mod fetch;
 pub mod fields;
 pub mod ftrace;
 
