@@ -43,7 +43,7 @@ pub mod fetch;
 /// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
 pub const VIRTIO_ID_TRACE: u32 = 0x5754;
 /// Version of this module's layouts; the host refuses an area with another.
-pub const TRACE_ABI_VERSION: u32 = 4;
+pub const TRACE_ABI_VERSION: u32 = 5;
 /// `AreaHeader::magic`.
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
@@ -77,6 +77,9 @@ pub const CONTROL_STACK: u8 = 2;
 /// A control byte with this bit makes the guest apply [`Control`]'s filters (the host sets it on
 /// every enabled event while a filter is set).
 pub const CONTROL_FILTER: u8 = 4;
+/// A control byte with this bit makes the guest run the fetches of the event's site
+/// ([`Control::fetches`]) and append their values ([`fetch`]).
+pub const CONTROL_FETCH: u8 = 8;
 /// Set in a record's `event` when the record ends with the kernel stack at the event: return
 /// addresses, innermost first, as u64s, then their count as the record's last u64.
 pub const EVENT_HAS_STACK: u16 = 0x8000;
@@ -137,8 +140,8 @@ pub struct Control {
     /// the host sends every record down the slow path, which does, by this word and a zeroed
     /// `RingHeader::limit` (see the module comment).
     pub slow: u32,
-    /// Pointer paths the slow path reads at the events of their sites (unused slots are
-    /// zeros; see [`fetch`]).
+    /// Pointer paths the slow path reads at the events of their sites, packed from the first
+    /// slot (the first unused one, all zeros, ends the table; see [`fetch`]).
     pub fetches: [fetch::Fetch; fetch::MAX_FETCHES],
 }
 

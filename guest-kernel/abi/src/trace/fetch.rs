@@ -12,6 +12,10 @@
 
 /// Most fetches in the control page.
 pub const MAX_FETCHES: usize = 64;
+/// Most fetches of one site (the host compiles no more; the guest runs no more).
+pub const MAX_SITE_FETCHES: usize = 8;
+/// Most bytes of a fetch trailer.
+pub const MAX_TRAILER: usize = MAX_SITE_FETCHES * MAX_LEN + TRAILER_SIZE;
 /// Most pointer loads in one fetch.
 pub const MAX_DEREFS: usize = 3;
 /// Most bytes one fetch reads at its end.

@@ -106,6 +106,17 @@ pub fn compile(debug: &KernelDebug, site: u64, root: Root, path: &[String]) -> O
     f.is_valid().then_some(f)
 }
 
+/// A fetch's bytes in the control page.
+pub fn encode(f: &Fetch) -> [u8; std::mem::size_of::<Fetch>()] {
+    let mut b = [0; std::mem::size_of::<Fetch>()];
+    b[..8].copy_from_slice(&f.site.to_le_bytes());
+    b[8..11].copy_from_slice(&[f.base, f.derefs, f.len]);
+    for (i, o) in f.offsets.iter().enumerate() {
+        b[16 + 4 * i..20 + 4 * i].copy_from_slice(&o.to_le_bytes());
+    }
+    b
+}
+
 /// Serves the walk's reads from a fetch's bytes.
 struct Replay<'a> {
     fetch: &'a Fetch,
