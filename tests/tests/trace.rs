@@ -194,6 +194,26 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
 }
 
 #[test]
+fn curtask_real_parent_comm_is_read_at_the_event() {
+    // The guest follows `real_parent` at the hit: procbench's 20 children are procbench's,
+    // procbench is init's (init runs the program after `--`).
+    let t = traced(
+        "quiet -- /bin/procbench --iters 4 fork_exit_wait",
+        r#"tracepoint:sched:sched_process_exit /comm == "procbench"/ { @parent[curtask->real_parent->comm, curtask->real_parent->pid] = count(); }"#,
+        POLL,
+    );
+    let pid = |name: &str| {
+        let at = t
+            .output
+            .find(&format!("@parent[{name}, "))
+            .unwrap_or_else(|| panic!("{}", t.output));
+        t.output[at..].lines().next().unwrap().to_string()
+    };
+    assert!(pid("procbench").ends_with("]: 20"), "{}", t.output);
+    assert!(pid("init").contains("[init, 1]: 1"), "{}", t.output);
+}
+
+#[test]
 fn sched_switch_names_the_tasks_that_ran() {
     let t = traced(
         "quiet -- /bin/procbench --iters 20 ctx_switch",
