@@ -128,14 +128,16 @@ fn cpu_hotplug_steps_are_traced() {
 #[test]
 fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     // do_exit(status) and copy_process(args, ..) by the names DWARF gives their arguments;
-    // try_to_wake_up(p: &Arc<Task>, ..) followed through the Arc into the task. An exiting
-    // child wakes its parent, which lives on (the host reads fields when it drains the ring,
-    // so they must outlive that).
+    // try_to_wake_up(p: &Arc<Task>, ..) followed through the Arc into the task. Fields behind
+    // pointers are read by the guest at the hit (abi::trace::fetch), as bpftrace reads them:
+    // do_exit's entry sees the task before it sets PF_EXITING, which it has set (or the task
+    // is gone) by the time the host drains the record.
     let t = traced(
         "quiet -- /bin/procbench --iters 4 fork_exit_wait",
         r#"kfunc:do_exit /comm == "procbench"/ { @status[args->status] = count(); }
            kfunc:copy_process /comm == "procbench"/ { @args = count(); @nonnull = sum(args->args != 0); }
            kfunc:try_to_wake_up /comm == "procbench"/ { @woken[args->p->comm] = count(); }
+           kfunc:do_exit /comm == "procbench"/ { @entry_flags[curtask->flags & 4] = count(); }
            kfunc:copy_process /comm == "procbench"/ { @fork_stack[kstack] = count(); }
            tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exit_stack[kstack] = count(); }
            tracepoint:sched:sched_process_exit /comm == "procbench"/ { @exiting[curtask->exit_signal, curtask->flags & 4] = count(); }
@@ -145,6 +147,7 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
     // The 20 children _exit(0), and procbench itself exits(0) at the end: do_exit gets the
     // wait status (0 << 8) 21 times.
     assert!(t.output.contains("@status[0]: 21\n"), "{}", t.output);
+    assert!(t.output.contains("@entry_flags[0]: 21\n"), "{}", t.output);
     assert!(t.output.contains("@args: 20\n"), "{}", t.output);
     assert!(t.output.contains("@nonnull: 20\n"), "{}", t.output);
     assert!(t.output.contains("@woken[procbench]: "), "{}", t.output);
@@ -188,6 +191,26 @@ fn kfunc_arguments_by_their_dwarf_names_and_fields_behind_them() {
         .unwrap_err()
         .to_string();
     assert!(bad.contains("stauts") && bad.contains("status"), "{bad}");
+}
+
+#[test]
+fn curtask_real_parent_comm_is_read_at_the_event() {
+    // The guest follows `real_parent` at the hit: procbench's 20 children are procbench's,
+    // procbench is init's (init runs the program after `--`).
+    let t = traced(
+        "quiet -- /bin/procbench --iters 4 fork_exit_wait",
+        r#"tracepoint:sched:sched_process_exit /comm == "procbench"/ { @parent[curtask->real_parent->comm, curtask->real_parent->pid] = count(); }"#,
+        POLL,
+    );
+    let pid = |name: &str| {
+        let at = t
+            .output
+            .find(&format!("@parent[{name}, "))
+            .unwrap_or_else(|| panic!("{}", t.output));
+        t.output[at..].lines().next().unwrap().to_string()
+    };
+    assert!(pid("procbench").ends_with("]: 20"), "{}", t.output);
+    assert!(pid("init").contains("[init, 1]: 1"), "{}", t.output);
 }
 
 #[test]

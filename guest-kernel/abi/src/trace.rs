@@ -38,10 +38,12 @@
 //! storing `task`, a full fence, then `limit`; the producer sets a new limit with an atomic
 //! swap (a full fence) and then looks at `task` again, so one of the two sees the other.
 
+pub mod fetch;
+
 /// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
 pub const VIRTIO_ID_TRACE: u32 = 0x5754;
 /// Version of this module's layouts; the host refuses an area with another.
-pub const TRACE_ABI_VERSION: u32 = 4;
+pub const TRACE_ABI_VERSION: u32 = 5;
 /// `AreaHeader::magic`.
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
@@ -75,9 +77,15 @@ pub const CONTROL_STACK: u8 = 2;
 /// A control byte with this bit makes the guest apply [`Control`]'s filters (the host sets it on
 /// every enabled event while a filter is set).
 pub const CONTROL_FILTER: u8 = 4;
+/// A control byte with this bit makes the guest run the fetches of the event's site
+/// ([`Control::fetches`]) and append their values ([`fetch`]).
+pub const CONTROL_FETCH: u8 = 8;
 /// Set in a record's `event` when the record ends with the kernel stack at the event: return
 /// addresses, innermost first, as u64s, then their count as the record's last u64.
 pub const EVENT_HAS_STACK: u16 = 0x8000;
+/// Set in a record's `event` when the record carries a [`fetch::Trailer`] (before any stack
+/// trailer): the values of the fetches of its site, read at the event.
+pub const EVENT_HAS_FETCH: u16 = 0x4000;
 /// Most frames a record carries.
 pub const MAX_STACK_FRAMES: usize = 16;
 
@@ -132,6 +140,9 @@ pub struct Control {
     /// the host sends every record down the slow path, which does, by this word and a zeroed
     /// `RingHeader::limit` (see the module comment).
     pub slow: u32,
+    /// Pointer paths the slow path reads at the events of their sites, packed from the first
+    /// slot (the first unused one, all zeros, ends the table; see [`fetch`]).
+    pub fetches: [fetch::Fetch; fetch::MAX_FETCHES],
 }
 
 impl Control {
@@ -141,6 +152,14 @@ impl Control {
             filter_pid: 0,
             filter_cpu: 0,
             slow: 0,
+            fetches: [fetch::Fetch {
+                site: 0,
+                base: 0,
+                derefs: 0,
+                len: 0,
+                reserved: [0; 5],
+                offsets: [0; fetch::MAX_DEREFS + 1],
+            }; fetch::MAX_FETCHES],
         }
     }
 }
@@ -157,6 +176,7 @@ pub mod control {
     pub const FILTER_PID: u64 = super::MAX_EVENTS as u64;
     pub const FILTER_CPU: u64 = FILTER_PID + 4;
     pub const SLOW: u64 = FILTER_CPU + 4;
+    pub const FETCHES: u64 = SLOW + 8;
 }
 
 /// [`RingHeader::task`] asking the producer for a [`TaskInfo`] record before its next record.
@@ -498,6 +518,12 @@ mod tests {
             control::FILTER_CPU
         );
         assert_eq!(core::mem::offset_of!(Control, slow) as u64, control::SLOW);
+        assert_eq!(
+            core::mem::offset_of!(Control, fetches) as u64,
+            control::FETCHES
+        );
+        assert_eq!(EVENT_HAS_FETCH & EVENT_HAS_STACK, 0);
+        assert!((MAX_EVENTS as u16) < EVENT_HAS_FETCH);
         assert_eq!(core::mem::offset_of!(RingHeader, tail) as u64, ring::TAIL);
         assert_eq!(core::mem::offset_of!(RingHeader, task) as u64, ring::TASK);
         assert_eq!(core::mem::offset_of!(RingHeader, limit) as u64, ring::LIMIT);

@@ -268,9 +268,10 @@ fn forget_original_parent(tl: &mut TaskList, tgid: Pid, signals: &mut Vec<(TaskR
         return;
     }
     let reaper = tl.find_new_reaper(tgid);
+    let reaper_task = tl.task_ptr(reaper);
     for &c in &children {
         if let Some(e) = tl.entries.get_mut(&c) {
-            e.set_parent(reaper);
+            e.set_parent(reaper, reaper_task);
         }
         // Threads of the orphan keep pointing at the leader's parent for getppid.
         let threads = tl
@@ -280,7 +281,7 @@ fn forget_original_parent(tl: &mut TaskList, tgid: Pid, signals: &mut Vec<(TaskR
             .unwrap_or_default();
         for th in threads {
             if let Some(e) = tl.entries.get_mut(&th) {
-                e.set_parent(reaper);
+                e.set_parent(reaper, reaper_task);
             }
         }
     }

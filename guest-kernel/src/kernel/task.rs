@@ -167,6 +167,10 @@ pub struct Task {
     /// The parent process's id (`real_parent->pid`), kept in step with the task list's entry
     /// (written under its lock) for readers that can't take it: the tracer.
     pub ppid: AtomicI32,
+    /// The parent process's leader (Linux's `real_parent`), kept in step with `ppid`: only
+    /// the tracer reads it, by address (`curtask->real_parent->comm`, range-checked reads), so
+    /// it holds no reference and the kernel never follows it.
+    pub real_parent: core::sync::atomic::AtomicPtr<Task>,
     /// `se.prio()` (Linux's `prio`), kept in step by whoever changes the scheduling policy or
     /// nice value, for readers that can't take `se`'s lock: tracepoints.
     pub prio: PidPrio,

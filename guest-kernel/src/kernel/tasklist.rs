@@ -49,14 +49,17 @@ pub fn try_lock() -> Option<MutexGuard<'static, TaskList>> {
 
 impl Entry {
     /// A new parent process (reparenting to the reaper).
-    pub fn set_parent(&mut self, parent: Pid) {
+    pub fn set_parent(&mut self, parent: Pid, parent_task: *mut Task) {
         self.parent = parent;
         self.task.ppid.store(parent, Ordering::Relaxed);
+        self.task.real_parent.store(parent_task, Ordering::Relaxed);
         crate::trace::forget_task(&self.task);
     }
 
-    fn new(task: TaskRef, parent: Pid, pgid: Pid, sid: Pid) -> Self {
+    fn new(task: TaskRef, parent: (Pid, *mut Task), pgid: Pid, sid: Pid) -> Self {
+        let (parent, parent_task) = parent;
         task.ppid.store(parent, Ordering::Relaxed);
+        task.real_parent.store(parent_task, Ordering::Relaxed);
         let threads = if task.is_group_leader() {
             alloc::vec![task.pid]
         } else {
@@ -97,6 +100,7 @@ impl TaskList {
         if let Some(p) = self.entries.get_mut(&parent) {
             p.children.push(pid);
         }
+        let parent = (parent, self.task_ptr(parent));
         self.entries
             .insert(pid, Entry::new(task, parent, pgid, sid));
     }
@@ -108,7 +112,15 @@ impl TaskList {
         if let Some(l) = self.entries.get_mut(&tgid) {
             l.threads.push(pid);
         }
+        let parent = (parent, self.task_ptr(parent));
         self.entries.insert(pid, Entry::new(task, parent, 0, 0));
+    }
+
+    /// The address of `pid`'s task, for `Task::real_parent` (null if there is none).
+    pub fn task_ptr(&self, pid: Pid) -> *mut Task {
+        self.entries
+            .get(&pid)
+            .map_or(core::ptr::null_mut(), |e| alloc::sync::Arc::as_ptr(&e.task) as *mut Task)
     }
 
     /// Remove a dead task for good (`release_task`), freeing its PID.

@@ -148,7 +148,7 @@ fn entry_slow(regs: &FtraceRegs) {
     if !super::ring::describe_current::<FtraceFunction>()
         || !super::ring::try_emit(&[], || entry_record(regs))
     {
-        super::ring::emit(&entry_record(regs), &[], stack);
+        super::ring::emit_at(&entry_record(regs), &[], stack, regs.ip(), &regs.args);
     }
 }
 
@@ -230,6 +230,7 @@ fn exit_slow(frame: &RetFrame, retval: u64) {
     if !super::ring::describe_current::<FtraceFuncgraphExit>()
         || !super::ring::try_emit(&[], || record)
     {
-        super::ring::emit(&record, &[], stack);
+        let args = core::array::from_fn(|i| frame.args[i].load(Ordering::Relaxed));
+        super::ring::emit_at(&record, &[], stack, record.func.0, &args);
     }
 }

@@ -14,6 +14,7 @@
 //!   field tables live in `abi::trace`, shared with the host.
 
 pub mod events;
+mod fetch;
 pub mod ftrace;
 pub mod ring;
 
@@ -85,6 +86,15 @@ fn slow() -> bool {
     let c = CONTROL.get();
     // SAFETY: a field of the static control page, written by the host at any time.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*c).slow)) != 0 }
+}
+
+/// Slot `i` (below `MAX_FETCHES`) of the host's fetch table.
+fn fetch_slot(i: usize) -> abi::trace::fetch::Fetch {
+    let c = CONTROL.get();
+    // SAFETY: a slot of the static control page's table (the caller's `i` is in range; the
+    // index panics otherwise), written by the host at any time: a torn slot is checked by
+    // `Fetch::is_valid` and every read it makes is bounds-checked.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*c).fetches[i])) }
 }
 
 /// Whether the current task and CPU pass the host's filters: thread-group id (0 = any) and

@@ -25,8 +25,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::trace::{
     limit, record_size, reserve, AreaHeader, Event, Ptr, RingHeader, TaskInfo, AREA_MAGIC, EVENTS,
-    EVENT_HAS_STACK, EVENT_PAD, MAX_CPUS, MAX_STACK_FRAMES, RECORD_HEADER_SIZE, TASK_UNKNOWN,
-    TRACE_ABI_VERSION,
+    EVENT_HAS_FETCH, EVENT_HAS_STACK, EVENT_PAD, MAX_CPUS, MAX_STACK_FRAMES, RECORD_HEADER_SIZE,
+    TASK_UNKNOWN, TRACE_ABI_VERSION,
 };
 
 use super::{SharedWithHost, AREA};
@@ -404,20 +404,42 @@ fn try_write<E: Event>(extra: &[u8], payload: impl FnOnce(*mut u8)) -> bool {
 }
 
 /// The slow path, from a tracepoint's out-of-line `record_slow`: the host's filters, the kernel
-/// stack when asked for, a [`TaskInfo`] record when the task changed, a refill of the limit.
+/// stack and the values of the event's fetches when asked for, a [`TaskInfo`] record when the
+/// task changed, a refill of the limit.
 #[inline(always)]
 pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
+    emit_at(payload, extra, stack, u64::from(E::ID), &[0; 6]);
+}
+
+/// [`emit`] for a record whose fetches run at `site` (a function's address; a tracepoint's
+/// is its id) from the argument registers `regs`.
+#[inline(always)]
+pub fn emit_at<E: Event>(payload: &E, extra: &[u8], stack: StackStart, site: u64, regs: &[u64; 6]) {
     let control = super::control_byte(E::ID);
     if control == 0 || control & abi::trace::CONTROL_FILTER != 0 && !super::filters_pass() {
         return;
     }
-    if control & abi::trace::CONTROL_STACK != 0 {
-        let mut frames = [0u64; MAX_STACK_FRAMES];
+    let mut frames = [0u64; MAX_STACK_FRAMES];
+    let frames: &[u64] = if control & abi::trace::CONTROL_STACK != 0 {
         let n = stack.collect(&mut frames);
-        write(payload, extra, &frames[..n]);
+        &frames[..n]
     } else {
-        write(payload, extra, &[]);
+        &[]
+    };
+    if control & abi::trace::CONTROL_FETCH != 0 {
+        write_fetched(payload, extra, site, regs, frames);
+    } else {
+        write(payload, extra, &[], frames);
     }
+}
+
+/// [`write`] with the values of the fetches of `site` (out of line: the trailer's buffer is
+/// big, and only records that asked for it pay for it).
+#[inline(never)]
+fn write_fetched<E: Event>(payload: &E, extra: &[u8], site: u64, regs: &[u64; 6], frames: &[u64]) {
+    let mut fetched = [0u8; abi::trace::fetch::MAX_TRAILER];
+    let n = super::fetch::collect(site, regs, &mut fetched);
+    write(payload, extra, &fetched[..n], frames);
 }
 
 /// Before the fast path's second try: when event `E` is plainly on (no filter, no stack) and
@@ -475,9 +497,9 @@ fn describe_task(r: *mut CpuRing, task: u64) -> bool {
     true
 }
 
-/// The record with the stack trailer `frames` (when any), whoever's task and wherever the
-/// ring stands.
-fn write<E: Event>(payload: &E, extra: &[u8], frames: &[u64]) {
+/// The record with the fetch trailer `fetched` and the stack trailer `frames` (when any),
+/// whoever's task and wherever the ring stands.
+fn write<E: Event>(payload: &E, extra: &[u8], fetched: &[u8], frames: &[u64]) {
     let r = this_ring();
     let task = percpu::current_task_raw();
     if task != ring_task(r).load(Ordering::Relaxed) && !describe_task(r, task) {
@@ -490,18 +512,27 @@ fn write<E: Event>(payload: &E, extra: &[u8], frames: &[u64]) {
     } else {
         8 * (frames.len() + 1)
     };
-    let size = record_size(core::mem::size_of::<E>() + extra.len() + trailer) as u64;
+    let size =
+        record_size(core::mem::size_of::<E>() + extra.len() + fetched.len() + trailer) as u64;
     let Some((at, end)) = reserve_fast(r, size) else {
         return;
     };
-    let id = if frames.is_empty() {
-        E::ID
-    } else {
-        E::ID | EVENT_HAS_STACK
-    };
+    let mut id = E::ID;
+    if !frames.is_empty() {
+        id |= EVENT_HAS_STACK;
+    }
+    if !fetched.is_empty() {
+        id |= EVENT_HAS_FETCH;
+    }
     // SAFETY: `reserve_fast` gave [at, at + size) inside this CPU's data, which only this CPU
-    // writes and the host reads only below `head`, which moves after the writes.
-    unsafe { write_at(at, id, size, || *payload, extra, frames) };
+    // writes and the host reads only below `head`, which moves after the writes; the fetch
+    // trailer ends where the stack trailer starts, after the payload and `extra` (`size`
+    // counts them all).
+    unsafe {
+        let fetch_at = at.add(size as usize - trailer - fetched.len());
+        core::ptr::copy_nonoverlapping(fetched.as_ptr(), fetch_at, fetched.len());
+        write_at(at, id, size, || *payload, extra, frames)
+    };
     head(r).store(end, Ordering::Release);
 }
 

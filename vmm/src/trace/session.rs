@@ -14,7 +14,7 @@ use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
 
 use super::channel::catalog::event_of;
 use super::channel::decode::{Records, TaskIdentity};
-use super::channel::fields::{GuestFields, RecordLayouts};
+use super::channel::fields::{plan_fetches, FieldsRead, GuestFields, RecordLayouts};
 use super::channel::ftrace::Hook;
 use super::channel::{Area, ControlState, TraceChannel};
 use super::probe::ProbeKind;
@@ -60,6 +60,8 @@ pub struct Tracer<W: Write> {
     on_entry: HashMap<u64, Vec<ProbeId>>,
     on_return: HashMap<u64, Vec<ProbeId>>,
     control: ControlState,
+    /// The fields the probes read from guest memory (`FieldsRead`), by probe.
+    fields_read: Vec<(ProbeId, super::FieldRoot, Vec<String>)>,
     buffers: Vec<Vec<u8>>,
     /// Whose records each CPU's ring is writing now (its latest `TaskInfo`).
     tasks: Vec<TaskIdentity>,
@@ -100,7 +102,10 @@ impl<W: Write> Tracer<W> {
         let stacks = program.uses_kstack();
         let mut engine = Engine::new(program, sink);
         engine.resolve_fields(&RecordLayouts);
+        let read = FieldsRead::default();
+        engine.resolve_fields(&read);
         Tracer {
+            fields_read: read.0.into_inner(),
             engine,
             by_event,
             functions,
@@ -111,6 +116,7 @@ impl<W: Write> Tracer<W> {
                 pid: filter.pid,
                 cpu: filter.cpu,
                 stacks,
+                fetches: Vec::new(),
             },
             buffers: Vec::new(),
             tasks: Vec::new(),
@@ -176,6 +182,7 @@ impl<W: Write> Tracer<W> {
             .collect();
         self.stats.lost = vec![0; area.nr_cpus()];
         let hooks = self.function_hooks(channel)?;
+        self.plan_fetches(channel);
         channel.set_control(area, &self.control);
         if !hooks.is_empty() {
             let text = channel.kernel_text().ok_or(EngineError::NoFunctions)?;
@@ -223,6 +230,23 @@ impl<W: Write> Tracer<W> {
         Ok(hooks)
     }
 
+    /// The fetches that read the probes' fields behind pointers at the event (in the guest,
+    /// as bpftrace does), at every patched function and tracepoint.
+    fn plan_fetches(&mut self, channel: &TraceChannel) {
+        let Some(debug) = channel.kernel_text().map(|t| t.debug()) else {
+            return;
+        };
+        let functions = self.on_entry.iter().chain(&self.on_return);
+        let sites = functions
+            .flat_map(|(&addr, probes)| probes.iter().map(move |&p| (addr, p)))
+            .chain(
+                (0u64..)
+                    .zip(&self.by_event)
+                    .filter_map(|(id, p)| Some((id, (*p)?))),
+            );
+        self.control.fetches = plan_fetches(debug, &self.fields_read, sites);
+    }
+
     /// One round: drain every CPU, run the records in time order, then due interval probes.
     pub fn poll(&mut self, channel: &TraceChannel, area: &Area) -> Result<(), EngineError> {
         for (cpu, buf) in self.buffers.iter_mut().enumerate() {
@@ -266,6 +290,7 @@ impl<W: Write> Tracer<W> {
                 record: r,
                 debug,
                 mem: &memory,
+                fetches: &self.control.fetches,
             };
             for &probe in probes {
                 self.engine.on_event(&Event {

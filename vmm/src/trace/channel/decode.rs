@@ -8,10 +8,11 @@
 use std::sync::OnceLock;
 
 use abi::trace::{
-    Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, TaskInfo, EVENTS, EVENT_HAS_STACK,
-    EVENT_PAD, MAX_EVENTS, MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
+    Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, TaskInfo, EVENTS, EVENT_HAS_FETCH,
+    EVENT_HAS_STACK, EVENT_PAD, MAX_EVENTS, MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
 };
 
+use super::fetch::Fetched;
 use crate::trace::compile::{RawField, RawKind};
 use crate::trace::{FieldRoot, FieldSource, Value};
 
@@ -68,6 +69,8 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
     /// The kernel stack trailer's frames (little-endian u64s, innermost first), if any.
     pub stack: &'a [u8],
+    /// The values of the site's pointer paths, read at the event, if the record has them.
+    pub fetched: Option<Fetched<'a>>,
 }
 
 /// What went wrong with a record.
@@ -83,6 +86,8 @@ pub enum Corrupt {
     ShortPayload(&'static str, usize),
     #[error("event {0} record at offset {1} has a bad stack trailer")]
     BadStack(&'static str, usize),
+    #[error("event {0} record at offset {1} has a bad fetch trailer")]
+    BadFetch(&'static str, usize),
 }
 
 /// Iterates over the records in `data` (bytes drained from one ring, starting at a record
@@ -184,7 +189,8 @@ impl<'a> Iterator for Records<'a, '_> {
                 return Some(Err(Corrupt::Overrun(RECORD_HEADER_SIZE, at)));
             };
             let has_stack = header.event & EVENT_HAS_STACK != 0;
-            header.event &= !EVENT_HAS_STACK;
+            let has_fetch = header.event & EVENT_HAS_FETCH != 0;
+            header.event &= !(EVENT_HAS_STACK | EVENT_HAS_FETCH);
             let Some(desc) = event(header.event) else {
                 return Some(Err(Corrupt::UnknownEvent(header.event, at)));
             };
@@ -198,13 +204,22 @@ impl<'a> Iterator for Records<'a, '_> {
                 }
                 continue;
             }
-            let stack = if has_stack {
+            // The stack trailer is last; the fetch trailer ends where it starts.
+            let (stack, stack_start) = if has_stack {
                 match stack_trailer(payload, desc.payload_size) {
                     Some(s) => s,
                     None => return Some(Err(Corrupt::BadStack(desc.name, at))),
                 }
             } else {
-                &[]
+                (&[][..], payload.len())
+            };
+            let fetched = if has_fetch {
+                match Fetched::parse(payload, stack_start, desc.payload_size) {
+                    Some((f, _)) => Some(f),
+                    None => return Some(Err(Corrupt::BadFetch(desc.name, at))),
+                }
+            } else {
+                None
             };
             return Some(Ok(Record {
                 header,
@@ -212,19 +227,20 @@ impl<'a> Iterator for Records<'a, '_> {
                 desc,
                 payload,
                 stack,
+                fetched,
             }));
         }
     }
 }
 
-/// The frames of a stack trailer: the record's last u64 counts the u64s before it, which
-/// must fit after the payload struct.
-fn stack_trailer(payload: &[u8], fixed: usize) -> Option<&[u8]> {
+/// The frames of a stack trailer and where it starts: the record's last u64 counts the u64s
+/// before it, which must fit after the payload struct.
+fn stack_trailer(payload: &[u8], fixed: usize) -> Option<(&[u8], usize)> {
     let count_at = payload.len().checked_sub(8)?;
     let n = u64::from_le_bytes(payload[count_at..].try_into().ok()?);
     let n = usize::try_from(n).ok().filter(|&n| n <= MAX_STACK_FRAMES)?;
     let start = count_at.checked_sub(8 * n).filter(|&s| s >= fixed)?;
-    Some(&payload[start..count_at])
+    Some((&payload[start..count_at], start))
 }
 
 /// The bytes of a NUL-padded or NUL-terminated string.
@@ -519,6 +535,43 @@ pub(crate) mod tests {
         // Without the flag, no stack.
         let plain = record(1, 1, &switch("a", "b"), &[]);
         assert!(first(&plain).unwrap().unwrap().frames().is_empty());
+    }
+
+    #[test]
+    fn fetched_values_ride_before_the_stack() {
+        use abi::trace::fetch::Trailer;
+        let with = |bytes: u32| {
+            let mut trailer = b"init".to_vec();
+            trailer.resize(16, 0);
+            trailer.extend(
+                Trailer {
+                    ok: 1,
+                    count: 1,
+                    bytes,
+                }
+                .to_bytes(),
+            );
+            trailer.extend(0xffff_ffff_8000_1000u64.to_le_bytes());
+            trailer.extend(1u64.to_le_bytes());
+            let mut r = bare_record(1, &switch("a", "b"), &trailer);
+            let ev = u16::from_le_bytes([r[2], r[3]]) | EVENT_HAS_STACK | EVENT_HAS_FETCH;
+            r[2..4].copy_from_slice(&ev.to_le_bytes());
+            r
+        };
+        let data = with(16);
+        let r = first(&data).unwrap().unwrap();
+        assert_eq!(r.header.event, SchedSwitch::ID);
+        assert_eq!(r.frames(), [0xffff_ffff_8000_1000]);
+        let f = r.fetched.unwrap();
+        assert_eq!((f.trailer.count, &f.slots[..5]), (1, &b"init\0"[..]));
+        assert_eq!(r.field("next_pid"), Some(Value::Int(8)));
+        // Values reaching into the payload struct, or not in slots, are corrupt.
+        for bad in [with(4096), with(12)] {
+            assert!(matches!(
+                first(&bad),
+                Some(Err(Corrupt::BadFetch("sched_switch", 0)))
+            ));
+        }
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //! records the arguments by their DWARF names, followed into guest memory
 //! (`args->args->flags`), plus `str(ptr)` on kernel addresses.
 
+use std::cell::RefCell;
+
+use abi::trace::fetch::{Fetch, MAX_FETCHES, MAX_SITE_FETCHES};
 use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction};
 
 use super::catalog::event_of;
 use super::decode::{event, raw_field, Record, ARG_FIELDS};
 use super::dwarf::{KernelDebug, KernelMemory, Param, Place};
+use super::fetch::{self, Root};
 use crate::trace::ast::Builtin;
 use crate::trace::{
-    AttachedProbe, FieldResolver, FieldRoot, FieldSource, ProbeKind, Resolved, Value,
+    AttachedProbe, FieldResolver, FieldRoot, FieldSource, ProbeId, ProbeKind, Resolved, Value,
 };
 
 /// Where the fields of this transport's records are, for [`Engine::resolve_fields`]
@@ -47,11 +51,77 @@ impl FieldResolver for RecordLayouts {
     }
 }
 
+/// The fields each probe reads that its records don't hold ([`RecordLayouts`] placed the
+/// rest), collected by running the field resolution once more (placing nothing).
+#[derive(Default)]
+pub struct FieldsRead(pub RefCell<Vec<(ProbeId, FieldRoot, Vec<String>)>>);
+
+impl FieldResolver for FieldsRead {
+    fn resolve(&self, probe: &AttachedProbe, root: FieldRoot, path: &[String]) -> Option<Resolved> {
+        let read = (probe.id, root, path.to_vec());
+        let mut fields = self.0.borrow_mut();
+        if matches!(root, FieldRoot::Args | FieldRoot::Curtask) && !fields.contains(&read) {
+            fields.push(read);
+        }
+        None
+    }
+}
+
+/// Whether `curtask->PATH` comes with every record (its TaskInfo), exact at the event.
+fn in_task_info(path: &[String]) -> bool {
+    match path {
+        [] => true,
+        [f] => matches!(f.as_str(), "comm" | "pid" | "tgid"),
+        [p, f] => p == "real_parent" && matches!(f.as_str(), "pid" | "tgid"),
+        _ => false,
+    }
+}
+
+/// What `args->...` and `curtask->...` start from at `site` (a function's address, or a
+/// tracepoint's event id, whose arguments are all in its record).
+fn root_at<'a>(debug: &'a KernelDebug, site: u64, root: FieldRoot) -> Option<Root<'a>> {
+    match root {
+        FieldRoot::Args => debug.params(site).map(Root::Args),
+        FieldRoot::Curtask => Some(Root::Task),
+        _ => None,
+    }
+}
+
+/// The fetches that read `fields` at the events of `sites` (site, probe), as bpftrace reads
+/// them: at the event. At most `MAX_SITE_FETCHES` a site and `MAX_FETCHES` in all; fields
+/// past those are read when the record is drained.
+pub fn plan_fetches(
+    debug: &KernelDebug,
+    fields: &[(ProbeId, FieldRoot, Vec<String>)],
+    sites: impl IntoIterator<Item = (u64, ProbeId)>,
+) -> Vec<Fetch> {
+    let mut out: Vec<Fetch> = Vec::new();
+    for (site, probe) in sites {
+        for (_, root, path) in fields.iter().filter(|f| f.0 == probe) {
+            if *root == FieldRoot::Curtask && in_task_info(path) {
+                continue;
+            }
+            let Some(f) =
+                root_at(debug, site, *root).and_then(|r| fetch::compile(debug, site, r, path))
+            else {
+                continue;
+            };
+            let at_site = out.iter().filter(|o| o.site == site).count();
+            if !out.contains(&f) && at_site < MAX_SITE_FETCHES && out.len() < MAX_FETCHES {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
 pub struct GuestFields<'a> {
     pub record: &'a Record<'a>,
     /// The kernel's DWARF, when the kernel ELF has it.
     pub debug: Option<&'a KernelDebug>,
     pub mem: &'a dyn KernelMemory,
+    /// The fetches the guest runs (`ControlState::fetches`).
+    pub fetches: &'a [Fetch],
 }
 
 impl GuestFields<'_> {
@@ -76,8 +146,41 @@ impl GuestFields<'_> {
     }
 }
 
+impl GuestFields<'_> {
+    /// Where the record's fetches ran: the function, or the tracepoint.
+    fn site(&self) -> Option<u64> {
+        match self.record.header.event {
+            FtraceFunction::ID => Some(self.record.field("ip")?.as_int() as u64),
+            FtraceFuncgraphExit::ID => Some(self.record.field("func")?.as_int() as u64),
+            id => Some(u64::from(id)),
+        }
+    }
+
+    /// `root->path` as read at the event, when the guest fetched it for this record: its
+    /// value, or 0 / "" if the fetch failed there.
+    fn fetched(&self, root: FieldRoot, path: &[String]) -> Option<Value> {
+        let trailer = self.record.fetched?;
+        let (debug, site) = (self.debug?, self.site()?);
+        let root = root_at(debug, site, root)?;
+        let f = fetch::compile(debug, site, root, path)?;
+        let of_site: Vec<Fetch> = self
+            .fetches
+            .iter()
+            .filter(|o| o.site == site)
+            .copied()
+            .collect();
+        let i = of_site.iter().position(|o| *o == f)?;
+        fetch::value(debug, root, path, &f, trailer.get(&of_site, i))
+    }
+}
+
 impl FieldSource for GuestFields<'_> {
     fn field(&self, root: FieldRoot, path: &[String]) -> Option<Value> {
+        if self.record.fetched.is_some() && !path.is_empty() {
+            if let Some(v) = self.fetched(root, path) {
+                return Some(v);
+            }
+        }
         match root {
             FieldRoot::Args => {
                 if let (Some(params), Some(debug)) = (self.params(), self.debug) {

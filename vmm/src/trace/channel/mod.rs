@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod decode;
 pub mod dwarf;
+pub mod fetch;
 pub mod fields;
 pub mod ftrace;
 
@@ -215,6 +216,27 @@ pub struct ControlState {
     pub cpu: Option<u32>,
     /// Records carry the kernel stack (`kstack`).
     pub stacks: bool,
+    /// Pointer paths the guest reads at their sites' events (`fetch`), at most
+    /// `abi::trace::fetch::MAX_FETCHES`.
+    pub fetches: Vec<abi::trace::fetch::Fetch>,
+}
+
+impl ControlState {
+    /// The control byte `on` for event `id`, with [`abi::trace::CONTROL_FETCH`] when a fetch
+    /// runs at its records: a tracepoint's fetches have its id as their site, the function
+    /// tracer's a function's address.
+    fn control_byte(&self, id: u16, on: u8) -> u8 {
+        use abi::trace::{Event as _, FtraceFuncgraphExit, FtraceFunction, CONTROL_FETCH};
+        let function = id == FtraceFunction::ID || id == FtraceFuncgraphExit::ID;
+        let fetches = self.fetches.iter().any(|f| {
+            f.site == u64::from(id) || function && f.site >= abi::trace::MAX_EVENTS as u64
+        });
+        if fetches {
+            on | CONTROL_FETCH
+        } else {
+            on
+        }
+    }
 }
 
 /// The channel of one VM, shared by the trace device (which publishes the area) and tracers.
@@ -285,7 +307,9 @@ impl TraceChannel {
 
     /// Writes the control page: which events are on and the filters.
     pub fn set_control(&self, area: &Area, state: &ControlState) {
+        use abi::trace::fetch::Fetch;
         use abi::trace::{CONTROL_FILTER, CONTROL_ON, CONTROL_STACK};
+        use std::mem::size_of;
         let mut enabled = [0u8; MAX_EVENTS];
         let mut on = CONTROL_ON;
         if state.stacks {
@@ -297,8 +321,18 @@ impl TraceChannel {
         }
         for &id in &state.events {
             if let Some(b) = enabled.get_mut(id as usize) {
-                *b = on;
+                *b = state.control_byte(id, on);
             }
+        }
+        let slow = enabled.iter().any(|&b| b != 0 && b != CONTROL_ON);
+        // The fetch table packed from its first slot; zeros end it.
+        let mut table = vec![0u8; abi::trace::fetch::MAX_FETCHES * size_of::<Fetch>()];
+        for (f, slot) in state
+            .fetches
+            .iter()
+            .zip(table.chunks_exact_mut(size_of::<Fetch>()))
+        {
+            slot.copy_from_slice(&fetch::encode(f));
         }
         let base = GuestAddress(area.control);
         // Filters first, so that events switched on never see stale ones.
@@ -319,8 +353,12 @@ impl TraceChannel {
                 )
             })
             .and_then(|_| {
+                self.mem
+                    .write_slice(&table, base.unchecked_add(control::FETCHES))
+            })
+            .and_then(|_| {
                 self.mem.store(
-                    u32::from(on != CONTROL_ON),
+                    u32::from(slow),
                     base.unchecked_add(control::SLOW),
                     Ordering::SeqCst,
                 )
@@ -542,6 +580,7 @@ mod tests {
                 pid: Some(42),
                 cpu: Some(0),
                 stacks: false,
+                fetches: Vec::new(),
             },
         );
         let mut page = [0u8; MAX_EVENTS + 8];
@@ -564,5 +603,33 @@ mod tests {
         mem.read_slice(&mut page, GuestAddress(CONTROL_GPA))
             .unwrap();
         assert_eq!((page[1], page[7]), (0, 1 | abi::trace::CONTROL_STACK));
+        // Fetches: the table, and the events whose records run them ask for them.
+        let fetch = |site| abi::trace::fetch::Fetch {
+            site,
+            base: abi::trace::fetch::BASE_TASK,
+            derefs: 1,
+            len: 16,
+            offsets: [24, 8, 0, 0],
+            ..Default::default()
+        };
+        let state = ControlState {
+            events: vec![1, 7, 200],
+            fetches: vec![fetch(7), fetch(0xffff_ffff_8000_1000)],
+            ..ControlState::default()
+        };
+        ch.set_control(&area, &state);
+        let mut page = [0u8; 4096];
+        mem.read_slice(&mut page, GuestAddress(CONTROL_GPA))
+            .unwrap();
+        let with_fetch = abi::trace::CONTROL_ON | abi::trace::CONTROL_FETCH;
+        assert_eq!((page[1], page[7], page[200]), (1, with_fetch, with_fetch));
+        assert_eq!(u32_at(&page, control::SLOW as usize), 1);
+        let table = control::FETCHES as usize;
+        assert_eq!(page[table..table + 32], fetch::encode(&state.fetches[0]));
+        assert_eq!(
+            page[table + 32..table + 64],
+            fetch::encode(&state.fetches[1])
+        );
+        assert_eq!(page[table + 64..table + 96], [0; 32]);
     }
 }
