@@ -527,3 +527,24 @@ pub fn sched_getparam(pid: pid_t) -> io::Result<i32> {
     cvt_long(unsafe { libc::syscall(libc::SYS_sched_getparam, pid, &mut prio) })?;
     Ok(prio)
 }
+
+/// Every record in the kernel log, read the way `dmesg` does (non-blocking /dev/kmsg).
+pub fn kmsg_lines() -> std::io::Result<Vec<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}

@@ -64,6 +64,8 @@ impl MmStruct {
 
     /// Unmap the pages of `[start, end)` (in one VMA with `flags`) and free what nobody else
     /// holds (Linux's `zap_page_range`). The VMA stays: the next touch faults in afresh.
+    /// Never inlined, so that `kfunc:zap_page_range` finds it as on Linux.
+    #[inline(never)]
     pub fn zap_page_range(&mut self, start: u64, end: u64, flags: VmFlags) {
         let mut tlb = MmuGather::new();
         self.zap_pages(start, end, flags, &mut tlb);
@@ -82,6 +84,7 @@ impl MmStruct {
     }
 
     /// Tear everything down (exit, exec's old image).
+    #[inline(never)] // a symbol for kfunc:exit_mmap, as on Linux
     pub(crate) fn exit_mmap(&mut self) {
         let mut tlb = MmuGather::with_capacity(self.get_mm_rss() as usize);
         for v in self.vmas.remove_range(0, u64::MAX) {

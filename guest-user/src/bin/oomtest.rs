@@ -262,6 +262,14 @@ fn oom(r: &mut Report) {
     );
     let kills = vmstat("oom_kill") - kills0;
     r.check("oom_kill counted", kills >= 1, format!("+{kills}"));
+    let reaped = reaper_report(hog);
+    r.check(
+        "oom_reaper reports the victim reaped with no anonymous memory left",
+        reaped
+            .as_deref()
+            .is_some_and(|l| l.contains("anon-rss:0kB")),
+        reaped.unwrap_or_else(|| "no oom_reaper line in 10 s".into()),
+    );
     drop(go_w);
     let status = wait(protected);
     r.check(
@@ -278,6 +286,25 @@ fn oom(r: &mut Report) {
         free + margin >= free0,
         format!("before {free0} kB, after {free} kB"),
     );
+}
+
+/// The oom_reaper's `reaped process PID (comm), now anon-rss:…` line for `pid` in the kernel
+/// log, waited for: the reaper may still be at work (or waiting for the victim's exit to let
+/// go of its address space) when the victim's exit status arrives.
+fn reaper_report(pid: i32) -> Option<String> {
+    let want = format!("oom_reaper: reaped process {pid} (");
+    for _ in 0..100 {
+        let log = guest_user::sys::kmsg_lines().unwrap_or_default();
+        if let Some(line) = log.iter().find(|l| l.contains(&want)) {
+            return Some(
+                line.split_once(';')
+                    .map_or(line.as_str(), |(_, m)| m)
+                    .to_string(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }
 
 fn meminfo_kb(key: &str) -> i64 {

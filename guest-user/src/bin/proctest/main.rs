@@ -331,7 +331,7 @@ fn hung_task() -> Check {
         "INFO: task proctest:{} blocked for more than",
         std::process::id()
     );
-    let log = kmsg_lines().ctx("reading /dev/kmsg")?;
+    let log = sys::kmsg_lines().ctx("reading /dev/kmsg")?;
     match log.iter().find(|l| l.contains(&want)) {
         Some(line) => pass_with(line.split_once(';').map_or(line.as_str(), |(_, m)| m)),
         None => fail!("no \"{want}\" in the kernel log"),
@@ -389,7 +389,7 @@ fn watchdog() -> Check {
         other => fail!("writing 61 to watchdog_thresh: {other:?}, want EINVAL"),
     }
     let reports = || -> Result<usize, Fail> {
-        let log = kmsg_lines().ctx("reading /dev/kmsg")?;
+        let log = sys::kmsg_lines().ctx("reading /dev/kmsg")?;
         Ok(log.iter().filter(|l| l.contains("soft lockup")).count())
     };
     let before = reports()?;
@@ -429,27 +429,6 @@ fn watchdog() -> Check {
         after - before
     );
     pass_with("3 s of SCHED_FIFO hogs on every CPU with watchdog_thresh 1: no report")
-}
-
-/// Every record in the kernel log, read the way `dmesg` does (non-blocking /dev/kmsg).
-fn kmsg_lines() -> std::io::Result<Vec<String>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
 }
 
 /// clone rejects inconsistent flags: a thread must share signal handlers, and shared handlers
