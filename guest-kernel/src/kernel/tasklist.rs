@@ -118,9 +118,9 @@ impl TaskList {
 
     /// The address of `pid`'s task, for `Task::real_parent` (null if there is none).
     pub fn task_ptr(&self, pid: Pid) -> *mut Task {
-        self.entries
-            .get(&pid)
-            .map_or(core::ptr::null_mut(), |e| alloc::sync::Arc::as_ptr(&e.task) as *mut Task)
+        self.entries.get(&pid).map_or(core::ptr::null_mut(), |e| {
+            alloc::sync::Arc::as_ptr(&e.task) as *mut Task
+        })
     }
 
     /// Remove a dead task for good (`release_task`), freeing its PID.
