@@ -230,3 +230,32 @@ pub fn in_child(f: impl FnOnce() -> Check) -> Check {
         _ => Err(Fail(format!("test child {}", sys::describe_status(status)))),
     }
 }
+
+/// Yes/no checks of a single-scenario program (oomtest, compacttest), printed as
+/// `PROG: NAME: ok|FAILED DETAIL`, and a last line the VM tests look for: `PROG: all checks
+/// passed` (exit 0) or `PROG: some checks FAILED` (exit 1).
+pub struct Verdicts {
+    prog: &'static str,
+    ok: bool,
+}
+
+impl Verdicts {
+    pub fn new(prog: &'static str) -> Self {
+        Self { prog, ok: true }
+    }
+
+    pub fn check(&mut self, name: &str, good: bool, detail: String) {
+        let verdict = if good { "ok" } else { "FAILED" };
+        println!("{}: {name}: {verdict} {detail}", self.prog);
+        self.ok &= good;
+    }
+
+    pub fn finish(self) -> ! {
+        if self.ok {
+            println!("{}: all checks passed", self.prog);
+            std::process::exit(0)
+        }
+        println!("{}: some checks FAILED", self.prog);
+        std::process::exit(1)
+    }
+}

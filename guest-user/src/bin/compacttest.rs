@@ -16,23 +16,12 @@ use std::fs;
 use std::io::{Read, Write};
 use std::process::exit;
 
+use guest_user::check::Verdicts;
 use guest_user::procfs::proc_value;
 
 const P: usize = 4096;
 /// Orders at and above this count as "high" (512 KiB and more).
 const HIGH_ORDER: usize = 7;
-
-struct Report {
-    ok: bool,
-}
-
-impl Report {
-    fn check(&mut self, name: &str, good: bool, detail: String) {
-        let verdict = if good { "ok" } else { "FAILED" };
-        println!("compacttest: {name}: {verdict} {detail}");
-        self.ok &= good;
-    }
-}
 
 /// Free pages in blocks of order `HIGH_ORDER` or more, over every zone of /proc/buddyinfo.
 fn high_order_free_pages() -> u64 {
@@ -93,7 +82,7 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("compact") {
         exit(write_compact_memory("1").is_err() as i32);
     }
-    let mut r = Report { ok: true };
+    let mut r = Verdicts::new("compacttest");
     let free_kb = proc_value("/proc/meminfo", "MemFree") as usize;
     let pages = free_kb * 1024 * 20 / 100 / P;
     let (a, b) = (map(pages * P), map(pages * P));
@@ -192,12 +181,7 @@ fn main() {
         .all(|k| daemon.contains(k)),
         String::new(),
     );
-    if r.ok {
-        println!("compacttest: all checks passed");
-        exit(0)
-    }
-    println!("compacttest: some checks FAILED");
-    exit(1)
+    r.finish()
 }
 
 fn pipe() -> (fs::File, fs::File) {

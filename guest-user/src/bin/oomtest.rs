@@ -22,30 +22,10 @@ use std::os::fd::AsRawFd;
 use std::process::exit;
 use std::time::Duration;
 
+use guest_user::check::Verdicts;
 use guest_user::procfs::proc_value;
 
 const P: usize = 4096;
-
-struct Report {
-    ok: bool,
-}
-
-impl Report {
-    fn check(&mut self, name: &str, good: bool, detail: String) {
-        let verdict = if good { "ok" } else { "FAILED" };
-        println!("oomtest: {name}: {verdict} {detail}");
-        self.ok &= good;
-    }
-
-    fn finish(self) -> ! {
-        if self.ok {
-            println!("oomtest: all checks passed");
-            exit(0)
-        }
-        println!("oomtest: some checks FAILED");
-        exit(1)
-    }
-}
 
 fn memfree_kb() -> u64 {
     proc_value("/proc/meminfo", "MemFree")
@@ -93,7 +73,7 @@ fn find_task(comm: &str) -> Option<(i32, u64)> {
     None
 }
 
-fn pagecache(r: &mut Report) {
+fn pagecache(r: &mut Verdicts) {
     let total = (memfree_kb() as usize * 1024) * 55 / 100;
     let file_size = 256 << 10;
     let files = total / file_size;
@@ -220,7 +200,7 @@ fn wait(pid: i32) -> i32 {
     status
 }
 
-fn oom(r: &mut Report) {
+fn oom(r: &mut Verdicts) {
     let free0 = memfree_kb();
     let kills0 = vmstat("oom_kill");
     let (mut ready_r, mut ready_w) = std::io::pipe().unwrap();
@@ -336,7 +316,7 @@ fn map_shared_and_touch(fd: i32, len: usize) -> *mut u8 {
 /// Mapped counts page-cache pages while some page table maps them, each page once: a tmpfs
 /// file's pages count only once mapped (not for being in Shmem), a second process mapping
 /// them adds nothing, and unmapping takes them out again; shared anonymous memory likewise.
-fn mapped(r: &mut Report) {
+fn mapped(r: &mut Verdicts) {
     const LEN: usize = 4 << 20;
     const KB: i64 = (LEN / 1024) as i64;
     const SLACK: i64 = 512;
@@ -396,7 +376,7 @@ fn mapped(r: &mut Report) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut r = Report { ok: true };
+    let mut r = Verdicts::new("oomtest");
     match args.first().map(String::as_str) {
         Some("cat") => {
             for f in &args[1..] {
