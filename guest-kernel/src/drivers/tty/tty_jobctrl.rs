@@ -239,15 +239,8 @@ pub fn disassociate_ctty(on_exit: bool) {
         };
         fg
     };
-    // The foreground group is hung up on: by TIOCNOTTY with SIGHUP and SIGCONT; by the
-    // leader's exit with SIGHUP (`tty_vhangup_session`, the console not being a pty).
-    if fg != 0 {
-        kill_pgrp(fg, SIGHUP);
-        if !on_exit {
-            kill_pgrp(fg, SIGCONT);
-        }
-    }
-    // `session_clear_tty`.
+    // `session_clear_tty`, before any signal (as `tty_signal_session_leader` does): a
+    // member woken by SIGHUP must already find itself without a terminal.
     let members: alloc::vec::Vec<_> = {
         let tl = tasklist::lock();
         tl.entries
@@ -257,6 +250,14 @@ pub fn disassociate_ctty(on_exit: bool) {
             .collect()
     };
     members.iter().for_each(|m| proc_clear_tty(m));
+    // The foreground group is hung up on: by TIOCNOTTY with SIGHUP and SIGCONT; by the
+    // leader's exit with SIGHUP (`tty_vhangup_session`, the console not being a pty).
+    if fg != 0 {
+        kill_pgrp(fg, SIGHUP);
+        if !on_exit {
+            kill_pgrp(fg, SIGCONT);
+        }
+    }
 }
 
 /// /proc/<pid>/stat's `tty_nr` (the device, `new_encode_dev` encoded) and `tpgid` (the
