@@ -242,6 +242,40 @@ fn sched_switch_names_the_tasks_that_ran() {
 }
 
 #[test]
+fn switches_name_the_task_that_runs_next_without_a_task_info_each() {
+    // Each sched_switch is written by the task it switches away from: who the host thinks
+    // that is, from the previous switch, must be the record's own prev_pid and prev_comm,
+    // and `curtask` (the task's address) must agree.
+    let t = traced(
+        "quiet -- /bin/procbench --iters 20 ctx_switch",
+        r#"tracepoint:sched:sched_switch { @switches = count(); }
+           tracepoint:sched:sched_switch /args->prev_pid != tid/ { @wrong_tid = count(); }
+           tracepoint:sched:sched_switch /args->prev_comm != comm/ { @wrong_comm = count(); }
+           tracepoint:sched:sched_switch /curtask->pid != args->prev_pid/ { @wrong_task = count(); }
+           tracepoint:sched:sched_wakeup { @wakeups = count(); }"#,
+        POLL,
+    );
+    let count = |name: &str| {
+        t.output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("@{name}: ")))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let switches = count("switches").unwrap_or_else(|| panic!("no @switches in\n{}", t.output));
+    assert!(switches >= 200, "{switches} switches\n{}", t.output);
+    for wrong in ["wrong_tid", "wrong_comm", "wrong_task"] {
+        assert_eq!(count(wrong), None, "@{wrong} in\n{}", t.output);
+    }
+    // The ping-pong's tasks were described once per CPU: most switches needed no TaskInfo.
+    let s = stats(&t);
+    assert!(
+        s.task_infos * 4 < switches,
+        "{} TaskInfo records for {switches} switches",
+        s.task_infos
+    );
+}
+
+#[test]
 fn a_full_ring_counts_lost_events() {
     // Drained only at the end: 10000 getppid calls make 20000 records, far more than a
     // 256 KiB ring holds.

@@ -259,6 +259,10 @@ pub fn run(runs: usize, only: Option<Section>) -> Result<()> {
     }
     if wanted(Section::Trace) || only == Some(Section::TraceInsns) {
         crate::bench_tracepoint::print(&crate::bench_tracepoint::measure(&a.kernel, &a.initramfs)?);
+        crate::bench_tracepoint::print_ctx_switch(&crate::bench_tracepoint::measure_ctx_switch(
+            &a.kernel,
+            &a.initramfs,
+        )?);
         crate::bench_kfunc::print(&crate::bench_kfunc::measure(&a.kernel, &a.initramfs)?);
     }
     Ok(())

@@ -69,9 +69,57 @@ pub fn each_instruction(
     append: &str,
     entry: u64,
     in_kernel: impl Fn(u64) -> bool,
+    step: impl FnMut(u64, u64),
+) -> Result<()> {
+    run_logged(kernel, initrd, append, &[], entry, in_kernel, true, step)
+}
+
+/// Kernel and user instructions of a whole run (QEMU exits when the guest powers off), from
+/// the kernel's entry: `(kernel, all)`. The guest's clock counts instructions (`-icount`), so
+/// that timer ticks, and all the run, come out the same every time.
+pub fn count_run(kernel: &Path, initrd: &Path, append: &str) -> Result<(u64, u64)> {
+    let elf = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
+    let file = object::File::parse(&*elf).context("kernel is not a valid ELF file")?;
+    let segments: Vec<(u64, u64)> = file
+        .segments()
+        .map(|s| (s.address(), s.address() + s.size()))
+        .filter(|(start, end)| start < end)
+        .collect();
+    let in_kernel = |pc: u64| segments.iter().any(|&(s, e)| (s..e).contains(&pc));
+    let (mut kernel_insns, mut all) = (0u64, 0u64);
+    let in_kernel_too = in_kernel;
+    run_logged(
+        kernel,
+        initrd,
+        append,
+        &["-icount", "shift=3"],
+        file.entry(),
+        in_kernel,
+        false,
+        |pc, _| {
+            all += 1;
+            kernel_insns += u64::from(in_kernel_too(pc));
+        },
+    )?;
+    Ok((kernel_insns, all))
+}
+
+/// Runs QEMU with its exec log and calls `step(pc, previous pc)` for each instruction from
+/// the kernel's entry on, while `in_kernel(pc)`, with `qemu_args` added; `to_user`: stop at
+/// the first instruction outside it (else every instruction, until QEMU exits).
+#[allow(clippy::too_many_arguments)]
+fn run_logged(
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+    qemu_args: &[&str],
+    entry: u64,
+    in_kernel: impl Fn(u64) -> bool,
+    to_user: bool,
     mut step: impl FnMut(u64, u64),
 ) -> Result<()> {
     let mut child = qemu(kernel, initrd, append)?
+        .args(qemu_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -89,7 +137,9 @@ pub fn each_instruction(
         }
         if !in_kernel(pc) {
             reached_user = true;
-            break;
+            if to_user {
+                break;
+            }
         }
         step(pc, prev);
         prev = pc;

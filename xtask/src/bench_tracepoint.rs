@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use object::{Object, ObjectSegment, ObjectSymbol};
 use vmm::symbols::demangle;
 
-use crate::bench_insns::{each_instruction, BOOT_APPEND};
+use crate::bench_insns::{count_run, each_instruction, BOOT_APPEND};
 
 /// Every tracepoint system, for `trace_event=`.
 const ALL_EVENTS: &str =
@@ -290,4 +290,45 @@ mod tests {
         assert_eq!(sites(&text, control), [(0x1000, true), (at - 7, false)]);
         assert!(text.contains(0x1000) && !text.contains(0x2000));
     }
+}
+
+/// `procbench ctx_switch` (two processes on one CPU bouncing a byte over pipes) counted whole
+/// under QEMU TCG, untraced and with every `sched:` tracepoint on (`trace_event=sched`, rings
+/// the guest allocated itself, big enough for the run): instructions don't drift as the
+/// timed row on a shared machine does.
+pub struct CtxSwitchInsns {
+    pub round_trips: u64,
+    /// (kernel, all) instructions of the run, untraced and traced.
+    pub plain: (u64, u64),
+    pub traced: (u64, u64),
+}
+
+/// Round trips per procbench run, and procbench's runs.
+const CTX_ITERS: u64 = 20;
+const CTX_RUNS: u64 = 5;
+
+pub fn measure_ctx_switch(kernel: &Path, initrd: &Path) -> Result<CtxSwitchInsns> {
+    let append = |params: &str| {
+        format!("console=ttyS0 quiet {params} -- /bin/procbench --iters {CTX_ITERS} ctx_switch")
+    };
+    Ok(CtxSwitchInsns {
+        round_trips: CTX_ITERS * CTX_RUNS,
+        plain: count_run(kernel, initrd, &append(""))?,
+        traced: count_run(kernel, initrd, &append("trace_event=sched"))?,
+    })
+}
+
+pub fn print_ctx_switch(c: &CtxSwitchInsns) {
+    let per = |n: u64| n as f64 / c.round_trips as f64;
+    let slower = |plain: u64, traced: u64| (traced as f64 / plain as f64 - 1.0) * 100.0;
+    println!(
+        "  ctx_switch, whole run ({} round trips), every sched: tracepoint on: kernel {} -> {} instructions \
+         ({:+.1} %, {:.0} more per round trip); all instructions {:+.1} % (target < 5 %)",
+        c.round_trips,
+        c.plain.0,
+        c.traced.0,
+        slower(c.plain.0, c.traced.0),
+        per(c.traced.0.saturating_sub(c.plain.0)),
+        slower(c.plain.1, c.traced.1),
+    );
 }

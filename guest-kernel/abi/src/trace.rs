@@ -29,6 +29,14 @@
 //! setuid, reparenting), and the host asks for one by writing [`TASK_UNKNOWN`] into
 //! `RingHeader::task` when it attaches.
 //!
+//! A context switch does not need one either when the ring has described the next task before:
+//! after a [`SchedSwitch`] record, the ring's records are `next_pid`'s, whose identity the host
+//! takes from the latest `TaskInfo` for that thread id in the same ring. The guest relies on
+//! that only when it knows the host has one: the task was described in this ring since its
+//! identity last changed, during the host's current session ([`Control::session`], which the
+//! host changes when it attaches). Otherwise it writes a `TaskInfo` before the next task's
+//! first record, which overrides what the host derived.
+//!
 //! The producer's fast path does not compare tasks per record, nor read the event's control
 //! byte again: it only checks `head + size <= RingHeader::limit`. Whatever makes the ring's
 //! task stale (a context switch to another task, [`TASK_UNKNOWN`] from the host or
@@ -43,7 +51,7 @@ pub mod fetch;
 /// Virtio device ID of the trace device (outside the range OASIS assigns; "WT").
 pub const VIRTIO_ID_TRACE: u32 = 0x5754;
 /// Version of this module's layouts; the host refuses an area with another.
-pub const TRACE_ABI_VERSION: u32 = 5;
+pub const TRACE_ABI_VERSION: u32 = 6;
 /// `AreaHeader::magic`.
 pub const AREA_MAGIC: u64 = u64::from_le_bytes(*b"WVMTRACE");
 /// Most CPUs an area describes.
@@ -140,6 +148,9 @@ pub struct Control {
     /// the host sends every record down the slow path, which does, by this word and a zeroed
     /// `RingHeader::limit` (see the module comment).
     pub slow: u32,
+    /// The host's tracing session, changed by each attach: a task described to an earlier
+    /// session is unknown to this one (see the module comment on context switches).
+    pub session: u32,
     /// Pointer paths the slow path reads at the events of their sites, packed from the first
     /// slot (the first unused one, all zeros, ends the table; see [`fetch`]).
     pub fetches: [fetch::Fetch; fetch::MAX_FETCHES],
@@ -152,6 +163,7 @@ impl Control {
             filter_pid: 0,
             filter_cpu: 0,
             slow: 0,
+            session: 0,
             fetches: [fetch::Fetch {
                 site: 0,
                 base: 0,
@@ -176,7 +188,8 @@ pub mod control {
     pub const FILTER_PID: u64 = super::MAX_EVENTS as u64;
     pub const FILTER_CPU: u64 = FILTER_PID + 4;
     pub const SLOW: u64 = FILTER_CPU + 4;
-    pub const FETCHES: u64 = SLOW + 8;
+    pub const SESSION: u64 = SLOW + 4;
+    pub const FETCHES: u64 = SESSION + 4;
 }
 
 /// [`RingHeader::task`] asking the producer for a [`TaskInfo`] record before its next record.
@@ -518,6 +531,10 @@ mod tests {
             control::FILTER_CPU
         );
         assert_eq!(core::mem::offset_of!(Control, slow) as u64, control::SLOW);
+        assert_eq!(
+            core::mem::offset_of!(Control, session) as u64,
+            control::SESSION
+        );
         assert_eq!(
             core::mem::offset_of!(Control, fetches) as u64,
             control::FETCHES

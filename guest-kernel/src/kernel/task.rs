@@ -171,6 +171,9 @@ pub struct Task {
     /// the tracer reads it, by address (`curtask->real_parent->comm`, range-checked reads), so
     /// it holds no reference and the kernel never follows it.
     pub real_parent: core::sync::atomic::AtomicPtr<Task>,
+    /// Which CPUs' trace rings have described this task to the host's current session (a
+    /// context switch to it then needs no `TaskInfo` record).
+    pub described_in: crate::trace::DescribedIn,
     /// `se.prio()` (Linux's `prio`), kept in step by whoever changes the scheduling policy or
     /// nice value, for readers that can't take `se`'s lock: tracepoints.
     pub prio: PidPrio,

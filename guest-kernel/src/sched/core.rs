@@ -446,7 +446,7 @@ fn __schedule() {
     // task that never comes back (it died) leaks nothing.
     let (prev, next) = unsafe { (&*prev_p, &*next_p) };
     // Still in `prev`'s context, as Linux's tracepoint is: the record is `prev`'s.
-    crate::trace::trace_sched_switch(
+    let recorded = crate::trace::trace_sched_switch(
         prev,
         next,
         if voluntary {
@@ -455,7 +455,7 @@ fn __schedule() {
             0
         },
     );
-    crate::trace::ring::switch_task(next_p as u64);
+    crate::trace::ring::switch_task(prev, next, recorded);
     percpu::set_current_task(next_p as u64);
     percpu::set_kernel_stack(next.stack_top());
     // SAFETY: interrupts are off, `prev` is running here, and `next` is not running anywhere

@@ -18,61 +18,88 @@ use crate::kernel::task::Task;
 /// Defines `pub fn $name(args)`: the enabled test inline; the record built in a cold function
 /// and written by the ring's fast path, or else built again in a second one that takes the slow
 /// path (so the fast one keeps nothing around for it). `-> Event, frame ...` names the record
-/// function's frame pointer for the body: `[frame + 8]` returns to the site.
+/// function's frame pointer for the body: `[frame + 8]` returns to the site. `-> Event as bool
+/// fill` makes the function return whether it wrote the record.
 macro_rules! tracepoint {
     // `=> { payload }`: built only once the record has its place in the ring.
     ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $(, $frame:ident)? => $body:block) => {
-        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, $($frame)?,
+        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev as (), $($frame)?,
             fast: |$($frame)?| super::ring::try_emit::<$ev>(&[], || $body),
             slow: |$($frame)?| (&[], $body));
     };
     // `fill { field: value, pid + prio: pair, .. }`: each value read and stored into the ring
     // in turn; a pair of adjacent i32 fields as one u64 (`PidPrio::pair`).
-    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ident fill { $($field:ident $(+ $field2:ident)?: $val:expr),* $(,)? }) => {
-        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, ,
+    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ident $(as $ret:ident)? fill { $($field:ident $(+ $field2:ident)?: $val:expr),* $(,)? }) => {
+        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev as ($($ret)?), ,
             fast: | | super::ring::try_fill::<$ev>(|w| { $( put!(w, $ev, $field $(+ $field2)?, $val); )* }),
             slow: | | (&[], super::ring::Payload::<$ev>::build(|w| { $( put!(w, $ev, $field $(+ $field2)?, $val); )* })));
     };
     // `{ (payload, extra) }`: with variable-length bytes, whose length sizes the record.
     ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ev:ty $(, $frame:ident)? $body:block) => {
-        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev, $($frame)?,
+        tracepoint!(@define $(#[$m])* $name($($arg: $ty),*) -> $ev as (), $($frame)?,
             fast: |$($frame)?| { let (payload, extra): ($ev, &[u8]) = $body; super::ring::try_emit::<$ev>(extra, move || payload) },
             slow: |$($frame)?| { let (payload, extra): ($ev, &[u8]) = $body; (extra, payload) });
     };
-    (@define $(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ev:ty, $($frame:ident)?,
+    (@define $(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ev:ty as ($($ret:ident)?), $($frame:ident)?,
         fast: |$($f:ident)?| $fast:expr, slow: |$($g:ident)?| $slow:expr) => {
         $(#[$m])*
         #[inline(always)]
-        pub fn $name($($arg: $ty),*) {
+        pub fn $name($($arg: $ty),*) -> outcome!($($ret)?) {
             // No entry NOP: a record function is never probed (the host refuses `trace::`),
             // and the NOP would be one more instruction per hit.
             #[cold]
             #[inline(never)]
             #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)]
-            fn record($($arg: $ty),*) {
+            fn record($($arg: $ty),*) -> outcome!($($ret)?) {
                 $(let $f = crate::arch::stacktrace::frame_pointer();)?
-                if !$fast {
-                    // This frame's return address is the site: `kstack` starts there. Last,
-                    // so that the arguments stay in their registers for the tail call.
-                    record_slow($($arg,)* crate::arch::stacktrace::frame_pointer());
+                if $fast {
+                    return Outcome::of(true);
                 }
+                // This frame's return address is the site: `kstack` starts there. Last, so
+                // that the arguments stay in their registers for the tail call.
+                record_slow($($arg,)* crate::arch::stacktrace::frame_pointer())
             }
             #[cold]
             #[inline(never)]
-            fn record_slow($($arg: $ty,)* frame: u64) {
+            fn record_slow($($arg: $ty,)* frame: u64) -> outcome!($($ret)?) {
                 $(let $g = frame;)?
                 // Most often only the task changed: describe it, then the fast path again.
                 if super::ring::describe_current::<$ev>() && $fast {
-                    return;
+                    return Outcome::of(true);
                 }
                 let (extra, payload): (&[u8], $ev) = $slow;
-                super::ring::emit(&payload, extra, super::ring::StackStart::frame(frame));
+                Outcome::of(super::ring::emit(&payload, extra, super::ring::StackStart::frame(frame)))
             }
             if super::enabled(<$ev as abi::trace::Event>::ID) {
-                record($($arg),*);
+                record($($arg),*)
+            } else {
+                Outcome::of(false)
             }
         }
     };
+}
+
+/// What a tracepoint function returns: `()`, or `bool` (whether it wrote its record).
+macro_rules! outcome {
+    () => { () };
+    ($ret:ident) => { $ret };
+}
+
+/// A tracepoint's result from whether it wrote its record.
+trait Outcome {
+    fn of(recorded: bool) -> Self;
+}
+
+impl Outcome for () {
+    #[inline(always)]
+    fn of(_: bool) {}
+}
+
+impl Outcome for bool {
+    #[inline(always)]
+    fn of(recorded: bool) -> bool {
+        recorded
+    }
 }
 
 /// One field of a `fill` payload (see `tracepoint!`).
@@ -103,7 +130,9 @@ fn comm(t: &Task) -> Comm {
 
 tracepoint! {
     /// `prev_state` is the state `prev` sleeps in (0 when it was preempted).
-    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u64) -> SchedSwitch fill {
+    /// True if it wrote the record (`ring::switch_task` lets the host derive the next task
+    /// from it).
+    pub fn trace_sched_switch(prev: &Task, next: &Task, prev_state: u64) -> SchedSwitch as bool fill {
         prev_comm: comm(prev),
         prev_pid + prev_prio: prev.prio.pair(),
         prev_state: prev_state as i64,

@@ -24,7 +24,7 @@ use core::sync::atomic::Ordering;
 use abi::trace::{AreaHeader, Control};
 
 pub use events::*;
-pub use ring::forget_task;
+pub use ring::{forget_task, DescribedIn};
 
 /// A page the host writes while we run, or reads while we write it: accessed through raw
 /// pointers only, volatile where it matters.
@@ -86,6 +86,13 @@ fn slow() -> bool {
     let c = CONTROL.get();
     // SAFETY: a field of the static control page, written by the host at any time.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*c).slow)) != 0 }
+}
+
+/// The host's tracing session ([`Control::session`]).
+fn session() -> u32 {
+    let c = CONTROL.get();
+    // SAFETY: a field of the static control page, written by the host at any time.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*c).session)) }
 }
 
 /// Slot `i` (below `MAX_FETCHES`) of the host's fetch table.

@@ -18,7 +18,9 @@
 //!   only when the CPU's task differs from the last one described ([`describe_task`]). The
 //!   fast path does not compare tasks: a context switch to a task the ring has not described
 //!   ([`switch_task`]), [`forget_task`] and the host zero `limit` instead, so the next record
-//!   takes the slow path, which writes the `TaskInfo`.
+//!   takes the slow path, which writes the `TaskInfo`. A switch recorded by `sched_switch` to
+//!   a task the ring described before ([`DescribedIn`]) needs none: the host takes the next
+//!   task from the record (see `abi::trace`'s module comment).
 //! - The payload is written straight into the ring slot.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -239,9 +241,56 @@ pub fn count_lost() {
     }
 }
 
+/// Which CPUs' rings have described a task (a [`TaskInfo`] since its identity last changed),
+/// and to which host session: the session in the high half, a bit per CPU in the low half.
+pub struct DescribedIn(AtomicU64);
+
+impl DescribedIn {
+    pub const fn new() -> DescribedIn {
+        DescribedIn(AtomicU64::new(0))
+    }
+
+    /// Whether ring `cpu` described the task to the host's current session.
+    #[inline(always)]
+    fn has(&self, cpu: usize) -> bool {
+        let word = self.0.load(Ordering::Acquire);
+        word >> 32 == u64::from(super::session()) && word & (1 << cpu) != 0
+    }
+
+    /// The word and the host's session, read before a [`TaskInfo`] is: [`Self::add`] applies
+    /// only if the identity did not change meanwhile, and for the session that can have read
+    /// the record (a host attaching drops what was written before).
+    fn before_describing(&self) -> (u64, u32) {
+        (self.0.load(Ordering::Acquire), super::session())
+    }
+
+    /// Ring `cpu` wrote a [`TaskInfo`] after `before` was read: add it, unless `forget_task`
+    /// came in between (a compare-exchange that then fails).
+    fn add(&self, (before, session): (u64, u32), cpu: usize) {
+        let session = u64::from(session);
+        let cpus = if before >> 32 == session { before } else { 0 } as u32;
+        let word = session << 32 | u64::from(cpus | 1 << cpu);
+        let _ = self
+            .0
+            .compare_exchange(before, word, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    fn clear(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Default for DescribedIn {
+    fn default() -> Self {
+        DescribedIn::new()
+    }
+}
+
 /// `task`'s identity changed (rename, exec, setuid, new parent): every CPU whose ring last
-/// described it writes a new [`TaskInfo`] before its next record.
+/// described it writes a new [`TaskInfo`] before its next record, and no ring derives it from
+/// a `sched_switch` until it did.
 pub fn forget_task(task: &Task) {
+    task.described_in.clear();
     let addr = task as *const Task as u64;
     for ring in &RINGS {
         let r = ring.get();
@@ -256,14 +305,34 @@ pub fn forget_task(task: &Task) {
     }
 }
 
-/// This CPU is about to run `next` (from `schedule`, with nothing recorded in between): unless
-/// the ring already describes it, the next record takes the slow path, which does.
+/// This CPU is about to switch from `prev` to `next` (from `schedule`, right after
+/// `sched_switch`, which `recorded` says whether it wrote): unless the ring already describes
+/// `next`, or the host derives it from that record, the next record takes the slow path, which
+/// describes it.
 #[inline(always)]
-pub fn switch_task(next: u64) {
+pub fn switch_task(prev: &Task, next: &Task, recorded: bool) {
     let r = percpu::trace_ring() as *mut CpuRing;
-    if !r.is_null() && ring_task(r).load(Ordering::Relaxed) != next {
-        ring_limit(r).store(0, Ordering::Relaxed);
+    let next_addr = next as *const Task as u64;
+    if r.is_null() || ring_task(r).load(Ordering::Relaxed) == next_addr {
+        return;
     }
+    // The host knows `next` from this ring and reads the switch: the ring's task becomes
+    // `next` with no record. A compare-exchange: if the host asked for a `TaskInfo` since
+    // `sched_switch` described `prev` (its `TASK_UNKNOWN`), that stays.
+    if recorded
+        && next.described_in.has(percpu::cpu_id())
+        && ring_task(r)
+            .compare_exchange(
+                prev as *const Task as u64,
+                next_addr,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        return;
+    }
+    ring_limit(r).store(0, Ordering::Relaxed);
 }
 
 /// Where an event's kernel stack starts: addresses known up front, then a frame chain.
@@ -405,19 +474,25 @@ fn try_write<E: Event>(extra: &[u8], payload: impl FnOnce(*mut u8)) -> bool {
 
 /// The slow path, from a tracepoint's out-of-line `record_slow`: the host's filters, the kernel
 /// stack and the values of the event's fetches when asked for, a [`TaskInfo`] record when the
-/// task changed, a refill of the limit.
+/// task changed, a refill of the limit. True if the record was written.
 #[inline(always)]
-pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) {
-    emit_at(payload, extra, stack, u64::from(E::ID), &[0; 6]);
+pub fn emit<E: Event>(payload: &E, extra: &[u8], stack: StackStart) -> bool {
+    emit_at(payload, extra, stack, u64::from(E::ID), &[0; 6])
 }
 
 /// [`emit`] for a record whose fetches run at `site` (a function's address; a tracepoint's
 /// is its id) from the argument registers `regs`.
 #[inline(always)]
-pub fn emit_at<E: Event>(payload: &E, extra: &[u8], stack: StackStart, site: u64, regs: &[u64; 6]) {
+pub fn emit_at<E: Event>(
+    payload: &E,
+    extra: &[u8],
+    stack: StackStart,
+    site: u64,
+    regs: &[u64; 6],
+) -> bool {
     let control = super::control_byte(E::ID);
     if control == 0 || control & abi::trace::CONTROL_FILTER != 0 && !super::filters_pass() {
-        return;
+        return false;
     }
     let mut frames = [0u64; MAX_STACK_FRAMES];
     let frames: &[u64] = if control & abi::trace::CONTROL_STACK != 0 {
@@ -427,19 +502,25 @@ pub fn emit_at<E: Event>(payload: &E, extra: &[u8], stack: StackStart, site: u64
         &[]
     };
     if control & abi::trace::CONTROL_FETCH != 0 {
-        write_fetched(payload, extra, site, regs, frames);
+        write_fetched(payload, extra, site, regs, frames)
     } else {
-        write(payload, extra, &[], frames);
+        write(payload, extra, &[], frames)
     }
 }
 
 /// [`write`] with the values of the fetches of `site` (out of line: the trailer's buffer is
 /// big, and only records that asked for it pay for it).
 #[inline(never)]
-fn write_fetched<E: Event>(payload: &E, extra: &[u8], site: u64, regs: &[u64; 6], frames: &[u64]) {
+fn write_fetched<E: Event>(
+    payload: &E,
+    extra: &[u8],
+    site: u64,
+    regs: &[u64; 6],
+    frames: &[u64],
+) -> bool {
     let mut fetched = [0u8; abi::trace::fetch::MAX_TRAILER];
     let n = super::fetch::collect(site, regs, &mut fetched);
-    write(payload, extra, &fetched[..n], frames);
+    write(payload, extra, &fetched[..n], frames)
 }
 
 /// Before the fast path's second try: when event `E` is plainly on (no filter, no stack) and
@@ -478,7 +559,9 @@ fn describe_task(r: *mut CpuRing, task: u64) -> bool {
     };
     // SAFETY: a non-zero `current` is a task kept alive while it runs on this CPU (see
     // `kernel::task::try_current`).
-    let info = || match unsafe { (task as *const Task).as_ref() } {
+    let current = unsafe { (task as *const Task).as_ref() };
+    let before = current.map(|t| t.described_in.before_describing());
+    let info = || match current {
         Some(t) => TaskInfo {
             task: Ptr(task),
             tid: t.pid,
@@ -493,17 +576,20 @@ fn describe_task(r: *mut CpuRing, task: u64) -> bool {
     // the head moves past them.
     unsafe { write_at(at, TaskInfo::ID, size, info, &[], &[]) };
     head(r).store(end, Ordering::Release);
+    if let (Some(t), Some(before)) = (current, before) {
+        t.described_in.add(before, percpu::cpu_id());
+    }
     reopen(r);
     true
 }
 
 /// The record with the fetch trailer `fetched` and the stack trailer `frames` (when any),
-/// whoever's task and wherever the ring stands.
-fn write<E: Event>(payload: &E, extra: &[u8], fetched: &[u8], frames: &[u64]) {
+/// whoever's task and wherever the ring stands. True if it was written.
+fn write<E: Event>(payload: &E, extra: &[u8], fetched: &[u8], frames: &[u64]) -> bool {
     let r = this_ring();
     let task = percpu::current_task_raw();
     if task != ring_task(r).load(Ordering::Relaxed) && !describe_task(r, task) {
-        return;
+        return false;
     }
     let extra = &extra[..extra.len().min(MAX_STRING)];
     // The stack trailer: the frames, then their count (the record's last u64).
@@ -515,7 +601,7 @@ fn write<E: Event>(payload: &E, extra: &[u8], fetched: &[u8], frames: &[u64]) {
     let size =
         record_size(core::mem::size_of::<E>() + extra.len() + fetched.len() + trailer) as u64;
     let Some((at, end)) = reserve_fast(r, size) else {
-        return;
+        return false;
     };
     let mut id = E::ID;
     if !frames.is_empty() {
@@ -534,6 +620,7 @@ fn write<E: Event>(payload: &E, extra: &[u8], fetched: &[u8], frames: &[u64]) {
         write_at(at, id, size, || *payload, extra, frames)
     };
     head(r).store(end, Ordering::Release);
+    true
 }
 
 /// Payload (built by `make` right into place), `extra`, the stack trailer and the header at

@@ -2,14 +2,18 @@
 //! id and string location is checked, and a bad record is reported and skipped, never a panic
 //! and never a read outside the bytes drained.
 //!
-//! A ring's `TaskInfo` records say whose the records after them are: the decoder keeps the
-//! latest one per CPU ([`TaskIdentity`], carried across drains) and stamps it on each record.
+//! A ring's `TaskInfo` records say whose the records after them are, and so does a
+//! `sched_switch` (its `next_pid`, as that ring last described it): the decoder keeps the
+//! CPU's current task and the threads its ring described ([`RingTasks`], carried across
+//! drains) and stamps the current one on each record.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use abi::trace::{
-    Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, TaskInfo, EVENTS, EVENT_HAS_FETCH,
-    EVENT_HAS_STACK, EVENT_PAD, MAX_EVENTS, MAX_STACK_FRAMES, RECORD_ALIGN, RECORD_HEADER_SIZE,
+    Event as _, EventDesc, FieldDesc, FieldKind, RecordHeader, SchedSwitch, TaskInfo, EVENTS,
+    EVENT_HAS_FETCH, EVENT_HAS_STACK, EVENT_PAD, MAX_EVENTS, MAX_STACK_FRAMES, RECORD_ALIGN,
+    RECORD_HEADER_SIZE,
 };
 
 use super::fetch::Fetched;
@@ -58,6 +62,57 @@ impl TaskIdentity {
     }
 }
 
+/// Whose records a CPU's ring is writing now, and the latest `TaskInfo` it wrote for each
+/// thread: a `sched_switch` to a thread the ring described is followed by no `TaskInfo` (see
+/// `abi::trace`'s module comment).
+#[derive(Debug, Clone, Default)]
+pub struct RingTasks {
+    pub current: TaskIdentity,
+    /// The one before `current`: where a ping-pong of two tasks finds the next one without
+    /// a look-up.
+    previous: TaskIdentity,
+    described: HashMap<u32, TaskIdentity>,
+    /// `TaskInfo` records read.
+    pub descriptions: u64,
+}
+
+impl RingTasks {
+    /// Threads one ring remembers at most: a guest that describes more (a hostile one: a
+    /// kernel has a few thousand threads) starts over, costing only wrong attributions.
+    const MAX_DESCRIBED: usize = 1 << 16;
+
+    fn describe(&mut self, t: TaskIdentity) {
+        if self.described.len() >= Self::MAX_DESCRIBED && !self.described.contains_key(&t.tid) {
+            self.described.clear();
+        }
+        self.descriptions += 1;
+        self.described.insert(t.tid, t);
+        if self.previous.tid == t.tid {
+            self.previous = t;
+        }
+        self.current = t;
+    }
+
+    /// The ring's `sched_switch` to thread `tid` called `comm`: its description, or what the
+    /// record says of it until the `TaskInfo` that the guest then writes.
+    fn switch_to(&mut self, tid: u32, comm: [u8; 16]) {
+        if self.previous.tid == tid && self.previous.task != 0 {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            return;
+        }
+        let next = match self.described.get(&tid) {
+            Some(t) => *t,
+            None => TaskIdentity {
+                tid,
+                pid: tid,
+                comm,
+                ..TaskIdentity::default()
+            },
+        };
+        self.previous = std::mem::replace(&mut self.current, next);
+    }
+}
+
 /// One well-formed record.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
@@ -91,19 +146,24 @@ pub enum Corrupt {
 }
 
 /// Iterates over the records in `data` (bytes drained from one ring, starting at a record
-/// boundary). Pads are skipped, and `TaskInfo` records update `task` (the CPU's, kept by the
-/// caller from one drain to the next) instead of being returned. After a corrupt size the rest
+/// boundary). Pads are skipped, and `TaskInfo` records update `tasks` (the CPU's, kept by the
+/// caller from one drain to the next) instead of being returned; a `sched_switch` is returned
+/// as its previous task's, then makes the next one current. After a corrupt size the rest
 /// of `data` can't be framed, so the iterator reports it once and stops; a record with a good
 /// size but bad contents is reported and skipped.
 pub struct Records<'a, 't> {
     data: &'a [u8],
     pos: usize,
-    task: &'t mut TaskIdentity,
+    tasks: &'t mut RingTasks,
 }
 
 impl<'a, 't> Records<'a, 't> {
-    pub fn new(data: &'a [u8], task: &'t mut TaskIdentity) -> Self {
-        Records { data, pos: 0, task }
+    pub fn new(data: &'a [u8], tasks: &'t mut RingTasks) -> Self {
+        Records {
+            data,
+            pos: 0,
+            tasks,
+        }
     }
 }
 
@@ -200,7 +260,7 @@ impl<'a> Iterator for Records<'a, '_> {
             }
             if header.event == TaskInfo::ID {
                 if let Some(t) = TaskIdentity::from_payload(payload) {
-                    *self.task = t;
+                    self.tasks.describe(t);
                 }
                 continue;
             }
@@ -221,9 +281,14 @@ impl<'a> Iterator for Records<'a, '_> {
             } else {
                 None
             };
+            let task = self.tasks.current;
+            if header.event == SchedSwitch::ID {
+                let (tid, comm) = switched_to(payload);
+                self.tasks.switch_to(tid, comm);
+            }
             return Some(Ok(Record {
                 header,
-                task: *self.task,
+                task,
                 desc,
                 payload,
                 stack,
@@ -231,6 +296,16 @@ impl<'a> Iterator for Records<'a, '_> {
             }));
         }
     }
+}
+
+/// A `sched_switch` payload's `next_pid` and `next_comm` (the payload is at least the
+/// struct's size, checked by the caller).
+fn switched_to(payload: &[u8]) -> (u32, [u8; 16]) {
+    let pid_at = std::mem::offset_of!(SchedSwitch, next_pid);
+    let comm_at = std::mem::offset_of!(SchedSwitch, next_comm);
+    let pid = u32::from_le_bytes(payload[pid_at..pid_at + 4].try_into().expect("4 bytes"));
+    let comm = payload[comm_at..comm_at + 16].try_into().expect("16 bytes");
+    (pid, comm)
 }
 
 /// The frames of a stack trailer and where it starts: the record's last u64 counts the u64s
@@ -327,7 +402,9 @@ impl FieldSource for Record<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use abi::trace::{record_size, DataLoc, Event, SchedProcessExec, SchedSwitch, TaskInfo};
+    use abi::trace::{
+        record_size, DataLoc, Event, SchedProcessExec, SchedSwitch, SchedWakeup, TaskInfo,
+    };
 
     #[allow(unsafe_code)]
     fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
@@ -385,7 +462,7 @@ pub(crate) mod tests {
     }
 
     fn decode(data: &[u8]) -> Vec<Result<Record<'_>, Corrupt>> {
-        Records::new(data, &mut TaskIdentity::default()).collect()
+        Records::new(data, &mut RingTasks::default()).collect()
     }
 
     fn first(data: &[u8]) -> Option<Result<Record<'_>, Corrupt>> {
@@ -435,23 +512,85 @@ pub(crate) mod tests {
         assert_eq!(recs[0].task.tid, 3);
     }
 
+    fn wakeup(pid: i32) -> SchedWakeup {
+        SchedWakeup {
+            pid,
+            ..SchedWakeup::default()
+        }
+    }
+
     #[test]
     fn task_info_names_the_records_after_it_across_drains() {
-        let mut cpu = TaskIdentity::default();
+        let mut cpu = RingTasks::default();
         let mut first_drain = task_info(5, b"sh");
-        first_drain.extend(bare_record(1, &switch("a", "b"), &[]));
+        first_drain.extend(bare_record(1, &wakeup(9), &[]));
         let recs: Vec<_> = Records::new(&first_drain, &mut cpu).flatten().collect();
         assert_eq!((recs.len(), recs[0].comm()), (1, b"sh".as_slice()));
         // The next drain starts with no TaskInfo: the CPU's task is still sh.
-        let second = bare_record(2, &switch("a", "b"), &[]);
+        let second = bare_record(2, &wakeup(9), &[]);
         let recs: Vec<_> = Records::new(&second, &mut cpu).flatten().collect();
         assert_eq!((recs[0].task.tid, recs[0].comm()), (5, b"sh".as_slice()));
         // A short TaskInfo is corrupt and changes nothing.
         let mut bad = raw_record(TaskInfo::ID, 0, &[1; 8]);
-        bad.extend(bare_record(3, &switch("a", "b"), &[]));
+        bad.extend(bare_record(3, &wakeup(9), &[]));
         let out: Vec<_> = Records::new(&bad, &mut cpu).collect();
         assert!(matches!(out[0], Err(Corrupt::ShortPayload("task_info", 0))));
         assert_eq!(out[1].as_ref().unwrap().task.tid, 5);
+    }
+
+    #[test]
+    fn sched_switch_makes_the_next_task_current() {
+        let mut cpu = RingTasks::default();
+        // The ring described 8 ("b") once, then 7 ("a"), which switches to 8: no TaskInfo.
+        let mut data = task_info(8, b"b");
+        data.extend(task_info(7, b"a"));
+        data.extend(bare_record(1, &switch("a", "b"), &[]));
+        data.extend(bare_record(2, &wakeup(7), &[]));
+        let recs: Vec<_> = Records::new(&data, &mut cpu).flatten().collect();
+        // The switch is the previous task's; what follows is the next one's, as described.
+        assert_eq!((recs[0].task.tid, recs[0].comm()), (7, b"a".as_slice()));
+        assert_eq!((recs[1].task.tid, recs[1].comm()), (8, b"b".as_slice()));
+        assert_eq!(recs[1].task.task, 0xffff_8000_0012_3400 + 8);
+        // Across drains too, and back.
+        let mut back = switch("b", "a");
+        (back.prev_pid, back.next_pid) = (8, 7);
+        let mut data = bare_record(3, &back, &[]);
+        data.extend(bare_record(4, &wakeup(8), &[]));
+        let recs: Vec<_> = Records::new(&data, &mut cpu).flatten().collect();
+        assert_eq!((recs[0].task.tid, recs[1].task.tid), (8, 7));
+        assert_eq!(recs[1].comm(), b"a");
+    }
+
+    #[test]
+    fn sched_switch_to_an_undescribed_task_uses_the_record_until_its_task_info() {
+        let mut cpu = RingTasks::default();
+        let mut s = switch("a", "new");
+        s.next_pid = 42;
+        let mut data = task_info(7, b"a");
+        data.extend(bare_record(1, &s, &[]));
+        data.extend(bare_record(2, &wakeup(1), &[]));
+        // What the guest writes when the host cannot know the task: its TaskInfo.
+        data.extend(task_info(42, b"new-exec"));
+        data.extend(bare_record(3, &wakeup(1), &[]));
+        let recs: Vec<_> = Records::new(&data, &mut cpu).flatten().collect();
+        assert_eq!((recs[1].task.tid, recs[1].comm()), (42, b"new".as_slice()));
+        assert_eq!(recs[1].task.task, 0);
+        assert_eq!(
+            (recs[2].task.tid, recs[2].comm()),
+            (42, b"new-exec".as_slice())
+        );
+    }
+
+    #[test]
+    fn a_guest_describing_endless_threads_is_bounded() {
+        let mut cpu = RingTasks::default();
+        let mut data = Vec::new();
+        for tid in 0..(RingTasks::MAX_DESCRIBED as u32 + 10) {
+            data.extend(task_info(tid, b"t"));
+        }
+        assert_eq!(Records::new(&data, &mut cpu).count(), 0);
+        assert!(cpu.described.len() <= RingTasks::MAX_DESCRIBED);
+        assert_eq!(cpu.current.tid, RingTasks::MAX_DESCRIBED as u32 + 9);
     }
 
     #[test]
@@ -588,11 +727,14 @@ pub(crate) mod tests {
             }
             data[0] = (x as u8) & 0xf8;
             data[1] = 0;
-            // Some chunks as TaskInfo records, whose payload becomes the CPU's task.
+            // Some chunks as TaskInfo records, whose payload becomes the CPU's task, some as
+            // switches to whatever thread their bytes name.
             if x.is_multiple_of(3) {
                 data[2..4].copy_from_slice(&TaskInfo::ID.to_le_bytes());
+            } else if x.is_multiple_of(5) {
+                data[2..4].copy_from_slice(&SchedSwitch::ID.to_le_bytes());
             }
-            let mut task = TaskIdentity::default();
+            let mut task = RingTasks::default();
             for r in Records::new(&data, &mut task).flatten() {
                 let _ = r.comm();
                 for f in r.desc.fields {

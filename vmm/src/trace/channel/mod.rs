@@ -426,9 +426,16 @@ impl TraceChannel {
             .map_err(|_| DrainError::Unreadable(cpu))
     }
 
-    /// Asks every CPU's producer to say again whose its records are (a `TaskInfo` before its
-    /// next record): a new session has not seen the ring's earlier ones.
+    /// Starts a new session: asks every CPU's producer to say again whose its records are (a
+    /// `TaskInfo` before its next record), and to take no task as described until it has
+    /// described it again (`Control::session`): a new session has not seen the rings' earlier
+    /// records.
     pub fn request_task_info(&self, area: &Area) {
+        let session_at = GuestAddress(area.control + control::SESSION);
+        let session: u32 = self.mem.load(session_at, Ordering::SeqCst).unwrap_or(0);
+        let _ = self
+            .mem
+            .store(session.wrapping_add(1), session_at, Ordering::SeqCst);
         for r in &area.rings {
             let at = GuestAddress(r.header + ring::TASK);
             let _ = self
