@@ -104,6 +104,7 @@ const DEVICES_AND_PROC: &[&str] = &[
     "proc_self_exe",
     "proc_self_fd",
     "proc_self_cwd",
+    "proc_net_link",
     "proc_sys_pid_max",
     "proc_filesystems",
     "sys_kernel_attributes",

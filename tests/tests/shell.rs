@@ -1,7 +1,7 @@
 //! The shell as scripts use it: `toolstest`'s `sh_*` checks run scripts through `/bin/sh -c`
 //! and as files and compare their output with a POSIX shell's — pathname expansion, command
 //! substitution and arithmetic, control flow and functions, the built-ins scripts need, and
-//! `#!` scripts the kernel runs; on our VMM with 2 CPUs and under QEMU with TCG.
+//! `#!` scripts the kernel runs, here-documents, `printf` and `getopts`; on our VMM with 2 CPUs and under QEMU with TCG.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +18,7 @@ const CHECKS: &[&str] = &[
     "sh_control_flow",
     "sh_builtins",
     "sh_scripts",
+    "sh_heredoc_printf_getopts",
 ];
 
 #[test]

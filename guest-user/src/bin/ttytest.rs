@@ -16,7 +16,9 @@
 //! background group's read stops it with SIGTTIN; with SIGTTIN ignored it fails with EIO;
 //! an orphaned group's read fails with EIO), `tostop` (with TOSTOP a background write stops
 //! with SIGTTOU), `winsz` (TIOCSWINSZ signals SIGWINCH, TIOCGWINSZ reads it back), `hangup`
-//! (a session leader exits: its foreground group gets SIGHUP and loses the terminal).
+//! (a session leader exits: its foreground group gets SIGHUP and loses the terminal, and the
+//! terminal's files are hung up: read gives end of file, write EIO, poll POLLHUP; a new open
+//! works).
 
 use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -341,9 +343,11 @@ fn ixon() -> Check {
 }
 
 /// Give up the console (TIOCNOTTY hangs up our own foreground group: SIGHUP is ignored
-/// meanwhile), let a new session take it, put a child in a foreground group of its own and
-/// exit; the child reports through a pipe whether it got SIGHUP and lost /dev/tty. Then we
-/// take the console back.
+/// meanwhile), let a new session take it by opening /dev/ttyS0 as its fds 0-2, put a child in
+/// a foreground group of its own and exit; the child reports through a pipe whether it got
+/// SIGHUP, lost /dev/tty and finds its inherited descriptors hung up. Our own (from
+/// /dev/console) are not, and a fresh open of the terminal works; then we take the console
+/// back.
 fn hangup() -> Check {
     let mut fds = [0; 2];
     // SAFETY: signal, ioctl and pipe on integers and a local array.
@@ -358,9 +362,19 @@ fn hangup() -> Check {
     }
     let leader = sys::fork_child(move || {
         let mut ready = [0; 2];
-        // SAFETY: setsid, ioctl, pipe on integers and a local array.
+        // SAFETY: setsid, open, dup2, ioctl, pipe on integers, a static path and a local
+        // array.
         unsafe {
             libc::setsid();
+            // A session leader without a terminal opening it gets it as its controlling one.
+            let fd = libc::open(c"/dev/ttyS0".as_ptr(), libc::O_RDWR);
+            if fd < 0 {
+                return 13;
+            }
+            for target in 0..3 {
+                libc::dup2(fd, target);
+            }
+            libc::close(fd);
             if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
                 return 10;
             }
@@ -375,13 +389,27 @@ fn hangup() -> Check {
                 libc::write(ready[1], b"r".as_ptr().cast(), 1);
             }
             let hup = sys::wait_until(Duration::from_secs(20), || SIGNALS.load(SeqCst) != 0);
-            // SAFETY: open on a static path; one byte to the pipe.
+            // SAFETY: open on a static path; read, write and poll on fds 0 and 1 with local
+            // buffers.
             let report = unsafe {
                 let tty = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR);
-                match (hup, tty < 0 && sys::errno() == libc::ENXIO) {
-                    (true, true) => b'H',
-                    (true, false) => b'T',
-                    _ => b'N',
+                let no_tty = tty < 0 && sys::errno() == libc::ENXIO;
+                let mut buf = [0u8; 8];
+                let eof = libc::read(0, buf.as_mut_ptr().cast(), buf.len()) == 0;
+                let eio = libc::write(1, b"x".as_ptr().cast(), 1) < 0 && sys::errno() == libc::EIO;
+                let mut p = libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let pollhup = libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLHUP != 0;
+                match (hup, no_tty, eof, eio, pollhup) {
+                    (false, ..) => b'N',
+                    (_, false, ..) => b'T',
+                    (_, _, false, ..) => b'R',
+                    (_, _, _, false, _) => b'W',
+                    (_, _, _, _, false) => b'P',
+                    _ => b'H',
                 }
             };
             // SAFETY: one byte to the pipe.
@@ -421,9 +449,42 @@ fn hangup() -> Check {
         match report {
             b'T' => "got SIGHUP but still has /dev/tty",
             b'N' => "no SIGHUP",
+            b'R' => "read of its inherited fd 0 did not give end of file",
+            b'W' => "write to its inherited fd 1 did not fail with EIO",
+            b'P' => "poll of its inherited fd 0 did not report POLLHUP",
             _ => "no report",
         }
     );
+    fresh_open_works()
+}
+
+/// After a hang-up: our /dev/console descriptor and a new open of /dev/ttyS0 both work.
+fn fresh_open_works() -> Check {
+    // SAFETY: open on a static path; poll and ioctl with locals; close.
+    unsafe {
+        let fd = libc::open(c"/dev/ttyS0".as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        ensure!(
+            fd >= 0,
+            "open /dev/ttyS0 after the hang-up: errno {}",
+            sys::errno()
+        );
+        for fd in [fd, 0] {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let mut t: libc::termios = std::mem::zeroed();
+            let polled = libc::poll(&mut p, 1, 0);
+            let got = libc::tcgetattr(fd, &mut t);
+            ensure!(
+                polled == 1 && p.revents == libc::POLLOUT && got == 0,
+                "fd {fd} after the hang-up: poll revents {:#x}, tcgetattr {got}",
+                p.revents
+            );
+        }
+        libc::close(fd);
+    }
     pass()
 }
 

@@ -29,6 +29,7 @@ use crate::kernel::timer::Hrtimer;
 use crate::sched::wait::WaitQueue;
 
 pub mod n_tty;
+mod tty_hangup;
 mod tty_ioctl;
 pub mod tty_jobctrl;
 
@@ -117,6 +118,12 @@ fn flush_to_ldisc() {
     INPUT_WAIT.wake_up_all();
 }
 
+/// A hang-up: sleepers look again at their file (`tty_hangup`).
+fn wake_readers_and_writers() {
+    INPUT_WAIT.wake_up_all();
+    OUTPUT_WAIT.wake_up_all();
+}
+
 /// Readers (and pollers) sleep here until input arrives.
 static INPUT_WAIT: spin::Lazy<Arc<WaitQueue>> = spin::Lazy::new(|| Arc::new(WaitQueue::new()));
 /// Writers (and pollers) sleep here while output is held (`tty->write_wait`).
@@ -163,7 +170,7 @@ pub fn flush() {
 
 /// Read (`n_tty_read`): a background process gets SIGTTIN (or EIO); canonical mode returns
 /// up to one line; raw mode follows VMIN and VTIME.
-fn n_tty_read(buf: &mut [u8], nonblocking: bool) -> KResult<usize> {
+fn n_tty_read(buf: &mut [u8], nonblocking: bool, hung_up: &AtomicBool) -> KResult<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
@@ -175,6 +182,9 @@ fn n_tty_read(buf: &mut [u8], nonblocking: bool) -> KResult<usize> {
     let termios = with_ldisc(|l| l.termios);
     if termios.canonical() {
         loop {
+            if hung_up.load(Ordering::Acquire) {
+                return Ok(0);
+            }
             if let Some(n) = with_ldisc(|l| l.read_canon(buf)) {
                 return Ok(n);
             }
@@ -182,22 +192,37 @@ fn n_tty_read(buf: &mut [u8], nonblocking: bool) -> KResult<usize> {
                 return Err(EAGAIN);
             }
             INPUT_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || {
-                with_ldisc(|l| l.input_available(1))
+                hung_up.load(Ordering::Acquire) || with_ldisc(|l| l.input_available(1))
             })?;
         }
     }
-    read_raw(buf, nonblocking, termios.cc[VMIN], termios.cc[VTIME])
+    read_raw(
+        buf,
+        nonblocking,
+        termios.cc[VMIN],
+        termios.cc[VTIME],
+        hung_up,
+    )
 }
 
 /// Non-canonical read: at least `min` bytes (capped at the buffer), or, with `time`
 /// (tenths of a second), what arrived before the timer ran out. With `min` 0 the timer runs
 /// from the call; otherwise between bytes, from the first one.
-fn read_raw(buf: &mut [u8], nonblocking: bool, min: u8, time: u8) -> KResult<usize> {
+fn read_raw(
+    buf: &mut [u8],
+    nonblocking: bool,
+    min: u8,
+    time: u8,
+    hung_up: &AtomicBool,
+) -> KResult<usize> {
     let min = (min as usize).min(buf.len());
     let interval = time as u64 * 100_000_000;
     let mut deadline = (time != 0 && min == 0).then(|| tsc::ns_since_boot() + interval);
     let mut copied = 0;
     loop {
+        if hung_up.load(Ordering::Acquire) {
+            return Ok(copied);
+        }
         let n = with_ldisc(|l| l.read_raw(&mut buf[copied..]));
         copied += n;
         if copied >= min.max(1) || (min == 0 && time == 0) {
@@ -221,7 +246,9 @@ fn read_raw(buf: &mut [u8], nonblocking: bool, min: u8, time: u8) -> KResult<usi
             })
         });
         let r = INPUT_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || {
-            expired.load(Ordering::Acquire) || with_ldisc(|l| l.input_available(1))
+            expired.load(Ordering::Acquire)
+                || hung_up.load(Ordering::Acquire)
+                || with_ldisc(|l| l.input_available(1))
         });
         if let Some(t) = timer {
             t.cancel();
@@ -235,7 +262,7 @@ fn read_raw(buf: &mut [u8], nonblocking: bool, min: u8, time: u8) -> KResult<usi
 
 /// Write (`n_tty_write`): with TOSTOP, a background process gets SIGTTOU (or EIO); while
 /// output is held (^S, TCOOFF) the writer waits, or gets EAGAIN if it would not block.
-fn n_tty_write(buf: &[u8], nonblocking: bool) -> KResult<usize> {
+fn n_tty_write(buf: &[u8], nonblocking: bool, hung_up: &AtomicBool) -> KResult<usize> {
     if with_ldisc(|l| l.termios.lflag & TOSTOP != 0) {
         tty_jobctrl::tty_check_change(SIGTTOU)?;
     }
@@ -243,7 +270,12 @@ fn n_tty_write(buf: &[u8], nonblocking: bool) -> KResult<usize> {
         if nonblocking {
             return Err(EAGAIN);
         }
-        OUTPUT_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || !output_stopped())?;
+        OUTPUT_WAIT.wait_event(TASK_INTERRUPTIBLE, false, || {
+            !output_stopped() || hung_up.load(Ordering::Acquire)
+        })?;
+    }
+    if hung_up.load(Ordering::Acquire) {
+        return Err(EIO);
     }
     write(buf);
     Ok(buf.len())
@@ -253,6 +285,9 @@ fn n_tty_write(buf: &[u8], nonblocking: bool) -> KResult<usize> {
 /// device behind it when opened).
 pub struct TtyFile {
     rdev: u64,
+    /// Hung up by the controlling process's exit (`tty_hangup`): from then on the file is
+    /// `hung_up_tty_fops`.
+    hung_up: AtomicBool,
 }
 
 /// Open a terminal device (Linux's `tty_open`): /dev/tty is the caller's controlling
@@ -262,9 +297,10 @@ pub fn tty_open(rdev: u64, flags: u32) -> KResult<Arc<dyn FileOps>> {
     use crate::fs::char_dev::TTYAUX_MAJOR;
     use crate::fs::file::{O_ACCMODE, O_NOCTTY, O_WRONLY};
     use crate::fs::inode::mkdev;
+    let console = rdev == mkdev(TTYAUX_MAJOR, 1);
     let rdev = if rdev == mkdev(TTYAUX_MAJOR, 0) {
         tty_jobctrl::tty_open_current_tty()?
-    } else if rdev == mkdev(TTYAUX_MAJOR, 1) {
+    } else if console {
         tty_jobctrl::console_device()
     } else {
         if flags & O_NOCTTY == 0 {
@@ -272,16 +308,30 @@ pub fn tty_open(rdev: u64, flags: u32) -> KResult<Arc<dyn FileOps>> {
         }
         rdev
     };
-    Ok(Arc::new(TtyFile { rdev }))
+    let file = Arc::new(TtyFile {
+        rdev,
+        hung_up: AtomicBool::new(false),
+    });
+    // Files opened through /dev/console are not hung up (Linux's `redirected_tty_write`).
+    if !console {
+        tty_hangup::tty_add_file(&file);
+    }
+    Ok(file)
 }
 
 impl FileOps for TtyFile {
     fn read(&self, file: &File, buf: &mut [u8], _pos: &mut u64) -> KResult<usize> {
-        n_tty_read(buf, file.nonblocking())
+        if self.hung_up.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        n_tty_read(buf, file.nonblocking(), &self.hung_up)
     }
 
     fn write(&self, file: &File, buf: &[u8], _pos: &mut u64) -> KResult<usize> {
-        n_tty_write(buf, file.nonblocking())
+        if self.hung_up.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        n_tty_write(buf, file.nonblocking(), &self.hung_up)
     }
 
     fn seekable(&self) -> bool {
@@ -289,6 +339,9 @@ impl FileOps for TtyFile {
     }
 
     fn poll(&self, _file: &File, pt: Option<&mut PollTable>) -> u16 {
+        if self.hung_up.load(Ordering::Acquire) {
+            return tty_hangup::HUNG_UP_POLL;
+        }
         if let Some(pt) = pt {
             pt.poll_wait(&INPUT_WAIT);
             pt.poll_wait(&OUTPUT_WAIT);
@@ -311,6 +364,9 @@ impl FileOps for TtyFile {
     }
 
     fn ioctl(&self, file: &File, cmd: u32, arg: u64) -> KResult<i64> {
+        if self.hung_up.load(Ordering::Acquire) {
+            return tty_hangup::hung_up_tty_ioctl(cmd);
+        }
         tty_ioctl::tty_ioctl(self.rdev, file, cmd, arg)
     }
 }

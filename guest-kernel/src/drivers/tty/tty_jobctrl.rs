@@ -6,8 +6,9 @@
 //! the process records it (`signal->tty`, inherited by fork, dropped by setsid) and the
 //! terminal records the session and its foreground process group (`tty->ctrl`). /dev/tty
 //! opens the caller's controlling terminal. The session leader gives it up with TIOCNOTTY (its
-//! foreground group gets SIGHUP and SIGCONT) or by exiting (the foreground group gets SIGHUP);
-//! then no process of the session has it any more.
+//! foreground group gets SIGHUP and SIGCONT) or by exiting (the terminal's open files are
+//! hung up, `tty_hangup`, and the foreground group gets SIGHUP); then no process of the
+//! session has it any more.
 //!
 //! Lock order: the task list (and its callers' locks) before `CTRL`; signals are sent with
 //! neither held.
@@ -250,8 +251,13 @@ pub fn disassociate_ctty(on_exit: bool) {
             .collect()
     };
     members.iter().for_each(|m| proc_clear_tty(m));
+    // The leader's exit hangs up the terminal's open files (`tty_vhangup_session`, the
+    // console not being a pty), before the SIGHUP that sends their users to them.
+    if on_exit {
+        super::tty_hangup::tty_vhangup();
+    }
     // The foreground group is hung up on: by TIOCNOTTY with SIGHUP and SIGCONT; by the
-    // leader's exit with SIGHUP (`tty_vhangup_session`, the console not being a pty).
+    // leader's exit with SIGHUP.
     if fg != 0 {
         kill_pgrp(fg, SIGHUP);
         if !on_exit {

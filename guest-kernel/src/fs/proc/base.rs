@@ -1,5 +1,6 @@
 //! /proc/<pid> and /proc/<pid>/task/<tid> (Linux's fs/proc/base.c and fd.c): per-process
-//! files rendered by `array`, the magic links `exe`, `cwd`, `root` and `fd/N`, and `task/`.
+//! files rendered by `array`, the magic links `exe`, `cwd`, `root` and `fd/N`, `net/` and
+//! `task/`.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -24,6 +25,7 @@ enum Which {
     Fd,
     Maps,
     Mounts,
+    Net,
     OomScore,
     OomScoreAdj,
     Root,
@@ -38,6 +40,7 @@ enum Which {
 const ENTRIES: &[(&str, Which)] = &[
     ("task", Which::Task),
     ("fd", Which::Fd),
+    ("net", Which::Net),
     ("environ", Which::Environ),
     ("sched", Which::Sched),
     ("comm", Which::Comm),
@@ -58,9 +61,18 @@ pub fn pid_ino(pid: i32, index: usize) -> u64 {
     0x1_0000_0000 + ((pid as u64) << 12) + index as u64
 }
 
+/// `net/` (the entry at `index`) has its files' inode numbers after its own: keep them clear
+/// of the other entries and of `fd/N` for low descriptors.
+fn entry_ino(pid: i32, index: usize, w: Which) -> u64 {
+    match w {
+        Which::Net => pid_ino(pid, 0xe00),
+        _ => pid_ino(pid, index),
+    }
+}
+
 fn mode_of(w: Which) -> u32 {
     match w {
-        Which::Task | Which::Fd => S_IFDIR | 0o555,
+        Which::Task | Which::Fd | Which::Net => S_IFDIR | 0o555,
         Which::Cwd | Which::Root | Which::Exe => S_IFLNK | 0o777,
         Which::Environ => S_IFREG | 0o400,
         Which::Comm | Which::OomScoreAdj => S_IFREG | 0o644,
@@ -101,7 +113,7 @@ pub fn pid_dir(task: &TaskRef, whole: bool) -> InodeRef {
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, w))| whole || *w != Which::Task)
-                .map(|(i, (n, w))| entry(*n, pid_ino(t2.pid, i + 1), mode_of(*w)))
+                .map(|(i, (n, w))| entry(*n, entry_ino(t2.pid, i + 1, *w), mode_of(*w)))
                 .collect())
         }),
     )
@@ -112,7 +124,7 @@ fn text(f: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> Show {
 }
 
 fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> InodeRef {
-    let ino = pid_ino(task.pid, index);
+    let ino = entry_ino(task.pid, index, w);
     let own = owner(task);
     let perm = mode_of(w) & 0o7777;
     let t = task.clone();
@@ -259,6 +271,7 @@ fn pid_entry(task: &TaskRef, w: Which, index: usize, whole: bool) -> InodeRef {
             }),
         ),
         Which::Fd => fd_dir(task, ino),
+        Which::Net => super::proc_net::proc_net_dir(ino),
         Which::Task => task_dir(task, ino),
     }
 }

@@ -1,5 +1,5 @@
-//! The top of /proc (Linux's fs/proc/root.c): the system-wide files, `self` and
-//! `thread-self`, `sys`, and one directory per process.
+//! The top of /proc (Linux's fs/proc/root.c): the system-wide files, the links `self`,
+//! `thread-self` and `net` (to `self/net`), `sys`, and one directory per process.
 
 use alloc::format;
 use alloc::string::String;
@@ -84,7 +84,7 @@ const ENTRIES: &[(&str, Kind)] = &[
     ),
     ("meminfo", Kind::Text(meminfo)),
     ("mounts", Kind::Text(mounts)),
-    ("net", Kind::Dir(super::proc_net::proc_net_dir)),
+    ("net", Kind::Link(super::proc_net::proc_net_link)),
     ("self", Kind::Link(self_link)),
     ("slabinfo", Kind::Text(slabinfo)),
     (

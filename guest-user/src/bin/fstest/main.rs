@@ -123,6 +123,7 @@ const CHECKS: &[NamedCheck] = &[
     ("proc_self_exe", procfs::proc_self_exe),
     ("proc_self_fd", procfs::proc_self_fd),
     ("proc_self_cwd", procfs::proc_self_cwd),
+    ("proc_net_link", procfs::proc_net_link),
     ("proc_sys_pid_max", procfs::proc_sys_pid_max),
     ("proc_filesystems", procfs::proc_filesystems),
     ("sys_kernel_attributes", procfs::sys_kernel_attributes),

@@ -1,5 +1,5 @@
 //! The basics of procfs as the VFS serves them: /proc/self and its stat, exe, fd and cwd
-//! entries, a sysctl file, and /proc/filesystems.
+//! entries, /proc/net (a link to `self/net`), a sysctl file, and /proc/filesystems.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -158,6 +158,52 @@ pub(crate) fn proc_self_cwd() -> Check {
         );
         pass()
     })
+}
+
+/// /proc/net is Linux's link to `self/net`; each process's `net/` (and each thread's) lists
+/// `unix`, which shows a socket we bind, through the link and through our pid.
+pub(crate) fn proc_net_link() -> Check {
+    let link = readlink("/proc/net").ctx("readlink /proc/net")?;
+    ensure!(
+        link == "self/net",
+        "/proc/net → {link:?}, want \"self/net\""
+    );
+    let (l, st) = (
+        lstat("/proc/net").ctx("lstat")?,
+        stat("/proc/net").ctx("stat")?,
+    );
+    ensure!(
+        l.st_mode & libc::S_IFMT == libc::S_IFLNK && st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+        "/proc/net: lstat mode {:o}, stat mode {:o}",
+        l.st_mode,
+        st.st_mode
+    );
+    let pid = std::process::id();
+    for dir in ["/proc/self".to_string(), format!("/proc/{pid}/task/{pid}")] {
+        let names = names_in(&dir).ctx("list")?;
+        ensure!(
+            names.iter().any(|n| n == "net"),
+            "{dir} lists no net: {names:?}"
+        );
+        let net = names_in(format!("{dir}/net")).ctx("list net")?;
+        ensure!(net == ["unix"], "{dir}/net lists {net:?}");
+    }
+    let dir = Scratch::new("procnet")?;
+    let path = dir.path("sock");
+    let _sock = std::os::unix::net::UnixListener::bind(&path).ctx("bind")?;
+    let want = path.to_string_lossy().into_owned();
+    for file in [
+        "/proc/net/unix".to_string(),
+        format!("/proc/{pid}/net/unix"),
+    ] {
+        let text = std::fs::read_to_string(&file).ctx("read")?;
+        ensure!(
+            text.starts_with("Num       RefCount Protocol Flags    Type St Inode Path\n")
+                && text.lines().any(|l| l.ends_with(&format!(" {want}"))),
+            "{file} does not list our socket {want}: {text:?}"
+        );
+    }
+    pass()
 }
 
 /// /proc/sys/kernel/pid_max reads 32768; writing text that is no number is EINVAL.

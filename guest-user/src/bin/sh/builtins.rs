@@ -1,7 +1,7 @@
-//! The built-in commands: `cd`, `pwd`, `exit`, `export`, `unset`, `echo`, `jobs`, `fg`, `bg`,
-//! `wait`, `true`, `false`, `:`, `shift`, `eval`, `set`; the jumps (`break`, `continue`,
-//! `return`, `local`) are in `flow`; `read`, `.`, `wait` and `trap` in `scripting`; `test`
-//! in `test`.
+//! The built-in commands: `cd`, `pwd`, `exit`, `export`, `readonly`, `unset`, `echo`, `jobs`,
+//! `fg`, `bg`, `wait`, `true`, `false`, `:`, `shift`, `eval`, `set`; the jumps (`break`,
+//! `continue`, `return`, `local`) are in `flow`; `read`, `getopts`, `.`, `wait` and `trap` in
+//! `scripting`; `test` in `test`; `printf` in `printf`.
 
 use std::io::Write;
 
@@ -65,15 +65,30 @@ fn echo(args: &[String]) -> i32 {
     if newline {
         out.push('\n');
     }
+    write_stdout(out.as_bytes(), "echo")
+}
+
+/// `NAME` or `NAME=VALUE` for `export` and `readonly`; `None` (reported) for a bad name.
+fn name_value<'a>(arg: &'a str, builtin: &str) -> Option<(&'a str, Option<&'a str>)> {
+    let (name, value) = match arg.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (arg, None),
+    };
+    if !is_name(name) {
+        eprintln!("sh: {builtin}: {arg}: bad variable name");
+        return None;
+    }
+    Some((name, value))
+}
+
+/// A built-in's output, flushed: status 1 if it could not be written.
+fn write_stdout(out: &[u8], name: &str) -> i32 {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
+    match stdout.write_all(out).and_then(|_| stdout.flush()) {
         Ok(()) => 0,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 1,
         Err(e) => {
-            eprintln!("echo: write error: {e}");
+            eprintln!("{name}: write error: {e}");
             1
         }
     }
@@ -82,8 +97,8 @@ fn echo(args: &[String]) -> i32 {
 /// The built-in commands.
 const BUILTINS: &[&str] = &[
     ".", ":", "[", "bg", "break", "cd", "continue", "echo", "eval", "exec", "exit", "export",
-    "false", "fg", "jobs", "local", "pwd", "read", "return", "set", "shift", "source", "test",
-    "trap", "true", "unset", "wait",
+    "false", "fg", "getopts", "jobs", "local", "printf", "pwd", "read", "readonly", "return",
+    "set", "shift", "source", "test", "trap", "true", "unset", "wait",
 ];
 
 impl Shell {
@@ -123,18 +138,32 @@ impl Shell {
             }
             "export" => self.export(argv),
             "unset" => {
+                let mut status = 0;
                 for a in &argv[1..] {
                     if a == "-f" || a == "-v" {
                         continue;
                     }
                     if argv.get(1).is_some_and(|f| f == "-f") {
                         self.functions.remove(a);
+                    } else if self.readonly.contains(a) {
+                        eprintln!("sh: unset: {a}: is read only");
+                        status = 1;
                     } else {
                         self.vars.remove(a);
                         self.exported.remove(a);
                     }
                 }
-                0
+                status
+            }
+            "readonly" => self.builtin_readonly(argv),
+            "getopts" => self.builtin_getopts(argv),
+            "printf" => {
+                let Some(format) = argv.get(1) else {
+                    eprintln!("sh: printf: usage: printf format [arg ...]");
+                    return 2;
+                };
+                let o = super::printf::printf(format, &argv[2..]);
+                write_stdout(o.text.as_bytes(), "printf") | i32::from(o.error)
             }
             "jobs" => self.builtin_jobs(),
             "fg" | "bg" => {
@@ -191,7 +220,9 @@ impl Shell {
         };
         let status = match self.lookup(name) {
             Some(path) => {
-                self.assign(s, true);
+                if !self.assign(s, true) {
+                    return 1;
+                }
                 self.execve(&path, &argv[1..])
             }
             None => {
@@ -210,25 +241,52 @@ impl Shell {
             if a == "-p" {
                 continue;
             }
-            let (name, value) = match a.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (a.as_str(), None),
-            };
-            if !is_name(name) {
-                eprintln!("sh: export: {a}: bad variable name");
+            let Some((name, value)) = name_value(a, "export") else {
                 return 1;
+            };
+            match value {
+                Some(v) => {
+                    if !self.set_var(name, v, true) {
+                        return 1;
+                    }
+                }
+                None => {
+                    self.exported.insert(name.to_string());
+                }
             }
-            let value = value
-                .map(str::to_string)
-                .or_else(|| self.get_var(name))
-                .unwrap_or_default();
-            self.set_var(name, &value, true);
         }
         if argv.len() == 1 || argv[1] == "-p" {
             for e in self.environ() {
                 let (n, v) = e.split_once('=').unwrap_or((&e, ""));
                 println!("export {n}='{v}'");
             }
+        }
+        0
+    }
+
+    /// `readonly [-p] [NAME[=VALUE]...]`: mark variables read-only (after setting them);
+    /// without names, list them as `readonly NAME='VALUE'`.
+    fn builtin_readonly(&mut self, argv: &[String]) -> i32 {
+        let names: Vec<&String> = argv[1..].iter().filter(|a| *a != "-p").collect();
+        if names.is_empty() {
+            for name in &self.readonly {
+                match self.vars.get(name) {
+                    Some(v) => println!("readonly {name}='{}'", v.replace('\'', "'\\''")),
+                    None => println!("readonly {name}"),
+                }
+            }
+            return 0;
+        }
+        for a in names {
+            let Some((name, value)) = name_value(a, "readonly") else {
+                return 2;
+            };
+            if let Some(v) = value {
+                if !self.set_var(name, v, false) {
+                    return 1;
+                }
+            }
+            self.readonly.insert(name.to_string());
         }
         0
     }

@@ -172,10 +172,8 @@ impl Shell {
             // Assignments (and redirections) alone: they stay in the shell.
             let mark = self.saved_fds.len();
             let status = match self.redirect(&s.redirs, true) {
-                Ok(()) => {
-                    self.assign(s, false);
-                    self.subst_status.take().unwrap_or(0)
-                }
+                Ok(()) if !self.assign(s, false) => 1,
+                Ok(()) => self.subst_status.take().unwrap_or(0),
                 Err(e) => {
                     eprintln!("sh: {e}");
                     1
@@ -209,8 +207,8 @@ impl Shell {
     /// special built-ins (`IFS=: read a b` splits on `:` and leaves IFS as it was).
     fn run_builtin_or_function(&mut self, s: &Simple, argv: &[String]) -> i32 {
         const SPECIAL: &[&str] = &[
-            ".", ":", "break", "continue", "eval", "exec", "exit", "export", "return", "set",
-            "shift", "trap", "unset",
+            ".", ":", "break", "continue", "eval", "exec", "exit", "export", "readonly", "return",
+            "set", "shift", "trap", "unset",
         ];
         let function = self.functions.get(&argv[0]).cloned();
         let keep = function.is_none() && SPECIAL.contains(&argv[0].as_str());
@@ -222,14 +220,16 @@ impl Shell {
                 .map(|(k, _)| (k.clone(), self.get_var(k)))
                 .collect(),
         };
-        self.assign(s, false);
         let status = match function {
+            _ if !self.assign(s, false) => 1,
             Some(body) => self.call_function(&body, argv),
             None => self.builtin(argv),
         };
         for (k, old) in saved {
             match old {
-                Some(v) => self.set_var(&k, &v, false),
+                Some(v) => {
+                    self.vars.insert(k, v);
+                }
                 None => {
                     self.vars.remove(&k);
                 }
@@ -238,15 +238,18 @@ impl Shell {
         status
     }
 
-    /// The command's assignments, exported with `export` (for a program's environment).
-    pub fn assign(&mut self, s: &Simple, export: bool) {
+    /// The command's assignments, exported with `export` (for a program's environment);
+    /// `false` if one was to a read-only variable.
+    pub fn assign(&mut self, s: &Simple, export: bool) -> bool {
+        let mut ok = true;
         for (k, v) in &s.assigns {
             let v = self.expand_one(v);
             if self.xtrace {
                 eprintln!("+ {k}={v}");
             }
-            self.set_var(k, &v, export);
+            ok &= self.set_var(k, &v, export);
         }
+        ok
     }
 
     /// Fork a foreground job running `child` and wait for it.
@@ -385,7 +388,9 @@ impl Shell {
         if self.is_builtin(name) || self.functions.contains_key(name) {
             return self.run_builtin_or_function(s, argv);
         }
-        self.assign(s, true);
+        if !self.assign(s, true) {
+            return 1;
+        }
         let path = match self.lookup(name) {
             Some(p) => p,
             None => {
@@ -458,6 +463,7 @@ impl Shell {
                     }
                     _ => return Err(format!("{target}: bad file descriptor")),
                 },
+                RedirKind::HereDoc(_) => here_document(&target)?,
                 kind => {
                     let flags = match kind {
                         RedirKind::In => libc::O_RDONLY,
@@ -498,3 +504,55 @@ impl Shell {
         }
     }
 }
+
+/// A pipe's read end with `body` in it (as dash does): written at once if it fits in the
+/// pipe, else by a grandchild (init reaps it), so a long body cannot block the shell.
+fn here_document(body: &str) -> Result<i32, String> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(format!(
+            "can't create here-document pipe: {}",
+            errtext(&os_err())
+        ));
+    }
+    let write_all = || {
+        let mut rest = body.as_bytes();
+        while !rest.is_empty() {
+            // SAFETY: writing from a valid buffer to the pipe's write end.
+            let n = unsafe { libc::write(fds[1], rest.as_ptr().cast(), rest.len()) };
+            if n <= 0 {
+                break;
+            }
+            rest = &rest[n as usize..];
+        }
+    };
+    if body.len() <= PIPE_BUF {
+        write_all();
+    } else {
+        // SAFETY: fork, then the child forks the writer and both exit without unwinding;
+        // the parent waits for the child, which exits at once.
+        unsafe {
+            let child = libc::fork();
+            if child == 0 {
+                if libc::fork() == 0 {
+                    libc::close(fds[0]);
+                    write_all();
+                }
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            while child > 0 && libc::waitpid(child, &mut status, 0) < 0 {
+                if os_err().raw_os_error() != Some(libc::EINTR) {
+                    break;
+                }
+            }
+        }
+    }
+    // SAFETY: closing the write end this function made.
+    unsafe { libc::close(fds[1]) };
+    Ok(fds[0])
+}
+
+/// What a pipe takes without blocking (POSIX's minimum, well under the kernel's 64 KiB).
+const PIPE_BUF: usize = 4096;

@@ -139,7 +139,9 @@ impl Shell {
             self.args = frame.args;
             for (name, old, exported) in frame.locals.into_iter().rev() {
                 match old {
-                    Some(v) => self.set_var(&name, &v, exported),
+                    Some(v) => {
+                        self.set_var(&name, &v, exported);
+                    }
                     None => {
                         self.vars.remove(&name);
                     }

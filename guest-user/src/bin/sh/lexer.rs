@@ -47,6 +47,9 @@ pub enum RedirKind {
     Append,
     /// `>&` and `<&`: duplicate the target descriptor (or close it with `-`).
     Dup,
+    /// `<<WORD` (`<<-WORD` with `true`: leading tabs stripped): the target is the body, read
+    /// from the lines after the command's line.
+    HereDoc(bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +122,17 @@ struct Lexer<'a> {
     src: &'a str,
     /// Byte offset of each char, for spans.
     offsets: Vec<usize>,
+    /// Lexing a here-document's body: a backslash quotes only `$`, `` ` ``, `\` and newline.
+    heredoc: bool,
+}
+
+/// A here-document whose body comes after the next newline: the index of its (placeholder)
+/// target token, the delimiter, whether the delimiter was quoted, and `<<-`.
+struct PendingDoc {
+    token: usize,
+    delim: String,
+    quoted: bool,
+    strip: bool,
 }
 
 impl Lexer<'_> {
@@ -269,7 +283,11 @@ impl Lexer<'_> {
                     self.pos += 1;
                     return Ok(());
                 }
-                Some('\\') if self.peek_at(1).is_some_and(|n| "$\"\\`\n".contains(n)) => {
+                Some('\\')
+                    if self
+                        .peek_at(1)
+                        .is_some_and(|n| "$\\`\n".contains(n) || n == '"' && !self.heredoc) =>
+                {
                     let n = self.peek_at(1).unwrap_or('\\');
                     self.pos += 2;
                     if n != '\n' {
@@ -355,6 +373,14 @@ impl Lexer<'_> {
             ('>', Some('>')) => (1, RedirKind::Append),
             ('>', Some('&')) => (1, RedirKind::Dup),
             ('<', Some('&')) => (0, RedirKind::Dup),
+            ('<', Some('<')) => {
+                self.pos += 1;
+                let strip = self.peek() == Some('-');
+                if strip {
+                    self.pos += 1;
+                }
+                (0, RedirKind::HereDoc(strip))
+            }
             ('>', Some('|')) => (1, RedirKind::Out),
             ('>', _) => (1, RedirKind::Out),
             _ => (0, RedirKind::In),
@@ -370,6 +396,7 @@ impl Lexer<'_> {
     fn tokens(&mut self, nested: bool) -> Result<Vec<Spanned>, SyntaxError> {
         let mut out = Vec::new();
         let mut depth = 0;
+        let mut pending: Vec<PendingDoc> = Vec::new();
         while let Some(c) = self.peek() {
             let start = self.offset();
             let two = self.peek_at(1);
@@ -425,7 +452,23 @@ impl Lexer<'_> {
                     }
                 }
             };
+            let newline = tok == Token::Newline;
+            if let Token::Redir(_, RedirKind::HereDoc(strip)) = tok {
+                out.push((tok, start, self.offset()));
+                let (doc, word) = self.heredoc_delimiter(out.len(), strip)?;
+                pending.push(doc);
+                out.push(word);
+                continue;
+            }
             out.push((tok, start, self.offset()));
+            if newline {
+                for doc in pending.drain(..) {
+                    out[doc.token].0 = Token::Word(self.heredoc_body(&doc)?);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return Err(incomplete("here-document"));
         }
         if nested {
             return Err(incomplete("missing ')'"));
@@ -440,6 +483,67 @@ fn lexer(src: &str) -> Lexer<'_> {
         pos: 0,
         src,
         offsets: src.char_indices().map(|(i, _)| i).collect(),
+        heredoc: false,
+    }
+}
+
+impl Lexer<'_> {
+    /// The word after `<<`: the delimiter with its quotes removed (any quoting means the
+    /// body is not expanded), and a placeholder token at `index` for the body.
+    fn heredoc_delimiter(
+        &mut self,
+        index: usize,
+        strip: bool,
+    ) -> Result<(PendingDoc, Spanned), SyntaxError> {
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.pos += 1;
+        }
+        let (start, offset) = (self.pos, self.offset());
+        let word = self.word()?;
+        let raw = self.text(start, self.pos);
+        if raw.is_empty() {
+            return Err(bad("missing here-document delimiter".into()));
+        }
+        let doc = PendingDoc {
+            token: index,
+            delim: raw.chars().filter(|c| !"'\"\\".contains(*c)).collect(),
+            quoted: raw.contains(['\'', '"', '\\']),
+            strip,
+        };
+        Ok((doc, (Token::Word(word), offset, self.offset())))
+    }
+
+    /// The lines after the current one up to the delimiter's line, as a word: literal if
+    /// the delimiter was quoted, else expanded as in double quotes (with `"` kept as is).
+    fn heredoc_body(&mut self, doc: &PendingDoc) -> Result<Word, SyntaxError> {
+        let mut body = String::new();
+        loop {
+            if self.peek().is_none() {
+                return Err(incomplete(&format!("here-document '{}'", doc.delim)));
+            }
+            let start = self.pos;
+            while self.peek().is_some_and(|c| c != '\n') {
+                self.pos += 1;
+            }
+            let mut line = self.text(start, self.pos);
+            self.pos = (self.pos + 1).min(self.chars.len());
+            if doc.strip {
+                line = line.trim_start_matches('\t').to_string();
+            }
+            if line == doc.delim {
+                break;
+            }
+            body.push_str(&line);
+            body.push('\n');
+        }
+        if doc.quoted {
+            return Ok(Word(vec![Part::Quoted(body)]));
+        }
+        let mut parts = vec![Part::Quoted(String::new())];
+        let mut l = lexer(&body);
+        l.heredoc = true;
+        l.dquoted(&mut parts, false)?;
+        Ok(Word(parts))
     }
 }
 
@@ -529,6 +633,53 @@ mod tests {
                 Part::Param("x:-y".into(), false),
             ]
         );
+    }
+
+    fn heredoc(src: &str) -> Word {
+        let toks = words(src);
+        let i = toks
+            .iter()
+            .position(|t| matches!(t, Token::Redir(_, RedirKind::HereDoc(_))))
+            .unwrap();
+        let Token::Word(w) = &toks[i + 1] else {
+            panic!()
+        };
+        w.clone()
+    }
+
+    #[test]
+    fn here_documents() {
+        // Unquoted: expansions as in double quotes, `"` kept, `\$` escaped.
+        assert_eq!(
+            heredoc("cat <<EOF\na \"$x\" \\$y $(b)\nEOF\n").0,
+            [
+                Part::Quoted("a \"".into()),
+                Part::Var("x".into(), true),
+                Part::Quoted("\" $y ".into()),
+                Part::Cmd("b".into(), true),
+                Part::Quoted("\n".into()),
+            ]
+        );
+        // A quoted delimiter: the body as is; `<<-` strips leading tabs.
+        assert_eq!(
+            heredoc("cat <<'E'\n$x\\\nE").0,
+            [Part::Quoted("$x\\\n".into())]
+        );
+        assert_eq!(
+            heredoc("cat <<-\"E\"\n\t\tx\n\tE\n").0,
+            [Part::Quoted("x\n".into())]
+        );
+        // Two on one line, bodies in order; the command goes on after the bodies.
+        let t = words("a <<A; b <<B\n1\nA\n2\nB\nc");
+        let bodies: Vec<&Token> = t
+            .iter()
+            .filter(|t| matches!(t, Token::Word(w) if w.plain().is_none()))
+            .collect();
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(t.last(), Some(&lit("c")));
+        assert_eq!(t[2], Token::Word(Word(vec![Part::Quoted("1\n".into())])));
+        assert_eq!(t[6], Token::Word(Word(vec![Part::Quoted("2\n".into())])));
+        assert!(tokenize("cat <<EOF\nno end\n").unwrap_err().incomplete);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! sh FILE [ARGS...]
 //! ```
 //!
-//! A POSIX shell language: pipelines, redirections (`<`, `>`, `>>`, `N>`, `N>&M`, `N>&-`),
+//! A POSIX shell language: pipelines, redirections (`<`, `>`, `>>`, `N>`, `N>&M`, `N>&-`,
+//! here-documents `<<WORD` and `<<-WORD`),
 //! quoting, parameters and `${...}` operators, command substitution, arithmetic, pathname
 //! expansion, `;`, `&&`, `||`, `&`, `!`, `if`, `while`, `until`, `for`, `case`, `{ }`,
 //! `( )`, functions, and job control: each job is a process group, the foreground one owns
@@ -14,8 +15,8 @@
 //! operators), `parser` (the syntax tree), `expand` (parameters, field splitting, quote
 //! removal), `subst` (command substitution, arithmetic via `arith`, `${...}`), `glob`
 //! (patterns), `exec` (lists, pipelines, simple commands, redirections), `flow` (compound
-//! commands and functions), `jobs` (job table and job control), `builtins`, `line` (the
-//! line editor).
+//! commands and functions), `jobs` (job table and job control), `builtins`, `printf`, `line`
+//! (the line editor).
 
 mod arith;
 mod builtins;
@@ -27,6 +28,7 @@ mod jobs;
 mod lexer;
 mod line;
 mod parser;
+mod printf;
 mod scripting;
 mod subst;
 mod test;
@@ -39,6 +41,11 @@ use libc::pid_t;
 pub struct Shell {
     vars: BTreeMap<String, String>,
     exported: BTreeSet<String>,
+    /// Variables `readonly` marked: setting or unsetting one is an error.
+    readonly: BTreeSet<String>,
+    /// `getopts`' place inside a word of grouped options (`-ab`): the `OPTIND` it was for
+    /// and the index of the next letter.
+    getopts_next: (String, usize),
     last_status: i32,
     last_bg: Option<pid_t>,
     /// `$0` and the positional parameters.
@@ -81,6 +88,8 @@ impl Shell {
         let mut sh = Shell {
             vars: BTreeMap::new(),
             exported: BTreeSet::new(),
+            readonly: BTreeSet::new(),
+            getopts_next: (String::new(), 0),
             last_status: 0,
             last_bg: None,
             args,
@@ -122,11 +131,17 @@ impl Shell {
         self.vars.get(name).cloned()
     }
 
-    pub fn set_var(&mut self, name: &str, value: &str, export: bool) {
+    /// Set a variable; `false` (and a message, as dash's) if it is read-only.
+    pub fn set_var(&mut self, name: &str, value: &str, export: bool) -> bool {
+        if self.readonly.contains(name) {
+            eprintln!("sh: {name}: is read only");
+            return false;
+        }
         self.vars.insert(name.to_string(), value.to_string());
         if export {
             self.exported.insert(name.to_string());
         }
+        true
     }
 
     /// `NAME=value` for each exported variable.

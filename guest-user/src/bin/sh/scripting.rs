@@ -1,6 +1,6 @@
-//! The built-ins scripts lean on: `read` (a line split on `$IFS` into variables), `.` and
-//! `source`, `wait PID`, and `trap` (a command for `EXIT` and for signals, run between
-//! commands once a signal came).
+//! The built-ins scripts lean on: `read` (a line split on `$IFS` into variables), `getopts`,
+//! `.` and `source`, `wait PID`, and `trap` (a command for `EXIT` and for signals, run
+//! between commands once a signal came).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -115,10 +115,93 @@ impl Shell {
         }
         let line = String::from_utf8_lossy(&line).into_owned();
         let values = read_split(&line, &self.ifs(), names.len());
+        let mut status = i32::from(eof);
         for (name, v) in names.iter().zip(values) {
-            self.set_var(name, &v, false);
+            if !self.set_var(name, &v, false) {
+                status = 2;
+            }
         }
-        i32::from(eof)
+        status
+    }
+
+    /// `getopts OPTSTRING NAME [ARGS...]`: the next option of the positional parameters (or
+    /// ARGS) into NAME, its argument into `OPTARG`, the next word's index into `OPTIND`;
+    /// status 1 after the last option. A leading `:` in OPTSTRING is silent mode: a bad
+    /// option sets NAME to `?` and a missing argument to `:`, with the letter in `OPTARG`.
+    pub fn builtin_getopts(&mut self, argv: &[String]) -> i32 {
+        let (Some(optstring), Some(name)) = (argv.get(1), argv.get(2)) else {
+            eprintln!("sh: getopts: usage: getopts optstring var [arg ...]");
+            return 2;
+        };
+        let words: Vec<String> = match argv.get(3..).filter(|a| !a.is_empty()) {
+            Some(a) => a.to_vec(),
+            None => self.args.get(1..).unwrap_or_default().to_vec(),
+        };
+        let silent = optstring.starts_with(':');
+        let optind_text = self.get_var("OPTIND").unwrap_or_else(|| "1".into());
+        let mut optind = optind_text.parse::<usize>().unwrap_or(1).max(1);
+        // The letter to look at in the current word (past the `-`), unless OPTIND moved.
+        let mut letter = match &self.getopts_next {
+            (seen, n) if *seen == optind_text => *n,
+            _ => 1,
+        };
+        let word: Vec<char> = match words.get(optind - 1) {
+            Some(w) if letter > 1 || (w.starts_with('-') && w != "-" && w != "--") => {
+                w.chars().collect()
+            }
+            w => {
+                if w.is_some_and(|w| w == "--") {
+                    optind += 1;
+                }
+                self.getopts_next = (String::new(), 1);
+                self.vars.remove("OPTARG");
+                self.set_var("OPTIND", &optind.to_string(), false);
+                self.set_var(name, "?", false);
+                return 1;
+            }
+        };
+        let c = word[letter];
+        letter += 1;
+        let at_end = letter >= word.len();
+        let mut optarg = None;
+        let mut result = c.to_string();
+        match optstring.find(c).filter(|_| c != ':') {
+            None => {
+                if silent {
+                    optarg = Some(c.to_string());
+                } else {
+                    eprintln!("sh: Illegal option -{c}");
+                }
+                result = "?".into();
+            }
+            Some(i) if optstring[i + c.len_utf8()..].starts_with(':') => {
+                if !at_end {
+                    optarg = Some(word[letter..].iter().collect());
+                    letter = word.len();
+                } else if let Some(next) = words.get(optind) {
+                    optarg = Some(next.clone());
+                    optind += 1;
+                } else if silent {
+                    optarg = Some(c.to_string());
+                    result = ":".into();
+                } else {
+                    eprintln!("sh: No arg for -{c} option");
+                    result = "?".into();
+                }
+            }
+            Some(_) => {}
+        }
+        if letter >= word.len() {
+            optind += 1;
+            letter = 1;
+        }
+        match optarg {
+            Some(a) => self.set_var("OPTARG", &a, false),
+            None => self.vars.remove("OPTARG").is_some(),
+        };
+        self.set_var("OPTIND", &optind.to_string(), false);
+        self.getopts_next = (optind.to_string(), letter);
+        i32::from(!self.set_var(name, &result, false)) * 2
     }
 
     /// `. FILE [ARGS]`: run FILE's commands in this shell (`return` ends it).
@@ -254,6 +337,107 @@ mod tests {
         assert_eq!(read_split("x:y:z", ":", 2), ["x", "y:z"]);
         assert_eq!(read_split("x::z", ":", 3), ["x", "", "z"]);
         assert_eq!(read_split("root:x:0", ":", 3), ["root", "x", "0"]);
+    }
+
+    fn shell(args: &[&str]) -> Shell {
+        let mut sh = Shell::new(vec!["sh".into()]);
+        sh.args.extend(args.iter().map(|a| a.to_string()));
+        sh
+    }
+
+    /// Each `getopts` call's (status, NAME, OPTARG, OPTIND).
+    fn getopts(sh: &mut Shell, optstring: &str) -> Vec<(i32, String, Option<String>, String)> {
+        let argv: Vec<String> = ["getopts", optstring, "o"].map(String::from).to_vec();
+        let mut out = Vec::new();
+        loop {
+            let status = sh.builtin_getopts(&argv);
+            out.push((
+                status,
+                sh.get_var("o").unwrap_or_default(),
+                sh.get_var("OPTARG"),
+                sh.get_var("OPTIND").unwrap_or_default(),
+            ));
+            if status != 0 {
+                return out;
+            }
+        }
+    }
+
+    fn got(
+        status: i32,
+        name: &str,
+        arg: Option<&str>,
+        ind: &str,
+    ) -> (i32, String, Option<String>, String) {
+        (status, name.into(), arg.map(String::from), ind.into())
+    }
+
+    #[test]
+    fn getopts_groups_arguments_and_the_end() {
+        let mut sh = shell(&["-ab", "x", "-cy", "--", "rest"]);
+        assert_eq!(
+            getopts(&mut sh, "ab:c:"),
+            [
+                got(0, "a", None, "1"),
+                got(0, "b", Some("x"), "3"),
+                got(0, "c", Some("y"), "4"),
+                got(1, "?", None, "5"),
+            ]
+        );
+        // An operand ends the options; OPTIND=1 starts again.
+        let mut sh = shell(&["-a", "file", "-b"]);
+        assert_eq!(
+            getopts(&mut sh, "ab"),
+            [got(0, "a", None, "2"), got(1, "?", None, "2")]
+        );
+        sh.set_var("OPTIND", "1", false);
+        assert_eq!(getopts(&mut sh, "ab")[0], got(0, "a", None, "2"));
+    }
+
+    #[test]
+    fn getopts_errors_loud_and_silent() {
+        let mut sh = shell(&["-x", "-b"]);
+        assert_eq!(
+            getopts(&mut sh, "b:"),
+            [
+                got(0, "?", None, "2"),
+                got(0, "?", None, "3"),
+                got(1, "?", None, "3")
+            ]
+        );
+        let mut sh = shell(&["-x", "-b"]);
+        assert_eq!(
+            getopts(&mut sh, ":b:"),
+            [
+                got(0, "?", Some("x"), "2"),
+                got(0, ":", Some("b"), "3"),
+                got(1, "?", None, "3")
+            ]
+        );
+    }
+
+    #[test]
+    fn readonly_variables_refuse_changes() {
+        let mut sh = shell(&[]);
+        sh.run_source("readonly R=1; R=2");
+        assert_eq!((sh.last_status, sh.get_var("R").as_deref()), (1, Some("1")));
+        sh.run_source("unset R");
+        assert_eq!((sh.last_status, sh.get_var("R").as_deref()), (1, Some("1")));
+        sh.run_source("export R=3");
+        assert_eq!((sh.last_status, sh.get_var("R").as_deref()), (1, Some("1")));
+        sh.run_source("readonly S; S=4; echo unreached >/dev/null");
+        assert_eq!(sh.get_var("S"), None);
+    }
+
+    #[test]
+    fn here_document_feeds_a_builtin() {
+        let mut sh = shell(&[]);
+        sh.run_source("x=val\nread -r a b <<EOF\n1 $x\\n 3\nEOF\nread c <<'E'; read d <<-E2\n$x\nE\n\t\tdd\n\tE2\n");
+        let v = |n: &str| sh.get_var(n).unwrap_or_default();
+        assert_eq!(
+            [v("a"), v("b"), v("c"), v("d")],
+            ["1", "val\\n 3", "$x", "dd"]
+        );
     }
 
     #[test]

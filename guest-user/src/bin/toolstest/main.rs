@@ -126,6 +126,7 @@ const CHECKS: &[NamedCheck] = &[
     ("sh_control_flow", shell::control_flow),
     ("sh_builtins", shell::builtins),
     ("sh_scripts", shell::scripts),
+    ("sh_heredoc_printf_getopts", shell::heredoc_printf_getopts),
     ("busybox_shell_pipeline", busybox::shell_pipeline),
     ("busybox_ls", busybox::ls),
     ("busybox_ps", busybox::ps),

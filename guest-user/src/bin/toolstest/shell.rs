@@ -209,6 +209,44 @@ pub fn builtins() -> Check {
     pass()
 }
 
+/// A script as dash runs it: a here-document (`<<-`, tabs stripped, expanded) feeding
+/// `while read`, `printf` formats and its reuse for extra arguments, two here-documents on one
+/// line (the quoted one unexpanded), `getopts` in silent mode, and a `readonly` assignment
+/// failing with status 1 (dash would end the script there).
+const HEREDOC_PRINTF_GETOPTS: &str = r#"parse() { OPTIND=1; while getopts :vn:o: f "$@"; do case $f in v) echo verbose;; n|o) echo "$f=$OPTARG";; :) echo "missing -$OPTARG";; '?') echo "bad -$OPTARG";; esac; done; shift $((OPTIND-1)); echo "operands: $*"; }
+parse -vn 3 -x -ofile a b; parse -n
+total=0
+while read -r name qty price; do
+	printf '%-6s|%3d|%6.2s|%#x\n' "$name" "$qty" "$price" "$qty"
+	total=$((total + qty))
+done <<-EOF
+	apple 3 1.5
+	pear 12 0.75
+	fig $((2 * 5)) 3
+	EOF
+printf '%s=%05d\n' total "$total" again 7
+cat <<'RAW' <<X
+unused $total
+RAW
+$(echo used) $total \$total
+X
+readonly total; total=0 2>/dev/null || echo "readonly: $?"
+"#;
+
+pub fn heredoc_printf_getopts() -> Check {
+    let dir = scratch("sh_heredoc_printf_getopts")?;
+    let s = format!("{dir}/h.sh");
+    script(&s, HEREDOC_PRINTF_GETOPTS, 0o644)?;
+    expect(
+        &["/bin/sh", &s],
+        "verbose\nn=3\nbad -x\no=file\noperands: a b\nmissing -n\noperands: \n\
+         apple |  3|    1.|0x3\npear  | 12|    0.|0xc\nfig   | 10|     3|0xa\n\
+         total=00025\nagain=00007\nused 25 $total\nreadonly: 1\n",
+        0,
+    )?;
+    pass()
+}
+
 /// Write `text` to `path` with `mode`.
 fn script(path: &str, text: &str, mode: u32) -> Result<(), Fail> {
     use std::os::unix::fs::PermissionsExt;
