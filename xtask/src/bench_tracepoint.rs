@@ -267,31 +267,6 @@ pub fn print(cost: &TracepointCost) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_control_page_sites_and_their_jumps() {
-        let control = 0x9000;
-        // cmpb $0, CONTROL+3(%rip) at 0x1000 (next 0x1007, disp 0x7ffc), then jne rel32.
-        let mut code = vec![0x80, 0x3d];
-        code.extend(0x7ffcu32.to_le_bytes());
-        code.extend([0x00, 0x0f, 0x85, 1, 0, 0, 0]);
-        // The same compare against another page, then a site followed by a plain mov.
-        code.extend([0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x90]);
-        let at = 0x1000 + code.len() as u64 + 7;
-        code.extend([0x80, 0x3d]);
-        code.extend(((control + 5 - at) as u32).to_le_bytes());
-        code.extend([0x00, 0x89, 0xc0]);
-        let text = Text {
-            segments: vec![(0x1000, code)],
-        };
-        assert_eq!(sites(&text, control), [(0x1000, true), (at - 7, false)]);
-        assert!(text.contains(0x1000) && !text.contains(0x2000));
-    }
-}
-
 /// `procbench ctx_switch` (two processes on one CPU bouncing a byte over pipes) counted whole
 /// under QEMU TCG, untraced and with every `sched:` tracepoint on (`trace_event=sched`, rings
 /// the guest allocated itself, big enough for the run): instructions don't drift as the
@@ -331,4 +306,29 @@ pub fn print_ctx_switch(c: &CtxSwitchInsns) {
         per(c.traced.0.saturating_sub(c.plain.0)),
         slower(c.plain.1, c.traced.1),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_control_page_sites_and_their_jumps() {
+        let control = 0x9000;
+        // cmpb $0, CONTROL+3(%rip) at 0x1000 (next 0x1007, disp 0x7ffc), then jne rel32.
+        let mut code = vec![0x80, 0x3d];
+        code.extend(0x7ffcu32.to_le_bytes());
+        code.extend([0x00, 0x0f, 0x85, 1, 0, 0, 0]);
+        // The same compare against another page, then a site followed by a plain mov.
+        code.extend([0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x90]);
+        let at = 0x1000 + code.len() as u64 + 7;
+        code.extend([0x80, 0x3d]);
+        code.extend(((control + 5 - at) as u32).to_le_bytes());
+        code.extend([0x00, 0x89, 0xc0]);
+        let text = Text {
+            segments: vec![(0x1000, code)],
+        };
+        assert_eq!(sites(&text, control), [(0x1000, true), (at - 7, false)]);
+        assert!(text.contains(0x1000) && !text.contains(0x2000));
+    }
 }
