@@ -14,7 +14,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::ops::Bound::{Excluded, Unbounded};
+use core::ops::Bound::{Excluded, Included, Unbounded};
 
 use super::shmem::ShmemFile;
 use super::vmstat::{mod_node_page_state, NodeStat};
@@ -207,7 +207,10 @@ impl VmaTree {
 
     /// The last VMA ending at or below `addr`.
     fn ending_at_or_below(&self, addr: u64) -> Option<&Vma> {
-        self.tree.range(..=addr).next_back().map(|(_, v)| &**v)
+        self.tree
+            .upper_bound(Included(&addr))
+            .peek_prev()
+            .map(|(_, v)| &**v)
     }
 
     /// Take the VMA ending at `end` out of the tree (the caller saw it there).
@@ -231,9 +234,13 @@ impl VmaTree {
         debug_assert!(old.is_none(), "two VMAs end at the same address");
     }
 
-    /// The first VMA ending above `addr` (Linux's `find_vma`: it may start above `addr`).
+    /// The first VMA ending above `addr` (Linux's `find_vma`: it may start above `addr`):
+    /// one descent of the tree.
     pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
-        self.ending_above(addr).next().map(|(_, v)| &**v)
+        self.tree
+            .lower_bound(Excluded(&addr))
+            .peek_next()
+            .map(|(_, v)| &**v)
     }
 
     /// The VMA containing `addr` (Linux's `vma_lookup`).
@@ -340,12 +347,20 @@ impl VmaTree {
         }
     }
 
-    /// Add a copy of `vma` as it is, in a new object (fork copies the parent's layout
-    /// exactly: Linux's `vm_area_dup`).
-    pub fn insert_nomerge(&mut self, vma: Vma) {
-        debug_assert!(vma.start < vma.end && self.is_free(vma.start, vma.end));
-        self.account(vma.flags, vma.pages() as i64);
-        self.link(vm_area_alloc(vma));
+    /// A copy of each VMA `keep` accepts, in new objects, for an empty tree (fork's copy of
+    /// the layout: Linux's `vm_area_dup` for each). Built in one pass from the sorted VMAs
+    /// rather than searched into one by one.
+    pub fn dup_from(&mut self, parent: &VmaTree, keep: impl Fn(&Vma) -> bool) {
+        debug_assert!(self.tree.is_empty());
+        let tree: BTreeMap<u64, VmaBox> = parent
+            .iter()
+            .filter(|v| keep(v))
+            .map(|v| (v.end, vm_area_alloc(v.clone())))
+            .collect();
+        for v in tree.values() {
+            self.account(v.flags, v.pages() as i64);
+        }
+        self.tree = tree;
     }
 
     /// Take `[start, end)` out of the tree: VMAs straddling an edge are split and keep their
@@ -354,6 +369,17 @@ impl VmaTree {
     pub fn remove_range(&mut self, start: u64, end: u64) -> Vec<Vma> {
         let mut inside = Vec::new();
         if start >= end {
+            return inside;
+        }
+        let first = self.iter().next().map_or(u64::MAX, |v| v.start);
+        let last = self.iter().next_back().map_or(0, |v| v.end);
+        if start <= first && last <= end {
+            // Everything (exit_mmap): no search, no rebalancing, no copy.
+            inside.reserve(self.tree.len());
+            for v in core::mem::take(&mut self.tree).into_values() {
+                self.account(v.flags, -(v.pages() as i64));
+                inside.push(*v);
+            }
             return inside;
         }
         while let Some(v) = self.find_vma(start).filter(|v| v.start < end) {

@@ -335,11 +335,16 @@ fn each_vma_is_an_object_of_the_vm_area_struct_cache() {
     assert_eq!(vm_area_struct().0, before + 16);
     // Fork's copy is a new object per VMA (`vm_area_dup`).
     let mut child = VmaTree::new();
-    for v in t.iter() {
-        child.insert_nomerge(v.clone());
-    }
+    child.dup_from(&t, |_| true);
     assert_eq!(vm_area_struct().0, before + 32);
     assert_eq!(layout(&child), layout(&t));
+    assert_eq!((child.total_vm, child.data_vm), (t.total_vm, t.data_vm));
+    // Left-out VMAs (VM_DONTCOPY) get no object.
+    let mut ro_only = VmaTree::new();
+    ro_only.dup_from(&t, |v| v.flags & VM_WRITE == 0);
+    assert_eq!(vm_area_struct().0, before + 39);
+    assert_eq!(ro_only.total_vm, 7);
+    drop(ro_only);
     // Dropping the sets (exit_mmap) returns every object.
     drop(child);
     drop(t);
