@@ -12,6 +12,8 @@
 #![feature(allocator_api)]
 // ...and methods of such objects take `self: &Arc<Self, Cache>` (`fs/dcache.rs`).
 #![feature(arbitrary_self_types)]
+// The VMA tree finds a VMA in one descent (`mm/vma.rs`).
+#![feature(btree_cursors)]
 
 extern crate alloc;
 

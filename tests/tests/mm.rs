@@ -159,16 +159,23 @@ fn compaction_tracepoints_report_each_zone() {
     assert!(t.output.contains("end status 5\n"), "{}", t.output);
 }
 
-/// task_struct, filp, dentry and inode_cache count the objects fork, open and creat make
-/// and exit, close and unlink free; SReclaimable is the dentry and inode caches' pages.
+/// task_struct, filp, dentry, inode_cache and vm_area_struct count the objects fork, open,
+/// creat and mmap make and exit, close, unlink and munmap free; SReclaimable is the dentry
+/// and inode caches' pages.
 #[test]
 fn dedicated_slab_caches_count_tasks_files_dentries_and_inodes() {
     let o = boot_mem("quiet -- /bin/slabtest", 2, SMALL);
     let c = &o.console;
-    for check in ["task_struct", "filp", "dentry_inode", "sreclaimable"] {
+    for check in [
+        "task_struct",
+        "filp",
+        "dentry_inode",
+        "vm_area_struct",
+        "sreclaimable",
+    ] {
         assert!(c.contains(&format!("ok: {check} (")), "{check}:\n{c}");
     }
-    assert!(c.contains("slabtest: 4 passed, 0 failed"), "{c}");
+    assert!(c.contains("slabtest: 5 passed, 0 failed"), "{c}");
     assert_eq!(o.status(), 0, "{c}");
 }
 

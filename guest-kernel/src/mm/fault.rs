@@ -79,6 +79,11 @@ pub fn handle_mm_fault(
     let page = addr & !(PAGE - 1);
     let vma = mm.vmas.find_vma(addr).ok_or(FaultError::NoVma)?;
     let (start, flags) = (vma.start, vma.flags);
+    let entry = mm.pgd.lookup(page);
+    // What an empty entry is filled from, read while the VMA is at hand (one tree walk per
+    // fault); a stack that grows below is looked up again once grown.
+    let backing = (entry.is_none() && start <= page)
+        .then(|| (vma.image.clone(), vma.file.clone(), vma.pgoff_of(page)));
     if start > addr {
         if flags & VM_GROWSDOWN == 0 {
             return Err(FaultError::NoVma);
@@ -96,10 +101,15 @@ pub fn handle_mm_fault(
     if !allowed {
         return Err(FaultError::Access);
     }
-    match mm.pgd.lookup(page) {
+    match entry {
         None => {
-            let v = mm.vmas.vma_lookup(page).ok_or(FaultError::NoVma)?;
-            let (image, file, pgoff) = (v.image.clone(), v.file.clone(), v.pgoff_of(page));
+            let (image, file, pgoff) = match backing {
+                Some(b) => b,
+                None => {
+                    let v = mm.vmas.vma_lookup(page).ok_or(FaultError::NoVma)?;
+                    (v.image.clone(), v.file.clone(), v.pgoff_of(page))
+                }
+            };
             let shared = flags & VM_SHARED != 0;
             match (image, file) {
                 (Some(image), _) if shared => {

@@ -149,12 +149,11 @@ impl MmStruct {
     }
 
     fn copy_vmas(&mut self, child: &mut MmStruct) -> KResult<()> {
+        child
+            .vmas
+            .dup_from(&self.vmas, |v| v.flags & VM_DONTCOPY == 0);
         for v in self.vmas.iter() {
-            if v.flags & VM_DONTCOPY != 0 {
-                continue;
-            }
-            child.vmas.insert_nomerge(v.clone());
-            if v.flags & VM_WIPEONFORK != 0 {
+            if v.flags & (VM_DONTCOPY | VM_WIPEONFORK) != 0 {
                 continue;
             }
             let cow = !v.is_shared();

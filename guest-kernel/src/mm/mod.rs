@@ -58,6 +58,15 @@ crate::kmem_cache_allocator!(
     slub::SLAB_HWCACHE_ALIGN
 );
 
+crate::kmem_cache_allocator!(
+    /// The `vm_area_struct` cache (Linux's `vm_area_cachep`): every VMA of every address
+    /// space is one object in it.
+    VmAreaCachep,
+    VM_AREA_CACHEP,
+    "vm_area_struct",
+    0
+);
+
 /// An address space as tasks hold it: shared by the threads of a process (CLONE_VM); in the
 /// `mm_struct` slab cache.
 pub type MmRef = alloc::sync::Arc<Mm, MmCachep>;

@@ -3,18 +3,22 @@
 //! stack growth with its guard gap, and the per-mm `total_vm`/`data_vm`/`exec_vm`/`stack_vm`
 //! accounting.
 //!
-//! Invariants: VMAs are page-aligned, non-empty, never overlap and are kept in address
-//! order. Every insertion and removal goes through [`VmaTree`]'s methods, which keep the
-//! counters. Nothing here touches page tables: callers (mm/mmap.rs) zap or move the pages of
-//! the ranges these methods report.
+//! Invariants: VMAs are page-aligned, non-empty, never overlap and are kept in a tree in
+//! address order, each its own `vm_area_struct` object. Every insertion and removal goes
+//! through [`VmaTree`]'s methods, which keep the counters. Nothing here touches page
+//! tables: callers (mm/mmap.rs) zap or move the pages of the ranges these methods report.
 
 #![deny(unsafe_code)]
 
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::ops::Bound::{Excluded, Included, Unbounded};
 
 use super::shmem::ShmemFile;
 use super::vmstat::{mod_node_page_state, NodeStat};
+use super::VmAreaCachep;
 
 pub const PAGE_SIZE: u64 = 4096;
 /// End of the user address space (x86_64 with 4-level paging: 2^47 minus a guard page).
@@ -148,15 +152,25 @@ impl Vma {
     }
 }
 
+/// A VMA as the tree holds it: its own object in the `vm_area_struct` slab cache.
+pub type VmaBox = Box<Vma, VmAreaCachep>;
+
+/// A new `vm_area_struct` holding `vma` (Linux's `vm_area_alloc`; fork's `vm_area_dup` is
+/// this on a clone).
+fn vm_area_alloc(vma: Vma) -> VmaBox {
+    Box::new_in(vma, VmAreaCachep)
+}
+
 /// A process's VMAs and the counters Linux keeps on `mm_struct` for them (in pages).
 ///
-/// The VMAs sit in a vector sorted by address and are found by binary search: for the tens
-/// of mappings a process has, that is far fewer instructions than a tree walk (and guest
-/// kernel instructions are what is expensive here), and the occasional insertion moves a
-/// few hundred bytes.
+/// The VMAs sit in a B-tree keyed by their end address, as Linux's maple tree is indexed by
+/// each range's last byte: the first entry above `addr` is `find_vma(addr)`, one descent,
+/// and neighbours are the entries either side. Each VMA is a separate object from the
+/// `vm_area_struct` cache; a split allocates one, a merge frees one, and changing a VMA's
+/// start (a tail cut off, a stack grown, a merge from below) moves nothing in the tree.
 #[derive(Default)]
 pub struct VmaTree {
-    vmas: Vec<Vma>,
+    tree: BTreeMap<u64, VmaBox>,
     pub total_vm: u64,
     /// Highest `total_vm` seen (VmPeak).
     pub hiwater_vm: u64,
@@ -181,23 +195,52 @@ impl VmaTree {
         Self::default()
     }
 
+    /// The VMAs in address order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Vma> {
-        self.vmas.iter()
+        self.tree.values().map(|v| &**v)
     }
 
-    /// Index of the first VMA ending above `addr`.
-    fn first_ending_above(&self, addr: u64) -> usize {
-        self.vmas.partition_point(|v| v.end <= addr)
+    /// The entries ending above `addr`, in address order.
+    fn ending_above(&self, addr: u64) -> impl Iterator<Item = (&u64, &VmaBox)> {
+        self.tree.range((Excluded(addr), Unbounded))
     }
 
-    /// Index of the VMA starting exactly at `start`.
-    fn index_of(&self, start: u64) -> Option<usize> {
-        self.vmas.binary_search_by_key(&start, |v| v.start).ok()
+    /// The last VMA ending at or below `addr`.
+    fn ending_at_or_below(&self, addr: u64) -> Option<&Vma> {
+        self.tree
+            .upper_bound(Included(&addr))
+            .peek_prev()
+            .map(|(_, v)| &**v)
     }
 
-    /// The first VMA ending above `addr` (Linux's `find_vma`: it may start above `addr`).
+    /// Take the VMA ending at `end` out of the tree (the caller saw it there).
+    fn take(&mut self, end: u64) -> VmaBox {
+        self.tree
+            .remove(&end)
+            .expect("a VMA ends at the key just found")
+    }
+
+    /// The VMA ending at `end`, to change in place (only its start and pgoff, which are not
+    /// the key).
+    fn at_mut(&mut self, end: u64) -> &mut Vma {
+        self.tree
+            .get_mut(&end)
+            .expect("a VMA ends at the key just found")
+    }
+
+    /// Put `vma` in the tree under its end.
+    fn link(&mut self, vma: VmaBox) {
+        let old = self.tree.insert(vma.end, vma);
+        debug_assert!(old.is_none(), "two VMAs end at the same address");
+    }
+
+    /// The first VMA ending above `addr` (Linux's `find_vma`: it may start above `addr`):
+    /// one descent of the tree.
     pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
-        self.vmas.get(self.first_ending_above(addr))
+        self.tree
+            .lower_bound(Excluded(&addr))
+            .peek_next()
+            .map(|(_, v)| &**v)
     }
 
     /// The VMA containing `addr` (Linux's `vma_lookup`).
@@ -205,10 +248,15 @@ impl VmaTree {
         self.find_vma(addr).filter(|v| v.start <= addr)
     }
 
+    /// The VMA starting exactly at `start`.
+    fn starting_at(&self, start: u64) -> Option<&Vma> {
+        self.find_vma(start).filter(|v| v.start == start)
+    }
+
     /// The VMAs overlapping `[start, end)`, in address order.
     pub fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = &Vma> {
-        self.vmas[self.first_ending_above(start)..]
-            .iter()
+        self.ending_above(start)
+            .map(|(_, v)| &**v)
             .take_while(move |v| v.start < end)
     }
 
@@ -252,72 +300,127 @@ impl VmaTree {
 
     /// Add `vma` over a free range, merging it with compatible neighbours (Linux's
     /// `vma_merge`); returns the start of the VMA that now holds the range.
-    pub fn insert(&mut self, mut vma: Vma) -> u64 {
-        debug_assert!(vma.start < vma.end && self.is_free(vma.start, vma.end));
-        self.account(vma.flags, vma.pages() as i64);
-        let mut i = self.vmas.partition_point(|v| v.start < vma.start);
-        if i > 0 && self.vmas[i - 1].can_merge(&vma) {
-            let prev = self.vmas.remove(i - 1);
-            vma.start = prev.start;
-            vma.pgoff = prev.pgoff;
-            i -= 1;
-        }
-        if i < self.vmas.len() && vma.can_merge(&self.vmas[i]) {
-            vma.end = self.vmas.remove(i).end;
-        }
-        let start = vma.start;
-        self.vmas.insert(i, vma);
-        start
+    pub fn insert(&mut self, vma: Vma) -> u64 {
+        self.insert_merge(vma, None)
     }
 
-    /// Add `vma` as it is (fork copies the parent's layout exactly).
-    pub fn insert_nomerge(&mut self, vma: Vma) {
+    /// [`Self::insert`], putting the range in `spare` (an object of the cache the caller no
+    /// longer needs) if it merges with neither neighbour.
+    fn insert_merge(&mut self, vma: Vma, spare: Option<VmaBox>) -> u64 {
         debug_assert!(vma.start < vma.end && self.is_free(vma.start, vma.end));
         self.account(vma.flags, vma.pages() as i64);
-        let i = self.vmas.partition_point(|v| v.start < vma.start);
-        self.vmas.insert(i, vma);
+        let prev = self
+            .ending_at_or_below(vma.start)
+            .filter(|p| p.can_merge(&vma))
+            .map(|p| p.end);
+        let next = self
+            .find_vma(vma.start)
+            .filter(|n| vma.can_merge(n))
+            .map(|n| n.end);
+        match (prev, next) {
+            // The previous VMA grows over the range (and the next one, which goes).
+            (Some(prev), next) => {
+                let mut grown = self.take(prev);
+                grown.end = next.map_or(vma.end, |n| self.take(n).end);
+                let start = grown.start;
+                self.link(grown);
+                start
+            }
+            // The next VMA grows down over it: its key, the end, stays.
+            (None, Some(next)) => {
+                let n = self.at_mut(next);
+                (n.start, n.pgoff) = (vma.start, vma.pgoff);
+                vma.start
+            }
+            (None, None) => {
+                let start = vma.start;
+                let new = match spare {
+                    Some(mut b) => {
+                        *b = vma;
+                        b
+                    }
+                    None => vm_area_alloc(vma),
+                };
+                self.link(new);
+                start
+            }
+        }
+    }
+
+    /// A copy of each VMA `keep` accepts, in new objects, for an empty tree (fork's copy of
+    /// the layout: Linux's `vm_area_dup` for each). Built in one pass from the sorted VMAs
+    /// rather than searched into one by one.
+    pub fn dup_from(&mut self, parent: &VmaTree, keep: impl Fn(&Vma) -> bool) {
+        debug_assert!(self.tree.is_empty());
+        let tree: BTreeMap<u64, VmaBox> = parent
+            .iter()
+            .filter(|v| keep(v))
+            .map(|v| (v.end, vm_area_alloc(v.clone())))
+            .collect();
+        for v in tree.values() {
+            self.account(v.flags, v.pages() as i64);
+        }
+        self.tree = tree;
     }
 
     /// Take `[start, end)` out of the tree: VMAs straddling an edge are split and keep their
-    /// outside parts. Returns the removed parts, clipped to the range, in address order.
+    /// outside parts. Returns the removed parts, clipped to the range, in address order; the
+    /// objects of VMAs wholly inside go back to the cache.
     pub fn remove_range(&mut self, start: u64, end: u64) -> Vec<Vma> {
+        let mut inside = Vec::new();
         if start >= end {
-            return Vec::new();
+            return inside;
         }
-        let first = self.first_ending_above(start);
-        let count = self.vmas[first..]
-            .iter()
-            .take_while(|v| v.start < end)
-            .count();
-        let hit: Vec<Vma> = self.vmas.drain(first..first + count).collect();
-        let mut keep = Vec::new();
-        let mut inside = Vec::with_capacity(hit.len());
-        for v in hit {
-            if v.start < start {
-                keep.push(Vma {
-                    end: start,
-                    ..v.clone()
-                });
+        let first = self.iter().next().map_or(u64::MAX, |v| v.start);
+        let last = self.iter().next_back().map_or(0, |v| v.end);
+        if start <= first && last <= end {
+            // Everything (exit_mmap): no search, no rebalancing, no copy.
+            inside.reserve(self.tree.len());
+            for v in core::mem::take(&mut self.tree).into_values() {
+                self.account(v.flags, -(v.pages() as i64));
+                inside.push(*v);
             }
-            if v.end > end {
-                keep.push(Vma {
-                    start: end,
-                    pgoff: v.pgoff_of(end),
-                    ..v.clone()
-                });
-            }
-            let from = v.start.max(start);
+            return inside;
+        }
+        while let Some(v) = self.find_vma(start).filter(|v| v.start < end) {
+            let (v_start, v_end) = (v.start, v.end);
+            let from = v_start.max(start);
             let part = Vma {
                 start: from,
-                end: v.end.min(end),
+                end: v_end.min(end),
                 pgoff: v.pgoff_of(from),
-                ..v
+                ..v.clone()
             };
             self.account(part.flags, -(part.pages() as i64));
+            match (v_start < start, v_end > end) {
+                // A hole in the middle: the object keeps the head, a new one takes the tail.
+                (true, true) => {
+                    let mut head = self.take(v_end);
+                    let tail = vm_area_alloc(Vma {
+                        start: end,
+                        pgoff: head.pgoff_of(end),
+                        ..(*head).clone()
+                    });
+                    head.end = start;
+                    self.link(head);
+                    self.link(tail);
+                }
+                // The head stays: it now ends at `start`, a new key.
+                (true, false) => {
+                    let mut head = self.take(v_end);
+                    head.end = start;
+                    self.link(head);
+                }
+                // The tail stays, under the same key.
+                (false, true) => {
+                    let tail = self.at_mut(v_end);
+                    tail.pgoff = tail.pgoff_of(end);
+                    tail.start = end;
+                }
+                (false, false) => drop(self.take(v_end)),
+            }
             inside.push(part);
         }
-        // The outside parts are at most a head and a tail, in order, where the hit VMAs were.
-        self.vmas.splice(first..first, keep);
         inside
     }
 
@@ -341,11 +444,14 @@ impl VmaTree {
     /// Extend the VMA starting at `start` to end at `new_end` (mremap in place; the caller
     /// checked that the range above it is free). Merges with the next VMA if compatible.
     pub fn extend_end(&mut self, start: u64, new_end: u64) -> Option<u64> {
-        let v = self.vmas.remove(self.index_of(start)?);
-        let old_pages = v.pages() as i64;
-        let grown = Vma { end: new_end, ..v };
-        self.account(grown.flags, -old_pages);
-        Some(self.insert(grown))
+        let key = self.starting_at(start)?.end;
+        let old = self.take(key);
+        self.account(old.flags, -(old.pages() as i64));
+        let grown = Vma {
+            end: new_end,
+            ..(*old).clone()
+        };
+        Some(self.insert_merge(grown, Some(old)))
     }
 
     /// Top-down search for `len` bytes of free address space in `[low, high)`, keeping clear
@@ -356,10 +462,12 @@ impl VmaTree {
             return None;
         }
         let mut upper = high;
-        // Mappings up to a guard gap above `high` may still cut into the range.
+        // Mappings up to a guard gap above `high` may still cut into the range: those ending
+        // below that point, and the one across it.
         let above = high.saturating_add(STACK_GUARD_GAP);
-        let n = self.vmas.partition_point(|v| v.start < above);
-        for v in self.vmas[..n].iter().rev() {
+        let across = self.find_vma(above).filter(|v| v.start < above);
+        let below = self.tree.range(..=above).rev().map(|(_, v)| &**v);
+        for v in across.into_iter().chain(below) {
             if upper >= v.end.saturating_add(len) && upper - len >= low {
                 return Some(upper - len);
             }
@@ -389,12 +497,11 @@ impl VmaTree {
     /// accessible mapping, or beyond `rlimit` bytes. Returns the VMA's new start.
     pub fn expand_downwards(&mut self, start: u64, addr: u64, rlimit: u64) -> Option<u64> {
         let addr = addr & !(PAGE_SIZE - 1);
-        let i = self.index_of(start)?;
-        let v = &self.vmas[i];
+        let v = self.starting_at(start)?;
         if v.flags & VM_GROWSDOWN == 0 || addr >= v.start || addr < MMAP_MIN_ADDR {
             return None;
         }
-        if let Some(prev) = i.checked_sub(1).map(|p| &self.vmas[p]) {
+        if let Some(prev) = self.ending_at_or_below(v.start) {
             let guarded = prev.flags & VM_GROWSDOWN == 0 && prev.is_accessible();
             if addr < prev.end || (guarded && addr - prev.end < STACK_GUARD_GAP) {
                 return None;
@@ -404,227 +511,12 @@ impl VmaTree {
             return None;
         }
         let grow = (v.start - addr) / PAGE_SIZE;
-        let flags = v.flags;
-        let v = &mut self.vmas[i];
+        let (flags, key) = (v.flags, v.end);
+        // The end, the key, stays.
+        let v = self.at_mut(key);
         v.start = addr;
         v.pgoff = v.pgoff.saturating_sub(grow);
         self.account(flags, grow as i64);
         Some(addr)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const P: u64 = PAGE_SIZE;
-    const RW: VmFlags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-    const RO: VmFlags = VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-
-    fn layout(t: &VmaTree) -> Vec<(u64, u64, VmFlags)> {
-        t.iter().map(|v| (v.start, v.end, v.flags)).collect()
-    }
-
-    #[test]
-    fn find_vma_returns_the_containing_or_next_mapping() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x10000, 0x12000, RW));
-        t.insert(Vma::anon(0x20000, 0x21000, RO));
-        assert_eq!(t.find_vma(0x11fff).unwrap().start, 0x10000);
-        assert_eq!(t.find_vma(0x12000).unwrap().start, 0x20000);
-        assert!(t.vma_lookup(0x12000).is_none());
-        assert!(t.find_vma(0x21000).is_none());
-        assert!(t.covers(0x10000, 0x12000));
-        assert!(!t.covers(0x10000, 0x13000));
-        assert!(!t.is_free(0x11000, 0x20001));
-        assert!(t.is_free(0x12000, 0x20000));
-    }
-
-    #[test]
-    fn adjacent_compatible_mappings_merge_and_others_do_not() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x10000, 0x11000, RW));
-        t.insert(Vma::anon(0x12000, 0x13000, RW));
-        // Filling the hole joins all three into one.
-        assert_eq!(t.insert(Vma::anon(0x11000, 0x12000, RW)), 0x10000);
-        assert_eq!(layout(&t), [(0x10000, 0x13000, RW)]);
-        // Different protection: no merge.
-        t.insert(Vma::anon(0x13000, 0x14000, RO));
-        assert_eq!(t.iter().count(), 2);
-        // Shared memory merges only with the same object at the right offset.
-        let file = ShmemFile::new();
-        let shared = |start, end, pgoff| Vma {
-            start,
-            end,
-            flags: RW | VM_SHARED | VM_MAYSHARE,
-            pgoff,
-            file: Some(file.clone()),
-            image: None,
-        };
-        t.insert(shared(0x20000, 0x21000, 0));
-        t.insert(shared(0x21000, 0x22000, 5));
-        assert_eq!(t.iter().count(), 4);
-        t.insert(Vma {
-            file: Some(ShmemFile::new()),
-            ..shared(0x22000, 0x23000, 6)
-        });
-        assert_eq!(t.iter().count(), 5);
-        t.insert(shared(0x1f000, 0x20000, u64::MAX));
-        assert_eq!(t.iter().count(), 6);
-        assert_eq!(t.total_vm, 8);
-    }
-
-    #[test]
-    fn munmap_of_a_middle_page_splits_in_two() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x10000, 0x10000 + 5 * P, RW));
-        let gone = t.remove_range(0x12000, 0x13000);
-        assert_eq!(gone.len(), 1);
-        assert_eq!((gone[0].start, gone[0].end), (0x12000, 0x13000));
-        assert_eq!(gone[0].pgoff, 0x12);
-        assert_eq!(layout(&t), [(0x10000, 0x12000, RW), (0x13000, 0x15000, RW)]);
-        assert_eq!(t.iter().nth(1).unwrap().pgoff, 0x13);
-        assert_eq!((t.total_vm, t.data_vm), (4, 4));
-        // Mapping the page again merges everything back.
-        t.insert(Vma::anon(0x12000, 0x13000, RW));
-        assert_eq!(layout(&t), [(0x10000, 0x15000, RW)]);
-    }
-
-    #[test]
-    fn mprotect_of_the_middle_splits_into_three_and_back_into_one() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x40000, 0x40000 + 3 * P, RW));
-        let changed = t.change_flags(0x41000, 0x42000, |v| v.flags & !VM_WRITE);
-        assert_eq!(changed.len(), 1);
-        assert_eq!(
-            layout(&t),
-            [
-                (0x40000, 0x41000, RW),
-                (0x41000, 0x42000, RO),
-                (0x42000, 0x43000, RW)
-            ]
-        );
-        assert_eq!((t.total_vm, t.data_vm), (3, 2));
-        t.change_flags(0x41000, 0x42000, |v| v.flags | VM_WRITE);
-        assert_eq!(layout(&t), [(0x40000, 0x43000, RW)]);
-        assert_eq!((t.total_vm, t.data_vm), (3, 3));
-    }
-
-    #[test]
-    fn map_fixed_over_existing_mappings_replaces_their_overlap() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x10000, 0x14000, RW));
-        t.insert(Vma::anon(0x15000, 0x18000, RO));
-        // MAP_FIXED [0x13000, 0x16000): unmap what is there, then map.
-        let gone = t.remove_range(0x13000, 0x16000);
-        let spans: Vec<(u64, u64)> = gone.iter().map(|v| (v.start, v.end)).collect();
-        assert_eq!(spans, [(0x13000, 0x14000), (0x15000, 0x16000)]);
-        t.insert(Vma::anon(0x13000, 0x16000, VM_READ | VM_EXEC));
-        assert_eq!(
-            layout(&t),
-            [
-                (0x10000, 0x13000, RW),
-                (0x13000, 0x16000, VM_READ | VM_EXEC),
-                (0x16000, 0x18000, RO)
-            ]
-        );
-        assert_eq!(t.total_vm, 8);
-        assert_eq!(t.exec_vm, 3);
-    }
-
-    #[test]
-    fn get_unmapped_area_takes_the_highest_hole_that_fits() {
-        let mut t = VmaTree::new();
-        let high = 0x100_0000;
-        t.insert(Vma::anon(high - 2 * P, high, RW));
-        t.insert(Vma::anon(high - 4 * P, high - 3 * P, RW));
-        // A one-page hole right below the top mapping.
-        assert_eq!(t.get_unmapped_area(P, 0x10000, high), Some(high - 3 * P));
-        // Two pages don't fit there, but below the lower mapping they do.
-        assert_eq!(
-            t.get_unmapped_area(2 * P, 0x10000, high),
-            Some(high - 6 * P)
-        );
-        // Nothing fits between `low` and `high`.
-        assert_eq!(t.get_unmapped_area(P, high - 4 * P, high - 3 * P), None);
-        assert_eq!(t.get_unmapped_area(0, 0x10000, high), None);
-        // The search ignores mappings above `high`.
-        assert_eq!(
-            t.get_unmapped_area(P, 0x10000, high - 4 * P),
-            Some(high - 5 * P)
-        );
-    }
-
-    #[test]
-    fn the_guard_gap_below_a_stack_is_not_handed_out() {
-        let mut t = VmaTree::new();
-        let stack = 0x7000_0000;
-        t.insert(Vma::anon(stack, stack + 32 * P, RW | VM_GROWSDOWN));
-        let got = t.get_unmapped_area(P, 0x10000, stack + 32 * P).unwrap();
-        assert_eq!(got, stack - STACK_GUARD_GAP - P);
-        // A hint inside the gap is refused; one below it is fine.
-        assert!(!t.range_fits(stack - P, P));
-        assert!(t.range_fits(stack - STACK_GUARD_GAP - P, P));
-        // A mapping whose end is above `high` still casts its gap below it.
-        assert_eq!(
-            t.get_unmapped_area(P, 0x10000, stack - P),
-            Some(stack - STACK_GUARD_GAP - P)
-        );
-    }
-
-    #[test]
-    fn the_stack_grows_down_within_rlimit_and_keeps_its_guard_gap() {
-        let mut t = VmaTree::new();
-        let top = 0x7fff_0000_0000;
-        let stack = top - 32 * P;
-        t.insert(Vma::anon(stack, top, RW | VM_GROWSDOWN));
-        let below = stack - 300 * P;
-        t.insert(Vma::anon(below - 4 * P, below, RW));
-        let rlimit = 8 << 20;
-        // A touch 10 pages below grows it by 10 pages.
-        let new = stack - 10 * P;
-        assert_eq!(t.expand_downwards(stack, new + 8, rlimit), Some(new));
-        assert_eq!(t.stack_vm, 42);
-        assert_eq!(t.vma_lookup(new).unwrap().pgoff, new / P);
-        // Growing to within 256 pages (the guard gap) of the mapping below is refused;
-        // to just outside it is fine.
-        assert_eq!(t.expand_downwards(new, below + 255 * P, rlimit), None);
-        let new = below + 256 * P;
-        assert_eq!(t.expand_downwards(stack - 10 * P, new, rlimit), Some(new));
-        assert_eq!(t.stack_vm, 76);
-        // Growing beyond the rlimit is refused.
-        assert_eq!(t.expand_downwards(new, new - P, 76 * P), None);
-        // And a VMA that doesn't grow down never grows.
-        assert_eq!(
-            t.expand_downwards(below - 4 * P, below - 5 * P, rlimit),
-            None
-        );
-        assert_eq!(t.stack_vm, 76);
-    }
-
-    #[test]
-    fn counters_follow_linux_classification() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x40_0000, 0x40_1000, VM_READ | VM_EXEC));
-        t.insert(Vma::anon(0x50_0000, 0x50_2000, RW | VM_ACCOUNT));
-        t.insert(Vma::anon(0x60_0000, 0x60_3000, RW | VM_SHARED | VM_LOCKED));
-        t.insert(Vma::anon(0x70_0000, 0x70_4000, RW | VM_GROWSDOWN));
-        assert_eq!(t.total_vm, 10);
-        assert_eq!((t.exec_vm, t.data_vm, t.stack_vm), (1, 2, 4));
-        assert_eq!((t.locked_vm, t.committed), (3, 2));
-        t.remove_range(0, TASK_SIZE);
-        assert_eq!((t.total_vm, t.hiwater_vm, t.committed), (0, 10, 0));
-        assert_eq!(t.iter().count(), 0);
-    }
-
-    #[test]
-    fn extend_end_grows_in_place_and_merges() {
-        let mut t = VmaTree::new();
-        t.insert(Vma::anon(0x10000, 0x11000, RW));
-        t.insert(Vma::anon(0x13000, 0x14000, RW));
-        assert_eq!(t.extend_end(0x10000, 0x13000), Some(0x10000));
-        assert_eq!(layout(&t), [(0x10000, 0x14000, RW)]);
-        assert_eq!(t.total_vm, 4);
-        assert_eq!(t.extend_end(0x20000, 0x21000), None);
     }
 }

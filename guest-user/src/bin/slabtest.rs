@@ -6,6 +6,7 @@
 //! - `filp`: N open files, then closed.
 //! - `dentry_inode`: N new tmpfs files are N more `dentry` and `inode_cache` objects; unlinked,
 //!   N fewer.
+//! - `vm_area_struct`: N separate anonymous mappings are N more VMAs; unmapped, N fewer.
 //! - `sreclaimable`: SReclaimable in /proc/meminfo is the pages of the reclaimable caches
 //!   (`dentry`, `inode_cache`) as /proc/slabinfo counts them.
 
@@ -21,6 +22,7 @@ const CHECKS: &[NamedCheck] = &[
     ("task_struct", task_struct),
     ("filp", filp),
     ("dentry_inode", dentry_inode),
+    ("vm_area_struct", vm_area_struct),
     ("sreclaimable", sreclaimable),
 ];
 
@@ -61,18 +63,24 @@ fn settles(name: &str, at_most: u64) -> Result<u64, Fail> {
     }
 }
 
-/// N children blocked on a pipe are N more task_structs; once reaped, N fewer. The kernel may
-/// start threads of its own meanwhile (a busy worker pool gets another kworker), so a round
-/// that such a newcomer spoiled is tried again, twice at most.
-fn task_struct() -> Check {
-    let mut result = task_struct_round();
+/// A check whose counts the kernel may disturb meanwhile, tried again (twice at most) if a
+/// round fails.
+fn retried(round: fn() -> Check) -> Check {
+    let mut result = round();
     for _ in 0..2 {
         if result.is_ok() {
             break;
         }
-        result = task_struct_round();
+        result = round();
     }
     result
+}
+
+/// N children blocked on a pipe are N more task_structs; once reaped, N fewer. The kernel may
+/// start threads of its own meanwhile (a busy worker pool gets another kworker), so a round
+/// that such a newcomer spoiled is tried again.
+fn task_struct() -> Check {
+    retried(task_struct_round)
 }
 
 fn task_struct_round() -> Check {
@@ -157,6 +165,67 @@ fn dentry_inode() -> Check {
     let seen = format!("dentry {d0} -> {d1} -> {d2}, inode_cache {i0} -> {i1} -> {i2}");
     ensure!(d1 >= d0 + N && i1 >= i0 + N, "{N} files created: {seen}");
     ensure!(d2 + N <= d1 && i2 + N <= i1, "{N} files unlinked: {seen}");
+    pass_with(seen)
+}
+
+/// N one-page anonymous mappings side by side, alternately read-only and read-write so that
+/// none merges with the next, are N more VMAs in `vm_area_struct`; unmapped, N fewer. N is
+/// odd: both ends are read-only, so that a page malloc maps meanwhile (read-write, in the
+/// highest hole) never merges with them.
+fn vm_area_struct() -> Check {
+    retried(vm_area_struct_round)
+}
+
+fn vm_area_struct_round() -> Check {
+    const N: usize = 63;
+    let page = 4096;
+    let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let before = active_objs("vm_area_struct")?;
+    // A free stretch of N + 2 pages: reserved, then let go, so that it is a hole.
+    // SAFETY: a new anonymous mapping chosen by the kernel; nothing else is touched.
+    let hole = unsafe { libc::mmap(std::ptr::null_mut(), (N + 2) * page, 0, anon, -1, 0) };
+    ensure!(hole != libc::MAP_FAILED, "mmap of the stretch failed");
+    // SAFETY: the mapping just made, which nothing uses.
+    let rc = unsafe { libc::munmap(hole, (N + 2) * page) };
+    ensure!(rc == 0, "munmap of the stretch failed");
+    let mut maps = Vec::new();
+    for i in 0..N {
+        let prot = if i % 2 == 0 {
+            libc::PROT_READ
+        } else {
+            libc::PROT_READ | libc::PROT_WRITE
+        };
+        let at = hole as usize + (i + 1) * page;
+        // SAFETY: MAP_FIXED_NOREPLACE inside the stretch this process just unmapped: it
+        // replaces nothing.
+        let p = unsafe {
+            libc::mmap(
+                at as *mut _,
+                page,
+                prot,
+                anon | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        ensure!(p as usize == at, "mmap {i} at {at:#x} failed: {p:?}");
+        maps.push(p);
+    }
+    let during = active_objs("vm_area_struct")?;
+    for p in maps {
+        // SAFETY: one of the pages mapped above, unused.
+        let rc = unsafe { libc::munmap(p, page) };
+        ensure!(rc == 0, "munmap failed");
+    }
+    let after = settles("vm_area_struct", during - N as u64)?;
+    let n = N as u64;
+    let seen = format!("vm_area_struct {before} -> {during} -> {after}");
+    // A few more may come from malloc's own mappings, never fewer.
+    ensure!(
+        (before + n..=before + n + 8).contains(&during),
+        "{N} mappings: {seen}"
+    );
+    ensure!(after + n <= during, "{N} unmapped: {seen}");
     pass_with(seen)
 }
 

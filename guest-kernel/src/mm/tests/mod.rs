@@ -22,6 +22,7 @@ mod compaction;
 mod filemap;
 mod mm_users;
 mod mmap;
+mod vma;
 
 const P: u64 = PAGE;
 const RW: u64 = PROT_READ | PROT_WRITE;
