@@ -81,8 +81,12 @@ macro_rules! tracepoint {
 
 /// What a tracepoint function returns: `()`, or `bool` (whether it wrote its record).
 macro_rules! outcome {
-    () => { () };
-    ($ret:ident) => { $ret };
+    () => {
+        ()
+    };
+    ($ret:ident) => {
+        $ret
+    };
 }
 
 /// A tracepoint's result from whether it wrote its record.

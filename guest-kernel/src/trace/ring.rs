@@ -59,6 +59,8 @@ pub struct CpuRing {
     /// `head + bias` (set by [`refill`], which the fast path never passes a lap boundary
     /// without).
     bias: u64,
+    /// This ring's bit in [`DescribedIn`] (1 << its CPU).
+    cpu_bit: u64,
 }
 
 static RINGS: [SharedWithHost<CpuRing>; MAX_CPUS] = [const {
@@ -67,6 +69,7 @@ static RINGS: [SharedWithHost<CpuRing>; MAX_CPUS] = [const {
         data: 0,
         room: 0,
         bias: 0,
+        cpu_bit: 0,
     })
 }; MAX_CPUS];
 
@@ -94,6 +97,8 @@ fn allocate() -> usize {
     let mut out_of_memory = false;
     for (cpu, ring) in RINGS.iter().enumerate() {
         // Every CPU points at its ring, memory or not (`limit` 0 drops its records).
+        // SAFETY: no event is on yet, so nothing else touches the ring.
+        unsafe { (*ring.get()).cpu_bit = 1 << cpu };
         percpu::set_trace_ring(cpu, ring.get() as u64);
         if cpu >= cpus || out_of_memory {
             continue;
@@ -250,11 +255,12 @@ impl DescribedIn {
         DescribedIn(AtomicU64::new(0))
     }
 
-    /// Whether ring `cpu` described the task to the host's current session.
+    /// Whether the ring whose bit is `cpu_bit` described the task to the host's current
+    /// session.
     #[inline(always)]
-    fn has(&self, cpu: usize) -> bool {
+    fn has(&self, cpu_bit: u64) -> bool {
         let word = self.0.load(Ordering::Acquire);
-        word >> 32 == u64::from(super::session()) && word & (1 << cpu) != 0
+        word >> 32 == u64::from(super::session()) && word & cpu_bit != 0
     }
 
     /// The word and the host's session, read before a [`TaskInfo`] is: [`Self::add`] applies
@@ -264,12 +270,12 @@ impl DescribedIn {
         (self.0.load(Ordering::Acquire), super::session())
     }
 
-    /// Ring `cpu` wrote a [`TaskInfo`] after `before` was read: add it, unless `forget_task`
-    /// came in between (a compare-exchange that then fails).
-    fn add(&self, (before, session): (u64, u32), cpu: usize) {
+    /// The ring whose bit is `cpu_bit` wrote a [`TaskInfo`] after `before` was read: add it,
+    /// unless `forget_task` came in between (a compare-exchange that then fails).
+    fn add(&self, (before, session): (u64, u32), cpu_bit: u64) {
         let session = u64::from(session);
-        let cpus = if before >> 32 == session { before } else { 0 } as u32;
-        let word = session << 32 | u64::from(cpus | 1 << cpu);
+        let cpus = if before >> 32 == session { before } else { 0 } & 0xffff_ffff;
+        let word = session << 32 | cpus | cpu_bit;
         let _ = self
             .0
             .compare_exchange(before, word, Ordering::AcqRel, Ordering::Relaxed);
@@ -319,8 +325,10 @@ pub fn switch_task(prev: &Task, next: &Task, recorded: bool) {
     // The host knows `next` from this ring and reads the switch: the ring's task becomes
     // `next` with no record. A compare-exchange: if the host asked for a `TaskInfo` since
     // `sched_switch` described `prev` (its `TASK_UNKNOWN`), that stays.
+    // SAFETY: `cpu_bit` is set before any event is on and never changes.
+    let cpu_bit = unsafe { (*r).cpu_bit };
     if recorded
-        && next.described_in.has(percpu::cpu_id())
+        && next.described_in.has(cpu_bit)
         && ring_task(r)
             .compare_exchange(
                 prev as *const Task as u64,
@@ -577,7 +585,8 @@ fn describe_task(r: *mut CpuRing, task: u64) -> bool {
     unsafe { write_at(at, TaskInfo::ID, size, info, &[], &[]) };
     head(r).store(end, Ordering::Release);
     if let (Some(t), Some(before)) = (current, before) {
-        t.described_in.add(before, percpu::cpu_id());
+        // SAFETY: as in `switch_task`.
+        t.described_in.add(before, unsafe { (*r).cpu_bit });
     }
     reopen(r);
     true
