@@ -194,6 +194,12 @@ pub fn sys_shmat(shmid: u64, shmaddr: u64, shmflg: u64) -> KResult<i64> {
             return Err(EINVAL);
         }
         let start = mm.get_unmapped_area(addr, len, if addr != 0 { MAP_FIXED } else { 0 })?;
+        if !mm
+            .vmas
+            .has_room_for(1 + usize::from(mm.vmas.splits_one(start, start + len)))
+        {
+            return Err(ENOMEM);
+        }
         mm.unmap_region(start, start + len);
         let mut flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYEXEC | VM_SHARED | VM_MAYSHARE;
         if flg & SHM_RDONLY == 0 {

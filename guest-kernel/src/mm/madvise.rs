@@ -55,6 +55,15 @@ impl MmStruct {
         if end == start {
             return Ok(());
         }
+        // Advice kept in the VMA's flags splits it at the range's edges; Linux's madvise says
+        // EAGAIN where `split_vma` said ENOMEM.
+        let sets_flags = matches!(
+            advice,
+            MADV_DONTFORK | MADV_DOFORK | MADV_WIPEONFORK | MADV_KEEPONFORK
+        );
+        if sets_flags && !self.vmas.has_room_for(self.vmas.edge_cuts(start, end)) {
+            return Err(EAGAIN);
+        }
         let hole = !self.vmas.covers(start, end);
         // The mapped pieces of the range, each inside one VMA.
         let pieces: Vec<(u64, u64, VmFlags)> = self

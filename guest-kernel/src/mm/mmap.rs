@@ -351,6 +351,10 @@ impl MmStruct {
         if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm_flags |= VM_ACCOUNT;
         }
+        let split = flags & MAP_FIXED != 0 && self.vmas.splits_one(addr, end);
+        if !self.vmas.has_room_for(1 + usize::from(split)) {
+            return Err(ENOMEM);
+        }
         if flags & MAP_FIXED != 0 {
             self.unmap_region(addr, end);
         }
@@ -439,6 +443,9 @@ impl MmStruct {
         if len == 0 {
             return Err(EINVAL);
         }
+        if self.vmas.splits_one(addr, addr + len) && !self.vmas.has_room_for(1) {
+            return Err(ENOMEM);
+        }
         self.unmap_region(addr, addr + len);
         Ok(())
     }
@@ -486,6 +493,9 @@ impl MmStruct {
                 return Err(EACCES);
             }
         }
+        if !self.vmas.has_room_for(self.vmas.edge_cuts(start, end)) {
+            return Err(ENOMEM);
+        }
         let pieces = self.vmas.change_flags(start, end, |v| {
             let mut new = (v.flags & !VM_ACCESS_FLAGS) | bits;
             if new & VM_WRITE != 0
@@ -526,6 +536,9 @@ impl MmStruct {
             self.brk = brk;
             self.unmap_region(newbrk, oldbrk);
             return brk;
+        }
+        if !self.vmas.has_room_for(1) {
+            return orig;
         }
         // Keep a page, and any stack guard gap, free above the heap.
         if let Some(next) = self.vmas.find_vma(oldbrk) {

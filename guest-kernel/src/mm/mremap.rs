@@ -139,6 +139,11 @@ impl MmStruct {
         to: u64,
         flags: u64,
     ) -> KResult<u64> {
+        // Linux's margin (`map_count >= sysctl_max_map_count - 3`): the move may split the old
+        // VMA at both ends and adds the new one.
+        if !self.vmas.has_room_for(3) {
+            return Err(ENOMEM);
+        }
         let v = self.vmas.vma_lookup(addr).ok_or(EFAULT)?;
         let new = Vma {
             start: to,

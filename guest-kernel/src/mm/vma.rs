@@ -23,6 +23,12 @@ use super::VmAreaCachep;
 pub const PAGE_SIZE: u64 = 4096;
 /// End of the user address space (x86_64 with 4-level paging: 2^47 minus a guard page).
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
+/// `vm.max_map_count`: the most VMAs an address space may have (Linux's
+/// `DEFAULT_MAX_MAP_COUNT`). A change that would pass it fails with ENOMEM, so that a program
+/// cannot eat the kernel's memory one VMA at a time.
+pub static MAX_MAP_COUNT: core::sync::atomic::AtomicUsize =
+    core::sync::atomic::AtomicUsize::new(65530);
 /// Lowest address the kernel picks for a mapping (`vm.mmap_min_addr`).
 pub const MMAP_MIN_ADDR: u64 = 0x1_0000;
 /// Kept free below a grows-down stack (Linux's `stack_guard_gap`, 256 pages).
@@ -246,6 +252,29 @@ impl VmaTree {
     /// The VMA containing `addr` (Linux's `vma_lookup`).
     pub fn vma_lookup(&self, addr: u64) -> Option<&Vma> {
         self.find_vma(addr).filter(|v| v.start <= addr)
+    }
+
+    /// How many VMAs there are (Linux's `mm->map_count`).
+    pub fn map_count(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether `more` VMAs still fit under `vm.max_map_count`.
+    pub fn has_room_for(&self, more: usize) -> bool {
+        self.map_count() + more <= MAX_MAP_COUNT.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many VMAs the edges of `[start, end)` cut in two: a change of flags over the range
+    /// (mprotect, madvise) makes that many more VMAs.
+    pub fn edge_cuts(&self, start: u64, end: u64) -> usize {
+        let cuts = |addr: u64| self.vma_lookup(addr).is_some_and(|v| v.start < addr);
+        usize::from(cuts(start)) + usize::from(cuts(end))
+    }
+
+    /// Whether one VMA strictly contains `[start, end)`: unmapping the range makes one more.
+    pub fn splits_one(&self, start: u64, end: u64) -> bool {
+        self.vma_lookup(start)
+            .is_some_and(|v| v.start < start && v.end > end)
     }
 
     /// The VMA starting exactly at `start`.

@@ -1,6 +1,6 @@
 //! Memory-management checks from user space: the zero page, shared anonymous memory, MAP_FIXED
-//! and friends, PROT_NONE, stack growth, brk, and (when the kernel has them) mremap, madvise,
-//! mincore and msync. Prints one line per check and exits non-zero if any failed.
+//! and friends, PROT_NONE, stack growth, brk, `vm.max_map_count`, and (when the kernel has
+//! them) mremap, madvise, mincore and msync. Prints one line per check and exits non-zero if any failed.
 //!
 //! A system call the kernel doesn't have yet (ENOSYS) skips its checks with a note, so the
 //! program is useful both before and after those calls are wired into the syscall table.
@@ -423,6 +423,84 @@ fn file_mappings(r: &mut Report) {
     );
 }
 
+/// `vm.max_map_count` caps the VMAs: with the limit a few above what the process has, new
+/// mappings fail with ENOMEM once it is reached, and so do an munmap and an mprotect that
+/// would split a VMA (madvise's EAGAIN); with the limit back, the same munmap works.
+fn max_map_count(r: &mut Report) {
+    const LIMIT: &str = "/proc/sys/vm/max_map_count";
+    let Ok(old) = std::fs::read_to_string(LIMIT) else {
+        println!("mmtest: no {LIMIT}: skipped");
+        return;
+    };
+    r.check(
+        "vm.max_map_count is Linux's default",
+        old.trim() == "65530",
+        old.trim().to_string(),
+    );
+    let count = || std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count());
+    // Three pages to split later, then room for a few more one-page mappings side by side,
+    // alternately read-only and read-write so that none merges with the next.
+    let three = map(0, 3 * P, RW, PRIV);
+    let hole = map(0, 34 * P, 0, PRIV);
+    // SAFETY: the mapping just made, which nothing uses.
+    unsafe { libc::munmap(hole.cast(), 34 * P) };
+    let limit = count() + 8;
+    let mut results = [(std::ptr::null_mut::<u8>(), 0); 32];
+    std::fs::write(LIMIT, limit.to_string()).expect("write vm.max_map_count");
+    // Nothing below may allocate: the process is at its limit.
+    for (i, slot) in results.iter_mut().enumerate() {
+        let prot = if i % 2 == 0 { libc::PROT_READ } else { RW };
+        let at = hole as usize + (i + 1) * P;
+        let p = map(at, P, prot, PRIV | libc::MAP_FIXED_NOREPLACE);
+        *slot = (p, errno());
+        if p == libc::MAP_FAILED.cast() {
+            break;
+        }
+    }
+    let middle = three as usize + P;
+    // SAFETY: the middle page of `three`, which nothing uses.
+    let unmap = (unsafe { libc::munmap(middle as *mut _, P) }, errno());
+    // SAFETY: as above.
+    let protect = (
+        unsafe { libc::mprotect(middle as *mut _, P, libc::PROT_READ) },
+        errno(),
+    );
+    // SAFETY: as above.
+    let advise = (
+        unsafe { libc::madvise(middle as *mut _, P, libc::MADV_DONTFORK) },
+        errno(),
+    );
+    let _ = std::fs::write(LIMIT, &old);
+    // SAFETY: as above, with the limit back.
+    let unmap_after = unsafe { libc::munmap(middle as *mut _, P) };
+    let mapped = results
+        .iter()
+        .take_while(|(p, _)| *p != libc::MAP_FAILED.cast())
+        .count();
+    let failed_with = results.get(mapped).map_or(0, |&(_, e)| e);
+    r.check(
+        "mmap past vm.max_map_count fails with ENOMEM",
+        (1..=10).contains(&mapped) && failed_with == libc::ENOMEM,
+        format!("{mapped} mapped under a limit of {limit}, then errno {failed_with}"),
+    );
+    r.check(
+        "munmap, mprotect and madvise that would split a VMA at the limit fail",
+        unmap == (-1, libc::ENOMEM)
+            && protect == (-1, libc::ENOMEM)
+            && advise == (-1, libc::EAGAIN)
+            && unmap_after == 0,
+        format!(
+            "munmap {unmap:?} mprotect {protect:?} madvise {advise:?}, then munmap {unmap_after}"
+        ),
+    );
+    for &(p, _) in &results[..mapped] {
+        // SAFETY: the pages mapped above, unused.
+        unsafe { libc::munmap(p.cast(), P) };
+    }
+    // SAFETY: what is left of `three`.
+    unsafe { libc::munmap(three.cast(), 3 * P) };
+}
+
 fn main() {
     let mut r = Report { ok: true };
     program_segments(&mut r);
@@ -436,6 +514,7 @@ fn main() {
     mremap(&mut r);
     madvise(&mut r);
     mincore_msync(&mut r);
+    max_map_count(&mut r);
     println!(
         "mmtest: {}",
         if r.ok {

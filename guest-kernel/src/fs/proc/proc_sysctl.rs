@@ -243,6 +243,20 @@ const TABLE: &[CtlTable] = &[
         }),
     },
     CtlTable {
+        path: "vm/max_map_count",
+        read: || {
+            format!(
+                "{}\n",
+                crate::mm::vma::MAX_MAP_COUNT.load(Ordering::Relaxed)
+            )
+        },
+        write: Some(|t| {
+            let v = parse_in(t, 0, i32::MAX as u64)?;
+            crate::mm::vma::MAX_MAP_COUNT.store(v as usize, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    CtlTable {
         // Writing sets every zone's watermarks anew (`min_free_kbytes_sysctl_handler`).
         path: "vm/min_free_kbytes",
         read: || format!("{}\n", crate::mm::page_alloc::min_free_kbytes()),
