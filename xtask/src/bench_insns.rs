@@ -23,16 +23,21 @@ pub struct BootProfile {
     pub functions: Vec<(String, u64)>,
 }
 
-/// Boot `kernel` under QEMU TCG with one CPU and count its instructions to user space.
-pub fn boot_profile(kernel: &Path, initrd: &Path, append: &str) -> Result<BootProfile> {
+/// The kernel ELF's entry point and the address ranges of its segments.
+fn kernel_segments(kernel: &Path) -> Result<(u64, Vec<(u64, u64)>)> {
     let elf = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
     let file = object::File::parse(&*elf).context("kernel is not a valid ELF file")?;
-    let entry = file.entry();
-    let segments: Vec<(u64, u64)> = file
+    let segments = file
         .segments()
         .map(|s| (s.address(), s.address() + s.size()))
         .filter(|(start, end)| start < end)
         .collect();
+    Ok((file.entry(), segments))
+}
+
+/// Boot `kernel` under QEMU TCG with one CPU and count its instructions to user space.
+pub fn boot_profile(kernel: &Path, initrd: &Path, append: &str) -> Result<BootProfile> {
+    let (entry, segments) = kernel_segments(kernel)?;
     let in_kernel = |pc: u64| segments.iter().any(|&(s, e)| (s..e).contains(&pc));
     let symbols = SymbolTable::from_elf(kernel).unwrap_or_default();
 
@@ -78,13 +83,7 @@ pub fn each_instruction(
 /// the kernel's entry: `(kernel, all)`. The guest's clock counts instructions (`-icount`), so
 /// that timer ticks, and all the run, come out the same every time.
 pub fn count_run(kernel: &Path, initrd: &Path, append: &str) -> Result<(u64, u64)> {
-    let elf = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
-    let file = object::File::parse(&*elf).context("kernel is not a valid ELF file")?;
-    let segments: Vec<(u64, u64)> = file
-        .segments()
-        .map(|s| (s.address(), s.address() + s.size()))
-        .filter(|(start, end)| start < end)
-        .collect();
+    let (entry, segments) = kernel_segments(kernel)?;
     let in_kernel = |pc: u64| segments.iter().any(|&(s, e)| (s..e).contains(&pc));
     let (mut kernel_insns, mut all) = (0u64, 0u64);
     let in_kernel_too = in_kernel;
@@ -93,7 +92,7 @@ pub fn count_run(kernel: &Path, initrd: &Path, append: &str) -> Result<(u64, u64
         initrd,
         append,
         &["-icount", "shift=3"],
-        file.entry(),
+        entry,
         in_kernel,
         false,
         |pc, _| {

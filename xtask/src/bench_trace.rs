@@ -19,53 +19,50 @@ use anyhow::{Context, Result};
 
 use crate::build;
 
-/// `procbench ROW` on our VMM, optionally traced; the row's ns per operation.
-fn procbench(a: &build::Artifacts, args: &str, trace: Option<&str>) -> Result<f64> {
+/// Where `procbench ROW` runs: our VMM, optionally with a `--trace` program; or QEMU TCG
+/// with one CPU, optionally with `trace_event=EVENTS` (the guest records into rings it
+/// allocated itself, which no host drains: the runs are sized so that they do not fill).
+#[derive(Clone, Copy)]
+enum On<'a> {
+    Vmm(Option<&'a str>),
+    Tcg(Option<&'a str>),
+}
+
+/// `procbench ARGS`'s row (its last word): ns per operation.
+fn procbench(a: &build::Artifacts, args: &str, on: On) -> Result<f64> {
     let row = args
         .split_whitespace()
         .last()
         .unwrap_or_default()
         .to_string();
-    let mut cmd = Command::new(&a.vmm);
-    cmd.args(["run", "--cpus", "2", "--kernel"])
-        .arg(&a.kernel)
-        .arg("--initrd")
-        .arg(&a.initramfs)
-        .args(["--cmdline", &format!("quiet -- /bin/procbench {args}")])
-        .stdin(Stdio::null());
-    if let Some(program) = trace {
-        cmd.args(["--trace", program]);
-    }
-    let out = cmd.output()?;
+    let mut cmd = match on {
+        On::Vmm(trace) => {
+            let mut cmd = Command::new(&a.vmm);
+            cmd.args(["run", "--cpus", "2", "--kernel"])
+                .arg(&a.kernel)
+                .arg("--initrd")
+                .arg(&a.initramfs)
+                .args(["--cmdline", &format!("quiet -- /bin/procbench {args}")]);
+            if let Some(program) = trace {
+                cmd.args(["--trace", program]);
+            }
+            cmd
+        }
+        On::Tcg(events) => {
+            let params = events.map_or(String::new(), |e| format!("trace_event={e}"));
+            let append = format!("console=ttyS0 quiet {params} -- /bin/procbench {args}");
+            let mut cmd = vm_tests::qemu_machine(&a.kernel, &a.initramfs, &append, 1, "tcg");
+            cmd.arg("-nographic");
+            cmd
+        }
+    };
+    let out = cmd.stdin(Stdio::null()).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()
         .find_map(|l| l.strip_prefix(&format!("bench: {row} ")))
         .and_then(|v| v.trim_end_matches(" ns").trim().parse().ok())
         .with_context(|| format!("no `bench: {row}` line from procbench: {stdout}"))
-}
-
-/// `procbench ROW` under QEMU TCG (one CPU), optionally with `trace_event=EVENTS`: the guest
-/// records into rings it allocated itself, which no host drains (the runs are sized so that
-/// they do not fill). The row's ns per operation.
-fn tcg_procbench(a: &build::Artifacts, args: &str, trace_event: Option<&str>) -> Result<f64> {
-    let row = args
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    let params = trace_event.map_or(String::new(), |e| format!("trace_event={e}"));
-    let append = format!("console=ttyS0 quiet {params} -- /bin/procbench {args}");
-    let out = vm_tests::qemu_machine(&a.kernel, &a.initramfs, &append, 1, "tcg")
-        .arg("-nographic")
-        .stdin(Stdio::null())
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("bench: {row} ")))
-        .and_then(|v| v.trim_end_matches(" ns").trim().parse().ok())
-        .with_context(|| format!("no `bench: {row}` line from procbench under QEMU: {stdout}"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -75,39 +72,38 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(a: &build::Artifacts, runs: usize) -> Result<()> {
     eprintln!("bench: tracing rows on our VMM ({runs} runs)");
-    let pair = |args: &str, program: &str| -> Result<(f64, f64)> {
+    // Untraced and traced runs taking turns, so that a change in load falls on both.
+    let pair = |args: &str, plain_on: On, traced_on: On| -> Result<(f64, f64)> {
         let mut plain = Vec::new();
         let mut traced = Vec::new();
         for _ in 0..runs {
-            plain.push(procbench(a, args, None)?);
-            traced.push(procbench(a, args, Some(program))?);
+            plain.push(procbench(a, args, plain_on)?);
+            traced.push(procbench(a, args, traced_on)?);
         }
         Ok((median(plain), median(traced)))
     };
-    let (sys_plain, sys_traced) = pair(
-        "--iters 2000 null_syscall",
-        "tracepoint:raw_syscalls:sys_enter { @ = count(); }",
-    )?;
-    let (kfunc_plain, kfunc_traced) = pair(
-        "--iters 2000 null_syscall",
-        "kfunc:sys_getppid { @ = count(); }",
-    )?;
-    let (ctx_plain, ctx_traced) = pair(
-        "--iters 50 ctx_switch",
-        "tracepoint:sched:* { @[probe] = count(); }",
-    )?;
-    let tcg_pair = |args: &str, events: &str| -> Result<(f64, f64)> {
-        let mut plain = Vec::new();
-        let mut traced = Vec::new();
-        for _ in 0..runs {
-            plain.push(tcg_procbench(a, args, None)?);
-            traced.push(tcg_procbench(a, args, Some(events))?);
-        }
-        Ok((median(plain), median(traced)))
+    let on_vmm = |program| (On::Vmm(None), On::Vmm(Some(program)));
+    let on_tcg = |events| (On::Tcg(None), On::Tcg(Some(events)));
+    let (sys_plain, sys_traced) = {
+        let (p, t) = on_vmm("tracepoint:raw_syscalls:sys_enter { @ = count(); }");
+        pair("--iters 2000 null_syscall", p, t)?
     };
-    let (tcg_sys_plain, tcg_sys_traced) =
-        tcg_pair("--iters 400 null_syscall", "raw_syscalls:sys_enter")?;
-    let (tcg_ctx_plain, tcg_ctx_traced) = tcg_pair("--iters 50 ctx_switch", "sched")?;
+    let (kfunc_plain, kfunc_traced) = {
+        let (p, t) = on_vmm("kfunc:sys_getppid { @ = count(); }");
+        pair("--iters 2000 null_syscall", p, t)?
+    };
+    let (ctx_plain, ctx_traced) = {
+        let (p, t) = on_vmm("tracepoint:sched:* { @[probe] = count(); }");
+        pair("--iters 50 ctx_switch", p, t)?
+    };
+    let (tcg_sys_plain, tcg_sys_traced) = {
+        let (p, t) = on_tcg("raw_syscalls:sys_enter");
+        pair("--iters 400 null_syscall", p, t)?
+    };
+    let (tcg_ctx_plain, tcg_ctx_traced) = {
+        let (p, t) = on_tcg("sched");
+        pair("--iters 50 ctx_switch", p, t)?
+    };
     let (events, spent) = vmm::trace::session::measure_drain_rate(200);
     let rate = events as f64 / spent.max(Duration::from_nanos(1)).as_secs_f64();
 
