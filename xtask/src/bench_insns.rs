@@ -86,7 +86,6 @@ pub fn count_run(kernel: &Path, initrd: &Path, append: &str) -> Result<(u64, u64
     let (entry, segments) = kernel_segments(kernel)?;
     let in_kernel = |pc: u64| segments.iter().any(|&(s, e)| (s..e).contains(&pc));
     let (mut kernel_insns, mut all) = (0u64, 0u64);
-    let in_kernel_too = in_kernel;
     run_logged(
         kernel,
         initrd,
@@ -97,7 +96,7 @@ pub fn count_run(kernel: &Path, initrd: &Path, append: &str) -> Result<(u64, u64
         false,
         |pc, _| {
             all += 1;
-            kernel_insns += u64::from(in_kernel_too(pc));
+            kernel_insns += u64::from(in_kernel(pc));
         },
     )?;
     Ok((kernel_insns, all))

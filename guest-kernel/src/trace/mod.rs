@@ -13,6 +13,7 @@
 //! - The **tracepoints** ([`events`]) are named and shaped like Linux's; their payloads and
 //!   field tables live in `abi::trace`, shared with the host.
 
+mod described;
 pub mod events;
 mod fetch;
 pub mod ftrace;
@@ -23,8 +24,9 @@ use core::sync::atomic::Ordering;
 
 use abi::trace::{AreaHeader, Control};
 
+pub use described::DescribedIn;
 pub use events::*;
-pub use ring::{forget_task, DescribedIn};
+pub use ring::forget_task;
 
 /// A page the host writes while we run, or reads while we write it: accessed through raw
 /// pointers only, volatile where it matters.

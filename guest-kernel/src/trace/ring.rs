@@ -19,8 +19,8 @@
 //!   fast path does not compare tasks: a context switch to a task the ring has not described
 //!   ([`switch_task`]), [`forget_task`] and the host zero `limit` instead, so the next record
 //!   takes the slow path, which writes the `TaskInfo`. A switch recorded by `sched_switch` to
-//!   a task the ring described before ([`DescribedIn`]) needs none: the host takes the next
-//!   task from the record (see `abi::trace`'s module comment).
+//!   a task the ring described before (`super::DescribedIn`) needs none: the host takes the
+//!   next task from the record (see `abi::trace`'s module comment).
 //! - The payload is written straight into the ring slot.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -59,7 +59,7 @@ pub struct CpuRing {
     /// `head + bias` (set by [`refill`], which the fast path never passes a lap boundary
     /// without).
     bias: u64,
-    /// This ring's bit in [`DescribedIn`] (1 << its CPU).
+    /// This ring's bit in [`super::DescribedIn`] (1 << its CPU).
     cpu_bit: u64,
 }
 
@@ -243,52 +243,6 @@ pub fn count_lost() {
     // SAFETY: as in `reserve_fast`.
     if !r.is_null() && unsafe { (*r).data } != 0 {
         lost(r).fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Which CPUs' rings have described a task (a [`TaskInfo`] since its identity last changed),
-/// and to which host session: the session in the high half, a bit per CPU in the low half.
-pub struct DescribedIn(AtomicU64);
-
-impl DescribedIn {
-    pub const fn new() -> DescribedIn {
-        DescribedIn(AtomicU64::new(0))
-    }
-
-    /// Whether the ring whose bit is `cpu_bit` described the task to the host's current
-    /// session.
-    #[inline(always)]
-    fn has(&self, cpu_bit: u64) -> bool {
-        let word = self.0.load(Ordering::Acquire);
-        word >> 32 == u64::from(super::session()) && word & cpu_bit != 0
-    }
-
-    /// The word and the host's session, read before a [`TaskInfo`] is: [`Self::add`] applies
-    /// only if the identity did not change meanwhile, and for the session that can have read
-    /// the record (a host attaching drops what was written before).
-    fn before_describing(&self) -> (u64, u32) {
-        (self.0.load(Ordering::Acquire), super::session())
-    }
-
-    /// The ring whose bit is `cpu_bit` wrote a [`TaskInfo`] after `before` was read: add it,
-    /// unless `forget_task` came in between (a compare-exchange that then fails).
-    fn add(&self, (before, session): (u64, u32), cpu_bit: u64) {
-        let session = u64::from(session);
-        let cpus = if before >> 32 == session { before } else { 0 } & 0xffff_ffff;
-        let word = session << 32 | cpus | cpu_bit;
-        let _ = self
-            .0
-            .compare_exchange(before, word, Ordering::AcqRel, Ordering::Relaxed);
-    }
-
-    fn clear(&self) {
-        self.0.store(0, Ordering::SeqCst);
-    }
-}
-
-impl Default for DescribedIn {
-    fn default() -> Self {
-        DescribedIn::new()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dwarf;
 pub mod fetch;
 pub mod fields;
 pub mod ftrace;
+pub mod tasks;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
