@@ -31,6 +31,10 @@ pub struct Pipe {
     /// Opens of each side so far: a FIFO opener waits for the count of the other side to move.
     r_counter: AtomicUsize,
     w_counter: AtomicUsize,
+    /// Held while an end is counted in or out (Linux's `pipe->mutex` over `fifo_open` and
+    /// `pipe_release`): an opener that finds no partner must not miss one that opens, sees
+    /// it and closes again in between.
+    open_lock: Mutex<()>,
     pub rd_wait: Arc<WaitQueue>,
     pub wr_wait: Arc<WaitQueue>,
 }
@@ -43,6 +47,7 @@ impl Pipe {
             writers: AtomicUsize::new(0),
             r_counter: AtomicUsize::new(0),
             w_counter: AtomicUsize::new(0),
+            open_lock: Mutex::new(()),
             rd_wait: Arc::new(WaitQueue::new()),
             wr_wait: Arc::new(WaitQueue::new()),
         })
@@ -197,12 +202,14 @@ impl FileOps for PipeFile {
 
     fn release(&self, file: &File) {
         let p = &self.pipe;
+        let counting = p.open_lock.lock();
         if file.readable() {
             p.readers.fetch_sub(1, Ordering::SeqCst);
         }
         if file.writable() {
             p.writers.fetch_sub(1, Ordering::SeqCst);
         }
+        drop(counting);
         p.wake_all();
     }
 }
@@ -282,38 +289,45 @@ pub fn fifo_open(pipe: Arc<Pipe>, flags: u32) -> KResult<Arc<dyn FileOps>> {
     let mut file = PipeFile::new(pipe.clone());
     match flags & O_ACCMODE {
         O_RDONLY => {
+            // Counted in, the writers' open count and number read, under the lock: a writer
+            // that opens after moves the count (see `open_lock`).
+            let counting = pipe.open_lock.lock();
             pipe.add_reader();
-            pipe.wake_all();
-            // The writers' open count is read before their number is looked at: a writer
-            // that opens in between moves it, so we neither wait for a partner who has
-            // already come nor miss its leaving (there is no pipe mutex to hold over both).
             let seen = pipe.w_counter.load(Ordering::SeqCst);
-            if nonblock && pipe.writers.load(Ordering::SeqCst) == 0 {
+            let alone = pipe.writers.load(Ordering::SeqCst) == 0;
+            drop(counting);
+            pipe.wake_all();
+            if alone && nonblock {
                 file.hup_after_w_counter = seen;
-            } else if pipe.writers.load(Ordering::SeqCst) == 0 {
+            } else if alone {
                 let r = pipe.rd_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.w_counter.load(Ordering::SeqCst) != seen
                 });
                 if let Err(e) = r {
+                    let _counting = pipe.open_lock.lock();
                     pipe.readers.fetch_sub(1, Ordering::SeqCst);
                     return Err(e);
                 }
             }
         }
         O_WRONLY => {
+            let counting = pipe.open_lock.lock();
             if nonblock && pipe.readers.load(Ordering::SeqCst) == 0 {
                 return Err(ENXIO);
             }
             pipe.add_writer();
-            pipe.wake_all();
-            // As for readers: the count first, then the number.
             let seen = pipe.r_counter.load(Ordering::SeqCst);
-            if pipe.readers.load(Ordering::SeqCst) == 0 {
+            let alone = pipe.readers.load(Ordering::SeqCst) == 0;
+            drop(counting);
+            pipe.wake_all();
+            if alone {
                 let r = pipe.wr_wait.wait_event(TASK_INTERRUPTIBLE, false, || {
                     pipe.r_counter.load(Ordering::SeqCst) != seen
                 });
                 if let Err(e) = r {
+                    let counting = pipe.open_lock.lock();
                     pipe.writers.fetch_sub(1, Ordering::SeqCst);
+                    drop(counting);
                     pipe.wake_all();
                     return Err(e);
                 }
